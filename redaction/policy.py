@@ -1,0 +1,70 @@
+"""The redaction policy: which detectors run, how sure they must be, how regions are masked.
+
+A typed, frozen object. The policies issue embeds it in YAML policy documents; unknown keys
+are refused so that a typo never silently weakens protection.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Operator(StrEnum):
+    BLUR = "blur"
+    PIXELATE = "pixelate"
+    FILL = "fill"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class FacePolicy(_Strict):
+    enabled: bool = True
+    threshold: float = Field(0.2, gt=0, lt=1, description="CenterFace score above which a face is kept")
+    margin: float = Field(0.3, ge=0, le=2, description="box growth on each side, share of box size")
+    ellipse: bool = Field(True, description="mask faces with an ellipse inscribed in the grown box")
+
+
+class PlatePolicy(_Strict):
+    enabled: bool = True
+    threshold: float = Field(0.3, ge=0, lt=1, description="text-detector box score to keep")
+    margin: float = Field(0.5, ge=0, le=2, description="growth on each side, share of box height")
+
+
+class TextPolicy(_Strict):
+    """Personal text found by OCR + Presidio. Off by default: OCR is the slowest step."""
+
+    enabled: bool = False
+    entities: tuple[str, ...] = (
+        "EMAIL_ADDRESS",
+        "PHONE_NUMBER",
+        "CREDIT_CARD",
+        "IBAN_CODE",
+        "URL",
+    )
+    score_threshold: float = Field(0.3, ge=0, le=1)
+    margin: float = Field(0.15, ge=0, le=2)
+
+
+class LeakCheckPolicy(_Strict):
+    enabled: bool = True
+    face_threshold: float = Field(0.5, gt=0, lt=1, description="second detector's threshold on output")
+    max_rounds: int = Field(2, ge=1, le=5)
+
+
+class Limits(_Strict):
+    max_bytes: int = Field(50 * 1024 * 1024, gt=0)
+    max_pixels: int = Field(50_000_000, gt=0)
+
+
+class RedactionPolicy(_Strict):
+    faces: FacePolicy = FacePolicy()
+    plates: PlatePolicy = PlatePolicy()
+    text: TextPolicy = TextPolicy()
+    operator: Operator = Operator.BLUR
+    leak_check: LeakCheckPolicy = LeakCheckPolicy()
+    limits: Limits = Limits()
+    timeout_seconds: float = Field(60.0, gt=0, le=3600)
