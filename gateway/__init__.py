@@ -1,0 +1,1 @@
+"""The Label Studio Privacy Gateway service: API, CLI, data model, pipeline, lineage."""

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, status
+from pydantic import BaseModel, ConfigDict
+
+from gateway.apikeys import create_api_key, list_api_keys, revoke_api_key
+from gateway.deps import Context, CurrentKey, DbSession
+from gateway.models import ApiKey, Role
+
+router = APIRouter(prefix="/v1/api-keys", tags=["api-keys"])
+
+
+class ApiKeyRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: Role
+    label: str = ""
+    dataset_scope: list[str] | None = None
+    expires_at: datetime | None = None
+
+
+def key_view(row: ApiKey) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "role": row.role,
+        "label": row.label,
+        "dataset_scope": row.dataset_scope,
+        "created_at": row.created_at.isoformat(),
+        "expires_at": row.expires_at.isoformat() if row.expires_at else None,
+        "revoked_at": row.revoked_at.isoformat() if row.revoked_at else None,
+    }
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+def post_key(
+    body: ApiKeyRequest, ctx: Context, session: DbSession, key: CurrentKey
+) -> dict[str, Any]:
+    key.require_role(Role.ADMIN)
+    row, token = create_api_key(
+        session, role=body.role, label=body.label, dataset_scope=body.dataset_scope,
+        expires_at=body.expires_at, pepper=ctx.keys.api_key_pepper(), actor=key.actor,
+        now=ctx.clock(), region=ctx.settings.region,
+    )
+    return key_view(row) | {"token": token}
+
+
+@router.get("")
+def get_keys(session: DbSession, key: CurrentKey) -> list[dict[str, Any]]:
+    key.require_role(Role.ADMIN)
+    return [key_view(row) for row in list_api_keys(session)]
+
+
+@router.delete("/{key_id}")
+def delete_key(key_id: str, ctx: Context, session: DbSession, key: CurrentKey) -> dict[str, Any]:
+    key.require_role(Role.ADMIN)
+    row = revoke_api_key(session, key_id, actor=key.actor, now=ctx.clock(),
+                         region=ctx.settings.region)
+    return key_view(row)

@@ -1,0 +1,39 @@
+"""Everything a unit of work needs, built once at the entry point and passed in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+
+from gateway.clock import Clock, utc_now
+from gateway.db import make_engine, migrate
+from gateway.keys import KeyProvider, load_master_key
+from gateway.settings import Settings
+from gateway.storage import BlobStore, LocalBlobStore
+
+
+@dataclass
+class GatewayContext:
+    settings: Settings
+    engine: Engine
+    keys: KeyProvider
+    store: BlobStore
+    clock: Clock = field(default=utc_now)
+
+    @classmethod
+    def open(cls, settings: Settings, *, create_master_key: bool = False) -> GatewayContext:
+        """Connect, migrate the schema to head, load the master key and the blob store."""
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = make_engine(settings.resolved_database_url)
+        migrate(engine)
+        master = load_master_key(settings, create=create_master_key)
+        return cls(
+            settings=settings,
+            engine=engine,
+            keys=KeyProvider(master),
+            store=LocalBlobStore(settings.resolved_storage_dir),
+        )
+
+    def close(self) -> None:
+        self.engine.dispose()

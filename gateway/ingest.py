@@ -1,0 +1,197 @@
+"""Accept uploaded files into a dataset: validate first, store encrypted, record, enqueue.
+
+Idempotent by a keyed content digest (HMAC with the dataset's key): the same bytes uploaded
+twice to one dataset give the same asset, and nothing is stored twice.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, select
+
+from gateway import crypto
+from gateway.context import GatewayContext
+from gateway.keys import DatasetKeyMaterial, KeyPurpose
+from gateway.lineage import Actor, append
+from gateway.models import Asset, AssetState, Dataset, Job, JobState
+from gateway.storage import original_key
+from redaction.errors import InputError
+from redaction.io import decode_image
+from redaction.policy import Limits
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    filename: str
+    data: bytes
+    subject_id: str | None = None
+    uploader: str | None = None
+    capture_time: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IngestOutcome:
+    filename: str
+    asset_id: str
+    state: AssetState
+    duplicate: bool
+    error: dict[str, Any] | None = None
+
+
+def check_file_name(name: str) -> str | None:
+    """Return why a submitted file name is unacceptable, or None. Names are metadata only,
+    never paths; still, traversal and control characters are refused outright."""
+    if not name or len(name) > 1024:
+        return "the file name is empty or longer than 1024 characters"
+    if _CONTROL.search(name) or "\\" in name:
+        return "the file name contains control characters or backslashes"
+    if name.startswith("/") or any(part in ("..", ".") for part in name.split("/")):
+        return "the file name must be a relative path without '.' or '..' segments"
+    return None
+
+
+def ingest_upload(
+    session: Session, ctx: GatewayContext, dataset: Dataset, upload: Upload, *, actor: Actor
+) -> IngestOutcome:
+    """Validate, store and record one file. Never raises for bad input: it returns a
+    rejected outcome, recorded on a rejected asset, so good files beside it are kept."""
+    key = ctx.keys.dataset_key(session, dataset.id)
+    digest = crypto.keyed_digest(upload.data, key=key.subkey(KeyPurpose.CONTENT_DIGEST))
+    existing = session.exec(
+        select(Asset).where(Asset.dataset_id == dataset.id, Asset.content_digest == digest)
+    ).first()
+    if existing is not None:
+        return IngestOutcome(upload.filename, existing.id, AssetState(existing.state), True)
+    checked = _validate(upload, ctx)
+    asset = _new_asset(dataset.id, digest, upload, key, now=ctx.clock())
+    if isinstance(checked, dict):
+        return _record_rejection(session, ctx, asset, upload, checked, actor=actor)
+    asset.source_format, asset.width, asset.height = checked
+    return _record_acceptance(session, ctx, asset, upload, key, actor=actor)
+
+
+def _validate(upload: Upload, ctx: GatewayContext) -> tuple[str, int, int] | dict[str, Any]:
+    """The image's (format, width, height) once oriented, or the reason it was refused."""
+    bad_name = check_file_name(upload.filename)
+    if bad_name is not None:
+        return {"code": "invalid-file-name", "message": bad_name}
+    limits = Limits(max_bytes=ctx.settings.max_upload_bytes, max_pixels=ctx.settings.max_pixels)
+    try:
+        decoded = decode_image(upload.data, limits=limits)
+    except InputError as exc:
+        return {"code": exc.code, "message": exc.message}
+    return decoded.source_format.value, decoded.width, decoded.height
+
+
+def _new_asset(
+    dataset_id: str, digest: str, upload: Upload, key: DatasetKeyMaterial, *, now: datetime
+) -> Asset:
+    asset_id = str(uuid.uuid4())
+    private = json.dumps(
+        {"file_name": upload.filename, "subject_id": upload.subject_id, "uploader": upload.uploader}
+    ).encode()
+    return Asset(
+        id=asset_id,
+        dataset_id=dataset_id,
+        state=AssetState.RECEIVED,
+        content_digest=digest,
+        byte_size=len(upload.data),
+        key_version=key.version,
+        private_meta=crypto.seal(
+            private, key=key.subkey(KeyPurpose.AT_REST), aad=private_meta_aad(asset_id, key)
+        ),
+        capture_time=upload.capture_time,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def private_meta_aad(asset_id: str, key: DatasetKeyMaterial) -> bytes:
+    return f"lpg/v1/private-meta/{key.dataset_id}/{asset_id}/v{key.version}".encode()
+
+
+def original_aad(asset_id: str, key: DatasetKeyMaterial) -> bytes:
+    return f"lpg/v1/original/{key.dataset_id}/{asset_id}/v{key.version}".encode()
+
+
+def _record_rejection(
+    session: Session,
+    ctx: GatewayContext,
+    asset: Asset,
+    upload: Upload,
+    error: dict[str, Any],
+    *,
+    actor: Actor,
+) -> IngestOutcome:
+    asset.state = AssetState.REJECTED
+    asset.reasons = [error]
+    session.add(asset)
+    session.flush()
+    append(
+        session,
+        action="asset.rejected",
+        entity_type="asset",
+        entity_id=asset.id,
+        dataset_id=asset.dataset_id,
+        actor=actor,
+        now=asset.created_at,
+        region=ctx.settings.region,
+        inputs={"original_keyed_digest": asset.content_digest},
+        parameters={"reasons": [error["code"]], "bytes": asset.byte_size},
+    )
+    return IngestOutcome(upload.filename, asset.id, AssetState.REJECTED, False, error)
+
+
+def _record_acceptance(
+    session: Session,
+    ctx: GatewayContext,
+    asset: Asset,
+    upload: Upload,
+    key: DatasetKeyMaterial,
+    *,
+    actor: Actor,
+) -> IngestOutcome:
+    asset.original_blob = original_key(asset.dataset_id, asset.content_digest)
+    sealed = crypto.seal(
+        upload.data, key=key.subkey(KeyPurpose.AT_REST), aad=original_aad(asset.id, key)
+    )
+    ctx.store.put(asset.original_blob, sealed)
+    session.add(asset)
+    session.flush()
+    session.add(
+        Job(
+            kind="redact",
+            asset_id=asset.id,
+            state=JobState.QUEUED,
+            created_at=asset.created_at,
+            updated_at=asset.created_at,
+        )
+    )
+    append(
+        session,
+        action="asset.received",
+        entity_type="asset",
+        entity_id=asset.id,
+        dataset_id=asset.dataset_id,
+        actor=actor,
+        now=asset.created_at,
+        region=ctx.settings.region,
+        inputs={"original_keyed_digest": asset.content_digest},
+        parameters={
+            "format": asset.source_format,
+            "width": asset.width,
+            "height": asset.height,
+            "bytes": asset.byte_size,
+            "key_version": key.version,
+            "encryption": "AES-256-GCM",
+        },
+    )
+    return IngestOutcome(upload.filename, asset.id, AssetState.RECEIVED, False)

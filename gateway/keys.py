@@ -1,0 +1,168 @@
+"""Key custody: one master key wraps per-dataset keys; purpose-bound subkeys come from HKDF.
+
+The master key source is an interface: a local file or environment variable is the embedded
+default; a cloud KMS implements the same `MasterKey` protocol later.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Protocol
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlmodel import Session, col, select
+
+from gateway import crypto
+from gateway.errors import KeyUnavailable
+from gateway.models import DatasetKey
+from gateway.settings import Settings
+
+
+class KeyPurpose(StrEnum):
+    AT_REST = "at-rest-encryption"
+    CONTENT_DIGEST = "keyed-content-digest"
+    PSEUDONYM = "pseudonym"
+    VAULT = "reidentification-vault"
+
+
+class MasterKey(Protocol):
+    """Wraps and unwraps data keys. Implementations: LocalMasterKey; a KMS client later."""
+
+    key_id: str
+
+    def wrap(self, plaintext: bytes, *, aad: bytes) -> bytes: ...
+
+    def unwrap(self, wrapped: bytes, *, aad: bytes) -> bytes: ...
+
+    def derive_gateway_key(self, *, purpose: str) -> bytes: ...
+
+
+class LocalMasterKey:
+    """A 256-bit master key held in this process (from a file or the environment)."""
+
+    def __init__(self, secret: bytes) -> None:
+        if len(secret) != crypto.KEY_BYTES:
+            raise KeyUnavailable("the master key must be 32 bytes (base64 of 32 random bytes)")
+        self._kek = crypto.derive(secret, info=b"lpg/v1/master/key-wrapping")
+        self._secret = secret
+        self.key_id = crypto.sha256_hex(crypto.derive(secret, info=b"lpg/v1/master/key-id"))[:16]
+
+    def wrap(self, plaintext: bytes, *, aad: bytes) -> bytes:
+        return crypto.seal(plaintext, key=self._kek, aad=aad)
+
+    def unwrap(self, wrapped: bytes, *, aad: bytes) -> bytes:
+        return crypto.unseal(wrapped, key=self._kek, aad=aad)
+
+    def derive_gateway_key(self, *, purpose: str) -> bytes:
+        return crypto.derive(self._secret, info=b"lpg/v1/gateway/" + purpose.encode())
+
+
+def load_master_key(settings: Settings, *, create: bool) -> LocalMasterKey:
+    """Environment first, then the key file; `create` makes a new file (mode 0600) if absent."""
+    if settings.master_key is not None:
+        return LocalMasterKey(_decode_key(settings.master_key.get_secret_value(), "environment"))
+    path = settings.resolved_master_key_file
+    if not path.exists():
+        if not create:
+            raise KeyUnavailable(
+                f"no master key: set GATEWAY_MASTER_KEY or create {path} "
+                "(`privacy-gateway init` makes one)",
+                path=str(path),
+            )
+        _write_new_key(path)
+    return LocalMasterKey(_decode_key(path.read_text().strip(), str(path)))
+
+
+def _write_new_key(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(base64.b64encode(os.urandom(crypto.KEY_BYTES)).decode() + "\n")
+
+
+def _decode_key(text: str, where: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise KeyUnavailable(f"master key in {where} is not valid base64") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetKeyMaterial:
+    dataset_id: str
+    version: int
+    secret: bytes
+
+    def subkey(self, purpose: KeyPurpose) -> bytes:
+        info = f"lpg/v1/dataset/{self.dataset_id}/v{self.version}/{purpose}".encode()
+        return crypto.derive(self.secret, info=info)
+
+
+class KeyProvider:
+    """Per-dataset keys, wrapped by the master key and stored in the database."""
+
+    def __init__(self, master: MasterKey) -> None:
+        self.master = master
+
+    @staticmethod
+    def _aad(dataset_id: str, version: int) -> bytes:
+        return f"lpg/v1/dataset-key/{dataset_id}/v{version}".encode()
+
+    def create_dataset_key(self, session: Session, dataset_id: str, *, now: datetime) -> int:
+        latest = self._latest_row(session, dataset_id)
+        version = 1 if latest is None else latest.version + 1
+        secret = os.urandom(crypto.KEY_BYTES)
+        row = DatasetKey(
+            dataset_id=dataset_id,
+            version=version,
+            master_key_id=self.master.key_id,
+            wrapped=self.master.wrap(secret, aad=self._aad(dataset_id, version)),
+            created_at=now,
+        )
+        session.add(row)
+        session.flush()
+        return version
+
+    def dataset_key(
+        self, session: Session, dataset_id: str, *, version: int | None = None
+    ) -> DatasetKeyMaterial:
+        row = (
+            self._latest_row(session, dataset_id)
+            if version is None
+            else session.exec(
+                select(DatasetKey).where(
+                    DatasetKey.dataset_id == dataset_id, DatasetKey.version == version
+                )
+            ).first()
+        )
+        if row is None or row.wrapped is None:
+            raise KeyUnavailable(
+                "the dataset's key does not exist or was shredded",
+                dataset_id=dataset_id,
+                version=version,
+            )
+        secret = self.master.unwrap(row.wrapped, aad=self._aad(dataset_id, row.version))
+        return DatasetKeyMaterial(dataset_id, row.version, secret)
+
+    @staticmethod
+    def _latest_row(session: Session, dataset_id: str) -> DatasetKey | None:
+        stmt = (
+            select(DatasetKey)
+            .where(DatasetKey.dataset_id == dataset_id)
+            .order_by(col(DatasetKey.version).desc())
+        )
+        return session.exec(stmt).first()
+
+    def lineage_signing_key(self) -> Ed25519PrivateKey:
+        """The gateway's Ed25519 lineage key (the lineage issue adds rotation and hand-over)."""
+        seed = self.master.derive_gateway_key(purpose="lineage-signing")
+        return Ed25519PrivateKey.from_private_bytes(seed)
+
+    def api_key_pepper(self) -> bytes:
+        return self.master.derive_gateway_key(purpose="api-key-hash")

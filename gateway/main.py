@@ -1,0 +1,81 @@
+"""`create_app(settings)`: the FastAPI service. No work happens at import time."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from gateway.api import apikeys, assets, datasets
+from gateway.context import GatewayContext
+from gateway.errors import GatewayError, InvalidRequest
+from gateway.settings import Settings
+from gateway.workers import BackgroundWorkers, RedactorFactory
+
+log = logging.getLogger(__name__)
+PROBLEM = "application/problem+json"
+
+
+def create_app(
+    settings: Settings,
+    *,
+    redactor_factory: RedactorFactory | None = None,
+    ctx: GatewayContext | None = None,
+) -> FastAPI:
+    """Build the service. `redactor_factory` defaults to the real isolated redaction engine."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        context = ctx or GatewayContext.open(settings)
+        factory = redactor_factory or default_redactor_factory(context)
+        workers = BackgroundWorkers(context, redactor_factory=factory, count=settings.workers)
+        app.state.ctx, app.state.workers = context, workers
+        workers.start()
+        try:
+            yield
+        finally:
+            workers.stop()
+            if ctx is None:
+                context.close()
+
+    app = FastAPI(title="Label Studio Privacy Gateway", version="0.1.0", lifespan=lifespan)
+    _install_error_handlers(app)
+    for module in (datasets, assets, apikeys):
+        app.include_router(module.router)
+
+    @app.get("/health", tags=["health"])
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+def default_redactor_factory(ctx: GatewayContext) -> RedactorFactory:
+    from gateway.redactor import IsolatedRedactor  # heavy imports only when serving
+
+    return lambda: IsolatedRedactor(ctx.settings)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(GatewayError)
+    async def gateway_error(_: Request, exc: GatewayError) -> JSONResponse:
+        return JSONResponse(exc.problem(), status_code=exc.status, media_type=PROBLEM)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+            for e in exc.errors()
+        ]
+        problem = InvalidRequest("the request does not match the schema", errors=errors)
+        return JSONResponse(problem.problem(), status_code=422, media_type=PROBLEM)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        body = GatewayError("internal error; the operator's log has the details").problem()
+        return JSONResponse(body, status_code=500, media_type=PROBLEM)

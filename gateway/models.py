@@ -1,0 +1,216 @@
+"""Database tables (SQLModel). Migrations live in `gateway/migrations` (Alembic)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlmodel import Field, SQLModel
+
+
+def _ts(nullable: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=nullable))
+
+
+def _enum(index: bool = False) -> Any:
+    """Enums are stored as their string values (portable; new members need no DB migration)."""
+    return Field(sa_column=Column(String(32), nullable=False, index=index))
+
+
+class LegalBasis(StrEnum):
+    """GDPR Art. 6(1) lawful bases."""
+
+    CONSENT = "consent"  # (a)
+    CONTRACT = "contract"  # (b)
+    LEGAL_OBLIGATION = "legal_obligation"  # (c)
+    VITAL_INTERESTS = "vital_interests"  # (d)
+    PUBLIC_TASK = "public_task"  # (e)
+    LEGITIMATE_INTERESTS = "legitimate_interests"  # (f)
+
+
+class AssetState(StrEnum):
+    RECEIVED = "received"
+    PROCESSING = "processing"
+    RELEASED = "released"
+    QUARANTINED = "quarantined"
+    REJECTED = "rejected"
+    ORIGINAL_DELETED = "original_deleted"
+    EXPIRED = "expired"
+    ERASED = "erased"
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    INGEST = "ingest"
+    COMPLIANCE = "compliance"
+    ML = "ml"
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class SyncState(StrEnum):
+    PENDING = "pending"
+    INTENT_RECORDED = "intent_recorded"
+    SYNCED = "synced"
+    FAILED = "failed"
+    REMOVED = "removed"
+
+
+class Dataset(SQLModel, table=True):
+    id: str = Field(primary_key=True, max_length=36)
+    name: str = Field(index=True, unique=True, max_length=200)
+    purpose: str = Field(sa_column=Column(Text, nullable=False))
+    controller: str = Field(max_length=500)
+    legal_basis: LegalBasis = _enum()
+    data_subject_categories: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    personal_data_categories: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    ontology: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    policy_version_id: str | None = Field(default=None, foreign_key="policyversion.id")
+    created_at: datetime = _ts()
+
+
+class DatasetKey(SQLModel, table=True):
+    """A per-dataset data key, wrapped (AES-GCM) by the master key. Shredding nulls `wrapped`."""
+
+    __table_args__ = (UniqueConstraint("dataset_id", "version"),)
+    id: int | None = Field(default=None, primary_key=True)
+    dataset_id: str = Field(foreign_key="dataset.id", index=True, max_length=36)
+    version: int
+    master_key_id: str = Field(max_length=64)
+    wrapped: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    created_at: datetime = _ts()
+    shredded_at: datetime | None = _ts(nullable=True)
+
+
+class Asset(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("dataset_id", "content_digest"),)
+    id: str = Field(primary_key=True, max_length=36)
+    dataset_id: str = Field(foreign_key="dataset.id", index=True, max_length=36)
+    state: AssetState = _enum(index=True)
+    content_digest: str = Field(max_length=64, description="HMAC-SHA256 of the bytes, dataset key")
+    source_format: str | None = Field(default=None, max_length=16)
+    width: int | None = None
+    height: int | None = None
+    byte_size: int
+    original_blob: str | None = Field(default=None, max_length=200)
+    key_version: int | None = None
+    redacted_blob: str | None = Field(default=None, max_length=200)
+    redacted_sha256: str | None = Field(default=None, max_length=64)
+    private_meta: bytes | None = Field(
+        default=None,
+        sa_column=Column(LargeBinary, nullable=True),
+        description="AES-GCM sealed JSON: file name, subject id, uploader (pseudonymised later)",
+    )
+    capture_time: datetime | None = _ts(nullable=True)
+    reasons: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
+    policy_version_id: str | None = Field(default=None, foreign_key="policyversion.id")
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class AssetSync(SQLModel, table=True):
+    """Sync state of one asset towards one Label Studio destination."""
+
+    asset_id: str = Field(foreign_key="asset.id", primary_key=True, max_length=36)
+    destination_id: str = Field(foreign_key="destination.id", primary_key=True, max_length=36)
+    state: SyncState = _enum()
+    task_id: int | None = None
+    updated_at: datetime = _ts()
+
+
+class Detection(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    asset_id: str = Field(foreign_key="asset.id", index=True, max_length=36)
+    label: str = Field(max_length=16)
+    x: int
+    y: int
+    w: int
+    h: int
+    score_milli: int = Field(description="score x 1000, an integer (no floats in signed records)")
+    detector: str = Field(max_length=64)
+    stage: str = Field(default="detect", max_length=16, description="detect | leak_check")
+
+
+class PolicyVersion(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("name", "version"),)
+    id: str = Field(primary_key=True, max_length=36)
+    name: str = Field(max_length=200)
+    version: int
+    digest: str = Field(max_length=64, description="SHA-256 of the canonical JSON document")
+    document: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    activated_at: datetime | None = _ts(nullable=True)
+    created_at: datetime = _ts()
+
+
+class LineageRecord(SQLModel, table=True):
+    """Append-only. `seq` is gapless; `record_hash` = SHA-256(prev_hash || canonical payload)."""
+
+    seq: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    record_id: str = Field(max_length=36, unique=True)
+    action: str = Field(max_length=64, index=True)
+    entity_type: str = Field(max_length=32)
+    entity_id: str = Field(max_length=64, index=True)
+    dataset_id: str | None = Field(default=None, max_length=36, index=True)
+    payload: str = Field(sa_column=Column(Text, nullable=False), description="RFC 8785 JSON")
+    prev_hash: str = Field(max_length=64)
+    record_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = _ts()
+
+
+class LineageHead(SQLModel, table=True):
+    """The single chain head; updating it in each append serialises writers."""
+
+    id: int = Field(default=1, primary_key=True)
+    seq: int = Field(sa_column=Column(BigInteger, nullable=False))
+    head_hash: str = Field(max_length=64)
+
+
+class ApiKey(SQLModel, table=True):
+    id: str = Field(primary_key=True, max_length=16)
+    secret_hash: str = Field(max_length=64)
+    role: Role = _enum()
+    label: str = Field(default="", max_length=200)
+    dataset_scope: list[str] | None = Field(
+        default=None, sa_column=Column(JSON, nullable=True), description="None: every dataset"
+    )
+    created_at: datetime = _ts()
+    expires_at: datetime | None = _ts(nullable=True)
+    revoked_at: datetime | None = _ts(nullable=True)
+
+
+class Destination(SQLModel, table=True):
+    id: str = Field(primary_key=True, max_length=36)
+    name: str = Field(unique=True, max_length=200)
+    url: str = Field(max_length=500)
+    region: str = Field(max_length=64)
+    token_sealed: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    project_mapping: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    created_at: datetime = _ts()
+
+
+class Job(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=32)
+    asset_id: str = Field(foreign_key="asset.id", index=True, max_length=36)
+    state: JobState = _enum(index=True)
+    attempts: int = 0
+    worker: str | None = Field(default=None, max_length=64)
+    error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()

@@ -1,0 +1,51 @@
+"""One settings object, built at the entry point and passed in (never read at import time)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Gateway configuration; every field can be set as `GATEWAY_<NAME>` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="forbid")
+
+    data_dir: Path = Field(Path("var"), description="root of everything the gateway keeps on disk")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default: a SQLite file in the data directory"
+    )
+    storage_dir: Path | None = Field(None, description="blob store; default: <data_dir>/storage")
+    region: str = Field("eu-de", description="region this gateway instance runs in")
+    master_key_file: Path | None = Field(
+        None, description="file holding the base64 master key; default: <data_dir>/master.key"
+    )
+    master_key: SecretStr | None = Field(
+        None, description="base64 master key from the environment (wins over the file)"
+    )
+    workers: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1), ge=1, le=256)
+    max_upload_bytes: int = Field(50 * 1024 * 1024, gt=0)
+    max_pixels: int = Field(50_000_000, gt=0)
+    job_timeout_seconds: float = Field(120.0, gt=0)
+
+    @model_validator(mode="after")
+    def _resolve_paths(self) -> Settings:
+        self.data_dir = self.data_dir.expanduser()
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'gateway.db').resolve()}"
+
+    @property
+    def resolved_storage_dir(self) -> Path:
+        return self.storage_dir or self.data_dir / "storage"
+
+    @property
+    def resolved_master_key_file(self) -> Path:
+        return self.master_key_file or self.data_dir / "master.key"

@@ -1,0 +1,80 @@
+"""Blob storage: a local directory by default (S3-compatible stores later, same interface).
+
+Writes are atomic (temporary file, fsync, rename), so a killed process never leaves a
+half-written blob under its final name.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Protocol
+
+from gateway.errors import NotFound
+
+_SAFE_KEY = re.compile(r"^[a-z0-9][a-z0-9_\-]*(/[a-z0-9][a-z0-9_.\-]*)*$")
+
+
+class BlobStore(Protocol):
+    def put(self, key: str, data: bytes) -> None: ...
+
+    def get(self, key: str) -> bytes: ...
+
+    def delete(self, key: str) -> bool: ...
+
+    def exists(self, key: str) -> bool: ...
+
+
+class LocalBlobStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, key: str) -> Path:
+        # keys are built by the gateway from ids and hex digests; refuse anything else outright
+        if not _SAFE_KEY.match(key) or ".." in key:
+            raise ValueError(f"unsafe blob key: {key!r}")
+        return self.root / key
+
+    def put(self, key: str, data: bytes) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def get(self, key: str) -> bytes:
+        path = self._path(key)
+        try:
+            return path.read_bytes()
+        except FileNotFoundError as exc:
+            raise NotFound("blob not found", key=key) from exc
+
+    def delete(self, key: str) -> bool:
+        path = self._path(key)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).exists()
+
+
+def original_key(dataset_id: str, content_digest: str) -> str:
+    """Content-addressed by the keyed digest: the path proves nothing once the key is shredded."""
+    return f"originals/{dataset_id}/{content_digest[:2]}/{content_digest}.bin"
+
+
+def redacted_key(dataset_id: str, sha256: str, extension: str) -> str:
+    return f"redacted/{dataset_id}/{sha256[:2]}/{sha256}.{extension}"
