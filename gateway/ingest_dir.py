@@ -25,6 +25,7 @@ class IngestSummary:
     new: int = 0
     duplicates: int = 0
     rejected: list[IngestOutcome] = field(default_factory=list)
+    outcomes: list[IngestOutcome] = field(default_factory=list)
 
     def describe(self) -> str:
         lines = [f"imported {self.new} new, {self.duplicates} already present, "
@@ -46,11 +47,16 @@ def walk_files(root: Path) -> Iterator[Path]:
 
 
 def ingest_directory(
-    ctx: GatewayContext, root: Path, *, dataset_ref: str, progress: Progress | None = None
+    ctx: GatewayContext,
+    root: Path,
+    *,
+    dataset_ref: str,
+    progress: Progress | None = None,
+    include: Callable[[Path], bool] = lambda _: True,
 ) -> IngestSummary:
     with transaction(ctx.engine) as session:
         dataset = get_dataset(session, dataset_ref)
-    files = list(walk_files(root))
+    files = [p for p in walk_files(root) if include(p)]
     summary = IngestSummary()
     for done, path in enumerate(files, start=1):
         upload = Upload(filename=path.relative_to(root).as_posix(), data=path.read_bytes())
@@ -58,6 +64,7 @@ def ingest_directory(
             if session.get(type(dataset), dataset.id) is None:
                 raise NotFound("the dataset disappeared during import", dataset=dataset_ref)
             outcome = ingest_upload(session, ctx, dataset, upload, actor=CLI)
+        summary.outcomes.append(outcome)
         if outcome.duplicate:
             summary.duplicates += 1
         elif outcome.state == AssetState.REJECTED:
