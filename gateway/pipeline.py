@@ -43,6 +43,7 @@ class RedactionOutcome:
     regions: list[dict[str, Any]] = field(default_factory=list)
     reasons: list[dict[str, Any]] = field(default_factory=list)
     tools: list[dict[str, Any]] = field(default_factory=list)
+    policy_digest: str = ""
 
 
 class Redactor(Protocol):
@@ -136,7 +137,8 @@ def _finish(ctx: GatewayContext, job: Job, outcome: RedactionOutcome) -> AssetSt
             reasons=None if released else (outcome.reasons or [
                 {"code": "not-released", "message": "redaction did not confirm a safe output"}]),
             outputs={"redacted_sha256": asset.redacted_sha256} if released else None,
-            parameters={"tools": outcome.tools, "regions": _region_counts(outcome.regions)},
+            parameters={"tools": outcome.tools, "regions": _region_counts(outcome.regions),
+                        "redaction_policy_sha256": outcome.policy_digest},
         )
         db_job = session.get(Job, job.id)
         if db_job is not None:

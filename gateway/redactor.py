@@ -1,0 +1,57 @@
+"""The pipeline's redactor: the redaction library in an isolated worker process."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from gateway.pipeline import RedactionOutcome
+from gateway.settings import Settings
+from redaction.isolation import RedactionWorkerPool, WorkerOutcome
+from redaction.policy import RedactionPolicy
+from redaction.types import ImageFormat
+
+OUTPUT_FORMAT = ImageFormat.JPEG
+
+
+def policy_digest(policy: RedactionPolicy) -> str:
+    return hashlib.sha256(policy.model_dump_json().encode()).hexdigest()
+
+
+class IsolatedRedactor:
+    """One worker process; killed and respawned when an image exceeds the job timeout."""
+
+    def __init__(self, settings: Settings, *, policy: RedactionPolicy | None = None) -> None:
+        self.policy = policy or RedactionPolicy()
+        self._digest = policy_digest(self.policy)
+        self._pool = RedactionWorkerPool(
+            policy=self.policy,
+            workers=1,
+            timeout_seconds=settings.job_timeout_seconds,
+            output_format=OUTPUT_FORMAT,
+        )
+
+    def redact(self, data: bytes) -> RedactionOutcome:
+        return to_outcome(self._pool.redact(data), policy_digest=self._digest)
+
+    def close(self) -> None:
+        self._pool.close(cancel_pending=True)
+
+
+def to_outcome(worker: WorkerOutcome, *, policy_digest: str) -> RedactionOutcome:
+    released = worker.status == "released" and worker.data is not None
+    reasons: list[dict[str, Any]] = [dict(r) for r in worker.reasons]
+    if not released and not reasons:
+        reasons = [{"code": "not-released", "message": f"redaction ended {worker.status}"}]
+    models = [
+        {k: str(v) for k, v in m.items()} for m in worker.result.get("models", [])
+    ]
+    return RedactionOutcome(
+        released=released,
+        output=worker.data if released else None,
+        extension="jpg",
+        regions=worker.regions,
+        reasons=reasons,
+        tools=models,
+        policy_digest=policy_digest,
+    )
