@@ -1,0 +1,137 @@
+"""Licence-plate detector: plate-shaped text found, text-free images left alone, failures loud."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from redaction.detectors.ocr import TextBox, crop_quad, order_clockwise
+from redaction.detectors.plates import PlateDetector, PlateShape, drop_nested, pass_scales
+from redaction.errors import DetectorFailed
+from redaction.types import Label
+
+
+def _street(seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    img = rng.integers(90, 140, size=(480, 640, 3), dtype=np.uint8)
+    return cv2.GaussianBlur(img, (7, 7), 0)
+
+
+def _with_plate(img: np.ndarray, text: str, x: int, y: int, scale: float) -> tuple[int, ...]:
+    out = img
+    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 2)
+    pad = max(4, th // 3)
+    x1, y1 = x + tw + 2 * pad, y + th + base + 2 * pad
+    cv2.rectangle(out, (x, y), (x1, y1), (245, 245, 245), -1)
+    cv2.rectangle(out, (x, y), (x1, y1), (10, 10, 10), 1)
+    cv2.putText(out, text, (x + pad, y + pad + th), cv2.FONT_HERSHEY_SIMPLEX, scale,
+                (15, 15, 15), 2, cv2.LINE_AA)  # fmt: skip
+    return x, y, x1 - x, y1 - y
+
+
+def _box(x: float, y: float, w: float, h: float, score: float = 0.9) -> TextBox:
+    quad = np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]], dtype=np.float32)
+    return TextBox(quad, score)
+
+
+def _covered(found: tuple[int, int, int, int], target: tuple[int, ...], share: float) -> bool:
+    fx, fy, fw, fh = found
+    tx, ty, tw, th = target
+    dx = min(fx + fw, tx + tw) - max(fx, tx)
+    dy = min(fy + fh, ty + th) - max(fy, ty)
+    return max(0, dx) * max(0, dy) >= share * tw * th
+
+
+def test_plate_shape_rules() -> None:
+    shape = PlateShape()
+    assert shape.fits(_box(0, 0, 100, 20))
+    assert not shape.fits(_box(0, 0, 20, 20))  # square: not a plate line
+    assert not shape.fits(_box(0, 0, 400, 20))  # a long sentence
+    assert not shape.fits(_box(0, 0, 20, 4))  # too small to be anything
+    assert shape.reads_like_plate(_box(0, 0, 100, 24), "AB 123 CD")
+    assert not shape.reads_like_plate(_box(0, 0, 100, 24), "OK")
+    assert not shape.reads_like_plate(_box(0, 0, 300, 24), "WELCOME TO THE CITY")
+    assert shape.reads_like_plate(_box(0, 0, 50, 10), "")  # too small to read: shape decides
+
+
+def test_pass_scales_cap_far_pixels() -> None:
+    assert pass_scales(1280, 720, far_pass=True, far_scale=2.0, max_far_pixels=4_000_000) == [
+        1.0,
+        pytest.approx(2.0, abs=0.2),
+    ]
+    assert pass_scales(1280, 720, far_pass=False, far_scale=2.0, max_far_pixels=1) == [1.0]
+    big = pass_scales(6000, 4000, far_pass=True, far_scale=2.0, max_far_pixels=4_000_000)
+    assert big == [pytest.approx(1600 / 6000), pytest.approx((4e6 / 24e6) ** 0.5)]
+    capped = pass_scales(1280, 720, far_pass=True, far_scale=2.0, max_far_pixels=1_000_000)
+    assert capped == [1.0]  # the pixel cap leaves no larger far pass: skipped
+
+
+def test_drop_nested_keeps_the_larger_box() -> None:
+    kept = drop_nested([_box(10, 10, 20, 10), _box(0, 0, 100, 40), _box(200, 0, 50, 20)])
+    assert sorted(b.bbox() for b in kept) == [(0, 0, 100, 40), (200, 0, 50, 20)]
+
+
+def test_crop_quad_uprights_a_tall_box() -> None:
+    img = np.zeros((100, 100, 3), np.uint8)
+    quad = order_clockwise(np.array([[10, 10], [30, 10], [30, 90], [10, 90]], np.float32))
+    assert crop_quad(img, quad).shape[:2] == (20, 80)
+
+
+@pytest.fixture(scope="module")
+def detector() -> PlateDetector:
+    return PlateDetector(threshold=0.3, threads=1)
+
+
+@pytest.mark.integration
+def test_rendered_plate_is_found(detector: PlateDetector) -> None:
+    img = _street()
+    target = _with_plate(img, "AB 123 CD", 220, 300, 1.0)
+    before = img.copy()
+    regions = detector.detect(img)
+    assert np.array_equal(img, before)  # detectors never mutate their input
+    assert regions and all(r.label is Label.PLATE for r in regions)
+    # The caller grows plate boxes by half their height (PlatePolicy.margin): then >= 90%.
+    grown = [(r.x - r.h // 2, r.y - r.h // 2, r.w + r.h, 2 * r.h) for r in regions]
+    assert any(_covered(g, target, 0.9) for g in grown)
+
+
+@pytest.mark.integration
+def test_far_plate_is_found(detector: PlateDetector) -> None:
+    img = _street(1)
+    target = _with_plate(img, "KA 4711", 400, 120, 0.45)
+    assert target[3] < 24  # a far plate: under 24 px tall
+    regions = detector.detect(img)
+    grown = [(r.x - r.h // 2, r.y - r.h // 2, r.w + r.h, 2 * r.h) for r in regions]
+    assert any(_covered(g, target, 0.9) for g in grown)
+
+
+@pytest.mark.integration
+def test_image_without_text_gives_nothing(detector: PlateDetector) -> None:
+    img = _street(2)
+    cv2.circle(img, (320, 240), 80, (30, 160, 30), -1)
+    assert detector.detect(img) == []
+
+
+@pytest.mark.integration
+def test_model_info_names_the_files(detector: PlateDetector) -> None:
+    assert detector.model.licence == "Apache-2.0"
+    assert detector.model.file.endswith("ch_PP-OCRv4_det_infer.onnx")
+    assert [len(m.sha256) for m in detector.models] == [64, 64]
+
+
+def test_unloadable_model_raises(tmp_path: Path) -> None:
+    bad = tmp_path / "broken.onnx"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(DetectorFailed):
+        PlateDetector(det_model_path=bad)
+    with pytest.raises(DetectorFailed):
+        PlateDetector(det_model_path=tmp_path / "missing.onnx")
+
+
+@pytest.mark.integration
+def test_wrong_pixel_layout_raises(detector: PlateDetector) -> None:
+    with pytest.raises(DetectorFailed):
+        detector.detect(np.zeros((32, 32), np.uint8))
