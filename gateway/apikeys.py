@@ -15,7 +15,7 @@ from gateway.errors import Forbidden, NotAuthenticated, NotFound
 from gateway.lineage import Actor, append
 from gateway.models import ApiKey, Role
 
-TOKEN_PREFIX = "lpg"
+TOKEN_PREFIX = "lpg"  # noqa: S105 (a public prefix, not a secret)
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,11 @@ err = Console(stderr=True)
 T = TypeVar("T")
 
 EXIT_CODES: dict[type[Exception], int] = {
-    NotAuthenticated: 4, NotFound: 3, InputError: 2, GatewayError: 1, RedactionError: 1,
+    NotAuthenticated: 4,
+    NotFound: 3,
+    InputError: 2,
+    GatewayError: 1,
+    RedactionError: 1,
 }
 
 
@@ -70,8 +74,12 @@ def in_tx(ctx: Any, fn: Callable[[Any], T]) -> T:
 
 def progress_bar() -> Progress:
     return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeRemainingColumn(), console=err, transient=False,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=False,
     )
 
 
@@ -105,9 +113,14 @@ def keys_create(
         def make(session: Any) -> str:
             scope = [get_dataset(session, d).id for d in dataset] if dataset else None
             _, token = create_api_key(
-                session, role=role, label=label, dataset_scope=scope,
+                session,
+                role=role,
+                label=label,
+                dataset_scope=scope,
                 expires_at=now + timedelta(days=expires_days) if expires_days else None,
-                pepper=ctx.keys.api_key_pepper(), actor=Actor("cli", CLI_ACTOR_ID), now=now,
+                pepper=ctx.keys.api_key_pepper(),
+                actor=Actor("cli", CLI_ACTOR_ID),
+                now=now,
                 region=ctx.settings.region,
             )
             return token
@@ -133,8 +146,16 @@ def keys_revoke(key_id: str) -> None:
     from gateway.lineage.ledger import Actor
 
     with opened() as ctx:
-        in_tx(ctx, lambda s: revoke_api_key(s, key_id, actor=Actor("cli", CLI_ACTOR_ID),
-                                            now=ctx.clock(), region=ctx.settings.region))
+        in_tx(
+            ctx,
+            lambda s: revoke_api_key(
+                s,
+                key_id,
+                actor=Actor("cli", CLI_ACTOR_ID),
+                now=ctx.clock(),
+                region=ctx.settings.region,
+            ),
+        )
     out.print(f"revoked {key_id}")
 
 
@@ -154,11 +175,17 @@ def datasets_create(
     from gateway.lineage.ledger import Actor
 
     labels = [dict(zip(("name", "control"), item.split(":", 1), strict=True)) for item in label]
-    spec = DatasetSpec.model_validate({
-        "name": name, "purpose": purpose, "controller": controller, "legal_basis": legal_basis,
-        "data_subject_categories": subjects, "personal_data_categories": data_category,
-        "ontology": {"labels": labels, "instructions": instructions},
-    })
+    spec = DatasetSpec.model_validate(
+        {
+            "name": name,
+            "purpose": purpose,
+            "controller": controller,
+            "legal_basis": legal_basis,
+            "data_subject_categories": subjects,
+            "personal_data_categories": data_category,
+            "ontology": {"labels": labels, "instructions": instructions},
+        }
+    )
     with opened(create_master_key=True) as ctx:
         ds = in_tx(ctx, lambda s: create_dataset(s, ctx, spec, actor=Actor("cli", CLI_ACTOR_ID)))
     out.print(f"created dataset {ds.name} ({ds.id})")
@@ -185,7 +212,9 @@ def ingest(
     with opened() as ctx, progress_bar() as bar:
         task = bar.add_task("importing", total=None)
         summary = ingest_directory(
-            ctx, directory, dataset_ref=dataset,
+            ctx,
+            directory,
+            dataset_ref=dataset,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
         out.print(summary.describe())

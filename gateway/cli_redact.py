@@ -21,16 +21,28 @@ def redact(
     workers: Annotated[int, typer.Option(min=1)] = max(1, os.cpu_count() or 1),
 ) -> None:
     """Redact every image under INPUT_DIR into OUTPUT_DIR, mirroring relative paths."""
-    from redaction.batch import load_policy_file, redact_directory
+    from redaction.batch import redact_directory
     from redaction.policy import RedactionPolicy
+    from redaction.policy_file import load_policy_file
 
     chosen = load_policy_file(policy) if policy else RedactionPolicy()
     with progress_bar() as bar:
         task = bar.add_task("redacting", total=None)
         summary = redact_directory(
-            input_dir, output_dir, policy=chosen, workers=workers, regions_out=regions_out,
+            input_dir,
+            output_dir,
+            policy=chosen,
+            workers=workers,
+            regions_out=regions_out,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
-    out.print(summary.describe() if hasattr(summary, "describe") else str(summary))
-    if getattr(summary, "quarantined", 0) or getattr(summary, "rejected", 0):
+    out.print(
+        f"{summary.total} files in {summary.elapsed_seconds:.1f} s: {summary.released} released, "
+        f"{summary.quarantined} quarantined, {summary.rejected} rejected"
+    )
+    for code, count in sorted(summary.reasons.items()):
+        out.print(f"  {count} x {code}")
+    if regions_out:
+        out.print(f"regions: {regions_out}")
+    if summary.quarantined or summary.rejected:
         sys.exit(1)

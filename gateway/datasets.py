@@ -106,9 +106,10 @@ def create_dataset(
 
 def get_dataset(session: Session, ref: str) -> Dataset:
     """Find a dataset by id or by name."""
-    found = session.get(Dataset, ref) or session.exec(
-        select(Dataset).where(Dataset.name == ref)
-    ).first()
+    found = (
+        session.get(Dataset, ref)
+        or session.exec(select(Dataset).where(Dataset.name == ref)).first()
+    )
     if found is None:
         raise NotFound(f"no dataset {ref!r}", dataset=ref)
     return found

@@ -50,7 +50,9 @@ def run_demo(data_dir: Path, *, out: Console, bar_factory: Callable[[], Progress
         with bar_factory() as bar:
             task = bar.add_task("importing", total=None)
             summary = ingest_directory(
-                ctx, PHOTOS, dataset_ref=DEMO_DATASET.name,
+                ctx,
+                PHOTOS,
+                dataset_ref=DEMO_DATASET.name,
                 include=lambda p: p.suffix.lower() in IMAGE_SUFFIXES,
                 progress=lambda d, t: bar.update(task, completed=d, total=t),
             )
@@ -75,16 +77,27 @@ def _report(ctx: GatewayContext, names: dict[str, str], data_dir: Path, out: Con
             asset = session.get(Asset, asset_id)
             if asset is None:
                 continue
-            labels = [d.label for d in session.exec(
-                select(Detection).where(Detection.asset_id == asset_id,
-                                        Detection.stage == "detect"))]
+            labels = [
+                d.label
+                for d in session.exec(
+                    select(Detection).where(
+                        Detection.asset_id == asset_id, Detection.stage == "detect"
+                    )
+                )
+            ]
             copy = ""
             if asset.redacted_blob:
                 target = export / f"{Path(name).stem}.{asset.redacted_blob.rsplit('.', 1)[-1]}"
                 target.write_bytes(ctx.store.get(asset.redacted_blob))
                 copy = str(target)
-            table.add_row(name, str(asset.state), str(labels.count("face")),
-                          str(labels.count("plate")), str(labels.count("text")), copy)
+            table.add_row(
+                name,
+                str(asset.state),
+                str(labels.count("face")),
+                str(labels.count("plate")),
+                str(labels.count("text")),
+                copy,
+            )
         records = verify_chain(session)
     out.print(table)
     out.print(f"lineage: {records} hash-chained records, chain verified")

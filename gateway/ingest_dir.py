@@ -28,8 +28,10 @@ class IngestSummary:
     outcomes: list[IngestOutcome] = field(default_factory=list)
 
     def describe(self) -> str:
-        lines = [f"imported {self.new} new, {self.duplicates} already present, "
-                 f"{len(self.rejected)} rejected"]
+        lines = [
+            f"imported {self.new} new, {self.duplicates} already present, "
+            f"{len(self.rejected)} rejected"
+        ]
         reasons = Counter(o.error["code"] for o in self.rejected if o.error)
         lines += [f"  rejected {n} x {code}" for code, n in reasons.most_common()]
         lines += [f"  {o.filename}: {o.error['message']}" for o in self.rejected[:10] if o.error]

@@ -87,8 +87,15 @@ def claim_job(ctx: GatewayContext, *, worker: str) -> Job | None:
         session.add(job)
         asset = session.get(Asset, job.asset_id)
         if asset is not None and asset.state != AssetState.PROCESSING:
-            transition(session, asset, AssetState.PROCESSING, actor=PIPELINE, now=now,
-                       region=ctx.settings.region, parameters={"attempt": job.attempts})
+            transition(
+                session,
+                asset,
+                AssetState.PROCESSING,
+                actor=PIPELINE,
+                now=now,
+                region=ctx.settings.region,
+                parameters={"attempt": job.attempts},
+            )
         return job
 
 
@@ -98,17 +105,23 @@ def run_job(ctx: GatewayContext, job: Job, *, redactor: Redactor) -> AssetState:
         asset = _asset(session, job.asset_id)
         key = ctx.keys.dataset_key(session, asset.dataset_id, version=asset.key_version)
     if asset.original_blob is None:
-        outcome = RedactionOutcome(False, None, "", reasons=[
-            {"code": "original-missing", "message": "the original is no longer stored"}])
+        outcome = RedactionOutcome(
+            False,
+            None,
+            "",
+            reasons=[{"code": "original-missing", "message": "the original is no longer stored"}],
+        )
     else:
         try:
             sealed = ctx.store.get(asset.original_blob)
-            data = crypto.unseal(sealed, key=key.subkey(KeyPurpose.AT_REST),
-                                 aad=original_aad(asset.id, key))
+            data = crypto.unseal(
+                sealed, key=key.subkey(KeyPurpose.AT_REST), aad=original_aad(asset.id, key)
+            )
             outcome = redactor.redact(data)
         except (GatewayError, RedactionError) as exc:  # fail closed: quarantine with the reason
-            outcome = RedactionOutcome(False, None, "", reasons=[
-                {"code": exc.code, "message": exc.message}])
+            outcome = RedactionOutcome(
+                False, None, "", reasons=[{"code": exc.code, "message": exc.message}]
+            )
     return _finish(ctx, job, outcome)
 
 
@@ -133,12 +146,24 @@ def _finish(ctx: GatewayContext, job: Job, outcome: RedactionOutcome) -> AssetSt
         _record_detections(session, asset.id, outcome.regions)
         target = AssetState.RELEASED if released else AssetState.QUARANTINED
         transition(
-            session, asset, target, actor=PIPELINE, now=now, region=ctx.settings.region,
-            reasons=None if released else (outcome.reasons or [
-                {"code": "not-released", "message": "redaction did not confirm a safe output"}]),
+            session,
+            asset,
+            target,
+            actor=PIPELINE,
+            now=now,
+            region=ctx.settings.region,
+            reasons=None
+            if released
+            else (
+                outcome.reasons
+                or [{"code": "not-released", "message": "redaction did not confirm a safe output"}]
+            ),
             outputs={"redacted_sha256": asset.redacted_sha256} if released else None,
-            parameters={"tools": outcome.tools, "regions": _region_counts(outcome.regions),
-                        "redaction_policy_sha256": outcome.policy_digest},
+            parameters={
+                "tools": outcome.tools,
+                "regions": _region_counts(outcome.regions),
+                "redaction_policy_sha256": outcome.policy_digest,
+            },
         )
         db_job = session.get(Job, job.id)
         if db_job is not None:
@@ -149,11 +174,19 @@ def _finish(ctx: GatewayContext, job: Job, outcome: RedactionOutcome) -> AssetSt
 
 def _record_detections(session: Session, asset_id: str, regions: list[dict[str, Any]]) -> None:
     for r in regions:
-        session.add(Detection(
-            asset_id=asset_id, label=r["label"], x=r["x"], y=r["y"], w=r["w"], h=r["h"],
-            score_milli=round(float(r.get("score", 0.0)) * 1000), detector=r["detector"],
-            stage=r.get("stage", "detect"),
-        ))
+        session.add(
+            Detection(
+                asset_id=asset_id,
+                label=r["label"],
+                x=r["x"],
+                y=r["y"],
+                w=r["w"],
+                h=r["h"],
+                score_milli=round(float(r.get("score", 0.0)) * 1000),
+                detector=r["detector"],
+                stage=r.get("stage", "detect"),
+            )
+        )
 
 
 def _region_counts(regions: list[dict[str, Any]]) -> dict[str, int]:

@@ -49,8 +49,13 @@ def process_pending(
         redactor = factory()
         try:
             while True:
-                ran = drain(ctx, redactor=redactor, worker=f"{worker_id()}:{index}", limit=1,
-                            on_done=lambda state: record(state))
+                ran = drain(
+                    ctx,
+                    redactor=redactor,
+                    worker=f"{worker_id()}:{index}",
+                    limit=1,
+                    on_done=lambda state: record(state),
+                )
                 if ran == 0:
                     return
         finally:

@@ -43,9 +43,7 @@ def to_outcome(worker: WorkerOutcome, *, policy_digest: str) -> RedactionOutcome
     reasons: list[dict[str, Any]] = [dict(r) for r in worker.reasons]
     if not released and not reasons:
         reasons = [{"code": "not-released", "message": f"redaction ended {worker.status}"}]
-    models = [
-        {k: str(v) for k, v in m.items()} for m in worker.result.get("models", [])
-    ]
+    models = [{k: str(v) for k, v in m.items()} for m in worker.result.get("models", [])]
     return RedactionOutcome(
         released=released,
         output=worker.data if released else None,

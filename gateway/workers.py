@@ -20,7 +20,11 @@ RedactorFactory = Callable[[], Redactor]
 
 class BackgroundWorkers:
     def __init__(
-        self, ctx: GatewayContext, *, redactor_factory: RedactorFactory, count: int,
+        self,
+        ctx: GatewayContext,
+        *,
+        redactor_factory: RedactorFactory,
+        count: int,
         poll_seconds: float = 5.0,
     ) -> None:
         self._ctx = ctx

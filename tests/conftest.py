@@ -63,7 +63,10 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 def settings(tmp_path: Path, database_url: str) -> Settings:
     key = base64.b64encode(os.urandom(32)).decode()
     return Settings(
-        data_dir=tmp_path / "data", database_url=database_url, master_key=key, workers=1,
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        master_key=key,
+        workers=1,
         region="eu-de",
     )
 
@@ -80,8 +83,11 @@ def ctx(settings: Settings, clock: FakeClock) -> Iterator[GatewayContext]:
     assert settings.master_key is not None
     master = LocalMasterKey(base64.b64decode(settings.master_key.get_secret_value()))
     context = GatewayContext(
-        settings=settings, engine=engine, keys=KeyProvider(master),
-        store=LocalBlobStore(settings.resolved_storage_dir), clock=clock,
+        settings=settings,
+        engine=engine,
+        keys=KeyProvider(master),
+        store=LocalBlobStore(settings.resolved_storage_dir),
+        clock=clock,
     )
     yield context
     context.close()

@@ -34,7 +34,16 @@ def test_cv2_has_what_we_use() -> None:
     assert ok
     back = cv2.imdecode(buf, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
     assert back.shape == img.shape
-    for name in ("GaussianBlur", "resize", "dnn", "imencode", "INTER_AREA", "boxPoints",
-                 "minAreaRect", "findContours", "fillPoly"):
+    for name in (
+        "GaussianBlur",
+        "resize",
+        "dnn",
+        "imencode",
+        "INTER_AREA",
+        "boxPoints",
+        "minAreaRect",
+        "findContours",
+        "fillPoly",
+    ):
         assert hasattr(cv2, name), name
     assert cv2.data.haarcascades  # the data files 5.x wheels dropped

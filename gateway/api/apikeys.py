@@ -39,9 +39,15 @@ def post_key(
 ) -> dict[str, Any]:
     key.require_role(Role.ADMIN)
     row, token = create_api_key(
-        session, role=body.role, label=body.label, dataset_scope=body.dataset_scope,
-        expires_at=body.expires_at, pepper=ctx.keys.api_key_pepper(), actor=key.actor,
-        now=ctx.clock(), region=ctx.settings.region,
+        session,
+        role=body.role,
+        label=body.label,
+        dataset_scope=body.dataset_scope,
+        expires_at=body.expires_at,
+        pepper=ctx.keys.api_key_pepper(),
+        actor=key.actor,
+        now=ctx.clock(),
+        region=ctx.settings.region,
     )
     return key_view(row) | {"token": token}
 
@@ -55,6 +61,7 @@ def get_keys(session: DbSession, key: CurrentKey) -> list[dict[str, Any]]:
 @router.delete("/{key_id}")
 def delete_key(key_id: str, ctx: Context, session: DbSession, key: CurrentKey) -> dict[str, Any]:
     key.require_role(Role.ADMIN)
-    row = revoke_api_key(session, key_id, actor=key.actor, now=ctx.clock(),
-                         region=ctx.settings.region)
+    row = revoke_api_key(
+        session, key_id, actor=key.actor, now=ctx.clock(), region=ctx.settings.region
+    )
     return key_view(row)

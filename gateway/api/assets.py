@@ -62,15 +62,22 @@ def _parse_metadata(raw: str | None, count: int) -> list[dict[str, Any]]:
         except ValueError as exc:
             raise InvalidRequest("capture_time must be ISO 8601", value=capture) from exc
         parsed.append(
-            {"subject_id": item.get("subject_id"), "uploader": item.get("uploader"),
-             "capture_time": when}
+            {
+                "subject_id": item.get("subject_id"),
+                "uploader": item.get("uploader"),
+                "capture_time": when,
+            }
         )
     return parsed
 
 
 def _outcome_view(o: IngestOutcome) -> dict[str, Any]:
-    view: dict[str, Any] = {"file": o.filename, "asset_id": o.asset_id, "state": o.state.value,
-                            "duplicate": o.duplicate}
+    view: dict[str, Any] = {
+        "file": o.filename,
+        "asset_id": o.asset_id,
+        "state": o.state.value,
+        "duplicate": o.duplicate,
+    }
     if o.error is not None:
         view["problem"] = RejectedInput(o.error["message"], reason=o.error["code"]).problem()
     return view

@@ -28,8 +28,12 @@ def png_with_header(width: int, height: int) -> bytes:
     """A PNG whose IHDR claims width x height, with a tiny (valid zlib) IDAT: a bomb header."""
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     idat = zlib.compress(b"\x00" * 64)
-    return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", idat) + \
-        _png_chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", ihdr)
+        + _png_chunk(b"IDAT", idat)
+        + _png_chunk(b"IEND", b"")
+    )
 
 
 def gif() -> bytes:
@@ -46,7 +50,10 @@ def corpus() -> dict[str, tuple[str, bytes]]:
         "bogus-png-size": ("bogus.png", png_with_header(4_000_000, 3)),
         "bomb-30000": ("bomb.png", png_with_header(30_000, 30_000)),
         "gif": ("anim.gif", gif()),
-        "svg": ("vector.svg", b'<svg xmlns="http://www.w3.org/2000/svg"><script>x()</script></svg>'),
+        "svg": (
+            "vector.svg",
+            b'<svg xmlns="http://www.w3.org/2000/svg"><script>x()</script></svg>',
+        ),
         "polyglot": ("poly.jpg", b"\xff\xd8\xff\xe0<html><script>alert(1)</script></html>"),
         "zero-bytes": ("empty.jpg", b""),
         "traversal-name": ("../../etc/passwd.jpg", good_jpeg(2)),

@@ -21,9 +21,17 @@ pytestmark = pytest.mark.db
 
 def make_key(ctx, role: Role, scope: list[str] | None = None, **kw) -> str:
     with transaction(ctx.engine) as s:
-        _, token = create_api_key(s, role=role, label="t", dataset_scope=scope,
-                                  expires_at=kw.get("expires_at"), pepper=ctx.keys.api_key_pepper(),
-                                  actor=Actor("cli", "t"), now=ctx.clock(), region="eu-de")
+        _, token = create_api_key(
+            s,
+            role=role,
+            label="t",
+            dataset_scope=scope,
+            expires_at=kw.get("expires_at"),
+            pepper=ctx.keys.api_key_pepper(),
+            actor=Actor("cli", "t"),
+            now=ctx.clock(),
+            region="eu-de",
+        )
     return token
 
 
@@ -55,8 +63,12 @@ def test_roles_and_dataset_scope(client, ctx) -> None:
     ds = r.json()["id"]
     other = client.post("/v1/datasets", json=DATASET_SPEC | {"name": "other"}, headers=auth(admin))
     ingest = make_key(ctx, Role.INGEST, scope=[ds])
-    assert client.post("/v1/datasets", json=DATASET_SPEC | {"name": "x"},
-                       headers=auth(ingest)).status_code == 403
+    assert (
+        client.post(
+            "/v1/datasets", json=DATASET_SPEC | {"name": "x"}, headers=auth(ingest)
+        ).status_code
+        == 403
+    )
     assert client.get(f"/v1/datasets/{ds}", headers=auth(ingest)).status_code == 200
     hidden = client.get(f"/v1/datasets/{other.json()['id']}", headers=auth(ingest))
     assert hidden.status_code == 404
@@ -94,8 +106,10 @@ def test_bad_inputs_are_rejected_and_good_files_in_the_same_request_are_kept(
     token = make_key(ctx, Role.INGEST, scope=[dataset.id])
     bad = corpus()
     files = [("files", (name, data, "application/octet-stream")) for name, data in bad.values()]
-    files += [("files", ("good-1.jpg", good_jpeg(10), "image/jpeg")),
-              ("files", ("sub/good-2.jpg", good_jpeg(11), "image/jpeg"))]
+    files += [
+        ("files", ("good-1.jpg", good_jpeg(10), "image/jpeg")),
+        ("files", ("sub/good-2.jpg", good_jpeg(11), "image/jpeg")),
+    ]
     r = client.post(f"/v1/datasets/{dataset.id}/assets", files=files, headers=auth(token))
     assert r.status_code == 207, r.text
     results = {item["file"]: item for item in r.json()["results"]}
@@ -126,8 +140,11 @@ def test_bad_inputs_are_rejected_and_good_files_in_the_same_request_are_kept(
 
 def test_single_rejected_file_answers_problem_json(client, ctx, dataset) -> None:
     token = make_key(ctx, Role.INGEST)
-    r = client.post(f"/v1/datasets/{dataset.id}/assets", headers=auth(token),
-                    files=[("files", ("x.gif", corpus()["gif"][1], "image/gif"))])
+    r = client.post(
+        f"/v1/datasets/{dataset.id}/assets",
+        headers=auth(token),
+        files=[("files", ("x.gif", corpus()["gif"][1], "image/gif"))],
+    )
     assert r.status_code == 422
     assert r.headers["content-type"] == "application/problem+json"
     assert r.json()["details"]["reason"] == "unsupported-format"
@@ -139,10 +156,16 @@ def test_single_rejected_file_answers_problem_json(client, ctx, dataset) -> None
 def test_upload_is_idempotent_and_unbuilt_step_quarantines(client, ctx, dataset) -> None:
     token = make_key(ctx, Role.INGEST)
     data = good_jpeg(5)
-    first = client.post(f"/v1/datasets/{dataset.name}/assets", headers=auth(token),
-                        files=[("files", ("a.jpg", data, "image/jpeg"))]).json()["results"][0]
-    again = client.post(f"/v1/datasets/{dataset.name}/assets", headers=auth(token),
-                        files=[("files", ("b.jpg", data, "image/jpeg"))]).json()["results"][0]
+    first = client.post(
+        f"/v1/datasets/{dataset.name}/assets",
+        headers=auth(token),
+        files=[("files", ("a.jpg", data, "image/jpeg"))],
+    ).json()["results"][0]
+    again = client.post(
+        f"/v1/datasets/{dataset.name}/assets",
+        headers=auth(token),
+        files=[("files", ("b.jpg", data, "image/jpeg"))],
+    ).json()["results"][0]
     assert again["duplicate"] and again["asset_id"] == first["asset_id"]
     client.app.state.workers.stop()  # finish the in-flight job deterministically
     from gateway.pipeline import drain

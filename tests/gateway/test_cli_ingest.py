@@ -20,8 +20,10 @@ pytestmark = [pytest.mark.db, pytest.mark.integration]
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "gateway", *args], env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [sys.executable, "-m", "gateway", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
 
 
@@ -36,8 +38,11 @@ def _count(url: str) -> int:
 
 def _env(tmp_path: Path, database_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
-    env |= {"GATEWAY_DATA_DIR": str(tmp_path / "data"), "GATEWAY_DATABASE_URL": database_url,
-            "GATEWAY_MASTER_KEY": base64.b64encode(os.urandom(32)).decode()}
+    env |= {
+        "GATEWAY_DATA_DIR": str(tmp_path / "data"),
+        "GATEWAY_DATABASE_URL": database_url,
+        "GATEWAY_MASTER_KEY": base64.b64encode(os.urandom(32)).decode(),
+    }
     return env
 
 
@@ -52,18 +57,47 @@ def test_sigkill_halfway_then_rerun_gives_every_image_exactly_once(
         (sub / f"img{i:03d}.jpg").write_bytes(good_jpeg(i, size=(120, 160)))
     env = _env(tmp_path, database_url)
     created = subprocess.run(
-        [sys.executable, "-m", "gateway", "datasets", "create", "street",
-         "--purpose", "Pedestrian detection research data.", "--controller", "Lab",
-         "--legal-basis", "legitimate_interests", "--subjects", "passers-by",
-         "--data-category", "facial images", "--label", "person:box"],
-        env=env, capture_output=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "gateway",
+            "datasets",
+            "create",
+            "street",
+            "--purpose",
+            "Pedestrian detection research data.",
+            "--controller",
+            "Lab",
+            "--legal-basis",
+            "legitimate_interests",
+            "--subjects",
+            "passers-by",
+            "--data-category",
+            "facial images",
+            "--label",
+            "person:box",
+        ],
+        env=env,
+        capture_output=True,
+        check=False,
     )
     assert created.returncode == 0, created.stderr.decode()
     log = tmp_path / "first-run.log"
     with log.open("wb") as sink:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway", "ingest", str(folder), "--dataset", "street",
-             "--no-process"], env=env, stdout=sink, stderr=sink,
+            [
+                sys.executable,
+                "-m",
+                "gateway",
+                "ingest",
+                str(folder),
+                "--dataset",
+                "street",
+                "--no-process",
+            ],
+            env=env,
+            stdout=sink,
+            stderr=sink,
         )
         deadline = time.monotonic() + 120
         # wait for a condition (some assets committed), not for a time; then kill mid-run
@@ -85,6 +119,7 @@ def test_sigkill_halfway_then_rerun_gives_every_image_exactly_once(
     assert again.returncode == 0
     assert "imported 0 new, 220 already present" in out.decode()
     assert _count(database_url) == 220
-    verify = subprocess.run([sys.executable, "-m", "gateway", "verify"], env=env,
-                            capture_output=True, check=False)
+    verify = subprocess.run(
+        [sys.executable, "-m", "gateway", "verify"], env=env, capture_output=True, check=False
+    )
     assert verify.returncode == 0, verify.stderr.decode()

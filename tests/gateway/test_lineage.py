@@ -18,8 +18,16 @@ ACTOR = Actor("system", "test")
 
 def _append(session: Session, ctx, n: int = 1) -> None:
     for i in range(n):
-        append(session, action="test.event", entity_type="dataset", entity_id=f"e{i}",
-               actor=ACTOR, now=ctx.clock(), region="eu-de", parameters={"i": i})
+        append(
+            session,
+            action="test.event",
+            entity_type="dataset",
+            entity_id=f"e{i}",
+            actor=ACTOR,
+            now=ctx.clock(),
+            region="eu-de",
+            parameters={"i": i},
+        )
 
 
 def test_chain_verifies_and_detects_tampering(ctx) -> None:
@@ -28,8 +36,10 @@ def test_chain_verifies_and_detects_tampering(ctx) -> None:
     with transaction(ctx.engine) as s:
         assert verify_chain(s) == 5
     with ctx.engine.begin() as conn:
-        conn.execute(text("UPDATE lineagerecord SET payload = replace(payload, :a, :b) "
-                          "WHERE seq = 3"), {"a": '"i":2', "b": '"i":9'})
+        conn.execute(
+            text("UPDATE lineagerecord SET payload = replace(payload, :a, :b) WHERE seq = 3"),
+            {"a": '"i":2', "b": '"i":9'},
+        )
     with transaction(ctx.engine) as s, pytest.raises(IntegrityFailure, match="hash"):
         verify_chain(s)
 

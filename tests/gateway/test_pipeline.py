@@ -26,9 +26,13 @@ PLATES = "dashcam_dayride_type1_001_t607.jpg"
 
 def _ingest(ctx, dataset, name: str) -> str:
     with transaction(ctx.engine) as s:
-        out = ingest_upload(s, ctx, dataset, Upload(name, (PHOTOS / name).read_bytes(),
-                                                   subject_id="alice@example.org"),
-                            actor=Actor("cli", "t"))
+        out = ingest_upload(
+            s,
+            ctx,
+            dataset,
+            Upload(name, (PHOTOS / name).read_bytes(), subject_id="alice@example.org"),
+            actor=Actor("cli", "t"),
+        )
     return out.asset_id
 
 
@@ -49,14 +53,15 @@ def test_real_photos_are_released_redacted_and_recorded(ctx, dataset) -> None:
             assert original[:64] not in sealed  # encrypted at rest
             redacted = ctx.store.get(asset.redacted_blob or "")
             _check_redacted(name, original, redacted)
-            labels = {d.label for d in s.exec(select(Detection).where(
-                Detection.asset_id == asset_id))}
+            labels = {
+                d.label for d in s.exec(select(Detection).where(Detection.asset_id == asset_id))
+            }
             assert labels >= ({"face"} if name == FACES else {"plate"})
-        actions = [r.action for r in s.exec(select(LineageRecord).order_by(
-            col(LineageRecord.seq)))]
+        actions = [r.action for r in s.exec(select(LineageRecord).order_by(col(LineageRecord.seq)))]
         assert actions.count("asset.released") == 2
-        released = s.exec(select(LineageRecord).where(
-            LineageRecord.action == "asset.released")).first()
+        released = s.exec(
+            select(LineageRecord).where(LineageRecord.action == "asset.released")
+        ).first()
         assert released is not None
         assert "alice@example.org" not in released.payload  # no direct identifiers in lineage
         assert json.loads(released.payload)["parameters"]["redaction_policy_sha256"]
@@ -71,8 +76,10 @@ def _check_redacted(name: str, original: bytes, redacted: bytes) -> None:
     after = cv2.imdecode(np.frombuffer(redacted, np.uint8), cv2.IMREAD_COLOR)
     assert before.shape == after.shape
     for box in GT[name]["boxes"]:
-        x, y, w, h = (int(round(box[k])) for k in ("x", "y", "w", "h"))
-        diff = np.abs(before[y:y + h, x:x + w].astype(int) - after[y:y + h, x:x + w].astype(int))
+        x, y, w, h = (round(box[k]) for k in ("x", "y", "w", "h"))
+        diff = np.abs(
+            before[y : y + h, x : x + w].astype(int) - after[y : y + h, x : x + w].astype(int)
+        )
         assert diff.mean() > 8, (name, box)  # every labelled face/plate visibly changed
 
 
@@ -86,7 +93,7 @@ def test_tampered_original_is_quarantined_not_released(ctx, dataset) -> None:
     ctx.store.put(asset.original_blob, bytes(blob))
 
     class MustNotRun:
-        def redact(self, data: bytes):  # pragma: no cover - reaching it fails the test
+        def redact(self, data: bytes):  # noqa: ARG002  (reaching it fails the test)
             raise AssertionError("tampered data must never reach redaction")
 
     drain(ctx, redactor=MustNotRun())

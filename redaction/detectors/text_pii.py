@@ -1,0 +1,198 @@
+"""Personal text in images: OCR, then Presidio's pattern recognizers, fully offline.
+
+Presidio's image analyzer reads the text (Tesseract by default, or our PP-OCRv4 models) and its
+analyzer finds e-mail addresses, phone numbers, card numbers, IBANs and URLs in it. We compose
+the analyzer by hand so that nothing is fetched at run time:
+- the NLP engine is Presidio's no-op engine (no spaCy model; our recognizers are patterns);
+- only the pattern recognizers for the policy's entities are registered;
+- e-mail validation uses tldextract's bundled public-suffix snapshot, never the network.
+Person names are not covered: no NER model that ships inside a package was found.
+"""
+
+from __future__ import annotations
+
+import shutil
+import warnings
+from collections.abc import Callable, Sequence
+from importlib import metadata
+from typing import Any
+
+import numpy as np
+import pytesseract
+import tldextract
+from PIL import Image
+from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerRegistry
+from presidio_analyzer.nlp_engine import NoOpNlpEngine
+from presidio_analyzer.predefined_recognizers import (
+    CreditCardRecognizer,
+    EmailRecognizer,
+    IbanRecognizer,
+    PhoneRecognizer,
+    UrlRecognizer,
+)
+
+with warnings.catch_warnings():
+    # presidio_image_redactor imports its DICOM engine, which uses a deprecated pydicom module.
+    warnings.filterwarnings("ignore", message=".*pydicom", category=DeprecationWarning)
+    from presidio_image_redactor import ImageAnalyzerEngine
+    from presidio_image_redactor.ocr import OCR
+
+from redaction.detectors.base import ModelInfo
+from redaction.detectors.ocr import TextDetectorModel, TextRecognizerModel
+from redaction.errors import DetectorFailed
+from redaction.types import BGRImage, Label, Region
+
+
+class OfflineEmailRecognizer(EmailRecognizer):  # type: ignore[misc]
+    """Presidio's e-mail recognizer, validating domains against the bundled suffix list."""
+
+    def __init__(self, *, extractor: tldextract.TLDExtract) -> None:
+        super().__init__()
+        self._extractor = extractor
+
+    def validate_result(self, pattern_text: str) -> bool:
+        return bool(self._extractor(pattern_text).fqdn)
+
+
+def offline_suffix_extractor() -> tldextract.TLDExtract:
+    """tldextract with no URLs to fetch and no cache: the snapshot inside the package."""
+    return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, fallback_to_snapshot=True)
+
+
+_RECOGNIZERS: dict[str, Callable[[tldextract.TLDExtract], EntityRecognizer]] = {
+    "EMAIL_ADDRESS": lambda ex: OfflineEmailRecognizer(extractor=ex),
+    "PHONE_NUMBER": lambda _ex: PhoneRecognizer(),
+    "CREDIT_CARD": lambda _ex: CreditCardRecognizer(),
+    "IBAN_CODE": lambda _ex: IbanRecognizer(),
+    "URL": lambda _ex: UrlRecognizer(),
+}
+
+
+def offline_analyzer(entities: Sequence[str]) -> AnalyzerEngine:
+    """An AnalyzerEngine that loads no model and registers only our pattern recognizers."""
+    unknown = sorted(set(entities) - set(_RECOGNIZERS))
+    if unknown:
+        raise DetectorFailed(f"no offline recognizer for {unknown}", known=sorted(_RECOGNIZERS))
+    extractor = offline_suffix_extractor()
+    registry = RecognizerRegistry(supported_languages=["en"])
+    for entity in entities:
+        registry.add_recognizer(_RECOGNIZERS[entity](extractor))
+    nlp = NoOpNlpEngine(models=[{"lang_code": "en", "model_name": "none"}])
+    nlp.load()
+    return AnalyzerEngine(registry=registry, nlp_engine=nlp, supported_languages=["en"])
+
+
+class PPOcrAdapter(OCR):  # type: ignore[misc]
+    """Presidio OCR over the PP-OCRv4 models: one box per word, in Tesseract's dict layout.
+
+    The models find text lines; words get a share of the line's width in proportion to their
+    characters (the caller's margin absorbs the small error).
+    """
+
+    def __init__(
+        self, detector: TextDetectorModel, recognizer: TextRecognizerModel, *, max_side: int
+    ) -> None:
+        self._detector = detector
+        self._recognizer = recognizer
+        self._max_side = max_side
+
+    def perform_ocr(self, image: object, **_kwargs: Any) -> dict[str, list[Any]]:
+        bgr = np.ascontiguousarray(np.asarray(image.convert("RGB"))[:, :, ::-1])  # type: ignore[attr-defined]
+        scale = min(2.0, self._max_side / max(bgr.shape[:2]))
+        boxes = self._detector.detect(bgr, scale=scale)
+        readings = self._recognizer.read(bgr, boxes) if boxes else []
+        out: dict[str, list[Any]] = {k: [] for k in ("text", "left", "top", "width", "height", "conf")}
+        for box, reading in zip(boxes, readings, strict=True):
+            x, y, w, h = box.bbox()
+            text = reading.text
+            per_char = w / max(1, len(text))
+            pos = 0
+            for word in text.split(" "):
+                if word:
+                    out["text"].append(word)
+                    out["left"].append(round(x + pos * per_char))
+                    out["top"].append(y)
+                    out["width"].append(max(1, round(len(word) * per_char)))
+                    out["height"].append(h)
+                    out["conf"].append(100 * reading.score)
+                pos += len(word) + 1
+        return out
+
+
+class TextPIIDetector:
+    """Detector protocol implementation for personal text (label `text`)."""
+
+    name = "presidio-text"
+
+    def __init__(
+        self,
+        *,
+        entities: Sequence[str],
+        score_threshold: float,
+        ocr: str = "tesseract",
+        threads: int = 1,
+        max_side: int = 1600,
+    ) -> None:
+        self._entities = list(entities)
+        self._score_threshold = score_threshold
+        engine_ocr: OCR
+        if ocr == "tesseract":
+            self.model = _tesseract_info()
+            engine_ocr = _TesseractOCR()
+        elif ocr == "ppocr":
+            detector = TextDetectorModel(threads=threads)
+            engine_ocr = PPOcrAdapter(detector, TextRecognizerModel(threads=threads), max_side=max_side)
+            self.model = detector.info
+        else:
+            raise DetectorFailed(f"unknown OCR engine {ocr!r}", known=["tesseract", "ppocr"])
+        self._engine = ImageAnalyzerEngine(analyzer_engine=offline_analyzer(entities), ocr=engine_ocr)
+
+    def detect(self, image: BGRImage) -> list[Region]:
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise DetectorFailed("text detector needs an HxWx3 uint8 BGR image")
+        pil = Image.fromarray(np.ascontiguousarray(image[:, :, ::-1]))
+        try:
+            found = self._engine.analyze(
+                pil, entities=self._entities, score_threshold=self._score_threshold
+            )
+        except DetectorFailed:
+            raise
+        except Exception as exc:  # OCR binaries and Presidio raise many types: fail closed
+            raise DetectorFailed("personal-text analysis failed", error=repr(exc)) from exc
+        return [
+            Region(Label.TEXT, int(r.left), int(r.top), int(r.width), int(r.height),
+                   float(r.score), f"{self.name}:{r.entity_type}")
+            for r in found
+        ]  # fmt: skip
+
+
+class _TesseractOCR(OCR):  # type: ignore[misc]
+    """Presidio's Tesseract call in sparse-text mode (photos, not pages)."""
+
+    def __init__(self) -> None:
+        self._config = "--oem 1 --psm 11"
+
+    def perform_ocr(self, image: object, **_kwargs: Any) -> dict[str, list[Any]]:
+        result: dict[str, list[Any]] = pytesseract.image_to_data(
+            image, output_type=pytesseract.Output.DICT, config=self._config
+        )
+        return result
+
+
+def _tesseract_info() -> ModelInfo:
+    binary = shutil.which("tesseract")
+    if binary is None:
+        raise DetectorFailed("the tesseract binary is not installed (Debian: tesseract-ocr)")
+    try:
+        version = str(pytesseract.get_tesseract_version())
+        package_version = metadata.version("pytesseract")
+    except (pytesseract.TesseractNotFoundError, metadata.PackageNotFoundError) as exc:
+        raise DetectorFailed("cannot run tesseract", error=str(exc)) from exc
+    return ModelInfo(
+        name=f"Tesseract {version} (eng LSTM)",
+        file=binary,
+        package="pytesseract",
+        package_version=package_version,
+        sha256="",
+        licence="Apache-2.0",
+    )

@@ -1,0 +1,170 @@
+"""Helpers shared by detectors: overlapping tiles for large images and box merging.
+
+Boxes travel as float32 rows (x0, y0, x1, y1, score) in image pixels.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from redaction.detectors._onnx import FloatArray
+from redaction.types import BGRImage, Label, Region
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    x: int
+    y: int
+    w: int
+    h: int
+
+
+def no_boxes() -> FloatArray:
+    return np.zeros((0, 5), np.float32)
+
+
+def _starts(length: int, tile: int, overlap: int) -> list[int]:
+    if length <= tile:
+        return [0]
+    step = tile - overlap
+    count = -(-(length - overlap) // step)  # ceil: enough tiles to reach the far edge
+    # spread the tiles evenly so every overlap is at least `overlap`
+    return [round(i * (length - tile) / (count - 1)) for i in range(count)]
+
+
+def tile_windows(width: int, height: int, *, tile: int, overlap: int) -> list[Window]:
+    """Windows of at most `tile` x `tile` px covering the image, neighbours sharing at least
+    `overlap` px so that an object narrower than the overlap lies whole in some window."""
+    if tile <= overlap:
+        raise ValueError("tile must be larger than overlap")
+    return [
+        Window(x, y, min(tile, width - x), min(tile, height - y))
+        for y in _starts(height, tile, overlap)
+        for x in _starts(width, tile, overlap)
+    ]
+
+
+def detect_tiled(
+    image: BGRImage,
+    detect: Callable[[BGRImage], FloatArray],
+    *,
+    tile: int,
+    overlap: int,
+) -> FloatArray:
+    """Run `detect` on every window and return all boxes in image coordinates (unmerged)."""
+    height, width = image.shape[:2]
+    found = [no_boxes()]
+    for win in tile_windows(width, height, tile=tile, overlap=overlap):
+        boxes = detect(image[win.y : win.y + win.h, win.x : win.x + win.w]).copy()
+        boxes[:, 0:4:2] += win.x
+        boxes[:, 1:4:2] += win.y
+        found.append(boxes)
+    return np.concatenate(found)
+
+
+def iou_one(box: FloatArray, others: FloatArray) -> FloatArray:
+    """Intersection over union of one box with each of `others`."""
+    x0 = np.maximum(box[0], others[:, 0])
+    y0 = np.maximum(box[1], others[:, 1])
+    x1 = np.minimum(box[2], others[:, 2])
+    y1 = np.minimum(box[3], others[:, 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    areas = (others[:, 2] - others[:, 0]) * (others[:, 3] - others[:, 1])
+    return np.asarray(inter / np.maximum(area + areas - inter, 1e-6), dtype=np.float32)
+
+
+def merge_boxes(boxes: FloatArray, *, iou: float, grow: bool) -> FloatArray:
+    """Greedy non-maximum suppression by score. With `grow`, a kept box becomes the union of
+    the boxes it suppresses: when passes disagree on a face's extent the mask covers both."""
+    boxes = boxes[np.argsort(-boxes[:, 4], kind="stable")]
+    alive = np.ones(len(boxes), bool)
+    kept = []
+    for i in range(len(boxes)):
+        if not alive[i]:
+            continue
+        group = alive & (iou_one(boxes[i], boxes) >= iou)
+        group[i] = True
+        alive &= ~group
+        if grow:
+            members = boxes[group]
+            kept.append([*members[:, :2].min(axis=0), *members[:, 2:4].max(axis=0), boxes[i, 4]])
+        else:
+            kept.append(list(boxes[i]))
+    return np.asarray(kept, np.float32).reshape(-1, 5)
+
+
+@dataclass(frozen=True, slots=True)
+class ScanPlan:
+    """Which passes to run on one image."""
+
+    scales: tuple[float, ...]
+    """Whole-image passes, as resize factors."""
+    tiled: bool
+    """Also scan the image at full resolution in overlapping tiles."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScalePolicy:
+    """How image size chooses the passes: small images are upscaled (detectors miss objects of
+    a few pixels), large ones are tiled at full resolution instead of being shrunk, with a
+    whole-image overview at `tile` px for objects larger than a tile."""
+
+    upscale: float = 2.0
+    upscale_below: int = 1000
+    native_pass: bool = True
+    tile: int = 1024
+    tile_overlap: int = 192
+
+    def __post_init__(self) -> None:
+        if self.upscale < 1 or self.tile <= self.tile_overlap:
+            raise ValueError("upscale must be >= 1 and tile larger than tile_overlap")
+
+    def plan(self, width: int, height: int) -> ScanPlan:
+        longest = max(width, height)
+        if longest <= self.upscale_below and self.upscale > 1:
+            scales = (self.upscale, 1.0) if self.native_pass else (self.upscale,)
+            return ScanPlan(scales=scales, tiled=False)
+        if longest <= self.tile:
+            return ScanPlan(scales=(1.0,), tiled=False)
+        return ScanPlan(scales=(self.tile / longest,), tiled=True)
+
+
+def scan(
+    image: BGRImage,
+    one_pass: Callable[[BGRImage, float], FloatArray],
+    *,
+    policy: ScalePolicy,
+    nms_iou: float,
+) -> FloatArray:
+    """Run `one_pass(image, scale)` as the policy plans and merge everything found."""
+    height, width = image.shape[:2]
+    plan = policy.plan(width, height)
+    passes = [one_pass(image, s) for s in plan.scales]
+    if plan.tiled:
+        passes.append(
+            detect_tiled(
+                image,
+                lambda crop: one_pass(crop, 1.0),
+                tile=policy.tile,
+                overlap=policy.tile_overlap,
+            )
+        )
+    return merge_boxes(np.concatenate([no_boxes(), *passes]), iou=nms_iou, grow=True)
+
+
+def to_regions(
+    boxes: FloatArray, *, label: Label, width: int, height: int, detector: str
+) -> list[Region]:
+    """Whole-pixel regions enclosing each box, clipped to the image; empty boxes dropped."""
+    regions = []
+    for x0, y0, x1, y1, score in boxes.tolist():
+        left, top = max(0, math.floor(x0)), max(0, math.floor(y0))
+        right, bottom = min(width, math.ceil(x1)), min(height, math.ceil(y1))
+        if right > left and bottom > top:
+            regions.append(Region(label, left, top, right - left, bottom - top, score, detector))
+    return regions
