@@ -55,7 +55,8 @@ def build(args: argparse.Namespace) -> tuple[CenterFaceDetector, RetinaFaceDetec
         tile=args.tile,
     )
     primary = CenterFaceDetector(
-        threshold=args.threshold, scales=scales, flip=args.flip, threads=args.threads
+        threshold=args.threshold, scales=scales, flip=args.flip, chin=args.chin, threads=args.threads,
+        nms_iou=args.nms,
     )
     second = None
     if args.retina is not None:
@@ -130,6 +131,10 @@ def main() -> None:
     ap.add_argument("--upscale", type=float, default=2.0)
     ap.add_argument("--upscale-below", type=int, default=1000)
     ap.add_argument("--no-native", action="store_true")
+    ap.add_argument("--peaks", action="store_true")
+    ap.add_argument("--grow", action="store_true")
+    ap.add_argument("--nms", type=float, default=0.3)
+    ap.add_argument("--chin", type=float, default=0.1)
     ap.add_argument("--flip", action="store_true")
     ap.add_argument("--tile", type=int, default=1024)
     ap.add_argument("--retina", type=float, default=None, help="union with RetinaFace at this threshold")
@@ -141,6 +146,12 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("/tmp/face_recall"))
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    import redaction.detectors.centerface as cf
+
+    cf.PEAKS = args.peaks
+    import redaction.detectors.faces as fc
+
+    fc.GROW = args.grow
     detectors = build(args)
     for name in args.sets:
         folder = SHARED / "data" / name

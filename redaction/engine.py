@@ -19,7 +19,7 @@ from enum import StrEnum
 from redaction import io, operators
 from redaction.detectors.base import Detector
 from redaction.errors import DetectorFailed, RedactionError
-from redaction.leakcheck import LeakCheckReport, check_leaks
+from redaction.leakcheck import LeakCheckOutcome, LeakCheckReport, check_leaks
 from redaction.policy import RedactionPolicy
 from redaction.registry import DetectorSet
 from redaction.types import BGRImage, DecodedImage, ImageFormat, Label, Region
@@ -189,6 +189,45 @@ def _quarantined(
     )
 
 
+def _mask(
+    pixels: BGRImage, detections: tuple[Region, ...], policy: RedactionPolicy
+) -> tuple[BGRImage, list[Region]]:
+    """Grow every detection by its policy margin and apply the operator."""
+    height, width = pixels.shape[:2]
+    regions = [grow(r, policy=policy, width=width, height=height) for r in detections]
+    regions = [r for r in regions if r.w > 0 and r.h > 0]
+    ellipse = frozenset({Label.FACE}) if policy.faces.ellipse else frozenset()
+    return operators.apply(
+        pixels, regions, operator=policy.operator, ellipse_labels=ellipse
+    ), regions
+
+
+def _leak_check(
+    pixels: BGRImage, regions: list[Region], policy: RedactionPolicy, detectors: DetectorSet
+) -> LeakCheckOutcome:
+    """Run the leak check (raises `DetectorFailed`); a passing empty report when it is off."""
+    if not policy.leak_check.enabled:
+        return LeakCheckOutcome(pixels, tuple(regions), LeakCheckReport(False, True), 0.0)
+    height, width = pixels.shape[:2]
+    return check_leaks(
+        pixels,
+        regions,
+        policy=policy,
+        detectors=[d for d in (detectors.leak_faces, detectors.leak_plates) if d is not None],
+        run_detector=run_detector,
+        grow=lambda r: grow(r, policy=policy, width=width, height=height),
+    )
+
+
+def _leak_reason(leak: LeakCheckReport, policy: RedactionPolicy) -> Reason:
+    return Reason(
+        "leak-detected",
+        f"the leak check still finds {len(leak.persisting)} face/plate hit(s) after "
+        f"{policy.leak_check.max_rounds} round(s) of fixes",
+        {"hits": [h.as_dict() for h in leak.persisting]},
+    )
+
+
 def redact(
     image: DecodedImage, *, policy: RedactionPolicy, detectors: DetectorSet
 ) -> RedactionResult:
@@ -198,68 +237,38 @@ def redact(
     models = model_infos(detectors)
     missing = _missing(policy, detectors)
     if missing:
-        reason = Reason(
-            "detector-missing",
-            f"the policy enables {', '.join(missing)} but no detector was given for it",
-            {"roles": missing},
-        )
+        message = f"the policy enables {', '.join(missing)} but no detector was given for it"
+        reason = Reason("detector-missing", message, {"roles": missing})
         return _quarantined([reason], models=models, timings=timings)
-    width, height = image.width, image.height
+    detections: tuple[Region, ...] = ()
     try:
         detections = tuple(_detect(image.pixels, policy, detectors, timings))
+        op_start = time.perf_counter()
+        pixels, regions = _mask(image.pixels, detections, policy)
+        timings["operator"] = (time.perf_counter() - op_start) * 1000
+        leak = _leak_check(pixels, regions, policy, detectors)
     except DetectorFailed as exc:
-        return _quarantined([Reason.from_error(exc)], models=models, timings=timings)
-    regions = [grow(r, policy=policy, width=width, height=height) for r in detections]
-    regions = [r for r in regions if r.w > 0 and r.h > 0]
-    ellipse = frozenset({Label.FACE}) if policy.faces.ellipse else frozenset()
-    op_start = time.perf_counter()
-    pixels = operators.apply(
-        image.pixels, regions, operator=policy.operator, ellipse_labels=ellipse
-    )
-    timings["operator"] = (time.perf_counter() - op_start) * 1000
-    if not policy.leak_check.enabled:
-        leak = LeakCheckReport(enabled=False, passed=True)
-        final_regions = tuple(regions)
-    else:
-        leak_detectors = [d for d in (detectors.leak_faces, detectors.leak_plates) if d is not None]
-        try:
-            outcome = check_leaks(
-                pixels,
-                regions,
-                policy=policy,
-                detectors=leak_detectors,
-                run_detector=run_detector,
-                grow=lambda r: grow(r, policy=policy, width=width, height=height),
-            )
-        except DetectorFailed as exc:
-            timings["total"] = (time.perf_counter() - start) * 1000
-            return _quarantined(
-                [Reason.from_error(exc)], detections=detections, models=models, timings=timings
-            )
-        timings["leak_check"] = outcome.elapsed_ms
-        pixels, final_regions, leak = outcome.pixels, outcome.regions, outcome.report
+        timings["total"] = (time.perf_counter() - start) * 1000
+        reasons = [Reason.from_error(exc)]
+        return _quarantined(reasons, detections=detections, models=models, timings=timings)
+    if leak.report.enabled:
+        timings["leak_check"] = leak.elapsed_ms
     timings["total"] = (time.perf_counter() - start) * 1000
-    if not leak.passed:
-        reason = Reason(
-            "leak-detected",
-            f"the leak check still finds {len(leak.persisting)} face/plate hit(s) after "
-            f"{policy.leak_check.max_rounds} round(s) of fixes",
-            {"hits": [h.as_dict() for h in leak.persisting]},
-        )
+    if not leak.report.passed:
         return _quarantined(
-            [reason],
+            [_leak_reason(leak.report, policy)],
             detections=detections,
-            regions=final_regions,
-            leak=leak,
+            regions=leak.regions,
+            leak=leak.report,
             models=models,
             timings=timings,
         )
     return RedactionResult(
         status=Status.RELEASED,
-        pixels=pixels,
-        regions=final_regions,
+        pixels=leak.pixels,
+        regions=leak.regions,
         detections=detections,
-        leak_check=leak,
+        leak_check=leak.report,
         reasons=(),
         models=models,
         timings_ms=timings,

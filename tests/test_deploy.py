@@ -1,0 +1,335 @@
+"""The deployment files, checked by parsing them (no container engine runs here)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+DEPLOY = ROOT / "deploy"
+DATA_DIR = "/var/lib/privacy-gateway"
+SECRET_WORDS = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|(^|_)KEY($|_)|CREDENTIAL", re.IGNORECASE)
+URL_WITH_PASSWORD = re.compile(r"://[^/@\s:]+:[^/@\s]+@")
+
+
+# -- a small Containerfile parser ---------------------------------------------------------------
+
+
+def containerfile(path: Path = DEPLOY / "Containerfile") -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, continuation lines joined, comments dropped."""
+    instructions: list[tuple[str, str]] = []
+    pending = ""
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        pending = f"{pending} {line.removesuffix(chr(92)).strip()}".strip()
+        if not line.endswith("\\"):
+            keyword, _, args = pending.partition(" ")
+            instructions.append((keyword.upper(), args.strip()))
+            pending = ""
+    assert not pending, "Containerfile ends inside a continued line"
+    return instructions
+
+
+def args_of(keyword: str) -> list[str]:
+    return [args for kw, args in containerfile() if kw == keyword]
+
+
+def setup_sh_debian_packages() -> list[str]:
+    text = (ROOT / "scripts/setup.sh").read_text(encoding="utf-8")
+    match = re.search(r"^DEBIAN_PACKAGES=\(([^)]*)\)", text, re.MULTILINE)
+    assert match, "scripts/setup.sh no longer defines DEBIAN_PACKAGES=(...)"
+    return shlex.split(match.group(1))
+
+
+def apt_installed_packages() -> list[str]:
+    packages: list[str] = []
+    for run in args_of("RUN"):
+        for command in re.split(r"&&|;", run):
+            words = shlex.split(command)
+            if "apt-get" in words and "install" in words:
+                after = words[words.index("install") + 1 :]
+                packages += [w for w in after if not w.startswith("-")]
+    return packages
+
+
+def test_containerfile_base_image_is_pinned_debian_python_311() -> None:
+    froms = args_of("FROM")
+    assert froms == ["python:3.11-slim-bookworm"]
+    _, _, tag = froms[0].partition(":")
+    assert tag and tag != "latest"
+
+
+def test_containerfile_installs_exactly_the_debian_packages_of_setup_sh() -> None:
+    assert sorted(apt_installed_packages()) == sorted(setup_sh_debian_packages())
+    assert any("--no-install-recommends" in run for run in args_of("RUN"))
+    assert any("rm -rf /var/lib/apt/lists" in run for run in args_of("RUN"))
+
+
+def test_containerfile_installs_the_project_with_setup_sh() -> None:
+    runs = args_of("RUN")
+    assert "scripts/setup.sh" in runs, "the image must be set up by scripts/setup.sh itself"
+    setup_index = next(i for i, (kw, a) in enumerate(containerfile()) if a == "scripts/setup.sh")
+    apt_index = next(i for i, (kw, a) in enumerate(containerfile()) if "apt-get install" in a)
+    assert apt_index < setup_index
+
+
+def test_containerfile_copies_only_paths_that_exist() -> None:
+    for args in args_of("COPY"):
+        words = [w for w in shlex.split(args) if not w.startswith("--")]
+        for source in words[:-1]:
+            path = ROOT / source
+            assert path.exists(), f"COPY {source}: not in the repository"
+            if path.is_dir():
+                assert any(path.iterdir()), f"COPY {source}: empty folder (git drops it)"
+        assert not any("secrets" in w for w in words), "secrets never go into the image"
+
+
+def _user_id() -> str:
+    users = args_of("USER")
+    assert users, "the image must switch to a non-root user"
+    uid = users[-1].split(":")[0]
+    assert uid not in {"root", "0"}
+    return uid
+
+
+def test_containerfile_runs_as_non_root_with_data_volume_port_and_healthcheck() -> None:
+    assert _user_id() == "10001"
+    assert any(DATA_DIR in v for v in args_of("VOLUME"))
+    assert any(f"GATEWAY_DATA_DIR={DATA_DIR}" in e for e in args_of("ENV"))
+    assert args_of("EXPOSE") == ["8000"]
+    (health,) = args_of("HEALTHCHECK")
+    assert "/health" in health and "urllib.request" in health and "curl" not in health
+    (entrypoint,) = args_of("ENTRYPOINT")
+    assert "deploy/entrypoint.sh" in entrypoint
+    assert args_of("CMD") == ['["serve"]']
+
+
+def test_entrypoint_runs_init_then_serve_and_a_worker_loop() -> None:
+    script = DEPLOY / "entrypoint.sh"
+    assert os.access(script, os.X_OK), "deploy/entrypoint.sh must be executable"
+    text = script.read_text(encoding="utf-8")
+    assert text.index("privacy-gateway init") < text.index("privacy-gateway serve")
+    assert "--host 0.0.0.0 --port 8000" in text
+    assert "privacy-gateway process" in text
+    sh = shutil.which("sh")
+    assert sh is not None
+    subprocess.run([sh, "-n", str(script)], check=True)
+
+
+def test_entrypoint_commands_exist_in_the_cli() -> None:
+    from gateway.cli import app
+
+    names = {c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands}
+    assert {"init", "serve", "process"} <= names
+
+
+def test_build_context_ignores_secrets_and_the_virtualenv() -> None:
+    ignored = (DEPLOY / "Containerfile.dockerignore").read_text(encoding="utf-8").splitlines()
+    assert {"deploy/secrets", ".venv", ".git"} <= set(ignored)
+
+
+# -- compose ------------------------------------------------------------------------------------
+
+
+def compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((DEPLOY / "compose.yaml").read_text("utf-8"))
+    return loaded
+
+
+def environment(service: dict[str, Any]) -> dict[str, str]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) for item in env)
+    return {str(k): str(v) for k, v in env.items()}
+
+
+def assert_no_plaintext_secrets(env: dict[str, str], where: str) -> None:
+    for key, value in env.items():
+        assert not URL_WITH_PASSWORD.search(value), f"{where}: {key} carries a password"
+        if SECRET_WORDS.search(key):
+            assert key.endswith("_FILE"), f"{where}: {key} is a secret in clear; use a *_FILE"
+            assert value.startswith("/run/secrets/"), f"{where}: {key} not from a secret mount"
+
+
+def test_compose_has_the_services_with_healthchecks() -> None:
+    services = compose()["services"]
+    assert {"gateway", "postgres", "labelstudio"} <= services.keys()
+    for name, service in services.items():
+        check = service.get("healthcheck")
+        assert check, f"{name} has no healthcheck"
+        if check.get("disable"):
+            assert name == "worker", f"{name} must keep its healthcheck"
+            continue
+        assert check["test"][0] in {"CMD", "CMD-SHELL"}
+    assert "pg_isready" in services["postgres"]["healthcheck"]["test"]
+    gateway_check = " ".join(services["gateway"]["healthcheck"]["test"])
+    assert "127.0.0.1:8000/health" in gateway_check
+
+
+def test_compose_images_are_pinned_by_tag() -> None:
+    for name, service in compose()["services"].items():
+        image = service.get("image")
+        assert image, f"{name} has no image"
+        _, _, tag = image.rpartition(":")
+        assert tag and "/" not in tag and tag != "latest", f"{name}: {image} is not pinned"
+    labelstudio = compose()["services"]["labelstudio"]["image"]
+    assert labelstudio.startswith("heartexlabs/label-studio:1.23.")
+
+
+def test_compose_builds_the_gateway_from_the_containerfile() -> None:
+    build = compose()["services"]["gateway"]["build"]
+    context = (DEPLOY / build["context"]).resolve()
+    assert context == ROOT
+    assert (context / build["dockerfile"]).resolve() == DEPLOY / "Containerfile"
+
+
+def test_compose_keeps_secrets_out_of_the_file() -> None:
+    doc = compose()
+    secrets = doc["secrets"]
+    for name, service in doc["services"].items():
+        env = environment(service)
+        assert_no_plaintext_secrets(env, name)
+        for key, value in env.items():
+            if key.endswith("_FILE") and value.startswith("/run/secrets/"):
+                assert value.removeprefix("/run/secrets/") in service.get("secrets", []), key
+    for name, spec in secrets.items():
+        assert spec["file"].startswith("./secrets/"), name
+    gitignore = (DEPLOY / "secrets/.gitignore").read_text(encoding="utf-8").splitlines()
+    assert "*" in gitignore and "!README.md" in gitignore
+    readme = (DEPLOY / "secrets/README.md").read_text(encoding="utf-8")
+    assert all(name in readme for name in secrets)
+
+
+def test_compose_gateway_settings_are_real_settings() -> None:
+    from gateway.settings import Settings
+
+    known = {f"GATEWAY_{name.upper()}" for name in Settings.model_fields}
+    entrypoint = (DEPLOY / "entrypoint.sh").read_text(encoding="utf-8")
+    services = compose()["services"]
+    env = environment(services["gateway"])
+    assert env["GATEWAY_DATABASE_URL"].startswith("postgresql+psycopg://gateway@postgres:5432/")
+    assert env["GATEWAY_MASTER_KEY_FILE"] == "/run/secrets/gateway_master_key"
+    assert "GATEWAY_REGION" in env
+    for key in env:
+        if key.startswith("GATEWAY_"):
+            assert key in known or key in entrypoint, f"{key} is read by nothing"
+
+
+def test_compose_start_order_waits_for_health() -> None:
+    services = compose()["services"]
+    depends = services["gateway"]["depends_on"]
+    assert depends["postgres"]["condition"] == "service_healthy"
+    assert depends["labelstudio"]["condition"] == "service_healthy"
+    assert services["gateway"]["volumes"] == [f"gateway-data:{DATA_DIR}"]
+    assert "postgres" not in str(services["labelstudio"].get("environment", {})).lower()
+
+
+# -- Kubernetes ---------------------------------------------------------------------------------
+
+
+def k8s_objects() -> dict[str, dict[str, Any]]:
+    objects: dict[str, dict[str, Any]] = {}
+    for path in sorted((DEPLOY / "k8s").glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
+            if doc:
+                assert doc["kind"] not in objects, f"two {doc['kind']} objects"
+                objects[doc["kind"]] = doc
+    return objects
+
+
+def pod_spec() -> dict[str, Any]:
+    spec: dict[str, Any] = k8s_objects()["Deployment"]["spec"]["template"]["spec"]
+    return spec
+
+
+def test_k8s_has_the_kinds_and_no_secret_values() -> None:
+    objects = k8s_objects()
+    assert {"Deployment", "Service", "PersistentVolumeClaim", "NetworkPolicy"} <= objects.keys()
+    assert "Secret" not in objects, "reference the Secret; never commit its values"
+    resources = objects["Kustomization"]["resources"]
+    on_disk = {p.name for p in (DEPLOY / "k8s").glob("*.yaml")} - {"kustomization.yaml"}
+    assert set(resources) == on_disk
+
+
+def test_k8s_container_probes_resources_and_security() -> None:
+    spec = pod_spec()
+    (container,) = spec["containers"]
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    assert str(spec["securityContext"]["runAsUser"]) == _user_id()
+    assert spec["automountServiceAccountToken"] is False
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"http": 8000}
+    for probe in ("readinessProbe", "livenessProbe"):
+        get = container[probe]["httpGet"]
+        assert get["path"] == "/health" and get["port"] in {"http", 8000}, probe
+    for kind in ("requests", "limits"):
+        assert {"cpu", "memory"} <= container["resources"][kind].keys()
+    security = container["securityContext"]
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"]["drop"] == ["ALL"]
+    image, _, tag = container["image"].rpartition(":")
+    assert image and tag and tag != "latest"
+
+
+def test_k8s_mounts_data_tmp_and_the_referenced_secret() -> None:
+    spec = pod_spec()
+    (container,) = spec["containers"]
+    env = {e["name"]: e.get("value", "") for e in container["env"]}
+    assert all("valueFrom" not in e or "secretKeyRef" in e["valueFrom"] for e in container["env"])
+    assert_no_plaintext_secrets(env, "Deployment")
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert {DATA_DIR, "/tmp"} <= mounts.keys()
+    claim = volumes[mounts[DATA_DIR]]["persistentVolumeClaim"]["claimName"]
+    assert claim == k8s_objects()["PersistentVolumeClaim"]["metadata"]["name"]
+    secret_dir = next(p for p, n in mounts.items() if "secret" in volumes[n])
+    assert env["GATEWAY_MASTER_KEY_FILE"].startswith(secret_dir + "/")
+    assert env["GATEWAY_DATABASE_PASSWORD_FILE"].startswith(secret_dir + "/")
+
+
+def test_k8s_service_selects_the_gateway_pods() -> None:
+    objects = k8s_objects()
+    labels = objects["Deployment"]["spec"]["template"]["metadata"]["labels"]
+    selector = objects["Service"]["spec"]["selector"]
+    assert selector.items() <= labels.items()
+    assert objects["Service"]["spec"]["ports"][0]["targetPort"] == "http"
+
+
+def test_k8s_network_policy_lets_the_gateway_reach_postgres_and_label_studio_only() -> None:
+    objects = k8s_objects()
+    policy = objects["NetworkPolicy"]["spec"]
+    labels = objects["Deployment"]["spec"]["template"]["metadata"]["labels"]
+    assert policy["podSelector"]["matchLabels"].items() <= labels.items()
+    assert set(policy["policyTypes"]) == {"Ingress", "Egress"}
+    reachable = set()
+    for rule in policy["egress"]:
+        assert rule.get("to"), "an egress rule without peers allows everything"
+        for peer in rule["to"]:
+            assert "ipBlock" not in peer
+            reachable.add(tuple(sorted(peer["podSelector"]["matchLabels"].items())))
+    assert reachable == {
+        (("app.kubernetes.io/name", "postgres"),),
+        (("app.kubernetes.io/name", "label-studio"),),
+        (("k8s-app", "kube-dns"),),
+    }
+    ports = {p["port"] for rule in policy["egress"] for p in rule["ports"]}
+    assert ports == {5432, 8080, 53}
+
+
+@pytest.mark.parametrize("path", sorted(p.name for p in (DEPLOY / "k8s").glob("*.yaml")))
+def test_k8s_files_have_api_version_kind_and_name(path: str) -> None:
+    for doc in yaml.safe_load_all((DEPLOY / "k8s" / path).read_text(encoding="utf-8")):
+        assert doc["apiVersion"] and doc["kind"]
+        if doc["kind"] != "Kustomization":
+            assert doc["metadata"]["name"]
