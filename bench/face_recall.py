@@ -47,7 +47,9 @@ def region_claim(region: Region, *, ellipse: bool) -> dict[str, object]:
     return {"label": "face", "x": region.x, "y": region.y, "w": region.w, "h": region.h}
 
 
-def build(args: argparse.Namespace) -> tuple[CenterFaceDetector, RetinaFaceDetector | None]:
+def build(
+    args: argparse.Namespace,
+) -> tuple[CenterFaceDetector | None, RetinaFaceDetector | None]:
     scales = ScalePolicy(
         upscale=args.upscale,
         upscale_below=args.upscale_below,
@@ -63,13 +65,13 @@ def build(args: argparse.Namespace) -> tuple[CenterFaceDetector, RetinaFaceDetec
         second = RetinaFaceDetector(
             threshold=args.retina, scales=scales, threads=args.threads
         )
-    return primary, second
+    return (None if args.only_retina else primary), second
 
 
 def detect(
-    image: np.ndarray, primary: CenterFaceDetector, second: RetinaFaceDetector | None
+    image: np.ndarray, primary: CenterFaceDetector | None, second: RetinaFaceDetector | None
 ) -> list[Region]:
-    regions = primary.detect(image)
+    regions = primary.detect(image) if primary is not None else []
     if second is None:
         return regions
     both = regions + second.detect(image)
@@ -131,13 +133,12 @@ def main() -> None:
     ap.add_argument("--upscale", type=float, default=2.0)
     ap.add_argument("--upscale-below", type=int, default=1000)
     ap.add_argument("--no-native", action="store_true")
-    ap.add_argument("--peaks", action="store_true")
-    ap.add_argument("--grow", action="store_true")
     ap.add_argument("--nms", type=float, default=0.3)
     ap.add_argument("--chin", type=float, default=0.1)
     ap.add_argument("--flip", action="store_true")
     ap.add_argument("--tile", type=int, default=1024)
     ap.add_argument("--retina", type=float, default=None, help="union with RetinaFace at this threshold")
+    ap.add_argument("--only-retina", action="store_true", help="score RetinaFace alone")
     ap.add_argument("--margin", type=float, default=0.3)
     ap.add_argument("--rect", action="store_true", help="mask rectangles instead of ellipses")
     ap.add_argument("--threads", type=int, default=1)
@@ -146,12 +147,6 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("/tmp/face_recall"))
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    import redaction.detectors.centerface as cf
-
-    cf.PEAKS = args.peaks
-    import redaction.detectors.faces as fc
-
-    fc.GROW = args.grow
     detectors = build(args)
     for name in args.sets:
         folder = SHARED / "data" / name

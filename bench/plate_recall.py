@@ -3,7 +3,7 @@ regions it would mask (grown by PlatePolicy.margin x box height, as the engine d
 them with the shared `eval_redaction.py --regions`. On plate-free photos (faces-masks) it counts
 the plate boxes per photo instead (all of them are false).
 
-    .venv/bin/python bench/plate_recall.py --name default [--no-far] [--far-scale 2] ...
+    .venv/bin/python -m bench.plate_recall --name default [--no-far] [--far-scale 2] ...
 
 Prints one line per set: recall@0.9 overall and by short-side bucket, over-redaction, and
 detector CPU ms/image (process time) on the configured number of onnxruntime threads.

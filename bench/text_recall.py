@@ -1,6 +1,6 @@
 """Personal-text recall on synthetic PII rendered onto real photos (faces-masks, CC0), in memory.
 
-    .venv/bin/python bench/text_recall.py --ocr ppocr [--photos 12]
+    .venv/bin/python -m bench.text_recall --ocr ppocr [--photos 12]
 
 Each photo (upscaled to 1280 px wide) gets one string per entity type at a random size, angle and
 contrast; a string counts as found when >= 90% of its (rotated) ink box lies inside the detector's

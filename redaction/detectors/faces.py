@@ -70,7 +70,4 @@ class CenterFaceDetector:
             width = image.shape[1]
             mirrored[:, [0, 2]] = width - mirrored[:, [2, 0]]
             found = np.concatenate([found, mirrored])
-        return merge_boxes(found, iou=self.nms_iou, grow=GROW)
-
-
-GROW = False
+        return merge_boxes(found, iou=self.nms_iou, grow=False)

@@ -14,13 +14,7 @@ from redaction.errors import DetectorFailed
 from redaction.types import Label, Region
 
 ENTITIES = ("EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "URL")
-OCR_ENGINES = [
-    "ppocr",
-    pytest.param(
-        "tesseract",
-        marks=pytest.mark.skipif(shutil.which("tesseract") is None, reason="no tesseract"),
-    ),
-]
+NO_TESSERACT = pytest.mark.skipif(shutil.which("tesseract") is None, reason="no tesseract")
 
 
 def _card(lines: list[str]) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
@@ -46,9 +40,20 @@ def _grown(regions: list[Region], margin: float = 0.15) -> list[Region]:
     return [r.expanded(margin, width=10_000, height=10_000) for r in regions]
 
 
-@pytest.fixture(scope="module", params=OCR_ENGINES)
-def detector(request: pytest.FixtureRequest) -> TextPIIDetector:
-    return TextPIIDetector(entities=ENTITIES, score_threshold=0.3, ocr=request.param)
+@pytest.fixture(scope="module")
+def detector() -> TextPIIDetector:
+    return TextPIIDetector(entities=ENTITIES, score_threshold=0.3)
+
+
+@pytest.mark.integration
+@NO_TESSERACT
+def test_tesseract_engine_finds_an_email() -> None:
+    tesseract = TextPIIDetector(entities=ENTITIES, score_threshold=0.3, ocr="tesseract")
+    img, (email,) = _card(["jane.doe@example.com"])
+    regions = tesseract.detect(img)
+    assert {r.detector for r in regions} >= {"presidio-text:EMAIL_ADDRESS"}
+    assert _covered_by(email, _grown(regions), 0.9)
+    assert tesseract.detect(_card(["HELLO WORLD"])[0]) == []
 
 
 @pytest.mark.integration
