@@ -16,16 +16,17 @@ import json
 import math
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from redaction.detectors.faces import CenterFaceDetector
+from redaction.detectors.faces import FACE_SCALES, CenterFaceDetector
 from redaction.detectors.retinaface import RetinaFaceDetector
 from redaction.detectors.tiling import ScalePolicy, merge_boxes
-from redaction.types import Label, Region
+from redaction.types import BGRImage, Label, Region
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 EVAL = SHARED / "tools" / "eval_redaction.py"
@@ -57,19 +58,21 @@ def build(
         tile=args.tile,
     )
     primary = CenterFaceDetector(
-        threshold=args.threshold, scales=scales, flip=args.flip, chin=args.chin, threads=args.threads,
+        threshold=args.threshold,
+        scales=scales,
+        flip=args.flip,
+        chin=args.chin,
+        threads=args.threads,
         nms_iou=args.nms,
     )
     second = None
     if args.retina is not None:
-        second = RetinaFaceDetector(
-            threshold=args.retina, scales=scales, threads=args.threads
-        )
+        second = RetinaFaceDetector(threshold=args.retina, scales=scales, threads=args.threads)
     return (None if args.only_retina else primary), second
 
 
 def detect(
-    image: np.ndarray, primary: CenterFaceDetector | None, second: RetinaFaceDetector | None
+    image: BGRImage, primary: CenterFaceDetector | None, second: RetinaFaceDetector | None
 ) -> list[Region]:
     regions = primary.detect(image) if primary is not None else []
     if second is None:
@@ -85,12 +88,17 @@ def detect(
     ]
 
 
-def run_set(folder: Path, out: Path, args: argparse.Namespace, detectors: tuple) -> float:  # type: ignore[type-arg]
+def run_set(
+    folder: Path,
+    out: Path,
+    args: argparse.Namespace,
+    detectors: tuple[CenterFaceDetector | None, RetinaFaceDetector | None],
+) -> float:
     gt = json.loads((folder / "gt.json").read_text())
     elapsed = 0.0
     lines = []
     for entry in gt["images"][: args.limit]:
-        image = cv2.imread(str(folder / entry["file"]), cv2.IMREAD_COLOR)
+        image = np.asarray(cv2.imread(str(folder / entry["file"]), cv2.IMREAD_COLOR), np.uint8)
         height, width = image.shape[:2]
         start = time.process_time()
         regions = detect(image, *detectors)
@@ -104,9 +112,21 @@ def run_set(folder: Path, out: Path, args: argparse.Namespace, detectors: tuple)
 
 def score(folder: Path, regions: Path, *, missed: int) -> str:
     result = subprocess.run(
-        [sys.executable, str(EVAL), "--gt", str(folder / "gt.json"), "--regions", str(regions),
-         "--show-missed", str(missed), "--json", str(regions.with_suffix(".score.json"))],
-        capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            str(EVAL),
+            "--gt",
+            str(folder / "gt.json"),
+            "--regions",
+            str(regions),
+            "--show-missed",
+            str(missed),
+            "--json",
+            str(regions.with_suffix(".score.json")),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return result.stdout
 
@@ -129,22 +149,24 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--name", required=True)
     ap.add_argument("--sets", nargs="+", default=["faces-masks", "faces-dlib"])
-    ap.add_argument("--threshold", type=float, default=0.2)
-    ap.add_argument("--upscale", type=float, default=2.0)
+    ap.add_argument("--threshold", type=float, default=0.08)
+    ap.add_argument("--upscale", type=float, default=FACE_SCALES.upscale)
     ap.add_argument("--upscale-below", type=int, default=1000)
     ap.add_argument("--no-native", action="store_true")
     ap.add_argument("--nms", type=float, default=0.3)
     ap.add_argument("--chin", type=float, default=0.1)
     ap.add_argument("--flip", action="store_true")
-    ap.add_argument("--tile", type=int, default=1024)
-    ap.add_argument("--retina", type=float, default=None, help="union with RetinaFace at this threshold")
+    ap.add_argument("--tile", type=int, default=FACE_SCALES.tile)
+    ap.add_argument(
+        "--retina", type=float, default=None, help="union with RetinaFace at this threshold"
+    )
     ap.add_argument("--only-retina", action="store_true", help="score RetinaFace alone")
     ap.add_argument("--margin", type=float, default=0.3)
     ap.add_argument("--rect", action="store_true", help="mask rectangles instead of ellipses")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--missed", type=int, default=0)
-    ap.add_argument("--out", type=Path, default=Path("/tmp/face_recall"))
+    ap.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "face_recall")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     detectors = build(args)

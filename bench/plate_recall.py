@@ -72,9 +72,21 @@ def run_set(
 
 def score(folder: Path, regions: Path, *, missed: int) -> str:
     result = subprocess.run(
-        [sys.executable, str(EVAL), "--gt", str(folder / "gt.json"), "--regions", str(regions),
-         "--show-missed", str(missed), "--json", str(regions.with_suffix(".score.json"))],
-        capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            str(EVAL),
+            "--gt",
+            str(folder / "gt.json"),
+            "--regions",
+            str(regions),
+            "--show-missed",
+            str(missed),
+            "--json",
+            str(regions.with_suffix(".score.json")),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return result.stdout
 
@@ -96,8 +108,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--name", required=True)
     ap.add_argument("--sets", nargs="+", default=["plates-openalpr", "plates-dashcam"])
-    ap.add_argument("--free-sets", nargs="*", default=["faces-masks"],
-                    help="plate-free sets: count false boxes per photo")
+    ap.add_argument(
+        "--free-sets",
+        nargs="*",
+        default=["faces-masks"],
+        help="plate-free sets: count false boxes per photo",
+    )
     ap.add_argument("--threshold", type=float, default=0.3)
     ap.add_argument("--no-far", action="store_true")
     ap.add_argument("--far-scale", type=float, default=2.0)

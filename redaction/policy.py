@@ -23,7 +23,12 @@ class _Strict(BaseModel):
 
 class FacePolicy(_Strict):
     enabled: bool = True
-    threshold: float = Field(0.2, gt=0, lt=1, description="CenterFace score above which a face is kept")
+    threshold: float = Field(
+        0.08,
+        gt=0,
+        lt=1,
+        description="CenterFace score above which a face is kept (0.08: see bench/face_recall.py)",
+    )
     margin: float = Field(0.3, ge=0, le=2, description="box growth on each side, share of box size")
     ellipse: bool = Field(True, description="mask faces with an ellipse inscribed in the grown box")
 
@@ -51,7 +56,9 @@ class TextPolicy(_Strict):
 
 class LeakCheckPolicy(_Strict):
     enabled: bool = True
-    face_threshold: float = Field(0.5, gt=0, lt=1, description="second detector's threshold on output")
+    face_threshold: float = Field(
+        0.5, gt=0, lt=1, description="second detector's threshold on output"
+    )
     max_rounds: int = Field(2, ge=1, le=5)
 
 

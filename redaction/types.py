@@ -45,7 +45,9 @@ class Region:
         y0 = max(0, self.y - dy)
         x1 = min(width, self.x + self.w + dx)
         y1 = min(height, self.y + self.h + dy)
-        return Region(self.label, x0, y0, max(0, x1 - x0), max(0, y1 - y0), self.score, self.detector)
+        return Region(
+            self.label, x0, y0, max(0, x1 - x0), max(0, y1 - y0), self.score, self.detector
+        )
 
     def as_dict(self) -> dict[str, object]:
         return {

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from redaction.detectors._onnx import (
@@ -22,6 +21,7 @@ from redaction.detectors._onnx import (
     symbolic_io_dims,
 )
 from redaction.detectors.base import ModelInfo
+from redaction.detectors.tiling import resize_by
 from redaction.errors import DetectorFailed
 from redaction.types import BGRImage
 
@@ -57,13 +57,10 @@ class CenterFaceModel:
     def boxes(self, image: BGRImage, *, scale: float, threshold: float) -> FloatArray:
         """Candidates above `threshold` as rows (x0, y0, x1, y1, score) in `image` pixels,
         running the network on the image resized by `scale`."""
-        image = np.ascontiguousarray(image)
         height, width = image.shape[:2]
-        new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
-        if (new_w, new_h) != (width, height):
-            interp = cv2.INTER_LINEAR if scale > 1 else cv2.INTER_AREA
-            image = cv2.resize(image, (new_w, new_h), interpolation=interp)
-        blob = _blob(image)
+        scaled = resize_by(image, scale)
+        new_h, new_w = scaled.shape[:2]
+        blob = _blob(scaled)
         heat, size, offset, _ = run_session(self._session, {_INPUT: blob}, what="CenterFace")
         found = _decode(heat[0, 0], size[0], offset[0], threshold)
         found[:, 0:4:2] = np.clip(found[:, 0:4:2], 0, new_w) * (width / new_w)

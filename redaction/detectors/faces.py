@@ -1,9 +1,11 @@
-"""The primary face detector: CenterFace at several scales, merged so that the mask errs wide.
+"""The primary face detector: CenterFace at full resolution, with a low score threshold.
 
-Small photos are upscaled (CenterFace finds few faces under ~12 px), large ones are tiled at
-full resolution instead of being shrunk, and a whole-image pass at a modest size catches faces
-larger than a tile. Every pass's boxes are merged by non-maximum suppression; the kept box grows
-to the union of the boxes it absorbs.
+Measured on faces-masks (bench/face_recall.py), a low threshold at 1x finds small faces better
+per millisecond than upscaling: threshold 0.08 at 1x reaches recall@0.9 0.93 below 20 px and
+0.99 above, in a quarter of the time of a 2x + 1x scan. Images larger than `ScalePolicy.tile`
+are scanned in overlapping full-resolution tiles plus a whole-image overview, never shrunk;
+passes are merged by non-maximum suppression, the kept box growing to the union of the boxes
+it absorbs, and boxes are extended towards the chin (see `chin`).
 """
 
 from __future__ import annotations
@@ -18,17 +20,28 @@ from redaction.detectors.centerface import CenterFaceModel
 from redaction.detectors.tiling import ScalePolicy, merge_boxes, scan, to_regions
 from redaction.types import BGRImage, Label, Region
 
+FACE_SCALES = ScalePolicy(upscale=1.0, tile=2048, tile_overlap=256)
+"""Default passes: full resolution; tiles above 2048 px."""
+
+THOROUGH_FACE_SCALES = ScalePolicy(upscale=2.0, upscale_below=1000, tile=2048, tile_overlap=256)
+"""Small images also at 2x: recall 0.977 below 20 px at threshold 0.1, ~5x the CPU time."""
+
 
 class CenterFaceDetector:
-    """Faces by CenterFace. Raises `DetectorFailed` when the model cannot load or run."""
+    """Faces by CenterFace. Raises `DetectorFailed` when the model cannot load or run.
+
+    `threshold`: heatmap score to keep a candidate. `scales`: which passes to run. `flip`: also
+    scan the mirror image (test-time augmentation, twice the time). `chin`: share of the box
+    height added below each box. `nms_iou`: overlap above which boxes are merged. `threads`:
+    onnxruntime intra-op threads (the worker pool runs one process per core)."""
 
     name = "centerface"
 
     def __init__(
         self,
         *,
-        threshold: float = 0.2,
-        scales: ScalePolicy = ScalePolicy(),  # noqa: B008 - frozen, immutable default
+        threshold: float = 0.08,
+        scales: ScalePolicy = FACE_SCALES,
         flip: bool = False,
         chin: float = 0.1,
         nms_iou: float = 0.3,

@@ -189,7 +189,8 @@ def _mean_inside(prob: npt.NDArray[np.float32], points: npt.NDArray[np.float32])
     y1 = int(np.clip(np.ceil(points[:, 1].max()), 0, h - 1))
     mask = np.zeros((y1 - y0 + 1, x1 - x0 + 1), dtype=np.uint8)
     cv2.fillPoly(mask, [(points - [x0, y0]).astype(np.int32)], 1)
-    return float(cv2.mean(prob[y0 : y1 + 1, x0 : x1 + 1], mask)[0])
+    means = cv2.mean(prob[y0 : y1 + 1, x0 : x1 + 1], mask)
+    return float(np.asarray(means).ravel()[0])
 
 
 class TextRecognizerModel:
@@ -251,4 +252,3 @@ def _rec_batch(crops: Sequence[BGRImage]) -> npt.NDArray[np.float32]:
         resized = cv2.resize(crop, (rw, _REC_HEIGHT)).astype(np.float32)
         batch[i, :, :, :rw] = (resized * (2.0 / 255.0) - 1.0).transpose(2, 0, 1)
     return batch
-

@@ -100,7 +100,10 @@ class PlateDetector:
         h, w = image.shape[:2]
         candidates: list[TextBox] = []
         for scale in pass_scales(
-            w, h, far_pass=self._far_pass, far_scale=self._far_scale,
+            w,
+            h,
+            far_pass=self._far_pass,
+            far_scale=self._far_scale,
             max_far_pixels=self._max_far_pixels,
         ):
             found = self._detector.detect(image, scale=scale)
@@ -133,4 +136,3 @@ def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> int:
     dx = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
     dy = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
     return max(0, dx) * max(0, dy)
-

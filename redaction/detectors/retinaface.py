@@ -22,7 +22,7 @@ from redaction.detectors._onnx import (
     sha256_hex,
 )
 from redaction.detectors.base import ModelInfo
-from redaction.detectors.tiling import ScalePolicy, merge_boxes, scan, to_regions
+from redaction.detectors.tiling import ScalePolicy, merge_boxes, resize_by, scan, to_regions
 from redaction.errors import DetectorFailed
 from redaction.types import BGRImage, Label, Region
 
@@ -56,7 +56,12 @@ def _anchors(width: int, height: int) -> FloatArray:
         for_cell = np.repeat(centres, len(sizes), axis=0)
         size = np.tile(np.asarray(sizes, np.float32), len(centres))[:, None]
         rows.append(np.hstack([for_cell, size]))
-    return np.concatenate(rows).astype(np.float32)
+    return np.asarray(np.concatenate(rows), dtype=np.float32)
+
+
+RETINA_SCALES = ScalePolicy(upscale=2.0, upscale_below=1000, tile=2048, tile_overlap=256)
+"""Small images at 2x and 1x: its smallest anchor is 16 px (faces-masks recall@0.9 at
+threshold 0.5: 0.85 with these scales, 0.63 at 1x only)."""
 
 
 class RetinaFaceDetector:
@@ -68,7 +73,7 @@ class RetinaFaceDetector:
         self,
         *,
         threshold: float = 0.5,
-        scales: ScalePolicy = ScalePolicy(),  # noqa: B008 - frozen, immutable default
+        scales: ScalePolicy = RETINA_SCALES,
         nms_iou: float = 0.4,
         threads: int = 1,
         model: bytes | None = None,
@@ -95,13 +100,9 @@ class RetinaFaceDetector:
         return to_regions(boxes, label=Label.FACE, width=width, height=height, detector=self.name)
 
     def _one_pass(self, image: BGRImage, scale: float) -> FloatArray:
-        import cv2
-
         height, width = image.shape[:2]
-        new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
-        if scale != 1:
-            interp = cv2.INTER_LINEAR if scale > 1 else cv2.INTER_AREA
-            image = cv2.resize(np.ascontiguousarray(image), (new_w, new_h), interpolation=interp)
+        image = resize_by(image, scale)
+        new_h, new_w = image.shape[:2]
         pad_h, pad_w = -new_h % _ALIGN, -new_w % _ALIGN
         blob = np.zeros((1, 3, new_h + pad_h, new_w + pad_w), np.float32)
         blob[0, :, :new_h, :new_w] = image.transpose(2, 0, 1)

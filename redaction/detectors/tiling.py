@@ -9,6 +9,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from redaction.detectors._onnx import FloatArray
@@ -23,17 +24,28 @@ class Window:
     h: int
 
 
+def resize_by(image: BGRImage, scale: float) -> BGRImage:
+    """The image resized by `scale` (at least 1 px a side); the input itself when 1."""
+    height, width = image.shape[:2]
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    if size == (width, height):
+        return image
+    interp = cv2.INTER_LINEAR if scale > 1 else cv2.INTER_AREA
+    return np.asarray(cv2.resize(np.ascontiguousarray(image), size, interpolation=interp), np.uint8)
+
+
 def no_boxes() -> FloatArray:
     return np.zeros((0, 5), np.float32)
 
 
-def _starts(length: int, tile: int, overlap: int) -> list[int]:
+def _spans(length: int, tile: int, overlap: int) -> list[tuple[int, int]]:
+    """(start, size) of the fewest equal spans of at most `tile` px covering `length`, each
+    sharing at least `overlap` px with the next."""
     if length <= tile:
-        return [0]
-    step = tile - overlap
-    count = -(-(length - overlap) // step)  # ceil: enough tiles to reach the far edge
-    # spread the tiles evenly so every overlap is at least `overlap`
-    return [round(i * (length - tile) / (count - 1)) for i in range(count)]
+        return [(0, length)]
+    count = -(-(length - overlap) // (tile - overlap))
+    size = -(-(length + (count - 1) * overlap) // count)
+    return [(round(i * (length - size) / (count - 1)), size) for i in range(count)]
 
 
 def tile_windows(width: int, height: int, *, tile: int, overlap: int) -> list[Window]:
@@ -42,9 +54,9 @@ def tile_windows(width: int, height: int, *, tile: int, overlap: int) -> list[Wi
     if tile <= overlap:
         raise ValueError("tile must be larger than overlap")
     return [
-        Window(x, y, min(tile, width - x), min(tile, height - y))
-        for y in _starts(height, tile, overlap)
-        for x in _starts(width, tile, overlap)
+        Window(x, y, w, h)
+        for y, h in _spans(height, tile, overlap)
+        for x, w in _spans(width, tile, overlap)
     ]
 
 
@@ -114,11 +126,11 @@ class ScalePolicy:
     a few pixels), large ones are tiled at full resolution instead of being shrunk, with a
     whole-image overview at `tile` px for objects larger than a tile."""
 
-    upscale: float = 2.0
+    upscale: float = 1.0
     upscale_below: int = 1000
     native_pass: bool = True
-    tile: int = 1024
-    tile_overlap: int = 192
+    tile: int = 2048
+    tile_overlap: int = 256
 
     def __post_init__(self) -> None:
         if self.upscale < 1 or self.tile <= self.tile_overlap:

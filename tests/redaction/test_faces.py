@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
+import math
 from importlib import resources
 from pathlib import Path
 
@@ -14,7 +16,7 @@ import pytest
 from redaction.detectors._onnx import symbolic_io_dims
 from redaction.detectors.faces import CenterFaceDetector
 from redaction.detectors.retinaface import RetinaFaceDetector
-from redaction.detectors.tiling import ScalePolicy, merge_boxes, tile_windows
+from redaction.detectors.tiling import ScalePolicy, ScanPlan, merge_boxes, tile_windows
 from redaction.errors import DetectorFailed
 from redaction.types import BGRImage, Label, Region
 
@@ -34,25 +36,65 @@ def retinaface() -> RetinaFaceDetector:
     return RetinaFaceDetector()
 
 
-def _photo_truth() -> list[tuple[Path, list[dict[str, int]]]]:
-    """(photo, gt face boxes) from tests/data/photos/gt.json, in the sample-set schema."""
+Box = dict[str, int]
+Photo = tuple[Path, list[Box]]
+
+
+def _photo_truth() -> list[Photo]:
+    """(photo, face boxes) for photos with faces in tests/data/photos/gt.json (sample-set
+    schema; boxes rounded outwards to whole pixels)."""
     gt_file = PHOTOS / "gt.json"
     if not gt_file.is_file():
         return []
-    entries = json.loads(gt_file.read_text())["images"]
     found = []
-    for entry in entries:
+    for entry in json.loads(gt_file.read_text())["images"]:
         path = PHOTOS / Path(entry["file"]).name
-        if path.is_file():
-            found.append((path, [b for b in entry["boxes"] if b["label"] == "face"]))
+        faces = [_whole(b) for b in entry["boxes"] if b["label"] == "face"]
+        if path.is_file() and faces:
+            found.append((path, faces))
     return found
 
 
-@pytest.fixture(params=_photo_truth() or [None], ids=lambda p: p[0].name if p else "none")
-def sample_face_photo(request: pytest.FixtureRequest) -> tuple[Path, list[dict[str, int]]]:
+def _whole(box: dict[str, float]) -> Box:
+    x, y = math.floor(box["x"]), math.floor(box["y"])
+    return {
+        "x": x,
+        "y": y,
+        "w": math.ceil(box["x"] + box["w"]) - x,
+        "h": math.ceil(box["y"] + box["h"]) - y,
+    }
+
+
+PHOTO_TRUTH = _photo_truth()
+
+
+def _photo_param(photos: list[Photo]) -> list[Photo | None]:
+    return list(photos) or [None]
+
+
+def _photo_id(photo: Photo | None) -> str:
+    return photo[0].stem if photo else "no-photos"
+
+
+@pytest.fixture(params=_photo_param(PHOTO_TRUTH), ids=_photo_id)
+def sample_face_photo(request: pytest.FixtureRequest) -> Photo:
     if request.param is None:
-        pytest.skip("no photos in tests/data/photos (the lead copies CC0 faces-masks photos)")
+        pytest.skip("no photos with faces in tests/data/photos")
     return request.param  # type: ignore[no-any-return]
+
+
+@pytest.fixture(params=_photo_param(PHOTO_TRUTH[:2]), ids=_photo_id)
+def crowd_photo(request: pytest.FixtureRequest) -> Photo:
+    """Fewer photos, for the slower tests."""
+    if request.param is None:
+        pytest.skip("no photos with faces in tests/data/photos")
+    return request.param  # type: ignore[no-any-return]
+
+
+def read(path: Path) -> BGRImage:
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    assert image is not None, path
+    return np.asarray(image, np.uint8)
 
 
 def draw_face(image: BGRImage, centre: tuple[int, int], size: int) -> None:
@@ -68,24 +110,35 @@ def draw_face(image: BGRImage, centre: tuple[int, int], size: int) -> None:
         ex, ey = cx + side * p(0.17), cy - p(0.05)
         cv2.ellipse(image, (ex, ey), (p(0.08), p(0.04)), 0, 0, 360, (255, 255, 255), -1)
         cv2.circle(image, (ex, ey), p(0.035), (40, 30, 20), -1, cv2.LINE_AA)
-        cv2.line(image, (ex - p(0.09), ey - p(0.09)), (ex + p(0.09), ey - p(0.1)), (40, 50, 70), p(0.025))
+        brow = ((ex - p(0.09), ey - p(0.09)), (ex + p(0.09), ey - p(0.1)))
+        cv2.line(image, *brow, (40, 50, 70), p(0.025))
     cv2.line(image, (cx, cy), (cx - p(0.03), cy + p(0.15)), (90, 120, 170), p(0.02))
     cv2.ellipse(image, (cx, cy + p(0.28)), (p(0.13), p(0.05)), 0, 0, 180, (60, 60, 170), p(0.03))
 
 
-def cartoon_faces() -> tuple[BGRImage, list[tuple[int, int, int, int]]]:
+def cartoon_faces() -> tuple[BGRImage, list[Box]]:
     image = np.full((480, 640, 3), (200, 210, 190), np.uint8)
     faces = [((200, 240), 160), ((480, 200), 80)]
     for centre, size in faces:
         draw_face(image, centre, size)
-    boxes = [(c[0] - int(s * 0.42), c[1] - int(s * 0.55), int(s * 0.84), int(s * 1.1)) for c, s in faces]
-    return cv2.GaussianBlur(image, (3, 3), 0), boxes
+    boxes = [
+        {
+            "x": c[0] - int(s * 0.42),
+            "y": c[1] - int(s * 0.55),
+            "w": int(s * 0.84),
+            "h": int(s * 1.1),
+        }
+        for c, s in faces
+    ]
+    return np.asarray(cv2.GaussianBlur(image, (3, 3), 0), np.uint8), boxes
 
 
 def non_faces() -> dict[str, BGRImage]:
     rng = np.random.default_rng(7)
     ramp = np.linspace(0, 255, 640, dtype=np.float32)
-    gradient = np.dstack([np.tile(ramp, (480, 1)), np.tile(ramp[::-1], (480, 1)), np.full((480, 640), 90)])
+    gradient = np.dstack(
+        [np.tile(ramp, (480, 1)), np.tile(ramp[::-1], (480, 1)), np.full((480, 640), 90)]
+    )
     checker = (np.indices((480, 640)).sum(axis=0) // 40 % 2 * 255).astype(np.uint8)
     return {
         "noise": rng.integers(0, 256, (480, 640, 3), dtype=np.uint8),
@@ -95,10 +148,10 @@ def non_faces() -> dict[str, BGRImage]:
     }
 
 
-def coverage(regions: list[Region], box: dict[str, int], *, margin: float, size: tuple[int, int]) -> float:
+def coverage(regions: list[Region], box: Box, *, margin: float, size: tuple[int, ...]) -> float:
     """Share of a truth box inside the ellipses inscribed in the grown regions (the operator's
     default mask)."""
-    height, width = size
+    height, width = size[:2]
     mask = np.zeros((height, width), np.uint8)
     for region in regions:
         grown = region.expanded(margin, width=width, height=height)
@@ -119,7 +172,7 @@ def test_tiles_cover_the_image_with_the_requested_overlap() -> None:
         covered[w.y : w.y + w.h, w.x : w.x + w.w] = True
     assert covered.all()
     xs = sorted({w.x for w in windows})
-    assert all(b - a <= 1024 - 192 for a, b in zip(xs, xs[1:], strict=False))
+    assert all(b - a <= 1024 - 192 for a, b in itertools.pairwise(xs))
 
 
 def test_small_image_gets_one_window() -> None:
@@ -127,19 +180,22 @@ def test_small_image_gets_one_window() -> None:
 
 
 def test_merge_grows_the_kept_box_to_the_union() -> None:
-    boxes = np.array([[10, 10, 50, 50, 0.9], [12, 8, 54, 52, 0.4], [200, 200, 220, 220, 0.3]], np.float32)
+    boxes = np.array(
+        [[10, 10, 50, 50, 0.9], [12, 8, 54, 52, 0.4], [200, 200, 220, 220, 0.3]], np.float32
+    )
     merged = merge_boxes(boxes, iou=0.3, grow=True)
-    assert merged.tolist() == [[10, 8, 54, 52, pytest.approx(0.9)], [200, 200, 220, 220, pytest.approx(0.3)]]
+    assert merged[:, :4].tolist() == [[10, 8, 54, 52], [200, 200, 220, 220]]
+    assert merged[:, 4].tolist() == pytest.approx([0.9, 0.3])
     plain = merge_boxes(boxes, iou=0.3, grow=False)
     assert plain[0, :4].tolist() == [10, 10, 50, 50]
 
 
 def test_scale_policy_upscales_small_and_tiles_large_images() -> None:
-    policy = ScalePolicy(upscale=2.0, upscale_below=1000, tile=1024)
-    assert policy.plan(400, 300).scales == (2.0, 1.0)
-    assert policy.plan(1024, 768) == policy.plan(1024, 768).__class__(scales=(1.0,), tiled=False)
-    large = policy.plan(4000, 3000)
-    assert large.tiled and large.scales == (1024 / 4000,)
+    policy = ScalePolicy(upscale=2.0, upscale_below=1000, tile=1024, tile_overlap=192)
+    assert policy.plan(400, 300) == ScanPlan(scales=(2.0, 1.0), tiled=False)
+    assert policy.plan(1024, 768) == ScanPlan(scales=(1.0,), tiled=False)
+    assert policy.plan(4000, 3000) == ScanPlan(scales=(1024 / 4000,), tiled=True)
+    assert ScalePolicy(upscale=1.0).plan(400, 300) == ScanPlan(scales=(1.0,), tiled=False)
 
 
 def test_model_rewrite_rejects_garbage() -> None:
@@ -190,8 +246,8 @@ def test_retinaface_model_info_matches_embedded_weights(retinaface: RetinaFaceDe
 def test_retinaface_finds_drawn_faces(retinaface: RetinaFaceDetector) -> None:
     image, truth = cartoon_faces()
     regions = retinaface.detect(image)
-    for x, y, w, h in truth:
-        assert coverage(regions, {"x": x, "y": y, "w": w, "h": h}, margin=0.3, size=image.shape[:2]) >= 0.9
+    for box in truth:
+        assert coverage(regions, box, margin=0.3, size=image.shape) >= 0.9
 
 
 @pytest.mark.integration
@@ -206,51 +262,52 @@ def test_detectors_stay_quiet_on_non_faces(
 
 @pytest.mark.integration
 @pytest.mark.parametrize("shape", [(1, 1, 3), (7, 5, 3), (33, 500, 3)])
-def test_tiny_and_thin_images_are_handled(shape: tuple[int, int, int], centerface: CenterFaceDetector) -> None:
+def test_tiny_and_thin_images_are_handled(
+    shape: tuple[int, int, int], centerface: CenterFaceDetector
+) -> None:
     regions = centerface.detect(np.full(shape, 128, np.uint8))
     assert all(r.x + r.w <= shape[1] and r.y + r.h <= shape[0] for r in regions)
 
 
 @pytest.mark.integration
 def test_centerface_finds_photo_faces(
-    sample_face_photo: tuple[Path, list[dict[str, int]]], centerface: CenterFaceDetector
+    sample_face_photo: Photo, centerface: CenterFaceDetector
 ) -> None:
     path, truth = sample_face_photo
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    image = read(path)
     before = image.copy()
     regions = centerface.detect(image)
     assert np.array_equal(image, before), "detect must not modify its input"
     assert all(r.label is Label.FACE and r.detector == "centerface" for r in regions)
     faces = [b for b in truth if min(b["w"], b["h"]) >= 20]
-    covered = [coverage(regions, b, margin=0.3, size=image.shape[:2]) >= 0.9 for b in faces]
-    assert sum(covered) >= len(faces) - 1 if len(faces) > 4 else all(covered)
+    covered = sum(coverage(regions, b, margin=0.3, size=image.shape) >= 0.9 for b in faces)
+    assert covered >= len(faces) - len(faces) // 5  # the sample set's recall is ~0.99
 
 
 @pytest.mark.integration
 def test_large_image_is_tiled_and_faces_found_at_full_size(
-    sample_face_photo: tuple[Path, list[dict[str, int]]], centerface: CenterFaceDetector
+    crowd_photo: Photo, centerface: CenterFaceDetector
 ) -> None:
-    path, truth = sample_face_photo
-    photo = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    canvas = np.full((2400, 3600, 3), 127, np.uint8)
-    oy, ox = 1500, 2900  # far from the origin, across a tile seam
-    canvas[oy : oy + photo.shape[0], ox : ox + photo.shape[1]] = photo[: 2400 - oy, : 3600 - ox]
+    path, truth = crowd_photo
+    photo = read(path)
+    height, width = photo.shape[:2]
+    canvas = np.full((1200, 2600, 3), 127, np.uint8)
+    ox, oy = 1300 - width // 2, 1200 - height  # straddles the seam between the two tiles
+    canvas[oy : oy + height, ox : ox + width] = photo
+    assert centerface.scales.plan(2600, 1200).tiled
     regions = centerface.detect(canvas)
+    alone = centerface.detect(photo)
     for box in truth:
-        if min(box["w"], box["h"]) >= 30 and box["x"] + ox + box["w"] < 3600 and box["y"] + oy + box["h"] < 2400:
+        if coverage(alone, box, margin=0.3, size=photo.shape) >= 0.9:
             moved = {**box, "x": box["x"] + ox, "y": box["y"] + oy}
-            assert coverage(regions, moved, margin=0.3, size=canvas.shape[:2]) >= 0.9
+            assert coverage(regions, moved, margin=0.3, size=canvas.shape) >= 0.9
 
 
 @pytest.mark.integration
-def test_flip_finds_mirrored_boxes_in_place(
-    sample_face_photo: tuple[Path, list[dict[str, int]]],
-) -> None:
-    path, _ = sample_face_photo
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    detector = CenterFaceDetector(flip=True)
-    plain = CenterFaceDetector().detect(image)
-    flipped = detector.detect(image)
-    for region in plain:
+def test_flip_keeps_boxes_in_place(crowd_photo: Photo, centerface: CenterFaceDetector) -> None:
+    path, _ = crowd_photo
+    image = read(path)
+    flipped = CenterFaceDetector(flip=True).detect(image)
+    for region in centerface.detect(image):
         if region.score >= 0.5:
             assert any(abs(r.x - region.x) <= max(3, region.w // 4) for r in flipped)
