@@ -90,13 +90,16 @@ def append(
 def verify_chain(session: Session, *, batch: int = 5000) -> int:
     """Recompute every hash from genesis; raise IntegrityFailure at the first break.
 
-    Returns the number of records verified.
+    The head is read first, and records are walked up to it: writers appending meanwhile (a
+    live ledger) cannot make a consistent chain look broken. Returns the records verified.
     """
+    head = session.exec(select(LineageHead).where(LineageHead.id == 1)).one()
+    head_seq, head_hash = head.seq, head.head_hash
     prev, expected_seq, last = GENESIS_HASH, 1, 0
     while True:
         rows = session.exec(
             select(LineageRecord)
-            .where(col(LineageRecord.seq) > last)
+            .where(col(LineageRecord.seq) > last, col(LineageRecord.seq) <= head_seq)
             .order_by(col(LineageRecord.seq))
             .limit(batch)
         ).all()
@@ -105,8 +108,7 @@ def verify_chain(session: Session, *, batch: int = 5000) -> int:
         for row in rows:
             _verify_record(row, prev=prev, expected_seq=expected_seq)
             prev, expected_seq, last = row.record_hash, expected_seq + 1, row.seq
-    head = session.exec(select(LineageHead).where(LineageHead.id == 1)).one()
-    if head.seq != last or head.head_hash != prev:
+    if head_seq != last or head_hash != prev:
         raise IntegrityFailure("chain head does not match the last record", seq=last)
     return last
 
