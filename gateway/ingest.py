@@ -133,18 +133,12 @@ def _record_rejection(
 ) -> IngestOutcome:
     asset.state = AssetState.REJECTED
     asset.reasons = [error]
-    session.add(asset)
-    session.flush()
-    append(
+    _record_arrival(
         session,
+        ctx,
+        asset,
         action="asset.rejected",
-        entity_type="asset",
-        entity_id=asset.id,
-        dataset_id=asset.dataset_id,
         actor=actor,
-        now=asset.created_at,
-        region=ctx.settings.region,
-        inputs={"original_keyed_digest": asset.content_digest},
         parameters={"reasons": [error["code"]], "bytes": asset.byte_size},
     )
     return IngestOutcome(upload.filename, asset.id, AssetState.REJECTED, False, error)
@@ -164,27 +158,12 @@ def _record_acceptance(
         upload.data, key=key.subkey(KeyPurpose.AT_REST), aad=original_aad(asset.id, key)
     )
     ctx.store.put(asset.original_blob, sealed)
-    session.add(asset)
-    session.flush()
-    session.add(
-        Job(
-            kind="redact",
-            asset_id=asset.id,
-            state=JobState.QUEUED,
-            created_at=asset.created_at,
-            updated_at=asset.created_at,
-        )
-    )
-    append(
+    _record_arrival(
         session,
+        ctx,
+        asset,
         action="asset.received",
-        entity_type="asset",
-        entity_id=asset.id,
-        dataset_id=asset.dataset_id,
         actor=actor,
-        now=asset.created_at,
-        region=ctx.settings.region,
-        inputs={"original_keyed_digest": asset.content_digest},
         parameters={
             "format": asset.source_format,
             "width": asset.width,
@@ -194,4 +173,39 @@ def _record_acceptance(
             "encryption": "AES-256-GCM",
         },
     )
+    session.add(
+        Job(
+            kind="redact",
+            asset_id=asset.id,
+            state=JobState.QUEUED,
+            created_at=asset.created_at,
+            updated_at=asset.created_at,
+        )
+    )
     return IngestOutcome(upload.filename, asset.id, AssetState.RECEIVED, False)
+
+
+def _record_arrival(
+    session: Session,
+    ctx: GatewayContext,
+    asset: Asset,
+    *,
+    action: str,
+    actor: Actor,
+    parameters: dict[str, Any],
+) -> None:
+    """Insert the new asset row and its first lineage record, in the caller's transaction."""
+    session.add(asset)
+    session.flush()
+    append(
+        session,
+        action=action,
+        entity_type="asset",
+        entity_id=asset.id,
+        dataset_id=asset.dataset_id,
+        actor=actor,
+        now=asset.created_at,
+        region=ctx.settings.region,
+        inputs={"original_keyed_digest": asset.content_digest},
+        parameters=parameters,
+    )
