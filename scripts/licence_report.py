@@ -56,6 +56,7 @@ WEAK_COPYLEFT = frozenset(
         "LGPL-3.0",
         "LGPL-3.0-only",
         "LGPL-3.0-or-later",
+        "MPL-1.1",
         "MPL-2.0",
     }
 )
@@ -80,6 +81,10 @@ EXCEPTIONS: dict[str, str] = {
     "pathspec": f"MPL-2.0 (file-level copyleft): {_USED_UNMODIFIED}.",
     "tqdm": f"MPL-2.0 AND MIT (file-level copyleft): progress bars, {_USED_UNMODIFIED}.",
     "hypothesis": f"MPL-2.0 (file-level copyleft): test-only (property tests), {_USED_UNMODIFIED}.",
+    "pyphen": (
+        "GPL-2.0+ OR LGPL-2.1+ OR MPL-1.1, taken under MPL-1.1 (file-level copyleft): "
+        f"hyphenation for WeasyPrint's PDF reports, {_USED_UNMODIFIED}."
+    ),
 }
 
 RECORDED: dict[str, tuple[str, str]] = {
@@ -118,6 +123,7 @@ _CLASSIFIERS = {
     "Python Software Foundation License": "PSF-2.0",
     "ISC License (ISCL)": "ISC",
     "Mozilla Public License 2.0 (MPL 2.0)": "MPL-2.0",
+    "Mozilla Public License 1.1 (MPL 1.1)": "MPL-1.1",
     "GNU Lesser General Public License v3 (LGPLv3)": "LGPL-3.0",
     "GNU General Public License v2 (GPLv2)": "GPL-2.0",
     "GNU General Public License v3 (GPLv3)": "GPL-3.0",
@@ -135,6 +141,11 @@ DEBIAN = {
         "exiftool, run as a separate program (subprocess), never linked or modified; we take "
         "it under the Artistic licence; it is not redistributed by this repository",
     ),
+    "libpango-1.0-0, libpangoft2-1.0-0": (
+        "LGPL-2.0-or-later",
+        "text layout for WeasyPrint (PDF reports), shared libraries loaded unmodified",
+    ),
+    "fonts-dejavu-core": ("Bitstream-Vera AND public domain", "fonts in PDF reports"),
 }
 # Shared libraries that manylinux wheels carry (`<name>.libs/`); their notices ship in the wheel.
 BUNDLED = {

@@ -11,7 +11,8 @@ cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3.11}
 command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
-DEBIAN_PACKAGES=(tesseract-ocr tesseract-ocr-eng libimage-exiftool-perl)
+DEBIAN_PACKAGES=(tesseract-ocr tesseract-ocr-eng libimage-exiftool-perl
+  libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core)  # last line: PDF reports (WeasyPrint)
 
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
