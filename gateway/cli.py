@@ -242,13 +242,20 @@ def process_cmd() -> None:
 
 
 @app.command()
-def verify() -> None:
-    """Walk the lineage hash chain from genesis; fails loudly at the first break."""
-    from gateway.lineage import verify_chain
+def verify(
+    bundle: Annotated[
+        Path | None, typer.Argument(help="an exported bundle (offline); none: the live chain")
+    ] = None,
+    trusted_key: Annotated[list[Path] | None, typer.Option(help="PEM public key you trust")] = None,
+    fingerprint: Annotated[list[str] | None, typer.Option(help="SHA-256 key fingerprint")] = None,
+) -> None:
+    """Verify lineage: a bundle offline (names the first bad record), or the live chain."""
+    from gateway.cli_lineage import verify_live, verify_offline
 
-    with opened() as ctx:
-        count = in_tx(ctx, verify_chain)
-    out.print(f"lineage chain intact: {count} records")
+    if bundle is not None:
+        verify_offline(bundle, trusted_key or [], fingerprint or [])
+        return
+    verify_live()
 
 
 @app.command()
@@ -277,6 +284,10 @@ def demo(
     run_demo(data_dir, out=out, bar_factory=progress_bar)
 
 
+from gateway import cli_lineage  # noqa: E402, I001  (registers `lineage ...`)
 from gateway import cli_redact  # noqa: E402  (registers the `redact` command)
+from gateway.cli_ml import ml_app  # noqa: E402
 
-__all__ = ["app", "cli_redact", "main"]
+app.add_typer(ml_app, name="ml-backend")
+
+__all__ = ["app", "cli_lineage", "cli_redact", "main"]

@@ -1,25 +1,45 @@
-"""Append lineage records inside the caller's transaction, and walk the chain to verify it."""
+"""Append lineage records inside the caller's transaction; one sequencer gives them their order.
+
+Writers never contend for the chain head: `append` only inserts into an outbox, in the caller's
+transaction, so the record commits or rolls back with the change it describes. The sequencer
+moves committed outbox rows into the chain under the single head lock: it alone assigns `seq`
+and `prev`, so the order is total, gapless and fork-free however many processes write. It runs
+right after every commit that appended (on a fresh connection), and before any read of the
+chain that must be complete (verify, export, checkpoint); a crash between the two leaves the
+records safe in the outbox for the next drain.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Engine, delete, event, insert
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, col, select
 
 from gateway.errors import IntegrityFailure
 from gateway.lineage.canonical import GENESIS_HASH, SCHEMA, canonical_json, chain_hash
+from gateway.lineage.merkle import Frontier, leaf_hash
+from gateway.lineage.tables import LineageOutbox, LineageTree
 from gateway.models import LineageHead, LineageRecord
+
+log = logging.getLogger(__name__)
+_PENDING = "lpg.lineage.pending"
+DRAIN_BATCH = 5000
 
 
 @dataclass(frozen=True, slots=True)
 class Actor:
-    """Who caused a change: an API key id, the CLI operator, or a gateway component."""
+    """Who caused a change: an API key id, the CLI operator, a pseudonymised annotator, or a
+    gateway component. Never a name or e-mail address."""
 
-    kind: str  # "api-key" | "cli" | "system"
+    kind: str  # "api-key" | "cli" | "annotator" | "system"
     id: str
 
     def as_dict(self) -> dict[str, str]:
@@ -27,6 +47,14 @@ class Actor:
 
 
 SYSTEM = Actor("system", "gateway")
+
+
+@dataclass(frozen=True, slots=True)
+class PendingRecord:
+    """A record accepted in the caller's transaction; the sequencer gives it `seq` and `prev`."""
+
+    record_id: str
+    body: dict[str, Any]
 
 
 def append(
@@ -42,20 +70,16 @@ def append(
     inputs: dict[str, Any] | None = None,
     outputs: dict[str, Any] | None = None,
     parameters: dict[str, Any] | None = None,
-) -> LineageRecord:
+) -> PendingRecord:
     """Append one record in the caller's transaction (it commits or rolls back with the change).
 
-    The head row is locked for update, so concurrent appenders are serialised and `seq` stays
-    gapless: a rolled-back transaction takes its head update with it.
+    Payloads must be integers/strings (floats raise FloatInPayload here, before anything is
+    written) and hold no direct identifiers: originals only as keyed digests.
     """
-    head = session.exec(select(LineageHead).where(LineageHead.id == 1).with_for_update()).one()
-    seq = head.seq + 1
     record_id = str(uuid.uuid4())
-    payload = {
+    body = {
         "schema": SCHEMA,
-        "seq": seq,
         "record_id": record_id,
-        "prev": head.head_hash,
         "time": now.isoformat(timespec="microseconds"),
         "actor": actor.as_dict(),
         "action": action,
@@ -66,25 +90,111 @@ def append(
         "outputs": outputs or {},
         "parameters": parameters or {},
     }
-    body = canonical_json(payload)
-    digest = chain_hash(head.head_hash, body)
-    record = LineageRecord(
-        seq=seq,
-        record_id=record_id,
-        action=action,
-        entity_type=entity_type,
-        entity_id=entity_id,
-        dataset_id=dataset_id,
-        payload=body.decode(),
-        prev_hash=head.head_hash,
-        record_hash=digest,
-        created_at=now,
-    )
-    head.seq, head.head_hash = seq, digest
-    session.add(record)
-    session.add(head)
+    text = canonical_json(body).decode()
+    session.add(LineageOutbox(record_id=record_id, body=text, created_at=now))
     session.flush()
-    return record
+    session.info[_PENDING] = True
+    return PendingRecord(record_id, body)
+
+
+def sequence_pending(session: Session, *, limit: int = DRAIN_BATCH) -> int:
+    """Move up to `limit` committed outbox rows into the chain; returns how many were moved.
+
+    Holds the head row lock for the rest of the caller's transaction: the one sequencer.
+    """
+    head = session.exec(select(LineageHead).where(LineageHead.id == 1).with_for_update()).one()
+    rows = session.exec(select(LineageOutbox).order_by(col(LineageOutbox.id)).limit(limit)).all()
+    if not rows:
+        return 0
+    tree = _tree(session, head)
+    frontier = Frontier(tree.size, [bytes.fromhex(h) for h in json.loads(tree.frontier)])
+    seq, prev, new = head.seq, head.head_hash, []
+    for row in rows:
+        body = json.loads(row.body)
+        seq += 1
+        payload = canonical_json({**body, "seq": seq, "prev": prev})
+        digest = chain_hash(prev, payload)
+        frontier.append(leaf_hash(bytes.fromhex(digest)))
+        new.append(_record_row(body, seq, prev, digest, payload, row.created_at))
+        prev = digest
+    session.execute(insert(LineageRecord), new)
+    ids = [row.id for row in rows]
+    session.execute(delete(LineageOutbox).where(col(LineageOutbox.id).in_(ids)))
+    head.seq, head.head_hash = seq, prev
+    tree.size, tree.frontier = frontier.size, json.dumps([n.hex() for n in frontier.nodes])
+    session.add(head)
+    session.add(tree)
+    session.flush()
+    return len(rows)
+
+
+def _record_row(
+    body: dict[str, Any], seq: int, prev: str, digest: str, payload: bytes, created: datetime
+) -> dict[str, Any]:
+    return {
+        "seq": seq,
+        "record_id": body["record_id"],
+        "action": body["action"],
+        "entity_type": body["entity"]["type"],
+        "entity_id": body["entity"]["id"],
+        "dataset_id": body["dataset"],
+        "payload": payload.decode(),
+        "prev_hash": prev,
+        "record_hash": digest,
+        "created_at": created,
+    }
+
+
+def _tree(session: Session, head: LineageHead) -> LineageTree:
+    """The Merkle frontier row; rebuilt from the records if it is missing or behind the head."""
+    tree = session.get(LineageTree, 1)
+    if tree is not None and tree.size == head.seq:
+        return tree
+    frontier = Frontier()
+    hashes = session.exec(
+        select(LineageRecord.record_hash)
+        .where(col(LineageRecord.seq) <= head.seq)
+        .order_by(col(LineageRecord.seq))
+    )
+    for digest in hashes:
+        frontier.append(leaf_hash(bytes.fromhex(digest)))
+    if frontier.size != head.seq:
+        raise IntegrityFailure(
+            "chain records and head disagree", head=head.seq, found=frontier.size
+        )
+    if tree is None:
+        tree = LineageTree(id=1, size=0, frontier="[]")
+    tree.size, tree.frontier = frontier.size, json.dumps([n.hex() for n in frontier.nodes])
+    return tree
+
+
+def drain(engine: Engine) -> int:
+    """Sequence everything in the outbox, in short transactions; returns records moved."""
+    total = 0
+    while True:
+        with Session(engine) as session:
+            moved = sequence_pending(session)
+            session.commit()
+        total += moved
+        if moved < DRAIN_BATCH:
+            return total
+
+
+@event.listens_for(OrmSession, "after_commit")
+def _drain_after_commit(session: OrmSession) -> None:
+    if not session.info.pop(_PENDING, False):
+        return
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    try:
+        drain(engine)
+    except OperationalError as exc:  # the change is committed; its record waits in the outbox
+        log.warning("lineage records stay in the outbox until the next drain: %s", exc)
+
+
+@event.listens_for(OrmSession, "after_rollback")
+def _forget_pending(session: OrmSession) -> None:
+    session.info.pop(_PENDING, None)
 
 
 def verify_chain(session: Session, *, batch: int = 5000) -> int:
@@ -120,10 +230,6 @@ def _verify_record(row: LineageRecord, *, prev: str, expected_seq: int) -> None:
         raise IntegrityFailure("record does not link to its predecessor", seq=row.seq)
     if chain_hash(prev, row.payload.encode()) != row.record_hash:
         raise IntegrityFailure("record hash does not match its content", seq=row.seq)
-    payload_seq = _payload_field(row, "seq")
-    if payload_seq != row.seq or _payload_field(row, "prev") != prev:
+    payload = json.loads(row.payload)
+    if payload["seq"] != row.seq or payload["prev"] != prev:
         raise IntegrityFailure("record columns disagree with the signed payload", seq=row.seq)
-
-
-def _payload_field(row: LineageRecord, name: str) -> Any:
-    return json.loads(row.payload)[name]

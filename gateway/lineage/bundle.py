@@ -1,0 +1,186 @@
+"""Export a self-contained lineage bundle: records, signed checkpoints, public keys with their
+rotation chain, proofs, and a signed manifest. JSON Lines, one object per line:
+
+    {"kind": "header", ...}          what was exported (filter, tree size)
+    {"kind": "key", ...}             every signing key, oldest first, with hand-over signatures
+    {"kind": "checkpoint", ...}      signed tree heads up to the bundle's tree size
+    {"kind": "consistency", ...}     (partial bundles) each older checkpoint -> the newest
+    {"kind": "record", ...}          the records, in chain order; partial bundles add proofs
+    {"kind": "manifest", ...}        the signed list of (seq, record hash) the bundle must hold
+
+A complete bundle (no filter) is verified by walking the chain and recomputing every
+checkpoint's root; a partial one (one dataset, since a time, one asset) by an inclusion proof
+per record against the newest checkpoint. See `gateway.lineage.verify`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from sqlmodel import Session, col, select
+
+from gateway.lineage.checkpoints import create_checkpoint, leaf_hashes, list_checkpoints
+from gateway.lineage.merkle import Tree
+from gateway.lineage.signing import all_keys, b64, sign_document
+from gateway.lineage.tables import LineageCheckpoint, LineageSigningKey
+from gateway.models import LineageRecord
+
+if TYPE_CHECKING:
+    from gateway.context import GatewayContext
+
+BUNDLE_SCHEMA = "lpg.lineage.bundle/v1"
+MANIFEST_SCHEMA = "lpg.lineage.bundle-manifest/v1"
+BATCH = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class BundleFilter:
+    dataset_id: str | None = None
+    since: datetime | None = None
+    entity_id: str | None = None
+
+    @property
+    def complete(self) -> bool:
+        return self.dataset_id is None and self.since is None and self.entity_id is None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "dataset": self.dataset_id,
+            "since": self.since.isoformat() if self.since else None,
+            "entity": self.entity_id,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ExportSummary:
+    path: Path
+    records: int
+    tree_size: int
+    checkpoints: int
+    keys: int
+
+
+def entries_digest(entries: list[list[Any]]) -> str:
+    return hashlib.sha256(json.dumps(entries, separators=(",", ":")).encode()).hexdigest()
+
+
+def key_line(row: LineageSigningKey) -> dict[str, Any]:
+    return {
+        "kind": "key",
+        "key_id": row.key_id,
+        "alg": "Ed25519",
+        "public_key": b64(row.public_key),
+        "fingerprint": row.fingerprint,
+        "created_at": row.created_at.isoformat(),
+        "retired_at": row.retired_at.isoformat() if row.retired_at else None,
+        "previous_key_id": row.previous_key_id,
+        "handover": row.handover,
+        "handover_old_signature": row.handover_old_signature,
+        "handover_new_signature": row.handover_new_signature,
+    }
+
+
+def checkpoint_line(row: LineageCheckpoint) -> dict[str, Any]:
+    return {
+        "kind": "checkpoint",
+        "tree_size": row.tree_size,
+        "body": row.body,
+        "key_id": row.key_id,
+        "signature": row.signature,
+    }
+
+
+def select_records(session: Session, flt: BundleFilter, tree_size: int) -> Iterator[LineageRecord]:
+    last = 0
+    while True:
+        stmt = select(LineageRecord).where(
+            col(LineageRecord.seq) > last, col(LineageRecord.seq) <= tree_size
+        )
+        if flt.dataset_id is not None:
+            stmt = stmt.where(LineageRecord.dataset_id == flt.dataset_id)
+        if flt.entity_id is not None:
+            stmt = stmt.where(LineageRecord.entity_id == flt.entity_id)
+        if flt.since is not None:
+            stmt = stmt.where(col(LineageRecord.created_at) >= flt.since)
+        rows = session.exec(stmt.order_by(col(LineageRecord.seq)).limit(BATCH)).all()
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1].seq
+
+
+def write_bundle(
+    ctx: GatewayContext, session: Session, out: IO[str], flt: BundleFilter
+) -> tuple[int, int, int, int]:
+    """Checkpoint the current head, then write the bundle; returns (records, tree size,
+    checkpoints, keys)."""
+    head = create_checkpoint(ctx, session)
+    size = head.tree_size
+    exported_at = ctx.clock().isoformat(timespec="microseconds")
+    header = {"kind": "header", "schema": BUNDLE_SCHEMA, "exported_at": exported_at}
+    _line(out, {**header, "complete": flt.complete, "filter": flt.as_dict(), "tree_size": size})
+    keys = all_keys(session)
+    for key in keys:
+        _line(out, key_line(key))
+    checkpoints = list_checkpoints(session, up_to=size)
+    for cp in checkpoints:
+        _line(out, checkpoint_line(cp))
+    tree = None if flt.complete else Tree(leaf_hashes(session, size))
+    if tree is not None:
+        for cp in checkpoints[:-1]:
+            proof = (
+                [p.hex() for p in tree.consistency_proof(cp.tree_size, size)]
+                if cp.tree_size
+                else []
+            )
+            _line(out, {"kind": "consistency", "from": cp.tree_size, "to": size, "proof": proof})
+    entries: list[list[Any]] = []
+    for rec in select_records(session, flt, size):
+        line: dict[str, Any] = {
+            "kind": "record",
+            "seq": rec.seq,
+            "record_hash": rec.record_hash,
+            "payload": rec.payload,
+        }
+        if tree is not None:
+            line["proof"] = [p.hex() for p in tree.inclusion_proof(rec.seq - 1, size)]
+        _line(out, line)
+        entries.append([rec.seq, rec.record_hash])
+    body = {
+        "schema": MANIFEST_SCHEMA,
+        "exported_at": exported_at,
+        "complete": flt.complete,
+        "filter": flt.as_dict(),
+        "tree_size": size,
+        "root_hash": head.root_hash,
+        "count": len(entries),
+        "entries_sha256": entries_digest(entries),
+    }
+    envelope = sign_document(ctx, session, body)
+    _line(out, {"kind": "manifest", "body": body, "signature": envelope, "entries": entries})
+    return len(entries), size, len(checkpoints), len(keys)
+
+
+def _line(out: IO[str], obj: dict[str, Any]) -> None:
+    out.write(json.dumps(obj, separators=(",", ":")))
+    out.write("\n")
+
+
+def export_bundle(
+    ctx: GatewayContext, session: Session, path: Path, flt: BundleFilter
+) -> ExportSummary:
+    """Write to a temporary file first: a failed export leaves no half bundle behind."""
+    tmp = path.with_name(path.name + ".partial")
+    try:
+        with tmp.open("w", encoding="utf-8") as out:
+            records, size, checkpoints, keys = write_bundle(ctx, session, out, flt)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return ExportSummary(path, records, size, checkpoints, keys)

@@ -1,0 +1,180 @@
+"""Signed checkpoints (RFC 9162-style signed tree heads) and the proofs that hang off them.
+
+A checkpoint says: records 1..tree_size have Merkle root R and chain head H, signed by key K.
+Verifying a million records is then a chain walk plus one signature per checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlmodel import Session, col, select
+
+from gateway.errors import IntegrityFailure, NotFound
+from gateway.lineage.canonical import GENESIS_HASH, canonical_json
+from gateway.lineage.ledger import sequence_pending
+from gateway.lineage.merkle import Frontier, Tree, leaf_hash
+from gateway.lineage.signing import sign_bytes, verify_signature
+from gateway.lineage.tables import LineageCheckpoint, LineageTree
+from gateway.models import LineageHead, LineageRecord
+
+if TYPE_CHECKING:
+    from gateway.context import GatewayContext
+
+CHECKPOINT_SCHEMA = "lpg.lineage.checkpoint/v1"
+ORIGIN = "label-studio-privacy-gateway/lineage"
+
+
+def checkpoint_body(
+    *, tree_size: int, root_hash: str, chain_head: str, time: datetime, key_id: str
+) -> dict[str, Any]:
+    return {
+        "schema": CHECKPOINT_SCHEMA,
+        "origin": ORIGIN,
+        "tree_size": tree_size,
+        "root_hash": root_hash,
+        "chain_head": chain_head,
+        "time": time.isoformat(timespec="microseconds"),
+        "key_id": key_id,
+    }
+
+
+def create_checkpoint(ctx: GatewayContext, session: Session) -> LineageCheckpoint:
+    """Sequence what is pending, then sign the current tree head (idempotent per tree size)."""
+    while sequence_pending(session):
+        pass
+    head = session.exec(select(LineageHead).where(LineageHead.id == 1).with_for_update()).one()
+    existing = session.get(LineageCheckpoint, head.seq)
+    if existing is not None:
+        return existing
+    root = _current_root(session, head)
+    from gateway.lineage.signing import ensure_signing_key
+
+    key = ensure_signing_key(ctx, session)
+    now = ctx.clock()
+    body = checkpoint_body(
+        tree_size=head.seq, root_hash=root, chain_head=head.head_hash, time=now, key_id=key.key_id
+    )
+    message = canonical_json(body)
+    key_id, signature = sign_bytes(ctx, session, message)
+    row = LineageCheckpoint(
+        tree_size=head.seq,
+        root_hash=root,
+        chain_head=head.head_hash,
+        body=message.decode(),
+        key_id=key_id,
+        signature=signature,
+        created_at=now,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def _current_root(session: Session, head: LineageHead) -> str:
+    tree = session.get(LineageTree, 1)
+    if tree is not None and tree.size == head.seq:
+        frontier = Frontier(tree.size, [bytes.fromhex(h) for h in json.loads(tree.frontier)])
+        return frontier.root().hex()
+    return Tree(leaf_hashes(session, head.seq)).root().hex()
+
+
+def checkpoint_if_due(
+    ctx: GatewayContext, session: Session, *, every_records: int, every: timedelta
+) -> LineageCheckpoint | None:
+    """A checkpoint when `every_records` records or `every` time passed since the last one."""
+    head = session.exec(select(LineageHead).where(LineageHead.id == 1)).one()
+    last = latest_checkpoint(session)
+    if last is not None and last.tree_size == head.seq:
+        return None
+    if last is None or head.seq - last.tree_size >= every_records:
+        return create_checkpoint(ctx, session)
+    created = (
+        last.created_at
+        if last.created_at.tzinfo
+        else last.created_at.replace(tzinfo=ctx.clock().tzinfo)
+    )
+    if ctx.clock() - created >= every:
+        return create_checkpoint(ctx, session)
+    return None
+
+
+def latest_checkpoint(session: Session) -> LineageCheckpoint | None:
+    stmt = select(LineageCheckpoint).order_by(col(LineageCheckpoint.tree_size).desc())
+    return session.exec(stmt).first()
+
+
+def list_checkpoints(session: Session, *, up_to: int | None = None) -> list[LineageCheckpoint]:
+    stmt = select(LineageCheckpoint).order_by(col(LineageCheckpoint.tree_size))
+    if up_to is not None:
+        stmt = stmt.where(col(LineageCheckpoint.tree_size) <= up_to)
+    return list(session.exec(stmt).all())
+
+
+def leaf_hashes(session: Session, size: int) -> list[bytes]:
+    rows = session.exec(
+        select(LineageRecord.record_hash)
+        .where(col(LineageRecord.seq) <= size)
+        .order_by(col(LineageRecord.seq))
+    )
+    leaves = [leaf_hash(bytes.fromhex(h)) for h in rows]
+    if len(leaves) != size:
+        raise IntegrityFailure("records missing below the checkpoint", size=size, found=len(leaves))
+    return leaves
+
+
+def verify_checkpoint(row_body: str, signature: str, public_key: bytes) -> dict[str, Any]:
+    """Check one checkpoint's signature; returns its body."""
+    body: dict[str, Any] = json.loads(row_body)
+    if body.get("schema") != CHECKPOINT_SCHEMA or canonical_json(body).decode() != row_body:
+        raise IntegrityFailure("not a canonical lineage checkpoint")
+    verify_signature(public_key, row_body.encode(), signature)
+    return body
+
+
+def get_checkpoint(session: Session, tree_size: int | None) -> LineageCheckpoint:
+    row = (
+        latest_checkpoint(session)
+        if tree_size is None
+        else session.get(LineageCheckpoint, tree_size)
+    )
+    if row is None:
+        raise NotFound(
+            "no such lineage checkpoint: create one with `privacy-gateway lineage checkpoint`",
+            tree_size=tree_size,
+        )
+    return row
+
+
+def verify_stored_checkpoints(session: Session) -> int:
+    """Every stored checkpoint: signature by its key, and root/head equal to the chain's."""
+    from gateway.lineage.signing import public_keys
+
+    keys = public_keys(session)
+    cps = list_checkpoints(session)
+    frontier, head, pos = Frontier(), GENESIS_HASH, 0
+    for cp in cps:
+        if cp.key_id not in keys:
+            raise IntegrityFailure("checkpoint signed by an unknown key", tree_size=cp.tree_size)
+        verify_checkpoint(cp.body, cp.signature, keys[cp.key_id])
+        rows = session.exec(
+            select(LineageRecord.record_hash)
+            .where(col(LineageRecord.seq) > pos, col(LineageRecord.seq) <= cp.tree_size)
+            .order_by(col(LineageRecord.seq))
+        ).all()
+        for digest in rows:
+            frontier.append(leaf_hash(bytes.fromhex(digest)))
+            head = digest
+        pos = cp.tree_size
+        body = json.loads(cp.body)
+        if frontier.size != cp.tree_size or frontier.root().hex() != cp.root_hash:
+            raise IntegrityFailure("checkpoint root does not match the records", tree_size=pos)
+        if (
+            body["root_hash"] != cp.root_hash
+            or head not in (body["chain_head"], cp.chain_head)
+            or body["chain_head"] != cp.chain_head
+        ):
+            raise IntegrityFailure("checkpoint disagrees with the chain head", tree_size=pos)
+    return len(cps)
