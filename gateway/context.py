@@ -31,7 +31,9 @@ class GatewayContext:
         return cls(
             settings=settings,
             engine=engine,
-            keys=KeyProvider(master),
+            keys=KeyProvider(
+                master, reload=lambda: load_master_key(settings, create=False)
+            ).attach(engine),
             store=LocalBlobStore(settings.resolved_storage_dir),
         )
 

@@ -17,9 +17,12 @@ from sqlmodel import Session, select
 
 from gateway import crypto
 from gateway.context import GatewayContext
-from gateway.keys import DatasetKeyMaterial, KeyPurpose
+from gateway.keys import DatasetKeyMaterial, KeyPurpose, asset_aad
 from gateway.lineage import Actor, append
 from gateway.models import Asset, AssetState, Dataset, Job, JobState
+from gateway.pseudonymisation.dataset_secrets import content_digest_key
+from gateway.pseudonymisation.facts import facts_json
+from gateway.pseudonymisation.task_meta import remember_identifiers
 from gateway.storage import original_key
 from redaction.errors import InputError
 from redaction.io import decode_image
@@ -64,14 +67,15 @@ def ingest_upload(
     """Validate, store and record one file. Never raises for bad input: it returns a
     rejected outcome, recorded on a rejected asset, so good files beside it are kept."""
     key = ctx.keys.dataset_key(session, dataset.id)
-    digest = crypto.keyed_digest(upload.data, key=key.subkey(KeyPurpose.CONTENT_DIGEST))
+    digest = crypto.keyed_digest(upload.data, key=content_digest_key(ctx, session, dataset.id))
     existing = session.exec(
         select(Asset).where(Asset.dataset_id == dataset.id, Asset.content_digest == digest)
     ).first()
     if existing is not None:
         return IngestOutcome(upload.filename, existing.id, AssetState(existing.state), True)
     checked = _validate(upload, ctx)
-    asset = _new_asset(dataset.id, digest, upload, key, now=ctx.clock())
+    exif = None if isinstance(checked, dict) else facts_json(upload.data)
+    asset = _new_asset(dataset.id, digest, upload, key, now=ctx.clock(), exif=exif)
     if isinstance(checked, dict):
         return _record_rejection(session, ctx, asset, upload, checked, actor=actor)
     asset.source_format, asset.width, asset.height = checked
@@ -92,11 +96,22 @@ def _validate(upload: Upload, ctx: GatewayContext) -> tuple[str, int, int] | dic
 
 
 def _new_asset(
-    dataset_id: str, digest: str, upload: Upload, key: DatasetKeyMaterial, *, now: datetime
+    dataset_id: str,
+    digest: str,
+    upload: Upload,
+    key: DatasetKeyMaterial,
+    *,
+    now: datetime,
+    exif: dict[str, Any] | None,
 ) -> Asset:
     asset_id = str(uuid.uuid4())
     private = json.dumps(
-        {"file_name": upload.filename, "subject_id": upload.subject_id, "uploader": upload.uploader}
+        {
+            "file_name": upload.filename,
+            "subject_id": upload.subject_id,
+            "uploader": upload.uploader,
+            "exif": exif,  # facts read from the original before its pixels are re-encoded
+        }
     ).encode()
     return Asset(
         id=asset_id,
@@ -115,11 +130,11 @@ def _new_asset(
 
 
 def private_meta_aad(asset_id: str, key: DatasetKeyMaterial) -> bytes:
-    return f"lpg/v1/private-meta/{key.dataset_id}/{asset_id}/v{key.version}".encode()
+    return asset_aad("private-meta", asset_id, key)
 
 
 def original_aad(asset_id: str, key: DatasetKeyMaterial) -> bytes:
-    return f"lpg/v1/original/{key.dataset_id}/{asset_id}/v{key.version}".encode()
+    return asset_aad("original", asset_id, key)
 
 
 def _record_rejection(
@@ -158,6 +173,7 @@ def _record_acceptance(
         upload.data, key=key.subkey(KeyPurpose.AT_REST), aad=original_aad(asset.id, key)
     )
     ctx.store.put(asset.original_blob, sealed)
+    remember_identifiers(ctx, session, asset)
     _record_arrival(
         session,
         ctx,

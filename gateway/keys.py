@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from gateway import crypto
@@ -105,10 +107,44 @@ class DatasetKeyMaterial:
 
 
 class KeyProvider:
-    """Per-dataset keys, wrapped by the master key and stored in the database."""
+    """Per-dataset keys, wrapped by the master key and stored in the database.
 
-    def __init__(self, master: MasterKey) -> None:
+    Every wrapped row names the master key that wrapped it. When a row names another key than
+    the one loaded (another process rotated the master key), `reload` loads the current one,
+    so running services keep working through a rotation.
+    """
+
+    def __init__(
+        self,
+        master: MasterKey,
+        *,
+        reload: Callable[[], MasterKey] | None = None,
+    ) -> None:
         self.master = master
+        self._reload = reload
+        self._pepper: bytes | None = None
+
+    def attach(self, engine: Engine) -> KeyProvider:
+        """Load the gateway-wide secrets kept (wrapped) in the database; call once at start."""
+        from gateway.pseudonymisation.gateway_secrets import gateway_secret
+
+        self._pepper = gateway_secret(engine, self, purpose="api-key-hash")
+        return self
+
+    def master_for(self, master_key_id: str) -> MasterKey:
+        """The loaded master key if it is `master_key_id`, reloading once if it is not."""
+        if self.master.key_id != master_key_id and self._reload is not None:
+            self.master = self._reload()
+        if self.master.key_id != master_key_id:
+            raise KeyUnavailable(
+                "this secret is wrapped under a master key that is not loaded",
+                wrapped_under=master_key_id,
+                loaded=self.master.key_id,
+            )
+        return self.master
+
+    def unwrap(self, wrapped: bytes, *, aad: bytes, master_key_id: str) -> bytes:
+        return self.master_for(master_key_id).unwrap(wrapped, aad=aad)
 
     @staticmethod
     def _aad(dataset_id: str, version: int) -> bytes:
@@ -127,6 +163,10 @@ class KeyProvider:
         )
         session.add(row)
         session.flush()
+        if version == 1:  # the dataset's stable secrets (pseudonyms, digests, vault) too
+            from gateway.pseudonymisation.dataset_secrets import create_dataset_secrets
+
+            create_dataset_secrets(self, session, dataset_id, now=now)
         return version
 
     def dataset_key(
@@ -147,8 +187,14 @@ class KeyProvider:
                 dataset_id=dataset_id,
                 version=version,
             )
-        secret = self.master.unwrap(row.wrapped, aad=self._aad(dataset_id, row.version))
+        secret = self.unwrap(
+            row.wrapped, aad=self._aad(dataset_id, row.version), master_key_id=row.master_key_id
+        )
         return DatasetKeyMaterial(dataset_id, row.version, secret)
+
+    def dataset_key_versions(self, session: Session, dataset_id: str) -> list[DatasetKey]:
+        stmt = select(DatasetKey).where(DatasetKey.dataset_id == dataset_id)
+        return list(session.exec(stmt.order_by(col(DatasetKey.version))).all())
 
     @staticmethod
     def _latest_row(session: Session, dataset_id: str) -> DatasetKey | None:
@@ -165,4 +211,14 @@ class KeyProvider:
         return Ed25519PrivateKey.from_private_bytes(seed)
 
     def api_key_pepper(self) -> bytes:
-        return self.master.derive_gateway_key(purpose="api-key-hash")
+        """The API-key hashing pepper. Once `attach`ed it is a random secret stored wrapped in
+        the database (it outlives master-key rotation); before, derived from the master key."""
+        if self._pepper is None:
+            return self.master.derive_gateway_key(purpose="api-key-hash")
+        return self._pepper
+
+
+def asset_aad(kind: str, asset_id: str, key: DatasetKeyMaterial) -> bytes:
+    """AES-GCM associated data of one asset's sealed data: binds the ciphertext to its kind
+    (original, private-meta), dataset, asset and key version, so nothing can be swapped."""
+    return f"lpg/v1/{kind}/{key.dataset_id}/{asset_id}/v{key.version}".encode()

@@ -1,0 +1,54 @@
+"""Tables of the pseudonymisation and key-custody step (migration 0003_pseudonymisation)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Column, DateTime, LargeBinary, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def _ts(nullable: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=nullable))
+
+
+class DatasetSecret(SQLModel, table=True):
+    """A dataset's long-lived secrets (pseudonym HMAC key, keyed-digest key, vault key), each
+    wrapped by the master key. Unlike the dataset key they do not change on rotation, so
+    pseudonyms and duplicate detection stay stable. Shredding nulls `wrapped`."""
+
+    __tablename__ = "dataset_secret"
+    __table_args__ = (UniqueConstraint("dataset_id", "purpose", "version"),)
+    id: int | None = Field(default=None, primary_key=True)
+    dataset_id: str = Field(foreign_key="dataset.id", index=True, max_length=36)
+    purpose: str = Field(max_length=32)
+    version: int
+    master_key_id: str = Field(max_length=64)
+    wrapped: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    created_at: datetime = _ts()
+    shredded_at: datetime | None = _ts(nullable=True)
+
+
+class GatewaySecret(SQLModel, table=True):
+    """Gateway-wide secrets (the API-key pepper) that must outlive master-key rotation."""
+
+    __tablename__ = "gateway_secret"
+    purpose: str = Field(primary_key=True, max_length=32)
+    master_key_id: str = Field(max_length=64)
+    wrapped: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime = _ts()
+
+
+class VaultEntry(SQLModel, table=True):
+    """Re-identification vault: pseudonym -> original value, AES-GCM under the vault key."""
+
+    __tablename__ = "vault_entry"
+    __table_args__ = (UniqueConstraint("dataset_id", "pseudonym"),)
+    id: int | None = Field(default=None, primary_key=True)
+    dataset_id: str = Field(foreign_key="dataset.id", index=True, max_length=36)
+    field: str = Field(max_length=32)
+    pseudonym: str = Field(max_length=64)
+    key_version: int
+    sealed: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime = _ts()

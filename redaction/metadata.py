@@ -1,0 +1,241 @@
+"""Image metadata: read the few technical facts worth keeping, before pixels are re-encoded,
+and prove that an encoded file carries no metadata outside an allowlist.
+
+Facts are read once from the original (EXIF in JPEG, PNG eXIf, WebP and TIFF); everything
+else in the file (GPS, XMP, IPTC, MakerNotes, comments, thumbnails, text chunks) is never
+copied anywhere. `metadata_inventory` walks the container structure itself (JPEG segments,
+PNG chunks, RIFF chunks, TIFF tags), so a released file is checked by what it really holds.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
+
+from PIL import ExifTags, Image
+
+from redaction.errors import CorruptImage
+
+_EXIF_TIME: Final = "%Y:%m:%d %H:%M:%S"
+_TEXT_MAX: Final = 128
+_TAG_MAKE, _TAG_MODEL, _TAG_DATETIME = 0x010F, 0x0110, 0x0132
+_TAG_DATETIME_ORIGINAL, _TAG_BODY_SERIAL, _TAG_CAMERA_SERIAL = 0x9003, 0xA431, 0xC62F
+
+ICC_PROFILE: Final = "icc_profile"
+
+
+@dataclass(frozen=True, slots=True)
+class ImageFacts:
+    """What the original's EXIF said; private (sealed at rest), released only per policy."""
+
+    capture_time: datetime | None = None  # as recorded by the camera (usually local time)
+    camera_make: str | None = None
+    camera_model: str | None = None
+    device_serial: str | None = None
+    orientation: int = 1
+    had_gps: bool = False
+    icc_profile: bytes | None = None
+
+
+def read_facts(data: bytes) -> ImageFacts:
+    """The technical facts of an image already accepted by `redaction.io.decode_image`.
+
+    Unreadable EXIF yields empty facts, never an error: facts are optional, pixels are not.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(data)) as im:
+                exif = im.getexif()
+                icc = im.info.get("icc_profile")
+                ifd = exif.get_ifd(ExifTags.IFD.Exif)
+                gps = exif.get_ifd(ExifTags.IFD.GPSInfo)
+    except Exception:  # untrusted bytes: a broken EXIF block only means no facts
+        return ImageFacts()
+    orientation = exif.get(ExifTags.Base.Orientation, 1)
+    return ImageFacts(
+        capture_time=_exif_time(ifd.get(_TAG_DATETIME_ORIGINAL) or exif.get(_TAG_DATETIME)),
+        camera_make=_text(exif.get(_TAG_MAKE)),
+        camera_model=_text(exif.get(_TAG_MODEL)),
+        device_serial=_text(ifd.get(_TAG_BODY_SERIAL) or exif.get(_TAG_CAMERA_SERIAL)),
+        orientation=orientation if isinstance(orientation, int) and 1 <= orientation <= 8 else 1,
+        had_gps=bool(gps),
+        icc_profile=icc if isinstance(icc, bytes) and icc else None,
+    )
+
+
+def _text(value: object) -> str | None:
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if not isinstance(value, str):
+        return None
+    cleaned = "".join(ch for ch in value if ch.isprintable()).strip()
+    return cleaned[:_TEXT_MAX] or None
+
+
+def _exif_time(value: object) -> datetime | None:
+    text = _text(value)
+    if text is None:
+        return None
+    try:
+        return datetime.strptime(text[:19], _EXIF_TIME)
+    except ValueError:
+        return None
+
+
+# --- what a file holds ----------------------------------------------------------------------
+
+_JPEG_STRUCTURE: Final = frozenset(
+    {0xC0, 0xC1, 0xC2, 0xC3, 0xC4, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+    | {0xDB, 0xDD, 0xDA}
+)
+_PNG_STRUCTURE: Final = frozenset({b"IHDR", b"PLTE", b"IDAT", b"IEND", b"tRNS"})
+_WEBP_STRUCTURE: Final = frozenset({b"VP8 ", b"VP8L", b"VP8X", b"ALPH"})
+# Baseline TIFF tags that describe pixels only (no text, no dates, no sub-IFDs).
+_TIFF_STRUCTURE: Final = frozenset(
+    {254, 256, 257, 258, 259, 262, 266, 273, 277, 278, 279, 282, 283, 284, 296, 317, 338, 339}
+)
+
+
+def metadata_inventory(data: bytes) -> list[str]:
+    """Every non-structural item in an encoded image, e.g. ['jpeg:APP1:Exif', 'png:tEXt'].
+
+    Structure needed to show the pixels is not listed; an ICC profile is listed as
+    'icc_profile'. Raises CorruptImage for a container it cannot walk (fail closed).
+    """
+    if data.startswith(b"\xff\xd8"):
+        return _jpeg_items(data)
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return _png_items(data)
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return _webp_items(data)
+    if data[:4] in (b"II*\x00", b"MM\x00*"):
+        return _tiff_items(data)
+    raise CorruptImage("cannot list the metadata of this file: unknown container")
+
+
+def disallowed_metadata(data: bytes, *, allowed: Iterable[str]) -> list[str]:
+    """The items of `metadata_inventory` not in `allowed` (empty means the file is clean)."""
+    keep = set(allowed)
+    return [item for item in metadata_inventory(data) if item not in keep]
+
+
+def _jpeg_items(data: bytes) -> list[str]:
+    items: list[str] = []
+    pos, size = 2, len(data)
+    while pos + 4 <= size:
+        if data[pos] != 0xFF:
+            raise CorruptImage("JPEG segment walk lost sync", offset=pos)
+        marker = data[pos + 1]
+        if marker == 0xD9:
+            break
+        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+        body = data[pos + 4 : pos + 2 + length]
+        if marker == 0xDA:
+            items.extend(_jpeg_after_scan(data, pos + 2 + length))
+            break
+        if marker == 0xE0 and body.startswith(b"JFIF\x00") and body[12:14] == b"\x00\x00":
+            pass  # a JFIF header with a 0x0 thumbnail holds version and density only
+        elif marker == 0xE2 and body.startswith(b"ICC_PROFILE\x00"):
+            if ICC_PROFILE not in items:
+                items.append(ICC_PROFILE)
+        elif marker not in _JPEG_STRUCTURE:
+            items.append(f"jpeg:{_jpeg_marker_name(marker)}:{_label(body)}")
+        pos += 2 + length
+    else:
+        raise CorruptImage("JPEG ended before its scan")
+    return items
+
+
+def _jpeg_after_scan(data: bytes, start: int) -> list[str]:
+    """Later scans (progressive) are structure; anything else after the first scan is not."""
+    end = data.rfind(b"\xff\xd9")
+    tail = data[end + 2 :] if end >= 0 else b""
+    return ["jpeg:trailing-data"] if tail.strip(b"\x00") else []
+
+
+def _jpeg_marker_name(marker: int) -> str:
+    if 0xE0 <= marker <= 0xEF:
+        return f"APP{marker - 0xE0}"
+    return "COM" if marker == 0xFE else f"0x{marker:02X}"
+
+
+def _label(body: bytes) -> str:
+    head = body[:12].split(b"\x00", 1)[0]
+    return "".join(chr(b) if 32 < b < 127 else "?" for b in head[:12]) or "-"
+
+
+def _png_items(data: bytes) -> list[str]:
+    items: list[str] = []
+    pos = 8
+    while pos + 8 <= len(data):
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        kind = data[pos + 4 : pos + 8]
+        if kind == b"iCCP":
+            items.append(ICC_PROFILE)
+        elif kind not in _PNG_STRUCTURE:
+            items.append(f"png:{kind.decode('latin-1')}")
+        pos += 12 + length
+        if kind == b"IEND":
+            if data[pos:].strip(b"\x00"):
+                items.append("png:trailing-data")
+            return items
+    raise CorruptImage("PNG ended before IEND")
+
+
+def _webp_items(data: bytes) -> list[str]:
+    items: list[str] = []
+    pos, end = 12, min(len(data), 8 + int.from_bytes(data[4:8], "little"))
+    while pos + 8 <= end:
+        kind = data[pos : pos + 4]
+        length = int.from_bytes(data[pos + 4 : pos + 8], "little")
+        if kind == b"ICCP":
+            items.append(ICC_PROFILE)
+        elif kind not in _WEBP_STRUCTURE:
+            items.append(f"webp:{kind.decode('latin-1').strip()}")
+        pos += 8 + length + (length & 1)
+    if data[end:].strip(b"\x00"):
+        items.append("webp:trailing-data")
+    return items
+
+
+def _tiff_items(data: bytes) -> list[str]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            with Image.open(io.BytesIO(data)) as im:
+                frames = int(getattr(im, "n_frames", 1))
+                tags = set(im.tag_v2.keys())  # type: ignore[attr-defined]
+        except Exception as exc:
+            raise CorruptImage(f"cannot read the TIFF tags: {exc}") from exc
+    items = ["icc_profile"] if 34675 in tags else []
+    items.extend(f"tiff:tag-{t}" for t in sorted(tags - _TIFF_STRUCTURE - {34675}))
+    if frames > 1:
+        items.append(f"tiff:extra-ifds-{frames - 1}")
+    return items
+
+
+def embed_icc_profile_jpeg(jpeg: bytes, icc: bytes) -> bytes:
+    """Insert an ICC profile (APP2 'ICC_PROFILE' chunks) right after the JFIF header."""
+    if not jpeg.startswith(b"\xff\xd8"):
+        raise ValueError("not a JPEG")
+    chunk = 65519
+    parts = [icc[i : i + chunk] for i in range(0, len(icc), chunk)]
+    if not parts or len(parts) > 255:
+        raise ValueError("ICC profile is empty or too large for JPEG")
+    segments = b"".join(
+        b"\xff\xe2"
+        + (2 + 14 + len(part)).to_bytes(2, "big")
+        + b"ICC_PROFILE\x00"
+        + bytes([n, len(parts)])
+        + part
+        for n, part in enumerate(parts, start=1)
+    )
+    insert_at = 2
+    if jpeg[2:4] == b"\xff\xe0":
+        insert_at = 4 + int.from_bytes(jpeg[4:6], "big")
+    return jpeg[:insert_at] + segments + jpeg[insert_at:]
