@@ -20,6 +20,7 @@ from gateway.context import GatewayContext
 from gateway.keys import DatasetKeyMaterial, KeyPurpose, asset_aad
 from gateway.lineage import Actor, append
 from gateway.models import Asset, AssetState, Dataset, Job, JobState
+from gateway.policy.enforcement import EnforcementPoint, enforce_residency, storage_region
 from gateway.pseudonymisation.dataset_secrets import content_digest_key
 from gateway.pseudonymisation.facts import facts_json
 from gateway.pseudonymisation.task_meta import remember_identifiers
@@ -76,6 +77,16 @@ def ingest_upload(
     checked = _validate(upload, ctx)
     exif = None if isinstance(checked, dict) else facts_json(upload.data)
     asset = _new_asset(dataset.id, digest, upload, key, now=ctx.clock(), exif=exif)
+    enforce_residency(
+        ctx,
+        session,
+        point=EnforcementPoint.INGEST,
+        dataset_id=dataset.id,
+        target_region=ctx.settings.region,
+        actor=actor,
+        entity_type="asset",
+        entity_id=asset.id,
+    )
     if isinstance(checked, dict):
         return _record_rejection(session, ctx, asset, upload, checked, actor=actor)
     asset.source_format, asset.width, asset.height = checked
@@ -168,6 +179,16 @@ def _record_acceptance(
     *,
     actor: Actor,
 ) -> IngestOutcome:
+    enforce_residency(
+        ctx,
+        session,
+        point=EnforcementPoint.STORAGE_WRITE,
+        dataset_id=asset.dataset_id,
+        target_region=storage_region(ctx),
+        actor=actor,
+        entity_type="asset",
+        entity_id=asset.id,
+    )
     asset.original_blob = original_key(asset.dataset_id, asset.content_digest)
     sealed = crypto.seal(
         upload.data, key=key.subkey(KeyPurpose.AT_REST), aad=original_aad(asset.id, key)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -22,11 +22,12 @@ from gateway import crypto
 from gateway.asset_states import transition
 from gateway.context import GatewayContext
 from gateway.db import transaction
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, ResidencyViolation
 from gateway.ingest import original_aad
 from gateway.keys import KeyPurpose
 from gateway.lineage import Actor
 from gateway.models import Asset, AssetState, Detection, Job, JobState
+from gateway.policy.enforcement import EnforcementPoint, enforce_residency, storage_region
 from gateway.storage import redacted_key
 from redaction.errors import RedactionError
 
@@ -138,6 +139,9 @@ def _finish(ctx: GatewayContext, job: Job, outcome: RedactionOutcome) -> AssetSt
     with transaction(ctx.engine) as session:
         asset = _asset(session, job.asset_id)
         if released:
+            outcome = _storage_allowed(ctx, session, asset, outcome)
+            released = outcome.released
+        if released:
             assert outcome.output is not None  # noqa: S101 (narrowing for mypy)
             digest = crypto.sha256_hex(outcome.output)
             asset.redacted_blob = redacted_key(asset.dataset_id, digest, outcome.extension)
@@ -170,6 +174,27 @@ def _finish(ctx: GatewayContext, job: Job, outcome: RedactionOutcome) -> AssetSt
             db_job.state, db_job.updated_at = JobState.DONE, now
             session.add(db_job)
         return target
+
+
+def _storage_allowed(
+    ctx: GatewayContext, session: Session, asset: Asset, outcome: RedactionOutcome
+) -> RedactionOutcome:
+    """Residency at the storage write: a blocked write quarantines the asset (fail closed)."""
+    try:
+        enforce_residency(
+            ctx,
+            session,
+            point=EnforcementPoint.STORAGE_WRITE,
+            dataset_id=asset.dataset_id,
+            target_region=storage_region(ctx),
+            actor=PIPELINE,
+            entity_type="asset",
+            entity_id=asset.id,
+        )
+    except ResidencyViolation as exc:
+        reason = {"code": exc.code, "message": exc.message}
+        return replace(outcome, released=False, output=None, reasons=[reason])
+    return outcome
 
 
 def _record_detections(session: Session, asset_id: str, regions: list[dict[str, Any]]) -> None:

@@ -20,6 +20,9 @@ class Settings(BaseSettings):
     )
     storage_dir: Path | None = Field(None, description="blob store; default: <data_dir>/storage")
     region: str = Field("eu-de", description="region this gateway instance runs in")
+    storage_region: str | None = Field(
+        None, description="region of the blob store (residency checks); default: `region`"
+    )
     master_key_file: Path | None = Field(
         None, description="file holding the base64 master key; default: <data_dir>/master.key"
     )

@@ -1,0 +1,158 @@
+"""Residency enforcement points: the one check every code path that moves data calls.
+
+    enforce_residency(ctx, session, point=EnforcementPoint.SYNC, dataset_id=...,
+                      target_region=destination.region, actor=..., entity_type="asset",
+                      entity_id=asset.id, transfer_basis=destination_basis)
+
+Allowed: returns None (the caller's own lineage record carries the region). Denied: raises
+ResidencyViolation naming the rule, the policy and the regions, and records the blocked
+attempt in lineage in its OWN committed transaction, since the caller's rolls back. When the
+caller's session already holds a transaction (it may hold SQLite's write lock or the lineage
+head row lock), the record is written the moment that transaction ends, commit or rollback,
+so it can neither deadlock against the caller nor be rolled back with it.
+"""
+
+from __future__ import annotations
+
+import logging
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import event
+from sqlmodel import Session
+
+from gateway.context import GatewayContext
+from gateway.db import transaction
+from gateway.errors import ResidencyViolation
+from gateway.lineage import Actor, append
+from gateway.policy.catalogue import load_catalogue
+from gateway.policy.errors import PolicyMissing
+from gateway.policy.governing import governing_policy
+from gateway.policy.residency import TransferDecision, decide_transfer
+from gateway.policy.schema import EnforcedMove
+
+log = logging.getLogger(__name__)
+
+
+class EnforcementPoint(StrEnum):
+    INGEST = "ingest"
+    STORAGE_WRITE = "storage_write"
+    SYNC = "sync"
+    ML_BACKEND = "ml_backend"
+    EXPORT = "export"
+
+
+MOVE_OF: dict[EnforcementPoint, EnforcedMove] = {
+    EnforcementPoint.INGEST: EnforcedMove.PROCESSING,
+    EnforcementPoint.STORAGE_WRITE: EnforcedMove.STORAGE,
+    EnforcementPoint.SYNC: EnforcedMove.ANNOTATION,
+    EnforcementPoint.ML_BACKEND: EnforcedMove.PROCESSING,
+    EnforcementPoint.EXPORT: EnforcedMove.EXPORT,
+}
+BLOCKED_ACTION = "residency.blocked"
+
+
+def storage_region(ctx: GatewayContext) -> str:
+    """Where the blob store keeps data (its own setting, else this gateway's region)."""
+    return ctx.settings.storage_region or ctx.settings.region
+
+
+def check_residency(
+    session: Session,
+    *,
+    point: EnforcementPoint,
+    dataset_id: str,
+    target_region: str,
+    transfer_basis: str | None,
+    ctx: GatewayContext,
+) -> tuple[TransferDecision, dict[str, Any]]:
+    """The decision and the policy reference, without recording anything (dry runs, UIs)."""
+    try:
+        governing = governing_policy(session, dataset_id)
+    except PolicyMissing as exc:
+        facts = {"target_region": target_region, "transfer_basis": transfer_basis}
+        return TransferDecision(False, "policy.missing", exc.message, facts), {}
+    decision = decide_transfer(
+        governing.document.residency,
+        load_catalogue(),
+        move=MOVE_OF[point],
+        target_region=target_region,
+        transfer_basis=transfer_basis,
+        on=ctx.clock().date(),
+    )
+    return decision, governing.reference()
+
+
+def enforce_residency(
+    ctx: GatewayContext,
+    session: Session,
+    *,
+    point: EnforcementPoint,
+    dataset_id: str,
+    target_region: str,
+    actor: Actor,
+    entity_type: str,
+    entity_id: str,
+    transfer_basis: str | None = None,
+) -> None:
+    decision, policy_ref = check_residency(
+        session,
+        point=point,
+        dataset_id=dataset_id,
+        target_region=target_region,
+        transfer_basis=transfer_basis,
+        ctx=ctx,
+    )
+    if decision.allowed:
+        return
+    details = {
+        "rule": decision.rule,
+        "point": point.value,
+        "dataset_id": dataset_id,
+        "entity": {"type": entity_type, "id": entity_id},
+        **policy_ref,
+        **decision.details,
+    }
+    record = {
+        "action": BLOCKED_ACTION,
+        "entity_type": entity_type,
+        "entity_id": entity_id,
+        "dataset_id": dataset_id,
+        "actor": actor,
+        "parameters": _lineage_safe(details),
+    }
+    _record_blocked(ctx, session, record)
+    raise ResidencyViolation(
+        f"{point.value} to region {target_region} blocked by rule {decision.rule}: "
+        f"{decision.message}",
+        **details,
+    )
+
+
+def _lineage_safe(details: dict[str, Any]) -> dict[str, Any]:
+    """Lineage holds integers and strings only, and no None-valued noise."""
+    return {k: v for k, v in details.items() if v is not None and k != "entity"}
+
+
+def _record_blocked(ctx: GatewayContext, session: Session, record: dict[str, Any]) -> None:
+    if not session.in_transaction():
+        _write_blocked(ctx, record)
+        return
+    outer = session.get_transaction()
+    pending = [record]
+
+    def after_end(_session: Session, ended: Any) -> None:
+        # a savepoint ending leaves the caller's transaction (and its locks) open
+        if ended is not outer or not pending:
+            return
+        try:
+            _write_blocked(ctx, pending.pop())
+        except Exception:  # the transfer stays blocked; only its record is lost, loudly
+            log.exception("could not record a blocked transfer in lineage")
+
+    event.listen(session, "after_transaction_end", after_end)
+
+
+def _write_blocked(ctx: GatewayContext, record: dict[str, Any]) -> None:
+    with transaction(ctx.engine) as own:
+        append(own, now=ctx.clock(), region=ctx.settings.region, **record)

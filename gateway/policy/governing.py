@@ -1,0 +1,93 @@
+"""Which policy governs a dataset: its bound version, else the activated default, else the
+shipped `policies/default.yaml`. Nothing found (or an invalid file): PolicyMissing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from gateway.errors import NotFound
+from gateway.models import Dataset, PolicyVersion
+from gateway.policy.document import policy_digest
+from gateway.policy.errors import PolicyInvalid, PolicyMissing
+from gateway.policy.loader import load_policy_file
+from gateway.policy.schema import PolicyDocument
+
+DEFAULT_POLICY_NAME = "default"
+DEFAULT_POLICY_FILE = Path(__file__).resolve().parents[2] / "policies" / "default.yaml"
+
+
+@dataclass(frozen=True, slots=True)
+class GoverningPolicy:
+    document: PolicyDocument
+    name: str
+    digest: str
+    source: str  # "dataset-binding" | "default-version" | "default-file"
+    version_id: str | None = None
+    version: int | None = None
+
+    def reference(self) -> dict[str, Any]:
+        """What lineage records name: never the document itself, only its identity."""
+        ref: dict[str, Any] = {"policy": self.name, "policy_sha256": self.digest}
+        if self.version is not None:
+            ref |= {"policy_version": self.version, "policy_version_id": self.version_id}
+        return ref
+
+
+def governing_policy(
+    session: Session, dataset_id: str, *, default_file: Path = DEFAULT_POLICY_FILE
+) -> GoverningPolicy:
+    dataset = session.get(Dataset, dataset_id)
+    if dataset is None:
+        raise NotFound(f"no dataset {dataset_id!r}", dataset=dataset_id)
+    if dataset.policy_version_id is not None:
+        row = session.get(PolicyVersion, dataset.policy_version_id)
+        if row is None or row.activated_at is None:
+            raise PolicyMissing(
+                "the dataset's policy version is missing or was never activated",
+                dataset=dataset_id,
+                policy_version_id=dataset.policy_version_id,
+            )
+        return from_version(row, source="dataset-binding")
+    default = latest_active(session, DEFAULT_POLICY_NAME)
+    if default is not None:
+        return from_version(default, source="default-version")
+    return default_from_file(default_file)
+
+
+def latest_active(session: Session, name: str) -> PolicyVersion | None:
+    return session.exec(
+        select(PolicyVersion)
+        .where(PolicyVersion.name == name, col(PolicyVersion.activated_at).is_not(None))
+        .order_by(col(PolicyVersion.version).desc())
+        .limit(1)
+    ).first()
+
+
+def from_version(row: PolicyVersion, *, source: str) -> GoverningPolicy:
+    try:
+        doc = PolicyDocument.model_validate(row.document)
+    except ValueError as exc:  # a stored document that no longer validates: fail closed
+        raise PolicyMissing(
+            f"policy {row.name} v{row.version} no longer validates; activate a new version",
+            policy_version_id=row.id,
+        ) from exc
+    return GoverningPolicy(doc, row.name, row.digest, source, row.id, row.version)
+
+
+def default_from_file(path: Path) -> GoverningPolicy:
+    if not path.is_file():
+        raise PolicyMissing(
+            f"no policy is bound to the dataset and the default policy file {path} is missing",
+            file=str(path),
+        )
+    try:
+        doc = load_policy_file(path)
+    except PolicyInvalid as exc:
+        raise PolicyMissing(
+            f"the default policy file is invalid: {exc.message}", file=str(path)
+        ) from exc
+    return GoverningPolicy(doc, doc.name, policy_digest(doc), "default-file")
