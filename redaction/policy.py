@@ -29,7 +29,19 @@ class FacePolicy(_Strict):
         lt=1,
         description="CenterFace score above which a face is kept (0.08: see bench/face_recall.py)",
     )
-    margin: float = Field(0.3, ge=0, le=2, description="box growth on each side, share of box size")
+    margin: float = Field(
+        0.25, ge=0, le=2, description="box growth on each side, share of box size"
+    )
+    margin_px: int = Field(
+        2, ge=0, le=64, description="extra growth on each side in pixels (small faces' boxes)"
+    )
+    top_share: float = Field(
+        0.4,
+        ge=0,
+        le=1,
+        description="share of the margin applied above the box: CenterFace's boxes already "
+        "reach above the brow (bench/README.md, face mask shape)",
+    )
     ellipse: bool = Field(True, description="mask faces with an ellipse inscribed in the grown box")
 
 

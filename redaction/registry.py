@@ -68,13 +68,32 @@ class DetectorSet:
 def _centerface(policy: RedactionPolicy, threads: int) -> Detector:
     from redaction.detectors.faces import CenterFaceDetector
 
+    return CenterFaceDetector(threshold=policy.faces.threshold, threads=threads, quantized=True)
+
+
+def _centerface_fp32(policy: RedactionPolicy, threads: int) -> Detector:
+    from redaction.detectors.faces import CenterFaceDetector
+
     return CenterFaceDetector(threshold=policy.faces.threshold, threads=threads)
 
 
 def _retinaface(policy: RedactionPolicy, threads: int) -> Detector:
-    from redaction.detectors.retinaface import RetinaFaceDetector
+    from redaction.detectors.retinaface import LEAK_CHECK_SCALES, RetinaFaceDetector
 
-    return RetinaFaceDetector(threshold=policy.leak_check.face_threshold, threads=threads)
+    return RetinaFaceDetector(
+        threshold=policy.leak_check.face_threshold,
+        scales=LEAK_CHECK_SCALES,
+        threads=threads,
+        quantized=True,
+    )
+
+
+def _retinaface_fp32(policy: RedactionPolicy, threads: int) -> Detector:
+    from redaction.detectors.retinaface import LEAK_CHECK_SCALES, RetinaFaceDetector
+
+    return RetinaFaceDetector(
+        threshold=policy.leak_check.face_threshold, scales=LEAK_CHECK_SCALES, threads=threads
+    )
 
 
 def _plates(policy: RedactionPolicy, threads: int) -> Detector:
@@ -95,7 +114,9 @@ def _text(policy: RedactionPolicy, threads: int) -> Detector:
 
 _BUILTIN: dict[str, DetectorFactory] = {
     "centerface": _centerface,
+    "centerface-fp32": _centerface_fp32,
     "retinaface": _retinaface,
+    "retinaface-fp32": _retinaface_fp32,
     "pp-ocrv4-plates": _plates,
     "presidio-text": _text,
 }

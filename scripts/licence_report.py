@@ -294,6 +294,8 @@ def model_file(entry: dict[str, Any]) -> Path:
     """Where the model file is on this machine (inside its installed package)."""
     if entry["package_kind"] == "debian":
         return Path(entry["path"])
+    if entry["package_kind"] == "repo":  # shipped in this project (redaction/models/)
+        return ROOT / entry["path"]
     dist = metadata.distribution(entry["package"])
     return Path(str(dist.locate_file(entry["path"])))
 

@@ -55,6 +55,37 @@ def package_version(distribution: str) -> str:
         raise DetectorFailed(f"package {distribution!r} is not installed") from exc
 
 
+PROJECT_DISTRIBUTION = "label-studio-privacy-gateway"
+
+BUNDLED_MODELS: dict[str, str] = {
+    "centerface-int8.onnx": "e293689cf1722c51af4956898b4915fa03226fc71c8091a39964c76064352b4b",
+    "retinaface-int8.onnx": "cdc65e80002f63d9fee79e9027ea6b044320aaf21fd78faaad5b238e38921d2d",
+}
+"""Model files shipped in `redaction/models/` (int8 builds of the packaged face models, made by
+bench/quantize_models.py) and their digests: a file that differs is refused, never run."""
+
+
+def bundled_model(name: str) -> bytes:
+    """Bytes of a model file in `redaction/models/`, checked against its recorded digest."""
+    expected = BUNDLED_MODELS.get(name)
+    if expected is None:
+        raise DetectorFailed(f"no bundled model named {name!r}", file=name)
+    data = package_file("redaction.models", name)
+    if sha256_hex(data) != expected:
+        raise DetectorFailed(
+            f"bundled model redaction/models/{name} does not match its recorded digest",
+            file=name,
+        )
+    return data
+
+
+def project_version() -> str:
+    try:
+        return metadata.version(PROJECT_DISTRIBUTION)
+    except metadata.PackageNotFoundError:  # running from a source tree without installing
+        return "source"
+
+
 def create_session(model: bytes, *, threads: int, what: str) -> ort.InferenceSession:
     """A CPU session with graph optimisation on and `threads` intra-op threads."""
     options = ort.SessionOptions()

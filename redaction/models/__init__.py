@@ -1,0 +1,1 @@
+"""Model files built by bench/quantize_models.py (int8 builds of packaged models)."""
