@@ -28,6 +28,7 @@ from gateway.keys import KeyPurpose
 from gateway.lineage import Actor
 from gateway.models import Asset, AssetState, Detection, Job, JobState
 from gateway.policy.enforcement import EnforcementPoint, enforce_residency, storage_region
+from gateway.pseudonymisation.release import release_file
 from gateway.storage import redacted_key
 from redaction.errors import RedactionError
 
@@ -119,6 +120,11 @@ def run_job(ctx: GatewayContext, job: Job, *, redactor: Redactor) -> AssetState:
                 sealed, key=key.subkey(KeyPurpose.AT_REST), aad=original_aad(asset.id, key)
             )
             outcome = redactor.redact(data)
+            if outcome.released and outcome.output is not None:  # metadata allowlist gate
+                output = release_file(
+                    ctx, dataset_id=asset.dataset_id, original=data, output=outcome.output
+                )
+                outcome = replace(outcome, output=output)
         except (GatewayError, RedactionError) as exc:  # fail closed: quarantine with the reason
             outcome = RedactionOutcome(
                 False, None, "", reasons=[{"code": exc.code, "message": exc.message}]

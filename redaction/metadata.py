@@ -136,7 +136,7 @@ def _jpeg_items(data: bytes) -> list[str]:
         length = int.from_bytes(data[pos + 2 : pos + 4], "big")
         body = data[pos + 4 : pos + 2 + length]
         if marker == 0xDA:
-            items.extend(_jpeg_after_scan(data, pos + 2 + length))
+            items.extend(_jpeg_after_scan(data))
             break
         if marker == 0xE0 and body.startswith(b"JFIF\x00") and body[12:14] == b"\x00\x00":
             pass  # a JFIF header with a 0x0 thumbnail holds version and density only
@@ -151,7 +151,7 @@ def _jpeg_items(data: bytes) -> list[str]:
     return items
 
 
-def _jpeg_after_scan(data: bytes, start: int) -> list[str]:
+def _jpeg_after_scan(data: bytes) -> list[str]:
     """Later scans (progressive) are structure; anything else after the first scan is not."""
     end = data.rfind(b"\xff\xd9")
     tail = data[end + 2 :] if end >= 0 else b""
