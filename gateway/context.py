@@ -32,7 +32,7 @@ class GatewayContext:
             settings=settings,
             engine=engine,
             keys=KeyProvider(
-                master, reload=lambda: load_master_key(settings, create=False)
+                master, reload=lambda want: load_master_key(settings, create=False, want=want)
             ).attach(engine),
             store=LocalBlobStore(settings.resolved_storage_dir),
         )

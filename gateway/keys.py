@@ -65,11 +65,29 @@ class LocalMasterKey:
         return crypto.derive(self._secret, info=b"lpg/v1/gateway/" + purpose.encode())
 
 
-def load_master_key(settings: Settings, *, create: bool) -> LocalMasterKey:
-    """Environment first, then the key file; `create` makes a new file (mode 0600) if absent."""
+def pending_key_file(path: Path) -> Path:
+    """Where a master-key rotation writes the new key until the database is re-wrapped."""
+    return path.with_name(path.name + ".new")
+
+
+def load_master_key(
+    settings: Settings, *, create: bool, want: str | None = None
+) -> LocalMasterKey:
+    """Environment first, then the key file; `create` makes a new file (mode 0600) if absent.
+
+    `want` names the key the database uses. If a rotation stopped after the database was
+    re-wrapped but before the new key file replaced the old one, the pending file holds that
+    key: it is moved into place now (the old key is destroyed), finishing the rotation.
+    """
     if settings.master_key is not None:
         return LocalMasterKey(_decode_key(settings.master_key.get_secret_value(), "environment"))
     path = settings.resolved_master_key_file
+    pending = pending_key_file(path)
+    if want is not None and pending.exists():
+        candidate = LocalMasterKey(_decode_key(pending.read_text().strip(), str(pending)))
+        if candidate.key_id == want:
+            os.replace(pending, path)
+            return candidate
     if not path.exists():
         if not create:
             raise KeyUnavailable(
@@ -118,7 +136,7 @@ class KeyProvider:
         self,
         master: MasterKey,
         *,
-        reload: Callable[[], MasterKey] | None = None,
+        reload: Callable[[str], MasterKey] | None = None,
     ) -> None:
         self.master = master
         self._reload = reload
@@ -134,7 +152,7 @@ class KeyProvider:
     def master_for(self, master_key_id: str) -> MasterKey:
         """The loaded master key if it is `master_key_id`, reloading once if it is not."""
         if self.master.key_id != master_key_id and self._reload is not None:
-            self.master = self._reload()
+            self.master = self._reload(master_key_id)
         if self.master.key_id != master_key_id:
             raise KeyUnavailable(
                 "this secret is wrapped under a master key that is not loaded",
