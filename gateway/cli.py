@@ -286,8 +286,11 @@ def demo(
 
 from gateway import cli_lineage  # noqa: E402, I001  (registers `lineage ...`)
 from gateway import cli_redact  # noqa: E402  (registers the `redact` command)
+from gateway import cli_reports  # noqa: E402  (registers `report`, `report-verify`)
+from gateway import cli_policies  # noqa: E402, F401  (policies, retention, erase, erasure)
 from gateway.cli_ml import ml_app  # noqa: E402
 
 app.add_typer(ml_app, name="ml-backend")
+from gateway import cli_pseudonymisation  # noqa: E402, F401  (registers `keys`, `vault`)
 
-__all__ = ["app", "cli_lineage", "cli_redact", "main"]
+__all__ = ["app", "cli_lineage", "cli_redact", "cli_reports", "main"]

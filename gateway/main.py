@@ -46,6 +46,9 @@ def create_app(
     _install_error_handlers(app)
     for module in (datasets, assets, apikeys):
         app.include_router(module.router)
+    from gateway.api import lineage as lineage_api
+
+    app.include_router(lineage_api.router)
 
     @app.get("/health", tags=["health"])
     def health() -> dict[str, str]:

@@ -31,6 +31,7 @@ from gateway.models import LineageHead, LineageRecord
 
 log = logging.getLogger(__name__)
 _PENDING = "lpg.lineage.pending"
+_OUTBOX = LineageOutbox.__table__  # type: ignore[attr-defined]
 DRAIN_BATCH = 5000
 
 
@@ -91,8 +92,9 @@ def append(
         "parameters": parameters or {},
     }
     text = canonical_json(body).decode()
-    session.add(LineageOutbox(record_id=record_id, body=text, created_at=now))
-    session.flush()
+    session.connection().execute(
+        _OUTBOX.insert(), {"record_id": record_id, "body": text, "created_at": now}
+    )
     session.info[_PENDING] = True
     return PendingRecord(record_id, body)
 
@@ -103,7 +105,15 @@ def sequence_pending(session: Session, *, limit: int = DRAIN_BATCH) -> int:
     Holds the head row lock for the rest of the caller's transaction: the one sequencer.
     """
     head = session.exec(select(LineageHead).where(LineageHead.id == 1).with_for_update()).one()
-    rows = session.exec(select(LineageOutbox).order_by(col(LineageOutbox.id)).limit(limit)).all()
+    rows = (
+        session.connection()
+        .execute(
+            select(_OUTBOX.c.id, _OUTBOX.c.body, _OUTBOX.c.created_at)
+            .order_by(_OUTBOX.c.id)
+            .limit(limit)
+        )
+        .all()
+    )
     if not rows:
         return 0
     tree = _tree(session, head)
@@ -112,20 +122,35 @@ def sequence_pending(session: Session, *, limit: int = DRAIN_BATCH) -> int:
     for row in rows:
         body = json.loads(row.body)
         seq += 1
-        payload = canonical_json({**body, "seq": seq, "prev": prev})
+        payload = with_position(row.body, record_id=body["record_id"], seq=seq, prev=prev)
         digest = chain_hash(prev, payload)
         frontier.append(leaf_hash(bytes.fromhex(digest)))
         new.append(_record_row(body, seq, prev, digest, payload, row.created_at))
         prev = digest
     session.execute(insert(LineageRecord), new)
     ids = [row.id for row in rows]
-    session.execute(delete(LineageOutbox).where(col(LineageOutbox.id).in_(ids)))
+    session.connection().execute(delete(_OUTBOX).where(_OUTBOX.c.id.in_(ids)))
     head.seq, head.head_hash = seq, prev
     tree.size, tree.frontier = frontier.size, json.dumps([n.hex() for n in frontier.nodes])
     session.add(head)
     session.add(tree)
     session.flush()
     return len(rows)
+
+
+def with_position(body: str, *, record_id: str, seq: int, prev: str) -> bytes:
+    """Insert "prev" and "seq" into a record body's canonical JSON where RFC 8785 key order
+    puts them ("parameters" < "prev" < "record_id", "schema" < "seq" < "time"), without
+    re-encoding the whole body. "time" is the last key and "record_id" precedes only "region",
+    "schema" and "time", whose values the gateway itself writes, so `rfind` finds the top-level
+    keys. (Tested equal to a full canonical encoding.)"""
+    at_time = body.rfind(',"time":"')
+    at_id = body.rfind(f',"record_id":"{record_id}"', 0, at_time)
+    if at_time < 0 or at_id < 0:
+        raise IntegrityFailure("malformed lineage record body", record_id=record_id)
+    return (
+        f'{body[:at_id]},"prev":"{prev}"{body[at_id:at_time]},"seq":{seq}{body[at_time:]}'
+    ).encode()
 
 
 def _record_row(

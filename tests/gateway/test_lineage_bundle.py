@@ -98,7 +98,7 @@ def test_untouched_bundle_verifies_anchored_and_says_when_unanchored(ctx, bundle
 
 
 def test_edited_field_is_named(ctx, bundle, tmp_path) -> None:
-    path, lines = bundle
+    _path, lines = bundle
     i = _record_lines(lines)[4]
     lines[i]["payload"] = lines[i]["payload"].replace('"i":4', '"i":40')
     _fails(
@@ -107,7 +107,7 @@ def test_edited_field_is_named(ctx, bundle, tmp_path) -> None:
 
 
 def test_dropped_record_is_named_missing(ctx, bundle, tmp_path) -> None:
-    path, lines = bundle
+    _path, lines = bundle
     i = _record_lines(lines)[3]
     seq = lines[i]["seq"]
     del lines[i]
@@ -115,7 +115,7 @@ def test_dropped_record_is_named_missing(ctx, bundle, tmp_path) -> None:
 
 
 def test_swapped_records_are_named_reordered(ctx, bundle, tmp_path) -> None:
-    path, lines = bundle
+    _path, lines = bundle
     a, b = _record_lines(lines)[7:9]
     seq = lines[a]["seq"]
     lines[a], lines[b] = lines[b], lines[a]
@@ -123,7 +123,7 @@ def test_swapped_records_are_named_reordered(ctx, bundle, tmp_path) -> None:
 
 
 def test_inserted_record_is_named(ctx, bundle, tmp_path) -> None:
-    path, lines = bundle
+    _path, lines = bundle
     i = _record_lines(lines)[5]
     forged = dict(lines[i])
     payload = json.loads(forged["payload"])
@@ -135,7 +135,7 @@ def test_inserted_record_is_named(ctx, bundle, tmp_path) -> None:
 
 
 def test_record_with_a_new_sequence_number_is_named_inserted(ctx, bundle, tmp_path) -> None:
-    path, lines = bundle
+    _path, lines = bundle
     last = _record_lines(lines)[-1]
     extra = dict(lines[last])
     payload = json.loads(extra["payload"])
@@ -178,11 +178,18 @@ def _reforge(lines: list[dict[str, Any]], key: Ed25519PrivateKey, *, replace_key
             line["signature"] = {"key_id": kid, "alg": "Ed25519", "signature": b64(key.sign(msg))}
     keys = [x for x in lines if x["kind"] == "key"]
     forged_key = {
-        "kind": "key", "key_id": kid, "alg": "Ed25519", "public_key": b64(pub),
-        "fingerprint": fingerprint(pub), "created_at": "2026-01-01T00:00:00",
-        "retired_at": None, "previous_key_id": None, "handover": None,
-        "handover_old_signature": None, "handover_new_signature": None,
-    }  # fmt: skip
+        "kind": "key",
+        "key_id": kid,
+        "alg": "Ed25519",
+        "public_key": b64(pub),
+        "fingerprint": fingerprint(pub),
+        "created_at": "2026-01-01T00:00:00",
+        "retired_at": None,
+        "previous_key_id": None,
+        "handover": None,
+        "handover_old_signature": None,
+        "handover_new_signature": None,
+    }
     if replace_keys:
         for k in keys:
             lines.remove(k)
@@ -192,7 +199,7 @@ def _reforge(lines: list[dict[str, Any]], key: Ed25519PrivateKey, *, replace_key
 def test_resigned_with_a_foreign_key_fails_against_the_trusted_fingerprint(
     ctx, bundle, tmp_path
 ) -> None:
-    path, lines = bundle
+    _path, lines = bundle
     _reforge(lines, Ed25519PrivateKey.generate(), replace_keys=True)
     forged = _write(tmp_path / "t.jsonl", lines)
     assert verify_bundle(forged, anchor=Anchor()).anchored_to is None  # consistent, unanchored
@@ -201,14 +208,14 @@ def test_resigned_with_a_foreign_key_fails_against_the_trusted_fingerprint(
 
 
 def test_checkpoint_signed_by_a_key_outside_the_chain_is_refused(ctx, bundle, tmp_path) -> None:
-    path, lines = bundle
+    _path, lines = bundle
     _reforge(lines, Ed25519PrivateKey.generate(), replace_keys=False)
-    with pytest.raises(BundleInvalid, match="wrongly signed|outside the rotation chain"):
+    with pytest.raises(BundleInvalid, match=r"wrongly signed|outside the rotation chain"):
         verify_bundle(_write(tmp_path / "t.jsonl", lines), anchor=_anchor(ctx))
 
 
 def test_checkpoint_with_a_broken_signature_is_refused(ctx, bundle, tmp_path) -> None:
-    path, lines = bundle
+    _path, lines = bundle
     cp = next(x for x in lines if x["kind"] == "checkpoint")
     cp["signature"] = b64(bytes(64))
     with pytest.raises(BundleInvalid, match="wrongly signed"):
@@ -216,7 +223,7 @@ def test_checkpoint_with_a_broken_signature_is_refused(ctx, bundle, tmp_path) ->
 
 
 def test_truncated_bundle_is_refused(ctx, bundle, tmp_path) -> None:
-    path, lines = bundle
+    _path, lines = bundle
     with pytest.raises(BundleInvalid, match="no manifest"):
         verify_bundle(_write(tmp_path / "t.jsonl", lines[:-1]), anchor=_anchor(ctx))
 

@@ -1,0 +1,92 @@
+"""Lineage over HTTP (compliance and admin roles): query records, an asset's full history with
+inclusion proofs, signed checkpoints on demand, and the public keys to verify them with."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from gateway.deps import Context, CurrentKey, DbSession
+from gateway.errors import Forbidden, NotFound
+from gateway.lineage.bundle import key_line
+from gateway.lineage.checkpoints import create_checkpoint
+from gateway.lineage.service import asset_history, query_records, record_view
+from gateway.lineage.signing import all_keys
+from gateway.models import Asset, Role
+
+router = APIRouter(tags=["lineage"])
+READERS = (Role.COMPLIANCE, Role.ADMIN)
+
+
+@router.get("/v1/lineage")
+def list_lineage(
+    session: DbSession,
+    key: CurrentKey,
+    subject: Annotated[str | None, Query(description="a data subject's pseudonym")] = None,
+    entity_type: str | None = None,
+    entity_id: str | None = None,
+    dataset: str | None = None,
+    action: str | None = None,
+    after_seq: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    """Records in chain order; page with `after_seq` (the last `seq` you received)."""
+    key.require_role(*READERS)
+    if key.dataset_scope is not None:
+        if dataset is None:
+            raise Forbidden("this key is limited to some datasets: pass `dataset`")
+        key.require_dataset(dataset)
+    rows = query_records(
+        session,
+        subject=subject,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        dataset_id=dataset,
+        action=action,
+        after_seq=after_seq,
+        limit=limit,
+    )
+    return {
+        "records": [record_view(r) for r in rows],
+        "next_after_seq": rows[-1].seq if rows else None,
+    }
+
+
+@router.get("/v1/lineage/assets/{asset_id}")
+def asset_lineage(
+    ctx: Context, session: DbSession, key: CurrentKey, asset_id: str
+) -> dict[str, Any]:
+    """An asset's full history, each record with an inclusion proof against a fresh signed
+    checkpoint (verify with the keys from /v1/lineage/keys)."""
+    key.require_role(*READERS)
+    asset = session.get(Asset, asset_id)
+    if asset is None:
+        raise NotFound("no such asset", asset_id=asset_id)
+    key.require_dataset(asset.dataset_id)
+    create_checkpoint(ctx, session)
+    return asset_history(session, asset_id)
+
+
+@router.post("/v1/lineage/checkpoints", status_code=201)
+def new_checkpoint(ctx: Context, session: DbSession, key: CurrentKey) -> dict[str, Any]:
+    key.require_role(*READERS)
+    row = create_checkpoint(ctx, session)
+    return {
+        "tree_size": row.tree_size,
+        "root_hash": row.root_hash,
+        "body": row.body,
+        "key_id": row.key_id,
+        "signature": row.signature,
+    }
+
+
+@router.get("/v1/lineage/keys")
+def signing_keys(session: DbSession, key: CurrentKey) -> dict[str, Any]:
+    """Every lineage signing key with its rotation hand-over: pin a fingerprint from here."""
+    key.require_role(*READERS)
+    return {
+        "keys": [
+            {k: v for k, v in key_line(row).items() if k != "kind"} for row in all_keys(session)
+        ]
+    }
