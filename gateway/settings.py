@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(50 * 1024 * 1024, gt=0)
     max_pixels: int = Field(50_000_000, gt=0)
     job_timeout_seconds: float = Field(120.0, gt=0)
+    retention_interval_seconds: float = Field(
+        3600.0, ge=0, description="how often the service runs retention; 0: never (use the CLI)"
+    )
 
     @model_validator(mode="after")
     def _resolve_paths(self) -> Settings:

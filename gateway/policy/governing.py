@@ -15,6 +15,9 @@ from gateway.policy.document import policy_digest
 from gateway.policy.errors import PolicyInvalid, PolicyMissing
 from gateway.policy.loader import load_policy_file
 from gateway.policy.schema import PolicyDocument
+from gateway.policy.tables import refuse_changes_after_activation
+
+__all__ = ["GoverningPolicy", "governing_policy", "refuse_changes_after_activation"]
 
 DEFAULT_POLICY_NAME = "default"
 DEFAULT_POLICY_FILE = Path(__file__).resolve().parents[2] / "policies" / "default.yaml"

@@ -1,0 +1,272 @@
+"""`privacy-gateway policies | retention | erase | erasure`: policies as code, retention runs,
+erasure requests. Commands translate arguments and print; the core is in gateway.policy."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+
+from gateway.cli import CLI_ACTOR_ID, app, err, in_tx, opened, out
+from gateway.lineage import Actor
+from gateway.policy.errors import PolicyInvalid
+
+policies_app = typer.Typer(no_args_is_help=True, help="Policy documents: validate, diff, activate.")
+retention_app = typer.Typer(no_args_is_help=True, help="Retention runs and legal holds.")
+erasure_app = typer.Typer(no_args_is_help=True, help="The erasure register (GDPR Art. 17).")
+app.add_typer(policies_app, name="policies")
+app.add_typer(retention_app, name="retention")
+app.add_typer(erasure_app, name="erasure")
+ACTOR = Actor("cli", CLI_ACTOR_ID)
+
+
+def _print_problems(exc: PolicyInvalid) -> None:
+    problems = exc.details.get("errors") or []
+    if not problems:
+        err.print(f"[red]error[/red] {exc.message}", highlight=False, soft_wrap=True)
+    for p in problems:
+        where = f"{p['file']}:{p['line']}:{p['column']}" if p.get("line") else p["file"]
+        err.print(
+            f"[red]error[/red] {where}: {p['field'] or '(document)'}: {p['problem']} "
+            f"(expected {p['expected']})",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+@policies_app.command("validate")
+def validate(files: Annotated[list[Path], typer.Argument(help="policy YAML files")]) -> None:
+    """Check policy files against the schema and the region catalogue; errors name the line."""
+    from gateway.policy.document import policy_digest
+    from gateway.policy.loader import load_policy_file
+
+    failed = False
+    for path in files:
+        try:
+            doc = load_policy_file(path)
+        except PolicyInvalid as exc:
+            _print_problems(exc)
+            failed = True
+            continue
+        out.print(
+            f"ok  {path}  {doc.name}  sha256:{policy_digest(doc)[:16]}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if failed:
+        sys.exit(2)
+
+
+def _load_ref(ref: str) -> Any:
+    """A file path, or a stored version (id, NAME@VERSION, NAME)."""
+    from gateway.policy.loader import load_policy_file
+    from gateway.policy.schema import PolicyDocument
+    from gateway.policy.versions import get_version
+
+    path = Path(ref)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        return load_policy_file(path)
+    with opened() as ctx:
+        row = in_tx(ctx, lambda s: get_version(s, ref))
+    return PolicyDocument.model_validate(row.document)
+
+
+@policies_app.command("diff")
+def diff(
+    a: Annotated[str, typer.Argument(help="file, or stored version (NAME@VERSION or id)")],
+    b: Annotated[str, typer.Argument(help="file, or stored version (NAME@VERSION or id)")],
+) -> None:
+    """Show which fields differ between two policies (exit 1 if any)."""
+    from gateway.policy.document import diff_documents
+
+    try:
+        changes = diff_documents(_load_ref(a), _load_ref(b))
+    except PolicyInvalid as exc:
+        _print_problems(exc)
+        sys.exit(2)
+    for c in changes:
+        out.print(f"{c['field']}: {c['old']!r} -> {c['new']!r}", highlight=False, soft_wrap=True)
+    if not changes:
+        out.print("no differences")
+    sys.exit(1 if changes else 0)
+
+
+@policies_app.command("activate")
+def activate_cmd(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+    dataset: Annotated[str | None, typer.Option(help="bind this dataset (name or id)")] = None,
+) -> None:
+    """Store FILE as an immutable policy version, activate it, and bind DATASET to it."""
+    from gateway.policy.loader import load_policy_file
+    from gateway.policy.versions import activate
+
+    try:
+        doc = load_policy_file(file)
+    except PolicyInvalid as exc:
+        _print_problems(exc)
+        sys.exit(2)
+    with opened() as ctx:
+        result = in_tx(ctx, lambda s: activate(s, ctx, doc, actor=ACTOR, dataset_ref=dataset))
+    row = result.version
+    state = "new version" if result.created else "existing version"
+    out.print(
+        f"activated {row.name} v{row.version} ({state}, id {row.id})",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if result.dataset_id:
+        out.print(f"dataset {dataset} now governed by {row.name} v{row.version}")
+        for name in result.changed_fields:
+            out.print(f"  changed: {name}", highlight=False, soft_wrap=True)
+        out.print(f"next: privacy-gateway policies reprocess --dataset {dataset}  (dry run)")
+
+
+@policies_app.command("list")
+def list_cmd() -> None:
+    """Stored policy versions (activated ones are immutable)."""
+    from gateway.policy.versions import list_versions
+
+    with opened() as ctx:
+        rows = in_tx(ctx, list_versions)
+    for r in rows:
+        state = f"activated {r.activated_at:%Y-%m-%d %H:%M}" if r.activated_at else "draft"
+        out.print(f"{r.id}  {r.name}@{r.version}  {state}  sha256:{r.digest[:16]}")
+
+
+@policies_app.command("show")
+def show(ref: Annotated[str, typer.Argument(help="NAME@VERSION, NAME or id")]) -> None:
+    """Print a stored version as YAML."""
+    from gateway.policy.versions import get_version
+
+    with opened() as ctx:
+        row = in_tx(ctx, lambda s: get_version(s, ref))
+    out.print(yaml.safe_dump(row.document, sort_keys=False), highlight=False, markup=False)
+
+
+@policies_app.command("schema")
+def schema(
+    output: Annotated[Path | None, typer.Option(help="write here instead of stdout")] = None,
+) -> None:
+    """The JSON Schema of policy documents (for editors)."""
+    from gateway.policy.jsonschema import render_schema
+
+    text = render_schema()
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+
+
+@policies_app.command("reprocess")
+def reprocess(
+    dataset: Annotated[str, typer.Option(help="dataset name or id")],
+    apply: Annotated[bool, typer.Option("--apply", help="queue them (default: dry run)")] = False,
+) -> None:
+    """Re-process released assets under the dataset's current policy version (dry run first)."""
+    from gateway.policy.reprocess import apply_reprocess, plan_reprocess
+
+    with opened() as ctx:
+
+        def run(session: Any) -> Any:
+            plan = plan_reprocess(session, dataset)
+            return apply_reprocess(ctx, session, plan, actor=ACTOR) if apply else plan
+
+        plan = in_tx(ctx, run)
+    out.print(plan.describe(), highlight=False, soft_wrap=True)
+
+
+@retention_app.command("run")
+def retention_run(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="list, delete nothing")] = False,
+) -> None:
+    """Delete what expired under each dataset's policy (idempotent, safe to interrupt)."""
+    from gateway.policy.retention import run_retention
+
+    with opened() as ctx:
+        report = run_retention(ctx, dry_run=dry_run)
+    out.print(report.describe(), highlight=False, soft_wrap=True)
+    if report.plan.errors:
+        sys.exit(1)
+
+
+@retention_app.command("hold")
+def hold(
+    dataset: Annotated[str, typer.Option(help="dataset name or id")],
+    reason: Annotated[str, typer.Option(help="why (case reference)")],
+    asset: Annotated[str | None, typer.Option(help="only this asset")] = None,
+) -> None:
+    """Place a legal hold: retention deletes nothing it covers until released."""
+    from gateway.policy.holds import place_hold
+
+    with opened() as ctx:
+        row = in_tx(
+            ctx,
+            lambda s: place_hold(
+                ctx, s, dataset_ref=dataset, asset_id=asset, reason=reason, actor=ACTOR
+            ),
+        )
+    out.print(f"legal hold {row.id} placed")
+
+
+@retention_app.command("release")
+def release(hold_id: Annotated[str, typer.Argument()]) -> None:
+    """Release a legal hold."""
+    from gateway.policy.holds import release_hold
+
+    with opened() as ctx:
+        in_tx(ctx, lambda s: release_hold(ctx, s, hold_id, actor=ACTOR))
+    out.print(f"legal hold {hold_id} released")
+
+
+@app.command()
+def erase(
+    dataset: Annotated[str, typer.Option(help="dataset name or id")],
+    subject: Annotated[str | None, typer.Option(help="the data subject's id")] = None,
+    asset: Annotated[str | None, typer.Option(help="one asset id")] = None,
+) -> None:
+    """Carry out an erasure request (GDPR Art. 17); the identifier itself is not recorded."""
+    from gateway.policy.erasure import request_erasure
+
+    with opened() as ctx:
+        result = in_tx(
+            ctx,
+            lambda s: request_erasure(
+                ctx, s, dataset_ref=dataset, actor=ACTOR, subject_id=subject, asset_id=asset
+            ),
+        )
+    req = result.request
+    out.print(
+        f"erasure {req.id}: {len(result.erased)} asset(s) erased, state {req.state}, "
+        f"due {req.due_at:%Y-%m-%d}; {result.pending_recipients} recipient(s) pending",
+        highlight=False,
+    )
+
+
+@erasure_app.command("list")
+def erasure_list(
+    dataset: Annotated[str | None, typer.Option(help="dataset name or id")] = None,
+) -> None:
+    """The erasure register: each request, its deadline, state and recipients."""
+    from gateway.datasets import get_dataset
+    from gateway.policy.erasure import erasure_register, register_view
+
+    with opened() as ctx:
+        now = ctx.clock()
+
+        def rows(session: Any) -> list[dict[str, Any]]:
+            ds = get_dataset(session, dataset).id if dataset else None
+            return [register_view(r, now=now) for r in erasure_register(session, dataset_id=ds)]
+
+        views = in_tx(ctx, rows)
+    for v in views:
+        late = " OVERDUE" if v["overdue"] else ""
+        out.print(
+            f"{v['id']}  {v['scope']:<7} {v['state']:<9} received {v['received_at'][:10]}  "
+            f"due {v['due_at'][:10]}{late}  assets {v['assets_erased']}  "
+            f"recipients {len(v['recipients'])}",
+            highlight=False,
+            soft_wrap=True,
+        )

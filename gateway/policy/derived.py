@@ -1,0 +1,94 @@
+"""Deleting an asset's data and everything derived from it (retention and erasure share it).
+
+Blobs are deleted before the database says so: a run killed in between leaves a row that
+still names a missing blob, and the next run deletes it again (a no-op) and records it.
+Label Studio tasks are removed through a `TaskRemover`; until the sync module provides one,
+`PendingTaskRemoval` reports each task as pending, so nothing claims a removal it did not do.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlmodel import Session, col, delete, select
+
+from gateway.context import GatewayContext
+from gateway.models import AssetSync, DatasetKey, Detection, SyncState
+
+
+class TaskRemover(Protocol):
+    """Removes an asset's Label Studio tasks; returns one entry per recipient (Art. 19):
+    {"destination_id", "task_id", "state": "removed" | "removal-pending"}."""
+
+    def remove_tasks(
+        self, ctx: GatewayContext, session: Session, *, asset_id: str, reason: str
+    ) -> list[dict[str, Any]]: ...
+
+
+class PendingTaskRemoval:
+    """No sync module yet: every synced task is reported as pending removal (fail closed:
+    an erasure with pending recipients stays open)."""
+
+    def remove_tasks(
+        self, ctx: GatewayContext, session: Session, *, asset_id: str, reason: str
+    ) -> list[dict[str, Any]]:
+        del ctx, reason
+        rows = session.exec(
+            select(AssetSync).where(
+                AssetSync.asset_id == asset_id, col(AssetSync.state) != SyncState.REMOVED
+            )
+        ).all()
+        return [
+            {"destination_id": r.destination_id, "task_id": r.task_id, "state": "removal-pending"}
+            for r in rows
+        ]
+
+
+def default_task_remover() -> TaskRemover:
+    """The sync module's remover when it is installed (contract: gateway.labelstudio.removal
+    .LabelStudioTaskRemover), else the pending marker."""
+    try:
+        from gateway.labelstudio.removal import LabelStudioTaskRemover  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return PendingTaskRemoval()
+    remover: TaskRemover = LabelStudioTaskRemover()
+    return remover
+
+
+def delete_blob(ctx: GatewayContext, key: str | None) -> bool:
+    """Delete a blob if it is there; True if something was deleted."""
+    return key is not None and ctx.store.delete(key)
+
+
+def delete_detections(session: Session, asset_id: str) -> None:
+    session.exec(delete(Detection).where(col(Detection.asset_id) == asset_id))
+
+
+def shred_unused_key_versions(session: Session, dataset_id: str, *, now: datetime) -> list[int]:
+    """Crypto-shred dataset key versions that no stored original or sealed metadata needs any
+    more (never the newest: new uploads are sealed under it). Returns the versions shredded."""
+    from gateway.models import Asset
+
+    keys = session.exec(
+        select(DatasetKey)
+        .where(DatasetKey.dataset_id == dataset_id, col(DatasetKey.wrapped).is_not(None))
+        .order_by(col(DatasetKey.version))
+    ).all()
+    if len(keys) <= 1:
+        return []
+    in_use = set(
+        session.exec(
+            select(Asset.key_version).where(
+                Asset.dataset_id == dataset_id,
+                (col(Asset.original_blob).is_not(None)) | (col(Asset.private_meta).is_not(None)),
+            )
+        ).all()
+    )
+    shredded = []
+    for key in keys[:-1]:
+        if key.version not in in_use:
+            key.wrapped, key.shredded_at = None, now
+            session.add(key)
+            shredded.append(key.version)
+    return shredded

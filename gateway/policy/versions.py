@@ -1,0 +1,172 @@
+"""Policy versions: stored once, immutable once activated, bound to datasets, recorded.
+
+Activating a document stores it as the next version of its name (or reuses the version with
+the same digest), marks it activated, and binds the dataset to it; every step writes
+lineage naming the version, its digest and which fields changed (never the values of free
+text). A before-update hook refuses any change to an activated row.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlmodel import Session, col, func, select
+
+from gateway.context import GatewayContext
+from gateway.datasets import get_dataset
+from gateway.errors import NotFound
+from gateway.lineage import Actor, append
+from gateway.models import Dataset, PolicyVersion
+from gateway.policy.document import canonical_document, diff_documents, policy_digest
+from gateway.policy.errors import PolicyImmutable
+from gateway.policy.governing import governing_policy
+from gateway.policy.schema import PolicyDocument
+from gateway.policy.tables import refuse_changes_after_activation
+
+__all__ = ["refuse_changes_after_activation"]  # importing this module arms the hook
+
+
+@dataclass(frozen=True, slots=True)
+class Activation:
+    version: PolicyVersion
+    dataset_id: str | None
+    previous_version_id: str | None
+    changed_fields: list[str]
+    created: bool
+
+
+def get_version(session: Session, ref: str) -> PolicyVersion:
+    """By id, or `name@version`, or a name (its newest version)."""
+    row = session.get(PolicyVersion, ref)
+    if row is not None:
+        return row
+    name, _, version = ref.partition("@")
+    stmt = select(PolicyVersion).where(PolicyVersion.name == name)
+    if version:
+        if not version.isdigit():
+            raise NotFound(f"no policy version {ref!r}: use NAME@NUMBER", policy=ref)
+        stmt = stmt.where(PolicyVersion.version == int(version))
+    row = session.exec(stmt.order_by(col(PolicyVersion.version).desc()).limit(1)).first()
+    if row is None:
+        raise NotFound(f"no policy version {ref!r}", policy=ref)
+    return row
+
+
+def list_versions(session: Session) -> list[PolicyVersion]:
+    return list(
+        session.exec(
+            select(PolicyVersion).order_by(col(PolicyVersion.name), col(PolicyVersion.version))
+        ).all()
+    )
+
+
+def store_version(
+    session: Session, ctx: GatewayContext, doc: PolicyDocument, *, actor: Actor
+) -> tuple[PolicyVersion, bool]:
+    """The version holding exactly this document; a new one (next number) if none does."""
+    digest = policy_digest(doc)
+    same = session.exec(
+        select(PolicyVersion).where(PolicyVersion.name == doc.name, PolicyVersion.digest == digest)
+    ).first()
+    if same is not None:
+        return same, False
+    latest = session.exec(
+        select(func.max(PolicyVersion.version)).where(PolicyVersion.name == doc.name)
+    ).one()
+    now = ctx.clock()
+    row = PolicyVersion(
+        id=str(uuid.uuid4()),
+        name=doc.name,
+        version=(latest or 0) + 1,
+        digest=digest,
+        document=canonical_document(doc),
+        created_at=now,
+    )
+    session.add(row)
+    session.flush()
+    append(
+        session,
+        action="policy.version_created",
+        entity_type="policy",
+        entity_id=row.id,
+        actor=actor,
+        now=now,
+        region=ctx.settings.region,
+        outputs={"policy_sha256": digest},
+        parameters={"policy": row.name, "policy_version": row.version},
+    )
+    return row, True
+
+
+def activate(
+    session: Session,
+    ctx: GatewayContext,
+    doc: PolicyDocument,
+    *,
+    actor: Actor,
+    dataset_ref: str | None = None,
+) -> Activation:
+    """Store (or reuse) the version, activate it, and bind the dataset to it if named."""
+    row, created = store_version(session, ctx, doc, actor=actor)
+    now = ctx.clock()
+    if row.activated_at is None:
+        row.activated_at = now
+        session.add(row)
+        session.flush()
+        append(
+            session,
+            action="policy.activated",
+            entity_type="policy",
+            entity_id=row.id,
+            actor=actor,
+            now=now,
+            region=ctx.settings.region,
+            parameters={
+                "policy": row.name,
+                "policy_version": row.version,
+                "policy_sha256": row.digest,
+            },
+        )
+    if dataset_ref is None:
+        return Activation(row, None, None, [], created)
+    dataset = get_dataset(session, dataset_ref)
+    return bind_dataset(session, ctx, dataset, row, actor=actor, created=created)
+
+
+def bind_dataset(
+    session: Session,
+    ctx: GatewayContext,
+    dataset: Dataset,
+    row: PolicyVersion,
+    *,
+    actor: Actor,
+    created: bool = False,
+) -> Activation:
+    if row.activated_at is None:
+        raise PolicyImmutable("only activated versions can govern a dataset", policy=row.id)
+    before = governing_policy(session, dataset.id)
+    previous = dataset.policy_version_id
+    changed = [
+        c["field"]
+        for c in diff_documents(before.document, PolicyDocument.model_validate(row.document))
+    ]
+    if previous == row.id:
+        return Activation(row, dataset.id, previous, [], created)
+    dataset.policy_version_id = row.id
+    session.add(dataset)
+    session.flush()
+    append(
+        session,
+        action="dataset.policy_bound",
+        entity_type="dataset",
+        entity_id=dataset.id,
+        dataset_id=dataset.id,
+        actor=actor,
+        now=ctx.clock(),
+        region=ctx.settings.region,
+        inputs={"previous": before.reference()},
+        outputs={"policy_version_id": row.id, "policy_sha256": row.digest},
+        parameters={"policy": row.name, "policy_version": row.version, "changed": changed},
+    )
+    return Activation(row, dataset.id, previous, changed, created)
