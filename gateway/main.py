@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from gateway.api import apikeys, assets, datasets
 from gateway.context import GatewayContext
 from gateway.errors import GatewayError, InvalidRequest
+from gateway.policy.scheduler import RetentionScheduler
 from gateway.settings import Settings
 from gateway.workers import BackgroundWorkers, RedactorFactory
 
@@ -35,9 +36,14 @@ def create_app(
         workers = BackgroundWorkers(context, redactor_factory=factory, count=settings.workers)
         app.state.ctx, app.state.workers = context, workers
         workers.start()
+        retention = RetentionScheduler(
+            context, interval_seconds=settings.retention_interval_seconds
+        )
+        retention.start()
         try:
             yield
         finally:
+            retention.stop()
             workers.stop()
             if ctx is None:
                 context.close()
@@ -49,6 +55,9 @@ def create_app(
     from gateway.api import lineage as lineage_api
 
     app.include_router(lineage_api.router)
+    from gateway.api import policies as policies_api  # policies, retention, erasure (admin)
+
+    app.include_router(policies_api.router)
     from gateway.api import vault as vault_api  # re-identification vault (admin, purpose)
 
     app.include_router(vault_api.router)
