@@ -11,6 +11,7 @@ can no longer be unwrapped.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import text
 from sqlmodel import Session, col, select
@@ -21,7 +22,7 @@ from gateway.db import transaction
 from gateway.errors import NotFound
 from gateway.keys import KeyPurpose, asset_aad
 from gateway.lineage import Actor, append
-from gateway.models import Asset, Dataset, DatasetKey
+from gateway.models import Asset, AssetState, Dataset, DatasetKey, Job, JobState
 from gateway.pseudonymisation.master_rotation import rotate_master_key
 from gateway.pseudonymisation.tables import DatasetSecret, VaultEntry
 
@@ -53,6 +54,9 @@ def reencrypt_dataset(ctx: GatewayContext, dataset_id: str, *, actor: Actor) -> 
                     Asset.dataset_id == dataset_id,
                     col(Asset.key_version).is_not(None),
                     col(Asset.key_version) < current,
+                    # a queued or running job reads the original under the version it saw:
+                    # leave those assets for the next run (no downtime for the pipeline)
+                    col(Asset.state).not_in([AssetState.RECEIVED, AssetState.PROCESSING]),
                 )
             ).first()
         if asset_id is None:
@@ -172,11 +176,13 @@ def shred_dataset(
                 blobs.append(asset.original_blob)
             asset.original_blob, asset.private_meta = None, None
             session.add(asset)
+        cancelled = _cancel_jobs(session, dataset_id, now=now)
         params = {
             "key_versions": len(key_rows),
             "secrets": len(secret_rows),
             "vault_entries": len(entries),
             "originals": len(blobs),
+            "jobs_cancelled": cancelled,
             "reason": reason,
         }
         _record(ctx, session, "dataset.crypto-shredded", dataset_id, actor, params)
@@ -186,6 +192,22 @@ def shred_dataset(
     return ShredReport(
         dataset_id, len(key_rows), len(secret_rows), len(entries), deleted, ctx.keys.master.key_id
     )
+
+
+def _cancel_jobs(session: Session, dataset_id: str, *, now: datetime) -> int:
+    """Queued or running jobs of a shredded dataset can never decrypt their original."""
+    jobs = session.exec(
+        select(Job)
+        .join(Asset, col(Asset.id) == col(Job.asset_id))
+        .where(
+            Asset.dataset_id == dataset_id,
+            col(Job.state).in_([JobState.QUEUED, JobState.RUNNING]),
+        )
+    ).all()
+    for job in jobs:
+        job.state, job.error, job.updated_at = JobState.FAILED, "dataset crypto-shredded", now
+        session.add(job)
+    return len(jobs)
 
 
 def scrub_database(ctx: GatewayContext) -> None:

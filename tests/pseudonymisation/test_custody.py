@@ -16,6 +16,7 @@ from gateway.ingest import Upload, ingest_upload
 from gateway.keys import LocalMasterKey, load_master_key
 from gateway.lineage import Actor
 from gateway.models import Asset, Dataset, DatasetKey, Role
+from gateway.pipeline import RedactionOutcome, drain
 from gateway.pseudonymisation import PseudonymField, pseudonym, task_metadata
 from gateway.pseudonymisation.custody import reencrypt_dataset, rotate_dataset_key, shred_dataset
 from gateway.pseudonymisation.tables import DatasetSecret, VaultEntry
@@ -50,6 +51,14 @@ def _ingest(ctx, dataset_id: str, data: bytes, **kw) -> str:
         return ingest_upload(s, ctx, ds, Upload(data=data, **kw), actor=ADMIN).asset_id
 
 
+class DecryptsOnly:
+    """Checks the pipeline can decrypt each original, then quarantines (releases nothing)."""
+
+    def redact(self, data: bytes) -> RedactionOutcome:
+        assert data.startswith(b"\xff\xd8")
+        return RedactionOutcome(released=False, output=None, extension="")
+
+
 def test_rotation_keeps_old_data_readable_and_reencrypts(file_ctx) -> None:
     ctx = file_ctx
     ds = _dataset(ctx, "rotating")
@@ -60,6 +69,8 @@ def test_rotation_keeps_old_data_readable_and_reencrypts(file_ctx) -> None:
         old, new = s.get(Asset, old_asset), s.get(Asset, new_asset)
         assert (old.key_version, new.key_version) == (1, 2)  # new writes use the new version
         assert task_metadata(ctx, s, old)["width"] == 30  # old data stays readable
+    assert reencrypt_dataset(ctx, ds, actor=ADMIN) == 0  # its job is still queued: left alone
+    assert drain(ctx, redactor=DecryptsOnly()) == 2  # both versions decrypt in the pipeline
     assert reencrypt_dataset(ctx, ds, actor=ADMIN) == 1
     with transaction(ctx.engine) as s:
         old = s.get(Asset, old_asset)
@@ -69,14 +80,20 @@ def test_rotation_keeps_old_data_readable_and_reencrypts(file_ctx) -> None:
             select(DatasetKey).where(DatasetKey.dataset_id == ds, DatasetKey.version == 1)
         ).one()
         assert v1.wrapped is None  # retired: nothing uses it any more
-    from gateway.pipeline import RedactionOutcome, drain
+        old_key = ctx.keys.dataset_key(s, ds, version=2)
+        sealed = ctx.store.get(old.original_blob)
+    from gateway import crypto
+    from gateway.keys import KeyPurpose, asset_aad
 
-    class Clean:
-        def redact(self, data: bytes) -> RedactionOutcome:
-            assert data.startswith(b"\xff\xd8")  # the re-encrypted original decrypts
-            return RedactionOutcome(released=False, output=None, extension="")
-
-    assert drain(ctx, redactor=Clean()) == 2
+    key = old_key.subkey(KeyPurpose.AT_REST)
+    plain = crypto.unseal(sealed, key=key, aad=asset_aad("original", old_asset, old_key))
+    assert plain == exif_jpeg()  # the re-encrypted original is the uploaded bytes
+    with pytest.raises(IntegrityFailure):  # AAD binds the asset: another asset id fails
+        crypto.unseal(
+            sealed,
+            key=old_key.subkey(KeyPurpose.AT_REST),
+            aad=asset_aad("original", new_asset, old_key),
+        )
 
 
 def _files(root: Path) -> list[Path]:
@@ -122,6 +139,10 @@ def test_crypto_shredding_leaves_nothing_recoverable(file_ctx, tmp_path) -> None
             r.sealed
             for r in s.exec(select(VaultEntry).where(VaultEntry.dataset_id == doomed)).all()
         ]
+    from gateway.lineage.signing import public_keys, sign_document, verify_document
+
+    with transaction(ctx.engine) as s:  # a lineage signing key, wrapped by the master key
+        envelope = sign_document(ctx, s, {"report": "before"})
     old_master = ctx.keys.master
     old_key_text = ctx.settings.resolved_master_key_file.read_text().strip()
     backup = tmp_path / "backup"  # what a backup taken before shredding holds
@@ -181,6 +202,13 @@ def test_crypto_shredding_leaves_nothing_recoverable(file_ctx, tmp_path) -> None
         with transaction(reopened.engine) as s:
             assert task_metadata(reopened, s, s.get(Asset, kept_asset))["width"] == 30
         assert reopened.keys.api_key_pepper() == ctx.keys.api_key_pepper()
+        with transaction(reopened.engine) as s:  # the signing key was re-wrapped, not replaced
+            after = sign_document(reopened, s, {"report": "after"})
+            keys = public_keys(s)
+        assert after["key_id"] == envelope["key_id"]
+        verify_document({"report": "after"}, after, keys)
+        # the doomed dataset's queued job was cancelled; the kept one still runs
+        assert drain(reopened, redactor=DecryptsOnly()) == 1
     finally:
         reopened.close()
     with transaction(ctx.engine) as s:
