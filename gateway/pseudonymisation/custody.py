@@ -23,7 +23,7 @@ from gateway.errors import NotFound
 from gateway.keys import KeyPurpose, asset_aad
 from gateway.lineage import Actor, append
 from gateway.models import Asset, AssetState, Dataset, DatasetKey, Job, JobState
-from gateway.pseudonymisation.master_rotation import rotate_master_key
+from gateway.pseudonymisation.master_rotation import ensure_master_rotatable, rotate_master_key
 from gateway.pseudonymisation.tables import DatasetSecret, VaultEntry
 
 
@@ -144,6 +144,7 @@ def shred_dataset(
     ctx: GatewayContext, dataset_id: str, *, actor: Actor, reason: str
 ) -> ShredReport:
     """Make the dataset's originals, vault entries and keyed digests permanently unreadable."""
+    ensure_master_rotatable(ctx)  # refuse before destroying anything, not half-way through
     with transaction(ctx.engine) as session:
         _dataset(session, dataset_id)
         now = ctx.clock()

@@ -32,11 +32,7 @@ from gateway.pseudonymisation.tables import DatasetSecret, GatewaySecret
 
 def rotate_master_key(ctx: GatewayContext, *, actor: Actor, reason: str) -> dict[str, int]:
     """Rotate the local master key file; returns how many secrets of each kind were re-wrapped."""
-    if ctx.settings.master_key is not None:
-        raise KeyUnavailable(
-            "the master key comes from GATEWAY_MASTER_KEY: rotate it in your secret manager; "
-            "this command rotates the key file (GATEWAY_MASTER_KEY_FILE)"
-        )
+    ensure_master_rotatable(ctx)
     path = ctx.settings.resolved_master_key_file
     old = ctx.keys.master
     secret = os.urandom(crypto.KEY_BYTES)
@@ -60,6 +56,14 @@ def rotate_master_key(ctx: GatewayContext, *, actor: Actor, reason: str) -> dict
     _fsync_dir(path.parent)
     ctx.keys.master = new
     return counts
+
+
+def ensure_master_rotatable(ctx: GatewayContext) -> None:
+    if ctx.settings.master_key is not None:
+        raise KeyUnavailable(
+            "the master key comes from GATEWAY_MASTER_KEY, which the gateway cannot rotate; "
+            "use a key file (GATEWAY_MASTER_KEY_FILE) or rotate it in your secret manager first"
+        )
 
 
 def rewrap_all(session: Session, keys: KeyProvider, *, new: MasterKey) -> dict[str, int]:

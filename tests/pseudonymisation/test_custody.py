@@ -281,3 +281,11 @@ def test_vault_needs_admin_and_a_purpose(file_ctx) -> None:
                 role=Role.ADMIN,
                 actor=ADMIN,
             )
+
+
+def test_shredding_refuses_up_front_when_the_master_key_cannot_rotate(ctx, dataset) -> None:
+    # the conftest gateway takes its master key from GATEWAY_MASTER_KEY
+    with pytest.raises(KeyUnavailable, match="cannot rotate"):
+        shred_dataset(ctx, dataset.id, actor=ADMIN, reason="not possible here")
+    with transaction(ctx.engine) as s:
+        assert ctx.keys.dataset_key(s, dataset.id).version == 1  # nothing was destroyed
