@@ -137,7 +137,8 @@ def _rewrap_destination_tokens(session: Session, keys: KeyProvider, new: MasterK
         if key_id == new.key_id or sealed is None:
             continue
         aad = f"lpg/v1/destination-token/{dest_id}".encode()
-        plain = keys.unwrap(bytes(sealed), aad=aad, master_key_id=key_id)
+        # rows written before the column existed were wrapped by the key loaded then
+        plain = keys.unwrap(bytes(sealed), aad=aad, master_key_id=key_id or keys.master.key_id)
         session.execute(
             text("UPDATE destination SET token_sealed = :t, master_key_id = :k WHERE id = :i"),
             {"t": new.wrap(plain, aad=aad), "k": new.key_id, "i": dest_id},

@@ -143,6 +143,7 @@ def test_crypto_shredding_leaves_nothing_recoverable(file_ctx, tmp_path) -> None
 
     with transaction(ctx.engine) as s:  # a lineage signing key, wrapped by the master key
         envelope = sign_document(ctx, s, {"report": "before"})
+    destination_id = _destination(ctx)  # a Label Studio token, wrapped by the master key
     old_master = ctx.keys.master
     old_key_text = ctx.settings.resolved_master_key_file.read_text().strip()
     backup = tmp_path / "backup"  # what a backup taken before shredding holds
@@ -160,7 +161,7 @@ def test_crypto_shredding_leaves_nothing_recoverable(file_ctx, tmp_path) -> None
     # 2. no plaintext identifier anywhere on disk, now or in the backup
     for path in _files(ctx.settings.data_dir) + _files(backup):
         raw = path.read_bytes()
-        for value in IDENTIFIERS:
+        for value in (*IDENTIFIERS, "ls-token-123"):
             assert value.encode() not in raw, (path, value)
     # 3. the doomed dataset's wrapped keys (from the backup or free pages) do not unwrap with
     #    any key left on disk; its vault ciphertexts have no key at all any more
@@ -207,6 +208,13 @@ def test_crypto_shredding_leaves_nothing_recoverable(file_ctx, tmp_path) -> None
             keys = public_keys(s)
         assert after["key_id"] == envelope["key_id"]
         verify_document({"report": "after"}, after, keys)
+        with transaction(reopened.engine) as s:
+            from gateway.labelstudio.destinations import open_secrets
+            from gateway.models import Destination
+
+            dest = s.get(Destination, destination_id)
+            assert dest.master_key_id == report.master_key_id
+            assert open_secrets(reopened, dest).token == "ls-token-123"
         # the doomed dataset's queued job was cancelled; the kept one still runs
         assert drain(reopened, redactor=DecryptsOnly()) == 1
     finally:
@@ -217,6 +225,28 @@ def test_crypto_shredding_leaves_nothing_recoverable(file_ctx, tmp_path) -> None
         actions = [r.action for r in s.exec(select(LineageRecord)).all()]
     assert "dataset.crypto-shredded" in actions and "master-key.rotated" in actions
     assert "vault.read" in actions
+
+
+def _destination(ctx) -> str:
+    import uuid
+
+    from gateway.labelstudio.destinations import DestinationSecrets, seal_secrets
+    from gateway.models import Destination
+
+    dest_id = str(uuid.uuid4())
+    with transaction(ctx.engine) as s:
+        s.add(
+            Destination(
+                id=dest_id,
+                name="ls-eu",
+                url="http://127.0.0.1:1",
+                region="eu-de",
+                token_sealed=seal_secrets(ctx, dest_id, DestinationSecrets("ls-token-123", "w")),
+                master_key_id=ctx.keys.master.key_id,
+                created_at=ctx.clock(),
+            )
+        )
+    return dest_id
 
 
 def _all_aads(dataset_id: str) -> list[bytes]:
