@@ -55,6 +55,9 @@ def create_app(
     from gateway.api import lineage as lineage_api
 
     app.include_router(lineage_api.router)
+    from gateway.api import reports as reports_api  # governance reports (compliance role)
+
+    app.include_router(reports_api.router)
     from gateway.api import policies as policies_api  # policies, retention, erasure (admin)
 
     app.include_router(policies_api.router)

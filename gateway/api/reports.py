@@ -1,0 +1,74 @@
+"""Governance reports over the API (compliance role): a dataset's report, and the record of
+processing activities over every dataset."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from gateway.apikeys import Principal
+from gateway.datasets import get_dataset
+from gateway.db import transaction
+from gateway.deps import Context, CurrentKey
+from gateway.errors import Forbidden
+from gateway.models import Role
+from gateway.reports.build import generate_dataset_report, generate_processing_activities
+from gateway.reports.render import MEDIA_TYPES, ReportFormat, render
+
+router = APIRouter(tags=["reports"])
+FormatQuery = Annotated[ReportFormat, Query(alias="format", description="json | html | pdf")]
+FromQuery = Annotated[datetime | None, Query(alias="from", description="period start, ISO 8601")]
+ToQuery = Annotated[datetime | None, Query(alias="to", description="period end, exclusive")]
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _respond(body: bytes, fmt: ReportFormat, name: str) -> Response:
+    disposition = f'inline; filename="{name}.{fmt.value}"'
+    return Response(body, media_type=MEDIA_TYPES[fmt], headers={"Content-Disposition": disposition})
+
+
+@router.get("/v1/datasets/{dataset_ref}/report")
+def dataset_report(
+    dataset_ref: str,
+    ctx: Context,
+    key: CurrentKey,
+    fmt: FormatQuery = ReportFormat.JSON,
+    start: FromQuery = None,
+    end: ToQuery = None,
+) -> Response:
+    """A signed governance report for one dataset (JSON is the signed source of truth)."""
+    key.require_role(Role.COMPLIANCE)
+    with transaction(ctx.engine) as session:
+        dataset = get_dataset(session, dataset_ref)
+        key.require_dataset(dataset.id)
+    signed = generate_dataset_report(
+        ctx, dataset.id, actor=key.actor, start=_utc(start), end=_utc(end)
+    )
+    return _respond(render(signed, fmt), fmt, f"report-{dataset.name}")
+
+
+@router.get("/v1/reports/processing-activities")
+def processing_activities(
+    ctx: Context,
+    key: CurrentKey,
+    fmt: FormatQuery = ReportFormat.JSON,
+    start: FromQuery = None,
+    end: ToQuery = None,
+) -> Response:
+    """GDPR Art. 30 record over every dataset: needs a compliance key without dataset scope."""
+    key.require_role(Role.COMPLIANCE)
+    _require_unscoped(key)
+    signed = generate_processing_activities(ctx, actor=key.actor, start=_utc(start), end=_utc(end))
+    return _respond(render(signed, fmt), fmt, "processing-activities")
+
+
+def _require_unscoped(key: Principal) -> None:
+    if key.dataset_scope is not None:
+        raise Forbidden("the record over every dataset needs a key without dataset scope")

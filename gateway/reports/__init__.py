@@ -1,0 +1,1 @@
+"""Governance reports for compliance officers: signed JSON (the source of truth), HTML, PDF."""

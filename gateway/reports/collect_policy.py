@@ -1,0 +1,185 @@
+"""Policies, retention deadlines, legal holds and the erasure register.
+
+The policy engine's tables (legal_hold, erasure_request) are read by name with reflection, so
+a report works on a gateway built without them ("nothing recorded yet").
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlmodel import Session, col
+
+from gateway.models import Asset, Dataset, PolicyVersion
+from gateway.reports.collect_annotations import table
+from gateway.reports.collect_assets import asset_filter
+from gateway.reports.model import DueItem, ErasureEntry, LegalHoldEntry, PolicyVersionEntry
+from gateway.reports.query import Scope, iso, run
+
+DUE_WINDOW_DAYS = 30
+
+
+def policy_entry(
+    *,
+    policy_id: str,
+    name: str,
+    version: int,
+    digest: str,
+    activated_at: datetime | None,
+    assets_governed: int,
+    document: dict[str, Any],
+) -> PolicyVersionEntry:
+    residency = document.get("residency", {}) or {}
+    return PolicyVersionEntry(
+        id=policy_id,
+        name=name,
+        version=version,
+        digest=digest,
+        activated_at=iso(activated_at),
+        assets_governed=assets_governed,
+        retention_days={
+            k: int(v)
+            for k, v in (document.get("retention", {}) or {}).items()
+            if isinstance(v, int)
+        },
+        allowed_regions={
+            k: [str(r) for r in v]
+            for k, v in residency.items()
+            if k.endswith("_regions") and isinstance(v, list)
+        },
+        transfer_bases=[str(b) for b in residency.get("transfer_bases", [])],
+    )
+
+
+def policy_versions(session: Session, dataset: Dataset, scope: Scope) -> list[PolicyVersionEntry]:
+    """Policy versions named by this dataset's assets (each record names its policy)."""
+    key = col(Asset.policy_version_id)
+    stmt = select(key, func.count()).where(*asset_filter(scope)).group_by(key)
+    governed = {str(k): int(n) for k, n in run(session, stmt).all() if k}
+    if dataset.policy_version_id:
+        governed.setdefault(dataset.policy_version_id, 0)
+    rows = run(session, select(PolicyVersion).where(col(PolicyVersion.id).in_(governed))).scalars()
+    entries = [
+        policy_entry(
+            policy_id=p.id,
+            name=p.name,
+            version=p.version,
+            digest=p.digest,
+            activated_at=p.activated_at,
+            assets_governed=governed.get(p.id, 0),
+            document=p.document,
+        )
+        for p in rows
+    ]
+    return sorted(entries, key=lambda e: (e.activated_at or "", e.name, e.version))
+
+
+def current_policy(
+    session: Session, dataset: Dataset
+) -> tuple[PolicyVersionEntry | None, str | None]:
+    """The policy governing the dataset now, as the policy engine resolves it."""
+    try:
+        from gateway.policy.errors import PolicyMissing
+        from gateway.policy.governing import governing_policy
+    except ImportError:  # a build without the policy engine
+        return None, None
+    try:
+        governing = governing_policy(session, dataset.id)
+    except PolicyMissing:
+        return None, None
+    row = session.get(PolicyVersion, governing.version_id) if governing.version_id else None
+    entry = policy_entry(
+        policy_id=governing.version_id or f"{governing.source}:{governing.name}",
+        name=governing.name,
+        version=governing.version or 0,
+        digest=governing.digest,
+        activated_at=row.activated_at if row else None,
+        assets_governed=0,
+        document=governing.document.model_dump(mode="json"),
+    )
+    return entry, governing.source
+
+
+def due_next(
+    session: Session, dataset: Dataset, current: PolicyVersionEntry | None, *, now: datetime
+) -> list[DueItem]:
+    """The next retention deadline per kind of data, under the policy in force now."""
+    if current is None:
+        return []
+    items: list[DueItem] = []
+    for what, days, blob in (
+        ("encrypted originals", current.retention_days.get("originals_days"), Asset.original_blob),
+        ("redacted copies", current.retention_days.get("redacted_days"), Asset.redacted_blob),
+    ):
+        if days is None:
+            continue
+        kept = (col(Asset.dataset_id) == dataset.id, col(blob).is_not(None))
+        oldest = run(session, select(func.min(Asset.created_at)).where(*kept)).scalar_one()
+        if oldest is None:
+            continue
+        horizon = now + timedelta(days=DUE_WINDOW_DAYS) - timedelta(days=days)
+        due = run(
+            session, select(func.count()).where(*kept, col(Asset.created_at) < horizon)
+        ).scalar_one()
+        items.append(
+            DueItem(what=what, due_at=iso(oldest + timedelta(days=days)) or "", assets=int(due))
+        )
+    return items
+
+
+def legal_holds(session: Session, dataset_id: str) -> list[LegalHoldEntry]:
+    holds = table(session, "legal_hold")
+    if holds is None:
+        return []
+    stmt = (
+        select(holds.c.asset_id, holds.c.reason, holds.c.placed_at, holds.c.released_at)
+        .where(holds.c.dataset_id == dataset_id)
+        .order_by(holds.c.placed_at)
+    )
+    return [
+        LegalHoldEntry(
+            scope=f"asset {asset_id}" if asset_id else "whole dataset",
+            reason=str(reason),
+            placed_at=iso(placed) or "",
+            released_at=iso(released),
+        )
+        for asset_id, reason, placed, released in run(session, stmt).all()
+    ]
+
+
+def erasure_register(session: Session, scope: Scope) -> list[ErasureEntry]:
+    requests = table(session, "erasure_request")
+    if requests is None or scope.dataset_id is None:
+        return []
+    stmt = select(
+        requests.c.id,
+        requests.c.state,
+        requests.c.received_at,
+        requests.c.due_at,
+        requests.c.completed_at,
+        requests.c.assets_erased,
+        requests.c.recipients,
+    ).where(requests.c.dataset_id == scope.dataset_id)
+    stmt = scope.within(stmt, requests.c.received_at).order_by(requests.c.received_at)
+    return [
+        ErasureEntry(
+            request_id=str(rid),
+            state=str(state),
+            received_at=iso(received) or "",
+            due_at=iso(due) or "",
+            completed_at=iso(completed),
+            assets_erased=len(_json_list(erased)),
+            recipients_notified=len(_json_list(recipients)),
+        )
+        for rid, state, received, due, completed, erased, recipients in run(session, stmt).all()
+    ]
+
+
+def _json_list(value: Any) -> list[Any]:
+    import json
+
+    if isinstance(value, str | bytes):
+        value = json.loads(value)
+    return list(value) if isinstance(value, list) else []

@@ -1,0 +1,170 @@
+"""Everything a report states, collected once (in the database) and passed to the writers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlmodel import Session, col
+
+from gateway.models import ApiKey, Asset, Dataset, DatasetKey
+from gateway.reports import collect_annotations as ls
+from gateway.reports import collect_assets as assets
+from gateway.reports import collect_lineage as lineage
+from gateway.reports import collect_policy as policy
+from gateway.reports.model import (
+    AnnotationQuality,
+    Count,
+    DetectorUse,
+    DueItem,
+    ErasureEntry,
+    Incident,
+    LegalHoldEntry,
+    LineageSection,
+    PolicyVersionEntry,
+    RecallFigure,
+    Recipient,
+    RetentionEvent,
+    Transfer,
+)
+from gateway.reports.query import Scope, counts, grouped, iso, run
+
+
+@dataclass(frozen=True)
+class Facts:
+    dataset: Dataset
+    scope: Scope
+    states: list[Count]
+    formats: list[Count]
+    dimensions: dict[str, int | None]
+    regions_by_label: list[Count]
+    leak_check_by_label: list[Count]
+    assets_with_regions: int
+    detectors: list[DetectorUse]
+    tools: list[str]
+    policy_digests: list[str]
+    quarantine_reasons: list[Count]
+    rejection_reasons: list[Count]
+    recall: list[RecallFigure]
+    recall_source: str | None
+    policies: list[PolicyVersionEntry]
+    current_policy: PolicyVersionEntry | None
+    current_policy_source: str | None
+    policy_actions: list[Count]
+    actions: list[Count]
+    span: tuple[int, str | None, str | None]
+    processing_regions: list[Count]
+    storage_regions: list[Count]
+    recipients: list[Recipient]
+    blocked: list[Transfer]
+    deletions: list[RetentionEvent]
+    erasures: list[RetentionEvent]
+    due: list[DueItem]
+    holds: list[LegalHoldEntry]
+    erasure_register: list[ErasureEntry]
+    quality: AnnotationQuality | None
+    incidents: list[Incident]
+    key_rows: dict[str, int]
+    api_keys: list[Count]
+    lineage: LineageSection
+
+    @property
+    def assets_total(self) -> int:
+        return sum(c.count for c in self.states)
+
+    def state(self, name: str) -> int:
+        return next((c.count for c in self.states if c.key == name), 0)
+
+
+def collect(
+    session: Session,
+    dataset: Dataset,
+    scope: Scope,
+    *,
+    now: datetime,
+    lineage_state: LineageSection | None = None,
+) -> Facts:
+    """Everything about one dataset; `lineage_state` reuses one chain verification."""
+    tools, digests = assets.tools_and_policies(session, scope)
+    recall, recall_source = assets.measured_recall()
+    current, source = policy.current_policy(session, dataset)
+    return Facts(
+        dataset=dataset,
+        scope=scope,
+        states=assets.assets_by_state(session, scope),
+        formats=counts(session, grouped(col(Asset.source_format), *assets.asset_filter(scope))),
+        dimensions=dimensions(session, scope),
+        regions_by_label=assets.regions_by_label(session, scope, stage="detect"),
+        leak_check_by_label=assets.regions_by_label(session, scope, stage="leak_check"),
+        assets_with_regions=assets.assets_with_regions(session, scope),
+        detectors=assets.detector_use(session, scope),
+        tools=tools,
+        policy_digests=digests,
+        quarantine_reasons=assets.reason_codes(session, scope, action="asset.quarantined"),
+        rejection_reasons=assets.reason_codes(session, scope, action="asset.rejected"),
+        recall=recall,
+        recall_source=recall_source,
+        policies=policy.policy_versions(session, dataset, scope),
+        current_policy=current,
+        current_policy_source=source,
+        policy_actions=[
+            c
+            for c in lineage.actions(session, scope)
+            if c.key.startswith(("policy.", "dataset.policy"))
+        ],
+        actions=lineage.actions(session, scope),
+        span=lineage.record_span(session, scope),
+        processing_regions=lineage.regions(session, scope),
+        storage_regions=lineage.regions(session, scope, action_prefix="asset.received"),
+        recipients=ls.recipients(session, scope),
+        blocked=lineage.blocked_transfers(session, scope),
+        deletions=lineage.events(session, scope, names=[*lineage.DELETION_ACTIONS, "retention."]),
+        erasures=lineage.events(session, scope, names=["erasure."]),
+        due=policy.due_next(session, dataset, current, now=now),
+        holds=policy.legal_holds(session, dataset.id),
+        erasure_register=policy.erasure_register(session, scope),
+        quality=ls.annotation_quality(session, scope, dataset.ontology),
+        incidents=ls.incidents(session, scope),
+        key_rows=key_rows(session, dataset.id),
+        api_keys=active_api_keys(session, dataset.id, now=now),
+        lineage=lineage_state or lineage.lineage_section(session, scope),
+    )
+
+
+def dimensions(session: Session, scope: Scope) -> dict[str, int | None]:
+    stmt = select(
+        func.min(Asset.width),
+        func.max(Asset.width),
+        func.min(Asset.height),
+        func.max(Asset.height),
+        func.sum(Asset.byte_size),
+    )
+    for clause in assets.asset_filter(scope):
+        stmt = stmt.where(clause)
+    row = run(session, stmt).one()
+    names = ("min_width", "max_width", "min_height", "max_height", "total_bytes")
+    return {n: (int(v) if v is not None else None) for n, v in zip(names, row, strict=True)}
+
+
+def key_rows(session: Session, dataset_id: str) -> dict[str, int]:
+    rows = (
+        run(session, select(DatasetKey).where(col(DatasetKey.dataset_id) == dataset_id))
+        .scalars()
+        .all()
+    )
+    return {
+        "versions": len(rows),
+        "shredded": sum(1 for r in rows if r.shredded_at is not None or r.wrapped is None),
+    }
+
+
+def active_api_keys(session: Session, dataset_id: str, *, now: datetime) -> list[Count]:
+    """Active API keys that can reach this dataset, per role (access control, Art. 32)."""
+    found: dict[str, int] = {}
+    for key in run(session, select(ApiKey).where(col(ApiKey.revoked_at).is_(None))).scalars().all():
+        expired = key.expires_at is not None and iso(key.expires_at) <= iso(now)  # type: ignore[operator]
+        if expired or (key.dataset_scope is not None and dataset_id not in key.dataset_scope):
+            continue
+        found[str(key.role)] = found.get(str(key.role), 0) + 1
+    return [Count(key=k, count=v) for k, v in sorted(found.items())]

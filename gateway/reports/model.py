@@ -1,0 +1,328 @@
+"""The governance report as typed data: the JSON is the source of truth, HTML and PDF render it.
+
+Signed data is deterministic: integers and strings only (ratios are decimal strings such as
+"0.8125"), timestamps are ISO 8601 strings in UTC. Every list that can be empty is rendered
+with a plain "nothing recorded yet" sentence, never with invented figures.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+REPORT_SCHEMA = "lpg.report/v1"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Count(_Frozen):
+    """One bucket of a breakdown (a label, a state, a reason code, a region...)."""
+
+    key: str
+    count: int
+
+
+class Period(_Frozen):
+    start: str | None = Field(None, description="inclusive, ISO 8601; None: from the beginning")
+    end: str | None = Field(None, description="exclusive, ISO 8601; None: up to generation time")
+
+
+class DatasetIdentity(_Frozen):
+    id: str
+    name: str
+    purpose: str
+    controller: str
+    legal_basis: str
+    legal_basis_reference: str
+    data_subject_categories: list[str]
+    personal_data_categories: list[str]
+    ontology_labels: list[str]
+    created_at: str
+
+
+class PolicyVersionEntry(_Frozen):
+    id: str
+    name: str
+    version: int
+    digest: str
+    activated_at: str | None
+    assets_governed: int
+    retention_days: dict[str, int] = Field(default_factory=dict)
+    allowed_regions: dict[str, list[str]] = Field(default_factory=dict)
+    transfer_bases: list[str] = Field(default_factory=list)
+
+
+class PolicySection(_Frozen):
+    current_policy_id: str | None
+    current: PolicyVersionEntry | None = Field(description="the policy governing the dataset now")
+    current_source: str | None = Field(
+        description="dataset-binding | default-version | default-file; None: no policy"
+    )
+    versions: list[PolicyVersionEntry] = Field(description="versions that governed its assets")
+    changes: list[Count] = Field(description="policy lineage actions for this dataset")
+
+
+class Recipient(_Frozen):
+    name: str
+    kind: str
+    region: str
+    assets_sent: int
+
+
+class Transfer(_Frozen):
+    from_region: str
+    to_region: str
+    point: str
+    basis: str | None
+    count: int
+    blocked: bool
+
+
+class SecurityMeasure(_Frozen):
+    measure: str
+    detail: str
+    evidence: str
+
+
+class ProcessingRecord(_Frozen):
+    """GDPR Art. 30(1) record of processing activities, for this dataset."""
+
+    controller: str
+    purposes: list[str]
+    legal_basis: str
+    data_subject_categories: list[str]
+    personal_data_categories: list[str]
+    recipients: list[Recipient]
+    transfers: list[Transfer]
+    retention: list[str]
+    security_measures: list[SecurityMeasure]
+
+
+class GovernanceItem(_Frozen):
+    reference: str
+    title: str
+    findings: list[str]
+
+
+class RecordKeeping(_Frozen):
+    scope_note: str
+    lineage_records: int
+    actions: list[Count]
+    first_record_at: str | None
+    last_record_at: str | None
+
+
+class AiActSection(_Frozen):
+    article_10: list[GovernanceItem]
+    annex_iv_2d: list[GovernanceItem]
+    record_keeping: RecordKeeping
+
+
+class DetectorUse(_Frozen):
+    detector: str
+    label: str
+    stage: str
+    regions: int
+
+
+class RecallFigure(_Frozen):
+    data_set: str
+    label: str
+    boxes: int
+    recall: str
+    threshold: str
+
+
+class RedactionSection(_Frozen):
+    assets_total: int
+    assets_by_state: list[Count]
+    regions_by_label: list[Count]
+    leak_check_by_label: list[Count]
+    assets_with_regions: int
+    detectors: list[DetectorUse]
+    tools: list[str]
+    redaction_policy_digests: list[str]
+    quarantine_reasons: list[Count]
+    rejection_reasons: list[Count]
+    measured_recall: list[RecallFigure]
+    recall_source: str | None
+    limits: list[str]
+
+
+class ResidencySection(_Frozen):
+    processing_regions: list[Count] = Field(description="lineage records per recording region")
+    storage_regions: list[Count]
+    annotation_regions: list[Count]
+    blocked_transfers: list[Transfer]
+
+
+class RetentionEvent(_Frozen):
+    action: str
+    count: int
+    first_at: str
+    last_at: str
+
+
+class DueItem(_Frozen):
+    what: str
+    due_at: str
+    assets: int
+
+
+class LegalHoldEntry(_Frozen):
+    scope: str
+    reason: str
+    placed_at: str
+    released_at: str | None
+
+
+class RetentionSection(_Frozen):
+    deletions: list[RetentionEvent]
+    erasure_requests: list[RetentionEvent]
+    due_next: list[DueItem]
+    legal_holds: list[LegalHoldEntry]
+
+
+class KappaPair(_Frozen):
+    annotator_a: str
+    annotator_b: str
+    items: int
+    kappa: str | None
+
+
+class AnnotationQuality(_Frozen):
+    annotations: int
+    cancelled: int
+    assets_annotated: int
+    assets_with_overlap: int
+    overlap_coverage: str | None
+    per_annotator: list[Count]
+    label_distribution: list[Count]
+    subgroup_distribution: list[Count]
+    box_comparisons: int
+    box_matched_pairs: int
+    box_f1: str | None
+    box_mean_iou: str | None
+    box_label_kappa: str | None
+    choice_kappa_pairs: list[KappaPair]
+    choice_alpha: str | None
+    choice_units: int
+    iou_threshold: str
+    method: str
+
+
+class Incident(_Frozen):
+    kind: str
+    reason: str
+    asset_id: str | None
+    opened_at: str
+    closed_at: str | None
+
+
+class ErasureEntry(_Frozen):
+    """One erasure request (GDPR Art. 17); the subject appears only as the request id."""
+
+    request_id: str
+    state: str
+    received_at: str
+    due_at: str
+    completed_at: str | None
+    assets_erased: int
+    recipients_notified: int
+
+
+class IncidentsSection(_Frozen):
+    incidents: list[Incident]
+    quarantined_assets: int
+    erasure_register: list[ErasureEntry]
+
+
+class SigningKeyInfo(_Frozen):
+    key_id: str
+    fingerprint: str = Field(description="SHA-256 of the raw Ed25519 public key, hex")
+    public_key: str = Field(description="raw Ed25519 public key, base64")
+    created_at: str
+    retired_at: str | None
+
+
+class CheckpointInfo(_Frozen):
+    tree_size: int
+    root_hash: str
+    chain_head: str
+    key_id: str
+    created_at: str
+
+
+class LineageSection(_Frozen):
+    verified: bool
+    records_verified: int
+    failure: str | None
+    head_seq: int
+    head_hash: str
+    dataset_records: int
+    signing_keys: list[SigningKeyInfo]
+    checkpoints: list[CheckpointInfo]
+
+
+class DatasheetAnswer(_Frozen):
+    question: str
+    answer: str
+
+
+class Datasheet(_Frozen):
+    """A "Datasheets for Datasets" (Gebru et al., 2021) summary, answered from records."""
+
+    sections: dict[str, list[DatasheetAnswer]]
+
+
+class GovernanceReport(_Frozen):
+    report_schema: str = REPORT_SCHEMA
+    report_id: str
+    generated_at: str
+    generated_by: str
+    gateway_region: str
+    period: Period
+    statements: list[str]
+    dataset: DatasetIdentity
+    policies: PolicySection
+    processing_record: ProcessingRecord
+    ai_act: AiActSection
+    redaction: RedactionSection
+    residency: ResidencySection
+    retention: RetentionSection
+    annotation_quality: AnnotationQuality | None = Field(
+        description="None: no annotation has come back from Label Studio"
+    )
+    incidents: IncidentsSection
+    lineage: LineageSection
+    datasheet: Datasheet
+
+
+class ProcessingActivities(_Frozen):
+    """GDPR Art. 30 record over every dataset: one processing record per dataset."""
+
+    report_schema: str = "lpg.processing-activities/v1"
+    report_id: str
+    generated_at: str
+    generated_by: str
+    gateway_region: str
+    period: Period
+    statements: list[str]
+    activities: list[ProcessingRecord]
+    datasets: list[DatasetIdentity]
+    lineage: LineageSection
+
+
+class SignatureEnvelope(_Frozen):
+    key_id: str
+    alg: str
+    signature: str
+
+
+class SignedReport(_Frozen):
+    """What `report --format json` writes: the report and a detached lineage-key signature
+    over its RFC 8785 canonical JSON."""
+
+    report: GovernanceReport | ProcessingActivities
+    signature: SignatureEnvelope

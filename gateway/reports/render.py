@@ -1,0 +1,67 @@
+"""Render a signed report as JSON, HTML (Jinja2) or PDF (WeasyPrint from the same HTML)."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from importlib import resources
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from gateway.reports.charts import charts
+from gateway.reports.model import GovernanceReport, SignedReport
+
+
+class ReportFormat(StrEnum):
+    JSON = "json"
+    HTML = "html"
+    PDF = "pdf"
+
+
+MEDIA_TYPES = {
+    ReportFormat.JSON: "application/json",
+    ReportFormat.HTML: "text/html; charset=utf-8",
+    ReportFormat.PDF: "application/pdf",
+}
+
+
+def _environment() -> Environment:
+    return Environment(
+        loader=PackageLoader("gateway.reports", "templates"),
+        autoescape=select_autoescape(["html", "j2"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def to_json(signed: SignedReport) -> bytes:
+    """The signed document as written to disk: stable key order, UTF-8, final newline."""
+    return (
+        json.dumps(signed.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
+    ).encode()
+
+
+def to_html(signed: SignedReport) -> str:
+    report = signed.report
+    css = resources.files("gateway.reports").joinpath("templates/report.css").read_text("utf-8")
+    if isinstance(report, GovernanceReport):
+        template = _environment().get_template("report.html.j2")
+        return template.render(r=report, signature=signed.signature, charts=charts(report), css=css)
+    template = _environment().get_template("activities.html.j2")
+    return template.render(r=report, signature=signed.signature, css=css)
+
+
+def to_pdf(signed: SignedReport) -> bytes:
+    from weasyprint import HTML  # type: ignore[import-untyped]  # heavy: only for PDFs
+
+    pdf: bytes = HTML(string=to_html(signed)).write_pdf()
+    return pdf
+
+
+def render(signed: SignedReport, fmt: ReportFormat) -> bytes:
+    if fmt is ReportFormat.JSON:
+        return to_json(signed)
+    if fmt is ReportFormat.HTML:
+        return to_html(signed).encode()
+    return to_pdf(signed)

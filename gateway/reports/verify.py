@@ -1,0 +1,49 @@
+"""Verify a signed report: against the gateway's own key table (live), or offline against a
+public key or fingerprint the verifier trusts (an auditor's copy of the published key)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from gateway.errors import IntegrityFailure
+from gateway.lineage.signing import fingerprint, key_id_for, unb64
+from gateway.reports.build import verify_report
+from gateway.reports.model import SignedReport
+
+
+def load_document(path: Path) -> dict[str, Any]:
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise IntegrityFailure(f"{path} is not a JSON report", path=str(path)) from exc
+    if not isinstance(document, dict):
+        raise IntegrityFailure(f"{path} is not a signed report", path=str(path))
+    return document
+
+
+def anchored_keys(
+    document: Mapping[str, Any], *, public_keys: Sequence[bytes], fingerprints: Sequence[str]
+) -> dict[str, bytes]:
+    """Keys the verifier trusts: given public keys, and keys embedded in the report whose
+    SHA-256 fingerprint (recomputed here) the verifier pinned."""
+    trusted = {key_id_for(raw): raw for raw in public_keys}
+    pinned = {fp.lower().removeprefix("sha256:").replace(":", "") for fp in fingerprints}
+    lineage = document.get("report", {}).get("lineage", {}) if isinstance(document, dict) else {}
+    for entry in lineage.get("signing_keys", []) if isinstance(lineage, dict) else []:
+        raw = unb64(str(entry.get("public_key", "")))
+        if fingerprint(raw) in pinned:
+            trusted[key_id_for(raw)] = raw
+    if not trusted:
+        raise IntegrityFailure(
+            "none of the trusted keys or fingerprints matches a key in this report: pass the "
+            "published key (--trusted-key) or its fingerprint (--fingerprint)"
+        )
+    return trusted
+
+
+def verify_report_file(path: Path, *, keys: Mapping[str, bytes]) -> SignedReport:
+    """Raise IntegrityFailure unless the file is a report signed by one of `keys`."""
+    return verify_report(load_document(path), keys)
