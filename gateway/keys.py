@@ -16,7 +16,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
@@ -27,10 +26,11 @@ from gateway.settings import Settings
 
 
 class KeyPurpose(StrEnum):
+    """Subkeys of the versioned (rotating) dataset key. Secrets that must stay stable for the
+    dataset's life (pseudonyms, keyed digests, the vault key) are separate dataset secrets:
+    `gateway.pseudonymisation.dataset_secrets`."""
+
     AT_REST = "at-rest-encryption"
-    CONTENT_DIGEST = "keyed-content-digest"
-    PSEUDONYM = "pseudonym"
-    VAULT = "reidentification-vault"
 
 
 class MasterKey(Protocol):
@@ -70,9 +70,7 @@ def pending_key_file(path: Path) -> Path:
     return path.with_name(path.name + ".new")
 
 
-def load_master_key(
-    settings: Settings, *, create: bool, want: str | None = None
-) -> LocalMasterKey:
+def load_master_key(settings: Settings, *, create: bool, want: str | None = None) -> LocalMasterKey:
     """Environment first, then the key file; `create` makes a new file (mode 0600) if absent.
 
     `want` names the key the database uses. If a rotation stopped after the database was
@@ -222,11 +220,6 @@ class KeyProvider:
             .order_by(col(DatasetKey.version).desc())
         )
         return session.exec(stmt).first()
-
-    def lineage_signing_key(self) -> Ed25519PrivateKey:
-        """The gateway's Ed25519 lineage key (the lineage issue adds rotation and hand-over)."""
-        seed = self.master.derive_gateway_key(purpose="lineage-signing")
-        return Ed25519PrivateKey.from_private_bytes(seed)
 
     def api_key_pepper(self) -> bytes:
         """The API-key hashing pepper. Once `attach`ed it is a random secret stored wrapped in

@@ -197,6 +197,8 @@ def test_crypto_shredding_leaves_nothing_recoverable(file_ctx, tmp_path) -> None
         db_bytes = b"".join(p.read_bytes() for p in ctx.settings.data_dir.glob("gateway.db*"))
         for wrapped in wrapped_before:
             assert wrapped not in db_bytes
+        for sealed in sealed_vault:  # vault ciphertexts are gone too, not only their key
+            assert sealed not in db_bytes
     # 6. everything else survived the master-key rotation, also in a freshly started gateway
     reopened = GatewayContext.open(ctx.settings)
     try:
