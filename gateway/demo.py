@@ -64,6 +64,9 @@ def run_demo(data_dir: Path, *, out: Console, bar_factory: Callable[[], Progress
             out.print(result.describe())
         names = {o.asset_id: o.filename for o in summary.outcomes}
         _report(ctx, names, data_dir, out)
+        from gateway.reports.demo_reports import write_demo_reports  # the governance report
+
+        write_demo_reports(ctx, DEMO_DATASET.name, data_dir, out=out)
     finally:
         ctx.close()
 
