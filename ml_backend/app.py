@@ -1,0 +1,284 @@
+"""`create_app(settings, ctx=...)`: Label Studio's ML backend protocol over HTTP.
+
+GET /health (and /), POST /setup, POST /predict, POST /webhook, GET /versions. Every request
+needs HTTP Basic Auth (Label Studio's only scheme for ML backends), checked in constant time
+before the body is read; bodies are bounded. Handlers only translate: `PreLabeller` decides.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway.context import GatewayContext
+from gateway.errors import GatewayError, InvalidRequest
+from ml_backend.calibration import CalibrationStore, project_key
+from ml_backend.images import GatewayImages
+from ml_backend.mapping import LabelMapping
+from ml_backend.service import MODEL_CLASS, TRAIN_EVENTS, PreLabeller
+from ml_backend.settings import MLBackendSettings
+from ml_backend.sources.base import SourceSet, load_sources
+from redaction.policy import Limits
+
+log = logging.getLogger(__name__)
+PROBLEM = "application/problem+json"
+
+
+class MissingCredentials(GatewayError):
+    code, status, title = "ml-backend-credentials", 500, "ML backend has no credentials"
+
+
+class SetupRequest(BaseModel):
+    """Label Studio's /setup body. `access_token` and `hostname` are deliberately not fields:
+    the token is never read, kept or logged."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    project: str | int
+    label_config: str | None = Field(None, alias="schema")
+    extra_params: dict[str, Any] | None = None
+
+
+class PredictRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    tasks: list[dict[str, Any]]
+    project: str | int | None = None
+    label_config: str = ""
+    params: dict[str, Any] | None = None
+
+
+class WebhookRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    action: str
+
+
+def create_app(
+    settings: MLBackendSettings, *, ctx: GatewayContext, sources: SourceSet | None = None
+) -> FastAPI:
+    """The ML backend. Models load at start-up (or come in as `sources`), never in /setup."""
+    credentials = settings.credentials()
+    if credentials is None:
+        raise MissingCredentials(
+            "set GATEWAY_ML_BASIC_AUTH_USER and GATEWAY_ML_BASIC_AUTH_PASSWORD (or _FILE): "
+            "Label Studio must authenticate to the ML backend"
+        )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        loaded = sources if sources is not None else load_sources(settings)
+        app.state.prelabeller = build_prelabeller(settings, ctx=ctx, sources=loaded)
+        log.info("ML backend ready: %s", loaded.describe())
+        yield
+
+    app = FastAPI(title="Privacy Gateway ML backend", version="0.1.0", lifespan=lifespan)
+    app.add_middleware(
+        GuardMiddleware, credentials=credentials, max_body=settings.max_request_bytes
+    )
+    _install_error_handlers(app)
+    _routes(app, settings)
+    return app
+
+
+def build_prelabeller(
+    settings: MLBackendSettings, *, ctx: GatewayContext, sources: SourceSet
+) -> PreLabeller:
+    region = settings.region or ctx.settings.region
+    limits = Limits(max_bytes=settings.max_image_bytes, max_pixels=settings.max_image_pixels)
+    state = settings.state_dir or ctx.settings.data_dir / "ml_backend"
+    return PreLabeller(
+        sources=sources,
+        images=GatewayImages(ctx, region=region, limits=limits),
+        mapping=LabelMapping.load(settings.label_map_file),
+        calibration=CalibrationStore(state / "calibration"),
+        budget_seconds=settings.predict_budget_seconds,
+    )
+
+
+def _routes(app: FastAPI, settings: MLBackendSettings) -> None:
+    def labeller(request: Request) -> PreLabeller:
+        prelabeller: PreLabeller = request.app.state.prelabeller
+        return prelabeller
+
+    @app.get("/health")
+    @app.get("/")
+    def health(request: Request) -> dict[str, Any]:
+        p = labeller(request)
+        return {
+            "status": "UP",
+            "model_class": MODEL_CLASS,
+            "model_version": p.base_version,
+            "sources": p.sources.describe(),
+        }
+
+    @app.post("/setup")
+    def setup(body: SetupRequest, request: Request) -> dict[str, str]:
+        version = labeller(request).setup(project=body.project, label_config=body.label_config)
+        return {"model_version": version}
+
+    @app.post("/predict")
+    def predict(body: PredictRequest, request: Request) -> dict[str, Any]:
+        if len(body.tasks) > settings.max_tasks_per_request:
+            raise InvalidRequest(
+                f"at most {settings.max_tasks_per_request} tasks per request",
+                tasks=len(body.tasks),
+            )
+        context = (body.params or {}).get("context")
+        if context is not None and not isinstance(context, dict):
+            raise InvalidRequest("params.context must be an object or null")
+        results = labeller(request).predict(
+            body.tasks, project=body.project, label_config=body.label_config, context=context
+        )
+        return {"results": results}
+
+    @app.post("/webhook")
+    def webhook(body: WebhookRequest, request: Request) -> JSONResponse:
+        if body.action not in TRAIN_EVENTS:
+            return JSONResponse({"status": "Unknown event"}, status_code=200)
+        try:
+            result = labeller(request).fit(body.action, body.model_dump())
+        except ValueError as exc:
+            raise InvalidRequest(str(exc), action=body.action) from exc
+        return JSONResponse({"status": "ok", "result": result}, status_code=201)
+
+    @app.get("/versions")
+    def versions(request: Request, project: str | None = None) -> dict[str, list[str]]:
+        p = labeller(request)
+        found = [p.base_version]
+        key = project_key(project) if project else None
+        if key is not None and p.model_version(key) != p.base_version:
+            found.append(p.model_version(key))
+        return {"versions": found}
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(GatewayError)
+    async def gateway_error(_: Request, exc: GatewayError) -> JSONResponse:
+        return JSONResponse(exc.problem(), status_code=exc.status, media_type=PROBLEM)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # the message names the fields only: payload values (task data) are never echoed
+        errors = [
+            {"loc": [str(p) for p in e.get("loc", ())], "type": e.get("type", "")}
+            for e in exc.errors()
+        ]
+        problem = InvalidRequest("the request does not match Label Studio's ML protocol")
+        body = problem.problem() | {"details": {"errors": errors}}
+        return JSONResponse(body, status_code=422, media_type=PROBLEM)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled error in the ML backend: %s", type(exc).__name__)
+        body = GatewayError("internal error; the operator's log has the details").problem()
+        return JSONResponse(body, status_code=500, media_type=PROBLEM)
+
+
+# --------------------------------------------------------------------------- the guard
+
+
+def basic_auth_ok(header: bytes | None, *, user: str, password: str) -> bool:
+    """Constant-time comparison of both parts (no early exit on the user name)."""
+    if not header or not header[:6].lower() == b"basic ":
+        return False
+    try:
+        decoded = base64.b64decode(header[6:].strip(), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    given_user, sep, given_password = decoded.partition(b":")
+    user_ok = hmac.compare_digest(given_user, user.encode())
+    password_ok = hmac.compare_digest(given_password, password.encode())
+    return bool(sep) and user_ok and password_ok
+
+
+class GuardMiddleware:
+    """Authenticate first, then read at most `max_body` bytes (replayed to the app)."""
+
+    def __init__(self, app: ASGIApp, *, credentials: tuple[str, str], max_body: int) -> None:
+        self.app = app
+        self.user, self.password = credentials
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        if not basic_auth_ok(headers.get(b"authorization"), user=self.user, password=self.password):
+            await _problem(
+                send,
+                401,
+                "not-authenticated",
+                "HTTP Basic Auth required",
+                extra_headers=[(b"www-authenticate", b'Basic realm="ml-backend"')],
+            )
+            return
+        declared = headers.get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body):
+            await _problem(
+                send, 413, "request-too-large", f"bodies are limited to {self.max_body} bytes"
+            )
+            return
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                await _problem(
+                    send, 413, "request-too-large", f"bodies are limited to {self.max_body} bytes"
+                )
+                return
+            chunks.append(chunk)
+            more = bool(message.get("more_body", False))
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+async def _problem(
+    send: Send,
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    extra_headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    payload = json.dumps(
+        {
+            "type": f"https://privacy-gateway.dev/problems/{code}",
+            "title": detail,
+            "status": status,
+            "detail": detail,
+            "code": code,
+        }
+    ).encode()
+    headers = [
+        (b"content-type", PROBLEM.encode()),
+        (b"content-length", str(len(payload)).encode()),
+        *(extra_headers or []),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})

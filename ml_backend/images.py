@@ -1,0 +1,138 @@
+"""Redacted images only: a task's `gateway_asset_id` -> the released asset's redacted blob.
+
+The backend never follows the URL a task carries (no SSRF through task data) and never reads an
+original. It looks the asset up in the gateway's database, refuses anything not released, reads
+the redacted blob from the gateway's store, checks its SHA-256 against the recorded digest,
+passes the residency check for its own region (enforcement point `ml_backend`), and decodes the
+bytes under the same size and pixel limits as ingest.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from gateway import crypto
+from gateway.context import GatewayContext
+from gateway.db import transaction
+from gateway.errors import GatewayError, ResidencyViolation
+from gateway.lineage import Actor, append
+from gateway.models import Asset, AssetState
+from gateway.policy.enforcement import EnforcementPoint, enforce_residency
+from redaction.errors import RedactionError
+from redaction.io import decode_image
+from redaction.policy import Limits
+from redaction.types import BGRImage
+
+ML_ACTOR = Actor("system", "ml-backend")
+
+
+class ImageRefused(Exception):
+    """This task gets no prediction; `code` says why (logged, never the task data itself)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class RedactedImage:
+    asset_id: str
+    dataset_id: str
+    redacted_sha256: str
+    pixels: BGRImage
+
+    @property
+    def width(self) -> int:
+        return int(self.pixels.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.pixels.shape[0])
+
+
+def asset_id_of(task_data: Mapping[str, Any]) -> str:
+    """The gateway asset id the task names, as a canonical UUID, or ImageRefused."""
+    raw = task_data.get("gateway_asset_id")
+    if raw is None:
+        raise ImageRefused(
+            "no-gateway-asset", "the task names no gateway asset (its URL is never fetched)"
+        )
+    try:
+        return str(uuid.UUID(str(raw)))
+    except ValueError as exc:
+        raise ImageRefused("bad-gateway-asset", "gateway_asset_id is not a UUID") from exc
+
+
+class GatewayImages:
+    """Reads released redacted renditions from the gateway this backend belongs to."""
+
+    def __init__(self, ctx: GatewayContext, *, region: str, limits: Limits) -> None:
+        self.ctx = ctx
+        self.region = region
+        self.limits = limits
+
+    def fetch(self, task_data: Mapping[str, Any]) -> RedactedImage:
+        asset_id = asset_id_of(task_data)
+        with transaction(self.ctx.engine) as session:
+            asset = session.get(Asset, asset_id)
+            if asset is None:
+                raise ImageRefused("unknown-asset", "no such gateway asset")
+            claimed = task_data.get("gateway_dataset_id")
+            if claimed is not None and str(claimed) != asset.dataset_id:
+                raise ImageRefused("dataset-mismatch", "the task's dataset is not the asset's")
+            if asset.state != AssetState.RELEASED or not asset.redacted_blob:
+                raise ImageRefused("not-released", f"the asset is {asset.state}, not released")
+            try:
+                enforce_residency(
+                    self.ctx,
+                    session,
+                    point=EnforcementPoint.ML_BACKEND,
+                    dataset_id=asset.dataset_id,
+                    target_region=self.region,
+                    actor=ML_ACTOR,
+                    entity_type="asset",
+                    entity_id=asset.id,
+                )
+            except ResidencyViolation as exc:
+                raise ImageRefused("residency-violation", exc.message) from exc
+            blob, expected = asset.redacted_blob, asset.redacted_sha256
+            dataset_id = asset.dataset_id
+        try:
+            data = self.ctx.store.get(blob)
+        except GatewayError as exc:
+            raise ImageRefused("redacted-blob-missing", exc.message) from exc
+        if crypto.sha256_hex(data) != expected:
+            raise ImageRefused("redacted-digest-mismatch", "the redacted blob fails its digest")
+        try:
+            decoded = decode_image(data, limits=self.limits)
+        except RedactionError as exc:
+            raise ImageRefused(exc.code, exc.message) from exc
+        return RedactedImage(asset_id, dataset_id, expected or "", decoded.pixels)
+
+    def record(
+        self,
+        image: RedactedImage,
+        *,
+        action: str,
+        outputs: dict[str, Any],
+        parameters: dict[str, Any],
+    ) -> None:
+        """One lineage record for a use of the image (integers and strings only)."""
+        with transaction(self.ctx.engine) as session:
+            append(
+                session,
+                action=action,
+                entity_type="asset",
+                entity_id=image.asset_id,
+                dataset_id=image.dataset_id,
+                actor=ML_ACTOR,
+                now=self.ctx.clock(),
+                region=self.region,
+                inputs={"redacted_sha256": image.redacted_sha256},
+                outputs=outputs,
+                parameters=parameters,
+            )

@@ -1,0 +1,62 @@
+"""The ML backend's settings: one object, read from `GATEWAY_ML_*` at the entry point."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ALL_SOURCES = ("faces", "plates", "text", "people", "onnx")
+
+
+class MLBackendSettings(BaseSettings):
+    """Every field can be set as `GATEWAY_ML_<NAME>`. Basic Auth credentials are mandatory:
+    Label Studio authenticates to ML backends with HTTP Basic Auth only."""
+
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_ML_", extra="forbid")
+
+    basic_auth_user: str | None = Field(None, description="user Label Studio sends")
+    basic_auth_password: SecretStr | None = Field(None, description="its password")
+    basic_auth_password_file: Path | None = Field(
+        None, description="file holding the password (wins over basic_auth_password)"
+    )
+    region: str | None = Field(
+        None, description="region the ML backend runs in; default: the gateway's region"
+    )
+    sources: tuple[str, ...] = Field(ALL_SOURCES, description="pre-label sources to load")
+    onnx_model: Path | None = Field(None, description="YOLO-style ONNX detection model")
+    onnx_classes: Path | None = Field(None, description="class names, one per line")
+    onnx_threshold: float = Field(0.35, gt=0, lt=1)
+    label_map_file: Path | None = Field(
+        None, description="YAML/JSON: model class -> list of project label names"
+    )
+    state_dir: Path | None = Field(
+        None, description="per-project calibration; default: <gateway data dir>/ml_backend"
+    )
+    threads: int = Field(1, ge=1, le=64, description="onnxruntime intra-op threads per model")
+    max_request_bytes: int = Field(8 * 1024 * 1024, gt=0)
+    max_tasks_per_request: int = Field(500, gt=0)
+    max_image_bytes: int = Field(50 * 1024 * 1024, gt=0)
+    max_image_pixels: int = Field(40_000_000, gt=0)
+    predict_budget_seconds: float = Field(
+        60.0, gt=0, description="work per /predict call; Label Studio waits 100 s by default"
+    )
+
+    @model_validator(mode="after")
+    def _known_sources(self) -> MLBackendSettings:
+        unknown = set(self.sources) - set(ALL_SOURCES)
+        if unknown:
+            raise ValueError(f"unknown sources {sorted(unknown)}; known: {', '.join(ALL_SOURCES)}")
+        return self
+
+    def credentials(self) -> tuple[str, str] | None:
+        """(user, password) or None when either is missing."""
+        password: str | None = None
+        if self.basic_auth_password_file is not None:
+            password = self.basic_auth_password_file.read_text().strip()
+        elif self.basic_auth_password is not None:
+            password = self.basic_auth_password.get_secret_value()
+        if not self.basic_auth_user or not password:
+            return None
+        return self.basic_auth_user, password

@@ -1,0 +1,82 @@
+"""The pre-label source protocol and the explicit set of sources a backend loads at start."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ml_backend.detections import Detection
+from ml_backend.settings import MLBackendSettings
+from redaction.types import BGRImage
+
+log = logging.getLogger(__name__)
+
+
+class SourceUnavailable(Exception):
+    """An optional model is not configured or not on disk: the source gives no predictions."""
+
+
+class PreLabelSource(Protocol):
+    """Finds objects in a (redacted) image. Returns candidates down to `floor`; the backend
+    applies each class's threshold. Must not mutate the image."""
+
+    name: str
+    model_id: str
+    """Model file and digest prefix, e.g. `centerface:3f2a...`: part of the model version."""
+    classes: tuple[str, ...]
+    default_threshold: float
+
+    def detect(self, image: BGRImage) -> list[Detection]: ...
+
+
+SourceFactory = Callable[[MLBackendSettings], PreLabelSource]
+
+
+@dataclass
+class SourceSet:
+    """The sources loaded at start, and why the others are not there."""
+
+    sources: tuple[PreLabelSource, ...] = ()
+    unavailable: dict[str, str] = field(default_factory=dict)
+
+    def version(self) -> str:
+        ids = "|".join(sorted(s.model_id for s in self.sources))
+        return hashlib.sha256(ids.encode()).hexdigest()[:10]
+
+    def threshold_for(self, model_class: str) -> float:
+        for s in self.sources:
+            if model_class in s.classes:
+                return s.default_threshold
+        return 0.5
+
+    def describe(self) -> dict[str, str]:
+        found = {s.name: s.model_id for s in self.sources}
+        return found | {name: f"unavailable: {why}" for name, why in self.unavailable.items()}
+
+
+def load_sources(settings: MLBackendSettings) -> SourceSet:
+    """Load every source `settings.sources` names, once. A missing optional model is logged and
+    skipped (never downloaded); a packaged model that fails to load is an error."""
+    from ml_backend.sources.onnx_yolo import onnx_source
+    from ml_backend.sources.people import HogPeopleSource
+    from ml_backend.sources.redaction_models import FaceSource, PlateSource, TextSource
+
+    factories: dict[str, SourceFactory] = {
+        "faces": FaceSource,
+        "plates": PlateSource,
+        "text": TextSource,
+        "people": HogPeopleSource,
+        "onnx": onnx_source,
+    }
+    loaded: list[PreLabelSource] = []
+    unavailable: dict[str, str] = {}
+    for name in settings.sources:
+        try:
+            loaded.append(factories[name](settings))
+        except SourceUnavailable as exc:
+            log.warning("pre-label source %s is unavailable: %s", name, exc)
+            unavailable[name] = str(exc)
+    return SourceSet(tuple(loaded), unavailable)

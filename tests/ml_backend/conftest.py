@@ -1,0 +1,127 @@
+"""Fixtures for the ML backend: real redacted demo photos released through the real pipeline,
+the real pre-label models (loaded once), and the app behind FastAPI's TestClient."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from gateway.context import GatewayContext
+from gateway.db import transaction
+from gateway.ingest import Upload, ingest_upload
+from gateway.lineage import Actor
+from gateway.models import Asset, Dataset
+from gateway.pipeline import RedactionOutcome, drain
+from gateway.redactor import IsolatedRedactor
+from gateway.settings import Settings
+from ml_backend.app import create_app
+from ml_backend.settings import MLBackendSettings
+from ml_backend.sources.base import SourceSet, load_sources
+from tests.conftest import PHOTOS
+
+USER, PASSWORD = "label-studio", "correct horse battery staple"
+PEOPLE = "masks_maksssksksss156.jpg"
+PLATE = "dashcam_dayride_type1_001_t607.jpg"
+PHOTO_NAMES = (PEOPLE, PLATE)
+BOXES_CONFIG = """
+<View>
+  <Image name="image" value="$image"/>
+  <RectangleLabels name="box" toName="image">
+    <Label value="Person"/><Label value="Licence plate"/><Label value="Face"/>
+  </RectangleLabels>
+</View>"""
+
+
+def auth(user: str = USER, password: str = PASSWORD) -> dict[str, str]:
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+class MemoisedRedactor:
+    """The real isolated redaction engine, each distinct photo redacted once per session."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._engine: IsolatedRedactor | None = None
+        self._done: dict[str, RedactionOutcome] = {}
+
+    def redact(self, data: bytes) -> RedactionOutcome:
+        key = hashlib.sha256(data).hexdigest()
+        if key not in self._done:
+            if self._engine is None:
+                self._engine = IsolatedRedactor(self._settings)
+            self._done[key] = self._engine.redact(data)
+        return self._done[key]
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+
+
+@pytest.fixture(scope="session")
+def redactor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MemoisedRedactor]:
+    memo = MemoisedRedactor(Settings(data_dir=tmp_path_factory.mktemp("redactor")))
+    yield memo
+    memo.close()
+
+
+@pytest.fixture(scope="session")
+def sources() -> SourceSet:
+    return load_sources(MLBackendSettings(sources=("faces", "plates", "text", "people")))
+
+
+@dataclass
+class Released:
+    ids: dict[str, str]
+    dataset: Dataset
+
+    def task(self, name: str, task_id: int = 1) -> dict[str, Any]:
+        """A task as the sync writes it (contract 4); the URL is never followed."""
+        return {
+            "id": task_id,
+            "data": {
+                "image": "https://labelstudio.invalid/should-never-be-fetched.jpg",
+                "gateway_asset_id": self.ids[name],
+                "gateway_dataset_id": self.dataset.id,
+            },
+        }
+
+
+@pytest.fixture
+def released(ctx: GatewayContext, dataset: Dataset, redactor: MemoisedRedactor) -> Released:
+    ids = {}
+    for name in PHOTO_NAMES:  # one transaction per file, as the CLI import does
+        with transaction(ctx.engine) as session:
+            upload = Upload(name, (PHOTOS / name).read_bytes())
+            outcome = ingest_upload(session, ctx, dataset, upload, actor=Actor("cli", "t"))
+            ids[name] = outcome.asset_id
+    assert drain(ctx, redactor=redactor) == len(PHOTO_NAMES)
+    with transaction(ctx.engine) as session:
+        for asset_id in ids.values():
+            asset = session.get(Asset, asset_id)
+            assert asset is not None and asset.state == "released"
+    return Released(ids, dataset)
+
+
+def ml_settings(tmp_path: Path, **overrides: Any) -> MLBackendSettings:
+    values: dict[str, Any] = {
+        "basic_auth_user": USER,
+        "basic_auth_password": PASSWORD,
+        "state_dir": tmp_path / "ml-state",
+        "sources": ("faces", "plates", "text", "people"),
+    }
+    return MLBackendSettings(**(values | overrides))
+
+
+@pytest.fixture
+def client(ctx: GatewayContext, sources: SourceSet, tmp_path: Path) -> Iterator[TestClient]:
+    app = create_app(ml_settings(tmp_path), ctx=ctx, sources=sources)
+    with TestClient(app) as test_client:
+        yield test_client
