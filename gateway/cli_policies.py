@@ -23,6 +23,11 @@ app.add_typer(erasure_app, name="erasure")
 ACTOR = Actor("cli", CLI_ACTOR_ID)
 
 
+def say(text: str) -> None:
+    """One logical line per message: no wrapping, markup or highlighting of user data."""
+    out.print(text, highlight=False, soft_wrap=True, markup=False)
+
+
 def _print_problems(exc: PolicyInvalid) -> None:
     problems = exc.details.get("errors") or []
     if not problems:
@@ -51,11 +56,7 @@ def validate(files: Annotated[list[Path], typer.Argument(help="policy YAML files
             _print_problems(exc)
             failed = True
             continue
-        out.print(
-            f"ok  {path}  {doc.name}  sha256:{policy_digest(doc)[:16]}",
-            highlight=False,
-            soft_wrap=True,
-        )
+        say(f"ok  {path}  {doc.name}  sha256:{policy_digest(doc)[:16]}")
     if failed:
         sys.exit(2)
 
@@ -88,9 +89,9 @@ def diff(
         _print_problems(exc)
         sys.exit(2)
     for c in changes:
-        out.print(f"{c['field']}: {c['old']!r} -> {c['new']!r}", highlight=False, soft_wrap=True)
+        say(f"{c['field']}: {c['old']!r} -> {c['new']!r}")
     if not changes:
-        out.print("no differences")
+        say("no differences")
     sys.exit(1 if changes else 0)
 
 
@@ -112,16 +113,12 @@ def activate_cmd(
         result = in_tx(ctx, lambda s: activate(s, ctx, doc, actor=ACTOR, dataset_ref=dataset))
     row = result.version
     state = "new version" if result.created else "existing version"
-    out.print(
-        f"activated {row.name} v{row.version} ({state}, id {row.id})",
-        highlight=False,
-        soft_wrap=True,
-    )
+    say(f"activated {row.name} v{row.version} ({state}, id {row.id})")
     if result.dataset_id:
-        out.print(f"dataset {dataset} now governed by {row.name} v{row.version}")
+        say(f"dataset {dataset} now governed by {row.name} v{row.version}")
         for name in result.changed_fields:
-            out.print(f"  changed: {name}", highlight=False, soft_wrap=True)
-        out.print(f"next: privacy-gateway policies reprocess --dataset {dataset}  (dry run)")
+            say(f"  changed: {name}")
+        say(f"next: privacy-gateway policies reprocess --dataset {dataset}  (dry run)")
 
 
 @policies_app.command("list")
@@ -133,7 +130,7 @@ def list_cmd() -> None:
         rows = in_tx(ctx, list_versions)
     for r in rows:
         state = f"activated {r.activated_at:%Y-%m-%d %H:%M}" if r.activated_at else "draft"
-        out.print(f"{r.id}  {r.name}@{r.version}  {state}  sha256:{r.digest[:16]}")
+        say(f"{r.id}  {r.name}@{r.version}  {state}  sha256:{r.digest[:16]}")
 
 
 @policies_app.command("show")
@@ -143,7 +140,7 @@ def show(ref: Annotated[str, typer.Argument(help="NAME@VERSION, NAME or id")]) -
 
     with opened() as ctx:
         row = in_tx(ctx, lambda s: get_version(s, ref))
-    out.print(yaml.safe_dump(row.document, sort_keys=False), highlight=False, markup=False)
+    say(yaml.safe_dump(row.document, sort_keys=False))
 
 
 @policies_app.command("schema")
@@ -175,7 +172,7 @@ def reprocess(
             return apply_reprocess(ctx, session, plan, actor=ACTOR) if apply else plan
 
         plan = in_tx(ctx, run)
-    out.print(plan.describe(), highlight=False, soft_wrap=True)
+    say(plan.describe())
 
 
 @retention_app.command("run")
@@ -187,7 +184,7 @@ def retention_run(
 
     with opened() as ctx:
         report = run_retention(ctx, dry_run=dry_run)
-    out.print(report.describe(), highlight=False, soft_wrap=True)
+    say(report.describe())
     if report.plan.errors:
         sys.exit(1)
 
@@ -208,7 +205,7 @@ def hold(
                 ctx, s, dataset_ref=dataset, asset_id=asset, reason=reason, actor=ACTOR
             ),
         )
-    out.print(f"legal hold {row.id} placed")
+    say(f"legal hold {row.id} placed")
 
 
 @retention_app.command("release")
@@ -218,7 +215,7 @@ def release(hold_id: Annotated[str, typer.Argument()]) -> None:
 
     with opened() as ctx:
         in_tx(ctx, lambda s: release_hold(ctx, s, hold_id, actor=ACTOR))
-    out.print(f"legal hold {hold_id} released")
+    say(f"legal hold {hold_id} released")
 
 
 @app.command()
@@ -238,10 +235,9 @@ def erase(
             ),
         )
     req = result.request
-    out.print(
+    say(
         f"erasure {req.id}: {len(result.erased)} asset(s) erased, state {req.state}, "
-        f"due {req.due_at:%Y-%m-%d}; {result.pending_recipients} recipient(s) pending",
-        highlight=False,
+        f"due {req.due_at:%Y-%m-%d}; {result.pending_recipients} recipient(s) pending"
     )
 
 
@@ -263,10 +259,8 @@ def erasure_list(
         views = in_tx(ctx, rows)
     for v in views:
         late = " OVERDUE" if v["overdue"] else ""
-        out.print(
+        say(
             f"{v['id']}  {v['scope']:<7} {v['state']:<9} received {v['received_at'][:10]}  "
             f"due {v['due_at'][:10]}{late}  assets {v['assets_erased']}  "
-            f"recipients {len(v['recipients'])}",
-            highlight=False,
-            soft_wrap=True,
+            f"recipients {len(v['recipients'])}"
         )

@@ -16,6 +16,7 @@ from gateway.db import transaction
 from gateway.ingest_dir import ingest_directory
 from gateway.lineage import Actor, verify_chain
 from gateway.models import Asset, Dataset, Detection, LegalBasis
+from gateway.policy.enforcement import EnforcementPoint, enforce_residency
 from gateway.processing import process_pending
 from gateway.settings import Settings
 
@@ -90,6 +91,16 @@ def _report(ctx: GatewayContext, names: dict[str, str], data_dir: Path, out: Con
             ]
             copy = ""
             if asset.redacted_blob:
+                enforce_residency(  # a preview folder on this machine is an export
+                    ctx,
+                    session,
+                    point=EnforcementPoint.EXPORT,
+                    dataset_id=asset.dataset_id,
+                    target_region=ctx.settings.region,
+                    actor=Actor("cli", "demo"),
+                    entity_type="asset",
+                    entity_id=asset.id,
+                )
                 target = export / f"{Path(name).stem}.{asset.redacted_blob.rsplit('.', 1)[-1]}"
                 target.write_bytes(ctx.store.get(asset.redacted_blob))
                 copy = str(target)

@@ -26,8 +26,15 @@ def _ingest(ctx, dataset, name: str = "a.jpg"):
 def _check(ctx, dataset, point: EnforcementPoint, region: str, basis: str | None = None) -> None:
     with transaction(ctx.engine) as s:
         enforce_residency(
-            ctx, s, point=point, dataset_id=dataset.id, target_region=region, actor=T,
-            entity_type="asset", entity_id="asset-1", transfer_basis=basis,
+            ctx,
+            s,
+            point=point,
+            dataset_id=dataset.id,
+            target_region=region,
+            actor=T,
+            entity_type="asset",
+            entity_id="asset-1",
+            transfer_basis=basis,
         )
 
 
@@ -49,7 +56,9 @@ def test_ingest_blocked_outside_processing_regions_keeps_nothing(ctx, dataset) -
     assert info.value.problem()["code"] == "residency-violation"
     with transaction(ctx.engine) as s:
         assert s.exec(select(Asset)).all() == []
-    assert not any(ctx.store.exists(p.name) for p in ctx.settings.resolved_storage_dir.rglob("*.bin"))
+    assert not any(
+        ctx.store.exists(p.name) for p in ctx.settings.resolved_storage_dir.rglob("*.bin")
+    )
     [blocked] = lineage(ctx, "residency.blocked")
     assert blocked["parameters"]["rule"] == "residency.processing_regions"
     assert blocked["parameters"]["point"] == "ingest"
@@ -111,10 +120,26 @@ def test_blocked_record_survives_the_callers_rollback(ctx, dataset) -> None:
     """The caller wrote first (holding SQLite's write lock); its work rolls back, the block
     record commits once the caller's transaction has ended."""
     with pytest.raises(ResidencyViolation), transaction(ctx.engine) as s:
-        append(s, action="test.caller_work", entity_type="asset", entity_id="a1", actor=T,
-               now=ctx.clock(), region="eu-de", dataset_id=dataset.id)
-        enforce_residency(ctx, s, point=EnforcementPoint.SYNC, dataset_id=dataset.id,
-                          target_region="us-east", actor=T, entity_type="asset", entity_id="a1")
+        append(
+            s,
+            action="test.caller_work",
+            entity_type="asset",
+            entity_id="a1",
+            actor=T,
+            now=ctx.clock(),
+            region="eu-de",
+            dataset_id=dataset.id,
+        )
+        enforce_residency(
+            ctx,
+            s,
+            point=EnforcementPoint.SYNC,
+            dataset_id=dataset.id,
+            target_region="us-east",
+            actor=T,
+            entity_type="asset",
+            entity_id="a1",
+        )
     actions = [r["action"] for r in lineage(ctx)]
     assert "residency.blocked" in actions and "test.caller_work" not in actions
 
@@ -125,8 +150,14 @@ def test_unknown_region_and_missing_policy_fail_closed(ctx, dataset) -> None:
     assert info.value.details["rule"] == "catalogue.unknown-name"
     # a dataset bound to a version that was never activated: nothing moves
     with transaction(ctx.engine) as s:
-        draft = PolicyVersion(id="draft-1", name="draft", version=1, digest="0" * 64,
-                              document={}, created_at=ctx.clock())
+        draft = PolicyVersion(
+            id="draft-1",
+            name="draft",
+            version=1,
+            digest="0" * 64,
+            document={},
+            created_at=ctx.clock(),
+        )
         s.add(draft)
         s.flush()
         row = s.get(type(dataset), dataset.id)

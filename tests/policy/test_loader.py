@@ -85,9 +85,11 @@ def test_duplicate_key_is_refused_with_its_line() -> None:
 
 
 def test_lineage_must_outlive_data_and_origin_must_have_transfer_rules() -> None:
-    text = GOOD.replace("lineage_min_days: 3650", "lineage_min_days: 400").replace(
-        "origin: eu-gdpr", "origin: us"
-    ).replace("redacted_days: 365", "redacted_days: 500")
+    text = (
+        GOOD.replace("lineage_min_days: 3650", "lineage_min_days: 400")
+        .replace("origin: eu-gdpr", "origin: us")
+        .replace("redacted_days: 365", "redacted_days: 500")
+    )
     errors = _errors(text)
     assert any("lineage_min_days" in str(e["problem"]) for e in errors)
     # the schema error comes first; fix it and the catalogue check names the origin

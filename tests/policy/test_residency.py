@@ -65,8 +65,12 @@ def test_adequacy_counts_allows_switzerland_but_us_only_within_dpf_scope() -> No
 def test_adequacy_before_its_decision_date_does_not_count() -> None:
     policy = _policy(adequacy_counts=True)
     before_dpf = decide_transfer(
-        policy, CAT, move=EnforcedMove.ANNOTATION, target_region="us-east",
-        transfer_basis="dpf", on=date(2023, 7, 9),
+        policy,
+        CAT,
+        move=EnforcedMove.ANNOTATION,
+        target_region="us-east",
+        transfer_basis="dpf",
+        on=date(2023, 7, 9),
     )
     assert not before_dpf.allowed
 
