@@ -292,5 +292,6 @@ from gateway.cli_ml import ml_app  # noqa: E402
 
 app.add_typer(ml_app, name="ml-backend")
 from gateway import cli_pseudonymisation  # noqa: E402, F401  (registers `keys`, `vault`)
+from gateway import cli_sync  # noqa: E402, F401  (sync, destinations, annotations)
 
 __all__ = ["app", "cli_lineage", "cli_redact", "cli_reports", "main"]

@@ -64,6 +64,10 @@ def create_app(
     from gateway.api import vault as vault_api  # re-identification vault (admin, purpose)
 
     app.include_router(vault_api.router)
+    from gateway.api import destinations, images, webhooks  # Label Studio sync
+
+    for ls_module in (destinations, images, webhooks):
+        app.include_router(ls_module.router)
 
     @app.get("/health", tags=["health"])
     def health() -> dict[str, str]:

@@ -131,6 +131,9 @@ class AssetSync(SQLModel, table=True):
     destination_id: str = Field(foreign_key="destination.id", primary_key=True, max_length=36)
     state: SyncState = _enum()
     task_id: int | None = None
+    project_id: int | None = Field(default=None, description="Label Studio project id")
+    attempts: int = 0
+    error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     updated_at: datetime = _ts()
 
 
@@ -200,6 +203,9 @@ class Destination(SQLModel, table=True):
     url: str = Field(max_length=500)
     region: str = Field(max_length=64)
     token_sealed: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    master_key_id: str | None = Field(default=None, max_length=64)
+    gateway_url: str | None = Field(default=None, max_length=500, description="as browsers see it")
+    transfer_basis: str | None = Field(default=None, max_length=64)
     project_mapping: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
     created_at: datetime = _ts()
 

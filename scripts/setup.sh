@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3.11}
 command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
-DEBIAN_PACKAGES=(tesseract-ocr tesseract-ocr-eng libimage-exiftool-perl
+DEBIAN_PACKAGES=(tesseract-ocr tesseract-ocr-eng libimage-exiftool-perl chromium chromium-driver
   libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core)  # last line: PDF reports (WeasyPrint)
 
 missing=()
@@ -29,6 +29,9 @@ if ((${#missing[@]})); then
     exit 1
   fi
 fi
+
+# the Label Studio server, in its own virtual environment (tests and demo start it)
+scripts/setup_labelstudio.sh
 
 stamp=.venv/.setup-$(cat pyproject.toml constraints.txt scripts/setup.sh | sha256sum | cut -c1-16)
 if [ -f "$stamp" ]; then

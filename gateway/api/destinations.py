@@ -1,0 +1,39 @@
+"""Label Studio destinations (admin). Tokens go in and never come out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from gateway.deps import Context, CurrentKey, DbSession
+from gateway.labelstudio.destinations import (
+    DestinationSpec,
+    destination_view,
+    list_destinations,
+    register_destination,
+    remove_destination,
+)
+from gateway.models import Role
+
+router = APIRouter(tags=["destinations"])
+
+
+@router.post("/v1/destinations", status_code=201)
+def create_destination(
+    spec: DestinationSpec, ctx: Context, session: DbSession, key: CurrentKey
+) -> dict[str, Any]:
+    key.require_role(Role.ADMIN)
+    return destination_view(register_destination(ctx, session, spec, actor=key.actor))
+
+
+@router.get("/v1/destinations")
+def get_destinations(session: DbSession, key: CurrentKey) -> list[dict[str, Any]]:
+    key.require_role(Role.ADMIN)
+    return [destination_view(d) for d in list_destinations(session)]
+
+
+@router.delete("/v1/destinations/{ref}", status_code=204)
+def delete_destination(ref: str, ctx: Context, session: DbSession, key: CurrentKey) -> None:
+    key.require_role(Role.ADMIN)
+    remove_destination(ctx, session, ref, actor=key.actor)

@@ -1,0 +1,40 @@
+"""Signed image URLs for annotators' browsers: the redacted rendition only, CORS for the
+Label Studio editor's origin, no caching (every fetch re-checks the asset's state)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+
+from gateway.deps import Context, DbSession
+from gateway.labelstudio.urls import resolve_image
+
+router = APIRouter(tags=["images"])
+
+
+@router.get("/v1/images/{destination_id}/{asset_id}")
+def get_image(
+    destination_id: str,
+    asset_id: str,
+    ctx: Context,
+    session: DbSession,
+    k: Annotated[int, Query(ge=1, description="dataset key version")],
+    s: Annotated[str, Query(min_length=64, max_length=64, pattern="^[0-9a-f]+$")],
+) -> Response:
+    image = resolve_image(
+        ctx, session, destination_id=destination_id, asset_id=asset_id, key_version=k, signature=s
+    )
+    return Response(
+        content=image.data,
+        media_type=image.media_type,
+        headers={
+            "Access-Control-Allow-Origin": image.allow_origin,
+            "Vary": "Origin",
+            "Cache-Control": "no-store",
+            "Cross-Origin-Resource-Policy": "cross-origin",
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "no-referrer",
+        },
+    )

@@ -1,0 +1,111 @@
+"""`privacy-gateway sync`, `destinations ...`, `annotations pull`: the Label Studio side."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from gateway.cli import CLI_ACTOR_ID, app, err, in_tx, opened, out, progress_bar
+from gateway.lineage import Actor
+
+destinations_app = typer.Typer(no_args_is_help=True, help="Label Studio destinations (admin).")
+annotations_app = typer.Typer(no_args_is_help=True, help="Annotations from Label Studio.")
+app.add_typer(destinations_app, name="destinations")
+app.add_typer(annotations_app, name="annotations")
+ACTOR = Actor("cli", CLI_ACTOR_ID)
+TOKEN_ENV = "LABEL_STUDIO_TOKEN"  # noqa: S105  (a variable name)
+
+
+@app.command()
+def sync(
+    dataset: Annotated[str, typer.Argument(help="dataset name or id")],
+    to: Annotated[str, typer.Option("--to", help="destination name or id")],
+    batch_size: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+) -> None:
+    """Sync the dataset's released, redacted assets to Label Studio (idempotent, resumable)."""
+    from gateway.labelstudio.sync import sync_dataset
+
+    with opened() as ctx, progress_bar() as bar:
+        task = bar.add_task("syncing", total=None)
+        report = sync_dataset(
+            ctx,
+            dataset_ref=dataset,
+            destination_ref=to,
+            actor=ACTOR,
+            batch_size=batch_size,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    out.print(report.describe())
+    for asset_id, code in sorted(report.failed.items()):
+        err.print(f"failed: {asset_id} ({code})")
+    if report.failed:
+        sys.exit(5)
+
+
+@destinations_app.command("add")
+def destinations_add(
+    name: Annotated[str, typer.Argument()],
+    url: Annotated[str, typer.Option(help="Label Studio base URL")],
+    region: Annotated[str, typer.Option(help="region the Label Studio server runs in")],
+    gateway_url: Annotated[str, typer.Option(help="this gateway's URL as browsers see it")],
+    transfer_basis: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Register a destination. The token is read from $LABEL_STUDIO_TOKEN or, if unset, prompted for
+    (never from the command line, where other users could see it)."""
+    from gateway.labelstudio.destinations import DestinationSpec, register_destination
+
+    token = os.environ.get(TOKEN_ENV) or typer.prompt("Label Studio access token", hide_input=True)
+    spec = DestinationSpec.model_validate(
+        {
+            "name": name,
+            "url": url,
+            "region": region,
+            "gateway_url": gateway_url,
+            "transfer_basis": transfer_basis,
+            "token": token,
+        }
+    )
+    with opened() as ctx:
+        dest = in_tx(ctx, lambda s: register_destination(ctx, s, spec, actor=ACTOR))
+    out.print(f"registered destination {dest.name} ({dest.id}) in {dest.region}")
+
+
+@destinations_app.command("list")
+def destinations_list() -> None:
+    from gateway.labelstudio.destinations import destination_view, list_destinations
+
+    with opened() as ctx:
+        views: list[dict[str, Any]] = in_tx(
+            ctx, lambda s: [destination_view(d) for d in list_destinations(s)]
+        )
+    for v in views:
+        out.print(f"{v['id']}  {v['name']:<20} {v['region']:<10} {v['url']}")
+
+
+@destinations_app.command("remove")
+def destinations_remove(name: Annotated[str, typer.Argument()]) -> None:
+    from gateway.labelstudio.destinations import remove_destination
+
+    with opened() as ctx:
+        in_tx(ctx, lambda s: remove_destination(ctx, s, name, actor=ACTOR))
+    out.print(f"removed destination {name}")
+
+
+@annotations_app.command("pull")
+def annotations_pull(
+    source: Annotated[str, typer.Option("--from", help="destination name or id")],
+) -> None:
+    """Reconcile: fetch every annotation Label Studio holds for the gateway's tasks."""
+    from gateway.labelstudio.annotations import pull_annotations
+    from gateway.labelstudio.destinations import get_destination
+
+    with opened() as ctx:
+        destination = in_tx(ctx, lambda s: get_destination(s, source))
+        report = pull_annotations(ctx, destination, actor=ACTOR)
+    out.print(
+        f"{report.tasks} tasks read: {report.stored} annotations stored, "
+        f"{report.deleted} deleted, {len(report.flagged)} assets flagged"
+    )

@@ -1,0 +1,215 @@
+"""A thin adapter over `label-studio-sdk` (2.x): only the calls the sync needs, with retries.
+
+Transient failures (connection errors, timeouts, 429, 5xx) are retried with exponential
+backoff; everything else is a `LabelStudioRejected` at once. The token never appears in an
+error message or a log line.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar, cast
+
+import httpx
+from label_studio_sdk.client import LabelStudio
+from label_studio_sdk.core.api_error import ApiError
+
+from gateway.labelstudio.errors import LabelStudioRejected, LabelStudioUnavailable
+
+T = TypeVar("T")
+WEBHOOK_ACTIONS = ("ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED")
+WEBHOOK_SECRET_HEADER = "X-Gateway-Webhook-Secret"  # noqa: S105  (a header name)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    attempts: int = 4
+    first_delay: float = 0.5
+    factor: float = 2.0
+    sleep: Callable[[float], None] = time.sleep
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteTask:
+    id: int
+    data: dict[str, Any]
+    annotations: list[dict[str, Any]]
+
+
+def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, httpx.TransportError):
+        return True
+    status = _status(exc) or 0
+    return status == 429 or status >= 500
+
+
+class LabelStudioClient:
+    def __init__(
+        self, url: str, token: str, *, retry: RetryPolicy | None = None, timeout: float = 15.0
+    ) -> None:
+        self.url = url.rstrip("/")
+        self._http = httpx.Client(timeout=timeout)
+        self._sdk = LabelStudio(  # type: ignore[no-untyped-call]
+            base_url=self.url, api_key=token, httpx_client=self._http, max_retries=0
+        )
+        self._retry = retry or RetryPolicy()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def call(self, what: str, fn: Callable[[], T]) -> T:
+        """Run one request with retries; raise typed errors that name `what`, never the token."""
+        delay = self._retry.first_delay
+        for attempt in range(1, self._retry.attempts + 1):
+            try:
+                return fn()
+            except (ApiError, httpx.HTTPError) as exc:
+                if not is_transient(exc):
+                    raise LabelStudioRejected(
+                        f"Label Studio refused to {what}", status=_status(exc), url=self.url
+                    ) from None
+                if attempt == self._retry.attempts:
+                    raise LabelStudioUnavailable(
+                        f"Label Studio did not answer to {what} after {attempt} attempts",
+                        status=_status(exc),
+                        url=self.url,
+                    ) from None
+                self._retry.sleep(delay)
+                delay *= self._retry.factor
+        raise AssertionError("unreachable")
+
+    def health(self) -> bool:
+        def get() -> bool:
+            response = self._http.get(f"{self.url}/health")
+            response.raise_for_status()
+            return True
+
+        return self.call("answer /health", get)
+
+    def whoami(self) -> int:
+        """The id of the token's user: proves the token works."""
+        user = self.call("check the access token", self._sdk.users.whoami)
+        return int(user.id)
+
+    def create_project(
+        self, *, title: str, description: str, label_config: str, instructions: str
+    ) -> int:
+        project = self.call(
+            "create a project",
+            lambda: self._sdk.projects.create(
+                title=title,
+                description=description,
+                label_config=label_config,
+                expert_instruction=instructions,
+                show_instruction=bool(instructions),
+            ),
+        )
+        return int(project.id or 0)
+
+    def find_project(self, marker: str) -> int | None:
+        """A project whose description carries `marker` (adopted after a crash)."""
+        projects: list[dict[str, Any]] = self.call(
+            "list projects",
+            lambda: _dump(self._sdk.projects.list(page_size=100)),
+        )
+        for project in projects:
+            if marker in (project.get("description") or ""):
+                return int(project["id"])
+        return None
+
+    def project_exists(self, project_id: int) -> bool:
+        try:
+            self.call("read a project", lambda: self._sdk.projects.get(project_id))
+        except LabelStudioRejected as exc:
+            if exc.details.get("status") == 404:
+                return False
+            raise
+        return True
+
+    def set_label_config(self, project_id: int, *, label_config: str, instructions: str) -> None:
+        self.call(
+            "update the labelling configuration",
+            lambda: self._sdk.projects.update(
+                project_id,
+                label_config=label_config,
+                expert_instruction=instructions,
+                show_instruction=bool(instructions),
+            ),
+        )
+
+    def create_webhook(self, project_id: int, *, url: str, secret: str) -> int:
+        hook = self.call(
+            "register the annotation webhook",
+            lambda: self._sdk.webhooks.create(
+                url=url,
+                project=project_id,
+                headers={WEBHOOK_SECRET_HEADER: secret},
+                send_payload=True,
+                send_for_all_actions=False,
+                actions=list(WEBHOOK_ACTIONS),
+                is_active=True,
+            ),
+        )
+        return int(hook.id or 0)
+
+    def import_tasks(self, project_id: int, tasks: list[dict[str, Any]]) -> list[int]:
+        """Import in one request; the new task ids, in the order of `tasks`."""
+        response = self.call(
+            "import tasks",
+            lambda: self._sdk.projects.import_tasks(
+                project_id,
+                request=cast(Any, tasks),
+                return_task_ids=True,
+            ),
+        )
+        ids = (response.model_extra or {}).get("task_ids") or getattr(response, "task_ids", None)
+        if not isinstance(ids, list) or len(ids) != len(tasks):
+            raise LabelStudioRejected(
+                "Label Studio's import answer does not list one task id per task",
+                expected=len(tasks),
+            )
+        return [int(i) for i in ids]
+
+    def tasks(self, project_id: int) -> Iterator[RemoteTask]:
+        listed: list[dict[str, Any]] = self.call(
+            "list tasks",
+            lambda: _dump(self._sdk.tasks.list(project=project_id, fields="all", page_size=100)),
+        )
+        for raw in listed:
+            yield RemoteTask(
+                id=int(raw["id"]),
+                data=raw.get("data") or {},
+                annotations=raw.get("annotations") or [],
+            )
+
+    def task(self, task_id: int) -> RemoteTask | None:
+        try:
+            task = self.call("read a task", lambda: self._sdk.tasks.get(str(task_id)))
+        except LabelStudioRejected as exc:
+            if exc.details.get("status") == 404:
+                return None
+            raise
+        raw = task.model_dump(mode="json")
+        return RemoteTask(int(raw["id"]), raw.get("data") or {}, raw.get("annotations") or [])
+
+    def delete_task(self, task_id: int) -> None:
+        """Delete a task (Label Studio deletes its annotations and predictions with it)."""
+        try:
+            self.call("delete a task", lambda: self._sdk.tasks.delete(str(task_id)))
+        except LabelStudioRejected as exc:
+            if exc.details.get("status") != 404:
+                raise
+
+
+def _dump(items: Iterable[Any]) -> list[dict[str, Any]]:
+    return [item.model_dump(mode="json") for item in items]
+
+
+def _status(exc: BaseException) -> int | None:
+    if isinstance(exc, ApiError):
+        return exc.status_code
+    if isinstance(exc, httpx.HTTPStatusError):
+        return exc.response.status_code
+    return None

@@ -1,0 +1,217 @@
+"""Label Studio destinations: where a dataset's tasks may go, and with which credentials.
+
+The access token and the per-destination webhook secret are sealed together under the master
+key (contract 3: aad `lpg/v1/destination-token/{id}`, column `token_sealed`, `master_key_id`),
+never logged, never returned. Registering a destination proves that it answers and that the
+token works.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import uuid
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from sqlmodel import Session, col, select
+
+from gateway.context import GatewayContext
+from gateway.errors import Conflict, InvalidRequest, NotFound
+from gateway.labelstudio.client import LabelStudioClient, RetryPolicy
+from gateway.lineage import Actor, append
+from gateway.models import AssetSync, Destination, SyncState
+from gateway.policy.catalogue import load_catalogue
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,99}$")
+
+
+class DestinationSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    url: str = Field(description="Label Studio base URL")
+    token: SecretStr = Field(description="Label Studio access token (legacy token)")
+    region: str = Field(description="region the Label Studio server runs in (catalogue id)")
+    gateway_url: str = Field(description="this gateway's base URL as annotators' browsers see it")
+    transfer_basis: str | None = Field(None, description="transfer basis the recipient declares")
+
+    @field_validator("name")
+    @classmethod
+    def _slug(cls, name: str) -> str:
+        if not _NAME.match(name):
+            raise ValueError("use lowercase letters, digits, '-' and '_' (max 100)")
+        return name
+
+    @field_validator("url", "gateway_url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an http(s) URL")
+        if parts.query or parts.fragment:
+            raise ValueError("must not carry a query or fragment")
+        return url.rstrip("/")
+
+
+@dataclass(frozen=True, slots=True)
+class DestinationSecrets:
+    token: str
+    webhook_secret: str
+
+    def __repr__(self) -> str:  # never print secrets, not even in a traceback
+        return "DestinationSecrets(<sealed>)"
+
+
+def token_aad(destination_id: str) -> bytes:
+    return f"lpg/v1/destination-token/{destination_id}".encode()
+
+
+def seal_secrets(ctx: GatewayContext, destination_id: str, value: DestinationSecrets) -> bytes:
+    body = json.dumps({"token": value.token, "webhook_secret": value.webhook_secret}).encode()
+    return ctx.keys.master.wrap(body, aad=token_aad(destination_id))
+
+
+def open_secrets(ctx: GatewayContext, destination: Destination) -> DestinationSecrets:
+    key_id = destination.master_key_id or ctx.keys.master.key_id
+    body = ctx.keys.unwrap(
+        destination.token_sealed, aad=token_aad(destination.id), master_key_id=key_id
+    )
+    data = json.loads(body)
+    return DestinationSecrets(token=data["token"], webhook_secret=data["webhook_secret"])
+
+
+def connect(
+    ctx: GatewayContext, destination: Destination, *, retry: RetryPolicy | None = None
+) -> LabelStudioClient:
+    return LabelStudioClient(destination.url, open_secrets(ctx, destination).token, retry=retry)
+
+
+def probe(url: str, token: str, *, retry: RetryPolicy | None = None) -> int:
+    """Check the server answers /health and the token works; the token's user id."""
+    client = LabelStudioClient(url, token, retry=retry)
+    try:
+        client.health()
+        return client.whoami()
+    finally:
+        client.close()
+
+
+def register_destination(
+    ctx: GatewayContext,
+    session: Session,
+    spec: DestinationSpec,
+    *,
+    actor: Actor,
+    retry: RetryPolicy | None = None,
+) -> Destination:
+    if spec.region not in load_catalogue().regions:
+        raise InvalidRequest(f"unknown region {spec.region!r}", region=spec.region)
+    if session.exec(select(Destination).where(Destination.name == spec.name)).first():
+        raise Conflict(f"a destination named {spec.name!r} already exists", name=spec.name)
+    probe(spec.url, spec.token.get_secret_value(), retry=retry)
+    now = ctx.clock()
+    destination_id = str(uuid.uuid4())
+    sealed = seal_secrets(
+        ctx,
+        destination_id,
+        DestinationSecrets(spec.token.get_secret_value(), secrets.token_urlsafe(32)),
+    )
+    destination = Destination(
+        id=destination_id,
+        name=spec.name,
+        url=spec.url,
+        region=spec.region,
+        token_sealed=sealed,
+        master_key_id=ctx.keys.master.key_id,
+        gateway_url=spec.gateway_url,
+        transfer_basis=spec.transfer_basis,
+        project_mapping={},
+        created_at=now,
+    )
+    session.add(destination)
+    session.flush()
+    append(
+        session,
+        action="destination.registered",
+        entity_type="destination",
+        entity_id=destination_id,
+        actor=actor,
+        now=now,
+        region=ctx.settings.region,
+        parameters={
+            "target_region": spec.region,
+            "transfer_basis": spec.transfer_basis or "",
+            "master_key_id": ctx.keys.master.key_id,
+        },
+    )
+    return destination
+
+
+def get_destination(session: Session, ref: str) -> Destination:
+    found = (
+        session.get(Destination, ref)
+        or session.exec(select(Destination).where(Destination.name == ref)).first()
+    )
+    if found is None:
+        raise NotFound(f"no destination {ref!r}", destination=ref)
+    return found
+
+
+def list_destinations(session: Session) -> list[Destination]:
+    return list(session.exec(select(Destination).order_by(col(Destination.name))).all())
+
+
+def destination_view(destination: Destination) -> dict[str, Any]:
+    """What the API and CLI may show: never the token or the webhook secret."""
+    return {
+        "id": destination.id,
+        "name": destination.name,
+        "url": destination.url,
+        "region": destination.region,
+        "gateway_url": destination.gateway_url,
+        "transfer_basis": destination.transfer_basis,
+        "created_at": destination.created_at.isoformat(),
+    }
+
+
+def remove_destination(
+    ctx: GatewayContext, session: Session, ref: str, *, actor: Actor
+) -> Destination:
+    """Forget a destination; refused while it still holds tasks (they hold personal data)."""
+    destination = get_destination(session, ref)
+    live = session.exec(
+        select(AssetSync).where(
+            AssetSync.destination_id == destination.id,
+            col(AssetSync.state).in_([SyncState.SYNCED, SyncState.INTENT_RECORDED]),
+        )
+    ).first()
+    if live is not None:
+        raise Conflict(
+            "the destination still holds tasks; remove them (retention/erasure) first",
+            destination=destination.name,
+        )
+    from gateway.labelstudio.tables import LabelStudioProject
+
+    for row in session.exec(
+        select(LabelStudioProject).where(LabelStudioProject.destination_id == destination.id)
+    ).all():
+        session.delete(row)
+    for sync_row in session.exec(
+        select(AssetSync).where(AssetSync.destination_id == destination.id)
+    ).all():
+        session.delete(sync_row)
+    session.flush()
+    session.delete(destination)
+    append(
+        session,
+        action="destination.removed",
+        entity_type="destination",
+        entity_id=destination.id,
+        actor=actor,
+        now=ctx.clock(),
+        region=ctx.settings.region,
+    )
+    return destination

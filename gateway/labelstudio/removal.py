@@ -1,0 +1,133 @@
+"""Removing an asset's Label Studio tasks (retention, erasure, leak flags), and proving it.
+
+A task is deleted only after checking that it is the asset's (its data names the gateway
+asset id), then read back: only a 404 counts as removed. Label Studio deletes a task's
+annotations and predictions with it; the images were never uploaded to Label Studio (tasks
+hold gateway URLs), so no files remain there. When Label Studio cannot be reached, the task
+stays `synced` with the error recorded and is reported `removal-pending` (never "removed").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from gateway.context import GatewayContext
+from gateway.errors import GatewayError
+from gateway.labelstudio.client import LabelStudioClient, RetryPolicy
+from gateway.labelstudio.destinations import connect
+from gateway.lineage import Actor, append
+from gateway.models import Asset, AssetSync, Destination, SyncState
+
+REMOVER = Actor("system", "labelstudio-removal")
+
+
+class LabelStudioTaskRemover:
+    """The `TaskRemover` retention and erasure use (gateway.policy.derived)."""
+
+    def __init__(self, retry: RetryPolicy | None = None) -> None:
+        self.retry = retry
+
+    def remove_tasks(
+        self, ctx: GatewayContext, session: Session, *, asset_id: str, reason: str
+    ) -> list[dict[str, Any]]:
+        return remove_asset_tasks(ctx, session, asset_id, reason, retry=self.retry)
+
+
+def remove_asset_tasks(
+    ctx: GatewayContext,
+    session: Session,
+    asset_id: str,
+    reason: str,
+    *,
+    retry: RetryPolicy | None = None,
+) -> list[dict[str, Any]]:
+    """Delete every Label Studio task of the asset, in the caller's transaction; one entry
+    per recipient: {"destination_id", "task_id", "state": "removed" | "removal-pending"}."""
+    rows = session.exec(
+        select(AssetSync).where(
+            AssetSync.asset_id == asset_id, col(AssetSync.state) != SyncState.REMOVED
+        )
+    ).all()
+    results = []
+    for row in rows:
+        destination = session.get(Destination, row.destination_id)
+        if destination is None:  # cannot happen: removing a destination needs no live tasks
+            results.append(_entry(row, "removal-pending"))
+            continue
+        try:
+            removed = _remove_row(ctx, destination, row, retry)
+        except GatewayError as exc:
+            row.error = f"removal: {exc.code}"
+            session.add(row)
+            results.append(_entry(row, "removal-pending"))
+            continue
+        _mark_removed(ctx, session, row, removed, reason)
+        results.append(_entry(row, "removed"))
+    return results
+
+
+def _entry(row: AssetSync, state: str) -> dict[str, Any]:
+    return {"destination_id": row.destination_id, "task_id": row.task_id, "state": state}
+
+
+def _remove_row(
+    ctx: GatewayContext, destination: Destination, row: AssetSync, retry: RetryPolicy | None
+) -> list[int]:
+    client = connect(ctx, destination, retry=retry)
+    try:
+        candidates = _candidates(client, row)
+        for task_id in candidates:
+            client.delete_task(task_id)
+        for task_id in candidates:
+            if client.task(task_id) is not None:
+                raise _StillThere(f"task {task_id} is still in Label Studio", task_id=task_id)
+        return candidates
+    finally:
+        client.close()
+
+
+class _StillThere(GatewayError):
+    code, status, title = "labelstudio-task-still-present", 502, "Task still present"
+
+
+def _candidates(client: LabelStudioClient, row: AssetSync) -> list[int]:
+    """The tasks that are this asset's: the recorded one (checked), or, for an import whose
+    answer was lost, every task of the project naming the asset."""
+    if row.task_id is not None and row.state == SyncState.SYNCED:
+        task = client.task(row.task_id)
+        if task is None:
+            return []
+        if task.data.get("gateway_asset_id") != row.asset_id:
+            raise _StillThere(
+                "the recorded task does not belong to this asset; not deleting it",
+                task_id=row.task_id,
+            )
+        return [row.task_id]
+    if row.project_id is None:
+        return []
+    return [
+        t.id for t in client.tasks(row.project_id) if t.data.get("gateway_asset_id") == row.asset_id
+    ]
+
+
+def _mark_removed(
+    ctx: GatewayContext, session: Session, row: AssetSync, removed: list[int], reason: str
+) -> None:
+    now = ctx.clock()
+    row.state, row.error, row.updated_at = SyncState.REMOVED, None, now
+    session.add(row)
+    asset = session.get(Asset, row.asset_id)
+    append(
+        session,
+        action="labelstudio.task_removed",
+        entity_type="asset",
+        entity_id=row.asset_id,
+        dataset_id=asset.dataset_id if asset else None,
+        actor=REMOVER,
+        now=now,
+        region=ctx.settings.region,
+        outputs={"deleted_tasks": removed, "verified_absent": "yes"},
+        parameters={"destination_id": row.destination_id, "reason": reason},
+    )

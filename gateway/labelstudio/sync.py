@@ -1,0 +1,355 @@
+"""Sync a dataset's released, redacted assets to a Label Studio destination as tasks.
+
+Idempotent and resumable: before each import the intent is recorded (AssetSync state
+`intent_recorded`, committed); after it the task ids are. A run that died in between is
+resumed by adopting the tasks Label Studio already holds, found by the gateway asset id in
+their data, so nothing is created twice. Residency is checked first (contract 1); a denied
+sync raises `ResidencyViolation` naming the rule, and the attempt is recorded in lineage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from gateway.context import GatewayContext
+from gateway.datasets import get_dataset
+from gateway.db import transaction
+from gateway.errors import NotFound
+from gateway.labelstudio.client import LabelStudioClient, RetryPolicy
+from gateway.labelstudio.destinations import connect, get_destination
+from gateway.labelstudio.errors import LabelStudioRejected
+from gateway.labelstudio.projects import ensure_project
+from gateway.labelstudio.urls import image_url
+from gateway.lineage import Actor, append
+from gateway.models import Asset, AssetState, AssetSync, Dataset, Destination, SyncState
+from gateway.policy.enforcement import EnforcementPoint, enforce_residency
+from gateway.pseudonymisation import task_metadata
+
+Progress = Callable[[int, int], None]
+DONE_STATES = (SyncState.SYNCED, SyncState.REMOVED)
+
+
+@dataclass
+class SyncReport:
+    dataset: str
+    destination: str
+    project_id: int = 0
+    created: int = 0
+    adopted: int = 0
+    already: int = 0
+    failed: dict[str, str] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        return (
+            f"project {self.project_id}: {self.created} tasks created, {self.adopted} adopted, "
+            f"{self.already} already synced, {len(self.failed)} failed"
+        )
+
+
+def sync_dataset(
+    ctx: GatewayContext,
+    *,
+    dataset_ref: str,
+    destination_ref: str,
+    actor: Actor,
+    batch_size: int = 50,
+    retry: RetryPolicy | None = None,
+    progress: Progress | None = None,
+) -> SyncReport:
+    dataset, destination = _check_residency(ctx, dataset_ref, destination_ref, actor)
+    report = SyncReport(dataset=dataset.name, destination=destination.name)
+    client = connect(ctx, destination, retry=retry)
+    try:
+        report.project_id = ensure_project(
+            ctx, client, dataset=dataset, destination=destination, actor=actor
+        )
+        report.adopted = _resume(ctx, client, dataset, destination, report.project_id, actor)
+        todo, report.already = _plan(ctx, dataset.id, destination.id)
+        total, done = len(todo), 0
+        for start in range(0, total, batch_size):
+            batch = todo[start : start + batch_size]
+            _import_batch(ctx, client, destination, report, batch, actor)
+            done += len(batch)
+            if progress:
+                progress(done, total)
+        _record_summary(ctx, dataset, destination, report, actor)
+    finally:
+        client.close()
+    return report
+
+
+def _check_residency(
+    ctx: GatewayContext, dataset_ref: str, destination_ref: str, actor: Actor
+) -> tuple[Dataset, Destination]:
+    with transaction(ctx.engine) as session:
+        dataset = get_dataset(session, dataset_ref)
+        destination = get_destination(session, destination_ref)
+        enforce_residency(
+            ctx,
+            session,
+            point=EnforcementPoint.SYNC,
+            dataset_id=dataset.id,
+            target_region=destination.region,
+            actor=actor,
+            entity_type="destination",
+            entity_id=destination.id,
+            transfer_basis=destination.transfer_basis,
+        )
+        return dataset, destination
+
+
+def _resume(
+    ctx: GatewayContext,
+    client: LabelStudioClient,
+    dataset: Dataset,
+    destination: Destination,
+    project_id: int,
+    actor: Actor,
+) -> int:
+    """Adopt tasks an interrupted run imported; put intents Label Studio never saw back."""
+    with transaction(ctx.engine) as session:
+        pending = _sync_rows(session, dataset.id, destination.id, SyncState.INTENT_RECORDED)
+    if not pending:
+        return 0
+    held = _tasks_by_asset(client, project_id)
+    adopted, duplicates = 0, []
+    with transaction(ctx.engine) as session:
+        for row in pending:
+            fresh = _sync_row(session, row.asset_id, destination.id)
+            task_ids = held.get(row.asset_id, [])
+            if task_ids:
+                _mark_synced(ctx, session, fresh, task_ids[0], project_id, actor, adopted=True)
+                adopted += 1
+                duplicates += task_ids[1:]
+            else:
+                fresh.state, fresh.updated_at = SyncState.PENDING, ctx.clock()
+                session.add(fresh)
+    for extra in duplicates:
+        client.delete_task(extra)  # a duplicate from an earlier crash: exactly one stays
+    return adopted
+
+
+def _tasks_by_asset(client: LabelStudioClient, project_id: int) -> dict[str, list[int]]:
+    held: dict[str, list[int]] = {}
+    for task in client.tasks(project_id):
+        asset_id = task.data.get("gateway_asset_id")
+        if isinstance(asset_id, str):
+            held.setdefault(asset_id, []).append(task.id)
+    return {k: sorted(v) for k, v in held.items()}
+
+
+def _sync_rows(
+    session: Session, dataset_id: str, destination_id: str, state: SyncState
+) -> list[AssetSync]:
+    return list(
+        session.exec(
+            select(AssetSync)
+            .join(Asset, col(Asset.id) == col(AssetSync.asset_id))
+            .where(
+                Asset.dataset_id == dataset_id,
+                AssetSync.destination_id == destination_id,
+                AssetSync.state == state,
+            )
+        ).all()
+    )
+
+
+def _plan(ctx: GatewayContext, dataset_id: str, destination_id: str) -> tuple[list[str], int]:
+    """Released assets without a task yet (failed ones are tried again); and the count done."""
+    with transaction(ctx.engine) as session:
+        released = session.exec(
+            select(Asset.id)
+            .where(Asset.dataset_id == dataset_id, Asset.state == AssetState.RELEASED)
+            .order_by(col(Asset.created_at), col(Asset.id))
+        ).all()
+        done = set(
+            session.exec(
+                select(AssetSync.asset_id).where(
+                    AssetSync.destination_id == destination_id,
+                    col(AssetSync.state).in_(DONE_STATES),
+                )
+            ).all()
+        )
+    todo = [a for a in released if a not in done]
+    return todo, len(released) - len(todo)
+
+
+def _import_batch(
+    ctx: GatewayContext,
+    client: LabelStudioClient,
+    destination: Destination,
+    report: SyncReport,
+    asset_ids: list[str],
+    actor: Actor,
+) -> None:
+    tasks = _record_intent(ctx, destination, report.project_id, asset_ids, actor)
+    if not tasks:
+        return
+    try:
+        task_ids = client.import_tasks(report.project_id, [t for _, t in tasks])
+    except LabelStudioRejected as exc:
+        if len(tasks) == 1:
+            _mark_failed(ctx, destination, tasks[0][0], exc, actor)
+            report.failed[tasks[0][0]] = exc.code
+            return
+        for asset_id, _ in tasks:  # isolate the asset Label Studio refuses
+            _import_batch(ctx, client, destination, report, [asset_id], actor)
+        return
+    with transaction(ctx.engine) as session:
+        for (asset_id, _), task_id in zip(tasks, task_ids, strict=True):
+            row = _sync_row(session, asset_id, destination.id)
+            _mark_synced(ctx, session, row, task_id, report.project_id, actor, adopted=False)
+    report.created += len(tasks)
+
+
+def _record_intent(
+    ctx: GatewayContext,
+    destination: Destination,
+    project_id: int,
+    asset_ids: list[str],
+    actor: Actor,
+) -> list[tuple[str, dict[str, Any]]]:
+    """Build task data for assets still released and commit the intent to import them."""
+    tasks: list[tuple[str, dict[str, Any]]] = []
+    now = ctx.clock()
+    with transaction(ctx.engine) as session:
+        for asset_id in asset_ids:
+            asset = session.get(Asset, asset_id)
+            if asset is None or asset.state != AssetState.RELEASED:
+                continue  # quarantined or erased since planning: never sent
+            tasks.append((asset_id, task_data(ctx, session, destination, asset)))
+            row = session.get(AssetSync, (asset_id, destination.id)) or AssetSync(
+                asset_id=asset_id, destination_id=destination.id, state=SyncState.PENDING
+            )
+            row.state, row.project_id, row.updated_at = SyncState.INTENT_RECORDED, project_id, now
+            row.attempts, row.error = row.attempts + 1, None
+            session.add(row)
+        if tasks:
+            append(
+                session,
+                action="labelstudio.import_intent",
+                entity_type="destination",
+                entity_id=destination.id,
+                dataset_id=_dataset_of(session, tasks[0][0]),
+                actor=actor,
+                now=now,
+                region=ctx.settings.region,
+                inputs={"assets": [a for a, _ in tasks]},
+                parameters={"project_id": project_id, "target_region": destination.region},
+            )
+    return tasks
+
+
+def task_data(
+    ctx: GatewayContext, session: Session, destination: Destination, asset: Asset
+) -> dict[str, Any]:
+    """Contract 4: the signed URL, the ids, and only pseudonymous metadata."""
+    return {
+        "image": image_url(ctx, session, destination=destination, asset=asset),
+        "gateway_asset_id": asset.id,
+        "gateway_dataset_id": asset.dataset_id,
+        "meta": task_metadata(ctx, session, asset),
+    }
+
+
+def _dataset_of(session: Session, asset_id: str) -> str:
+    asset = session.get(Asset, asset_id)
+    if asset is None:
+        raise NotFound("asset vanished during sync", asset_id=asset_id)
+    return asset.dataset_id
+
+
+def _sync_row(session: Session, asset_id: str, destination_id: str) -> AssetSync:
+    row = session.get(AssetSync, (asset_id, destination_id))
+    if row is None:
+        raise NotFound("sync record vanished during sync", asset_id=asset_id)
+    return row
+
+
+def _mark_synced(
+    ctx: GatewayContext,
+    session: Session,
+    row: AssetSync,
+    task_id: int,
+    project_id: int,
+    actor: Actor,
+    *,
+    adopted: bool,
+) -> None:
+    now = ctx.clock()
+    row.state, row.task_id, row.project_id, row.updated_at = (
+        SyncState.SYNCED,
+        task_id,
+        project_id,
+        now,
+    )
+    session.add(row)
+    append(
+        session,
+        action="labelstudio.task_synced",
+        entity_type="asset",
+        entity_id=row.asset_id,
+        dataset_id=_dataset_of(session, row.asset_id),
+        actor=actor,
+        now=now,
+        region=ctx.settings.region,
+        outputs={"task_id": task_id, "project_id": project_id},
+        parameters={"destination_id": row.destination_id, "adopted": "yes" if adopted else "no"},
+    )
+
+
+def _mark_failed(
+    ctx: GatewayContext, destination: Destination, asset_id: str, exc: Exception, actor: Actor
+) -> None:
+    code = getattr(exc, "code", type(exc).__name__)
+    with transaction(ctx.engine) as session:
+        row = _sync_row(session, asset_id, destination.id)
+        now = ctx.clock()
+        row.state, row.error, row.updated_at = SyncState.FAILED, f"{code}: {exc}", now
+        session.add(row)
+        append(
+            session,
+            action="labelstudio.task_failed",
+            entity_type="asset",
+            entity_id=asset_id,
+            dataset_id=_dataset_of(session, asset_id),
+            actor=actor,
+            now=now,
+            region=ctx.settings.region,
+            parameters={"destination_id": destination.id, "error": str(code)},
+        )
+
+
+def _record_summary(
+    ctx: GatewayContext,
+    dataset: Dataset,
+    destination: Destination,
+    report: SyncReport,
+    actor: Actor,
+) -> None:
+    with transaction(ctx.engine) as session:
+        append(
+            session,
+            action="labelstudio.sync_completed",
+            entity_type="dataset",
+            entity_id=dataset.id,
+            dataset_id=dataset.id,
+            actor=actor,
+            now=ctx.clock(),
+            region=ctx.settings.region,
+            outputs={
+                "created": report.created,
+                "adopted": report.adopted,
+                "already": report.already,
+                "failed": len(report.failed),
+            },
+            parameters={
+                "destination_id": destination.id,
+                "target_region": destination.region,
+                "project_id": report.project_id,
+            },
+        )

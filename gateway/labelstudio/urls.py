@@ -1,0 +1,129 @@
+"""Signed, asset-scoped image URLs: the only way annotators' browsers reach a redacted image.
+
+A URL names one destination and one asset and carries an HMAC over both and the redacted
+copy's SHA-256, under a subkey of the dataset key. It has no timer: Label Studio freezes it
+into task data, so it stays valid exactly as long as the redacted copy may be shown. Every
+fetch re-checks the asset's state and its task's state; shredding the dataset key kills every
+URL of the dataset at once.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from dataclasses import dataclass
+
+from sqlmodel import Session, col, select
+
+from gateway import crypto
+from gateway.context import GatewayContext
+from gateway.errors import GatewayError, KeyUnavailable, NotFound
+from gateway.keys import DatasetKeyMaterial
+from gateway.models import Asset, AssetState, AssetSync, Destination, LineageRecord, SyncState
+
+
+class ImageGone(GatewayError):
+    code, status, title = "image-gone", 410, "This image is no longer available"
+
+
+SERVABLE_SYNC = frozenset({SyncState.SYNCED, SyncState.INTENT_RECORDED})
+GONE_STATES = frozenset({AssetState.ERASED, AssetState.EXPIRED})
+MEDIA_TYPES = {"jpg": "image/jpeg", "jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
+
+
+def _url_key(key: DatasetKeyMaterial) -> bytes:
+    info = f"lpg/v1/dataset/{key.dataset_id}/v{key.version}/image-url".encode()
+    return crypto.derive(key.secret, info=info)
+
+
+def _signature(key: DatasetKeyMaterial, destination_id: str, asset: Asset) -> str:
+    message = f"{destination_id}/{asset.id}/{asset.redacted_sha256}".encode()
+    return crypto.keyed_digest(message, key=_url_key(key))
+
+
+def image_url(
+    ctx: GatewayContext, session: Session, *, destination: Destination, asset: Asset
+) -> str:
+    if asset.redacted_blob is None or asset.redacted_sha256 is None:
+        raise NotFound("the asset has no redacted copy", asset_id=asset.id)
+    key = ctx.keys.dataset_key(session, asset.dataset_id)
+    base = (destination.gateway_url or "").rstrip("/")
+    sig = _signature(key, destination.id, asset)
+    return f"{base}/v1/images/{destination.id}/{asset.id}?k={key.version}&s={sig}"
+
+
+@dataclass(frozen=True, slots=True)
+class ServedImage:
+    data: bytes
+    media_type: str
+    allow_origin: str
+
+
+def resolve_image(
+    ctx: GatewayContext,
+    session: Session,
+    *,
+    destination_id: str,
+    asset_id: str,
+    key_version: int,
+    signature: str,
+) -> ServedImage:
+    """The redacted bytes behind a signed URL, or 404 (unknown, bad signature, not released)
+    or 410 (erased, expired, or its task removed)."""
+    asset = session.get(Asset, asset_id)
+    destination = session.get(Destination, destination_id)
+    if asset is None or destination is None or asset.redacted_sha256 is None:
+        raise NotFound("no such image")
+    try:
+        key = ctx.keys.dataset_key(session, asset.dataset_id, version=key_version)
+    except KeyUnavailable:
+        raise ImageGone("the dataset key of this image was shredded") from None
+    expected = _signature(key, destination.id, asset)
+    if not hmac.compare_digest(expected, signature):
+        raise NotFound("no such image")
+    blob = _check_servable(session, asset, destination)
+    extension = blob.rsplit(".", 1)[-1]
+    return ServedImage(
+        data=ctx.store.get(blob),
+        media_type=MEDIA_TYPES.get(extension, "application/octet-stream"),
+        allow_origin=origin_of(destination.url),
+    )
+
+
+def _check_servable(session: Session, asset: Asset, destination: Destination) -> str:
+    state = AssetState(asset.state)
+    if state in GONE_STATES:
+        raise ImageGone("this image was erased or has expired")
+    sync = session.get(AssetSync, (asset.id, destination.id))
+    if sync is not None and sync.state == SyncState.REMOVED:
+        raise ImageGone("this image's task was removed")
+    if sync is None or sync.state not in SERVABLE_SYNC or asset.redacted_blob is None:
+        raise NotFound("no such image")
+    if state is AssetState.RELEASED:
+        return asset.redacted_blob
+    if state is AssetState.ORIGINAL_DELETED and _deleted_after_release(session, asset.id):
+        return asset.redacted_blob
+    raise NotFound("no such image")  # quarantined, processing: never served
+
+
+def _deleted_after_release(session: Session, asset_id: str) -> bool:
+    """An asset whose original was deleted stays showable only if it was released then
+    (the same state also follows a quarantine)."""
+    row = session.exec(
+        select(LineageRecord)
+        .where(
+            LineageRecord.entity_id == asset_id,
+            LineageRecord.action == f"asset.{AssetState.ORIGINAL_DELETED.value}",
+        )
+        .order_by(col(LineageRecord.seq).desc())
+    ).first()
+    if row is None:
+        return False
+    return bool(json.loads(row.payload).get("parameters", {}).get("from") == "released")
+
+
+def origin_of(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
