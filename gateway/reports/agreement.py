@@ -132,12 +132,20 @@ def cohens_kappa(pairs: Sequence[tuple[Hashable, Hashable]]) -> float | None:
     None when it is undefined: no items, or chance agreement is 1 (both raters used one and
     the same category throughout, so agreement beyond chance cannot be measured).
     """
-    n = len(pairs)
+    return cohens_kappa_table(Counter(pairs))
+
+
+def cohens_kappa_table(table: Mapping[tuple[Hashable, Hashable], int]) -> float | None:
+    """Cohen's kappa from a contingency table {(rating a, rating b): items}."""
+    n = sum(table.values())
     if n == 0:
         return None
-    observed = sum(1 for a, b in pairs if a == b) / n
-    first = Counter(a for a, _ in pairs)
-    second = Counter(b for _, b in pairs)
+    observed = sum(count for (a, b), count in table.items() if a == b) / n
+    first: Counter[Hashable] = Counter()
+    second: Counter[Hashable] = Counter()
+    for (a, b), count in table.items():
+        first[a] += count
+        second[b] += count
     expected = sum(first[c] * second[c] for c in first) / (n * n)
     if expected == 1.0:
         return None
@@ -152,8 +160,13 @@ def krippendorff_alpha_nominal(units: Sequence[Sequence[Hashable]]) -> float | N
     Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability". None when undefined
     (fewer than two pairable values, or a single category overall).
     """
+    return krippendorff_alpha_table(Counter(tuple(sorted(map(str, u))) for u in units))
+
+
+def krippendorff_alpha_table(units: Mapping[tuple[str, ...], int]) -> float | None:
+    """The same, from {sorted values of a unit: how many units had exactly those values}."""
     coincidence: dict[tuple[Hashable, Hashable], float] = {}
-    for values in units:
+    for values, weight in units.items():
         m = len(values)
         if m < 2:
             continue
@@ -162,10 +175,11 @@ def krippendorff_alpha_nominal(units: Sequence[Sequence[Hashable]]) -> float | N
             for k, n_k in counts.items():
                 pairs = n_c * (n_c - 1) if c == k else n_c * n_k
                 if pairs:
-                    coincidence[(c, k)] = coincidence.get((c, k), 0.0) + pairs / (m - 1)
+                    add = weight * pairs / (m - 1)
+                    coincidence[(c, k)] = coincidence.get((c, k), 0.0) + add
     marginals: dict[Hashable, float] = {}
-    for (c, _), value in coincidence.items():
-        marginals[c] = marginals.get(c, 0.0) + value
+    for (first, _), value in coincidence.items():
+        marginals[first] = marginals.get(first, 0.0) + value
     n = sum(marginals.values())
     if n <= 1 or len(marginals) < 2:
         return None

@@ -7,8 +7,9 @@ read by name with reflection, so a report works before they exist ("nothing reco
 from __future__ import annotations
 
 import json
-from collections import defaultdict
-from collections.abc import Hashable, Iterable
+from collections import Counter, defaultdict
+from collections.abc import Hashable, Iterable, Mapping
+from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any
 
@@ -16,7 +17,13 @@ from sqlalchemy import MetaData, Table, distinct, func, inspect, select
 from sqlmodel import Session, col
 
 from gateway.models import Asset, AssetSync, Destination, SyncState
-from gateway.reports.agreement import Box, box_agreement, cohens_kappa, krippendorff_alpha_nominal
+from gateway.reports.agreement import (
+    Box,
+    BoxAgreement,
+    box_agreement,
+    cohens_kappa_table,
+    krippendorff_alpha_table,
+)
 from gateway.reports.collect_assets import asset_filter
 from gateway.reports.model import AnnotationQuality, Count, Incident, KappaPair, Recipient
 from gateway.reports.query import Scope, iso, ratio, run
@@ -71,6 +78,7 @@ def _annotation_rows(session: Session, scope: Scope, annotations: Table) -> Any:
         stmt = stmt.where(clause)
     if "deleted_at" in annotations.c:  # annotations deleted in Label Studio no longer count
         stmt = stmt.where(annotations.c.deleted_at.is_(None))
+    stmt = stmt.order_by(annotations.c.asset_id, annotations.c.id)
     return run(session, stmt.execution_options(yield_per=2000))
 
 
@@ -115,83 +123,115 @@ def annotation_quality(
     return quality if quality.annotations else None
 
 
+@dataclass
+class _Tally:
+    """Running totals, so annotations stream through one asset at a time."""
+
+    total: int = 0
+    cancelled: int = 0
+    assets: int = 0
+    overlap: int = 0
+    comparisons: int = 0
+    boxes: int = 0
+    matched: int = 0
+    iou_sum: float = 0.0
+    per_annotator: Counter[str] = field(default_factory=Counter)
+    labels: Counter[str] = field(default_factory=Counter)
+    box_labels: Counter[tuple[Hashable, Hashable]] = field(default_factory=Counter)
+    choice_pairs: dict[tuple[str, str], Counter[tuple[Hashable, Hashable]]] = field(
+        default_factory=lambda: defaultdict(Counter)
+    )
+    units: Counter[tuple[str, ...]] = field(default_factory=Counter)
+
+    def add_asset(self, rows: list[tuple[str, Any]]) -> None:
+        boxes: dict[str, list[Box]] = {}
+        choices: dict[str, dict[str, str]] = defaultdict(dict)
+        for annotator, raw in rows:
+            self.per_annotator[annotator] += 1
+            results = _results(raw)
+            boxes[annotator] = _boxes(results)
+            self.labels.update(b.label for b in boxes[annotator])
+            for name, value in _choices(results).items():
+                choices[name][annotator] = value
+                self.labels.update(value.split("|"))
+        self.assets += 1
+        if len(boxes) >= 2:
+            self.overlap += 1
+            agreement, label_pairs = box_agreement({0: boxes}, threshold=IOU_THRESHOLD)
+            self.comparisons += agreement.comparisons
+            self.boxes += agreement.boxes
+            self.matched += agreement.matched_pairs
+            self.iou_sum += agreement.iou_sum
+            self.box_labels.update(label_pairs)
+        for by_annotator in choices.values():
+            for a, b in combinations(sorted(by_annotator), 2):
+                self.choice_pairs[(a, b)][(by_annotator[a], by_annotator[b])] += 1
+            if len(by_annotator) >= 2:
+                self.units[tuple(sorted(by_annotator.values()))] += 1
+
+
 def quality_from_rows(
     rows: Iterable[tuple[str, str, Any, bool]], ontology: dict[str, Any]
 ) -> AnnotationQuality:
-    """Agreement and counts from (asset id, annotator pseudonym, LS result, was_cancelled)."""
-    per_annotator: dict[str, int] = defaultdict(int)
-    labels: dict[str, int] = defaultdict(int)
-    boxes: dict[Hashable, dict[str, list[Box]]] = defaultdict(dict)
-    choices: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)
-    total = cancelled = 0
+    """Agreement and counts from (asset id, annotator pseudonym, LS result, was_cancelled),
+    ordered by asset id; memory stays bounded by one asset's annotations."""
+    tally = _Tally()
+    current: str | None = None
+    pending: list[tuple[str, Any]] = []
     for asset_id, annotator, raw, was_cancelled in rows:
-        total += 1
+        tally.total += 1
         if was_cancelled:
-            cancelled += 1
+            tally.cancelled += 1
             continue
-        per_annotator[str(annotator)] += 1
-        results = _results(raw)
-        found = _boxes(results)
-        boxes[asset_id][str(annotator)] = found
-        for box in found:
-            labels[box.label] += 1
-        for name, value in _choices(results).items():
-            choices[(asset_id, name)][str(annotator)] = value
-            for one in value.split("|"):
-                labels[one] += 1
-    return _quality(total, cancelled, per_annotator, labels, boxes, choices, ontology)
+        if asset_id != current and pending:
+            tally.add_asset(pending)
+            pending = []
+        current = asset_id
+        pending.append((str(annotator), raw))
+    if pending:
+        tally.add_asset(pending)
+    return _quality(tally, ontology)
 
 
-def _quality(
-    total: int,
-    cancelled: int,
-    per_annotator: dict[str, int],
-    labels: dict[str, int],
-    boxes: dict[Hashable, dict[str, list[Box]]],
-    choices: dict[tuple[str, str], dict[str, str]],
-    ontology: dict[str, Any],
-) -> AnnotationQuality:
-    overlap = {a: by for a, by in boxes.items() if len(by) >= 2}
-    agreement, label_pairs = box_agreement(overlap, threshold=IOU_THRESHOLD)
-    pair_items: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
-    for by_annotator in choices.values():
-        for a, b in combinations(sorted(by_annotator), 2):
-            pair_items[(a, b)].append((by_annotator[a], by_annotator[b]))
-    units = [list(v.values()) for v in choices.values() if len(v) >= 2]
+def _quality(t: _Tally, ontology: dict[str, Any]) -> AnnotationQuality:
+    totals = BoxAgreement(t.comparisons, t.boxes, t.matched, 0, t.iou_sum)
     return AnnotationQuality(
-        annotations=total,
-        cancelled=cancelled,
-        assets_annotated=len(boxes),
-        assets_with_overlap=len(overlap),
-        overlap_coverage=ratio(len(overlap) / len(boxes)) if boxes else None,
-        per_annotator=_sorted(per_annotator),
-        label_distribution=_sorted(labels),
-        subgroup_distribution=_subgroups(labels, ontology),
-        box_comparisons=agreement.comparisons,
-        box_matched_pairs=agreement.matched_pairs,
-        box_f1=ratio(agreement.f1),
-        box_mean_iou=ratio(agreement.mean_iou),
-        box_label_kappa=ratio(cohens_kappa(label_pairs)),
+        annotations=t.total,
+        cancelled=t.cancelled,
+        assets_annotated=t.assets,
+        assets_with_overlap=t.overlap,
+        overlap_coverage=ratio(t.overlap / t.assets) if t.assets else None,
+        per_annotator=_sorted(t.per_annotator),
+        label_distribution=_sorted(t.labels),
+        subgroup_distribution=_subgroups(t.labels, ontology),
+        box_comparisons=t.comparisons,
+        box_matched_pairs=t.matched,
+        box_f1=ratio(totals.f1),
+        box_mean_iou=ratio(totals.mean_iou),
+        box_label_kappa=ratio(cohens_kappa_table(t.box_labels)),
         choice_kappa_pairs=[
             KappaPair(
-                annotator_a=a, annotator_b=b, items=len(items), kappa=ratio(cohens_kappa(items))
+                annotator_a=a,
+                annotator_b=b,
+                items=sum(table.values()),
+                kappa=ratio(cohens_kappa_table(table)),
             )
-            for (a, b), items in sorted(pair_items.items())
+            for (a, b), table in sorted(t.choice_pairs.items())
         ],
-        choice_alpha=ratio(krippendorff_alpha_nominal(units)),
-        choice_units=len(units),
+        choice_alpha=ratio(krippendorff_alpha_table(t.units)),
+        choice_units=sum(t.units.values()),
         iou_threshold=f"{IOU_THRESHOLD:.2f}",
         method=METHOD,
     )
 
 
-def _sorted(values: dict[str, int]) -> list[Count]:
+def _sorted(values: Mapping[str, int]) -> list[Count]:
     return [
         Count(key=k, count=v) for k, v in sorted(values.items(), key=lambda kv: (-kv[1], kv[0]))
     ]
 
 
-def _subgroups(labels: dict[str, int], ontology: dict[str, Any]) -> list[Count]:
+def _subgroups(labels: Mapping[str, int], ontology: dict[str, Any]) -> list[Count]:
     """Annotation counts per ontology subgroup, where the ontology defines subgroups."""
     groups: dict[str, int] = defaultdict(int)
     for label in ontology.get("labels", []):

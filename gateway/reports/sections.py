@@ -10,6 +10,7 @@ from gateway.reports.model import (
     Count,
     DatasetIdentity,
     GovernanceItem,
+    PolicyVersionEntry,
     ProcessingRecord,
     RecordKeeping,
     RedactionSection,
@@ -118,7 +119,7 @@ def retention_lines(facts: Facts) -> list[str]:
         return ["No retention policy is recorded for this dataset."]
     return [
         f"{name.removesuffix('_days').replace('_', ' ')}: {days} days after ingest "
-        f"(policy {current.name} v{current.version}, {facts.current_policy_source})"
+        f"(policy {_policy_name(current)}, {facts.current_policy_source})"
         for name, days in sorted(current.retention_days.items())
     ]
 
@@ -162,6 +163,10 @@ def security_measures(facts: Facts) -> list[SecurityMeasure]:
 
 def _count_line(items: list[tuple[str, int]]) -> str:
     return ", ".join(f"{k}: {n}" for k, n in items) or "none"
+
+
+def _policy_name(policy: PolicyVersionEntry) -> str:
+    return f"{policy.name} v{policy.version}" if policy.version else policy.name
 
 
 def _policies(facts: Facts) -> str:
