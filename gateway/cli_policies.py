@@ -264,3 +264,13 @@ def erasure_list(
             f"due {v['due_at'][:10]}{late}  assets {v['assets_erased']}  "
             f"recipients {len(v['recipients'])}"
         )
+
+
+@erasure_app.command("retry")
+def erasure_retry() -> None:
+    """Ask the recipients (Label Studio destinations) still pending again (Art. 19)."""
+    from gateway.policy.erasure import retry_open_erasures
+
+    with opened() as ctx:
+        done = retry_open_erasures(ctx)
+    say(f"{len(done)} open erasure request(s) completed")

@@ -2,8 +2,8 @@
 
 Blobs are deleted before the database says so: a run killed in between leaves a row that
 still names a missing blob, and the next run deletes it again (a no-op) and records it.
-Label Studio tasks are removed through a `TaskRemover`; until the sync module provides one,
-`PendingTaskRemoval` reports each task as pending, so nothing claims a removal it did not do.
+Label Studio tasks are removed through a `TaskRemover` (the sync module's, by default), which
+reports each recipient as removed or removal-pending, so nothing claims a removal it did not do.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from sqlmodel import Session, col, delete, select
 
 from gateway.context import GatewayContext
-from gateway.models import AssetSync, DatasetKey, Detection, SyncState
+from gateway.models import DatasetKey, Detection
 
 
 class TaskRemover(Protocol):
@@ -26,32 +26,10 @@ class TaskRemover(Protocol):
     ) -> list[dict[str, Any]]: ...
 
 
-class PendingTaskRemoval:
-    """No sync module yet: every synced task is reported as pending removal (fail closed:
-    an erasure with pending recipients stays open)."""
-
-    def remove_tasks(
-        self, ctx: GatewayContext, session: Session, *, asset_id: str, reason: str
-    ) -> list[dict[str, Any]]:
-        del ctx, reason
-        rows = session.exec(
-            select(AssetSync).where(
-                AssetSync.asset_id == asset_id, col(AssetSync.state) != SyncState.REMOVED
-            )
-        ).all()
-        return [
-            {"destination_id": r.destination_id, "task_id": r.task_id, "state": "removal-pending"}
-            for r in rows
-        ]
-
-
 def default_task_remover() -> TaskRemover:
-    """The sync module's remover when it is installed (contract: gateway.labelstudio.removal
-    .LabelStudioTaskRemover), else the pending marker."""
-    try:
-        from gateway.labelstudio.removal import LabelStudioTaskRemover  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return PendingTaskRemoval()
+    """The sync module's remover: deletes the tasks in Label Studio and reads them back."""
+    from gateway.labelstudio.removal import LabelStudioTaskRemover
+
     remover: TaskRemover = LabelStudioTaskRemover()
     return remover
 

@@ -269,3 +269,50 @@ def register_view(request: ErasureRequest, *, now: datetime) -> dict[str, Any]:
         "assets_erased": len(request.assets_erased or []),
         "recipients": request.recipients or [],
     }
+
+
+def retry_open_erasures(
+    ctx: GatewayContext, *, task_remover: TaskRemover | None = None
+) -> list[ErasureRequest]:
+    """Ask again the recipients still pending for each open request (one transaction each);
+    a request whose recipients all confirmed is completed and recorded. Returns those done."""
+    from gateway.db import transaction
+
+    remover = task_remover or default_task_remover()
+    completed = []
+    with transaction(ctx.engine) as session:
+        open_ids = [
+            r.id
+            for r in session.exec(
+                select(ErasureRequest).where(ErasureRequest.state == ErasureState.OPEN)
+            ).all()
+        ]
+    for request_id in open_ids:
+        with transaction(ctx.engine) as session:
+            request = session.get(ErasureRequest, request_id)
+            if request is None or request.state != ErasureState.OPEN:
+                continue
+            recipients = [
+                r
+                for asset_id in request.assets_erased or []
+                for r in remover.remove_tasks(ctx, session, asset_id=asset_id, reason="erasure")
+            ]
+            confirmed = [r for r in request.recipients or [] if r.get("state") == "removed"]
+            request.recipients = confirmed + recipients
+            pending = sum(1 for r in recipients if r.get("state") != "removed")
+            if pending == 0:
+                request.state, request.completed_at = ErasureState.COMPLETED, ctx.clock()
+                completed.append(request)
+            session.add(request)
+            _record(
+                ctx,
+                session,
+                request,
+                "erasure.retried",
+                ERASURE_RETRY,
+                {"pending_recipients": pending, "state": request.state},
+            )
+    return completed
+
+
+ERASURE_RETRY = Actor("system", "erasure")

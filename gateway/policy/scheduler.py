@@ -1,5 +1,6 @@
-"""The service's scheduled retention job: a background thread running `run_retention`
-every `retention_interval_seconds` (0 disables it; the CLI and API can still run it)."""
+"""The service's scheduled retention job: a background thread running `run_retention` and
+retrying open erasure requests' pending recipients every `retention_interval_seconds`
+(0 disables it; the CLI and API can still run both)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import threading
 
 from gateway.context import GatewayContext
 from gateway.errors import GatewayError
+from gateway.policy.erasure import retry_open_erasures
 from gateway.policy.retention import run_retention
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,7 @@ class RetentionScheduler:
     def run_once(self) -> None:
         try:
             report = run_retention(self._ctx, dry_run=False)
+            retry_open_erasures(self._ctx)
         except GatewayError:  # the next round retries; every finished item is recorded
             log.exception("retention run failed")
             return
