@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, delete, event, insert
+from sqlalchemy import Engine, Table, delete, event
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session as OrmSession
+from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Session, col, select
 
 from gateway.errors import IntegrityFailure
@@ -31,7 +32,9 @@ from gateway.models import LineageHead, LineageRecord
 
 log = logging.getLogger(__name__)
 _PENDING = "lpg.lineage.pending"
-_OUTBOX = LineageOutbox.__table__  # type: ignore[attr-defined]
+_BUFFER = "lpg.lineage.buffer"
+_RECORDS: Table = LineageRecord.__table__  # type: ignore[attr-defined]
+_OUTBOX: Table = LineageOutbox.__table__  # type: ignore[attr-defined]
 DRAIN_BATCH = 5000
 
 
@@ -92,11 +95,48 @@ def append(
         "parameters": parameters or {},
     }
     text = canonical_json(body).decode()
-    session.connection().execute(
-        _OUTBOX.insert(), {"record_id": record_id, "body": text, "created_at": now}
-    )
-    session.info[_PENDING] = True
+    session.connection()  # begins the caller's transaction if it has not begun yet
+    txn = session.get_nested_transaction() or session.get_transaction()
+    row = {"record_id": record_id, "body": text, "created_at": now}
+    session.info.setdefault(_BUFFER, []).append((txn, row))
     return PendingRecord(record_id, body)
+
+
+@event.listens_for(OrmSession, "before_commit")
+def _write_outbox(session: OrmSession) -> None:
+    """Insert the records appended in this transaction, in one statement, just before COMMIT
+    (or RELEASE SAVEPOINT): one round trip per transaction instead of one per record."""
+    buffered = session.info.get(_BUFFER)
+    if not buffered:
+        return
+    _insert_many(session, _OUTBOX, [row for _, row in buffered])
+    buffered.clear()
+    session.info[_PENDING] = True
+
+
+@event.listens_for(OrmSession, "after_soft_rollback")
+def _drop_rolled_back(session: OrmSession, previous_transaction: SessionTransaction) -> None:
+    """A rolled-back transaction or savepoint takes the records appended inside it along."""
+    if previous_transaction.parent is None:
+        session.info.pop(_BUFFER, None)
+        session.info.pop(_PENDING, None)
+        return
+    buffered = session.info.get(_BUFFER) or []
+    buffered[:] = [(t, r) for t, r in buffered if not _within(t, previous_transaction)]
+
+
+def _within(txn: SessionTransaction | None, outer: SessionTransaction) -> bool:
+    while txn is not None:
+        if txn is outer:
+            return True
+        txn = txn.parent
+    return False
+
+
+@event.listens_for(OrmSession, "after_transaction_end")
+def _forget_buffer(session: OrmSession, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # the session's transaction is over, whatever happened
+        session.info.pop(_BUFFER, None)
 
 
 def sequence_pending(session: Session, *, limit: int = DRAIN_BATCH) -> int:
@@ -127,7 +167,7 @@ def sequence_pending(session: Session, *, limit: int = DRAIN_BATCH) -> int:
         frontier.append(leaf_hash(bytes.fromhex(digest)))
         new.append(_record_row(body, seq, prev, digest, payload, row.created_at))
         prev = digest
-    session.execute(insert(LineageRecord), new)
+    _insert_many(session, _RECORDS, new)
     ids = [row.id for row in rows]
     session.connection().execute(delete(_OUTBOX).where(_OUTBOX.c.id.in_(ids)))
     head.seq, head.head_hash = seq, prev
@@ -136,6 +176,11 @@ def sequence_pending(session: Session, *, limit: int = DRAIN_BATCH) -> int:
     session.add(tree)
     session.flush()
     return len(rows)
+
+
+def _insert_many(session: OrmSession, table: Table, rows: list[dict[str, Any]]) -> None:
+    """One executemany (psycopg pipelines it; the compiled statement is cached)."""
+    session.connection().execute(table.insert(), rows)
 
 
 def with_position(body: str, *, record_id: str, seq: int, prev: str) -> bytes:
@@ -215,11 +260,6 @@ def _drain_after_commit(session: OrmSession) -> None:
         drain(engine)
     except OperationalError as exc:  # the change is committed; its record waits in the outbox
         log.warning("lineage records stay in the outbox until the next drain: %s", exc)
-
-
-@event.listens_for(OrmSession, "after_rollback")
-def _forget_pending(session: OrmSession) -> None:
-    session.info.pop(_PENDING, None)
 
 
 def verify_chain(session: Session, *, batch: int = 5000) -> int:

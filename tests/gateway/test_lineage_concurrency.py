@@ -100,10 +100,53 @@ def test_a_crash_between_commit_and_drain_loses_nothing(ctx) -> None:
             now=ctx.clock(),
             region="eu-de",
         )
-        s.info.pop(ledger._PENDING)  # as if the process died right after COMMIT
+        ledger._write_outbox(s)  # what COMMIT does first ...
+        s.info.pop(ledger._PENDING)  # ... and then the process dies before sequencing
     with transaction(ctx.engine) as s:
         assert s.exec(select(func.count()).select_from(LineageOutbox)).one() == 1
         assert verify_chain(s) == 0
     assert drain(ctx.engine) == 1
     with transaction(ctx.engine) as s:
         assert verify_chain(s) == 1
+
+
+def _one(session: Any, ctx: Any, entity: str) -> None:
+    append(
+        session,
+        action="test.event",
+        entity_type="asset",
+        entity_id=entity,
+        actor=Actor("system", "t"),
+        now=ctx.clock(),
+        region="eu-de",
+    )
+
+
+def test_savepoints_keep_or_drop_their_records_with_their_changes(ctx) -> None:
+    with transaction(ctx.engine) as s:
+        _one(s, ctx, "outer-before")
+        with pytest.raises(RuntimeError), s.begin_nested():
+            _one(s, ctx, "inside-rolled-back")
+            raise RuntimeError("this step failed")
+        with s.begin_nested():
+            _one(s, ctx, "inside-released")
+        _one(s, ctx, "outer-after")
+    with pytest.raises(RuntimeError), transaction(ctx.engine) as s:
+        _one(s, ctx, "whole-transaction-rolled-back")
+        raise RuntimeError("the change failed")
+    with transaction(ctx.engine) as s:
+        assert verify_chain(s) == 3
+        names = list(s.exec(select(LineageRecord.entity_id).order_by(col(LineageRecord.seq))))
+    assert names == ["outer-before", "inside-released", "outer-after"]
+
+
+def test_a_session_closed_without_commit_leaves_nothing_behind(ctx) -> None:
+    from sqlmodel import Session
+
+    with Session(ctx.engine) as s:
+        _one(s, ctx, "abandoned")
+        s.close()
+        _one(s, ctx, "kept")
+        s.commit()
+    with transaction(ctx.engine) as s:
+        assert list(s.exec(select(LineageRecord.entity_id))) == ["kept"]
