@@ -51,6 +51,8 @@ def parse_seed(context: dict[str, Any], *, width: int, height: int) -> Seed | No
         if not isinstance(item, dict) or not isinstance(item.get("value"), dict):
             raise BadContext("each context result needs a value object")
         kind, value = item.get("type"), item["value"]
+        if kind not in ("rectanglelabels", "keypointlabels"):
+            continue
         try:
             x, y = float(value["x"]) * width / 100, float(value["y"]) * height / 100
             if kind == "rectanglelabels":
@@ -60,8 +62,6 @@ def parse_seed(context: dict[str, Any], *, width: int, height: int) -> Seed | No
                 point = (int(min(max(x, 0), width - 1)), int(min(max(y, 0), height - 1)))
                 positive = item.get("is_positive", True) not in (False, 0, "0", "false")
                 (seed.positives if positive else seed.negatives).append(point)
-            else:
-                continue
         except (KeyError, TypeError, ValueError) as exc:
             raise BadContext(f"a {kind} context result lacks numeric coordinates") from exc
         labels = value.get(str(kind))
@@ -81,11 +81,15 @@ def _clip_rect(
 
 
 def segment(image: BGRImage, seed: Seed) -> Mask | None:
-    """Full-size 0/255 mask of the largest object GrabCut finds, or None."""
+    """Full-size 0/255 mask of the largest object GrabCut finds, or None.
+
+    In a busy scene GrabCut may find the whole rectangle as busy as its surroundings and keep
+    nothing; it then runs again with the rectangle's centre seeded as certain foreground
+    (annotators draw boxes around objects, so the centre is the object)."""
     h, w = image.shape[:2]
     rect = seed.rect or _window(seed.positives[0], width=w, height=h)
     rx, ry, rw, rh = rect
-    mx, my = max(4, rw // 6), max(4, rh // 6)
+    mx, my = max(4, rw // 4), max(4, rh // 4)
     x0, y0 = max(0, rx - mx), max(0, ry - my)
     x1, y1 = min(w, rx + rw + mx), min(h, ry + rh + my)
     roi = image[y0:y1, x0:x1]
@@ -93,32 +97,49 @@ def segment(image: BGRImage, seed: Seed) -> Mask | None:
     small: Mask = np.asarray(
         roi if scale == 1.0 else cv2.resize(roi, None, fx=scale, fy=scale), dtype=np.uint8
     )
-    sh, sw = small.shape[:2]
-    init = np.full((sh, sw), cv2.GC_BGD, dtype=np.uint8)
-    ix0, iy0 = round((rx - x0) * scale), round((ry - y0) * scale)
-    init[iy0 : iy0 + max(1, round(rh * scale)), ix0 : ix0 + max(1, round(rw * scale))] = (
-        cv2.GC_PR_FGD
+    inner = (
+        round((rx - x0) * scale),
+        round((ry - y0) * scale),
+        max(1, round(rw * scale)),
+        max(1, round(rh * scale)),
     )
-    if not (init == cv2.GC_BGD).any():  # the rectangle fills the image: learn from its frame
-        init[[0, -1], :] = cv2.GC_PR_BGD
-        init[:, [0, -1]] = cv2.GC_PR_BGD
+    init = _initial_mask(small.shape[:2], inner)
     radius = max(2, round(_SEED_RADIUS * min(h, w) * scale))
     for points, value in ((seed.positives, cv2.GC_FGD), (seed.negatives, cv2.GC_BGD)):
         for px, py in points:
             centre = (round((px - x0) * scale), round((py - y0) * scale))
             cv2.circle(init, centre, radius, int(value), -1)
+    fg = _grabcut(small, init.copy())
+    if fg is None and not seed.positives:
+        ix, iy, iw, ih = inner
+        centre, axes = (ix + iw // 2, iy + ih // 2), (max(1, iw // 6), max(1, ih // 6))
+        cv2.ellipse(init, centre, axes, 0, 0, 360, int(cv2.GC_FGD), -1)
+        fg = _grabcut(small, init)
+    if fg is None:
+        return None
+    full = np.zeros((h, w), dtype=np.uint8)
+    full[y0:y1, x0:x1] = cv2.resize(fg, (x1 - x0, y1 - y0), interpolation=cv2.INTER_NEAREST)
+    return full
+
+
+def _initial_mask(shape: tuple[int, ...], inner: tuple[int, int, int, int]) -> Mask:
+    init = np.full(shape[:2], cv2.GC_BGD, dtype=np.uint8)
+    ix, iy, iw, ih = inner
+    init[iy : iy + ih, ix : ix + iw] = cv2.GC_PR_FGD
+    if not (init == cv2.GC_BGD).any():  # the rectangle fills the image: learn from its frame
+        init[[0, -1], :] = cv2.GC_PR_BGD
+        init[:, [0, -1]] = cv2.GC_PR_BGD
+    return init
+
+
+def _grabcut(small: Mask, init: Mask) -> Mask | None:
     bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
     try:
         cv2.grabCut(small, init, None, bgd, fgd, _ITERATIONS, cv2.GC_INIT_WITH_MASK)  # type: ignore[call-overload]
     except cv2.error as exc:
         log.info("GrabCut found no separable object: %s", exc)
         return None
-    fg = _largest_component(np.isin(init, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.uint8) * 255)
-    if fg is None:
-        return None
-    full = np.zeros((h, w), dtype=np.uint8)
-    full[y0:y1, x0:x1] = cv2.resize(fg, (x1 - x0, y1 - y0), interpolation=cv2.INTER_NEAREST)
-    return full
+    return _largest_component(np.isin(init, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.uint8) * 255)
 
 
 def _window(point: tuple[int, int], *, width: int, height: int) -> tuple[int, int, int, int]:
