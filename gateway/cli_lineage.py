@@ -54,12 +54,26 @@ def export(
 
 
 @lineage_app.command("checkpoint")
-def checkpoint() -> None:
-    """Sign a checkpoint (Merkle tree head) over every record so far."""
+def checkpoint(
+    watch: Annotated[bool, typer.Option(help="keep running; sign when one is due")] = False,
+    every_records: Annotated[int, typer.Option(min=1)] = 10_000,
+    every_seconds: Annotated[int, typer.Option(min=1)] = 300,
+) -> None:
+    """Sign a checkpoint (Merkle tree head) over every record so far; --watch: at intervals."""
+    from datetime import timedelta
+
+    from gateway.lineage.checkpointer import Checkpointer
     from gateway.lineage.checkpoints import create_checkpoint
     from gateway.lineage.ledger import drain
 
     with opened() as ctx:
+        if watch:
+            every = timedelta(seconds=every_seconds)
+            poll = min(30.0, every_seconds / 2)
+            Checkpointer(
+                ctx, every_records=every_records, every=every, poll_seconds=poll
+            ).run_forever()
+            return
         drain(ctx.engine)
         row = in_tx(ctx, lambda s: create_checkpoint(ctx, s))
     out.print(f"checkpoint: tree size {row.tree_size}, root {row.root_hash}, key {row.key_id}")

@@ -40,9 +40,13 @@ def create_app(
             context, interval_seconds=settings.retention_interval_seconds
         )
         retention.start()
+        from gateway.lineage.checkpointer import Checkpointer  # signed tree heads at intervals
+
+        checkpointer = Checkpointer(context).start()
         try:
             yield
         finally:
+            checkpointer.stop()
             retention.stop()
             workers.stop()
             if ctx is None:

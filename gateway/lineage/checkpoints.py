@@ -87,16 +87,15 @@ def checkpoint_if_due(
     """A checkpoint when `every_records` records or `every` time passed since the last one."""
     head = session.exec(select(LineageHead).where(LineageHead.id == 1)).one()
     last = latest_checkpoint(session)
-    if last is not None and last.tree_size == head.seq:
+    if head.seq == 0 or (last is not None and last.tree_size == head.seq):
         return None
     if last is None or head.seq - last.tree_size >= every_records:
         return create_checkpoint(ctx, session)
-    created = (
-        last.created_at
-        if last.created_at.tzinfo
-        else last.created_at.replace(tzinfo=ctx.clock().tzinfo)
-    )
-    if ctx.clock() - created >= every:
+    now = ctx.clock()
+    created = last.created_at
+    if created.tzinfo is None:  # SQLite keeps no time zone; the gateway writes UTC
+        created = created.replace(tzinfo=now.tzinfo)
+    if now - created >= every:
         return create_checkpoint(ctx, session)
     return None
 

@@ -298,3 +298,23 @@ def test_signing_key_is_wrapped_with_its_key_id_as_context(ctx) -> None:
     assert public_raw(Ed25519PrivateKey.from_private_bytes(seed).public_key()) == row.public_key
     with pytest.raises(IntegrityFailure):
         ctx.keys.master.unwrap(stored.wrapped, aad=b"lpg/v1/lineage-signing-key/other")
+
+
+def test_checkpoints_come_at_intervals_of_records_or_time(ctx, clock) -> None:
+    from datetime import timedelta
+
+    from gateway.lineage.checkpointer import Checkpointer
+
+    cp = Checkpointer(ctx, every_records=5, every=timedelta(minutes=5))
+    assert cp.run_once() is None  # an empty ledger needs no checkpoint
+    _records(ctx, 2)
+    first = cp.run_once()
+    assert first is not None  # the first checkpoint comes as soon as there is anything
+    _records(ctx, 2)
+    assert cp.run_once() is None  # neither 5 records nor 5 minutes since
+    clock.advance(minutes=6)
+    by_time = cp.run_once()
+    assert by_time is not None and by_time.tree_size > first.tree_size
+    _records(ctx, 6)
+    by_count = cp.run_once()
+    assert by_count is not None and by_count.tree_size >= by_time.tree_size + 6
