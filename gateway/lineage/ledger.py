@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,7 +25,7 @@ from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Session, col, select
 
-from gateway.errors import IntegrityFailure
+from gateway.errors import IntegrityFailure, InvalidRequest
 from gateway.lineage.canonical import GENESIS_HASH, SCHEMA, canonical_json, chain_hash
 from gateway.lineage.merkle import Frontier, leaf_hash
 from gateway.lineage.tables import LineageOutbox, LineageTree
@@ -36,6 +37,15 @@ _BUFFER = "lpg.lineage.buffer"
 _RECORDS: Table = LineageRecord.__table__  # type: ignore[attr-defined]
 _OUTBOX: Table = LineageOutbox.__table__  # type: ignore[attr-defined]
 DRAIN_BATCH = 5000
+
+
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+
+
+class DirectIdentifierInLineage(InvalidRequest):
+    """Lineage holds pseudonyms and digests only; an e-mail address is refused outright."""
+
+    code = "direct-identifier-in-lineage"
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +105,12 @@ def append(
         "parameters": parameters or {},
     }
     text = canonical_json(body).decode()
+    if _EMAIL.search(text):
+        raise DirectIdentifierInLineage(
+            "a lineage record may not hold an e-mail address: record a pseudonym or a keyed "
+            "digest instead",
+            action=action,
+        )
     session.connection()  # begins the caller's transaction if it has not begun yet
     txn = session.get_nested_transaction() or session.get_transaction()
     row = {"record_id": record_id, "body": text, "created_at": now}

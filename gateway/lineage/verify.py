@@ -92,10 +92,16 @@ class _Parsed:
 
 
 def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    if not path.is_file():
+        raise BundleInvalid(f"no bundle file at {path}", path=str(path))
     with path.open(encoding="utf-8") as fh:
-        for number, line in enumerate(fh, start=1):
-            if line.strip():
-                yield number, line
+        number = 0
+        try:
+            for number, line in enumerate(fh, start=1):
+                if line.strip():
+                    yield number, line
+        except UnicodeDecodeError as exc:
+            raise BundleInvalid(f"line {number + 1} is not UTF-8 text", line=number + 1) from exc
 
 
 def _kind(number: int, line: str) -> tuple[str, dict[str, Any] | None]:

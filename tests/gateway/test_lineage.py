@@ -89,3 +89,20 @@ def test_concurrent_writers_get_one_gapless_order(ctx) -> None:
     assert not errors
     with transaction(ctx.engine) as s:
         assert verify_chain(s) == 40
+
+
+def test_email_addresses_are_refused_in_records(ctx) -> None:
+    from gateway.lineage.ledger import DirectIdentifierInLineage
+
+    with pytest.raises(DirectIdentifierInLineage), transaction(ctx.engine) as s:
+        append(
+            s,
+            action="annotation.received",
+            entity_type="asset",
+            entity_id="a1",
+            actor=Actor("annotator", "alice@example.org"),
+            now=ctx.clock(),
+            region="eu-de",
+        )
+    with transaction(ctx.engine) as s:
+        assert verify_chain(s) == 0

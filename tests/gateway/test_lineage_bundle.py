@@ -318,3 +318,14 @@ def test_checkpoints_come_at_intervals_of_records_or_time(ctx, clock) -> None:
     _records(ctx, 6)
     by_count = cp.run_once()
     assert by_count is not None and by_count.tree_size >= by_time.tree_size + 6
+
+
+def test_unreadable_bundles_get_a_clear_error(tmp_path) -> None:
+    with pytest.raises(BundleInvalid, match="no bundle file"):
+        verify_bundle(tmp_path / "absent.jsonl", anchor=Anchor())
+    (binary := tmp_path / "b.jsonl").write_bytes(b'{"kind":"header"}\n\xff\xfe\x00garbage\n')
+    with pytest.raises(BundleInvalid, match="not UTF-8"):
+        verify_bundle(binary, anchor=Anchor())
+    (junk := tmp_path / "j.jsonl").write_text("not json\n")
+    with pytest.raises(BundleInvalid, match="line 1 is not JSON"):
+        verify_bundle(junk, anchor=Anchor())
