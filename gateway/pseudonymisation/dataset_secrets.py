@@ -11,7 +11,6 @@ import os
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from gateway import crypto
@@ -20,6 +19,7 @@ from gateway.errors import KeyUnavailable, NotFound
 from gateway.keys import KeyProvider
 from gateway.models import DatasetKey
 from gateway.pseudonymisation.tables import DatasetSecret
+from gateway.pseudonymisation.upsert import insert_if_absent
 
 
 class SecretPurpose(StrEnum):
@@ -121,22 +121,19 @@ def _create(
         raise NotFound("no such dataset (it has no keys)", dataset_id=dataset_id)
     if all(r.wrapped is None for r in key_rows):
         raise KeyUnavailable("the dataset was crypto-shredded", dataset_id=dataset_id)
-    row = DatasetSecret(
-        dataset_id=dataset_id,
-        purpose=purpose.value,
-        version=1,
-        master_key_id=keys.master.key_id,
-        wrapped=keys.master.wrap(
-            os.urandom(crypto.KEY_BYTES), aad=dataset_secret_aad(dataset_id, purpose, 1)
-        ),
-        created_at=now,
+    wrapped = keys.master.wrap(
+        os.urandom(crypto.KEY_BYTES), aad=dataset_secret_aad(dataset_id, purpose, 1)
     )
-    try:
-        with session.begin_nested():  # another writer may have created it meanwhile
-            session.add(row)
-    except IntegrityError:
-        found = _latest(session, dataset_id, purpose)
-        if found is None:
-            raise
-        return found
-    return row
+    values = {
+        "dataset_id": dataset_id,
+        "purpose": purpose.value,
+        "version": 1,
+        "master_key_id": keys.master.key_id,
+        "wrapped": wrapped,
+        "created_at": now,
+    }
+    insert_if_absent(session, DatasetSecret, values)  # another writer may have won the race
+    found = _latest(session, dataset_id, purpose)
+    if found is None:  # pragma: no cover (the insert or the winner's row is visible)
+        raise KeyUnavailable("the dataset secret could not be created", dataset_id=dataset_id)
+    return found

@@ -7,7 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from gateway import crypto
@@ -22,6 +21,7 @@ from gateway.pseudonymisation.dataset_secrets import (
 )
 from gateway.pseudonymisation.policy import PseudonymField
 from gateway.pseudonymisation.tables import VaultEntry
+from gateway.pseudonymisation.upsert import insert_if_absent
 
 MIN_PURPOSE_CHARS = 10
 
@@ -47,24 +47,20 @@ def remember(
     if session.exec(stmt).first() is not None:
         return
     version, key = dataset_secret(ctx.keys, session, dataset_id, SecretPurpose.VAULT, now=now)
-    entry = VaultEntry(
-        dataset_id=dataset_id,
-        field=field.value,
-        pseudonym=pseudonym,
-        key_version=version,
-        sealed=crypto.seal(
-            value.encode("utf-8"),
-            key=key,
-            aad=vault_aad(dataset_id, field.value, pseudonym, version),
-        ),
-        created_at=now,
+    sealed = crypto.seal(
+        value.encode("utf-8"),
+        key=key,
+        aad=vault_aad(dataset_id, field.value, pseudonym, version),
     )
-    try:
-        with session.begin_nested():
-            session.add(entry)
-    except IntegrityError:
-        if session.exec(stmt).first() is None:
-            raise
+    values = {
+        "dataset_id": dataset_id,
+        "field": field.value,
+        "pseudonym": pseudonym,
+        "key_version": version,
+        "sealed": sealed,
+        "created_at": now,
+    }
+    insert_if_absent(session, VaultEntry, values)  # a concurrent writer may have stored it
 
 
 @dataclass(frozen=True, slots=True)
