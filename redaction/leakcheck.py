@@ -5,8 +5,8 @@ classified against the masks that were actually applied:
 
 - **inside**: at least `INSIDE_COVERAGE` (50%) of the hit's box lies on masked pixels (the
   ellipse for faces, the box otherwise). The detector still sees a face or a plate through our
-  mask, so the operator was too weak there: every applied region overlapping the hit, and the
-  hit's own box, are painted solid (fill). Such a region is never released as it was.
+  mask, so the operator was too weak there: the applied regions under the hit's centre, and
+  the hit's own box, are painted solid (fill). Such a region is never released as it was.
 - **outside**: less than that. The primary detector missed something (or masked only part of
   it): the hit's box, grown by the policy margin, is masked with the policy operator.
 
@@ -127,8 +127,11 @@ def coverage(region: Region, mask: Mask) -> float:
     return float(mask[y0:y1, x0:x1].mean())
 
 
-def _overlaps(a: Region, b: Region) -> bool:
-    return a.x < b.x + b.w and b.x < a.x + a.w and a.y < b.y + b.h and b.y < a.y + a.h
+def _contains_centre(region: Region, hit: Region) -> bool:
+    """Whether the hit's centre lies in `region`: the mask the detector looked through. (Every
+    region merely touching the hit would black out whole crowds for one weak blur.)"""
+    cx, cy = hit.x + hit.w / 2, hit.y + hit.h / 2
+    return region.x <= cx < region.x + region.w and region.y <= cy < region.y + region.h
 
 
 @dataclass(slots=True)
@@ -205,7 +208,7 @@ def _fix(
     new = [r for r in new if r.w > 0 and r.h > 0]
     to_fill: list[Region] = []
     for hit in (h for h in hits if h.inside):
-        to_fill.extend(r for r in state.applied if _overlaps(r, hit.region))
+        to_fill.extend(r for r in state.applied if _contains_centre(r, hit.region))
         to_fill.append(hit.region.expanded(0.0, width=width, height=height))
     to_fill = [r for r in dict.fromkeys(to_fill) if r not in state.filled]
     pixels = operators.apply(state.pixels, new, operator=policy.operator, ellipse_labels=ellipse)

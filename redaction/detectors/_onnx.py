@@ -59,9 +59,8 @@ PROJECT_DISTRIBUTION = "label-studio-privacy-gateway"
 
 BUNDLED_MODELS: dict[str, str] = {
     "centerface-int8.onnx": "e293689cf1722c51af4956898b4915fa03226fc71c8091a39964c76064352b4b",
-    "retinaface-int8.onnx": "cdc65e80002f63d9fee79e9027ea6b044320aaf21fd78faaad5b238e38921d2d",
 }
-"""Model files shipped in `redaction/models/` (int8 builds of the packaged face models, made by
+"""Model files shipped in `redaction/models/` (the int8 build of CenterFace made by
 bench/quantize_models.py) and their digests: a file that differs is refused, never run."""
 
 

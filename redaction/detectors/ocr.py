@@ -12,8 +12,10 @@ Models (Apache-2.0, PaddleOCR, packaged by RapidOCR):
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from importlib import metadata, resources
@@ -43,8 +45,9 @@ def packaged_model_path(file_name: str) -> Path:
     return Path(str(resources.files(OCR_PACKAGE) / "models" / file_name))
 
 
+@functools.lru_cache(maxsize=8)
 def model_info(path: Path, *, name: str) -> ModelInfo:
-    """Describe a model file for the audit trail (digest computed from the bytes on disk)."""
+    """Describe a model file for the audit trail (digest computed once from the bytes on disk)."""
     try:
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         version = metadata.version(OCR_PACKAGE)
@@ -60,8 +63,22 @@ def model_info(path: Path, *, name: str) -> ModelInfo:
     )
 
 
+_SESSIONS: dict[tuple[str, int], ort.InferenceSession] = {}
+_SESSIONS_LOCK = threading.Lock()
+
+
 def open_session(path: Path, *, threads: int) -> ort.InferenceSession:
-    """An onnxruntime CPU session; refuses to start rather than run without the model."""
+    """The process's onnxruntime CPU session for `path` (loaded once: the plate detector and
+    the personal-text OCR share the PP-OCR models); refuses to start without the model."""
+    key = (str(path), threads)
+    with _SESSIONS_LOCK:
+        session = _SESSIONS.get(key)
+        if session is None:
+            session = _SESSIONS[key] = _new_session(path, threads=threads)
+    return session
+
+
+def _new_session(path: Path, *, threads: int) -> ort.InferenceSession:
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1

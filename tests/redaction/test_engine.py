@@ -18,6 +18,7 @@ from PIL import Image
 from redaction.detectors.base import ModelInfo
 from redaction.engine import Status, grow, redact, redact_bytes
 from redaction.errors import UnsupportedFormat
+from redaction.leakcheck import coverage, mask_of
 from redaction.policy import LeakCheckPolicy, Limits, PlatePolicy, RedactionPolicy
 from redaction.registry import DetectorSet
 from redaction.types import BGRImage, DecodedImage, ImageFormat, Label, Region
@@ -129,6 +130,18 @@ def test_changed_inside_every_region_and_nothing_outside() -> None:
         assert inner.mean() > 0.9
     outside = ~union_mask(original.shape, result.regions)
     assert not changed(result.pixels, original)[outside].any()
+
+
+def test_face_margin_is_a_share_plus_pixels_and_smaller_above_the_box() -> None:
+    policy = RedactionPolicy()  # 25% + 2 px a side, 40% of that above the box
+    detected = Region(Label.FACE, 100, 100, 40, 40, 0.9, "stub")
+    grown = grow(detected, policy=policy, width=320, height=240)
+    assert (grown.x, grown.y, grown.w, grown.h) == (88, 95, 64, 57)
+    # the ellipse the operator paints still covers almost all of the detected box
+    ellipse = mask_of([grown], width=320, height=240, ellipse_labels=frozenset({Label.FACE}))
+    assert coverage(detected, ellipse) >= 0.9
+    tiny = grow(Region(Label.FACE, 50, 50, 6, 6, 0.2, "stub"), policy=policy, width=320, height=240)
+    assert (tiny.x, tiny.y, tiny.w, tiny.h) == (46, 49, 14, 11)  # pixels matter for tiny faces
 
 
 def test_plate_margin_is_a_share_of_the_box_height() -> None:
