@@ -91,10 +91,24 @@ def identifiers(private: dict[str, Any]) -> dict[PseudonymField, str]:
 
 
 def remember_identifiers(ctx: GatewayContext, session: Session, asset: Asset) -> None:
-    """At ingest: put each identifying value of the asset in the vault under its pseudonym."""
+    """At ingest: put each identifying value of the asset in the vault under its pseudonym
+    (unless the dataset's policy keeps no vault: its pseudonyms are then irreversible)."""
+    if not policy_for_dataset(session, asset.dataset_id).reidentification_vault:
+        return
+    now = ctx.clock()
+    _, secret = dataset_secret(
+        ctx.keys, session, asset.dataset_id, SecretPurpose.PSEUDONYM, now=now
+    )
     for field, value in identifiers(private_metadata(ctx, session, asset)).items():
-        pseudonym(
-            ctx, session, dataset_id=asset.dataset_id, field=field, value=value, remember=True
+        alias = compute_pseudonym(secret, field=field, value=value)
+        vault.remember(
+            ctx,
+            session,
+            dataset_id=asset.dataset_id,
+            field=field,
+            pseudonym=alias,
+            value=value,
+            now=now,
         )
 
 
