@@ -19,7 +19,11 @@ from gateway import crypto
 from gateway.context import GatewayContext
 from gateway.errors import GatewayError, KeyUnavailable, NotFound
 from gateway.keys import DatasetKeyMaterial
+from gateway.lineage import Actor
 from gateway.models import Asset, AssetState, AssetSync, Destination, LineageRecord, SyncState
+from gateway.policy.enforcement import EnforcementPoint, enforce_residency
+
+IMAGE_URL = Actor("system", "image-url")
 
 
 class ImageGone(GatewayError):
@@ -82,6 +86,18 @@ def resolve_image(
     if not hmac.compare_digest(expected, signature):
         raise NotFound("no such image")
     blob = _check_servable(session, asset, destination)
+    # the destination's region may have been denied since the sync: fail closed per fetch
+    enforce_residency(
+        ctx,
+        session,
+        point=EnforcementPoint.SYNC,
+        dataset_id=asset.dataset_id,
+        target_region=destination.region,
+        actor=IMAGE_URL,
+        entity_type="asset",
+        entity_id=asset.id,
+        transfer_basis=destination.transfer_basis,
+    )
     extension = blob.rsplit(".", 1)[-1]
     return ServedImage(
         data=ctx.store.get(blob),
