@@ -50,10 +50,10 @@ def charts(report: GovernanceReport) -> dict[str, str]:
     """Only charts that have data; the template prints 'nothing recorded yet' otherwise."""
     found: dict[str, str] = {}
     red = report.redaction
-    if red.regions_by_label:
+    if red.regions_recorded:
         found["regions"] = _bar_chart(
-            "Regions redacted per label",
-            _counts(red.regions_by_label),
+            "Regions redacted per label (every redaction run)",
+            _counts(red.regions_recorded),
             xlabel="regions",
             color=INK,
         )

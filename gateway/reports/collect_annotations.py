@@ -29,6 +29,7 @@ from gateway.reports.model import AnnotationQuality, Count, Incident, KappaPair,
 from gateway.reports.query import Scope, iso, ratio, run
 
 IOU_THRESHOLD = 0.5
+PRIVACY_FLAG_NAME = "privacy_flag"  # gateway.labelstudio.config: annotators' leak reports
 METHOD = (
     "Boxes of two annotators on the same image are matched one-to-one, greedily by descending "
     "IoU, pairs with IoU >= 0.5 counting as agreeing; box F1 = 2 x matched / all boxes. Cohen's "
@@ -52,6 +53,7 @@ def recipients(session: Session, scope: Scope) -> list[Recipient]:
         select(
             col(Destination.name),
             col(Destination.region),
+            col(Destination.transfer_basis),
             func.count(distinct(col(AssetSync.asset_id))),
         )
         .join(AssetSync, col(AssetSync.destination_id) == col(Destination.id))
@@ -60,10 +62,13 @@ def recipients(session: Session, scope: Scope) -> list[Recipient]:
     )
     for clause in asset_filter(scope):
         stmt = stmt.where(clause)
-    rows = run(session, stmt.group_by(col(Destination.name), col(Destination.region))).all()
+    keys = (col(Destination.name), col(Destination.region), col(Destination.transfer_basis))
+    rows = run(session, stmt.group_by(*keys)).all()
     return [
-        Recipient(name=n, kind="Label Studio destination", region=r, assets_sent=int(c))
-        for n, r, c in sorted(rows)
+        Recipient(
+            name=n, kind="Label Studio destination", region=r, assets_sent=int(c), transfer_basis=b
+        )
+        for n, r, b, c in sorted(rows, key=lambda row: (row[0], row[1]))
     ]
 
 
@@ -106,10 +111,13 @@ def _boxes(results: Iterable[dict[str, Any]]) -> list[Box]:
 
 
 def _choices(results: Iterable[dict[str, Any]]) -> dict[str, str]:
+    """Image-level label choices; the privacy flag is an incident report, not a label."""
     return {
         str(r.get("from_name", "choice")): "|".join(sorted(map(str, r["value"]["choices"])))
         for r in results
-        if r.get("type") == "choices" and r.get("value", {}).get("choices")
+        if r.get("type") == "choices"
+        and r.get("value", {}).get("choices")
+        and r.get("from_name") != PRIVACY_FLAG_NAME
     }
 
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import distinct, func, select
+from sqlalchemy import Integer, cast, distinct, func, select
 from sqlmodel import Session, col
 
 from gateway.models import Asset, AssetState, Detection, LineageRecord
@@ -74,6 +74,29 @@ def reason_codes(session: Session, scope: Scope, *, action: str) -> list[Count]:
     return [
         Count(key=k, count=v) for k, v in sorted(merged.items(), key=lambda kv: (-kv[1], kv[0]))
     ]
+
+
+REDACTION_LABELS = ("face", "plate", "text")
+
+
+def regions_recorded(session: Session, scope: Scope) -> list[Count]:
+    """Regions per label over every redaction run, from the lineage records (these survive
+    the deletion of an asset's detections by retention or erasure)."""
+    labels = sorted(
+        set(REDACTION_LABELS)
+        | {str(v) for v in run(session, select(col(Detection.label)).distinct()).scalars()}
+    )
+    done = col(LineageRecord.action).in_(
+        [f"asset.{AssetState.RELEASED.value}", f"asset.{AssetState.QUARANTINED.value}"]
+    )
+    payload = col(LineageRecord.payload)
+    sums = [
+        func.sum(cast(json_text(session, payload, "parameters", "regions", label), Integer))
+        for label in labels
+    ]
+    row = run(session, scope.lineage(select(*sums).where(done))).one()
+    found = [Count(key=k, count=int(v)) for k, v in zip(labels, row, strict=True) if v]
+    return sorted(found, key=lambda c: (-c.count, c.key))
 
 
 def tools_and_policies(session: Session, scope: Scope) -> tuple[list[str], list[str]]:

@@ -6,7 +6,7 @@ a report works on a gateway built without them ("nothing recorded yet").
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -15,7 +15,14 @@ from sqlmodel import Session, col
 from gateway.models import Asset, Dataset, PolicyVersion
 from gateway.reports.collect_annotations import table
 from gateway.reports.collect_assets import asset_filter
-from gateway.reports.model import DueItem, ErasureEntry, LegalHoldEntry, PolicyVersionEntry
+from gateway.reports.model import (
+    DueItem,
+    ErasureEntry,
+    LegalHoldEntry,
+    PolicyVersionEntry,
+    Recipient,
+    Transfer,
+)
 from gateway.reports.query import Scope, iso, run
 
 DUE_WINDOW_DAYS = 30
@@ -50,6 +57,7 @@ def policy_entry(
             if k.endswith("_regions") and isinstance(v, list)
         },
         transfer_bases=[str(b) for b in residency.get("transfer_bases", [])],
+        origin=str(residency["origin"]) if residency.get("origin") else None,
     )
 
 
@@ -183,3 +191,53 @@ def _json_list(value: Any) -> list[Any]:
     if isinstance(value, str | bytes):
         value = json.loads(value)
     return list(value) if isinstance(value, list) else []
+
+
+def classify_transfers(
+    recipients: list[Recipient],
+    current: PolicyVersionEntry | None,
+    *,
+    home_regions: set[str],
+    on: date,
+) -> list[Transfer]:
+    """Recipients outside the origin jurisdiction's free-flow area are Chapter V transfers;
+    each names its basis: the destination's declared tool, or the adequacy decision."""
+    try:
+        from gateway.policy.catalogue import UnknownName, load_catalogue
+    except ImportError:
+        return _fallback_transfers(recipients, home_regions)
+    origin = current.origin if current is not None else None
+    if origin is None:
+        return _fallback_transfers(recipients, home_regions)
+    catalogue = load_catalogue()
+    found = []
+    for r in recipients:
+        try:
+            country = catalogue.region(r.region).country
+            free = catalogue.free_flow_countries(origin)
+        except UnknownName:
+            found.append(_transfer(r, home_regions, "region not in the catalogue"))
+            continue
+        if country in free:
+            continue
+        decision = catalogue.adequacy_for(origin, country, on=on)
+        basis = r.transfer_basis or (
+            f"adequacy decision {decision.decision}" if decision is not None else None
+        )
+        found.append(_transfer(r, home_regions, basis))
+    return found
+
+
+def _transfer(r: Recipient, home: set[str], basis: str | None) -> Transfer:
+    return Transfer(
+        from_region=", ".join(sorted(home)) or "unknown",
+        to_region=r.region,
+        point="annotation",
+        basis=basis,
+        count=r.assets_sent,
+        blocked=False,
+    )
+
+
+def _fallback_transfers(recipients: list[Recipient], home: set[str]) -> list[Transfer]:
+    return [_transfer(r, home, r.transfer_basis) for r in recipients if r.region not in home]

@@ -35,11 +35,13 @@ from gateway.reports.query import Scope, counts, grouped, iso, run
 class Facts:
     dataset: Dataset
     scope: Scope
+    now: datetime
     states: list[Count]
     formats: list[Count]
     dimensions: dict[str, int | None]
     regions_by_label: list[Count]
     leak_check_by_label: list[Count]
+    regions_recorded: list[Count]
     assets_with_regions: int
     detectors: list[DetectorUse]
     tools: list[str]
@@ -92,11 +94,13 @@ def collect(
     return Facts(
         dataset=dataset,
         scope=scope,
+        now=now,
         states=assets.assets_by_state(session, scope),
         formats=counts(session, grouped(col(Asset.source_format), *assets.asset_filter(scope))),
         dimensions=dimensions(session, scope),
         regions_by_label=assets.regions_by_label(session, scope, stage="detect"),
         leak_check_by_label=assets.regions_by_label(session, scope, stage="leak_check"),
+        regions_recorded=assets.regions_recorded(session, scope),
         assets_with_regions=assets.assets_with_regions(session, scope),
         detectors=assets.detector_use(session, scope),
         tools=tools,

@@ -51,6 +51,7 @@ class PolicyVersionEntry(_Frozen):
     retention_days: dict[str, int] = Field(default_factory=dict)
     allowed_regions: dict[str, list[str]] = Field(default_factory=dict)
     transfer_bases: list[str] = Field(default_factory=list)
+    origin: str | None = Field(None, description="jurisdiction the data is collected under")
 
 
 class PolicySection(_Frozen):
@@ -68,6 +69,7 @@ class Recipient(_Frozen):
     kind: str
     region: str
     assets_sent: int
+    transfer_basis: str | None = Field(None, description="transfer tool the recipient declared")
 
 
 class Transfer(_Frozen):
@@ -137,8 +139,12 @@ class RecallFigure(_Frozen):
 class RedactionSection(_Frozen):
     assets_total: int
     assets_by_state: list[Count]
-    regions_by_label: list[Count]
-    leak_check_by_label: list[Count]
+    regions_by_label: list[Count] = Field(description="detection rows held now, stage detect")
+    leak_check_by_label: list[Count] = Field(description="rows the leak check added/strengthened")
+    regions_recorded: list[Count] = Field(
+        description="regions per label over every redaction run, from lineage (detect and "
+        "leak check together; includes assets deleted or erased since)"
+    )
     assets_with_regions: int
     detectors: list[DetectorUse]
     tools: list[str]

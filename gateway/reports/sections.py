@@ -4,6 +4,7 @@ says so: a report never fills a gap with an assumption."""
 from __future__ import annotations
 
 from gateway.models import AssetState, LegalBasis
+from gateway.reports.collect_policy import classify_transfers
 from gateway.reports.facts import Facts
 from gateway.reports.model import (
     AiActSection,
@@ -15,7 +16,6 @@ from gateway.reports.model import (
     RecordKeeping,
     RedactionSection,
     SecurityMeasure,
-    Transfer,
 )
 from gateway.reports.query import iso
 
@@ -73,6 +73,7 @@ def redaction(facts: Facts) -> RedactionSection:
         assets_by_state=facts.states,
         regions_by_label=facts.regions_by_label,
         leak_check_by_label=facts.leak_check_by_label,
+        regions_recorded=facts.regions_recorded,
         assets_with_regions=facts.assets_with_regions,
         detectors=facts.detectors,
         tools=facts.tools,
@@ -87,19 +88,12 @@ def redaction(facts: Facts) -> RedactionSection:
 
 def processing_record(facts: Facts) -> ProcessingRecord:
     ident = identity(facts)
-    home = {c.key for c in facts.storage_regions}
-    transfers = [
-        Transfer(
-            from_region=", ".join(sorted(home)) or "unknown",
-            to_region=r.region,
-            point="annotation",
-            basis=None,
-            count=r.assets_sent,
-            blocked=False,
-        )
-        for r in facts.recipients
-        if r.region not in home
-    ]
+    transfers = classify_transfers(
+        facts.recipients,
+        facts.current_policy,
+        home_regions={c.key for c in facts.storage_regions},
+        on=facts.now.date(),
+    )
     return ProcessingRecord(
         controller=ident.controller,
         purposes=[ident.purpose],

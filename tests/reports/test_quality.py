@@ -97,3 +97,11 @@ def test_no_overlap_leaves_agreement_undefined_not_zero() -> None:
     assert q.assets_with_overlap == 0
     assert q.box_f1 is None and q.box_mean_iou is None and q.box_label_kappa is None
     assert q.choice_alpha is None and q.choice_kappa_pairs == []
+
+
+def test_privacy_flags_are_not_labels() -> None:
+    flag = {"type": "choices", "from_name": "privacy_flag", "value": {"choices": ["face visible"]}}
+    q = quality_from_rows(
+        [("a1", "ann-1", [flag], False), ("a1", "ann-2", [flag], False)], ONTOLOGY
+    )
+    assert q.label_distribution == [] and q.choice_units == 0

@@ -78,6 +78,7 @@ def test_report_on_a_redacted_dataset(ctx, dataset) -> None:
     assert _counts(red["regions_by_label"]) == db["regions"]
     assert db["regions"]["face"] >= 1 and db["regions"]["plate"] >= 1
     assert _counts(red["leak_check_by_label"]) == db["leak"]
+    assert _counts(red["regions_recorded"]) == db["regions"] + db["leak"]  # lineage agrees
     assert red["assets_total"] == 3 and red["assets_with_regions"] == 2
     assert red["tools"] and red["redaction_policy_digests"]
     assert [c["key"] for c in red["rejection_reasons"]] != []
