@@ -267,6 +267,7 @@ def main() -> None:
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
         f"Python {platform.python_version()}",
         "append": [],
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
     }
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -302,6 +303,7 @@ def main() -> None:
             with create_engine(args.postgres).begin() as conn:
                 for schema in cleanup:
                     conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    result["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     RESULTS.mkdir(exist_ok=True)
     stem = RESULTS / f"lineage-{result['date'][:10]}"
     stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
@@ -313,7 +315,9 @@ def _markdown(r: dict[str, Any]) -> str:
     lines = [
         f"# Lineage bench {r['date']} (commit {r['commit']})",
         "",
-        f"Machine: {r['machine']}",
+        f"Machine: {r['machine']}. Load average (1, 5, 15 min) at start "
+        f"{r.get('load_average_at_start')}, at end {r.get('load_average_at_end')}: other work on "
+        "the machine slows the wall-clock figures; records per CPU-second is this process's cost.",
         "",
         "## Append (sequenced, chained, Merkle frontier, final signed checkpoint)",
         "",
