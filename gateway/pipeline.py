@@ -119,7 +119,9 @@ def run_job(ctx: GatewayContext, job: Job, *, redactor: Redactor) -> AssetState:
             data = crypto.unseal(
                 sealed, key=key.subkey(KeyPurpose.AT_REST), aad=original_aad(asset.id, key)
             )
-            outcome = redactor.redact(data)
+            with transaction(ctx.engine) as session:  # the dataset's policy chooses
+                chosen = redactor_for(session, _asset(session, job.asset_id), redactor)
+            outcome = chosen.redact(data)
             if outcome.released and outcome.output is not None:  # metadata allowlist gate
                 output = release_file(
                     ctx, dataset_id=asset.dataset_id, original=data, output=outcome.output
@@ -130,6 +132,12 @@ def run_job(ctx: GatewayContext, job: Job, *, redactor: Redactor) -> AssetState:
                 False, None, "", reasons=[{"code": exc.code, "message": exc.message}]
             )
     return _finish(ctx, job, outcome)
+
+
+def redactor_for(session: Session, asset: Asset, redactor: Redactor) -> Redactor:
+    from gateway.policy.redaction_choice import redactor_for as choose
+
+    return choose(session, asset, redactor)
 
 
 def _asset(session: Session, asset_id: str) -> Asset:

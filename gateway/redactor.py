@@ -12,6 +12,7 @@ from redaction.policy import RedactionPolicy
 from redaction.types import ImageFormat
 
 OUTPUT_FORMAT = ImageFormat.JPEG
+MAX_POLICIES = 4  # worker processes kept for policies other than the redactor's own
 
 
 def policy_digest(policy: RedactionPolicy) -> str:
@@ -23,6 +24,8 @@ class IsolatedRedactor:
 
     def __init__(self, settings: Settings, *, policy: RedactionPolicy | None = None) -> None:
         self.policy = policy or RedactionPolicy()
+        self._settings = settings
+        self._others: dict[str, IsolatedRedactor] = {}
         self._digest = policy_digest(self.policy)
         self._pool = RedactionWorkerPool(
             policy=self.policy,
@@ -34,7 +37,24 @@ class IsolatedRedactor:
     def redact(self, data: bytes) -> RedactionOutcome:
         return to_outcome(self._pool.redact(data), policy_digest=self._digest)
 
+    def for_policy(self, policy: RedactionPolicy) -> IsolatedRedactor:
+        """This redactor if `policy` is its own, else one worker per other policy (a few kept;
+        datasets governed by the same policy share one)."""
+        if policy == self.policy:
+            return self
+        digest = policy_digest(policy)
+        child = self._others.pop(digest, None)
+        if child is None:
+            child = IsolatedRedactor(self._settings, policy=policy)
+        self._others[digest] = child  # most recently used last
+        while len(self._others) > MAX_POLICIES:
+            self._others.pop(next(iter(self._others))).close()
+        return child
+
     def close(self) -> None:
+        for child in self._others.values():
+            child.close()
+        self._others.clear()
         self._pool.close(cancel_pending=True)
 
 
