@@ -1,0 +1,84 @@
+"""Erasure and retention against the real Label Studio: the subject's tasks are deleted there
+(read back as absent), the register lists the destination as a recipient told of it, and
+expired tasks go on the policy's clock."""
+
+from __future__ import annotations
+
+import pytest
+from sqlmodel import select
+
+from gateway.db import transaction
+from gateway.labelstudio.sync import sync_dataset
+from gateway.models import AssetSync, SyncState
+from gateway.policy.erasure import request_erasure
+from gateway.policy.retention import DueKind, run_retention
+from tests.labelstudio.conftest import (  # the real Label Studio fixtures (session-wide server)
+    ADMIN,
+    FAST_RETRY,
+    PHOTO_NAMES,
+    destination,
+    gateway_server,
+    labelstudio,
+    released,
+    session_redactor,
+)
+from tests.labelstudio.helpers import project_tasks
+from tests.policy.helpers import bind, lineage, policy_doc
+
+__all__ = ["destination", "gateway_server", "labelstudio", "released", "session_redactor"]
+pytestmark = [pytest.mark.db, pytest.mark.integration, pytest.mark.labelstudio]
+
+
+def _sync(ctx, dataset, destination) -> int:
+    report = sync_dataset(
+        ctx,
+        dataset_ref=dataset.name,
+        destination_ref=destination.name,
+        actor=ADMIN,
+        retry=FAST_RETRY,
+    )
+    return report.project_id
+
+
+@pytest.mark.timeout(600)
+def test_erasure_and_retention_delete_label_studio_tasks(
+    ctx, dataset, clock, released, destination, labelstudio
+) -> None:
+    retention = {
+        "originals_days": 30,
+        "redacted_days": 365,
+        "vault_days": 365,
+        "labelstudio_task_days": 60,
+        "lineage_min_days": 3650,
+    }
+    bind(ctx, dataset, policy_doc("ls-tasks", retention=retention))
+    project = _sync(ctx, dataset, destination)
+    assert len(project_tasks(labelstudio, project)) == len(released)
+    # erase the subject of the first released photo
+    with transaction(ctx.engine) as s:
+        subject = next(f"subject-{n}" for n in PHOTO_NAMES)
+        result = request_erasure(ctx, s, dataset_ref=dataset.name, actor=ADMIN, subject_id=subject)
+    erased = result.erased
+    assert len(erased) == 1 and result.request.state == "completed"
+    assert result.request.recipients == [
+        {
+            "destination_id": destination.id,
+            "task_id": result.request.recipients[0]["task_id"],
+            "state": "removed",
+        }
+    ]
+    remaining = {t["data"]["gateway_asset_id"] for t in project_tasks(labelstudio, project)}
+    assert remaining == set(released) - set(erased)
+    # retention: tasks due after 60 days, everything else kept
+    clock.advance(days=61)
+    dry = run_retention(ctx, dry_run=True)
+    task_items = [i for i in dry.plan.due if i.kind is DueKind.LABELSTUDIO_TASKS]
+    assert {i.entity_id for i in task_items} == remaining
+    real = run_retention(ctx, dry_run=False)
+    assert real.done == dry.plan.due
+    assert project_tasks(labelstudio, project) == []
+    with transaction(ctx.engine) as s:
+        states = {r.state for r in s.exec(select(AssetSync)).all()}
+    assert states == {SyncState.REMOVED}
+    assert len(lineage(ctx, "retention.labelstudio_tasks")) == len(remaining)
+    assert len(lineage(ctx, "labelstudio.task_removed")) == len(released)
