@@ -53,6 +53,7 @@ GATEWAY_TOOLS: dict[str, tuple[RedactionPolicy, DetectorNames]] = {
     "gateway": (RedactionPolicy(), DetectorNames()),
     "gateway-faces": (RedactionPolicy(plates=PlatePolicy(enabled=False)), DetectorNames()),
     "gateway-leakplates": (RedactionPolicy(), DetectorNames(leak_plates="pp-ocrv4-plates")),
+    "gateway-fastplates": (RedactionPolicy(plates=PlatePolicy(far_scale=1.5)), DetectorNames()),
     "gateway-faces-fp32": (
         RedactionPolicy(plates=PlatePolicy(enabled=False)),
         DetectorNames(faces="centerface-fp32"),

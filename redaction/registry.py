@@ -90,7 +90,9 @@ def _retinaface(policy: RedactionPolicy, threads: int) -> Detector:
 def _plates(policy: RedactionPolicy, threads: int) -> Detector:
     from redaction.detectors.plates import PlateDetector
 
-    return PlateDetector(threshold=policy.plates.threshold, threads=threads)
+    return PlateDetector(
+        threshold=policy.plates.threshold, far_scale=policy.plates.far_scale, threads=threads
+    )
 
 
 def _text(policy: RedactionPolicy, threads: int) -> Detector:
