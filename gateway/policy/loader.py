@@ -65,11 +65,6 @@ def load_policy_text(
     return doc
 
 
-def load_policy_data(data: Any, *, source: str) -> PolicyDocument:
-    """Validate an already-parsed document (API bodies); problems carry fields, not lines."""
-    return load_policy_text(yaml.safe_dump(data, sort_keys=False), source=source)
-
-
 def catalogue_problems(
     doc: PolicyDocument, catalogue: RegionCatalogue
 ) -> list[tuple[Loc, str, str]]:

@@ -8,9 +8,10 @@ import pytest
 from sqlmodel import select
 
 from gateway.db import transaction
+from gateway.labelstudio.server import free_port
 from gateway.labelstudio.sync import sync_dataset
-from gateway.models import AssetSync, SyncState
-from gateway.policy.erasure import request_erasure
+from gateway.models import AssetSync, Destination, SyncState
+from gateway.policy.erasure import erasure_register, request_erasure, retry_open_erasures
 from gateway.policy.retention import DueKind, run_retention
 from tests.labelstudio.conftest import (  # the real Label Studio fixtures (session-wide server)
     ADMIN,
@@ -82,3 +83,27 @@ def test_erasure_and_retention_delete_label_studio_tasks(
     assert states == {SyncState.REMOVED}
     assert len(lineage(ctx, "retention.labelstudio_tasks")) == len(remaining)
     assert len(lineage(ctx, "labelstudio.task_removed")) == len(released)
+
+
+@pytest.mark.timeout(600)
+def test_erasure_stays_open_while_label_studio_is_unreachable(
+    ctx, dataset, released, destination, labelstudio
+) -> None:
+    project = _sync(ctx, dataset, destination)
+    with transaction(ctx.engine) as s:  # Label Studio goes away (nothing listens there)
+        row = s.get(Destination, destination.id)
+        real_url, row.url = row.url, f"http://127.0.0.1:{free_port()}"
+    subject = next(f"subject-{n}" for n in PHOTO_NAMES)
+    with transaction(ctx.engine) as s:
+        result = request_erasure(ctx, s, dataset_ref=dataset.name, actor=ADMIN, subject_id=subject)
+    assert result.request.state == "open" and result.pending_recipients == 1
+    assert retry_open_erasures(ctx) == []  # still unreachable: still open
+    with transaction(ctx.engine) as s:
+        s.get(Destination, destination.id).url = real_url
+    [done] = retry_open_erasures(ctx)
+    assert done.state == "completed" and done.recipients[0]["state"] == "removed"
+    remaining = {t["data"]["gateway_asset_id"] for t in project_tasks(labelstudio, project)}
+    assert remaining == set(released) - set(result.erased)
+    with transaction(ctx.engine) as s:
+        [row] = erasure_register(s)
+    assert row.state == "completed" and row.completed_at is not None

@@ -167,3 +167,15 @@ def test_dataset_without_a_valid_policy_is_reported_and_untouched(ctx, dataset, 
     report = run_retention(ctx, dry_run=False)
     assert report.done == [] and report.plan.errors[0]["dataset_id"] == dataset.id
     assert _states(ctx, ids) == [AssetState.QUARANTINED] * 3
+
+
+def test_the_services_scheduled_job_runs_the_same_retention(ctx, dataset, clock) -> None:
+    from gateway.policy.scheduler import RetentionScheduler
+
+    ids = _assets(ctx, dataset)
+    clock.advance(days=11)
+    scheduler = RetentionScheduler(ctx, interval_seconds=0)
+    scheduler.start()  # 0: no thread; the CLI and API still run it
+    scheduler.run_once()
+    scheduler.stop()
+    assert _states(ctx, ids) == [AssetState.ORIGINAL_DELETED] * 3
