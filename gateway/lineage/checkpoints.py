@@ -14,11 +14,11 @@ from sqlmodel import Session, col, select
 
 from gateway.errors import IntegrityFailure, NotFound
 from gateway.lineage.canonical import GENESIS_HASH, canonical_json
-from gateway.lineage.ledger import sequence_pending
-from gateway.lineage.merkle import Frontier, Tree, leaf_hash
+from gateway.lineage.ledger import current_frontier, read_head, sequence_pending
+from gateway.lineage.merkle import Frontier, leaf_hash
 from gateway.lineage.signing import sign_bytes, verify_signature
-from gateway.lineage.tables import LineageCheckpoint, LineageTree
-from gateway.models import LineageHead, LineageRecord
+from gateway.lineage.tables import LineageCheckpoint
+from gateway.models import LineageRecord
 
 if TYPE_CHECKING:
     from gateway.context import GatewayContext
@@ -45,24 +45,24 @@ def create_checkpoint(ctx: GatewayContext, session: Session) -> LineageCheckpoin
     """Sequence what is pending, then sign the current tree head (idempotent per tree size)."""
     while sequence_pending(session):
         pass
-    head = session.exec(select(LineageHead).where(LineageHead.id == 1).with_for_update()).one()
-    existing = session.get(LineageCheckpoint, head.seq)
+    head_seq, head_hash = read_head(session, lock=True)
+    existing = session.get(LineageCheckpoint, head_seq)
     if existing is not None:
         return existing
-    root = _current_root(session, head)
+    root = current_frontier(session, head_seq)[0].root().hex()
     from gateway.lineage.signing import ensure_signing_key
 
     key = ensure_signing_key(ctx, session)
     now = ctx.clock()
     body = checkpoint_body(
-        tree_size=head.seq, root_hash=root, chain_head=head.head_hash, time=now, key_id=key.key_id
+        tree_size=head_seq, root_hash=root, chain_head=head_hash, time=now, key_id=key.key_id
     )
     message = canonical_json(body)
     key_id, signature = sign_bytes(ctx, session, message)
     row = LineageCheckpoint(
-        tree_size=head.seq,
+        tree_size=head_seq,
         root_hash=root,
-        chain_head=head.head_hash,
+        chain_head=head_hash,
         body=message.decode(),
         key_id=key_id,
         signature=signature,
@@ -73,23 +73,15 @@ def create_checkpoint(ctx: GatewayContext, session: Session) -> LineageCheckpoin
     return row
 
 
-def _current_root(session: Session, head: LineageHead) -> str:
-    tree = session.get(LineageTree, 1)
-    if tree is not None and tree.size == head.seq:
-        frontier = Frontier(tree.size, [bytes.fromhex(h) for h in json.loads(tree.frontier)])
-        return frontier.root().hex()
-    return Tree(leaf_hashes(session, head.seq)).root().hex()
-
-
 def checkpoint_if_due(
     ctx: GatewayContext, session: Session, *, every_records: int, every: timedelta
 ) -> LineageCheckpoint | None:
     """A checkpoint when `every_records` records or `every` time passed since the last one."""
-    head = session.exec(select(LineageHead).where(LineageHead.id == 1)).one()
+    head_seq, _ = read_head(session, lock=False)
     last = latest_checkpoint(session)
-    if head.seq == 0 or (last is not None and last.tree_size == head.seq):
+    if head_seq == 0 or (last is not None and last.tree_size == head_seq):
         return None
-    if last is None or head.seq - last.tree_size >= every_records:
+    if last is None or head_seq - last.tree_size >= every_records:
         return create_checkpoint(ctx, session)
     now = ctx.clock()
     created = last.created_at

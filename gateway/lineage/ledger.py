@@ -14,12 +14,14 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 import uuid
+import weakref
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Table, delete, event
+from sqlalchemy import Engine, Table, delete, event, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import SessionTransaction
@@ -35,6 +37,8 @@ log = logging.getLogger(__name__)
 _PENDING = "lpg.lineage.pending"
 _BUFFER = "lpg.lineage.buffer"
 _RECORDS: Table = LineageRecord.__table__  # type: ignore[attr-defined]
+_HEAD: Table = LineageHead.__table__  # type: ignore[attr-defined]
+_TREE: Table = LineageTree.__table__  # type: ignore[attr-defined]
 _OUTBOX: Table = LineageOutbox.__table__  # type: ignore[attr-defined]
 DRAIN_BATCH = 5000
 
@@ -155,26 +159,30 @@ def _forget_buffer(session: OrmSession, transaction: SessionTransaction) -> None
         session.info.pop(_BUFFER, None)
 
 
+def read_head(session: Session, *, lock: bool) -> tuple[int, str]:
+    """The chain head (seq, hash), read with Core so no stale ORM copy can answer; `lock` takes
+    the head row lock (SELECT ... FOR UPDATE) that makes its holder the one sequencer."""
+    stmt = select(_HEAD.c.seq, _HEAD.c.head_hash).where(_HEAD.c.id == 1)
+    row = session.connection().execute(stmt.with_for_update() if lock else stmt).one()
+    return int(row.seq), str(row.head_hash)
+
+
 def sequence_pending(session: Session, *, limit: int = DRAIN_BATCH) -> int:
     """Move up to `limit` committed outbox rows into the chain; returns how many were moved.
 
     Holds the head row lock for the rest of the caller's transaction: the one sequencer.
     """
-    head = session.exec(select(LineageHead).where(LineageHead.id == 1).with_for_update()).one()
-    rows = (
-        session.connection()
-        .execute(
-            select(_OUTBOX.c.id, _OUTBOX.c.body, _OUTBOX.c.created_at)
-            .order_by(_OUTBOX.c.id)
-            .limit(limit)
-        )
-        .all()
-    )
+    conn = session.connection()
+    head_seq, head_hash = read_head(session, lock=True)
+    rows = conn.execute(
+        select(_OUTBOX.c.id, _OUTBOX.c.body, _OUTBOX.c.created_at)
+        .order_by(_OUTBOX.c.id)
+        .limit(limit)
+    ).all()
     if not rows:
         return 0
-    tree = _tree(session, head)
-    frontier = Frontier(tree.size, [bytes.fromhex(h) for h in json.loads(tree.frontier)])
-    seq, prev, new = head.seq, head.head_hash, []
+    frontier, stored = current_frontier(session, head_seq)
+    seq, prev, new = head_seq, head_hash, []
     for row in rows:
         body = json.loads(row.body)
         seq += 1
@@ -184,13 +192,13 @@ def sequence_pending(session: Session, *, limit: int = DRAIN_BATCH) -> int:
         new.append(_record_row(body, seq, prev, digest, payload, row.created_at))
         prev = digest
     _insert_many(session, _RECORDS, new)
-    ids = [row.id for row in rows]
-    session.connection().execute(delete(_OUTBOX).where(_OUTBOX.c.id.in_(ids)))
-    head.seq, head.head_hash = seq, prev
-    tree.size, tree.frontier = frontier.size, json.dumps([n.hex() for n in frontier.nodes])
-    session.add(head)
-    session.add(tree)
-    session.flush()
+    conn.execute(delete(_OUTBOX).where(_OUTBOX.c.id.in_([row.id for row in rows])))
+    conn.execute(update(_HEAD).where(_HEAD.c.id == 1).values(seq=seq, head_hash=prev))
+    nodes = json.dumps([n.hex() for n in frontier.nodes])
+    if stored:
+        conn.execute(update(_TREE).where(_TREE.c.id == 1).values(size=seq, frontier=nodes))
+    else:
+        conn.execute(_TREE.insert().values(id=1, size=seq, frontier=nodes))
     return len(rows)
 
 
@@ -231,27 +239,24 @@ def _record_row(
     }
 
 
-def _tree(session: Session, head: LineageHead) -> LineageTree:
-    """The Merkle frontier row; rebuilt from the records if it is missing or behind the head."""
-    tree = session.get(LineageTree, 1)
-    if tree is not None and tree.size == head.seq:
-        return tree
+def current_frontier(session: Session, head_seq: int) -> tuple[Frontier, bool]:
+    """The Merkle frontier of records 1..head_seq, and whether its row exists; rebuilt from the
+    records if the row is missing or behind the head (e.g. a ledger from before migration)."""
+    conn = session.connection()
+    row = conn.execute(select(_TREE.c.size, _TREE.c.frontier).where(_TREE.c.id == 1)).first()
+    if row is not None and row.size == head_seq:
+        return Frontier(row.size, [bytes.fromhex(h) for h in json.loads(row.frontier)]), True
     frontier = Frontier()
-    hashes = session.exec(
-        select(LineageRecord.record_hash)
-        .where(col(LineageRecord.seq) <= head.seq)
-        .order_by(col(LineageRecord.seq))
-    )
+    hashes = conn.execute(
+        select(_RECORDS.c.record_hash).where(_RECORDS.c.seq <= head_seq).order_by(_RECORDS.c.seq)
+    ).scalars()
     for digest in hashes:
         frontier.append(leaf_hash(bytes.fromhex(digest)))
-    if frontier.size != head.seq:
+    if frontier.size != head_seq:
         raise IntegrityFailure(
-            "chain records and head disagree", head=head.seq, found=frontier.size
+            "chain records and head disagree", head=head_seq, found=frontier.size
         )
-    if tree is None:
-        tree = LineageTree(id=1, size=0, frontier="[]")
-    tree.size, tree.frontier = frontier.size, json.dumps([n.hex() for n in frontier.nodes])
-    return tree
+    return frontier, row is not None
 
 
 def drain(engine: Engine) -> int:
@@ -266,6 +271,60 @@ def drain(engine: Engine) -> int:
             return total
 
 
+class _SharedDrain:
+    """Threads of one process committing at once share drains instead of queueing for the head
+    lock one by one: each waits until a drain that began after its commit has finished, and
+    at most one thread per engine runs a drain at a time (other processes still meet at the
+    head row lock)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.cond = threading.Condition()
+        self.requested = self.completed = 0
+        self.running = False
+
+    def after_commit(self) -> None:
+        with self.cond:
+            self.requested += 1
+            ticket = self.requested
+            while self.completed < ticket:
+                if not self.running:
+                    self.running = True
+                    break
+                self.cond.wait()
+            else:
+                return  # someone else's drain took this commit's records along
+        try:
+            self._run()
+        finally:
+            with self.cond:
+                self.running = False
+                self.cond.notify_all()
+
+    def _run(self) -> None:
+        while True:
+            with self.cond:
+                target = self.requested
+            drain(self.engine)
+            with self.cond:
+                self.completed = max(self.completed, target)
+                self.cond.notify_all()
+                if self.requested == target:
+                    return
+
+
+_SHARED: weakref.WeakKeyDictionary[Engine, _SharedDrain] = weakref.WeakKeyDictionary()
+_SHARED_LOCK = threading.Lock()
+
+
+def _shared_drain(engine: Engine) -> _SharedDrain:
+    with _SHARED_LOCK:
+        shared = _SHARED.get(engine)
+        if shared is None:
+            shared = _SHARED[engine] = _SharedDrain(engine)
+        return shared
+
+
 @event.listens_for(OrmSession, "after_commit")
 def _drain_after_commit(session: OrmSession) -> None:
     if not session.info.pop(_PENDING, False):
@@ -273,7 +332,7 @@ def _drain_after_commit(session: OrmSession) -> None:
     bind = session.get_bind()
     engine = bind if isinstance(bind, Engine) else bind.engine
     try:
-        drain(engine)
+        _shared_drain(engine).after_commit()
     except OperationalError as exc:  # the change is committed; its record waits in the outbox
         log.warning("lineage records stay in the outbox until the next drain: %s", exc)
 
@@ -284,8 +343,7 @@ def verify_chain(session: Session, *, batch: int = 5000) -> int:
     The head is read first, and records are walked up to it: writers appending meanwhile (a
     live ledger) cannot make a consistent chain look broken. Returns the records verified.
     """
-    head = session.exec(select(LineageHead).where(LineageHead.id == 1)).one()
-    head_seq, head_hash = head.seq, head.head_hash
+    head_seq, head_hash = read_head(session, lock=False)
     prev, expected_seq, last = GENESIS_HASH, 1, 0
     while True:
         rows = session.exec(

@@ -22,9 +22,8 @@ from sqlmodel import Session, col, select
 
 from gateway.errors import IntegrityFailure, KeyUnavailable
 from gateway.lineage.canonical import canonical_json
-from gateway.lineage.ledger import SYSTEM, Actor, append
+from gateway.lineage.ledger import SYSTEM, Actor, append, read_head
 from gateway.lineage.tables import LineageSigningKey
-from gateway.models import LineageHead
 
 if TYPE_CHECKING:
     from gateway.context import GatewayContext
@@ -104,7 +103,7 @@ def _new_key(master: MasterKey, *, now: datetime) -> tuple[LineageSigningKey, Ed
 
 def _lock_keys(session: Session) -> None:
     """Key creation and rotation take the chain head lock: one active key, never two."""
-    session.exec(select(LineageHead).where(LineageHead.id == 1).with_for_update()).one()
+    read_head(session, lock=True)
 
 
 def ensure_signing_key(ctx: GatewayContext, session: Session) -> LineageSigningKey:
