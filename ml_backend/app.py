@@ -112,7 +112,8 @@ def _routes(app: FastAPI, settings: MLBackendSettings) -> None:
 
     @app.get("/health")
     @app.get("/")
-    def health(request: Request) -> dict[str, Any]:
+    async def health(request: Request) -> dict[str, Any]:
+        # async: answers on the event loop even while /predict holds every worker thread
         p = labeller(request)
         return {
             "status": "UP",

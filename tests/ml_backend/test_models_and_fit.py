@@ -201,3 +201,24 @@ def test_people_detector_finds_someone_on_the_redacted_photo(sources: SourceSet)
     image = cv2.imread(str(PHOTOS / PEOPLE))
     people = [s for s in sources.sources if s.name == "people"]
     assert people and any(d.score >= 0.5 for d in people[0].detect(image))
+
+
+def test_tasks_past_the_time_budget_get_no_prediction(
+    ctx: GatewayContext, released: Released, sources: SourceSet, tmp_path: Path
+) -> None:
+    from dataclasses import replace
+
+    from ml_backend.app import build_prelabeller
+
+    ticks = iter(range(0, 1000, 10))  # every look at the clock: 10 s later
+    settings = ml_settings(tmp_path, predict_budget_seconds=15)
+    prelabeller = replace(
+        build_prelabeller(settings, ctx=ctx, sources=sources), clock=lambda: float(next(ticks))
+    )
+    config = (
+        "<View><Image name='image' value='$image'/><RectangleLabels name='box' toName='image'>"
+        "<Label value='person'/></RectangleLabels></View>"
+    )
+    tasks = [released.task(PEOPLE, 1), released.task(PEOPLE, 2), released.task(PEOPLE, 3)]
+    results = prelabeller.predict(tasks, project="3", label_config=config, context=None)
+    assert [len(r) for r in results] == [1, 0, 0]
