@@ -11,8 +11,12 @@ cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3.11}
 command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
-DEBIAN_PACKAGES=(tesseract-ocr tesseract-ocr-eng libimage-exiftool-perl chromium chromium-driver
+DEBIAN_PACKAGES=(tesseract-ocr tesseract-ocr-eng libimage-exiftool-perl
   libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core)  # last line: PDF reports (WeasyPrint)
+# Tests and the demo only (Label Studio editor test in headless Chromium); a service image
+# sets GATEWAY_SETUP_MINIMAL=1 and gets neither these nor the Label Studio environment.
+TEST_DEBIAN_PACKAGES=(chromium chromium-driver)
+[ "${GATEWAY_SETUP_MINIMAL:-0}" = 1 ] || DEBIAN_PACKAGES+=("${TEST_DEBIAN_PACKAGES[@]}")
 
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
@@ -31,7 +35,7 @@ if ((${#missing[@]})); then
 fi
 
 # the Label Studio server, in its own virtual environment (tests and demo start it)
-scripts/setup_labelstudio.sh
+[ "${GATEWAY_SETUP_MINIMAL:-0}" = 1 ] || scripts/setup_labelstudio.sh
 
 stamp=.venv/.setup-$(cat pyproject.toml constraints.txt scripts/setup.sh | sha256sum | cut -c1-16)
 if [ -f "$stamp" ]; then
