@@ -329,3 +329,40 @@ def test_unreadable_bundles_get_a_clear_error(tmp_path) -> None:
     (junk := tmp_path / "j.jsonl").write_text("not json\n")
     with pytest.raises(BundleInvalid, match="line 1 is not JSON"):
         verify_bundle(junk, anchor=Anchor())
+
+
+def test_shredding_a_dataset_leaves_its_lineage_verifiable(settings, clock, tmp_path) -> None:
+    """Records hold keyed digests only: once the dataset's keys are gone (shredding also rotates
+    the master key, re-wrapping the lineage signing key) the chain, the old checkpoints and a
+    new bundle still verify, and the gateway still signs with the same lineage key."""
+    from sqlmodel import select
+
+    from gateway.context import GatewayContext
+    from gateway.datasets import DatasetSpec, create_dataset
+    from gateway.lineage.ledger import verify_chain
+    from gateway.models import DatasetKey
+    from gateway.pseudonymisation.custody import shred_dataset
+    from tests.conftest import DATASET_SPEC
+
+    ctx = GatewayContext.open(
+        settings.model_copy(update={"master_key": None}), create_master_key=True
+    )
+    ctx.clock = clock
+    try:
+        with transaction(ctx.engine) as s:
+            ds = create_dataset(s, ctx, DatasetSpec.model_validate(DATASET_SPEC), actor=ACTOR)
+        _records(ctx, 3, dataset=ds.id)
+        with transaction(ctx.engine) as s:
+            key_before = ensure_signing_key(ctx, s).key_id
+            create_checkpoint(ctx, s)
+        shred_dataset(ctx, ds.id, actor=ACTOR, reason="erasure test")
+        with transaction(ctx.engine) as s:
+            assert all(k.wrapped is None for k in s.exec(select(DatasetKey)).all())
+            assert verify_chain(s) > 3
+            assert verify_stored_checkpoints(s) >= 1
+        path = tmp_path / "after-shred.jsonl"
+        _export(ctx, path, BundleFilter(dataset_id=ds.id))
+        report = verify_bundle(path, anchor=_anchor(ctx))
+        assert report.records >= 4 and report.keys == [key_before]
+    finally:
+        ctx.close()
