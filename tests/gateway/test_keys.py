@@ -57,5 +57,10 @@ def test_dataset_keys_are_wrapped_versioned_and_purpose_bound(ctx, dataset) -> N
     other = LocalMasterKey(os.urandom(32))
     from gateway.keys import KeyProvider
 
-    with transaction(ctx.engine) as s, pytest.raises(IntegrityFailure):
-        KeyProvider(other).dataset_key(s, dataset.id)
+    with transaction(ctx.engine) as s, pytest.raises(KeyUnavailable, match="not loaded"):
+        KeyProvider(other).dataset_key(s, dataset.id)  # rows name the master key that wrapped them
+    with transaction(ctx.engine) as s:  # a key claiming the right id still cannot unwrap
+        row = ctx.keys.dataset_key_versions(s, dataset.id)[0]
+        other.key_id = row.master_key_id
+        with pytest.raises(IntegrityFailure):
+            KeyProvider(other).dataset_key(s, dataset.id, version=1)
