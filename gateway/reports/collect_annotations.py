@@ -1,20 +1,22 @@
 """Label Studio side: recipients, annotations coming back, incidents.
 
 The `annotation` and `incident` tables belong to the Label Studio sync (contract 5); they are
-read by name with reflection, so a report works before they exist ("nothing recorded yet").
+read by name, so a report works in a build without them ("nothing recorded yet").
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections import Counter, defaultdict
 from collections.abc import Hashable, Iterable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any
 
-from sqlalchemy import MetaData, Table, distinct, func, inspect, select
-from sqlmodel import Session, col
+from sqlalchemy import Table, distinct, func, inspect, select
+from sqlmodel import Session, SQLModel, col
 
 from gateway.models import Asset, AssetSync, Destination, SyncState
 from gateway.reports.agreement import (
@@ -29,6 +31,7 @@ from gateway.reports.model import AnnotationQuality, Count, Incident, KappaPair,
 from gateway.reports.query import Scope, iso, ratio, run
 
 IOU_THRESHOLD = 0.5
+TABLE_MODULES = ("gateway.labelstudio.tables", "gateway.policy.tables")
 PRIVACY_FLAG_NAME = "privacy_flag"  # gateway.labelstudio.config: annotators' leak reports
 METHOD = (
     "Boxes of two annotators on the same image are matched one-to-one, greedily by descending "
@@ -41,10 +44,16 @@ METHOD = (
 
 
 def table(session: Session, name: str) -> Table | None:
-    connection = session.connection()  # the session's own: SQLite allows one writer
-    if not inspect(connection).has_table(name):
+    """Another module's table by name, if the schema has it: the sync's annotations and
+    incidents, the policy engine's holds and erasure register. Reading by name keeps the
+    report working in a build without them ("nothing recorded yet")."""
+    for module in TABLE_MODULES:
+        with suppress(ImportError):
+            importlib.import_module(module)
+    found = SQLModel.metadata.tables.get(name)
+    if found is None or not inspect(session.connection()).has_table(name):
         return None
-    return Table(name, MetaData(), autoload_with=connection)
+    return found
 
 
 def recipients(session: Session, scope: Scope) -> list[Recipient]:
