@@ -122,6 +122,8 @@ def _new_asset(
             "subject_id": upload.subject_id,
             "uploader": upload.uploader,
             "exif": exif,  # facts read from the original before its pixels are re-encoded
+            # the exact capture time is sealed too; tasks get it coarsened per policy
+            "capture_time": upload.capture_time.isoformat() if upload.capture_time else None,
         }
     ).encode()
     return Asset(
@@ -134,7 +136,6 @@ def _new_asset(
         private_meta=crypto.seal(
             private, key=key.subkey(KeyPurpose.AT_REST), aad=private_meta_aad(asset_id, key)
         ),
-        capture_time=upload.capture_time,
         created_at=now,
         updated_at=now,
     )

@@ -132,10 +132,13 @@ def task_metadata(ctx: GatewayContext, session: Session, asset: Asset) -> dict[s
 
 
 def _capture_time(asset: Asset, private: dict[str, Any]) -> datetime | None:
-    if asset.capture_time is not None:
+    """The uploader's stated capture time, else the camera's; both are sealed at rest."""
+    if asset.capture_time is not None:  # assets ingested before it was sealed
         return asset.capture_time
-    text = (private.get("exif") or {}).get("capture_time")
-    return datetime.fromisoformat(text) if isinstance(text, str) else None
+    for text in (private.get("capture_time"), (private.get("exif") or {}).get("capture_time")):
+        if isinstance(text, str):
+            return datetime.fromisoformat(text)
+    return None
 
 
 def _camera(private: dict[str, Any], policy: PseudonymisationPolicy) -> dict[str, str]:

@@ -155,3 +155,13 @@ def test_broken_policy_section_fails_closed(ctx, dataset) -> None:
     _set_policy(ctx, dataset, {"capture_time": "second"})
     with transaction(ctx.engine) as s, pytest.raises(GatewayError, match="no longer validates"):
         task_metadata(ctx, s, asset)
+
+
+def test_stated_capture_time_is_sealed_and_coarsened(ctx, dataset) -> None:
+    from datetime import UTC, datetime
+
+    stated = datetime(2023, 2, 3, 4, 5, 6, tzinfo=UTC)
+    asset = _ingest(ctx, dataset, filename="t.jpg", data=exif_jpeg(), capture_time=stated)
+    assert asset.capture_time is None  # not in clear in the asset row
+    with transaction(ctx.engine) as s:
+        assert task_metadata(ctx, s, asset)["capture_time"] == "2023-02"  # wins over EXIF
