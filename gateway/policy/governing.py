@@ -4,6 +4,7 @@ shipped `policies/default.yaml`. Nothing found (or an invalid file): PolicyMissi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,19 @@ def latest_active(session: Session, name: str) -> PolicyVersion | None:
 
 
 def from_version(row: PolicyVersion, *, source: str) -> GoverningPolicy:
+    doc = _version_document(row.id, row.digest, row)
+    return GoverningPolicy(doc, row.name, row.digest, source, row.id, row.version)
+
+
+_VERSIONS: dict[tuple[str, str], PolicyDocument] = {}
+_MAX_CACHED = 256
+
+
+def _version_document(version_id: str, digest: str, row: PolicyVersion) -> PolicyDocument:
+    """Parsed once per process: an activated version never changes (keyed by id and digest)."""
+    cached = _VERSIONS.get((version_id, digest))
+    if cached is not None:
+        return cached
     try:
         doc = PolicyDocument.model_validate(row.document)
     except ValueError as exc:  # a stored document that no longer validates: fail closed
@@ -78,15 +92,28 @@ def from_version(row: PolicyVersion, *, source: str) -> GoverningPolicy:
             f"policy {row.name} v{row.version} no longer validates; activate a new version",
             policy_version_id=row.id,
         ) from exc
-    return GoverningPolicy(doc, row.name, row.digest, source, row.id, row.version)
+    if row.activated_at is not None:
+        if len(_VERSIONS) >= _MAX_CACHED:
+            _VERSIONS.pop(next(iter(_VERSIONS)))
+        _VERSIONS[(version_id, digest)] = doc
+    return doc
 
 
 def default_from_file(path: Path) -> GoverningPolicy:
-    if not path.is_file():
+    try:
+        stat = path.stat()
+    except OSError:
         raise PolicyMissing(
             f"no policy is bound to the dataset and the default policy file {path} is missing",
             file=str(path),
-        )
+        ) from None
+    return _default_from_file(path, stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=8)
+def _default_from_file(path: Path, mtime_ns: int, size: int) -> GoverningPolicy:
+    """Parsed once per version of the file (an edited file has a new mtime or size)."""
+    del mtime_ns, size  # the cache key only
     try:
         doc = load_policy_file(path)
     except PolicyInvalid as exc:
