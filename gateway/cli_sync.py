@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -108,4 +109,35 @@ def annotations_pull(
     out.print(
         f"{report.tasks} tasks read: {report.stored} annotations stored, "
         f"{report.deleted} deleted, {len(report.flagged)} assets flagged"
+    )
+
+
+@annotations_app.command("export")
+def annotations_export(
+    dataset: Annotated[str, typer.Argument(help="dataset name or id")],
+    fmt: Annotated[str, typer.Option("--format", help="coco | voc | yolo")],
+    out_dir: Annotated[Path, typer.Option("--out", help="directory to write into")],
+    region: Annotated[str | None, typer.Option(help="region the export goes to")] = None,
+) -> None:
+    """Export stored annotations (residency-checked; images named by gateway asset id)."""
+    from gateway.labelstudio.export import ExportFormat, export_annotations
+
+    try:
+        chosen = ExportFormat(fmt)
+    except ValueError:
+        raise typer.BadParameter("use coco, voc or yolo", param_hint="--format") from None
+    with opened() as ctx:
+        result = in_tx(
+            ctx,
+            lambda s: export_annotations(
+                ctx, s, dataset_ref=dataset, fmt=chosen, actor=ACTOR, target_region=region
+            ),
+        )
+    for name, data in result.files.items():
+        target = out_dir / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    out.print(
+        f"{result.images} images, {len(result.files)} files written to {out_dir}"
+        f" ({result.skipped_regions} regions not representable in {chosen.value})"
     )
