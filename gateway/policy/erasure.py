@@ -21,7 +21,7 @@ from sqlmodel import Session, col, delete, select
 from gateway.asset_states import transition
 from gateway.context import GatewayContext
 from gateway.datasets import get_dataset
-from gateway.errors import Conflict, InvalidRequest, NotFound
+from gateway.errors import Conflict, IntegrityFailure, InvalidRequest, KeyUnavailable, NotFound
 from gateway.lineage import Actor, append
 from gateway.models import Asset, AssetState
 from gateway.policy.derived import TaskRemover, default_task_remover, delete_blob, delete_detections
@@ -107,7 +107,11 @@ def find_subject_assets(
         .order_by(col(Asset.created_at))
     ).all()
     for asset in candidates:
-        value = identifiers(private_metadata(ctx, session, asset)).get(PseudonymField.SUBJECT_ID)
+        try:
+            private = private_metadata(ctx, session, asset)
+        except (KeyUnavailable, IntegrityFailure):  # its key was shredded: nothing to read
+            continue
+        value = identifiers(private).get(PseudonymField.SUBJECT_ID)
         if (
             value
             and compute_pseudonym(secret, field=PseudonymField.SUBJECT_ID, value=value) == subject
@@ -209,7 +213,10 @@ def _asset_pseudonyms(ctx: GatewayContext, session: Session, asset: Asset) -> li
     """The subject and file-name pseudonyms of an asset (their vault entries go too)."""
     if asset.private_meta is None:
         return []
-    found = identifiers(private_metadata(ctx, session, asset))
+    try:
+        found = identifiers(private_metadata(ctx, session, asset))
+    except (KeyUnavailable, IntegrityFailure):  # shredded: no pseudonym can be recomputed
+        return []
     return [
         pseudonym(ctx, session, dataset_id=asset.dataset_id, field=f, value=v)
         for f, v in found.items()

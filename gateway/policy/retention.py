@@ -220,10 +220,12 @@ def _execute(
     if item.kind is DueKind.VAULT_ENTRY:
         return _delete_vault_entry(ctx, session, item)
     asset = session.get(Asset, item.entity_id, with_for_update=True)
-    if asset is None or AssetState(asset.state) in GONE | IN_FLIGHT:
+    if asset is None:
         return False
-    if item.kind is DueKind.LABELSTUDIO_TASKS:
+    if item.kind is DueKind.LABELSTUDIO_TASKS:  # also after expiry: a removal may be pending
         return _remove_tasks(ctx, session, asset, item, remover=remover)
+    if AssetState(asset.state) in GONE | IN_FLIGHT:
+        return False
     if item.kind is DueKind.ORIGINAL:
         return _delete_original(ctx, session, asset, item)
     return _expire(ctx, session, asset, item, remover=remover, now=now)
