@@ -57,6 +57,32 @@ def test_activated_version_is_immutable(ctx, dataset) -> None:
         s.flush()
 
 
+def test_database_refuses_raw_changes_to_activated_versions(ctx, dataset) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    version_id = bind(ctx, dataset, policy_doc("frozen-raw")).version.id
+    for statement in (
+        "UPDATE policyversion SET digest = 'x' WHERE id = :id",
+        "DELETE FROM policyversion WHERE id = :id",
+    ):
+        with pytest.raises(DBAPIError, match="immutable"), ctx.engine.begin() as conn:
+            conn.execute(text(statement), {"id": version_id})
+    with transaction(ctx.engine) as s:  # drafts stay editable
+        s.add(
+            PolicyVersion(
+                id="d1",
+                name="draft",
+                version=1,
+                digest="0" * 64,
+                document={},
+                created_at=ctx.clock(),
+            )
+        )
+    with ctx.engine.begin() as conn:
+        conn.execute(text("UPDATE policyversion SET digest = 'y' WHERE id = 'd1'"))
+
+
 def test_diff_lists_changed_fields() -> None:
     a = policy_doc("x")
     b = policy_doc(

@@ -44,6 +44,40 @@ def upgrade() -> None:
     op.create_index("ix_erasure_request_subject_pseudonym", "erasure_request", ["subject_pseudonym"])
 
 
+    _immutable_policy_versions()
+
+
+_MESSAGE = "activated policy versions are immutable; activate a new version"
+
+
+def _immutable_policy_versions() -> None:
+    """Defence in depth under the ORM hook: the database itself refuses to change or delete
+    an activated policy version (raw SQL included)."""
+    if op.get_bind().dialect.name == "sqlite":
+        for event in ("UPDATE", "DELETE"):
+            op.execute(
+                f"CREATE TRIGGER policyversion_immutable_{event.lower()} BEFORE {event} "
+                "ON policyversion FOR EACH ROW WHEN OLD.activated_at IS NOT NULL "
+                f"BEGIN SELECT RAISE(ABORT, '{_MESSAGE}'); END"
+            )
+        return
+    op.execute(
+        "CREATE FUNCTION policyversion_immutable() RETURNS trigger AS $$ BEGIN "
+        f"IF OLD.activated_at IS NOT NULL THEN RAISE EXCEPTION '{_MESSAGE}'; END IF; "
+        "IF TG_OP = 'DELETE' THEN RETURN OLD; END IF; RETURN NEW; END $$ LANGUAGE plpgsql"
+    )
+    op.execute(
+        "CREATE TRIGGER policyversion_immutable BEFORE UPDATE OR DELETE ON policyversion "
+        "FOR EACH ROW EXECUTE FUNCTION policyversion_immutable()"
+    )
+
+
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute("DROP TRIGGER IF EXISTS policyversion_immutable_update")
+        op.execute("DROP TRIGGER IF EXISTS policyversion_immutable_delete")
+    else:
+        op.execute("DROP TRIGGER IF EXISTS policyversion_immutable ON policyversion")
+        op.execute("DROP FUNCTION IF EXISTS policyversion_immutable()")
     op.drop_table("erasure_request")
     op.drop_table("legal_hold")
