@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from enum import StrEnum
 from importlib import resources
 
@@ -25,14 +26,25 @@ MEDIA_TYPES = {
 }
 
 
+def when(value: str | None) -> str:
+    """An ISO 8601 timestamp as a reader wants it: '2026-02-15 09:00:00 UTC' (the JSON keeps
+    the full precision)."""
+    if not value:
+        return ""
+    moment = datetime.fromisoformat(value).astimezone(UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 def _environment() -> Environment:
-    return Environment(
+    env = Environment(
         loader=PackageLoader("gateway.reports", "templates"),
         autoescape=select_autoescape(["html", "j2"]),
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["when"] = when
+    return env
 
 
 def to_json(signed: SignedReport) -> bytes:

@@ -114,7 +114,7 @@ def _annotate(ctx, destination: Destination, tasks: dict[int, list[tuple[int, li
 
 
 @pytest.mark.timeout(300)
-def test_every_section_is_filled_from_records(ctx, dataset, clock) -> None:
+def test_every_section_is_filled_from_records(ctx, dataset, clock, tmp_path) -> None:
     ids = _ingest_redact(ctx, dataset)
     order = list(ids.values())
     destination = _send_to_destination(ctx, order)
@@ -203,4 +203,6 @@ def test_every_section_is_filled_from_records(ctx, dataset, clock) -> None:
     html = render(signed, ReportFormat.HTML).decode()
     assert "Nothing recorded yet: no annotation" not in html
     assert "annotator_leak_flag" in html and "us-east-1" in html
-    assert render(signed, ReportFormat.PDF).startswith(b"%PDF")
+    pdf = render(signed, ReportFormat.PDF)
+    assert pdf.startswith(b"%PDF")
+    (tmp_path / "report.pdf").write_bytes(pdf)  # kept in pytest's temp dir for a look
