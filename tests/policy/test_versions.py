@@ -118,3 +118,15 @@ def test_reprocess_dry_run_then_apply(ctx, dataset) -> None:
     drain(ctx, redactor=NotBuiltRedactor())
     with transaction(ctx.engine) as s:
         assert plan_reprocess(s, dataset.name).eligible == []  # all under the new version now
+
+
+def test_activated_default_governs_unbound_datasets(ctx, dataset) -> None:
+    from gateway.policy.versions import activate
+
+    with transaction(ctx.engine) as s:
+        assert governing_policy(s, dataset.id).source == "default-file"
+        activate(s, ctx, policy_doc("default", retention={"originals_days": 7}), actor=ADMIN)
+    with transaction(ctx.engine) as s:
+        gov = governing_policy(s, dataset.id)
+    assert (gov.source, gov.version) == ("default-version", 1)
+    assert gov.document.retention.originals_days == 7
