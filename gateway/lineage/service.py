@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -72,6 +72,8 @@ def export_lineage(
         from gateway.datasets import get_dataset
 
         dataset_id = get_dataset(session, dataset_ref).id
+    if since is not None and since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)  # the gateway records UTC; a bare time means UTC
     flt = BundleFilter(dataset_id=dataset_id, since=since)
     datasets = check_export_residency(ctx, session, flt, target_region=target_region, actor=actor)
     if fmt == "bundle":
