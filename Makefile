@@ -1,5 +1,5 @@
 # Two commands on a fresh machine:  `make demo`  and  `make test`.
-.PHONY: setup demo test lint typecheck unit integration clean
+.PHONY: setup demo demo-labelstudio test lint typecheck unit integration clean
 
 VENV := .venv
 BIN := $(VENV)/bin
@@ -9,6 +9,10 @@ setup:
 
 demo: setup
 	$(BIN)/privacy-gateway demo
+
+# the demo, then a local Label Studio with the synced, redacted project (Ctrl-C stops it)
+demo-labelstudio: setup
+	$(BIN)/privacy-gateway demo --labelstudio
 
 lint: setup
 	$(BIN)/ruff check .

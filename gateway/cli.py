@@ -277,11 +277,18 @@ def demo(
     data_dir: Annotated[Path, typer.Option(help="where the demo keeps everything")] = Path(
         "var/demo"
     ),
+    labelstudio: Annotated[
+        bool, typer.Option(help="then sync to a local Label Studio and serve until Ctrl-C")
+    ] = False,
 ) -> None:
     """Ingest the bundled sample photos, redact them and show where everything went."""
     from gateway.demo import run_demo
 
     run_demo(data_dir, out=out, bar_factory=progress_bar)
+    if labelstudio:
+        from gateway.labelstudio.demo import serve_demo, wait_for_interrupt
+
+        serve_demo(data_dir, dataset="demo-street-scenes", out=out, hold=wait_for_interrupt)
 
 
 from gateway import cli_lineage  # noqa: E402, I001  (registers `lineage ...`)
@@ -292,6 +299,7 @@ from gateway.cli_ml import ml_app  # noqa: E402
 
 app.add_typer(ml_app, name="ml-backend")
 from gateway import cli_pseudonymisation  # noqa: E402, F401  (registers `keys`, `vault`)
-from gateway import cli_sync  # noqa: E402, F401  (sync, destinations, annotations)
 
 __all__ = ["app", "cli_lineage", "cli_redact", "cli_reports", "main"]
+
+from gateway import cli_sync  # noqa: E402, F401  (sync, destinations, annotations)
