@@ -83,17 +83,28 @@ def checkpoint(
 def prove(
     asset: Annotated[str, typer.Argument(help="asset id")],
     output: Annotated[Path, typer.Option(help="file to write the proof bundle to")],
+    target_region: Annotated[
+        str | None, typer.Option(help="where the bundle goes (default: this gateway's region)")
+    ] = None,
 ) -> None:
     """Every record of one asset with inclusion proofs against a fresh signed checkpoint."""
-    from gateway.lineage.bundle import BundleFilter, export_bundle
-    from gateway.lineage.ledger import drain
+    from gateway.lineage.ledger import Actor, drain
+    from gateway.lineage.service import prove_asset
 
     with opened() as ctx:
         drain(ctx.engine)
-        summary = in_tx(ctx, lambda s: export_bundle(ctx, s, output, BundleFilter(entity_id=asset)))
-    out.print(
-        f"{summary.records} records of asset {asset} proven against tree size {summary.tree_size}"
-    )
+        summary = in_tx(
+            ctx,
+            lambda s: prove_asset(
+                ctx,
+                s,
+                asset,
+                output,
+                target_region=target_region or ctx.settings.region,
+                actor=Actor("cli", CLI_ACTOR_ID),
+            ),
+        )
+    out.print(summary)
 
 
 @lineage_app.command("verify-bundle")

@@ -62,7 +62,7 @@ def test_query_by_subject_and_paging(client, ctx) -> None:
     assert rest["records"][0]["seq"] == page["records"][0]["seq"] + 1
 
 
-def test_asset_history_comes_with_proofs_a_client_can_check(client, ctx, dataset) -> None:
+def test_asset_history_comes_with_proofs_a_client_can_check(client, ctx, dataset, tmp_path) -> None:
     from tests.gateway.bad_inputs import good_jpeg
 
     admin = make_key(ctx, Role.ADMIN)
@@ -93,3 +93,17 @@ def test_asset_history_comes_with_proofs_a_client_can_check(client, ctx, dataset
             bytes.fromhex(body["root_hash"]),
         )
     assert client.get("/v1/lineage/assets/nope", headers=auth(officer)).status_code == 404
+    # the same history as an offline proof bundle (an export: residency-checked, recorded)
+    from gateway.errors import ResidencyViolation
+    from gateway.lineage.service import prove_asset
+    from gateway.lineage.verify import Anchor, verify_bundle
+
+    bundle = tmp_path / "asset.jsonl"
+    with transaction(ctx.engine) as s:
+        prove_asset(ctx, s, asset_id, bundle, target_region="eu-de", actor=Actor("cli", "t"))
+    report = verify_bundle(bundle, anchor=Anchor(fingerprints=[keys[-1]["fingerprint"]]))
+    assert report.records >= len(history["records"]) and not report.complete  # workers go on
+    with pytest.raises(ResidencyViolation), transaction(ctx.engine) as s:
+        prove_asset(ctx, s, asset_id, tmp_path / "x.jsonl", target_region="us-east",
+                    actor=Actor("cli", "t"))  # fmt: skip
+    assert not (tmp_path / "x.jsonl").exists()
