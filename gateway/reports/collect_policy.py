@@ -58,7 +58,33 @@ def policy_entry(
         },
         transfer_bases=[str(b) for b in residency.get("transfer_bases", [])],
         origin=str(residency["origin"]) if residency.get("origin") else None,
+        redaction=_redaction_summary(document.get("redaction") or {}),
+        pseudonymisation={
+            str(k): _text(v) for k, v in (document.get("pseudonymisation") or {}).items()
+        },
     )
+
+
+def _redaction_summary(section: dict[str, Any]) -> dict[str, str]:
+    """Which detectors the policy switches on, and the operator (thresholds stay in the
+    policy document its digest names)."""
+    found = {
+        str(k): "on" if v.get("enabled") else "off"
+        for k, v in section.items()
+        if isinstance(v, dict) and "enabled" in v
+    }
+    if "operator" in section:
+        found["operator"] = _text(section["operator"])
+    return found
+
+
+def _text(value: Any) -> str:
+    """A policy value as text (signed data holds no floats)."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(map(str, value)) or "none"
+    return str(value)
 
 
 def policy_versions(session: Session, dataset: Dataset, scope: Scope) -> list[PolicyVersionEntry]:

@@ -52,6 +52,12 @@ class PolicyVersionEntry(_Frozen):
     allowed_regions: dict[str, list[str]] = Field(default_factory=dict)
     transfer_bases: list[str] = Field(default_factory=list)
     origin: str | None = Field(None, description="jurisdiction the data is collected under")
+    redaction: dict[str, str] = Field(
+        default_factory=dict, description="what the policy redacts (detectors on/off, operator)"
+    )
+    pseudonymisation: dict[str, str] = Field(
+        default_factory=dict, description="the policy's metadata and pseudonym decisions"
+    )
 
 
 class PolicySection(_Frozen):

@@ -159,6 +159,12 @@ def _count_line(items: list[tuple[str, int]]) -> str:
     return ", ".join(f"{k}: {n}" for k, n in items) or "none"
 
 
+def _pairs(facts: Facts, section: str) -> str:
+    policy = facts.current_policy
+    values: dict[str, str] = getattr(policy, section) if policy is not None else {}
+    return ", ".join(f"{k}: {v}" for k, v in values.items()) or NOTHING
+
+
 def _policy_name(policy: PolicyVersionEntry) -> str:
     return f"{policy.name} v{policy.version}" if policy.version else policy.name
 
@@ -208,7 +214,9 @@ def ai_act(facts: Facts) -> AiActSection:
             title="Data-preparation operations (annotation, labelling, cleaning, ...)",
             findings=[
                 f"Recorded pipeline steps: {steps}.",
-                f"Regions redacted: {_counts(facts.regions_by_label)}.",
+                f"Regions redacted (every run): {_counts(facts.regions_recorded)}.",
+                f"Redaction policy now: {_pairs(facts, 'redaction')}.",
+                f"Pseudonymisation policy now: {_pairs(facts, 'pseudonymisation')}.",
                 f"Annotations: {q.annotations} ({q.cancelled} cancelled)."
                 if q
                 else "Annotations: " + NOTHING,
