@@ -16,6 +16,7 @@ from gateway import crypto
 from gateway.asset_states import transition
 from gateway.context import GatewayContext
 from gateway.db import transaction
+from gateway.errors import InvalidRequest
 from gateway.labelstudio.config import privacy_flags
 from gateway.labelstudio.destinations import connect, open_secrets
 from gateway.labelstudio.errors import WebhookUnauthorised
@@ -50,13 +51,22 @@ def handle_webhook(
     outcome = WebhookOutcome()
     action = payload.get("action")
     if action in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED"):
-        annotation, task = payload.get("annotation") or {}, payload.get("task") or {}
+        annotation, task = payload.get("annotation"), payload.get("task") or {}
+        if not isinstance(annotation, dict) or not isinstance(annotation.get("id"), int):
+            raise InvalidRequest(f"{action} without an annotation id")
+        if not isinstance(task, dict) or not isinstance(annotation.get("result") or [], list):
+            raise InvalidRequest(f"{action} with a malformed task or result")
         flagged = store_annotation(ctx, session, destination, annotation, task_id=task.get("id"))
         outcome.stored += 1
         outcome.flagged_assets += flagged
     elif action == "ANNOTATIONS_DELETED":
-        for item in payload.get("annotations") or []:
-            outcome.deleted += mark_deleted(ctx, session, destination, int(item["id"]))
+        items = payload.get("annotations")
+        if not isinstance(items, list) or not all(
+            isinstance(i, dict) and isinstance(i.get("id"), int) for i in items
+        ):
+            raise InvalidRequest("ANNOTATIONS_DELETED needs a list of annotations with ids")
+        for item in items:
+            outcome.deleted += mark_deleted(ctx, session, destination, item["id"])
     return outcome
 
 
@@ -113,6 +123,8 @@ def store_annotation(
     row.updated_at, row.deleted_at = now, None
     session.add(row)
     digest = crypto.sha256_hex(canonical_json({"result": result}))
+    if actor is WEBHOOK:
+        actor = Actor("annotator", annotator)  # pseudonymous: who made it, never who they are
     append(
         session,
         action="annotation.received" if created else "annotation.updated",
