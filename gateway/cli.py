@@ -11,6 +11,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from gateway.errors import GatewayError, NotAuthenticated, NotFound
@@ -40,7 +41,8 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except (GatewayError, RedactionError) as exc:
-        err.print(f"[red]error[/red] [{exc.code}]: {exc.message}")
+        # escaped: "[code]" and user text must not be read as rich markup (it vanished)
+        err.print(f"[red]error[/red] {escape(f'[{exc.code}]')}: {escape(exc.message)}")
         sys.exit(next(c for t, c in EXIT_CODES.items() if isinstance(exc, t)))
     except typer.Abort:
         sys.exit(130)
