@@ -46,6 +46,18 @@ def regions(session: Session, scope: Scope, *, action_prefix: str | None = None)
     return counts(session, scope.lineage(grouped(region, *where)))
 
 
+def storage_regions(session: Session, scope: Scope) -> list[Count]:
+    """Where originals were written: the intake record's `storage_region` parameter when it
+    names one (a blob store in another region than the gateway), else the record's region."""
+    payload = col(LineageRecord.payload)
+    region = func.coalesce(
+        json_text(session, payload, "parameters", "storage_region"),
+        json_text(session, payload, "region"),
+    )
+    received = col(LineageRecord.action) == "asset.received"
+    return counts(session, scope.lineage(grouped(region, received)))
+
+
 def events(session: Session, scope: Scope, *, names: list[str]) -> list[RetentionEvent]:
     """Count, first and last time of each action whose name is listed or starts with a
     listed prefix (a prefix ends with '.')."""

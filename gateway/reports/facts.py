@@ -120,7 +120,7 @@ def collect(
         actions=lineage.actions(session, scope),
         span=lineage.record_span(session, scope),
         processing_regions=lineage.regions(session, scope),
-        storage_regions=lineage.regions(session, scope, action_prefix="asset.received"),
+        storage_regions=lineage.storage_regions(session, scope),
         recipients=ls.recipients(session, scope),
         blocked=lineage.blocked_transfers(session, scope),
         deletions=lineage.events(session, scope, names=[*lineage.DELETION_ACTIONS, "retention."]),
