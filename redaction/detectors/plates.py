@@ -41,11 +41,30 @@ class PlateShape:
             self.min_aspect <= box.width / height <= self.max_aspect
         )
 
-    def reads_like_plate(self, box: TextBox, text: str) -> bool:
+    sure_score: float = 0.8
+    """A reading at least this confident may overrule shape at any readable height..."""
+    sure_min_height: float = 8.0
+    """...from this text height up: confident words in another script (CJK), or mostly in
+    lower case, are not plates (watermarks, shop signs; measured in bench/README.md)."""
+
+    def reads_like_plate(self, box: TextBox, text: str, score: float = 0.0) -> bool:
         chars = len(_ALNUM.findall(text))
         if chars > self.max_chars:
             return False
+        if score >= self.sure_score and box.height >= self.sure_min_height:
+            if not plate_like_text(text):
+                return False
         return box.height < self.read_min_height or chars >= self.min_chars
+
+
+def plate_like_text(text: str) -> bool:
+    """Latin letters, digits and separators only, with no more lower-case letters than
+    upper-case letters and digits (plates are printed in capitals)."""
+    if not text.isascii():
+        return False
+    lower = sum(c.islower() for c in text)
+    upper = sum(c.isupper() or c.isdigit() for c in text)
+    return lower <= upper
 
 
 def pass_scales(
@@ -116,7 +135,7 @@ class PlateDetector:
         readings = self._recognizer.read(image, candidates)
         regions = []
         for box, reading in zip(candidates, readings, strict=True):
-            if self._shape.reads_like_plate(box, reading.text):
+            if self._shape.reads_like_plate(box, reading.text, reading.score):
                 x, y, bw, bh = box.bbox()
                 regions.append(Region(Label.PLATE, x, y, bw, bh, box.score, self.name))
         return regions

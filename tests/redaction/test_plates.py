@@ -55,6 +55,12 @@ def test_plate_shape_rules() -> None:
     assert not shape.reads_like_plate(_box(0, 0, 100, 24), "OK")
     assert not shape.reads_like_plate(_box(0, 0, 300, 24), "WELCOME TO THE CITY")
     assert shape.reads_like_plate(_box(0, 0, 50, 10), "")  # too small to read: shape decides
+    # a sure reading overrules shape: watermarks, lower-case words and other scripts are not plates
+    assert not shape.reads_like_plate(_box(0, 0, 50, 12), "alamy", 0.99)
+    assert not shape.reads_like_plate(_box(0, 0, 90, 12), "厚度可选买二送一", 0.99)
+    assert shape.reads_like_plate(_box(0, 0, 50, 12), "alamy", 0.5)  # unsure: shape decides
+    assert shape.reads_like_plate(_box(0, 0, 100, 24), "B 01 XEN", 0.99)
+    assert shape.reads_like_plate(_box(0, 0, 100, 24), "M5xSX", 0.99)
 
 
 def test_pass_scales_cap_far_pixels() -> None:
