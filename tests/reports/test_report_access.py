@@ -114,6 +114,10 @@ def test_cli_writes_each_format_and_verifies_offline(cli_env, dataset, tmp_path)
         cli_app, ["report-verify", str(report_file), "--fingerprint", fingerprint["fingerprint"]]
     )
     assert offline.exit_code == 0, offline.output
+    pem = tmp_path / "lineage.pem"
+    assert runner.invoke(cli_app, ["lineage", "public-key", "--output", str(pem)]).exit_code == 0
+    pinned = runner.invoke(cli_app, ["report-verify", str(report_file), "--trusted-key", str(pem)])
+    assert pinned.exit_code == 0, pinned.output
     _tamper(report_file)
     broken = runner.invoke(cli_app, ["report-verify", str(report_file)])
     assert broken.exit_code != 0 and isinstance(broken.exception, IntegrityFailure)
