@@ -40,7 +40,12 @@ def delete_blob(ctx: GatewayContext, key: str | None) -> bool:
 
 
 def delete_detections(session: Session, asset_id: str) -> None:
+    """Derived data kept in the gateway: detected regions and the annotations that came back
+    from Label Studio (boxes drawn on the subject's image)."""
+    from gateway.labelstudio.tables import Annotation
+
     session.exec(delete(Detection).where(col(Detection.asset_id) == asset_id))
+    session.exec(delete(Annotation).where(col(Annotation.asset_id) == asset_id))
 
 
 def shred_unused_key_versions(session: Session, dataset_id: str, *, now: datetime) -> list[int]:

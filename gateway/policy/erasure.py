@@ -201,7 +201,7 @@ def erase_asset(
         region=ctx.settings.region,
         parameters={
             "erasure_request": request_id,
-            "deleted": [*deleted, "detections", "private_metadata", "vault_entries"],
+            "deleted": [*deleted, "detections", "annotations", "private_metadata", "vault_entries"],
             "vault_entries": len(aliases),
             "labelstudio_tasks": len(recipients),
         },

@@ -278,7 +278,7 @@ def _expire(
         region=ctx.settings.region,
         parameters={
             "rule": item.rule,
-            "deleted": [*deleted, "detections", "private_metadata"],
+            "deleted": [*deleted, "detections", "annotations", "private_metadata"],
             "labelstudio_tasks": _task_states(recipients),
         },
     )

@@ -10,6 +10,7 @@ from sqlmodel import select
 from gateway.db import transaction
 from gateway.labelstudio.server import free_port
 from gateway.labelstudio.sync import sync_dataset
+from gateway.labelstudio.tables import Annotation
 from gateway.models import AssetSync, Destination, SyncState
 from gateway.policy.erasure import erasure_register, request_erasure, retry_open_erasures
 from gateway.policy.retention import DueKind, run_retention
@@ -55,11 +56,29 @@ def test_erasure_and_retention_delete_label_studio_tasks(
     bind(ctx, dataset, policy_doc("ls-tasks", retention=retention))
     project = _sync(ctx, dataset, destination)
     assert len(project_tasks(labelstudio, project)) == len(released)
+    # an annotation came back for every task (as the webhook stores them)
+    with transaction(ctx.engine) as s:
+        for n, row in enumerate(s.exec(select(AssetSync)).all()):
+            s.add(
+                Annotation(
+                    asset_id=row.asset_id,
+                    destination_id=destination.id,
+                    task_id=row.task_id or 0,
+                    ls_annotation_id=n,
+                    annotator="ann_x",
+                    result=[],
+                    created_at=ctx.clock(),
+                    updated_at=ctx.clock(),
+                )
+            )
     # erase the subject of the first released photo
     with transaction(ctx.engine) as s:
         subject = next(f"subject-{n}" for n in PHOTO_NAMES)
         result = request_erasure(ctx, s, dataset_ref=dataset.name, actor=ADMIN, subject_id=subject)
     erased = result.erased
+    with transaction(ctx.engine) as s:
+        annotated = {a.asset_id for a in s.exec(select(Annotation)).all()}
+    assert annotated == set(released) - set(erased)  # derived annotations went with the asset
     assert len(erased) == 1 and result.request.state == "completed"
     assert result.request.recipients == [
         {
