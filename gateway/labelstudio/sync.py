@@ -23,6 +23,7 @@ from gateway.labelstudio.client import LabelStudioClient, RetryPolicy
 from gateway.labelstudio.destinations import connect, get_destination
 from gateway.labelstudio.errors import LabelStudioRejected
 from gateway.labelstudio.projects import ensure_project
+from gateway.labelstudio.removal import remove_asset_tasks
 from gateway.labelstudio.urls import image_url
 from gateway.lineage import Actor, append
 from gateway.models import Asset, AssetState, AssetSync, Dataset, Destination, SyncState
@@ -31,6 +32,12 @@ from gateway.pseudonymisation import task_metadata
 
 Progress = Callable[[int, int], None]
 DONE_STATES = (SyncState.SYNCED, SyncState.REMOVED)
+WITHDRAWN_STATES = (
+    AssetState.QUARANTINED,
+    AssetState.ERASED,
+    AssetState.EXPIRED,
+    AssetState.REJECTED,
+)
 
 
 @dataclass
@@ -41,12 +48,13 @@ class SyncReport:
     created: int = 0
     adopted: int = 0
     already: int = 0
+    withdrawn: int = 0
     failed: dict[str, str] = field(default_factory=dict)
 
     def describe(self) -> str:
         return (
             f"project {self.project_id}: {self.created} tasks created, {self.adopted} adopted, "
-            f"{self.already} already synced, {len(self.failed)} failed"
+            f"{self.already} already synced, {self.withdrawn} withdrawn, {len(self.failed)} failed"
         )
 
 
@@ -67,6 +75,7 @@ def sync_dataset(
         report.project_id = ensure_project(
             ctx, client, dataset=dataset, destination=destination, actor=actor
         )
+        report.withdrawn = _withdraw_unreleased(ctx, dataset.id, destination.id)
         report.adopted = _resume(ctx, client, dataset, destination, report.project_id, actor)
         todo, report.already = _plan(ctx, dataset.id, destination.id)
         total, done = len(todo), 0
@@ -100,6 +109,26 @@ def _check_residency(
             transfer_basis=destination.transfer_basis,
         )
         return dataset, destination
+
+
+def _withdraw_unreleased(ctx: GatewayContext, dataset_id: str, destination_id: str) -> int:
+    """Fail closed: tasks of assets quarantined, erased or expired since (by any path) are
+    removed before anything new is sent."""
+    with transaction(ctx.engine) as session:
+        stale = session.exec(
+            select(AssetSync.asset_id)
+            .join(Asset, col(Asset.id) == col(AssetSync.asset_id))
+            .where(
+                Asset.dataset_id == dataset_id,
+                AssetSync.destination_id == destination_id,
+                col(AssetSync.state).in_([SyncState.SYNCED, SyncState.INTENT_RECORDED]),
+                col(Asset.state).in_(WITHDRAWN_STATES),
+            )
+        ).all()
+    for asset_id in stale:
+        with transaction(ctx.engine) as session:
+            remove_asset_tasks(ctx, session, asset_id, "asset-no-longer-released")
+    return len(stale)
 
 
 def _resume(

@@ -158,3 +158,29 @@ def test_erasure_removes_the_task_from_label_studio_and_the_url_answers_410(
     # and a later sync never brings it back
     again = _sync(ctx, dataset, destination)
     assert again.created == 0
+
+
+def test_a_sync_withdraws_tasks_of_assets_quarantined_since(
+    ctx, dataset, released, destination, labelstudio
+) -> None:
+    from gateway.asset_states import transition
+
+    first = _sync(ctx, dataset, destination)
+    target = released[1]
+    with transaction(ctx.engine) as s:
+        asset = s.get(Asset, target)
+        transition(
+            s,
+            asset,
+            AssetState.QUARANTINED,
+            actor=ADMIN,
+            now=ctx.clock(),
+            region=ctx.settings.region,
+            reasons=[{"code": "manual-review", "message": "officer asked"}],
+        )
+    second = _sync(ctx, dataset, destination)
+    assert second.withdrawn == 1 and second.created == 0
+    held = {t["data"]["gateway_asset_id"] for t in project_tasks(labelstudio, first.project_id)}
+    assert target not in held and len(held) == len(released) - 1
+    with transaction(ctx.engine) as s:
+        assert s.get(AssetSync, (target, destination.id)).state == SyncState.REMOVED
