@@ -193,7 +193,14 @@ def remove_destination(
             "the destination still holds tasks; remove them (retention/erasure) first",
             destination=destination.name,
         )
-    from gateway.labelstudio.tables import LabelStudioProject
+    from gateway.labelstudio.tables import Annotation, LabelStudioProject
+
+    if session.exec(select(Annotation).where(Annotation.destination_id == destination.id)).first():
+        raise Conflict(
+            "annotations from this destination are kept in the gateway and name it; "
+            "it cannot be removed",
+            destination=destination.name,
+        )
 
     for row in session.exec(
         select(LabelStudioProject).where(LabelStudioProject.destination_id == destination.id)
