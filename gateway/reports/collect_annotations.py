@@ -31,7 +31,11 @@ from gateway.reports.model import AnnotationQuality, Count, Incident, KappaPair,
 from gateway.reports.query import Scope, iso, ratio, run
 
 IOU_THRESHOLD = 0.5
-TABLE_MODULES = ("gateway.labelstudio.tables", "gateway.policy.tables")
+TABLE_MODULES = (
+    "gateway.labelstudio.tables",
+    "gateway.policy.tables",
+    "gateway.pseudonymisation.tables",
+)
 PRIVACY_FLAG_NAME = "privacy_flag"  # gateway.labelstudio.config: annotators' leak reports
 METHOD = (
     "Boxes of two annotators on the same image are matched one-to-one, greedily by descending "

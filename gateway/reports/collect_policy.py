@@ -16,6 +16,7 @@ from gateway.models import Asset, Dataset, PolicyVersion
 from gateway.reports.collect_annotations import table
 from gateway.reports.collect_assets import asset_filter
 from gateway.reports.model import (
+    Count,
     DueItem,
     ErasureEntry,
     LegalHoldEntry,
@@ -23,7 +24,7 @@ from gateway.reports.model import (
     Recipient,
     Transfer,
 )
-from gateway.reports.query import Scope, iso, run
+from gateway.reports.query import Scope, counts, iso, run
 
 DUE_WINDOW_DAYS = 30
 
@@ -161,6 +162,19 @@ def due_next(
             DueItem(what=what, due_at=iso(oldest + timedelta(days=days)) or "", assets=int(due))
         )
     return items
+
+
+def vault_entries(session: Session, dataset_id: str) -> list[Count]:
+    """Re-identification vault entries held for the dataset, per pseudonymised field."""
+    vault = table(session, "vault_entry")
+    if vault is None:
+        return []
+    stmt = (
+        select(vault.c.field, func.count())
+        .where(vault.c.dataset_id == dataset_id)
+        .group_by(vault.c.field)
+    )
+    return counts(session, stmt)
 
 
 def legal_holds(session: Session, dataset_id: str) -> list[LegalHoldEntry]:

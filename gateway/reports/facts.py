@@ -68,6 +68,7 @@ class Facts:
     quality: AnnotationQuality | None
     incidents: list[Incident]
     key_rows: dict[str, int]
+    vault_entries: list[Count]
     api_keys: list[Count]
     lineage: LineageSection
 
@@ -131,6 +132,7 @@ def collect(
         quality=ls.annotation_quality(session, scope, dataset.ontology),
         incidents=ls.incidents(session, scope),
         key_rows=key_rows(session, dataset.id),
+        vault_entries=policy.vault_entries(session, dataset.id),
         api_keys=active_api_keys(session, dataset.id, now=now),
         lineage=lineage_state or lineage.lineage_section(session, scope),
     )

@@ -138,7 +138,9 @@ def security_measures(facts: Facts) -> list[SecurityMeasure]:
             detail="Faces, plates and configured personal text are masked; all embedded "
             "metadata is stripped; identifiers are replaced by keyed pseudonyms.",
             evidence=f"{facts.state(AssetState.RELEASED.value)} asset(s) released after "
-            f"redaction, {facts.state(AssetState.QUARANTINED.value)} quarantined",
+            f"redaction, {facts.state(AssetState.QUARANTINED.value)} quarantined; "
+            f"re-identification vault entries held: {_counts(facts.vault_entries)}; "
+            f"vault reads recorded: {_action_count(facts, 'vault.read')}",
         ),
         SecurityMeasure(
             measure="Access control (Art. 32(1)(b))",
@@ -167,6 +169,10 @@ def _pairs(facts: Facts, section: str) -> str:
 
 def _policy_name(policy: PolicyVersionEntry) -> str:
     return f"{policy.name} v{policy.version}" if policy.version else policy.name
+
+
+def _action_count(facts: Facts, action: str) -> int:
+    return next((c.count for c in facts.actions if c.key == action), 0)
 
 
 def _policies(facts: Facts) -> str:
