@@ -123,15 +123,22 @@ def append(
 
 
 @event.listens_for(OrmSession, "before_commit")
-def _write_outbox(session: OrmSession) -> None:
-    """Insert the records appended in this transaction, in one statement, just before COMMIT
-    (or RELEASE SAVEPOINT): one round trip per transaction instead of one per record."""
+def _write_records(session: OrmSession) -> None:
+    """Just before COMMIT, the records appended in this transaction join the chain: directly,
+    if this transaction can take the head lock without waiting (always on SQLite, whose writers
+    are serialised anyway; on PostgreSQL when no other sequencer holds it), so they commit
+    chained; otherwise into the outbox in one statement, for the drain after COMMIT."""
     buffered = session.info.get(_BUFFER)
-    if not buffered:
-        return
-    _insert_many(session, _OUTBOX, [row for _, row in buffered])
+    if not buffered or session.in_nested_transaction():
+        return  # a savepoint's records wait for the outermost COMMIT
+    rows = [row for _, row in buffered]
+    head = try_lock_head(session)  # type: ignore[arg-type]
+    if head is None:
+        _insert_many(session, _OUTBOX, rows)
+        session.info[_PENDING] = True
+    else:
+        _sequence(session, head, rows)  # type: ignore[arg-type]
     buffered.clear()
-    session.info[_PENDING] = True
 
 
 @event.listens_for(OrmSession, "after_soft_rollback")
@@ -167,39 +174,59 @@ def read_head(session: Session, *, lock: bool) -> tuple[int, str]:
     return int(row.seq), str(row.head_hash)
 
 
+def try_lock_head(session: Session) -> tuple[int, str] | None:
+    """The head, locked, or None when another transaction holds its lock (SKIP LOCKED)."""
+    stmt = select(_HEAD.c.seq, _HEAD.c.head_hash).where(_HEAD.c.id == 1)
+    row = session.connection().execute(stmt.with_for_update(skip_locked=True)).first()
+    return None if row is None else (int(row.seq), str(row.head_hash))
+
+
 def sequence_pending(session: Session, *, limit: int = DRAIN_BATCH) -> int:
     """Move up to `limit` committed outbox rows into the chain; returns how many were moved.
 
     Holds the head row lock for the rest of the caller's transaction: the one sequencer.
     """
+    return _sequence(session, read_head(session, lock=True), [], limit=limit)
+
+
+def _sequence(
+    session: Session,
+    head: tuple[int, str],
+    own: list[dict[str, Any]],
+    *,
+    limit: int = DRAIN_BATCH,
+) -> int:
+    """With the head lock held: chain the outbox's oldest rows, then `own` (this transaction's
+    records); returns how many records were chained."""
     conn = session.connection()
-    head_seq, head_hash = read_head(session, lock=True)
-    rows = conn.execute(
+    pending = conn.execute(
         select(_OUTBOX.c.id, _OUTBOX.c.body, _OUTBOX.c.created_at)
         .order_by(_OUTBOX.c.id)
         .limit(limit)
     ).all()
-    if not rows:
+    items = [(r.body, r.created_at) for r in pending] + [(r["body"], r["created_at"]) for r in own]
+    if not items:
         return 0
-    frontier, stored = current_frontier(session, head_seq)
-    seq, prev, new = head_seq, head_hash, []
-    for row in rows:
-        body = json.loads(row.body)
+    (seq, prev), (frontier, stored) = head, current_frontier(session, head[0])
+    new = []
+    for text, created in items:
+        body = json.loads(text)
         seq += 1
-        payload = with_position(row.body, record_id=body["record_id"], seq=seq, prev=prev)
+        payload = with_position(text, record_id=body["record_id"], seq=seq, prev=prev)
         digest = chain_hash(prev, payload)
         frontier.append(leaf_hash(bytes.fromhex(digest)))
-        new.append(_record_row(body, seq, prev, digest, payload, row.created_at))
+        new.append(_record_row(body, seq, prev, digest, payload, created))
         prev = digest
     _insert_many(session, _RECORDS, new)
-    conn.execute(delete(_OUTBOX).where(_OUTBOX.c.id.in_([row.id for row in rows])))
+    if pending:
+        conn.execute(delete(_OUTBOX).where(_OUTBOX.c.id.in_([r.id for r in pending])))
     conn.execute(update(_HEAD).where(_HEAD.c.id == 1).values(seq=seq, head_hash=prev))
     nodes = json.dumps([n.hex() for n in frontier.nodes])
     if stored:
         conn.execute(update(_TREE).where(_TREE.c.id == 1).values(size=seq, frontier=nodes))
     else:
         conn.execute(_TREE.insert().values(id=1, size=seq, frontier=nodes))
-    return len(rows)
+    return len(new)
 
 
 def _insert_many(session: OrmSession, table: Table, rows: list[dict[str, Any]]) -> None:
