@@ -1,12 +1,14 @@
 """Append lineage records inside the caller's transaction; one sequencer gives them their order.
 
-Writers never contend for the chain head: `append` only inserts into an outbox, in the caller's
-transaction, so the record commits or rolls back with the change it describes. The sequencer
-moves committed outbox rows into the chain under the single head lock: it alone assigns `seq`
-and `prev`, so the order is total, gapless and fork-free however many processes write. It runs
-right after every commit that appended (on a fresh connection), and before any read of the
-chain that must be complete (verify, export, checkpoint); a crash between the two leaves the
-records safe in the outbox for the next drain.
+Writers never contend for the chain head while they work: `append` keeps the record with the
+caller's transaction, so it commits or rolls back with the change it describes (savepoints
+included). Only the holder of the head row lock assigns `seq` and `prev`, so the order is
+total, gapless and fork-free however many processes write. Just before COMMIT the transaction
+tries the lock without waiting: got it (always on SQLite, whose writers are serialised
+anyway), its records commit already chained; otherwise they commit into an outbox, which a
+drain chains right after COMMIT (on a fresh connection, shared by the process's threads) and
+before any read that must be complete (verify, export, checkpoint). A crash between COMMIT and
+the drain leaves them safe in the outbox for the next drain.
 """
 
 from __future__ import annotations
