@@ -58,9 +58,12 @@ class PlateShape:
 
 
 def plate_like_text(text: str) -> bool:
-    """Latin letters, digits and separators only, with no more lower-case letters than
-    upper-case letters and digits (plates are printed in capitals)."""
-    if not text.isascii():
+    """Mostly Latin letters and digits (the recogniser's character set is mainly Chinese, and
+    it now and then reads a plate's `B` as `日`; separators such as `·` do not count), with no
+    more lower-case letters than upper-case letters and digits (plates are in capitals)."""
+    latin = sum(c.isascii() and c.isalnum() for c in text)
+    other = sum(c.isalpha() and not c.isascii() for c in text)
+    if other >= latin:
         return False
     lower = sum(c.islower() for c in text)
     upper = sum(c.isupper() or c.isdigit() for c in text)

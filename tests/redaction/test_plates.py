@@ -60,6 +60,8 @@ def test_plate_shape_rules() -> None:
     assert not shape.reads_like_plate(_box(0, 0, 90, 12), "厚度可选买二送一", 0.99)
     assert shape.reads_like_plate(_box(0, 0, 50, 12), "alamy", 0.5)  # unsure: shape decides
     assert shape.reads_like_plate(_box(0, 0, 100, 24), "B 01 XEN", 0.99)
+    assert shape.reads_like_plate(_box(0, 0, 100, 24), "B·21·GSB", 0.91)  # separators pass
+    assert shape.reads_like_plate(_box(0, 0, 100, 24), "日089414", 0.9)  # one misread letter
     assert shape.reads_like_plate(_box(0, 0, 100, 24), "M5xSX", 0.99)
 
 
