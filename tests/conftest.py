@@ -20,6 +20,9 @@ from gateway.models import Dataset
 from gateway.settings import Settings
 from gateway.storage import LocalBlobStore
 
+# one session-wide Label Studio server (and redactor pool) for every folder that needs it
+pytest_plugins = ["tests.labelstudio.fixtures"]
+
 PHOTOS = Path(__file__).parent.parent / "gateway" / "demo_photos"
 POSTGRES_URL = os.environ.get("GATEWAY_TEST_POSTGRES_URL")
 

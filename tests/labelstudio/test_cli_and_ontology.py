@@ -15,7 +15,7 @@ from gateway.db import transaction
 from gateway.labelstudio.sync import sync_dataset
 from gateway.labelstudio.tables import OntologyVersion
 from gateway.models import Dataset
-from tests.labelstudio.conftest import ADMIN
+from tests.labelstudio.fixtures import ADMIN
 
 
 def _cli(ctx, *args: str, token: str | None = None) -> subprocess.CompletedProcess[str]:

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from gateway.labelstudio.sync import sync_dataset
-from tests.labelstudio.conftest import ADMIN
+from tests.labelstudio.fixtures import ADMIN
 from tests.labelstudio.helpers import project_tasks
 
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")

@@ -13,7 +13,7 @@ from gateway.errors import ResidencyViolation
 from gateway.labelstudio.export import ExportFormat, export_annotations
 from gateway.labelstudio.sync import sync_dataset
 from gateway.models import Asset
-from tests.labelstudio.conftest import ADMIN
+from tests.labelstudio.fixtures import ADMIN
 from tests.labelstudio.helpers import lineage, project_tasks, sdk
 
 

@@ -22,7 +22,7 @@ from gateway.labelstudio.sync import sync_dataset
 from gateway.labelstudio.tables import Incident
 from gateway.main import create_app
 from gateway.models import Asset, AssetState, AssetSync, Destination, Role, SyncState
-from tests.labelstudio.conftest import ADMIN, FAST_RETRY
+from tests.labelstudio.fixtures import ADMIN, FAST_RETRY
 from tests.labelstudio.helpers import lineage, project_tasks, sdk
 
 

@@ -26,7 +26,7 @@ from gateway.models import Dataset, Destination, LineageRecord
 from ml_backend.app import create_app
 from ml_backend.settings import MLBackendSettings
 from ml_backend.sources.base import SourceSet, load_sources
-from tests.labelstudio.conftest import ADMIN, FAST_RETRY
+from tests.labelstudio.fixtures import ADMIN, FAST_RETRY
 from tests.labelstudio.helpers import project_tasks, sdk
 
 USER, PASSWORD = "label-studio", "a long shared secret for the ML backend"

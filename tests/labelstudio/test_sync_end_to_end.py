@@ -16,7 +16,7 @@ from gateway.db import transaction
 from gateway.labelstudio.sync import sync_dataset
 from gateway.labelstudio.tables import Annotation
 from gateway.models import Asset, AssetSync, SyncState
-from tests.labelstudio.conftest import ADMIN, FAST_RETRY
+from tests.labelstudio.fixtures import ADMIN, FAST_RETRY
 from tests.labelstudio.helpers import assert_no_metadata, lineage, project_tasks, sdk
 
 

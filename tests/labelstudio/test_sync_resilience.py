@@ -20,7 +20,7 @@ from gateway.labelstudio.sync import _record_intent, sync_dataset
 from gateway.labelstudio.tables import LabelStudioProject
 from gateway.models import Asset, AssetState, AssetSync, SyncState
 from gateway.policy.erasure import request_erasure
-from tests.labelstudio.conftest import ADMIN, FAST_RETRY, add_destination
+from tests.labelstudio.fixtures import ADMIN, FAST_RETRY, add_destination
 from tests.labelstudio.helpers import lineage, project_tasks
 
 

@@ -15,7 +15,7 @@ from gateway.labelstudio.server import free_port
 from gateway.labelstudio.sync import sync_dataset
 from gateway.labelstudio.tables import Annotation
 from gateway.models import AssetSync, Destination, SyncState
-from tests.labelstudio.conftest import ADMIN
+from tests.labelstudio.fixtures import ADMIN
 
 
 def test_webhook_needs_the_secret_and_a_well_formed_body(ctx, destination, gateway_server):

@@ -14,20 +14,10 @@ from gateway.labelstudio.tables import Annotation
 from gateway.models import AssetSync, Destination, SyncState
 from gateway.policy.erasure import erasure_register, request_erasure, retry_open_erasures
 from gateway.policy.retention import DueKind, run_retention
-from tests.labelstudio.conftest import (  # the real Label Studio fixtures (session-wide server)
-    ADMIN,
-    FAST_RETRY,
-    PHOTO_NAMES,
-    destination,
-    gateway_server,
-    labelstudio,
-    released,
-    session_redactor,
-)
+from tests.labelstudio.fixtures import ADMIN, FAST_RETRY, PHOTO_NAMES
 from tests.labelstudio.helpers import project_tasks
 from tests.policy.helpers import bind, lineage, policy_doc
 
-__all__ = ["destination", "gateway_server", "labelstudio", "released", "session_redactor"]
 pytestmark = [pytest.mark.db, pytest.mark.integration, pytest.mark.labelstudio]
 
 

@@ -1,0 +1,155 @@
+"""Loaded once as a plugin by tests/conftest.py, so every folder shares them: one real Label
+Studio server for the whole session, a real gateway HTTP server per test,
+and released assets made by the real redaction engine (each photo redacted once per session)."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import uvicorn
+
+from gateway.context import GatewayContext
+from gateway.db import transaction
+from gateway.ingest import Upload, ingest_upload
+from gateway.labelstudio.client import RetryPolicy
+from gateway.labelstudio.destinations import DestinationSpec, register_destination
+from gateway.labelstudio.server import LocalLabelStudio, free_port
+from gateway.lineage import Actor
+from gateway.main import create_app
+from gateway.models import Asset, AssetState, Dataset, Destination
+from gateway.pipeline import RedactionOutcome, drain
+from tests.conftest import PHOTOS
+
+ADMIN = Actor("cli", "test-admin")
+FAST_RETRY = RetryPolicy(attempts=3, first_delay=0.05)
+PHOTO_NAMES = [
+    "masks_maksssksksss44.jpg",
+    "dashcam_dayride_type1_001_t607.jpg",
+    "masks_maksssksksss102.jpg",
+    "masks_maksssksksss156.jpg",
+    "masks_maksssksksss201.jpg",
+]
+
+
+@pytest.fixture(scope="session")
+def labelstudio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalLabelStudio]:
+    server = LocalLabelStudio(data_dir=tmp_path_factory.mktemp("labelstudio"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+class SessionRedactor:
+    """The real isolated redaction engine, run once per distinct photo per test session."""
+
+    def __init__(self) -> None:
+        self._real: Any = None
+        self._done: dict[str, RedactionOutcome] = {}
+        self._lock = threading.Lock()
+
+    def redact(self, data: bytes) -> RedactionOutcome:
+        digest = hashlib.sha256(data).hexdigest()
+        with self._lock:
+            if digest not in self._done:
+                if self._real is None:
+                    from gateway.redactor import IsolatedRedactor
+                    from gateway.settings import Settings
+
+                    self._real = IsolatedRedactor(Settings(workers=1))
+                self._done[digest] = self._real.redact(data)
+            return self._done[digest]
+
+    def close(self) -> None:
+        if self._real is not None:
+            self._real.close()
+
+
+@pytest.fixture(scope="session")
+def session_redactor() -> Iterator[SessionRedactor]:
+    redactor = SessionRedactor()
+    yield redactor
+    redactor.close()
+
+
+@pytest.fixture
+def released(ctx: GatewayContext, dataset: Dataset, session_redactor: SessionRedactor) -> list[str]:
+    """The sample photos ingested and redacted by the real engine; the released asset ids."""
+    return release_photos(ctx, dataset, session_redactor, PHOTO_NAMES)
+
+
+def release_photos(
+    ctx: GatewayContext, dataset: Dataset, redactor: SessionRedactor, names: list[str]
+) -> list[str]:
+    ids = []
+    for name in names:
+        with transaction(ctx.engine) as s:
+            upload = Upload(name, (PHOTOS / name).read_bytes(), subject_id=f"subject-{name}")
+            ids.append(ingest_upload(s, ctx, dataset, upload, actor=ADMIN).asset_id)
+    drain(ctx, redactor=redactor)
+    with transaction(ctx.engine) as s:
+        states = {i: s.get(Asset, i).state for i in ids}  # type: ignore[union-attr]
+    return [i for i in ids if states[i] == AssetState.RELEASED]
+
+
+@dataclass
+class GatewayServer:
+    url: str
+    server: uvicorn.Server
+    thread: threading.Thread
+
+
+@pytest.fixture
+def gateway_server(ctx: GatewayContext, session_redactor: SessionRedactor) -> Iterator[str]:
+    """The real gateway app on a loopback port (webhooks and image URLs need real HTTP)."""
+    app = create_app(ctx.settings, ctx=ctx, redactor_factory=lambda: session_redactor)
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="gateway-http", daemon=True)
+    thread.start()
+    if not _wait_started(server):
+        raise RuntimeError("the gateway server did not start")
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(30)
+
+
+def _wait_started(server: uvicorn.Server) -> bool:
+    import time
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if server.started:
+            return True
+        time.sleep(0.05)  # polling startup, not timing anything
+    return False
+
+
+@pytest.fixture
+def destination(
+    ctx: GatewayContext, labelstudio: LocalLabelStudio, gateway_server: str
+) -> Destination:
+    return add_destination(ctx, labelstudio, gateway_server, name="annotators-eu", region="eu-de")
+
+
+def add_destination(
+    ctx: GatewayContext, labelstudio: LocalLabelStudio, gateway_url: str, *, name: str, region: str
+) -> Destination:
+    spec = DestinationSpec.model_validate(
+        {
+            "name": name,
+            "url": labelstudio.url,
+            "token": labelstudio.token,
+            "region": region,
+            "gateway_url": gateway_url,
+        }
+    )
+    with transaction(ctx.engine) as s:
+        return register_destination(ctx, s, spec, actor=ADMIN, retry=FAST_RETRY)
