@@ -72,6 +72,9 @@ def create_app(
 
     for ls_module in (destinations, images, webhooks):
         app.include_router(ls_module.router)
+    from gateway.api import ml_images  # redacted renditions for the ML backend (ml role)
+
+    app.include_router(ml_images.router)
 
     @app.get("/health", tags=["health"])
     def health() -> dict[str, str]:

@@ -25,7 +25,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gateway.context import GatewayContext
 from gateway.errors import GatewayError, InvalidRequest
 from ml_backend.calibration import CalibrationStore, project_key
-from ml_backend.images import GatewayImages
+from ml_backend.gateway_client import HttpGatewayImages
+from ml_backend.images import GatewayImages, ImageSource
 from ml_backend.mapping import LabelMapping
 from ml_backend.service import MODEL_CLASS, TRAIN_EVENTS, PreLabeller
 from ml_backend.settings import MLBackendSettings
@@ -38,6 +39,10 @@ PROBLEM = "application/problem+json"
 
 class MissingCredentials(GatewayError):
     code, status, title = "ml-backend-credentials", 500, "ML backend has no credentials"
+
+
+class MissingConfiguration(GatewayError):
+    code, status, title = "ml-backend-configuration", 500, "ML backend is not configured"
 
 
 class SetupRequest(BaseModel):
@@ -64,22 +69,33 @@ class WebhookRequest(BaseModel):
 
 
 def create_app(
-    settings: MLBackendSettings, *, ctx: GatewayContext, sources: SourceSet | None = None
+    settings: MLBackendSettings,
+    *,
+    ctx: GatewayContext | None = None,
+    sources: SourceSet | None = None,
 ) -> FastAPI:
-    """The ML backend. Models load at start-up (or come in as `sources`), never in /setup."""
+    """The ML backend. Models load at start-up (or come in as `sources`), never in /setup.
+
+    Images come over HTTP from `settings.gateway_url` with the backend's ml-role key when it
+    is set; otherwise in-process from `ctx` (the embedded mode)."""
     credentials = settings.credentials()
     if credentials is None:
         raise MissingCredentials(
             "set GATEWAY_ML_BASIC_AUTH_USER and GATEWAY_ML_BASIC_AUTH_PASSWORD (or _FILE): "
             "Label Studio must authenticate to the ML backend"
         )
+    image_source(settings, ctx=ctx).close()  # configuration errors surface before serving
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         loaded = sources if sources is not None else load_sources(settings)
-        app.state.prelabeller = build_prelabeller(settings, ctx=ctx, sources=loaded)
+        prelabeller = build_prelabeller(settings, ctx=ctx, sources=loaded)
+        app.state.prelabeller = prelabeller
         log.info("ML backend ready: %s", loaded.describe())
-        yield
+        try:
+            yield
+        finally:
+            prelabeller.images.close()
 
     app = FastAPI(title="Privacy Gateway ML backend", version="0.1.0", lifespan=lifespan)
     app.add_middleware(
@@ -91,18 +107,43 @@ def create_app(
 
 
 def build_prelabeller(
-    settings: MLBackendSettings, *, ctx: GatewayContext, sources: SourceSet
+    settings: MLBackendSettings, *, ctx: GatewayContext | None, sources: SourceSet
 ) -> PreLabeller:
-    region = settings.region or ctx.settings.region
-    limits = Limits(max_bytes=settings.max_image_bytes, max_pixels=settings.max_image_pixels)
-    state = settings.state_dir or ctx.settings.data_dir / "ml_backend"
+    state = settings.state_dir or (ctx.settings.data_dir / "ml_backend" if ctx else None)
+    if state is None:
+        raise MissingConfiguration("set GATEWAY_ML_STATE_DIR (where calibration is kept)")
     return PreLabeller(
         sources=sources,
-        images=GatewayImages(ctx, region=region, limits=limits),
+        images=image_source(settings, ctx=ctx),
         mapping=LabelMapping.load(settings.label_map_file),
         calibration=CalibrationStore(state / "calibration"),
         budget_seconds=settings.predict_budget_seconds,
     )
+
+
+def image_source(settings: MLBackendSettings, *, ctx: GatewayContext | None) -> ImageSource:
+    """HTTP with the backend's own ml-role key when a gateway URL is set, else in-process."""
+    limits = Limits(max_bytes=settings.max_image_bytes, max_pixels=settings.max_image_pixels)
+    if settings.gateway_url is not None:
+        key = settings.gateway_key()
+        if key is None or settings.region is None:
+            raise MissingConfiguration(
+                "with GATEWAY_ML_GATEWAY_URL set, also set GATEWAY_ML_GATEWAY_API_KEY (or _FILE), "
+                "an ml-role key, and GATEWAY_ML_REGION, the region this backend runs in"
+            )
+        return HttpGatewayImages(
+            settings.gateway_url,
+            api_key=key,
+            region=settings.region,
+            limits=limits,
+            timeout_seconds=settings.gateway_timeout_seconds,
+        )
+    if ctx is None:
+        raise MissingConfiguration(
+            "set GATEWAY_ML_GATEWAY_URL and an ml-role GATEWAY_ML_GATEWAY_API_KEY "
+            "(or run embedded, with the gateway's own settings)"
+        )
+    return GatewayImages(ctx, region=settings.region or ctx.settings.region, limits=limits)
 
 
 def _routes(app: FastAPI, settings: MLBackendSettings) -> None:

@@ -1,10 +1,12 @@
 """Redacted images only: a task's `gateway_asset_id` -> the released asset's redacted blob.
 
-The backend never follows the URL a task carries (no SSRF through task data) and never reads an
-original. It looks the asset up in the gateway's database, refuses anything not released, reads
-the redacted blob from the gateway's store, checks its SHA-256 against the recorded digest,
-passes the residency check for its own region (enforcement point `ml_backend`), and decodes the
-bytes under the same size and pixel limits as ingest.
+Two sources behind one protocol: over HTTP from the gateway with the backend's own ml-role
+key (`ml_backend.gateway_client`, for a separately deployed backend), or, embedded, in-process
+as below. The backend never follows the URL a task carries (no SSRF through task data) and
+never reads an original. In-process, it looks the asset up in the gateway's database, refuses
+anything not released, reads the redacted blob from the gateway's store, checks its SHA-256
+against the recorded digest, passes the residency check for its own region (enforcement point
+`ml_backend`), and decodes the bytes under the same size and pixel limits as ingest.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from gateway import crypto
 from gateway.context import GatewayContext
@@ -67,8 +69,27 @@ def asset_id_of(task_data: Mapping[str, Any]) -> str:
         raise ImageRefused("bad-gateway-asset", "gateway_asset_id is not a UUID") from exc
 
 
+class ImageSource(Protocol):
+    """Where redacted images come from: in-process (`GatewayImages`) or over HTTP with the
+    backend's own ml-role key (`ml_backend.gateway_client.HttpGatewayImages`)."""
+
+    def fetch(self, task_data: Mapping[str, Any]) -> RedactedImage: ...
+
+    def record(
+        self,
+        image: RedactedImage,
+        *,
+        action: str,
+        outputs: dict[str, Any],
+        parameters: dict[str, Any],
+    ) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class GatewayImages:
-    """Reads released redacted renditions from the gateway this backend belongs to."""
+    """In-process mode: reads released redacted renditions straight from the database and
+    store of the gateway this backend is embedded in (same host, same credentials)."""
 
     def __init__(self, ctx: GatewayContext, *, region: str, limits: Limits) -> None:
         self.ctx = ctx
@@ -136,3 +157,6 @@ class GatewayImages:
                 outputs=outputs,
                 parameters=parameters,
             )
+
+    def close(self) -> None:
+        """Nothing to release: the gateway context belongs to the caller."""

@@ -16,7 +16,7 @@ from typing import Any
 from ml_backend.assist import BadContext, assist_results, parse_seed
 from ml_backend.calibration import CalibrationStore, evidence_for, project_key
 from ml_backend.detections import Detection
-from ml_backend.images import GatewayImages, ImageRefused, RedactedImage
+from ml_backend.images import ImageRefused, ImageSource, RedactedImage
 from ml_backend.labelconfig import ProjectSchema, UnsupportedConfig, parse_label_config
 from ml_backend.mapping import LabelMapping
 from ml_backend.results import ImageFrame, Labelled, build_prediction, label_detections
@@ -36,7 +36,7 @@ TaskResult = list[dict[str, Any]]
 @dataclass
 class PreLabeller:
     sources: SourceSet
-    images: GatewayImages
+    images: ImageSource
     mapping: LabelMapping
     calibration: CalibrationStore
     budget_seconds: float

@@ -24,6 +24,19 @@ class MLBackendSettings(BaseSettings):
     region: str | None = Field(
         None, description="region the ML backend runs in; default: the gateway's region"
     )
+    gateway_url: str | None = Field(
+        None,
+        description="gateway base URL: fetch redacted images over HTTP with an ml-role key "
+        "(unset: read them in-process from the gateway's database and store)",
+        pattern=r"^https?://[^\s?#]+$",
+    )
+    gateway_api_key: SecretStr | None = Field(None, description="the backend's ml-role API key")
+    gateway_api_key_file: Path | None = Field(
+        None, description="file holding the ml-role API key (wins over gateway_api_key)"
+    )
+    gateway_timeout_seconds: float = Field(
+        10.0, gt=0, le=60, description="connect/read timeout per gateway request"
+    )
     sources: tuple[str, ...] = Field(ALL_SOURCES, description="pre-label sources to load")
     onnx_model: Path | None = Field(None, description="YOLO-style ONNX detection model")
     onnx_classes: Path | None = Field(None, description="class names, one per line")
@@ -60,3 +73,11 @@ class MLBackendSettings(BaseSettings):
         if not self.basic_auth_user or not password:
             return None
         return self.basic_auth_user, password
+
+    def gateway_key(self) -> str | None:
+        """The ml-role API key for the gateway, or None."""
+        if self.gateway_api_key_file is not None:
+            return self.gateway_api_key_file.read_text().strip() or None
+        if self.gateway_api_key is not None:
+            return self.gateway_api_key.get_secret_value() or None
+        return None

@@ -29,6 +29,7 @@ REGISTRY: dict[str, EnforcementPoint] = {
     "gateway/ingest.py::_record_acceptance": P.STORAGE_WRITE,
     "gateway/pipeline.py::_finish": P.STORAGE_WRITE,
     "ml_backend/images.py::fetch": P.ML_BACKEND,
+    "gateway/ml_images.py::redacted_for_ml": P.ML_BACKEND,
     "gateway/lineage/service.py::_write_view": P.EXPORT,
     "gateway/cli_reports.py::report": P.EXPORT,
     "gateway/labelstudio/client.py::import_tasks": P.SYNC,
@@ -104,7 +105,13 @@ def _moves(module: Module, call: ast.Call) -> bool:
         return True
     if receiver == "store" and name in STORE_READS_OUT:
         return module.path.startswith(
-            ("ml_backend/", *EXPORT_MODULES, "gateway/pipeline.py", "gateway/pseudonymisation/")
+            (
+                "ml_backend/",
+                "gateway/ml_images.py",
+                *EXPORT_MODULES,
+                "gateway/pipeline.py",
+                "gateway/pseudonymisation/",
+            )
         )
     if name in SYNC_CALLS:
         return True
