@@ -135,6 +135,9 @@ class AssetSync(SQLModel, table=True):
     attempts: int = 0
     error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     updated_at: datetime = _ts()
+    task_sha256: str | None = Field(
+        default=None, max_length=64, description="redacted SHA-256 the task's URL is signed for"
+    )
 
 
 class Detection(SQLModel, table=True):

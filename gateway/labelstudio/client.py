@@ -194,6 +194,18 @@ class LabelStudioClient:
         raw = task.model_dump(mode="json")
         return RemoteTask(int(raw["id"]), raw.get("data") or {}, raw.get("annotations") or [])
 
+    def update_task_data(self, task_id: int, data: dict[str, Any]) -> bool:
+        """Replace a task's data in place (its annotations stay); False if the task is gone."""
+        try:
+            self.call(
+                "update a task's data", lambda: self._sdk.tasks.update(str(task_id), data=data)
+            )
+        except LabelStudioRejected as exc:
+            if exc.details.get("status") == 404:
+                return False
+            raise
+        return True
+
     def delete_task(self, task_id: int) -> None:
         """Delete a task (Label Studio deletes its annotations and predictions with it)."""
         try:

@@ -23,12 +23,12 @@ from gateway.labelstudio.client import LabelStudioClient, RetryPolicy
 from gateway.labelstudio.destinations import connect, get_destination
 from gateway.labelstudio.errors import LabelStudioRejected
 from gateway.labelstudio.projects import ensure_project
+from gateway.labelstudio.refresh import refresh_stale_tasks
 from gateway.labelstudio.removal import remove_asset_tasks
-from gateway.labelstudio.urls import image_url
+from gateway.labelstudio.task_data import task_data
 from gateway.lineage import Actor, append
 from gateway.models import Asset, AssetState, AssetSync, Dataset, Destination, SyncState
 from gateway.policy.enforcement import EnforcementPoint, enforce_residency
-from gateway.pseudonymisation import task_metadata
 
 Progress = Callable[[int, int], None]
 DONE_STATES = (SyncState.SYNCED, SyncState.REMOVED)
@@ -49,12 +49,15 @@ class SyncReport:
     adopted: int = 0
     already: int = 0
     withdrawn: int = 0
+    refreshed: int = 0
+    replaced: int = 0
     failed: dict[str, str] = field(default_factory=dict)
 
     def describe(self) -> str:
         return (
             f"project {self.project_id}: {self.created} tasks created, {self.adopted} adopted, "
-            f"{self.already} already synced, {self.withdrawn} withdrawn, {len(self.failed)} failed"
+            f"{self.already} already synced, {self.refreshed} refreshed (new redacted copy), "
+            f"{self.replaced} replaced, {self.withdrawn} withdrawn, {len(self.failed)} failed"
         )
 
 
@@ -77,6 +80,9 @@ def sync_dataset(
         )
         report.withdrawn = _withdraw_unreleased(ctx, dataset.id, destination.id)
         report.adopted = _resume(ctx, client, dataset, destination, report.project_id, actor)
+        refresh = refresh_stale_tasks(ctx, client, destination, dataset.id, actor=actor)
+        report.refreshed, report.replaced = len(refresh.refreshed), len(refresh.replaced)
+        report.failed.update(refresh.failed)
         todo, report.already = _plan(ctx, dataset.id, destination.id)
         total, done = len(todo), 0
         for start in range(0, total, batch_size):
@@ -256,6 +262,7 @@ def _record_intent(
             )
             row.state, row.project_id, row.updated_at = SyncState.INTENT_RECORDED, project_id, now
             row.attempts, row.error = row.attempts + 1, None
+            row.task_sha256 = asset.redacted_sha256  # what the URL in this task is signed for
             session.add(row)
         if tasks:
             append(
@@ -271,18 +278,6 @@ def _record_intent(
                 parameters={"project_id": project_id, "target_region": destination.region},
             )
     return tasks
-
-
-def task_data(
-    ctx: GatewayContext, session: Session, destination: Destination, asset: Asset
-) -> dict[str, Any]:
-    """Contract 4: the signed URL, the ids, and only pseudonymous metadata."""
-    return {
-        "image": image_url(ctx, session, destination=destination, asset=asset),
-        "gateway_asset_id": asset.id,
-        "gateway_dataset_id": asset.dataset_id,
-        "meta": task_metadata(ctx, session, asset),
-    }
 
 
 def _dataset_of(session: Session, asset_id: str) -> str:
@@ -373,6 +368,8 @@ def _record_summary(
             outputs={
                 "created": report.created,
                 "adopted": report.adopted,
+                "refreshed": report.refreshed,
+                "replaced": report.replaced,
                 "already": report.already,
                 "failed": len(report.failed),
             },

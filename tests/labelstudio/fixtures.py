@@ -66,6 +66,17 @@ class SessionRedactor:
                 self._done[digest] = self._real.redact(data)
             return self._done[digest]
 
+    def under_policy(self, policy: Any) -> Any:
+        """The same real engine under another redaction policy (its own worker, kept while
+        the session lasts): what re-processing under a new policy version runs."""
+        with self._lock:
+            if self._real is None:
+                from gateway.redactor import IsolatedRedactor
+                from gateway.settings import Settings
+
+                self._real = IsolatedRedactor(Settings(workers=1))
+            return self._real.for_policy(policy)
+
     def close(self) -> None:
         if self._real is not None:
             self._real.close()

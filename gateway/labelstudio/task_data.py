@@ -1,0 +1,24 @@
+"""The data of one Label Studio task (contract 4): the signed URL of the redacted rendition,
+the gateway ids, and only pseudonymous, policy-allowed metadata."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session
+
+from gateway.context import GatewayContext
+from gateway.labelstudio.urls import image_url
+from gateway.models import Asset, Destination
+from gateway.pseudonymisation import task_metadata
+
+
+def task_data(
+    ctx: GatewayContext, session: Session, destination: Destination, asset: Asset
+) -> dict[str, Any]:
+    return {
+        "image": image_url(ctx, session, destination=destination, asset=asset),
+        "gateway_asset_id": asset.id,
+        "gateway_dataset_id": asset.dataset_id,
+        "meta": task_metadata(ctx, session, asset),
+    }
