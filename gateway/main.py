@@ -43,9 +43,15 @@ def create_app(
         from gateway.lineage.checkpointer import Checkpointer  # signed tree heads at intervals
 
         checkpointer = Checkpointer(context).start()
+        from gateway.labelstudio.reconcile import AnnotationReconciler  # lost webhooks
+
+        app.state.annotation_reconciler = reconciler = AnnotationReconciler(
+            context, interval_seconds=settings.annotation_pull_interval_seconds
+        ).start()
         try:
             yield
         finally:
+            reconciler.stop()
             checkpointer.stop()
             retention.stop()
             workers.stop()

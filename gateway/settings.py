@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     retention_interval_seconds: float = Field(
         3600.0, ge=0, description="how often the service runs retention; 0: never (use the CLI)"
     )
+    annotation_pull_interval_seconds: float = Field(
+        900.0,
+        ge=0,
+        description="how often the service pulls annotations webhooks missed; 0: never (CLI)",
+    )
 
     @model_validator(mode="after")
     def _resolve_paths(self) -> Settings:

@@ -17,6 +17,7 @@ from gateway.asset_states import transition
 from gateway.context import GatewayContext
 from gateway.db import transaction
 from gateway.errors import InvalidRequest
+from gateway.labelstudio.client import RetryPolicy
 from gateway.labelstudio.config import privacy_flags
 from gateway.labelstudio.destinations import connect, open_secrets
 from gateway.labelstudio.errors import WebhookUnauthorised
@@ -258,7 +259,13 @@ class PullReport:
     flagged: list[str] = field(default_factory=list)
 
 
-def pull_annotations(ctx: GatewayContext, destination: Destination, *, actor: Actor) -> PullReport:
+def pull_annotations(
+    ctx: GatewayContext,
+    destination: Destination,
+    *,
+    actor: Actor,
+    retry: RetryPolicy | None = None,
+) -> PullReport:
     """Reconcile: read every task of the destination's projects and store what was missed."""
     report = PullReport()
     with transaction(ctx.engine) as session:
@@ -268,7 +275,7 @@ def pull_annotations(ctx: GatewayContext, destination: Destination, *, actor: Ac
                 col(LabelStudioProject.project_id).is_not(None),
             )
         ).all()
-    client = connect(ctx, destination)
+    client = connect(ctx, destination, retry=retry)
     try:
         for project in projects:
             for task in client.tasks(project.project_id or 0):

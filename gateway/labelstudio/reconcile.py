@@ -1,0 +1,92 @@
+"""The service's scheduled annotation reconcile: Label Studio's open-source webhooks are sent
+once and never retried, so every `annotation_pull_interval_seconds` a background thread runs
+the pull-based reconcile (`annotations pull`) for every destination and stores whatever a
+lost webhook missed (0 disables it; the CLI can still run it). One destination that fails
+does not stop the others; the next tick tries it again."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+from sqlmodel import select
+
+from gateway.context import GatewayContext
+from gateway.db import transaction
+from gateway.errors import GatewayError
+from gateway.labelstudio.annotations import PullReport, pull_annotations
+from gateway.labelstudio.client import RetryPolicy
+from gateway.lineage import Actor
+from gateway.models import Destination
+
+log = logging.getLogger(__name__)
+RECONCILER = Actor("system", "annotation-reconcile")
+
+
+@dataclass
+class ReconcileTick:
+    pulled: dict[str, PullReport] = field(default_factory=dict)  # by destination name
+    failed: dict[str, str] = field(default_factory=dict)  # destination name -> error code
+
+
+def reconcile_all(ctx: GatewayContext, *, retry: RetryPolicy | None = None) -> ReconcileTick:
+    """One tick: pull every destination's annotations, each on its own."""
+    tick = ReconcileTick()
+    with transaction(ctx.engine) as session:
+        destinations = list(session.exec(select(Destination)).all())
+    for destination in destinations:
+        try:
+            tick.pulled[destination.name] = pull_annotations(
+                ctx, destination, actor=RECONCILER, retry=retry
+            )
+        except GatewayError as exc:
+            tick.failed[destination.name] = exc.code
+            log.warning("annotation reconcile of %s failed: %s", destination.name, exc.code)
+    return tick
+
+
+class AnnotationReconciler:
+    def __init__(
+        self,
+        ctx: GatewayContext,
+        *,
+        interval_seconds: float,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self._ctx = ctx
+        self._interval = interval_seconds
+        self._retry = retry
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> AnnotationReconciler:
+        if self._interval > 0:
+            self._thread = threading.Thread(
+                target=self._loop, name="annotation-reconcile", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def run_once(self) -> ReconcileTick:
+        tick = reconcile_all(self._ctx, retry=self._retry)
+        log.info(
+            "annotation reconcile: %d destinations read, %d failed",
+            len(tick.pulled),
+            len(tick.failed),
+        )
+        return tick
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._interval):
+            self.run_once()
