@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 from gateway.context import GatewayContext
 from gateway.datasets import get_dataset
 from gateway.db import transaction
-from gateway.errors import NotFound
+from gateway.errors import GatewayError, NotFound
 from gateway.labelstudio.client import LabelStudioClient, RetryPolicy
 from gateway.labelstudio.destinations import connect, get_destination
 from gateway.labelstudio.errors import LabelStudioRejected
@@ -221,7 +221,9 @@ def _import_batch(
     asset_ids: list[str],
     actor: Actor,
 ) -> None:
-    tasks = _record_intent(ctx, destination, report.project_id, asset_ids, actor)
+    tasks = _record_intent(
+        ctx, destination, report.project_id, asset_ids, actor, failures=report.failed
+    )
     if not tasks:
         return
     try:
@@ -247,16 +249,42 @@ def _record_intent(
     project_id: int,
     asset_ids: list[str],
     actor: Actor,
+    *,
+    failures: dict[str, str] | None = None,
 ) -> list[tuple[str, dict[str, Any]]]:
-    """Build task data for assets still released and commit the intent to import them."""
+    """Build task data for assets still released and commit the intent to import them. An
+    asset whose task data cannot be built (its sealed metadata fails its integrity check, its
+    key is gone...) is recorded as failed on its own and never sent; the others go on."""
+    built: list[tuple[str, dict[str, Any]]] = []
+    for asset_id in asset_ids:
+        try:
+            with transaction(ctx.engine) as session:
+                asset = session.get(Asset, asset_id)
+                if asset is None or asset.state != AssetState.RELEASED:
+                    continue  # quarantined or erased since planning: never sent
+                built.append((asset_id, task_data(ctx, session, destination, asset)))
+        except GatewayError as exc:  # fail closed for this asset only
+            _mark_failed(ctx, destination, asset_id, exc, actor)
+            if failures is not None:
+                failures[asset_id] = exc.code
+    return _commit_intent(ctx, destination, project_id, built, actor)
+
+
+def _commit_intent(
+    ctx: GatewayContext,
+    destination: Destination,
+    project_id: int,
+    built: list[tuple[str, dict[str, Any]]],
+    actor: Actor,
+) -> list[tuple[str, dict[str, Any]]]:
     tasks: list[tuple[str, dict[str, Any]]] = []
     now = ctx.clock()
     with transaction(ctx.engine) as session:
-        for asset_id in asset_ids:
+        for asset_id, data in built:
             asset = session.get(Asset, asset_id)
             if asset is None or asset.state != AssetState.RELEASED:
-                continue  # quarantined or erased since planning: never sent
-            tasks.append((asset_id, task_data(ctx, session, destination, asset)))
+                continue  # changed while the task data was built: never sent
+            tasks.append((asset_id, data))
             row = session.get(AssetSync, (asset_id, destination.id)) or AssetSync(
                 asset_id=asset_id, destination_id=destination.id, state=SyncState.PENDING
             )
@@ -331,7 +359,11 @@ def _mark_failed(
 ) -> None:
     code = getattr(exc, "code", type(exc).__name__)
     with transaction(ctx.engine) as session:
-        row = _sync_row(session, asset_id, destination.id)
+        row = session.get(AssetSync, (asset_id, destination.id)) or AssetSync(
+            asset_id=asset_id, destination_id=destination.id, state=SyncState.PENDING
+        )
+        if row.state != SyncState.INTENT_RECORDED:  # failed before its intent: count it here
+            row.attempts += 1
         now = ctx.clock()
         row.state, row.error, row.updated_at = SyncState.FAILED, f"{code}: {exc}", now
         session.add(row)
