@@ -29,6 +29,7 @@ from gateway.lineage.signing import (
     sign_document,
     verify_document,
 )
+from gateway.models import AssetState
 from gateway.reports import sections
 from gateway.reports.collect_lineage import lineage_section
 from gateway.reports.datasheet import datasheet
@@ -164,7 +165,7 @@ def dataset_report(
         annotation_quality=facts.quality,
         incidents=IncidentsSection(
             incidents=facts.incidents,
-            quarantined_assets=facts.state("quarantined"),
+            quarantined_assets=facts.held(AssetState.QUARANTINED.value),
             erasure_register=facts.erasure_register,
         ),
         lineage=facts.lineage,

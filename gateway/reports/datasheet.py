@@ -27,7 +27,7 @@ def datasheet(facts: Facts) -> Datasheet:
                 _qa(
                     "What do the instances represent, and how many are there?",
                     f"{facts.assets_total} image(s) of {', '.join(d.data_subject_categories)}; "
-                    f"{facts.state(AssetState.RELEASED.value)} released after redaction.",
+                    f"{facts.held(AssetState.RELEASED.value)} released after redaction.",
                 ),
                 _qa("Does the dataset contain personal data?", PSEUDONYMISED),
                 _qa("Are there labels?", labels or "No annotations recorded yet."),

@@ -37,6 +37,7 @@ class Facts:
     scope: Scope
     now: datetime
     states: list[Count]
+    original_deleted_from: dict[str, int]
     formats: list[Count]
     dimensions: dict[str, int | None]
     regions_by_label: list[Count]
@@ -79,6 +80,11 @@ class Facts:
     def state(self, name: str) -> int:
         return next((c.count for c in self.states if c.key == name), 0)
 
+    def held(self, name: str) -> int:
+        """Assets in `name` (released or quarantined) now, counting those whose original
+        retention has deleted since by the state they were in when it did."""
+        return self.state(name) + self.original_deleted_from.get(name, 0)
+
 
 def collect(
     session: Session,
@@ -97,6 +103,7 @@ def collect(
         scope=scope,
         now=now,
         states=assets.assets_by_state(session, scope),
+        original_deleted_from=assets.after_original_deletion(session, scope),
         formats=counts(session, grouped(col(Asset.source_format), *assets.asset_filter(scope))),
         dimensions=dimensions(session, scope),
         regions_by_label=assets.regions_by_label(session, scope, stage="detect"),

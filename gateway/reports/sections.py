@@ -137,8 +137,8 @@ def security_measures(facts: Facts) -> list[SecurityMeasure]:
             measure="Pseudonymisation (Art. 32(1)(a), Art. 4(5))",
             detail="Faces, plates and configured personal text are masked; all embedded "
             "metadata is stripped; identifiers are replaced by keyed pseudonyms.",
-            evidence=f"{facts.state(AssetState.RELEASED.value)} asset(s) released after "
-            f"redaction, {facts.state(AssetState.QUARANTINED.value)} quarantined; "
+            evidence=f"{facts.held(AssetState.RELEASED.value)} asset(s) released after "
+            f"redaction, {facts.held(AssetState.QUARANTINED.value)} quarantined; "
             f"re-identification vault entries held: {_counts(facts.vault_entries)}; "
             f"vault reads recorded: {_action_count(facts, 'vault.read')}",
         ),
@@ -242,8 +242,8 @@ def ai_act(facts: Facts) -> AiActSection:
             reference="Art. 10(2)(e)",
             title="Availability, quantity and suitability",
             findings=[
-                f"Released (usable) assets: {facts.state(AssetState.RELEASED.value)} of "
-                f"{facts.assets_total}; quarantined: {facts.state(AssetState.QUARANTINED.value)}; "
+                f"Released (usable) assets: {facts.held(AssetState.RELEASED.value)} of "
+                f"{facts.assets_total}; quarantined: {facts.held(AssetState.QUARANTINED.value)}; "
                 f"rejected: {facts.state(AssetState.REJECTED.value)}.",
                 f"Formats: {_counts(facts.formats)}; width "
                 f"{facts.dimensions['min_width']}-{facts.dimensions['max_width']} px, height "
@@ -283,7 +283,7 @@ def ai_act(facts: Facts) -> AiActSection:
 
 def gaps(facts: Facts, unused_labels: list[str]) -> list[str]:
     found = [
-        f"{facts.state(AssetState.QUARANTINED.value)} asset(s) quarantined and "
+        f"{facts.held(AssetState.QUARANTINED.value)} asset(s) quarantined and "
         f"{facts.state(AssetState.REJECTED.value)} rejected are not in the usable data.",
         "Person names in image text are not redacted (see Redaction, limits).",
     ]
