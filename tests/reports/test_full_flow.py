@@ -182,6 +182,8 @@ def test_every_section_is_filled_from_records(ctx, dataset, clock, tmp_path) -> 
     assert {e["action"] for e in r["retention"]["erasure_requests"]} >= {"erasure.requested"}
     assert len(r["incidents"]["incidents"]) == len(incidents) == 1
     assert r["incidents"]["incidents"][0]["kind"] == "annotator_leak_flag"
+    # retention deleted the flagged asset's original since: it is still held back
+    assert r["incidents"]["quarantined_assets"] == 1
 
     [pseudonymisation] = [
         m for m in r["processing_record"]["security_measures"] if "Pseudonymisation" in m["measure"]
