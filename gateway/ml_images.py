@@ -53,7 +53,7 @@ def redacted_for_ml(
     if asset is None:
         raise NotFound("no such asset", asset_id=asset_id)
     principal.require_dataset(asset.dataset_id)  # out of scope: the same 404 as unknown
-    blob, expected = _servable_redacted(session, asset)
+    blob, expected = servable_redacted(session, asset)
     enforce_residency(
         ctx,
         session,
@@ -105,7 +105,7 @@ def _declared_region(value: str | None) -> str:
     return region
 
 
-def _servable_redacted(session: Session, asset: Asset) -> tuple[str, str]:
+def servable_redacted(session: Session, asset: Asset) -> tuple[str, str]:
     """(redacted blob key, its SHA-256) when the asset may be shown, else 404."""
     state = AssetState(asset.state)
     released = state is AssetState.RELEASED or (

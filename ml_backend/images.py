@@ -19,9 +19,10 @@ from typing import Any, Protocol
 from gateway import crypto
 from gateway.context import GatewayContext
 from gateway.db import transaction
-from gateway.errors import GatewayError, ResidencyViolation
+from gateway.errors import GatewayError, NotFound, ResidencyViolation
 from gateway.lineage import Actor, append
-from gateway.models import Asset, AssetState
+from gateway.ml_images import servable_redacted
+from gateway.models import Asset
 from gateway.policy.enforcement import EnforcementPoint, enforce_residency
 from redaction.errors import RedactionError
 from redaction.io import decode_image
@@ -105,8 +106,10 @@ class GatewayImages:
             claimed = task_data.get("gateway_dataset_id")
             if claimed is not None and str(claimed) != asset.dataset_id:
                 raise ImageRefused("dataset-mismatch", "the task's dataset is not the asset's")
-            if asset.state != AssetState.RELEASED or not asset.redacted_blob:
-                raise ImageRefused("not-released", f"the asset is {asset.state}, not released")
+            try:  # released, or original deleted after release: the gateway's own rule
+                blob, expected = servable_redacted(session, asset)
+            except NotFound as exc:
+                raise ImageRefused("not-released", f"the asset is {asset.state}") from exc
             try:
                 enforce_residency(
                     self.ctx,
@@ -120,7 +123,6 @@ class GatewayImages:
                 )
             except ResidencyViolation as exc:
                 raise ImageRefused("residency-violation", exc.message) from exc
-            blob, expected = asset.redacted_blob, asset.redacted_sha256
             dataset_id = asset.dataset_id
         try:
             data = self.ctx.store.get(blob)
@@ -132,7 +134,7 @@ class GatewayImages:
             decoded = decode_image(data, limits=self.limits)
         except RedactionError as exc:
             raise ImageRefused(exc.code, exc.message) from exc
-        return RedactedImage(asset_id, dataset_id, expected or "", decoded.pixels)
+        return RedactedImage(asset_id, dataset_id, expected, decoded.pixels)
 
     def record(
         self,

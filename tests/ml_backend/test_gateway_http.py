@@ -214,8 +214,9 @@ def test_an_asset_that_is_not_released_yields_no_prediction(
 
 
 def test_an_original_deleted_after_release_is_still_served_but_not_after_quarantine(
-    http_client: TestClient, released: Released, ctx: GatewayContext
+    http_client: TestClient, client: TestClient, released: Released, ctx: GatewayContext
 ) -> None:
+    """Both modes apply the gateway's one rule (`gateway.ml_images.servable_redacted`)."""
     from gateway.asset_states import transition
 
     with transaction(ctx.engine) as s:
@@ -231,6 +232,7 @@ def test_an_original_deleted_after_release_is_still_served_but_not_after_quarant
             parameters={"from": "released"},
         )
     assert len(predict(http_client, [released.task(PEOPLE)])[0]) == 1
+    assert len(predict(client, [released.task(PEOPLE)])[0]) == 1
     with transaction(ctx.engine) as s:
         asset = s.get(Asset, released.ids[PLATE])
         assert asset is not None
@@ -240,6 +242,7 @@ def test_an_original_deleted_after_release_is_still_served_but_not_after_quarant
                 parameters={"from": str(asset.state)},
             )  # fmt: skip
     assert predict(http_client, [released.task(PLATE)]) == [[]]
+    assert predict(client, [released.task(PLATE)]) == [[]]
 
 
 def test_a_foreign_url_in_the_task_is_never_fetched(
@@ -389,3 +392,36 @@ def test_the_uses_endpoint_takes_only_ml_records_of_served_images(
     admin = {"Authorization": f"Bearer {make_key(ctx, Role.ADMIN)}", "X-ML-Backend-Region": "eu-de"}
     assert httpx.post(url, json=good, headers=admin).status_code == 403
     assert len(records(ctx, "ml.assisted")) == 1
+
+
+def test_serve_in_http_mode_without_a_key_fails_before_loading_models(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("GATEWAY_ML_", "GATEWAY_DATA_DIR", "GATEWAY_DATABASE_URL"))
+    }
+    env |= {
+        "GATEWAY_DATA_DIR": str(tmp_path / "nothing-here"),
+        "GATEWAY_ML_BASIC_AUTH_USER": "u",
+        "GATEWAY_ML_BASIC_AUTH_PASSWORD": "p",
+        "GATEWAY_ML_GATEWAY_URL": "http://127.0.0.1:9",
+        "GATEWAY_ML_REGION": "eu-de",
+    }
+    code = "from gateway.cli import main; main()"
+    done = subprocess.run(
+        [sys.executable, "-c", code, "ml-backend", "serve", "--port", "0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "ml-backend-configuration" in done.stderr
+    assert "GATEWAY_ML_GATEWAY_API_KEY" in done.stderr
+    assert "loading pre-label models" not in done.stderr
+    assert not (tmp_path / "nothing-here").exists()  # no gateway database or store opened
