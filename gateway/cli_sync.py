@@ -53,6 +53,12 @@ def destinations_add(
     region: Annotated[str, typer.Option(help="region the Label Studio server runs in")],
     gateway_url: Annotated[str, typer.Option(help="this gateway's URL as browsers see it")],
     transfer_basis: Annotated[str | None, typer.Option()] = None,
+    image_delivery: Annotated[
+        str, typer.Option(help="signed-url (default) | local-files (Label Studio's own storage)")
+    ] = "signed-url",
+    local_files_root: Annotated[
+        str | None, typer.Option(help="for local-files: Label Studio's LOCAL_FILES_DOCUMENT_ROOT")
+    ] = None,
 ) -> None:
     """Register a destination. The token is read from $LABEL_STUDIO_TOKEN or, if unset, prompted for
     (never from the command line, where other users could see it)."""
@@ -66,6 +72,8 @@ def destinations_add(
             "region": region,
             "gateway_url": gateway_url,
             "transfer_basis": transfer_basis,
+            "image_delivery": image_delivery,
+            "local_files_root": local_files_root,
             "token": token,
         }
     )

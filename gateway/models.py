@@ -211,6 +211,10 @@ class Destination(SQLModel, table=True):
     transfer_basis: str | None = Field(default=None, max_length=64)
     project_mapping: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
     created_at: datetime = _ts()
+    image_delivery: str = Field(default="signed-url", max_length=16)
+    local_files_root: str | None = Field(
+        default=None, max_length=500, description="Label Studio's local-files root, shared"
+    )
 
 
 class Job(SQLModel, table=True):

@@ -154,6 +154,24 @@ class LabelStudioClient:
         )
         return int(hook.id or 0)
 
+    def local_storage_paths(self, project_id: int) -> list[str]:
+        """The paths of the project's local-files storage connections."""
+        found = self.call(
+            "list local-files storages",
+            lambda: self._sdk.import_storage.local.list(project=project_id),
+        )
+        return [s.path for s in found if s.path]
+
+    def create_local_storage(self, project_id: int, *, path: str, title: str) -> int:
+        """Connect a local-files storage (never synced: the gateway imports the tasks)."""
+        storage = self.call(
+            "connect a local-files storage",
+            lambda: self._sdk.import_storage.local.create(
+                project=project_id, path=path, title=title, use_blob_urls=True
+            ),
+        )
+        return int(storage.id or 0)
+
     def import_tasks(self, project_id: int, tasks: list[dict[str, Any]]) -> list[int]:
         """Import in one request; the new task ids, in the order of `tasks`."""
         response = self.call(

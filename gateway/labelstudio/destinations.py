@@ -13,10 +13,11 @@ import re
 import secrets
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from pathlib import PurePosixPath
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from sqlmodel import Session, col, select
 
 from gateway.context import GatewayContext
@@ -37,6 +38,25 @@ class DestinationSpec(BaseModel):
     region: str = Field(description="region the Label Studio server runs in (catalogue id)")
     gateway_url: str = Field(description="this gateway's base URL as annotators' browsers see it")
     transfer_basis: str | None = Field(None, description="transfer basis the recipient declares")
+    image_delivery: Literal["signed-url", "local-files"] = Field(
+        "signed-url",
+        description="signed gateway URLs (default), or Label Studio's local-files storage "
+        "pointed at an export of the redacted copies",
+    )
+    local_files_root: str | None = Field(
+        None,
+        description="for local-files: the directory Label Studio serves as "
+        "LOCAL_FILES_DOCUMENT_ROOT, as this gateway sees it (a shared volume)",
+    )
+
+    @model_validator(mode="after")
+    def _local_files_root(self) -> DestinationSpec:
+        if self.image_delivery == "local-files":
+            if not self.local_files_root or not PurePosixPath(self.local_files_root).is_absolute():
+                raise ValueError("local-files delivery needs an absolute local_files_root")
+        elif self.local_files_root is not None:
+            raise ValueError("local_files_root is only for image_delivery local-files")
+        return self
 
     @field_validator("name")
     @classmethod
@@ -129,6 +149,8 @@ def register_destination(
         gateway_url=spec.gateway_url,
         transfer_basis=spec.transfer_basis,
         project_mapping={},
+        image_delivery=spec.image_delivery,
+        local_files_root=spec.local_files_root,
         created_at=now,
     )
     session.add(destination)
@@ -145,6 +167,7 @@ def register_destination(
             "target_region": spec.region,
             "transfer_basis": spec.transfer_basis or "",
             "master_key_id": ctx.keys.master.key_id,
+            "image_delivery": spec.image_delivery,
         },
     )
     return destination
@@ -173,6 +196,7 @@ def destination_view(destination: Destination) -> dict[str, Any]:
         "region": destination.region,
         "gateway_url": destination.gateway_url,
         "transfer_basis": destination.transfer_basis,
+        "image_delivery": destination.image_delivery,
         "created_at": destination.created_at.isoformat(),
     }
 

@@ -3,7 +3,9 @@
 A task is deleted only after checking that it is the asset's (its data names the gateway
 asset id), then read back: only a 404 counts as removed. Label Studio deletes a task's
 annotations and predictions with it; the images were never uploaded to Label Studio (tasks
-hold gateway URLs), so no files remain there. When Label Studio cannot be reached, the task
+hold gateway URLs), so no files remain there, except on a local-files destination, whose
+exported redacted copy of the asset is deleted first (Label Studio stops serving it at once,
+even while the task's removal is still pending). When Label Studio cannot be reached, the task
 stays `synced` with the error recorded and is reported `removal-pending` (never "removed").
 """
 
@@ -17,6 +19,7 @@ from gateway.context import GatewayContext
 from gateway.errors import GatewayError
 from gateway.labelstudio.client import LabelStudioClient, RetryPolicy
 from gateway.labelstudio.destinations import connect
+from gateway.labelstudio.local_files import delete_exports
 from gateway.lineage import Actor, append
 from gateway.models import Asset, AssetSync, Destination, SyncState
 
@@ -51,11 +54,14 @@ def remove_asset_tasks(
         )
     ).all()
     results = []
+    asset = session.get(Asset, asset_id)
     for row in rows:
         destination = session.get(Destination, row.destination_id)
         if destination is None:  # cannot happen: removing a destination needs no live tasks
             results.append(_entry(row, "removal-pending"))
             continue
+        if asset is not None:  # Label Studio stops serving it now, even if the task lingers
+            delete_exports(destination, asset.dataset_id, asset_id)
         try:
             removed = _remove_row(ctx, destination, row, retry)
         except GatewayError as exc:

@@ -49,6 +49,7 @@ class LocalLabelStudio:
     password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
     token: str = field(default_factory=lambda: secrets.token_hex(20))
     ssrf_protection: bool = False  # loopback test server: webhooks go to 127.0.0.1
+    local_files_root: Path | None = None  # serve local files from here (the alternative route)
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -77,6 +78,11 @@ class LocalLabelStudio:
             FRONTEND_SENTRY_DSN="",
             PYTHONUNBUFFERED="1",
         )
+        if self.local_files_root is not None:
+            env.update(
+                LOCAL_FILES_SERVING_ENABLED="true",
+                LOCAL_FILES_DOCUMENT_ROOT=str(self.local_files_root),
+            )
         return env
 
     def start(self, *, ready_seconds: float = READY_SECONDS) -> LocalLabelStudio:

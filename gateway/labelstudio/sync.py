@@ -22,6 +22,12 @@ from gateway.errors import GatewayError, NotFound
 from gateway.labelstudio.client import LabelStudioClient, RetryPolicy
 from gateway.labelstudio.destinations import connect, get_destination
 from gateway.labelstudio.errors import LabelStudioRejected
+from gateway.labelstudio.local_files import (
+    delete_exports,
+    ensure_local_storage,
+    export_dir,
+    uses_local_files,
+)
 from gateway.labelstudio.projects import ensure_project
 from gateway.labelstudio.refresh import refresh_stale_tasks
 from gateway.labelstudio.removal import remove_asset_tasks
@@ -78,6 +84,8 @@ def sync_dataset(
         report.project_id = ensure_project(
             ctx, client, dataset=dataset, destination=destination, actor=actor
         )
+        if uses_local_files(destination):
+            _connect_local_storage(ctx, client, dataset, destination, report.project_id, actor)
         report.withdrawn = _withdraw_unreleased(ctx, dataset.id, destination.id)
         report.adopted = _resume(ctx, client, dataset, destination, report.project_id, actor)
         refresh = refresh_stale_tasks(ctx, client, destination, dataset.id, actor=actor)
@@ -115,6 +123,35 @@ def _check_residency(
             transfer_basis=destination.transfer_basis,
         )
         return dataset, destination
+
+
+def _connect_local_storage(
+    ctx: GatewayContext,
+    client: LabelStudioClient,
+    dataset: Dataset,
+    destination: Destination,
+    project_id: int,
+    actor: Actor,
+) -> None:
+    if not ensure_local_storage(client, destination, dataset.id, project_id):
+        return
+    with transaction(ctx.engine) as session:
+        append(
+            session,
+            action="labelstudio.local_storage_connected",
+            entity_type="destination",
+            entity_id=destination.id,
+            dataset_id=dataset.id,
+            actor=actor,
+            now=ctx.clock(),
+            region=ctx.settings.region,
+            parameters={
+                "project_id": project_id,
+                "folder": export_dir(destination, dataset.id)
+                .relative_to(destination.local_files_root or "/")
+                .as_posix(),
+            },
+        )
 
 
 def _withdraw_unreleased(ctx: GatewayContext, dataset_id: str, destination_id: str) -> int:
@@ -367,6 +404,7 @@ def _mark_failed(
         now = ctx.clock()
         row.state, row.error, row.updated_at = SyncState.FAILED, f"{code}: {exc}", now
         session.add(row)
+        delete_exports(destination, _dataset_of(session, asset_id), asset_id)  # never left served
         append(
             session,
             action="labelstudio.task_failed",

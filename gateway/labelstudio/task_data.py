@@ -1,5 +1,6 @@
 """The data of one Label Studio task (contract 4): the signed URL of the redacted rendition,
-the gateway ids, and only pseudonymous, policy-allowed metadata."""
+the gateway ids, and only pseudonymous, policy-allowed metadata. For a local-files
+destination the `image` is Label Studio's own local-files URL of an exported redacted copy."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 from sqlmodel import Session
 
 from gateway.context import GatewayContext
+from gateway.labelstudio.local_files import local_file_url, uses_local_files
 from gateway.labelstudio.urls import image_url
 from gateway.models import Asset, Destination
 from gateway.pseudonymisation import task_metadata
@@ -16,8 +18,12 @@ from gateway.pseudonymisation import task_metadata
 def task_data(
     ctx: GatewayContext, session: Session, destination: Destination, asset: Asset
 ) -> dict[str, Any]:
+    if uses_local_files(destination):
+        image = local_file_url(ctx, destination, asset)
+    else:
+        image = image_url(ctx, session, destination=destination, asset=asset)
     return {
-        "image": image_url(ctx, session, destination=destination, asset=asset),
+        "image": image,
         "gateway_asset_id": asset.id,
         "gateway_dataset_id": asset.dataset_id,
         "meta": task_metadata(ctx, session, asset),

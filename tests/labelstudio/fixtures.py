@@ -38,7 +38,10 @@ PHOTO_NAMES = [
 
 @pytest.fixture(scope="session")
 def labelstudio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalLabelStudio]:
-    server = LocalLabelStudio(data_dir=tmp_path_factory.mktemp("labelstudio"))
+    data_dir = tmp_path_factory.mktemp("labelstudio")
+    # the alternative image route (local-files destinations) is served from here
+    (data_dir / "local-files").mkdir()
+    server = LocalLabelStudio(data_dir=data_dir, local_files_root=data_dir / "local-files")
     server.start()
     try:
         yield server
