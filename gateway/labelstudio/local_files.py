@@ -19,13 +19,18 @@ import os
 from pathlib import Path
 from urllib.parse import quote
 
+from sqlmodel import Session
+
 from gateway.context import GatewayContext
 from gateway.errors import InvalidRequest, NotFound
 from gateway.labelstudio.client import LabelStudioClient
+from gateway.lineage import Actor
 from gateway.models import Asset, Destination
+from gateway.policy.enforcement import EnforcementPoint, enforce_residency
 
 LOCAL_FILES = "local-files"
 STORAGE_TITLE = "privacy gateway: redacted copies"
+EXPORTER = Actor("system", "labelstudio-local-files")
 
 
 def uses_local_files(destination: Destination) -> bool:
@@ -42,11 +47,25 @@ def export_dir(destination: Destination, dataset_id: str) -> Path:
     return _root(destination) / "gateway" / destination.id / dataset_id
 
 
-def local_file_url(ctx: GatewayContext, destination: Destination, asset: Asset) -> str:
+def local_file_url(
+    ctx: GatewayContext, session: Session, destination: Destination, asset: Asset
+) -> str:
     """Export the asset's current redacted copy (once) and return its Label Studio URL;
-    copies of earlier redactions of the asset are deleted."""
+    copies of earlier redactions of the asset are deleted. The export is where the copy
+    reaches the destination, so residency is checked right here."""
     if asset.redacted_blob is None or asset.redacted_sha256 is None:
         raise NotFound("the asset has no redacted copy", asset_id=asset.id)
+    enforce_residency(
+        ctx,
+        session,
+        point=EnforcementPoint.SYNC,
+        dataset_id=asset.dataset_id,
+        target_region=destination.region,
+        actor=EXPORTER,
+        entity_type="asset",
+        entity_id=asset.id,
+        transfer_basis=destination.transfer_basis,
+    )
     folder = export_dir(destination, asset.dataset_id)
     folder.mkdir(parents=True, exist_ok=True)
     extension = asset.redacted_blob.rsplit(".", 1)[-1]

@@ -19,7 +19,7 @@ def task_data(
     ctx: GatewayContext, session: Session, destination: Destination, asset: Asset
 ) -> dict[str, Any]:
     if uses_local_files(destination):
-        image = local_file_url(ctx, destination, asset)
+        image = local_file_url(ctx, session, destination, asset)
     else:
         image = image_url(ctx, session, destination=destination, asset=asset)
     return {

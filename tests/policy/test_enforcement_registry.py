@@ -35,6 +35,7 @@ REGISTRY: dict[str, EnforcementPoint] = {
     "gateway/labelstudio/client.py::import_tasks": P.SYNC,
     "gateway/labelstudio/sync.py::_import_batch": P.SYNC,
     "gateway/labelstudio/urls.py::resolve_image": P.SYNC,
+    "gateway/labelstudio/local_files.py::local_file_url": P.SYNC,
     "gateway/reports/demo_reports.py::write_demo_reports": P.EXPORT,
     "gateway/demo.py::_report": P.EXPORT,
 }
