@@ -11,6 +11,7 @@ recorded back through `POST {gateway}/v1/ml/assets/{id}/uses`.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -60,8 +61,7 @@ class HttpGatewayImages:
         try:
             with self._client.stream("GET", url, headers={"Accept": "image/*"}) as response:
                 if response.status_code != 200:
-                    response.read()
-                    raise _refusal(response)
+                    raise _refusal(response.status_code, _problem_code(_head(response)))
                 data = self._bounded_body(response)
                 stated = response.headers.get("x-redacted-sha256", "")
                 dataset_id = response.headers.get("x-gateway-dataset-id", "")
@@ -125,9 +125,17 @@ class HttpGatewayImages:
             )
 
 
-def _refusal(response: httpx.Response) -> ImageRefused:
-    code = _problem_code(response)
-    status = response.status_code
+def _head(response: httpx.Response, limit: int = 16 * 1024) -> bytes:
+    """The start of an error body (problem+json is small; a huge one is not read)."""
+    head = b""
+    for chunk in response.iter_bytes(4096):
+        head += chunk
+        if len(head) >= limit:
+            break
+    return head[:limit]
+
+
+def _refusal(status: int, code: str) -> ImageRefused:
     if status == 404:
         return ImageRefused("not-released", "the gateway has no released redacted copy for it")
     if code == "residency-violation":
@@ -138,9 +146,9 @@ def _refusal(response: httpx.Response) -> ImageRefused:
     return ImageRefused("gateway-error", f"the gateway answered {status} {code}")
 
 
-def _problem_code(response: httpx.Response) -> str:
+def _problem_code(response: httpx.Response | bytes) -> str:
     try:
-        body = response.json()
+        body = json.loads(response if isinstance(response, bytes) else response.content)
     except ValueError:
         return "?"
     code = body.get("code") if isinstance(body, dict) else None

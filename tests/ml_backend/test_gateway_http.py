@@ -30,6 +30,13 @@ from tests.ml_backend.conftest import BOXES_CONFIG, PEOPLE, PLATE, Released, aut
 pytestmark = [pytest.mark.db, pytest.mark.integration]
 ADMIN = Actor("cli", "test-admin")
 SERVED = "ml.image-served"
+INTERACTIVE = """
+<View>
+  <Image name="image" value="$image"/>
+  <RectangleLabels name="box" toName="image" smart="true"><Label value="Person"/></RectangleLabels>
+  <PolygonLabels name="outline" toName="image"><Label value="Person"/></PolygonLabels>
+  <BrushLabels name="mask" toName="image"><Label value="Person"/></BrushLabels>
+</View>"""
 
 
 def make_key(ctx: GatewayContext, role: Role, scope: list[str] | None = None) -> str:
@@ -425,3 +432,45 @@ def test_serve_in_http_mode_without_a_key_fails_before_loading_models(tmp_path: 
     assert "GATEWAY_ML_GATEWAY_API_KEY" in done.stderr
     assert "loading pre-label models" not in done.stderr
     assert not (tmp_path / "nothing-here").exists()  # no gateway database or store opened
+
+
+def test_assist_and_fit_in_http_mode_record_their_uses_under_the_ml_key(
+    http_client: TestClient, released: Released, ctx: GatewayContext, ml_key: str
+) -> None:
+    task = released.task(PEOPLE, 31)
+    gesture = {
+        "type": "rectanglelabels",
+        "from_name": "box",
+        "to_name": "image",
+        "original_width": 400,
+        "original_height": 267,
+        "value": {"x": 40, "y": 20, "width": 25, "height": 60, "rectanglelabels": ["Person"]},
+    }
+    body = {
+        "tasks": [task],
+        "project": "11",
+        "label_config": INTERACTIVE,
+        "params": {"context": {"result": [gesture]}},
+    }
+    assisted = http_client.post("/predict", json=body, headers=auth()).json()["results"][0]
+    assert sorted(r["type"] for r in assisted[0]["result"]) == ["brushlabels", "polygonlabels"]
+    box = {
+        "from_name": "box",
+        "to_name": "image",
+        "type": "rectanglelabels",
+        "value": {"x": 40, "y": 20, "width": 25, "height": 60, "rectanglelabels": ["Person"]},
+    }
+    event = {
+        "action": "ANNOTATION_CREATED",
+        "annotation": {"id": 1, "result": [box], "was_cancelled": False},
+        "task": task,
+        "project": {"id": 11, "label_config": INTERACTIVE},
+    }
+    response = http_client.post("/webhook", json=event, headers=auth())
+    assert response.status_code == 201 and response.json()["result"]["calibrated"] is True
+    key_id = ml_key.split("_")[1]
+    for action in ("ml.assisted", "ml.calibrated"):
+        (record,) = records(ctx, action)
+        assert record["actor"] == {"kind": "api-key", "id": key_id}
+        assert record["entity"]["id"] == released.ids[PEOPLE] and record["region"] == "eu-de"
+    assert len(records(ctx, SERVED)) == 2  # one fetch per use, each recorded by the gateway
