@@ -69,6 +69,13 @@ class SessionRedactor:
                 self._done[digest] = self._real.redact(data)
             return self._done[digest]
 
+    def for_policy(self, policy: Any) -> Any:
+        """Follow the dataset's redaction policy (as the service's real engine does): the
+        cached default engine for the default policy, the real engine under any other."""
+        from redaction.policy import RedactionPolicy
+
+        return self if policy == RedactionPolicy() else self.under_policy(policy)
+
     def under_policy(self, policy: Any) -> Any:
         """The same real engine under another redaction policy (its own worker, kept while
         the session lasts): what re-processing under a new policy version runs."""
