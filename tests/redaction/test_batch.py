@@ -173,3 +173,11 @@ def test_policy_file_errors_say_what_to_fix(tmp_path: Path, text: str) -> None:
     with pytest.raises(PolicyFileError) as err:
         load_policy_file(path)
     assert str(path) in err.value.message
+
+
+def test_shipped_default_policy_file_is_the_library_default() -> None:
+    """policies/redaction-default.yaml writes out RedactionPolicy(); it must not drift from it."""
+    from redaction.policy import RedactionPolicy
+
+    shipped = Path(__file__).resolve().parents[2] / "policies" / "redaction-default.yaml"
+    assert load_policy_file(shipped) == RedactionPolicy()
