@@ -11,10 +11,13 @@ from __future__ import annotations
 import json
 import uuid
 from collections import Counter
+from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlmodel import select
 
+from gateway.context import GatewayContext
 from gateway.db import transaction
 from gateway.errors import ResidencyViolation
 from gateway.ingest import Upload, ingest_upload
@@ -24,7 +27,7 @@ from gateway.labelstudio.destinations import DestinationSecrets, seal_secrets
 from gateway.labelstudio.removal import LabelStudioTaskRemover
 from gateway.labelstudio.tables import Annotation, Incident
 from gateway.lineage import Actor
-from gateway.models import Asset, AssetState, AssetSync, Destination, SyncState
+from gateway.models import Asset, AssetState, AssetSync, Dataset, Destination, SyncState
 from gateway.pipeline import drain
 from gateway.policy.enforcement import EnforcementPoint, enforce_residency
 from gateway.policy.erasure import request_erasure
@@ -33,7 +36,7 @@ from gateway.pseudonymisation.tables import VaultEntry
 from gateway.redactor import IsolatedRedactor
 from gateway.reports.build import gateway_public_keys, generate_dataset_report, verify_report
 from gateway.reports.render import ReportFormat, render
-from tests.conftest import PHOTOS
+from tests.conftest import PHOTOS, FakeClock
 
 pytestmark = [pytest.mark.db, pytest.mark.integration]
 PHOTO_SUBJECTS = {
@@ -63,7 +66,7 @@ UNREACHABLE = LabelStudioTaskRemover(
 )
 
 
-def _ingest_redact(ctx, dataset) -> dict[str, str]:
+def _ingest_redact(ctx: GatewayContext, dataset: Dataset) -> dict[str, str]:
     ids = {}
     with transaction(ctx.engine) as s:
         for name, subject in PHOTO_SUBJECTS.items():
@@ -77,7 +80,7 @@ def _ingest_redact(ctx, dataset) -> dict[str, str]:
     return ids
 
 
-def _send_to_destination(ctx, asset_ids: list[str]) -> Destination:
+def _send_to_destination(ctx: GatewayContext, asset_ids: list[str]) -> Destination:
     destination_id = str(uuid.uuid4())
     with transaction(ctx.engine) as s:
         destination = Destination(
@@ -104,7 +107,9 @@ def _send_to_destination(ctx, asset_ids: list[str]) -> Destination:
     return destination
 
 
-def _annotate(ctx, destination: Destination, tasks: dict[int, list[tuple[int, list]]]) -> None:
+def _annotate(
+    ctx: GatewayContext, destination: Destination, tasks: dict[int, list[tuple[int, list[Any]]]]
+) -> None:
     ls_id = 1
     with transaction(ctx.engine) as s:
         for task_id, by_user in tasks.items():
@@ -115,7 +120,9 @@ def _annotate(ctx, destination: Destination, tasks: dict[int, list[tuple[int, li
 
 
 @pytest.mark.timeout(300)
-def test_every_section_is_filled_from_records(ctx, dataset, clock, tmp_path) -> None:
+def test_every_section_is_filled_from_records(
+    ctx: GatewayContext, dataset: Dataset, clock: FakeClock, tmp_path: Path
+) -> None:
     ids = _ingest_redact(ctx, dataset)
     order = list(ids.values())
     destination = _send_to_destination(ctx, order)
