@@ -250,10 +250,19 @@ def verify(
     ] = None,
     trusted_key: Annotated[list[Path] | None, typer.Option(help="PEM public key you trust")] = None,
     fingerprint: Annotated[list[str] | None, typer.Option(help="SHA-256 key fingerprint")] = None,
+    report: Annotated[
+        Path | None, typer.Option(help="a signed JSON governance report to check instead")
+    ] = None,
 ) -> None:
-    """Verify lineage: a bundle offline (names the first bad record), or the live chain."""
+    """Verify lineage: a bundle offline (names the first bad record), or the live chain; or,
+    with --report, a governance report's signature (as `report-verify`)."""
     from gateway.cli_lineage import verify_live, verify_offline
 
+    if report is not None:
+        from gateway.cli_reports import report_verify
+
+        report_verify(report, trusted_key, fingerprint)
+        return
     if bundle is not None:
         verify_offline(bundle, trusted_key or [], fingerprint or [])
         return

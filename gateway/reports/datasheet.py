@@ -68,7 +68,7 @@ def datasheet(facts: Facts) -> Datasheet:
                 _qa(
                     "How can the record be checked?",
                     "The lineage ledger is hash-chained and this report is signed; verify "
-                    "with `privacy-gateway report-verify FILE`.",
+                    "with `privacy-gateway verify --report FILE`.",
                 ),
             ],
         }

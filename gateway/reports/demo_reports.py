@@ -25,5 +25,5 @@ def write_demo_reports(
         f"governance report, signed by {signed.signature.key_id}: "
         + ", ".join(str(p) for p in written)
     )
-    out.print(f"check it: GATEWAY_DATA_DIR={data_dir} privacy-gateway report-verify {written[0]}")
+    out.print(f"check it: GATEWAY_DATA_DIR={data_dir} privacy-gateway verify --report {written[0]}")
     return written

@@ -111,7 +111,8 @@ def test_cli_writes_each_format_and_verifies_offline(cli_env, dataset, tmp_path)
     assert live.exit_code == 0 and "signature valid" in live.output
     fingerprint = json.loads(report_file.read_text())["report"]["lineage"]["signing_keys"][0]
     offline = runner.invoke(
-        cli_app, ["report-verify", str(report_file), "--fingerprint", fingerprint["fingerprint"]]
+        cli_app,
+        ["verify", "--report", str(report_file), "--fingerprint", fingerprint["fingerprint"]],
     )
     assert offline.exit_code == 0, offline.output
     pem = tmp_path / "lineage.pem"
@@ -119,7 +120,7 @@ def test_cli_writes_each_format_and_verifies_offline(cli_env, dataset, tmp_path)
     pinned = runner.invoke(cli_app, ["report-verify", str(report_file), "--trusted-key", str(pem)])
     assert pinned.exit_code == 0, pinned.output
     _tamper(report_file)
-    broken = runner.invoke(cli_app, ["report-verify", str(report_file)])
+    broken = runner.invoke(cli_app, ["verify", "--report", str(report_file)])
     assert broken.exit_code != 0 and isinstance(broken.exception, IntegrityFailure)
     wrong_pin = runner.invoke(cli_app, ["report-verify", str(report_file), "--fingerprint", "00"])
     assert isinstance(wrong_pin.exception, IntegrityFailure)
