@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from gateway.errors import InvalidStateTransition
 from gateway.lineage import Actor, append
-from gateway.models import Asset, AssetState
+from gateway.models import Asset, AssetState, LineageRecord
 
 S = AssetState
 ALLOWED: dict[AssetState, frozenset[AssetState]] = {
@@ -69,3 +70,19 @@ def transition(
 def _codes(reasons: list[dict[str, Any]] | None) -> dict[str, Any]:
     # lineage keeps reason codes only: messages may quote things we must not record
     return {"reasons": [r["code"] for r in reasons]} if reasons else {}
+
+
+def released_before_original_deleted(session: Session, asset_id: str) -> bool:
+    """`original_deleted` follows a release or a quarantine: true only when the asset was
+    released then (so its redacted copy and annotations may still be shown or exported)."""
+    row = session.exec(
+        select(LineageRecord)
+        .where(
+            LineageRecord.entity_id == asset_id,
+            LineageRecord.action == f"asset.{AssetState.ORIGINAL_DELETED.value}",
+        )
+        .order_by(col(LineageRecord.seq).desc())
+    ).first()
+    if row is None:
+        return False
+    return bool(json.loads(row.payload).get("parameters", {}).get("from") == "released")

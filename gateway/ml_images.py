@@ -10,18 +10,18 @@ leave. Anything else is 404, the same answer as an unknown asset.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from gateway import crypto
 from gateway.apikeys import Principal
+from gateway.asset_states import released_before_original_deleted
 from gateway.context import GatewayContext
 from gateway.errors import IntegrityFailure, InvalidRequest, NotFound
 from gateway.lineage import append
-from gateway.models import Asset, AssetState, LineageRecord, Role
+from gateway.models import Asset, AssetState, Role
 from gateway.policy.enforcement import EnforcementPoint, enforce_residency
 
 SERVED_ACTION = "ml.image-served"
@@ -109,26 +109,11 @@ def servable_redacted(session: Session, asset: Asset) -> tuple[str, str]:
     """(redacted blob key, its SHA-256) when the asset may be shown, else 404."""
     state = AssetState(asset.state)
     released = state is AssetState.RELEASED or (
-        state is AssetState.ORIGINAL_DELETED and _deleted_after_release(session, asset.id)
+        state is AssetState.ORIGINAL_DELETED and released_before_original_deleted(session, asset.id)
     )
     if not released or asset.redacted_blob is None or asset.redacted_sha256 is None:
         raise NotFound("no released redacted copy of this asset", asset_id=asset.id)
     return asset.redacted_blob, asset.redacted_sha256
-
-
-def _deleted_after_release(session: Session, asset_id: str) -> bool:
-    """`original_deleted` also follows a quarantine: only a release before it counts."""
-    row = session.exec(
-        select(LineageRecord)
-        .where(
-            LineageRecord.entity_id == asset_id,
-            LineageRecord.action == f"asset.{AssetState.ORIGINAL_DELETED.value}",
-        )
-        .order_by(col(LineageRecord.seq).desc())
-    ).first()
-    if row is None:
-        return False
-    return bool(json.loads(row.payload).get("parameters", {}).get("from") == "released")
 
 
 USE_ACTIONS = frozenset({"ml.predicted", "ml.assisted", "ml.calibrated"})

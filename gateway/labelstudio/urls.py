@@ -10,17 +10,17 @@ URL of the dataset at once.
 from __future__ import annotations
 
 import hmac
-import json
 from dataclasses import dataclass
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from gateway import crypto
+from gateway.asset_states import released_before_original_deleted
 from gateway.context import GatewayContext
 from gateway.errors import GatewayError, KeyUnavailable, NotFound
 from gateway.keys import DatasetKeyMaterial
 from gateway.lineage import Actor
-from gateway.models import Asset, AssetState, AssetSync, Destination, LineageRecord, SyncState
+from gateway.models import Asset, AssetState, AssetSync, Destination, SyncState
 from gateway.policy.enforcement import EnforcementPoint, enforce_residency
 
 IMAGE_URL = Actor("system", "image-url")
@@ -117,25 +117,9 @@ def _check_servable(session: Session, asset: Asset, destination: Destination) ->
         raise NotFound("no such image")
     if state is AssetState.RELEASED:
         return asset.redacted_blob
-    if state is AssetState.ORIGINAL_DELETED and _deleted_after_release(session, asset.id):
+    if state is AssetState.ORIGINAL_DELETED and released_before_original_deleted(session, asset.id):
         return asset.redacted_blob
     raise NotFound("no such image")  # quarantined, processing: never served
-
-
-def _deleted_after_release(session: Session, asset_id: str) -> bool:
-    """An asset whose original was deleted stays showable only if it was released then
-    (the same state also follows a quarantine)."""
-    row = session.exec(
-        select(LineageRecord)
-        .where(
-            LineageRecord.entity_id == asset_id,
-            LineageRecord.action == f"asset.{AssetState.ORIGINAL_DELETED.value}",
-        )
-        .order_by(col(LineageRecord.seq).desc())
-    ).first()
-    if row is None:
-        return False
-    return bool(json.loads(row.payload).get("parameters", {}).get("from") == "released")
 
 
 def origin_of(url: str) -> str:

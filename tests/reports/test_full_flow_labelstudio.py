@@ -30,6 +30,7 @@ from gateway.datasets import DatasetSpec, create_dataset
 from gateway.db import transaction
 from gateway.errors import ResidencyViolation
 from gateway.labelstudio.annotations import pull_annotations
+from gateway.labelstudio.export import ExportFormat, export_annotations
 from gateway.labelstudio.server import VENV, LocalLabelStudio
 from gateway.labelstudio.sync import sync_dataset
 from gateway.labelstudio.tables import Annotation, Incident
@@ -312,6 +313,14 @@ def test_report_after_the_whole_flow_with_real_labelstudio(
     retention = run_retention(ctx, dry_run=False)
     originals_deleted = [i for i in retention.done if i.kind is DueKind.ORIGINAL]
     assert originals_deleted and not retention.skipped
+    # B was quarantined (the flag) before retention: its labels must not leave as training data
+    with transaction(ctx.engine) as s:
+        coco = export_annotations(
+            ctx, s, dataset_ref=dataset.name, fmt=ExportFormat.COCO, actor=OFFICER
+        )
+    exported = b"".join(coco.files.values()).decode()
+    assert names["A"] in exported and names["C"] in exported
+    assert names["B"] not in exported
 
     # an erasure request for D's subject: its task is deleted in Label Studio and read back
     with transaction(ctx.engine) as s:
