@@ -14,8 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,13 +21,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from bench.scoring import SHARED, score, summary
 from redaction.detectors.faces import FACE_SCALES, CenterFaceDetector
 from redaction.detectors.retinaface import RetinaFaceDetector
 from redaction.detectors.tiling import ScalePolicy, merge_boxes
 from redaction.types import BGRImage, Label, Region
-
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-EVAL = SHARED / "tools" / "eval_redaction.py"
 
 
 def ellipse_polygon(region: Region, points: int = 48) -> list[list[float]]:
@@ -110,41 +106,6 @@ def run_set(
     return 1000 * elapsed / max(1, len(lines))
 
 
-def score(folder: Path, regions: Path, *, missed: int) -> str:
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(EVAL),
-            "--gt",
-            str(folder / "gt.json"),
-            "--regions",
-            str(regions),
-            "--show-missed",
-            str(missed),
-            "--json",
-            str(regions.with_suffix(".score.json")),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return result.stdout
-
-
-def summary(score_json: Path) -> str:
-    """recall@0.9 overall and by bucket, over-redaction mean and p95."""
-    data = json.loads(score_json.read_text())
-    face = data["labels"].get("face", {})
-    buckets = face.get("buckets", {})
-    parts = [f"r@0.9 {face.get('recall@0.9', 0):.3f}"]
-    for name in ("<20", "20-50", ">50"):
-        value = buckets.get(name, {}).get("recall@0.9")
-        parts.append(f"{name} {'-' if value is None else f'{value:.3f}'}")
-    over = data["over_redaction"]
-    parts.append(f"over {over['mean']:.3f} (p95 {over['p95']:.3f})")
-    return "  ".join(parts)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--name", required=True)
@@ -175,7 +136,7 @@ def main() -> None:
         regions = args.out / f"{args.name}.{name}.jsonl"
         ms = run_set(folder, regions, args, detectors)
         report = score(folder, regions, missed=args.missed)
-        line = summary(regions.with_suffix(".score.json"))
+        line = summary(regions.with_suffix(".score.json"), "face")
         print(f"{args.name:24s} {name:12s} {ms:6.1f} ms/img  {line}", flush=True)
         if args.missed:
             print(report)

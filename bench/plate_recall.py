@@ -14,19 +14,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import cv2
 
+from bench.scoring import SHARED, score, summary
 from redaction.detectors.plates import PlateDetector, PlateShape
 from redaction.engine import grow
 from redaction.policy import PlatePolicy, RedactionPolicy
-
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-EVAL = SHARED / "tools" / "eval_redaction.py"
 
 
 def build(args: argparse.Namespace) -> PlateDetector:
@@ -70,40 +66,6 @@ def run_set(
     return 1000 * elapsed / n, count / n, area / n
 
 
-def score(folder: Path, regions: Path, *, missed: int) -> str:
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(EVAL),
-            "--gt",
-            str(folder / "gt.json"),
-            "--regions",
-            str(regions),
-            "--show-missed",
-            str(missed),
-            "--json",
-            str(regions.with_suffix(".score.json")),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return result.stdout
-
-
-def summary(score_json: Path) -> str:
-    data = json.loads(score_json.read_text())
-    plate = data["labels"].get("plate", {})
-    buckets = plate.get("buckets", {})
-    parts = [f"r@0.9 {plate.get('recall@0.9', 0):.3f}"]
-    for name in ("<20", "20-50", ">50"):
-        value = buckets.get(name, {}).get("recall@0.9")
-        parts.append(f"{name} {'-' if value is None else f'{value:.3f}'}")
-    over = data["over_redaction"]
-    parts.append(f"over {over['mean']:.4f} (p95 {over['p95']:.4f})")
-    return "  ".join(parts)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--name", required=True)
@@ -138,7 +100,7 @@ def main() -> None:
             line = f"false boxes/photo {per_image:.2f}  masked area {area:.4f}"
         else:
             report = score(folder, regions, missed=args.missed)
-            line = summary(regions.with_suffix(".score.json"))
+            line = summary(regions.with_suffix(".score.json"), "plate", over_digits=4)
         print(f"{args.name:16s} {name:16s} {ms:6.1f} ms/img  {line}", flush=True)
         if args.missed and name not in args.free_sets:
             print(report)

@@ -79,7 +79,7 @@ def _photo_id(photo: Photo | None) -> str:
 @pytest.fixture(params=_photo_param(PHOTO_TRUTH), ids=_photo_id)
 def sample_face_photo(request: pytest.FixtureRequest) -> Photo:
     if request.param is None:
-        pytest.skip("no photos with faces in tests/data/photos")
+        pytest.fail("no photos with faces in tests/data/photos (they ship in gateway/demo_photos)")
     return request.param  # type: ignore[no-any-return]
 
 
@@ -87,7 +87,7 @@ def sample_face_photo(request: pytest.FixtureRequest) -> Photo:
 def crowd_photo(request: pytest.FixtureRequest) -> Photo:
     """Fewer photos, for the slower tests."""
     if request.param is None:
-        pytest.skip("no photos with faces in tests/data/photos")
+        pytest.fail("no photos with faces in tests/data/photos (they ship in gateway/demo_photos)")
     return request.param  # type: ignore[no-any-return]
 
 
