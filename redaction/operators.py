@@ -48,7 +48,7 @@ from redaction.types import BGRImage, Label, Region
 _BLUR_CELLS: Final = 3
 """Grid cells along the short side of a blurred region."""
 _BLUR_MIN_CELL: Final = 3.0
-_BLUR_SMOOTH_SAMPLES: Final = 8
+_BLUR_SMOOTH_SAMPLES: Final = 4
 """Samples per cell at which the squeezed grid is smoothed before scaling up."""
 _PIXELATE_BLOCKS: Final = 5
 _PIXELATE_MIN_BLOCK: Final = 4

@@ -83,7 +83,10 @@ def _retinaface(policy: RedactionPolicy, threads: int) -> Detector:
     # fp32 on purpose: an int8 build of RetinaFace (made like CenterFace's) saved 2 ms per
     # photo but saw a 300 px "face" in a night dashcam frame that the original does not.
     return RetinaFaceDetector(
-        threshold=policy.leak_check.face_threshold, scales=LEAK_CHECK_SCALES, threads=threads
+        threshold=policy.leak_check.face_threshold,
+        scales=LEAK_CHECK_SCALES,
+        threads=threads,
+        resize=policy.leak_check.scale,
     )
 
 

@@ -70,7 +70,10 @@ bucket either way) and cost 4.5x the time (bench/README.md, leak check)."""
 
 
 class RetinaFaceDetector:
-    """Faces by RetinaFace. Raises `DetectorFailed` when the model cannot load or run."""
+    """Faces by RetinaFace. Raises `DetectorFailed` when the model cannot load or run.
+
+    `resize`: the image is first resized by this factor (at most 1) and scanned as `scales`
+    plans for that size; boxes come back in the image's own pixels."""
 
     name = "retinaface"
 
@@ -82,9 +85,12 @@ class RetinaFaceDetector:
         nms_iou: float = 0.4,
         threads: int = 1,
         model: bytes | None = None,
+        resize: float = 1.0,
     ) -> None:
         if not 0 < threshold < 1:
             raise ValueError("threshold must be in (0, 1)")
+        if not 0 < resize <= 1:
+            raise ValueError("resize must be in (0, 1]")
         data = _embedded_weights() if model is None else model
         self.model = ModelInfo(
             name="RetinaFace-MobileNet0.25",
@@ -98,10 +104,14 @@ class RetinaFaceDetector:
         self.threshold = threshold
         self.nms_iou = nms_iou
         self.scales = scales
+        self.resize = resize
 
     def detect(self, image: BGRImage) -> list[Region]:
         height, width = image.shape[:2]
-        boxes = scan(image, self._one_pass, policy=self.scales, nms_iou=self.nms_iou)
+        small = resize_by(image, self.resize)
+        boxes = scan(small, self._one_pass, policy=self.scales, nms_iou=self.nms_iou)
+        boxes[:, 0:4:2] *= width / small.shape[1]
+        boxes[:, 1:4:2] *= height / small.shape[0]
         return to_regions(boxes, label=Label.FACE, width=width, height=height, detector=self.name)
 
     def _one_pass(self, image: BGRImage, scale: float) -> FloatArray:

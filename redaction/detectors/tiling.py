@@ -90,16 +90,35 @@ def iou_one(box: FloatArray, others: FloatArray) -> FloatArray:
     return np.asarray(inter / np.maximum(area + areas - inter, 1e-6), dtype=np.float32)
 
 
+_PAIRWISE_MAX = 2048
+"""Up to this many boxes, NMS computes every pairwise IoU at once (16 MiB at the limit); above
+it, one row per kept box (same result, less memory)."""
+
+
+def pairwise_iou(boxes: FloatArray) -> FloatArray:
+    """IoU of every box with every box (an n x n matrix)."""
+    x0 = np.maximum(boxes[:, None, 0], boxes[None, :, 0])
+    y0 = np.maximum(boxes[:, None, 1], boxes[None, :, 1])
+    x1 = np.minimum(boxes[:, None, 2], boxes[None, :, 2])
+    y1 = np.minimum(boxes[:, None, 3], boxes[None, :, 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    union = areas[:, None] + areas[None, :] - inter
+    return np.asarray(inter / np.maximum(union, 1e-6), dtype=np.float32)
+
+
 def merge_boxes(boxes: FloatArray, *, iou: float, grow: bool) -> FloatArray:
     """Greedy non-maximum suppression by score. With `grow`, a kept box becomes the union of
     the boxes it suppresses: when passes disagree on a face's extent the mask covers both."""
     boxes = boxes[np.argsort(-boxes[:, 4], kind="stable")]
+    overlaps = pairwise_iou(boxes) >= iou if len(boxes) <= _PAIRWISE_MAX else None
     alive = np.ones(len(boxes), bool)
     kept = []
     for i in range(len(boxes)):
         if not alive[i]:
             continue
-        group = alive & (iou_one(boxes[i], boxes) >= iou)
+        row = overlaps[i] if overlaps is not None else iou_one(boxes[i], boxes) >= iou
+        group = alive & row
         group[i] = True
         alive &= ~group
         if grow:

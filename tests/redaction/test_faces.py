@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
+from redaction.detectors import tiling
 from redaction.detectors._onnx import symbolic_io_dims
 from redaction.detectors.faces import CenterFaceDetector
 from redaction.detectors.retinaface import RetinaFaceDetector
@@ -190,6 +191,21 @@ def test_merge_grows_the_kept_box_to_the_union() -> None:
     assert plain[0, :4].tolist() == [10, 10, 50, 50]
 
 
+@pytest.mark.parametrize("grow", [True, False])
+def test_merge_is_the_same_with_the_pairwise_matrix_and_row_by_row(
+    grow: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = np.random.default_rng(7)
+    corners = rng.uniform(0, 200, (300, 2))
+    sides = rng.uniform(4, 60, (300, 2))
+    boxes = np.hstack([corners, corners + sides, rng.uniform(0, 1, (300, 1))]).astype(np.float32)
+    matrix = merge_boxes(boxes, iou=0.3, grow=grow)
+    monkeypatch.setattr(tiling, "_PAIRWISE_MAX", 0)
+    rows = merge_boxes(boxes, iou=0.3, grow=grow)
+    assert 0 < len(matrix) < len(boxes)
+    np.testing.assert_array_equal(matrix, rows)
+
+
 def test_scale_policy_upscales_small_and_tiles_large_images() -> None:
     policy = ScalePolicy(upscale=2.0, upscale_below=1000, tile=1024, tile_overlap=192)
     assert policy.plan(400, 300) == ScanPlan(scales=(2.0, 1.0), tiled=False)
@@ -248,6 +264,20 @@ def test_retinaface_finds_drawn_faces(retinaface: RetinaFaceDetector) -> None:
     regions = retinaface.detect(image)
     for box in truth:
         assert coverage(regions, box, margin=0.3, size=image.shape) >= 0.9
+
+
+@pytest.mark.integration
+def test_retinaface_resized_pass_reports_boxes_in_image_pixels() -> None:
+    image, truth = cartoon_faces()
+    big = cv2.resize(image, None, fx=2, fy=2, interpolation=cv2.INTER_LINEAR)
+    half = RetinaFaceDetector(resize=0.5)
+    regions = half.detect(big)
+    assert regions and all(r.x + r.w <= big.shape[1] and r.y + r.h <= big.shape[0] for r in regions)
+    for box in truth:
+        doubled = {k: 2 * v for k, v in box.items()}
+        assert coverage(regions, doubled, margin=0.3, size=big.shape) >= 0.9
+    with pytest.raises(ValueError):
+        RetinaFaceDetector(resize=0)
 
 
 @pytest.mark.integration
