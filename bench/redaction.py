@@ -44,7 +44,7 @@ sys.path.insert(0, str(REPO))
 from redaction import io as rio  # noqa: E402
 from redaction.batch import output_name  # noqa: E402
 from redaction.isolation import RedactionWorkerPool, WorkerOutcome  # noqa: E402
-from redaction.policy import PlatePolicy, RedactionPolicy  # noqa: E402
+from redaction.policy import LeakCheckPolicy, PlatePolicy, RedactionPolicy  # noqa: E402
 from redaction.registry import DetectorNames  # noqa: E402
 from redaction.types import ImageFormat  # noqa: E402
 
@@ -52,6 +52,10 @@ BUCKETS = ("<20", "20-50", ">50")
 GATEWAY_TOOLS: dict[str, tuple[RedactionPolicy, DetectorNames]] = {
     "gateway": (RedactionPolicy(), DetectorNames()),
     "gateway-faces": (RedactionPolicy(plates=PlatePolicy(enabled=False)), DetectorNames()),
+    "gateway-faces-leak0.5": (
+        RedactionPolicy(plates=PlatePolicy(enabled=False), leak_check=LeakCheckPolicy(scale=0.5)),
+        DetectorNames(),
+    ),
     "gateway-leakplates": (RedactionPolicy(), DetectorNames(leak_plates="pp-ocrv4-plates")),
     "gateway-fastplates": (RedactionPolicy(plates=PlatePolicy(far_scale=1.5)), DetectorNames()),
     "gateway-faces-fp32": (
