@@ -1,21 +1,26 @@
 """Image metadata: read the few technical facts worth keeping, before pixels are re-encoded,
 and prove that an encoded file carries no metadata outside an allowlist.
 
-Facts are read once from the original (EXIF in JPEG, PNG eXIf, WebP and TIFF); everything
-else in the file (GPS, XMP, IPTC, MakerNotes, comments, thumbnails, text chunks) is never
-copied anywhere. `metadata_inventory` walks the container structure itself (JPEG segments,
-PNG chunks, RIFF chunks, TIFF tags), so a released file is checked by what it really holds.
+Facts are read once from the original (EXIF in JPEG, PNG eXIf, WebP and TIFF; the XMP packet
+only for a capture date EXIF lacks); everything else in the file (GPS, the rest of XMP, IPTC,
+MakerNotes, comments, thumbnails, text chunks) is never copied anywhere. `metadata_inventory`
+walks the container structure itself (JPEG segments, PNG chunks, RIFF chunks, TIFF tags), so a
+released file is checked by what it really holds.
 """
 
 from __future__ import annotations
 
 import io
+import re
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
+from xml.etree.ElementTree import Element
 
+from defusedxml import ElementTree  # type: ignore[import-untyped]
+from defusedxml.common import DefusedXmlException  # type: ignore[import-untyped]
 from PIL import ExifTags, Image
 
 from redaction.errors import CorruptImage
@@ -25,14 +30,34 @@ _TEXT_MAX: Final = 128
 _TAG_MAKE, _TAG_MODEL, _TAG_DATETIME = 0x010F, 0x0110, 0x0132
 _TAG_DATETIME_ORIGINAL, _TAG_BODY_SERIAL, _TAG_CAMERA_SERIAL = 0x9003, 0xA431, 0xC62F
 
+# XMP properties that may hold when the picture was taken, most specific first.
+_XMP_CAPTURE_TIME: Final = (
+    "{http://ns.adobe.com/exif/1.0/}DateTimeOriginal",
+    "{http://ns.adobe.com/photoshop/1.0/}DateCreated",
+    "{http://ns.adobe.com/xap/1.0/}CreateDate",
+)
+# A packet larger than this (embedded previews, long edit histories) is not parsed for a
+# date: parsing costs ~0.1 s per MiB of tiny elements, and the main packet of a JPEG (one
+# APP1 segment) holds at most 64 KiB anyway.
+_XMP_MAX_BYTES: Final = 1024 * 1024
+# XMP's date grammar (ISO 8601 subset), down to the day; the UTC offset is matched, not used.
+_XMP_DATE: Final = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})"
+    r"(?:[T ]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:[.,][0-9]+)?)?(?:Z|[+-][0-9]{2}:?[0-9]{2})?)?"
+)
+
 ICC_PROFILE: Final = "icc_profile"
 
 
 @dataclass(frozen=True, slots=True)
 class ImageFacts:
-    """What the original's EXIF said; private (sealed at rest), released only per policy."""
+    """What the original's EXIF (and, for the capture time, XMP) said; private (sealed at
+    rest), released only per policy."""
 
-    capture_time: datetime | None = None  # as recorded by the camera (usually local time)
+    # Naive, as recorded (usually the camera's local time). An XMP UTC offset is dropped and
+    # the wall-clock time kept, as EXIF's DateTimeOriginal is read without OffsetTimeOriginal.
+    # An XMP date without a time reads as midnight.
+    capture_time: datetime | None = None
     camera_make: str | None = None
     camera_model: str | None = None
     device_serial: str | None = None
@@ -45,20 +70,27 @@ def read_facts(data: bytes) -> ImageFacts:
     """The technical facts of an image already accepted by `redaction.io.decode_image`.
 
     Unreadable EXIF yields empty facts, never an error: facts are optional, pixels are not.
+    The capture time is EXIF DateTimeOriginal, else the XMP packet's (see `_xmp_capture_time`),
+    else EXIF DateTime: editors rewrite that one on every save, while XMP keeps the original's.
     """
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with Image.open(io.BytesIO(data)) as im:
-                exif = im.getexif()
+                exif = im.getexif()  # loads a PNG without eXIf, so its later chunks are seen
                 icc = im.info.get("icc_profile")
+                xmp = im.info.get("xmp")  # JPEG APP1, PNG iTXt, WebP 'XMP ', TIFF tag 700
                 ifd = exif.get_ifd(ExifTags.IFD.Exif)
                 gps = exif.get_ifd(ExifTags.IFD.GPSInfo)
     except Exception:  # untrusted bytes: a broken EXIF block only means no facts
         return ImageFacts()
     orientation = exif.get(ExifTags.Base.Orientation, 1)
     return ImageFacts(
-        capture_time=_exif_time(ifd.get(_TAG_DATETIME_ORIGINAL) or exif.get(_TAG_DATETIME)),
+        capture_time=(
+            _exif_time(ifd.get(_TAG_DATETIME_ORIGINAL))
+            or _xmp_capture_time(xmp)
+            or _exif_time(exif.get(_TAG_DATETIME))
+        ),
         camera_make=_text(exif.get(_TAG_MAKE)),
         camera_model=_text(exif.get(_TAG_MODEL)),
         device_serial=_text(ifd.get(_TAG_BODY_SERIAL) or exif.get(_TAG_CAMERA_SERIAL)),
@@ -84,6 +116,57 @@ def _exif_time(value: object) -> datetime | None:
     try:
         return datetime.strptime(text[:19], _EXIF_TIME)
     except ValueError:
+        return None
+
+
+def _xmp_capture_time(packet: object) -> datetime | None:
+    """The value of the most specific XMP capture-time property that parses as a date.
+
+    Properties may be written as attributes of rdf:Description or as elements. A packet that
+    is not well-formed, is too large, or declares a DTD (entity expansion, external
+    references) yields None: it costs the date, never the ingest.
+    """
+    root = _parse_xmp(packet)
+    if root is None:
+        return None
+    found: dict[str, datetime] = {}
+    for element in root.iter():
+        for name in _XMP_CAPTURE_TIME:
+            if name in found:
+                continue
+            value = element.get(name) or (element.text if element.tag == name else None)
+            moment = _xmp_time(value)
+            if moment is not None:
+                found[name] = moment
+    return next((found[name] for name in _XMP_CAPTURE_TIME if name in found), None)
+
+
+def _parse_xmp(packet: object) -> Element | None:
+    if isinstance(packet, str):
+        packet = packet.encode("utf-8")
+    if not isinstance(packet, bytes) or not packet or len(packet) > _XMP_MAX_BYTES:
+        return None
+    try:
+        root: Element = ElementTree.fromstring(packet.strip(b"\x00 \t\r\n"), forbid_dtd=True)
+    except (ElementTree.ParseError, DefusedXmlException, ValueError):
+        return None  # untrusted bytes: malformed or hostile XML only means no XMP date
+    return root
+
+
+def _xmp_time(value: object) -> datetime | None:
+    """An XMP date (ISO 8601 subset) at second precision, its UTC offset dropped; dates
+    coarser than a day are refused rather than padded. Writers that put EXIF's
+    'YYYY:MM:DD HH:MM:SS' into XMP are read as EXIF is."""
+    text = _text(value)
+    if text is None:
+        return None
+    match = _XMP_DATE.fullmatch(text)
+    if match is None:
+        return _exif_time(text)
+    year, month, day, hour, minute, second = (int(part) for part in match.groups(default="0"))
+    try:
+        return datetime(year, month, day, hour, minute, second)
+    except ValueError:  # e.g. month 13, hour 25
         return None
 
 
