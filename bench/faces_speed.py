@@ -13,7 +13,7 @@ is read, in one process with one onnxruntime and OpenCV thread, and each call is
   threshold 0.2, mask scale 1.3, ellipse blur, imageio write), as in `bench/redaction.py`;
 - **gateway** variants: `redact_bytes` on the file's bytes plus writing the output, through
   the same detector registry the service uses; faces only (plates off), with the policy's leak
-  check, at full resolution (the default) and at `leak_check.scale` 0.5; and the fp32
+  check at its default `leak_check.scale` 0.5 and at full resolution (1.0); and the fp32
   CenterFace for reference.
 
 Recall is not measured here (`bench/redaction.py` does, in pixel mode); the gateway's outputs
@@ -46,8 +46,8 @@ from redaction.registry import DetectorNames, build_detectors  # noqa: E402
 FACES_ONLY = RedactionPolicy(plates=PlatePolicy(enabled=False))
 VARIANTS: dict[str, tuple[RedactionPolicy, DetectorNames]] = {
     "gateway-faces": (FACES_ONLY, DetectorNames()),
-    "gateway-faces-leak0.5": (
-        FACES_ONLY.model_copy(update={"leak_check": LeakCheckPolicy(scale=0.5)}),
+    "gateway-faces-leak1": (
+        FACES_ONLY.model_copy(update={"leak_check": LeakCheckPolicy(scale=1.0)}),
         DetectorNames(),
     ),
     "gateway-faces-fp32": (FACES_ONLY, DetectorNames(faces="centerface-fp32")),

@@ -52,8 +52,8 @@ BUCKETS = ("<20", "20-50", ">50")
 GATEWAY_TOOLS: dict[str, tuple[RedactionPolicy, DetectorNames]] = {
     "gateway": (RedactionPolicy(), DetectorNames()),
     "gateway-faces": (RedactionPolicy(plates=PlatePolicy(enabled=False)), DetectorNames()),
-    "gateway-faces-leak0.5": (
-        RedactionPolicy(plates=PlatePolicy(enabled=False), leak_check=LeakCheckPolicy(scale=0.5)),
+    "gateway-faces-leak1": (
+        RedactionPolicy(plates=PlatePolicy(enabled=False), leak_check=LeakCheckPolicy(scale=1.0)),
         DetectorNames(),
     ),
     "gateway-leakplates": (RedactionPolicy(), DetectorNames(leak_plates="pp-ocrv4-plates")),
