@@ -1,6 +1,6 @@
 """Personal-text recall on synthetic PII rendered onto real photos (faces-masks, CC0), in memory.
 
-    .venv/bin/python -m bench.text_recall [--ocr ppocr,tesseract] [--photos 12] [--seed 7]
+    .venv/bin/python -m bench.text_recall [--ocr ppocr,tesseract] [--photos 12] [--seed 7] [--tag T]
 
 Each photo (upscaled to 1280 px wide) gets one string per entity type (e-mail, phone, card
 number, IBAN, URL) at a random text height (12/20/32/48 px), angle (0/10/25 degrees, either
@@ -18,7 +18,7 @@ string (they mask real text in the photo, or nothing), per image. Every miss is 
 passed them to Presidio. The markdown also tabulates recall by height x angle; the JSON keeps
 every string's outcome and every false positive with the words under it.
 
-Results: `bench/results/text-recall-<date>.md/.json` with machine, date and commit.
+Results: `bench/results/text-recall-<date>[-<tag>].md/.json` with machine, date and commit.
 Needs ../shared/data (not part of the project).
 """
 
@@ -95,6 +95,11 @@ class RecordingOCR(OCR):
             if str(t).strip()
         ]
         return result
+
+    def get_text_from_ocr_dict(self, ocr_result: dict[str, Any], separator: str = " ") -> str:  # type: ignore[override]
+        # The engine's own text building (PP-OCR keeps lines apart) must survive the wrapper.
+        text: str = self.inner.get_text_from_ocr_dict(ocr_result, separator)
+        return text
 
 
 # --------------------------------------------------------------------------- scenes
@@ -421,6 +426,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--photos", type=int, default=12)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--results", type=Path, default=REPO / "bench" / "results")
+    ap.add_argument("--tag", default="", help="suffix for the results file names (-<tag>)")
     return ap.parse_args(argv)
 
 
@@ -440,7 +446,7 @@ def main(argv: list[str] | None = None) -> int:
         "engines": run(args, [e for e in args.ocr.split(",") if e]),
     }
     report["elapsed_seconds"] = round(time.perf_counter() - started, 1)
-    stem = f"text-recall-{report['date'][:10]}"
+    stem = f"text-recall-{report['date'][:10]}" + (f"-{args.tag}" if args.tag else "")
     args.results.mkdir(parents=True, exist_ok=True)
     (args.results / f"{stem}.json").write_text(json_text(report))
     (args.results / f"{stem}.md").write_text(markdown(report))

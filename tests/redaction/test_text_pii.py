@@ -9,7 +9,14 @@ import cv2
 import numpy as np
 import pytest
 
-from redaction.detectors.text_pii import TextPIIDetector, offline_analyzer
+from redaction.detectors.ocr import TextBox
+from redaction.detectors.text_pii import (
+    PPOcrAdapter,
+    TextPIIDetector,
+    WordBoxImageAnalyzerEngine,
+    offline_analyzer,
+    reading_order,
+)
 from redaction.errors import DetectorFailed
 from redaction.types import Label, Region
 
@@ -119,3 +126,155 @@ def test_missing_tesseract_raises(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(shutil, "which", lambda _name: None)
     with pytest.raises(DetectorFailed):
         TextPIIDetector(entities=ENTITIES, score_threshold=0.3, ocr="tesseract")
+
+
+# --------------------------------------------------------------------------- reading order
+
+
+def _large_text(
+    lines: list[str], *, scale: float, angle: float = 0.0
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Large rendered lines, rotated by `angle` degrees; with each line's ink pixels."""
+    size = (350 + 150 * len(lines), 1100)  # room to turn by 25 degrees
+    img = np.full((*size, 3), 238, np.uint8)
+    rotation = cv2.getRotationMatrix2D((size[1] / 2, size[0] / 2), angle, 1.0)
+    inks = []
+    for i, text in enumerate(lines):
+        layer = np.zeros(size, np.uint8)
+        baseline = 250 + 150 * i
+        cv2.putText(layer, text, (60, baseline), cv2.FONT_HERSHEY_SIMPLEX, scale, 255,
+                    max(2, round(scale * 1.8)), cv2.LINE_AA)  # fmt: skip
+        layer = cv2.warpAffine(layer, rotation, (size[1], size[0]))
+        img[layer > 127] = 25
+        inks.append(layer > 127)
+    return img, inks
+
+
+def _ink_covered(ink: np.ndarray, regions: list[Region]) -> float:
+    mask = np.zeros(ink.shape, bool)
+    for r in _grown(regions):
+        mask[max(0, r.y) : r.y + r.h, max(0, r.x) : r.x + r.w] = True
+    return float(mask[ink].mean())
+
+
+def _box(x: float, y: float, w: float, h: float, angle_deg: float = 0.0) -> TextBox:
+    """A text box of size w x h whose top-left corner is (x, y), turned by angle_deg."""
+    a = np.radians(angle_deg)
+    along, across = np.array([np.cos(a), np.sin(a)]), np.array([-np.sin(a), np.cos(a)])
+    corners = [
+        np.array([x, y]) + along * dx + across * dy for dx, dy in ((0, 0), (w, 0), (w, h), (0, h))
+    ]
+    return TextBox(np.array(corners, np.float32), 0.9)
+
+
+@pytest.mark.parametrize("angle", [0.0, 10.0, -10.0, 25.0, -25.0])
+def test_reading_order_follows_slanted_lines(angle: float) -> None:
+    # Two lines of four words, 60 px high, 90 px apart, each word 150 px wide with 30 px gaps.
+    rad = np.radians(angle)
+    words = {}
+    for line in range(2):
+        for k in range(4):
+            start = (
+                np.array([100.0, 300.0 + 90 * line])
+                + np.array([np.cos(rad), np.sin(rad)]) * 180 * k
+            )
+            words[line, k] = _box(*start, 150, 60, angle)
+    shuffled = [(1, 3), (0, 1), (1, 0), (0, 3), (1, 1), (0, 0), (1, 2), (0, 2)]
+    order = reading_order([words[key] for key in shuffled])
+    assert [[shuffled[i] for i in line] for line in order] == [
+        [(0, 0), (0, 1), (0, 2), (0, 3)],
+        [(1, 0), (1, 1), (1, 2), (1, 3)],
+    ]
+
+
+def test_reading_order_keeps_far_apart_words_and_narrow_boxes_sensible() -> None:
+    boxes = [_box(900, 110, 100, 40), _box(100, 100, 200, 40), _box(310, 102, 20, 40)]
+    # The narrow box (one character) joins its neighbour; the far word is a line of its own.
+    assert reading_order(boxes) == [[1, 2], [0]]
+    assert reading_order([]) == []
+
+
+def test_reading_order_keeps_a_slanted_line_out_of_a_level_one_it_touches() -> None:
+    level = [_box(100, 300, 150, 50), _box(280, 300, 150, 50)]
+    # Rising at 25 degrees, its first word starts 20 px after the level line, in its band.
+    rising = [_box(450 + 163 * k, 330 - 76 * k, 150, 50, -25.0) for k in range(3)]
+    assert reading_order(level + rising) == [[2, 3, 4], [0, 1]]
+
+
+def test_text_keeps_lines_apart_with_one_character_separators() -> None:
+    ocr = {"text": ["card", "4111", "1111", "1111", "1111"], "line_num": [0, 0, 0, 1, 1]}
+    text = PPOcrAdapter.get_text_from_ocr_dict(ocr)
+    assert text == "card 4111 1111\n1111 1111"
+    assert len(text) == len(" ".join(ocr["text"]))
+    assert offline_analyzer(["CREDIT_CARD"]).analyze(text=text, language="en") == []
+
+
+def _ocr_dict(words: list[tuple[str, int, int, int]]) -> dict[str, list[object]]:
+    """Words as (text, left, line, width), 40 px high, lines 60 px apart."""
+    return {
+        "text": [w[0] for w in words], "left": [w[1] for w in words],
+        "top": [60 * w[2] for w in words], "width": [w[3] for w in words],
+        "height": [40] * len(words), "conf": [90.0] * len(words), "line_num": [w[2] for w in words],
+    }  # fmt: skip
+
+
+def _mapped(words: list[tuple[str, int, int, int]]) -> set[str]:
+    ocr = _ocr_dict(words)
+    text = PPOcrAdapter.get_text_from_ocr_dict(ocr)
+    found = offline_analyzer(ENTITIES).analyze(text=text, language="en", score_threshold=0.3)
+    boxes = WordBoxImageAnalyzerEngine.map_analyzer_results_to_bounding_boxes(found, ocr, text, [])
+    return {ocr["text"][ocr["left"].index(b.left)] for b in boxes}
+
+
+def test_every_word_an_entity_touches_is_masked_whole() -> None:
+    # Presidio's own mapping skips `tel:+49`: the phone number starts inside that word.
+    assert _mapped([("tel:+49", 0, 0, 140), ("30", 150, 0, 40), ("1234567", 200, 0, 140)]) == {
+        "tel:+49", "30", "1234567"}  # fmt: skip
+
+
+def test_url_takes_the_scheme_fragment_on_its_left_only() -> None:
+    url = ("/www.example.org/profile", 160, 0, 480)
+    assert _mapped([("https:/", 0, 0, 140), url]) == {"https:/", url[0]}
+    assert _mapped([("see", 0, 0, 60), ("http:", 70, 0, 60), ("/", 135, 0, 20), url]) == {
+        "http:", "/", url[0]}  # fmt: skip
+    # Not from the line above, nor from far away on the same line.
+    assert _mapped([("https:/", 0, 0, 140), ("/www.example.org/profile", 10, 1, 480)]) == {url[0]}
+    assert _mapped([("https:/", 0, 0, 140), ("/www.example.org/profile", 600, 0, 480)]) == {url[0]}
+
+
+def test_url_ending_in_a_slash_takes_the_path_word_after_it() -> None:
+    words = [("https://", 0, 0, 140), ("www.example.org/", 150, 0, 300), ("profile", 460, 0, 120)]
+    assert _mapped(words) == {"https://", "www.example.org/", "profile"}
+    # No slash, or the next word is on the next line: the URL ends where Presidio says.
+    assert _mapped([("www.example.org", 0, 0, 300), ("profile", 310, 0, 120)]) == {
+        "www.example.org"}  # fmt: skip
+    assert _mapped([("www.example.org/", 0, 0, 300), ("profile", 10, 1, 120)]) == {
+        "www.example.org/"}  # fmt: skip
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("angle", [0.0, 25.0, -25.0])
+def test_large_phone_number_split_into_words_is_found(
+    detector: TextPIIDetector, angle: float
+) -> None:
+    img, (ink,) = _large_text(["(212) 555-0187"], scale=2.4, angle=angle)
+    regions = detector.detect(img)
+    assert {r.detector for r in regions} == {"presidio-text:PHONE_NUMBER"}
+    assert _ink_covered(ink, regions) >= 0.95
+
+
+@pytest.mark.integration
+def test_url_with_split_scheme_is_masked_whole(detector: TextPIIDetector) -> None:
+    img, (ink,) = _large_text(["https://www.example.org/profile"], scale=1.5)
+    regions = detector.detect(img)
+    assert {r.detector for r in regions} == {"presidio-text:URL"}
+    assert _ink_covered(ink, regions) >= 0.95
+
+
+@pytest.mark.integration
+def test_no_pattern_runs_from_one_line_into_the_next(detector: TextPIIDetector) -> None:
+    # Read as one line (either order), these would make the card number 4111 1111 1111 1111.
+    img, _ = _large_text(["1111 1111 end", "card 4111 1111"], scale=1.0)
+    assert detector.detect(img) == []
+    img, _ = _large_text(["4111 1111", "1111 1111"], scale=1.0)
+    assert detector.detect(img) == []
