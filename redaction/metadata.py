@@ -15,7 +15,7 @@ import re
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Final
 from xml.etree.ElementTree import Element
 
@@ -56,8 +56,9 @@ class ImageFacts:
 
     # Naive, as recorded (usually the camera's local time). An XMP UTC offset is dropped and
     # the wall-clock time kept, as EXIF's DateTimeOriginal is read without OffsetTimeOriginal.
-    # An XMP date without a time reads as midnight.
-    capture_time: datetime | None = None
+    # An XMP date without a time is a `date`, not midnight: nothing may claim a time of day
+    # the file does not hold.
+    capture_time: datetime | date | None = None
     camera_make: str | None = None
     camera_model: str | None = None
     device_serial: str | None = None
@@ -119,7 +120,7 @@ def _exif_time(value: object) -> datetime | None:
         return None
 
 
-def _xmp_capture_time(packet: object) -> datetime | None:
+def _xmp_capture_time(packet: object) -> datetime | date | None:
     """The value of the most specific XMP capture-time property that parses as a date.
 
     Properties may be written as attributes of rdf:Description or as elements. A packet that
@@ -129,7 +130,7 @@ def _xmp_capture_time(packet: object) -> datetime | None:
     root = _parse_xmp(packet)
     if root is None:
         return None
-    found: dict[str, datetime] = {}
+    found: dict[str, datetime | date] = {}
     for element in root.iter():
         for name in _XMP_CAPTURE_TIME:
             if name in found:
@@ -153,16 +154,21 @@ def _parse_xmp(packet: object) -> Element | None:
     return root
 
 
-def _xmp_time(value: object) -> datetime | None:
-    """An XMP date (ISO 8601 subset) at second precision, its UTC offset dropped; dates
-    coarser than a day are refused rather than padded. Writers that put EXIF's
-    'YYYY:MM:DD HH:MM:SS' into XMP are read as EXIF is."""
+def _xmp_time(value: object) -> datetime | date | None:
+    """An XMP date (ISO 8601 subset) at second precision, its UTC offset dropped; a date
+    without a time is a `date`, and dates coarser than a day are refused rather than padded.
+    Writers that put EXIF's 'YYYY:MM:DD HH:MM:SS' into XMP are read as EXIF is."""
     text = _text(value)
     if text is None:
         return None
     match = _XMP_DATE.fullmatch(text)
     if match is None:
         return _exif_time(text)
+    if match.group(4) is None:
+        try:
+            return date(*(int(part) for part in match.groups()[:3]))
+        except ValueError:  # e.g. month 13
+            return None
     year, month, day, hour, minute, second = (int(part) for part in match.groups(default="0"))
     try:
         return datetime(year, month, day, hour, minute, second)

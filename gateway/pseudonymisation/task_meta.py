@@ -8,7 +8,7 @@ keyed pseudonyms. Never a file name, subject id, serial number or location.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlmodel import Session
@@ -57,10 +57,13 @@ def pseudonym(
     return alias
 
 
-def coarsen(moment: datetime, granularity: CaptureTimeGranularity) -> str | None:
-    """The capture time as text at the policy's granularity (None when it is dropped)."""
+def coarsen(moment: datetime | date, granularity: CaptureTimeGranularity) -> str | None:
+    """The capture time as text at the policy's granularity (None when it is dropped), never
+    finer than what is known: a date without a time stays a date at HOUR granularity."""
     if granularity is CaptureTimeGranularity.DROP:
         return None
+    if granularity is CaptureTimeGranularity.HOUR and not isinstance(moment, datetime):
+        granularity = CaptureTimeGranularity.DAY
     return moment.strftime(_FORMATS[granularity])
 
 
@@ -131,13 +134,14 @@ def task_metadata(ctx: GatewayContext, session: Session, asset: Asset) -> dict[s
     return meta
 
 
-def _capture_time(asset: Asset, private: dict[str, Any]) -> datetime | None:
-    """The uploader's stated capture time, else the camera's; both are sealed at rest."""
+def _capture_time(asset: Asset, private: dict[str, Any]) -> datetime | date | None:
+    """The uploader's stated capture time, else the camera's; both are sealed at rest. A
+    camera date without a time (XMP allows it) is stored as 'YYYY-MM-DD' and read as a date."""
     if asset.capture_time is not None:  # assets ingested before it was sealed
         return asset.capture_time
     for text in (private.get("capture_time"), (private.get("exif") or {}).get("capture_time")):
         if isinstance(text, str):
-            return datetime.fromisoformat(text)
+            return datetime.fromisoformat(text) if "T" in text else date.fromisoformat(text)
     return None
 
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 import io
 import subprocess
 import time
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
 from PIL import Image, PngImagePlugin
 
+from gateway.pseudonymisation.facts import facts_json
 from gateway.pseudonymisation.policy import CaptureTimeGranularity
 from gateway.pseudonymisation.task_meta import coarsen
 from redaction.metadata import read_facts
@@ -149,13 +150,15 @@ def test_offset_is_handled_as_the_exif_path_handles_it(tmp_path) -> None:
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_date_only_value_reads_as_midnight(tmp_path, fmt) -> None:
+def test_date_only_value_is_a_date_never_a_made_up_hour(tmp_path, fmt) -> None:
     path = _blank(tmp_path, fmt)
     _exiftool(path, "-XMP-photoshop:DateCreated=2024:06:01")
     assert read_tags(path)["XMP-photoshop:DateCreated"] == "2024:06:01"
     moment = read_facts(path.read_bytes()).capture_time
-    assert moment == datetime(2024, 6, 1)
+    assert type(moment) is date and moment == date(2024, 6, 1)
     assert coarsen(moment, CaptureTimeGranularity.MONTH) == "2024-06"
+    assert coarsen(moment, CaptureTimeGranularity.HOUR) == "2024-06-01"  # not "2024-06-01T00"
+    assert facts_json(path.read_bytes())["capture_time"] == "2024-06-01"
 
 
 def test_properties_written_as_attributes_are_read(tmp_path) -> None:
@@ -172,7 +175,8 @@ def test_properties_written_as_attributes_are_read(tmp_path) -> None:
         ("2024-06-01T10:20:30Z", datetime(2024, 6, 1, 10, 20, 30)),
         ("2024-06-01T10:20:30.987-05:30", datetime(2024, 6, 1, 10, 20, 30)),
         ("2024-06-01T10:20+0200", datetime(2024, 6, 1, 10, 20)),
-        ("  2024-06-01\n", datetime(2024, 6, 1)),
+        ("  2024-06-01\n", date(2024, 6, 1)),
+        ("2024-02-30", None),
         ("2024:06:01 10:20:30", datetime(2024, 6, 1, 10, 20, 30)),  # EXIF style, misplaced
         ("2024-06", None),  # coarser than a day: refused, not padded
         ("2024", None),
@@ -198,7 +202,7 @@ def test_unparsable_value_is_skipped_not_an_error(tmp_path, fmt) -> None:
     path = _blank(tmp_path, fmt)
     _exiftool(path, f"-XMP<={packet}")
     assert read_tags(path)["XMP-exif:DateTimeOriginal"] == "sometime in June"
-    assert read_facts(path.read_bytes()).capture_time == datetime(2021, 2, 3)
+    assert read_facts(path.read_bytes()).capture_time == date(2021, 2, 3)
     only_bad = _with_raw_packet(fmt, RDF_HEAD + " photoshop:DateCreated='not a date'/>" + RDF_TAIL)
     facts = read_facts(only_bad)
     assert facts.capture_time is None and facts.camera_make == "XmpCam"
@@ -244,4 +248,4 @@ def test_malformed_or_oversized_packet_yields_no_date(packet) -> None:
 
 def test_large_packet_under_the_cap_is_read() -> None:
     data = _with_raw_packet("webp", _commented_packet(1000 * 1024))
-    assert read_facts(data).capture_time == datetime(2024, 6, 1)
+    assert read_facts(data).capture_time == date(2024, 6, 1)
