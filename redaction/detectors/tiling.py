@@ -78,16 +78,21 @@ def detect_tiled(
     return np.concatenate(found)
 
 
+def _iou(a: FloatArray, b: FloatArray) -> FloatArray:
+    """Intersection over union of boxes `a` and `b`, broadcast against each other."""
+    x0 = np.maximum(a[..., 0], b[..., 0])
+    y0 = np.maximum(a[..., 1], b[..., 1])
+    x1 = np.minimum(a[..., 2], b[..., 2])
+    y1 = np.minimum(a[..., 3], b[..., 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
+    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
+    return np.asarray(inter / np.maximum(area_a + area_b - inter, 1e-6), dtype=np.float32)
+
+
 def iou_one(box: FloatArray, others: FloatArray) -> FloatArray:
     """Intersection over union of one box with each of `others`."""
-    x0 = np.maximum(box[0], others[:, 0])
-    y0 = np.maximum(box[1], others[:, 1])
-    x1 = np.minimum(box[2], others[:, 2])
-    y1 = np.minimum(box[3], others[:, 3])
-    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    areas = (others[:, 2] - others[:, 0]) * (others[:, 3] - others[:, 1])
-    return np.asarray(inter / np.maximum(area + areas - inter, 1e-6), dtype=np.float32)
+    return _iou(box[None, :], others)
 
 
 _PAIRWISE_MAX = 2048
@@ -97,14 +102,7 @@ it, one row per kept box (same result, less memory)."""
 
 def pairwise_iou(boxes: FloatArray) -> FloatArray:
     """IoU of every box with every box (an n x n matrix)."""
-    x0 = np.maximum(boxes[:, None, 0], boxes[None, :, 0])
-    y0 = np.maximum(boxes[:, None, 1], boxes[None, :, 1])
-    x1 = np.minimum(boxes[:, None, 2], boxes[None, :, 2])
-    y1 = np.minimum(boxes[:, None, 3], boxes[None, :, 3])
-    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    union = areas[:, None] + areas[None, :] - inter
-    return np.asarray(inter / np.maximum(union, 1e-6), dtype=np.float32)
+    return _iou(boxes[:, None, :], boxes[None, :, :])
 
 
 def merge_boxes(boxes: FloatArray, *, iou: float, grow: bool) -> FloatArray:
