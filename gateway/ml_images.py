@@ -64,7 +64,12 @@ def redacted_for_ml(
         entity_type="asset",
         entity_id=asset.id,
     )
-    data = verified_redacted_bytes(ctx, blob, expected, asset_id=asset.id)
+    data = ctx.store.get(blob)
+    if not crypto.sha256_hex(data) == expected:
+        raise IntegrityFailure(
+            "the stored redacted copy does not match its recorded SHA-256; not served",
+            asset_id=asset.id,
+        )
     append(
         session,
         action=SERVED_ACTION,
@@ -109,20 +114,6 @@ def servable_redacted(session: Session, asset: Asset) -> tuple[str, str]:
     if not released or asset.redacted_blob is None or asset.redacted_sha256 is None:
         raise NotFound("no released redacted copy of this asset", asset_id=asset.id)
     return asset.redacted_blob, asset.redacted_sha256
-
-
-def verified_redacted_bytes(
-    ctx: GatewayContext, blob: str, expected: str, *, asset_id: str
-) -> bytes:
-    """The stored redacted copy, only if its bytes still match the SHA-256 recorded when it
-    was made (IntegrityFailure otherwise; the store's own errors pass through)."""
-    data = ctx.store.get(blob)
-    if crypto.sha256_hex(data) != expected:
-        raise IntegrityFailure(
-            "the stored redacted copy does not match its recorded SHA-256; not served",
-            asset_id=asset_id,
-        )
-    return data
 
 
 USE_ACTIONS = frozenset({"ml.predicted", "ml.assisted", "ml.calibrated"})

@@ -16,11 +16,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from gateway import crypto
 from gateway.context import GatewayContext
 from gateway.db import transaction
-from gateway.errors import GatewayError, IntegrityFailure, NotFound, ResidencyViolation
+from gateway.errors import GatewayError, NotFound, ResidencyViolation
 from gateway.lineage import Actor, append
-from gateway.ml_images import servable_redacted, verified_redacted_bytes
+from gateway.ml_images import servable_redacted
 from gateway.models import Asset
 from gateway.policy.enforcement import EnforcementPoint, enforce_residency
 from redaction.errors import RedactionError
@@ -124,13 +125,11 @@ class GatewayImages:
                 raise ImageRefused("residency-violation", exc.message) from exc
             dataset_id = asset.dataset_id
         try:
-            data = verified_redacted_bytes(self.ctx, blob, expected, asset_id=asset_id)
-        except IntegrityFailure as exc:
-            raise ImageRefused(
-                "redacted-digest-mismatch", "the redacted blob fails its digest"
-            ) from exc
+            data = self.ctx.store.get(blob)
         except GatewayError as exc:
             raise ImageRefused("redacted-blob-missing", exc.message) from exc
+        if crypto.sha256_hex(data) != expected:
+            raise ImageRefused("redacted-digest-mismatch", "the redacted blob fails its digest")
         try:
             decoded = decode_image(data, limits=self.limits)
         except RedactionError as exc:
