@@ -29,7 +29,7 @@ from gateway.models import Asset, AssetState, AssetSync, Destination
 from gateway.pseudonymisation import PseudonymField, pseudonym
 
 WEBHOOK = Actor("system", "labelstudio-webhook")
-FLAGGABLE = frozenset({AssetState.RELEASED, AssetState.ORIGINAL_DELETED})
+FLAGGABLE = frozenset({AssetState.RELEASED})
 
 
 @dataclass

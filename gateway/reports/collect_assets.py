@@ -31,25 +31,15 @@ def assets_by_state(session: Session, scope: Scope) -> list[Count]:
     return counts(session, grouped(col(Asset.state), *asset_filter(scope)))
 
 
-def after_original_deletion(session: Session, scope: Scope) -> dict[str, int]:
-    """Assets whose original retention deleted, by the state they were in when it did.
-
-    The state machine names only the deletion (`original_deleted`), whether the asset was
-    released (still usable) or quarantined (still held back, e.g. an annotator's leak flag);
-    the transition's lineage record keeps the state it came from."""
-    came_from = json_text(session, col(LineageRecord.payload), "parameters", "from")
+def originals_deleted(session: Session, scope: Scope) -> dict[str, int]:
+    """Assets whose original is no longer stored, by their (unchanged) lifecycle state: a
+    released asset stays released and a quarantined one quarantined after retention."""
     stmt = (
-        select(came_from, func.count(distinct(col(Asset.id))))
-        .join(LineageRecord, col(LineageRecord.entity_id) == col(Asset.id))
-        .where(
-            col(Asset.state) == AssetState.ORIGINAL_DELETED.value,
-            col(LineageRecord.action) == f"asset.{AssetState.ORIGINAL_DELETED.value}",
-        )
-        .group_by(came_from)
+        select(col(Asset.state), func.count())
+        .where(col(Asset.original_deleted_at).is_not(None), *asset_filter(scope))
+        .group_by(col(Asset.state))
     )
-    for clause in asset_filter(scope):
-        stmt = stmt.where(clause)
-    return {str(k): int(n) for k, n in run(session, stmt).all() if k is not None}
+    return {str(k): int(n) for k, n in run(session, stmt).all()}
 
 
 def _detections(session: Session, scope: Scope, *keys: Any) -> Any:
