@@ -40,10 +40,26 @@ def sync(
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
     out.print(report.describe())
+    _print_skipped(report.skipped)
     for asset_id, code in sorted(report.failed.items()):
         err.print(f"failed: {asset_id} ({code})")
     if report.failed:
         sys.exit(5)
+
+
+SKIPPED_SHOWN = 50
+
+
+def _print_skipped(skipped: dict[str, str]) -> None:
+    """Every reason with its count, then each skipped asset (the first 50; the API lists all)."""
+    from gateway.labelstudio.sync_plan import skipped_by_reason
+
+    for why, count in skipped_by_reason(skipped).items():
+        out.print(f"skipped {count}: {why}", highlight=False, markup=False)
+    for asset_id, why in list(skipped.items())[:SKIPPED_SHOWN]:
+        out.print(f"  skipped: {asset_id} ({why})", highlight=False, markup=False)
+    if len(skipped) > SKIPPED_SHOWN:
+        out.print(f"  ... and {len(skipped) - SKIPPED_SHOWN} more", highlight=False)
 
 
 @destinations_app.command("add")

@@ -6,6 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from gateway.datasets import get_dataset
+from gateway.db import transaction
 from gateway.deps import Context, CurrentKey, DbSession
 from gateway.labelstudio.destinations import (
     DestinationSpec,
@@ -37,3 +39,16 @@ def get_destinations(session: DbSession, key: CurrentKey) -> list[dict[str, Any]
 def delete_destination(ref: str, ctx: Context, session: DbSession, key: CurrentKey) -> None:
     key.require_role(Role.ADMIN)
     remove_destination(ctx, session, ref, actor=key.actor)
+
+
+@router.post("/v1/datasets/{dataset_ref}/sync")
+def sync_to_destination(dataset_ref: str, to: str, ctx: Context, key: CurrentKey) -> dict[str, Any]:
+    """Sync the dataset's released assets to destination `to`; the answer lists every asset
+    not sent with its reason (`skipped`) and every one that failed."""
+    from gateway.labelstudio.sync import sync_dataset
+
+    key.require_role(Role.ADMIN)
+    with transaction(ctx.engine) as session:  # the sync runs its own transactions after this
+        key.require_dataset(get_dataset(session, dataset_ref).id)
+    report = sync_dataset(ctx, dataset_ref=dataset_ref, destination_ref=to, actor=key.actor)
+    return report.view()
