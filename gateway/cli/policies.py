@@ -10,9 +10,11 @@ from typing import Annotated, Any
 import typer
 import yaml
 
-from gateway.cli import CLI_ACTOR_ID, app, err, in_tx, opened, out
+from gateway.cli.common import CLI_ACTOR_ID, err, in_tx, opened, out
 from gateway.lineage import Actor
 from gateway.policy.errors import PolicyInvalid
+
+app = typer.Typer()  # merged into the root app by gateway.cli.root
 
 policies_app = typer.Typer(no_args_is_help=True, help="Policy documents: validate, diff, activate.")
 retention_app = typer.Typer(no_args_is_help=True, help="Retention runs and legal holds.")

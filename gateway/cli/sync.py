@@ -9,8 +9,10 @@ from typing import Annotated, Any
 
 import typer
 
-from gateway.cli import CLI_ACTOR_ID, app, err, in_tx, opened, out, progress_bar
+from gateway.cli.common import CLI_ACTOR_ID, err, in_tx, opened, out, progress_bar
 from gateway.lineage import Actor
+
+app = typer.Typer()  # merged into the root app by gateway.cli.root
 
 destinations_app = typer.Typer(no_args_is_help=True, help="Label Studio destinations (admin).")
 annotations_app = typer.Typer(no_args_is_help=True, help="Annotations from Label Studio.")
