@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.apikeys import Principal
@@ -81,20 +81,45 @@ def validate_policy(body: PolicySubmission, key: CurrentKey) -> dict[str, Any]:
 
 @router.post("/policies", status_code=status.HTTP_201_CREATED)
 def activate_policy(
-    body: PolicySubmission, ctx: Context, session: DbSession, key: CurrentKey
+    body: PolicySubmission,
+    ctx: Context,
+    session: DbSession,
+    key: CurrentKey,
+    response: Response,
+    dry_run: bool = False,
 ) -> dict[str, Any]:
-    """Store, activate (immutable from now on) and optionally bind a dataset."""
+    """Store, activate (immutable from now on) and optionally bind a dataset. Both answers
+    list the Label Studio tasks the policy withdraws (`withdraw`: on the next sync or
+    reconcile); `dry_run=true` only shows that, changing nothing."""
     _admin(key)
-    from gateway.policy.versions import activate
+    from gateway.labelstudio.residency_withdrawal import withdrawn_by_policy
+    from gateway.policy.versions import activate, preview_activation
 
     if body.dataset is not None:
         key.require_dataset(get_dataset(session, body.dataset).id)
-    result = activate(session, ctx, body.parse(), actor=key.actor, dataset_ref=body.dataset)
+    doc = body.parse()
+    preview = preview_activation(session, doc, dataset_ref=body.dataset)
+    withdraw = [
+        g.view() for g in withdrawn_by_policy(ctx, session, doc.residency, preview.dataset_ids)
+    ]
+    if dry_run:
+        response.status_code = status.HTTP_200_OK
+        return {
+            "dry_run": True,
+            "name": preview.name,
+            "sha256": preview.digest,
+            "existing_version_id": preview.existing_version_id,
+            "dataset_ids": preview.dataset_ids,
+            "changed_fields": preview.changed_fields,
+            "withdraw": withdraw,
+        }
+    result = activate(session, ctx, doc, actor=key.actor, dataset_ref=body.dataset)
     return {
         **version_view(result.version),
         "created": result.created,
         "dataset_id": result.dataset_id,
         "changed_fields": result.changed_fields,
+        "withdraw": withdraw,
     }
 
 

@@ -125,17 +125,24 @@ def destinations_remove(name: Annotated[str, typer.Argument()]) -> None:
 def annotations_pull(
     source: Annotated[str, typer.Option("--from", help="destination name or id")],
 ) -> None:
-    """Reconcile: fetch every annotation Label Studio holds for the gateway's tasks."""
+    """Reconcile: fetch every annotation Label Studio holds for the gateway's tasks, then
+    withdraw the tasks a residency policy no longer allows there."""
     from gateway.labelstudio.annotations import pull_annotations
     from gateway.labelstudio.destinations import get_destination
+    from gateway.labelstudio.residency_withdrawal import withdraw_forbidden
 
     with opened() as ctx:
         destination = in_tx(ctx, lambda s: get_destination(s, source))
         report = pull_annotations(ctx, destination, actor=ACTOR)
+        withdrawal = withdraw_forbidden(ctx, destination, actor=ACTOR, annotations_pulled=True)
     out.print(
         f"{report.tasks} tasks read: {report.stored} annotations stored, "
         f"{report.deleted} deleted, {len(report.flagged)} assets flagged"
     )
+    for group in withdrawal.withdrawn:  # residency no longer allows the destination
+        out.print(f"withdrawn {group.describe()}", highlight=False, markup=False)
+    if withdrawal.pending:
+        err.print(f"{withdrawal.pending} task removal(s) pending; run again")
 
 
 @annotations_app.command("export")

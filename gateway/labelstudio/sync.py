@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 from gateway.context import GatewayContext
 from gateway.datasets import get_dataset
 from gateway.db import transaction
-from gateway.errors import GatewayError, NotFound
+from gateway.errors import GatewayError, NotFound, ResidencyViolation
 from gateway.labelstudio.client import LabelStudioClient, RetryPolicy
 from gateway.labelstudio.destinations import connect, get_destination
 from gateway.labelstudio.errors import LabelStudioRejected
@@ -31,6 +31,7 @@ from gateway.labelstudio.local_files import (
 from gateway.labelstudio.projects import ensure_project
 from gateway.labelstudio.refresh import refresh_stale_tasks
 from gateway.labelstudio.removal import remove_asset_tasks
+from gateway.labelstudio.residency_withdrawal import WithdrawalReport, withdraw_forbidden
 from gateway.labelstudio.sync_plan import plan_sync, skipped_by_reason
 from gateway.labelstudio.task_data import task_data
 from gateway.lineage import Actor, append
@@ -96,7 +97,7 @@ def sync_dataset(
     retry: RetryPolicy | None = None,
     progress: Progress | None = None,
 ) -> SyncReport:
-    dataset, destination = _check_residency(ctx, dataset_ref, destination_ref, actor)
+    dataset, destination = _check_residency(ctx, dataset_ref, destination_ref, actor, retry)
     report = SyncReport(dataset=dataset.name, destination=destination.name)
     client = connect(ctx, destination, retry=retry)
     try:
@@ -127,23 +128,52 @@ def sync_dataset(
 
 
 def _check_residency(
-    ctx: GatewayContext, dataset_ref: str, destination_ref: str, actor: Actor
+    ctx: GatewayContext,
+    dataset_ref: str,
+    destination_ref: str,
+    actor: Actor,
+    retry: RetryPolicy | None = None,
 ) -> tuple[Dataset, Destination]:
+    """Residency first. Denied (e.g. a policy activated since the last sync forbids the
+    destination's region): the dataset's tasks there are withdrawn, then the sync is refused."""
     with transaction(ctx.engine) as session:
         dataset = get_dataset(session, dataset_ref)
         destination = get_destination(session, destination_ref)
-        enforce_residency(
-            ctx,
-            session,
-            point=EnforcementPoint.SYNC,
-            dataset_id=dataset.id,
-            target_region=destination.region,
-            actor=actor,
-            entity_type="destination",
-            entity_id=destination.id,
-            transfer_basis=destination.transfer_basis,
+    try:
+        with transaction(ctx.engine) as session:
+            enforce_residency(
+                ctx,
+                session,
+                point=EnforcementPoint.SYNC,
+                dataset_id=dataset.id,
+                target_region=destination.region,
+                actor=actor,
+                entity_type="destination",
+                entity_id=destination.id,
+                transfer_basis=destination.transfer_basis,
+            )
+    except ResidencyViolation as exc:
+        done = withdraw_forbidden(ctx, destination, actor=actor, dataset_id=dataset.id, retry=retry)
+        raise _with_withdrawal(exc, done) from None
+    return dataset, destination
+
+
+def _with_withdrawal(exc: ResidencyViolation, done: WithdrawalReport) -> ResidencyViolation:
+    tasks = sum(len(g.tasks) for g in done.withdrawn)
+    if done.deferred:
+        note = f"; its tasks there stay until they can be withdrawn ({done.deferred})"
+    else:
+        note = f"; {done.removed} task(s) withdrawn" + (
+            f", {done.pending} removal(s) pending" if done.pending else ""
         )
-        return dataset, destination
+    details = {
+        **exc.details,
+        "withdrawn_tasks": done.removed,
+        "withdrawal_pending": tasks - done.removed,
+    }
+    if done.deferred:
+        details["withdrawal_deferred"] = done.deferred
+    return ResidencyViolation(exc.message + note, **details)
 
 
 def _connect_local_storage(

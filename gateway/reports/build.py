@@ -231,7 +231,10 @@ def verify_report(document: Mapping[str, Any], keys: Mapping[str, bytes]) -> Sig
     report, envelope = document.get("report"), document.get("signature")
     if not isinstance(report, Mapping) or not isinstance(envelope, Mapping):
         raise IntegrityFailure("not a signed report: 'report' and 'signature' are required")
-    verify_document(report, envelope, keys)
+    try:
+        verify_document(report, envelope, keys)
+    except (TypeError, ValueError) as exc:  # e.g. a float: nothing this gateway signs holds one
+        raise IntegrityFailure(f"not a report this gateway could have signed: {exc}") from None
     try:
         return SignedReport.model_validate(document)
     except ValidationError as exc:
