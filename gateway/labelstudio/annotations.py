@@ -12,7 +12,6 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from gateway import crypto
 from gateway.asset_states import transition
 from gateway.context import GatewayContext
 from gateway.db import transaction
@@ -22,9 +21,9 @@ from gateway.labelstudio.config import privacy_flags
 from gateway.labelstudio.destinations import connect, open_secrets
 from gateway.labelstudio.errors import WebhookUnauthorised
 from gateway.labelstudio.removal import remove_asset_tasks
+from gateway.labelstudio.result_digest import result_sha256
 from gateway.labelstudio.tables import Annotation, Incident, IncidentKind, LabelStudioProject
 from gateway.lineage import Actor, append
-from gateway.lineage.canonical import canonical_json
 from gateway.models import Asset, AssetState, AssetSync, Destination
 from gateway.pseudonymisation import PseudonymField, pseudonym
 
@@ -123,7 +122,7 @@ def store_annotation(
     row.result, row.was_cancelled = result, cancelled
     row.updated_at, row.deleted_at = now, None
     session.add(row)
-    digest = crypto.sha256_hex(canonical_json({"result": result}))
+    digest = result_sha256(result)  # Label Studio's fractional numbers, kept as they are
     if actor is WEBHOOK:
         actor = Actor("annotator", annotator)  # pseudonymous: who made it, never who they are
     append(
