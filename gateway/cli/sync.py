@@ -137,12 +137,17 @@ def annotations_pull(
         withdrawal = withdraw_forbidden(ctx, destination, actor=ACTOR, annotations_pulled=True)
     out.print(
         f"{report.tasks} tasks read: {report.stored} annotations stored, "
-        f"{report.deleted} deleted, {len(report.flagged)} assets flagged"
+        f"{report.deleted} deleted, {len(report.flagged)} assets flagged, "
+        f"{len(report.failed)} failed"
     )
     for group in withdrawal.withdrawn:  # residency no longer allows the destination
         out.print(f"withdrawn {group.describe()}", highlight=False, markup=False)
     if withdrawal.pending:
         err.print(f"{withdrawal.pending} task removal(s) pending; run again")
+    for ls_id, code in sorted(report.failed.items()):
+        err.print(f"failed: annotation {ls_id} ({code}); recorded, the next pull retries it")
+    if report.failed:
+        sys.exit(5)
 
 
 @annotations_app.command("export")
