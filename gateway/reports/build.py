@@ -161,6 +161,10 @@ def dataset_report(
             erasure_requests=facts.erasures,
             due_next=facts.due,
             legal_holds=facts.holds,
+            originals_stored=facts.originals_stored,
+            originals_deleted=[
+                Count(key=k, count=n) for k, n in sorted(facts.originals_deleted.items())
+            ],
         ),
         annotation_quality=facts.quality,
         incidents=IncidentsSection(

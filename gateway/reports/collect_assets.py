@@ -42,6 +42,12 @@ def originals_deleted(session: Session, scope: Scope) -> dict[str, int]:
     return {str(k): int(n) for k, n in run(session, stmt).all()}
 
 
+def originals_stored(session: Session, scope: Scope) -> int:
+    """Assets whose encrypted original is in the store now."""
+    stmt = select(func.count()).where(col(Asset.original_blob).is_not(None), *asset_filter(scope))
+    return int(run(session, stmt).scalar_one())
+
+
 def _detections(session: Session, scope: Scope, *keys: Any) -> Any:
     stmt = select(*keys, func.count()).join(Asset, col(Asset.id) == col(Detection.asset_id))
     for clause in asset_filter(scope):
@@ -91,8 +97,9 @@ REDACTION_LABELS = ("face", "plate", "text")
 
 
 def regions_recorded(session: Session, scope: Scope) -> list[Count]:
-    """Regions per label over every redaction run, from the lineage records (these survive
-    the deletion of an asset's detections by retention or erasure)."""
+    """Regions per label of each asset's current rendition (its latest redaction run, so
+    re-processing does not count twice), from the lineage records (these survive the
+    deletion of an asset's detections by retention or erasure)."""
     labels = sorted(
         set(REDACTION_LABELS)
         | {str(v) for v in run(session, select(col(Detection.label)).distinct()).scalars()}
@@ -105,7 +112,13 @@ def regions_recorded(session: Session, scope: Scope) -> list[Count]:
         func.sum(cast(json_text(session, payload, "parameters", "regions", label), Integer))
         for label in labels
     ]
-    row = run(session, scope.lineage(select(*sums).where(done))).one()
+    redacted = json_text(session, payload, "parameters", "regions").is_not(None)  # a run's
+    latest = scope.lineage(  # record, not a later hold or flag
+        select(func.max(col(LineageRecord.seq)))
+        .where(done, redacted)
+        .group_by(col(LineageRecord.entity_id))
+    )
+    row = run(session, select(*sums).where(col(LineageRecord.seq).in_(latest))).one()
     found = [Count(key=k, count=int(v)) for k, v in zip(labels, row, strict=True) if v]
     return sorted(found, key=lambda c: (-c.count, c.key))
 

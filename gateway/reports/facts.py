@@ -38,6 +38,7 @@ class Facts:
     now: datetime
     states: list[Count]
     originals_deleted: dict[str, int]  # by lifecycle state
+    originals_stored: int
     formats: list[Count]
     dimensions: dict[str, int | None]
     regions_by_label: list[Count]
@@ -104,6 +105,7 @@ def collect(
         now=now,
         states=assets.assets_by_state(session, scope),
         originals_deleted=assets.originals_deleted(session, scope),
+        originals_stored=assets.originals_stored(session, scope),
         formats=counts(session, grouped(col(Asset.source_format), *assets.asset_filter(scope))),
         dimensions=dimensions(session, scope),
         regions_by_label=assets.regions_by_label(session, scope, stage="detect"),
