@@ -98,8 +98,10 @@ def ml_key(ctx: GatewayContext, released: Released) -> str:
 
 @pytest.fixture
 def http_client(
-    tmp_path: Path, sources: SourceSet, gateway_server: str, ml_key: str
+    tmp_path: Path, sources: SourceSet, ml_key: str, gateway_server: str
 ) -> Iterator[TestClient]:
+    # ml_key first: the assets are released (drained here) before the gateway server's own
+    # workers start, which would otherwise take some of the jobs
     with backend(tmp_path, sources, gateway_server, ml_key) as client:
         yield client
 
@@ -439,10 +441,10 @@ def test_serve_in_http_mode_without_a_key_fails_before_loading_models(tmp_path: 
 def test_assist_and_fit_in_http_mode_record_their_uses_under_the_ml_key(
     tmp_path: Path,
     sources: SourceSet,
-    gateway_server: str,
     released: Released,
-    ctx: GatewayContext,
     ml_key: str,
+    gateway_server: str,
+    ctx: GatewayContext,
 ) -> None:
     held = HeldInLabelStudio()
     with backend(tmp_path, sources, gateway_server, ml_key, annotations=held) as http_client:
