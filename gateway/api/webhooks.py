@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Body, Header
 
+from gateway.authz import public
 from gateway.deps import Context, DbSession
 from gateway.errors import NotFound
 from gateway.labelstudio.annotations import check_webhook_secret, handle_webhook, withdraw_flagged
@@ -20,7 +21,10 @@ from gateway.models import Destination
 router = APIRouter(tags=["webhooks"])
 
 
-@router.post("/v1/webhooks/labelstudio/{destination_id}")
+@router.post(
+    "/v1/webhooks/labelstudio/{destination_id}",
+    dependencies=[public("Label Studio sends the destination's webhook secret in a header")],
+)
 def labelstudio_webhook(
     destination_id: str,
     ctx: Context,
