@@ -99,6 +99,13 @@ def diff(
 def activate_cmd(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
     dataset: Annotated[str | None, typer.Option(help="bind this dataset (name or id)")] = None,
+    acknowledge_weakening: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="name a protection the policy switches off (faces, plates, leak_check); "
+            "repeat for each: without it such a policy is refused"
+        ),
+    ] = None,
 ) -> None:
     """Store FILE as an immutable policy version, activate it, and bind DATASET to it."""
     from gateway.policy.loader import load_policy_file
@@ -110,7 +117,17 @@ def activate_cmd(
         _print_problems(exc)
         sys.exit(2)
     with opened() as ctx:
-        result = in_tx(ctx, lambda s: activate(s, ctx, doc, actor=ACTOR, dataset_ref=dataset))
+        result = in_tx(
+            ctx,
+            lambda s: activate(
+                s,
+                ctx,
+                doc,
+                actor=ACTOR,
+                dataset_ref=dataset,
+                acknowledged_weakening=acknowledge_weakening or (),
+            ),
+        )
     row = result.version
     state = "new version" if result.created else "existing version"
     say(f"activated {row.name} v{row.version} ({state}, id {row.id})")
