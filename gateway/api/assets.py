@@ -92,7 +92,10 @@ def _respond(outcomes: list[IngestOutcome]) -> JSONResponse:
     views = [_outcome_view(o) for o in outcomes]
     rejected = [o for o in outcomes if o.error is not None]
     if len(outcomes) == 1 and rejected:
-        problem = views[0]["problem"] | {"asset_id": outcomes[0].asset_id}
+        problem = views[0]["problem"] | {
+            "asset_id": outcomes[0].asset_id,
+            "duplicate": outcomes[0].duplicate,
+        }
         return JSONResponse(problem, status_code=422, media_type="application/problem+json")
     status = 207 if rejected else 201
     return JSONResponse({"results": views}, status_code=status)

@@ -15,9 +15,20 @@ from gateway.reports.model import SignedReport
 
 
 def load_document(path: Path) -> dict[str, Any]:
+    """The report file as JSON. A signed report holds no floats (integers and strings only),
+    so a number with a fraction or exponent, NaN or Infinity is tampering: refused here."""
+
+    def no_float(text: str) -> Any:
+        raise IntegrityFailure(
+            f"{path} holds the number {text[:40]}: a signed report has no floats (tampered?)",
+            path=str(path),
+        )
+
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        document = json.loads(
+            path.read_text(encoding="utf-8"), parse_float=no_float, parse_constant=no_float
+        )
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # ValueError: 5000 digits
         raise IntegrityFailure(f"{path} is not a JSON report", path=str(path)) from exc
     if not isinstance(document, dict):
         raise IntegrityFailure(f"{path} is not a signed report", path=str(path))
@@ -31,8 +42,12 @@ def anchored_keys(
     SHA-256 fingerprint (recomputed here) the verifier pinned."""
     trusted = {key_id_for(raw): raw for raw in public_keys}
     pinned = {fp.lower().removeprefix("sha256:").replace(":", "") for fp in fingerprints}
-    lineage = document.get("report", {}).get("lineage", {}) if isinstance(document, dict) else {}
-    for entry in lineage.get("signing_keys", []) if isinstance(lineage, dict) else []:
+    report = document.get("report") if isinstance(document, Mapping) else None
+    lineage = report.get("lineage") if isinstance(report, Mapping) else None
+    entries = lineage.get("signing_keys") if isinstance(lineage, Mapping) else None
+    for entry in entries if isinstance(entries, list) else []:
+        if not isinstance(entry, Mapping):
+            continue  # not a key: a tampered entry anchors nothing
         raw = unb64(str(entry.get("public_key", "")))
         if fingerprint(raw) in pinned:
             trusted[key_id_for(raw)] = raw
