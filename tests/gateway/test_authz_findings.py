@@ -131,3 +131,28 @@ def test_asset_read_has_a_role_check(client, ctx, two) -> None:
     asset_id = up.json()["results"][0]["asset_id"]
     ml = make_key(ctx, Role.ML, scope=[two["own"]])
     assert client.get(f"/v1/assets/{asset_id}", headers=auth(ml)).status_code == 403
+
+
+def test_a_key_row_written_into_the_database_without_the_pepper_is_refused(client, ctx) -> None:
+    """Someone with database write access but not the master key cannot mint a working key."""
+    import os
+    from datetime import UTC, datetime
+
+    from gateway import crypto
+    from gateway.db import transaction
+    from gateway.models import ApiKey
+
+    secret = "s" * 43
+    with transaction(ctx.engine) as s:
+        s.add(
+            ApiKey(
+                id="forged000001",
+                secret_hash=crypto.keyed_digest(secret.encode(), key=os.urandom(32)),
+                role=Role.ADMIN,
+                label="forged",
+                dataset_scope=None,
+                created_at=datetime.now(UTC),
+            )
+        )
+    r = client.get("/v1/datasets", headers=auth(f"lpg_forged000001_{secret}"))
+    assert r.status_code == 401
