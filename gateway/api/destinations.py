@@ -37,3 +37,18 @@ def get_destinations(session: DbSession, _: Admin) -> list[dict[str, Any]]:
 @router.delete("/v1/destinations/{ref}", status_code=204)
 def delete_destination(ref: str, ctx: Context, session: DbSession, key: Admin) -> None:
     remove_destination(ctx, session, ref, actor=key.actor)
+
+
+@router.post("/v1/datasets/{dataset_ref}/sync")
+def sync_to_destination(
+    dataset_ref: str,  # noqa: ARG001 (resolved and checked by the route's authority)
+    to: str,
+    ctx: Context,
+    key: Annotated[Grant, authority(Role.ADMIN, scope=DatasetFrom.path("dataset_ref"))],
+) -> dict[str, Any]:
+    """Sync the dataset's released assets to destination `to`; the answer lists every asset
+    not sent with its reason (`skipped`) and every one that failed."""
+    from gateway.labelstudio.sync import sync_dataset
+
+    report = sync_dataset(ctx, dataset_ref=key.dataset_id, destination_ref=to, actor=key.actor)
+    return report.view()

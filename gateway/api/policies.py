@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import yaml
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.authz import DatasetFrom, Grant, authority
@@ -100,20 +100,44 @@ def validate_policy(body: PolicySubmission, _: AdminCatalogue) -> dict[str, Any]
 
 @router.post("/policies", status_code=status.HTTP_201_CREATED)
 def activate_policy(
-    body: PolicySubmission, ctx: Context, session: DbSession, key: Activating
+    body: PolicySubmission,
+    ctx: Context,
+    session: DbSession,
+    key: Activating,
+    response: Response,
+    dry_run: bool = False,
 ) -> dict[str, Any]:
-    """Store, activate (immutable from now on) and optionally bind a dataset."""
-    from gateway.policy.versions import activate
+    """Store, activate (immutable from now on) and optionally bind a dataset. Both answers
+    list the Label Studio tasks the policy withdraws (`withdraw`: on the next sync or
+    reconcile); `dry_run=true` only shows that, changing nothing."""
+    from gateway.labelstudio.residency_withdrawal import withdrawn_by_policy
+    from gateway.policy.versions import activate, preview_activation
 
     doc = body.parse()
     if doc.name == DEFAULT_POLICY_NAME:
         key.require_unscoped("the default policy governs every dataset without its own")
+    dataset_ref = key.dataset_ids[0] if key.dataset_ids else None
+    preview = preview_activation(session, doc, dataset_ref=dataset_ref)
+    withdraw = [
+        g.view() for g in withdrawn_by_policy(ctx, session, doc.residency, preview.dataset_ids)
+    ]
+    if dry_run:
+        response.status_code = status.HTTP_200_OK
+        return {
+            "dry_run": True,
+            "name": preview.name,
+            "sha256": preview.digest,
+            "existing_version_id": preview.existing_version_id,
+            "dataset_ids": preview.dataset_ids,
+            "changed_fields": preview.changed_fields,
+            "withdraw": withdraw,
+        }
     result = activate(
         session,
         ctx,
         doc,
         actor=key.actor,
-        dataset_ref=key.dataset_ids[0] if key.dataset_ids else None,
+        dataset_ref=dataset_ref,
         acknowledged_weakening=body.acknowledge_weakening,
     )
     return {
@@ -121,6 +145,7 @@ def activate_policy(
         "created": result.created,
         "dataset_id": result.dataset_id,
         "changed_fields": result.changed_fields,
+        "withdraw": withdraw,
     }
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from gateway.asset_states import transition
+from gateway.asset_states import note_original_gone, record_original_deleted, transition
 from gateway.clock import as_utc
 from gateway.context import GatewayContext
 from gateway.db import transaction
@@ -241,11 +241,9 @@ def _delete_original(ctx: GatewayContext, session: Session, asset: Asset, item: 
     if asset.original_blob is None:
         return False
     delete_blob(ctx, asset.original_blob)
-    asset.original_blob = None
-    transition(
+    record_original_deleted(  # the state stays: a released asset is still released
         session,
         asset,
-        S.ORIGINAL_DELETED,
         actor=RETENTION,
         now=ctx.clock(),
         region=ctx.settings.region,
@@ -273,6 +271,7 @@ def _expire(
     delete_blob(ctx, asset.redacted_blob)
     recipients = remover.remove_tasks(ctx, session, asset_id=asset.id, reason=item.rule)
     delete_detections(session, asset.id)
+    note_original_gone(asset, now=now)
     asset.original_blob = asset.redacted_blob = None
     asset.private_meta = None  # the sealed identifiers go with the data
     transition(

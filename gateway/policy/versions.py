@@ -21,7 +21,7 @@ from gateway.lineage import Actor, append
 from gateway.models import Dataset, PolicyVersion
 from gateway.policy.document import canonical_document, diff_documents, policy_digest
 from gateway.policy.errors import PolicyImmutable
-from gateway.policy.governing import governing_policy
+from gateway.policy.governing import DEFAULT_POLICY_NAME, governing_policy
 from gateway.policy.schema import PolicyDocument
 from gateway.policy.tables import refuse_changes_after_activation
 from gateway.policy.weakening import (
@@ -103,6 +103,46 @@ def store_version(
         parameters={"policy": row.name, "policy_version": row.version},
     )
     return row, True
+
+
+@dataclass(frozen=True, slots=True)
+class ActivationPreview:
+    """What `activate` would do, without doing it (the dry run)."""
+
+    name: str
+    digest: str
+    existing_version_id: str | None  # the stored version with this exact document, if any
+    dataset_ids: list[str]  # the datasets it would govern
+    changed_fields: list[str]  # against the named dataset's current policy
+
+
+def affected_datasets(session: Session, doc: PolicyDocument, dataset_ref: str | None) -> list[str]:
+    """The datasets activating `doc` changes the policy of: the one it binds; or, for a
+    `default` policy, every dataset bound to no version."""
+    if dataset_ref is not None:
+        return [get_dataset(session, dataset_ref).id]
+    if doc.name != DEFAULT_POLICY_NAME:
+        return []
+    return list(
+        session.exec(
+            select(Dataset.id).where(col(Dataset.policy_version_id).is_(None)).order_by(Dataset.id)
+        ).all()
+    )
+
+
+def preview_activation(
+    session: Session, doc: PolicyDocument, *, dataset_ref: str | None = None
+) -> ActivationPreview:
+    digest = policy_digest(doc)
+    same = session.exec(
+        select(PolicyVersion).where(PolicyVersion.name == doc.name, PolicyVersion.digest == digest)
+    ).first()
+    datasets = affected_datasets(session, doc, dataset_ref)
+    changed: list[str] = []
+    if dataset_ref is not None:
+        before = governing_policy(session, datasets[0]).document
+        changed = [c["field"] for c in diff_documents(before, doc)]
+    return ActivationPreview(doc.name, digest, same.id if same else None, datasets, changed)
 
 
 def activate(

@@ -3,7 +3,6 @@ public key or fingerprint the verifier trusts (an auditor's copy of the publishe
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -11,25 +10,26 @@ from typing import Any
 from gateway.errors import IntegrityFailure
 from gateway.lineage.signing import fingerprint, key_id_for, unb64
 from gateway.reports.build import verify_report
+from gateway.reports.embedded import from_html, from_pdf, kind_of, signed_json, visible_text
 from gateway.reports.model import SignedReport
 
 
 def load_document(path: Path) -> dict[str, Any]:
-    """The report file as JSON. A signed report holds no floats (integers and strings only),
-    so a number with a fraction or exponent, NaN or Infinity is tampering: refused here."""
-
-    def no_float(text: str) -> Any:
-        raise IntegrityFailure(
-            f"{path} holds the number {text[:40]}: a signed report has no floats (tampered?)",
-            path=str(path),
-        )
-
+    """The signed report in a JSON file, or the one an HTML page or a PDF embeds."""
     try:
-        document = json.loads(
-            path.read_text(encoding="utf-8"), parse_float=no_float, parse_constant=no_float
-        )
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # ValueError: 5000 digits
-        raise IntegrityFailure(f"{path} is not a JSON report", path=str(path)) from exc
+        data = path.read_bytes()
+    except OSError as exc:
+        raise IntegrityFailure(f"cannot read {path}: {exc.strerror}", path=str(path)) from None
+    kind = kind_of(data)
+    if kind == "pdf":
+        return from_pdf(data)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise IntegrityFailure(f"{path} is not UTF-8 text", path=str(path)) from exc
+    if kind == "html":
+        return from_html(text)
+    document = signed_json(text, str(path), path=str(path))
     if not isinstance(document, dict):
         raise IntegrityFailure(f"{path} is not a signed report", path=str(path))
     return document
@@ -60,5 +60,17 @@ def anchored_keys(
 
 
 def verify_report_file(path: Path, *, keys: Mapping[str, bytes]) -> SignedReport:
-    """Raise IntegrityFailure unless the file is a report signed by one of `keys`."""
-    return verify_report(load_document(path), keys)
+    """Raise IntegrityFailure unless the file is (or embeds) a report signed by one of `keys`;
+    an HTML page's visible text must also be what the signed report renders to."""
+    signed = verify_report(load_document(path), keys)
+    if kind_of(path.read_bytes()) == "html":
+        from gateway.reports.render import to_html
+
+        if visible_text(path.read_text(encoding="utf-8")) != visible_text(to_html(signed)):
+            raise IntegrityFailure(
+                "the embedded report's signature is valid, but the page's text is not what it "
+                "renders to (edited after signing, or rendered by another gateway version): "
+                "rely on the embedded JSON",
+                path=str(path),
+            )
+    return signed

@@ -229,6 +229,11 @@ ROUTES: dict[tuple[str, str], tuple[str, Build, Ok]] = {
         lambda w, t: ("POST", f"/v1/datasets/{w.dataset(t)}/reprocess", {}),
         status(200),
     ),
+    ("POST", "/v1/datasets/{dataset_ref}/sync"): (
+        "dataset-admin",
+        lambda w, t: ("POST", f"/v1/datasets/{w.dataset(t)}/sync", {"params": {"to": "nowhere"}}),
+        not_found_saying("destination"),  # allowed, then the handler finds no such destination
+    ),
     ("POST", "/v1/retention/run"): (
         "retention-run",
         fixed("POST", "/v1/retention/run", {"params": {"dry_run": "true"}}),

@@ -9,7 +9,9 @@ from typing import Annotated
 
 import typer
 
-from gateway.cli import CLI_ACTOR_ID, app, err, in_tx, opened, out
+from gateway.cli.common import CLI_ACTOR_ID, err, in_tx, opened, out
+
+app = typer.Typer()  # merged into the root app by gateway.cli.root
 
 lineage_app = typer.Typer(no_args_is_help=True, help="Signed lineage: export, prove, verify.")
 app.add_typer(lineage_app, name="lineage")
