@@ -156,3 +156,30 @@ def test_a_key_row_written_into_the_database_without_the_pepper_is_refused(clien
         )
     r = client.get("/v1/datasets", headers=auth(f"lpg_forged000001_{secret}"))
     assert r.status_code == 401
+
+
+def test_a_scoped_retention_run_deletes_only_in_its_own_datasets(client, ctx, two) -> None:
+    from tests.gateway.bad_inputs import good_jpeg
+
+    for i, target in enumerate(("own", "other")):
+        files = [("files", (f"{target}.jpg", good_jpeg(20 + i), "image/jpeg"))]
+        up = client.post(
+            f"/v1/datasets/{two[target]}/assets", files=files, headers=auth(two["root"])
+        )
+        assert up.status_code == 201, up.text
+    client.app.state.workers.stop()  # finish in-flight jobs before the clock moves
+    from gateway.pipeline import drain
+
+    drain(ctx, redactor=NotBuiltRedactor())
+    ctx.clock.advance(days=400)  # past every default retention period
+    url = "/v1/retention/run"
+
+    def due(key: str) -> set[str]:
+        r = client.post(url, params={"dry_run": "true"}, headers=auth(key))
+        return {item["dataset_id"] for item in r.json()["items"]}
+
+    assert due(two["root"]) == {two["own"], two["other"]}
+    assert due(two["admin"]) == {two["own"]}
+    done = client.post(url, params={"dry_run": "false"}, headers=auth(two["admin"]))
+    assert {item["dataset_id"] for item in done.json()["items"]} == {two["own"]}
+    assert due(two["root"]) == {two["other"]}  # the other dataset's items are untouched
