@@ -49,7 +49,8 @@ def create_checkpoint(ctx: GatewayContext, session: Session) -> LineageCheckpoin
     existing = session.get(LineageCheckpoint, head_seq)
     if existing is not None:
         return existing
-    root = current_frontier(session, head_seq)[0].root().hex()
+    frontier = current_frontier(session, head_seq)[0]
+    root = frontier.root().hex()
     from gateway.lineage.signing import ensure_signing_key
 
     key = ensure_signing_key(ctx, session)
@@ -66,6 +67,7 @@ def create_checkpoint(ctx: GatewayContext, session: Session) -> LineageCheckpoin
         body=message.decode(),
         key_id=key_id,
         signature=signature,
+        frontier=json.dumps([node.hex() for node in frontier.nodes]),
         created_at=now,
     )
     session.add(row)

@@ -141,9 +141,12 @@ def _parse(path: Path) -> _Parsed:
     return _Parsed(header, keys, cps, cons, manifest)
 
 
-def _check_keys(keys: list[dict[str, Any]], anchor: Anchor) -> tuple[dict[str, bytes], str | None]:
+def _check_keys(
+    keys: list[dict[str, Any]], anchor: Anchor, *, where: str = "bundle"
+) -> tuple[dict[str, bytes], str | None]:
     """The rotation chain: a genesis key, then keys each handed over by its predecessor (and
-    countersigned by itself). Trust in any key of the chain extends to all of it."""
+    countersigned by itself). Trust in any key of the chain extends to all of it. `where`
+    names what holds the keys (the bundle, or the database for live verification)."""
     chain: dict[str, bytes] = {}
     previous: str | None = None
     for key in keys:
@@ -162,16 +165,16 @@ def _check_keys(keys: list[dict[str, Any]], anchor: Anchor) -> tuple[dict[str, b
         chain[key_id] = public
         previous = key_id
     if not chain:
-        raise BundleInvalid("the bundle holds no public keys")
+        raise BundleInvalid(f"the {where} holds no public keys")
     if anchor.empty:
         return chain, None
     for key_id, public in chain.items():
         if anchor.trusts(public):
             return chain, f"{key_id} (fingerprint {fingerprint(public)})"
     raise BundleInvalid(
-        "no key in the bundle matches the trusted key or fingerprint: it was signed by someone "
-        "else, or the trusted key belongs to another gateway",
-        bundle_keys=list(chain),
+        f"no key in the {where} matches the trusted key or fingerprint: it was signed by "
+        "someone else, or the trusted key belongs to another gateway",
+        keys=list(chain),
     )
 
 
@@ -444,8 +447,27 @@ def _walk_partial(path: Path, entries: list[list[Any]], final: dict[str, Any]) -
         )
 
 
+class TrustedKeyInvalid(IntegrityFailure):
+    code, title = "lineage-trusted-key-invalid", "The trusted key or fingerprint is unusable"
+
+
 def load_anchor(trusted_key_files: Sequence[Path], fingerprints: Sequence[str]) -> Anchor:
     """Trusted keys as PEM (SubjectPublicKeyInfo) or base64 raw; fingerprints as hex."""
+    keys = [_trusted_key(file) for file in trusted_key_files]
+    fps = []
+    for given in fingerprints:
+        fp = given.strip().lower().removeprefix("sha256:").replace(":", "")
+        if len(fp) != 64 or any(c not in "0123456789abcdef" for c in fp):
+            raise TrustedKeyInvalid(
+                f"{given!r} is not a SHA-256 fingerprint (64 hex digits, as "
+                "`privacy-gateway lineage public-key` prints it)"
+            )
+        fps.append(fp)
+    return Anchor(keys, fps)
+
+
+def _trusted_key(file: Path) -> bytes:
+    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
     from cryptography.hazmat.primitives.serialization import (
         Encoding,
@@ -453,15 +475,16 @@ def load_anchor(trusted_key_files: Sequence[Path], fingerprints: Sequence[str]) 
         load_pem_public_key,
     )
 
-    keys: list[bytes] = []
-    for file in trusted_key_files:
+    try:
         data = file.read_bytes()
         if b"BEGIN PUBLIC KEY" in data:
             key = load_pem_public_key(data)
-            if not isinstance(key, Ed25519PublicKey):
-                raise BundleInvalid(f"{file} is not an Ed25519 public key")
-            keys.append(key.public_bytes(Encoding.Raw, PublicFormat.Raw))
+            if isinstance(key, Ed25519PublicKey):
+                return key.public_bytes(Encoding.Raw, PublicFormat.Raw)
         else:
-            keys.append(unb64(data.decode().strip()))
-    fps = [fp.lower().removeprefix("sha256:").replace(":", "") for fp in fingerprints]
-    return Anchor(keys, fps)
+            raw = unb64(data.decode("ascii").strip())
+            if len(raw) == 32:
+                return raw
+    except (OSError, ValueError, UnsupportedAlgorithm, IntegrityFailure) as exc:
+        raise TrustedKeyInvalid(f"{file} is not a readable Ed25519 public key: {exc}") from exc
+    raise TrustedKeyInvalid(f"{file} is not an Ed25519 public key")
