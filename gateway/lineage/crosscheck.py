@@ -18,8 +18,10 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, Text, cast, func, literal, or_, select
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Session
 
 from gateway.errors import IntegrityFailure
@@ -53,26 +55,13 @@ class CrossCheck:
 
 def cross_check(session: Session, *, up_to: int) -> CrossCheck:
     """Compare asset states and detection counts with the ledger's records 1..up_to; raises
-    TableDisagreesWithLedger naming the first few disagreements."""
-    states, expected = _ledger_view(session, up_to)
+    TableDisagreesWithLedger naming the first few disagreements. The state comparison runs in
+    the database (it returns only disagreements); detections compare per asset and label."""
     result = CrossCheck()
-    rows = session.connection().execute(select(_ASSETS.c.id, _ASSETS.c.state)).all()
-    seen = set()
-    for asset_id, state in rows:
-        seen.add(asset_id)
-        recorded = states.get(asset_id)
-        value = state.value if isinstance(state, AssetState) else str(state)
-        if recorded is None:
-            result.problems.append(f"asset {asset_id} ({value}) has no state record in the ledger")
-        elif recorded[1] != value:
-            result.problems.append(
-                f"asset {asset_id}: the table says {value}, the ledger's last state record "
-                f"(seq {recorded[0]}) says {recorded[1]}"
-            )
-    for asset_id in states.keys() - seen:
-        result.problems.append(f"asset {asset_id} is in the ledger but its row was deleted")
-    result.assets = len(rows)
-    result.detections = _compare_detections(session, expected, result.problems)
+    result.assets = _compare_states(session, up_to, result.problems)
+    result.detections = _compare_detections(
+        session, _expected_detections(session, up_to), result.problems
+    )
     if result.problems:
         shown = "; ".join(result.problems[:SHOWN])
         more = len(result.problems) - SHOWN
@@ -82,23 +71,66 @@ def cross_check(session: Session, *, up_to: int) -> CrossCheck:
     return result
 
 
-def _ledger_view(
-    session: Session, up_to: int
-) -> tuple[dict[str, tuple[int, str]], dict[tuple[str, str], int]]:
-    """Per asset: the last state record (seq, state); per (asset, label): detections expected."""
+def _last_state_records(up_to: int) -> Any:
     c = _RECORDS.c
-    conn = session.connection()
-    states: dict[str, tuple[int, str]] = {}
-    stmt = (
-        select(c.seq, c.entity_id, c.action)
+    last = (
+        select(c.entity_id, func.max(c.seq).label("seq"))
         .where(c.entity_type == "asset", c.action.in_(list(STATE_ACTIONS)), c.seq <= up_to)
-        .order_by(c.seq)
+        .group_by(c.entity_id)
+        .subquery()
     )
-    for seq, entity_id, action in conn.execute(stmt):
-        states[entity_id] = (seq, STATE_ACTIONS[action])
+    return (
+        select(last.c.entity_id, last.c.seq, c.action)
+        .join(_RECORDS, c.seq == last.c.seq)
+        .subquery()
+    )
+
+
+def _compare_states(session: Session, up_to: int, problems: list[str]) -> int:
+    conn = session.connection()
+    a = _ASSETS.c
+    last = _last_state_records(up_to)
+    expected_action = literal("asset.") + a.state
+    wrong = (
+        select(a.id, a.state, last.c.seq, last.c.action)
+        .select_from(_ASSETS.outerjoin(last, last.c.entity_id == a.id))
+        .where(or_(last.c.seq.is_(None), last.c.action != expected_action))
+        .order_by(a.id)
+        .limit(SHOWN + 1)
+    )
+    for asset_id, state, seq, action in conn.execute(wrong):
+        if seq is None:
+            problems.append(f"asset {asset_id} ({state}) has no state record in the ledger")
+        else:
+            problems.append(
+                f"asset {asset_id}: the table says {state}, the ledger's last state record "
+                f"(seq {seq}) says {STATE_ACTIONS.get(action, action)}"
+            )
+    orphans = (
+        select(last.c.entity_id)
+        .select_from(last.outerjoin(_ASSETS, a.id == last.c.entity_id))
+        .where(a.id.is_(None))
+        .limit(SHOWN + 1)
+    )
+    for (asset_id,) in conn.execute(orphans):
+        problems.append(f"asset {asset_id} is in the ledger but its row was deleted")
+    return int(conn.execute(select(func.count()).select_from(_ASSETS)).scalar_one())
+
+
+def _regions(session: Session) -> Any:
+    """`parameters.regions` of a payload as JSON text, extracted by the database."""
+    payload = _RECORDS.c.payload
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(cast(payload, JSONB)[("parameters", "regions")], Text)
+    return func.json_extract(payload, "$.parameters.regions")
+
+
+def _expected_detections(session: Session, up_to: int) -> dict[tuple[str, str], int]:
+    """Per (asset, label): the detections the ledger says are stored."""
+    c = _RECORDS.c
     per_asset: dict[str, dict[str, int]] = defaultdict(dict)
     stmt = (
-        select(c.entity_id, c.action, c.payload)
+        select(c.entity_id, c.action, _regions(session))
         .where(
             c.entity_type == "asset",
             c.action.in_([*ADDS_DETECTIONS, *DELETES_DETECTIONS]),
@@ -106,16 +138,15 @@ def _ledger_view(
         )
         .order_by(c.seq)
     )
-    for entity_id, action, payload in conn.execute(stmt):
+    for entity_id, action, regions_text in session.connection().execute(stmt):
         if action in DELETES_DETECTIONS:
             per_asset.pop(entity_id, None)
             continue
-        regions = json.loads(payload).get("parameters", {}).get("regions") or {}
+        regions = json.loads(regions_text) if regions_text else {}
         counts = per_asset[entity_id]
-        for label, n in regions.items():
+        for label, n in (regions if isinstance(regions, dict) else {}).items():
             counts[label] = counts.get(label, 0) + int(n)
-    expected = {(a, lab): n for a, c in per_asset.items() for lab, n in c.items() if n}
-    return states, expected
+    return {(a, lab): n for a, c in per_asset.items() for lab, n in c.items() if n}
 
 
 def _compare_detections(
