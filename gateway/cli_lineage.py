@@ -69,6 +69,7 @@ def checkpoint(
     from gateway.lineage.anchor import append_checkpoint
     from gateway.lineage.checkpointer import Checkpointer
     from gateway.lineage.ledger import drain
+    from gateway.lineage.signing import ensure_signing_key
 
     with opened() as ctx:
         if watch:
@@ -78,6 +79,7 @@ def checkpoint(
                 ctx, every_records=every_records, every=every, poll_seconds=poll
             ).run_forever()
             return
+        in_tx(ctx, lambda s: ensure_signing_key(ctx, s))  # its creation record is signed too
         drain(ctx.engine)
         row, line = in_tx(ctx, lambda s: _checkpoint_and_line(ctx, s))
         for path in {output, ctx.settings.lineage_checkpoint_log} - {None}:

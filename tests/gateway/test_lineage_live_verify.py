@@ -376,3 +376,51 @@ def test_every_malformed_pin_is_a_typed_error(ctx, pin: Path, tmp_path: Path) ->
             ctx.settings, trusted_keys=[tmp_path / "key.pem"], fingerprints=[], against=[]
         )
     assert issubclass(TrustedKeyInvalid, IntegrityFailure)
+
+
+class _QuarantiningRedactor:
+    """Stands in for the model-backed redactor (too slow for this test): it reports two faces
+    and a plate and withholds the output, so the real pipeline stores the detections, moves
+    the asset to quarantined and records the regions in lineage."""
+
+    def redact(self, data: bytes) -> Any:  # noqa: ARG002 (the bytes are not looked at)
+        from gateway.pipeline import RedactionOutcome
+
+        box = {"x": 1, "y": 2, "w": 30, "h": 40, "score": 0.9, "detector": "stub"}
+        regions = [box | {"label": "face"}, box | {"label": "face"}, box | {"label": "plate"}]
+        reason = {"code": "leak-check", "message": "a face is still visible"}
+        return RedactionOutcome(False, None, "", regions=regions, reasons=[reason])
+
+
+@pytest.mark.parametrize(
+    ("attack", "message"),
+    [
+        ("UPDATE asset SET state = 'released' WHERE id = :a", "the table says released"),
+        ("DELETE FROM detection WHERE asset_id = :a AND label = 'plate'", "0 plate detections"),
+        (
+            "INSERT INTO detection (asset_id, label, x, y, w, h, score_milli, detector, stage) "
+            "VALUES (:a, 'face', 0, 0, 5, 5, 10, 'x', 'detect')",
+            "3 face detections stored, the ledger recorded 2",
+        ),
+    ],
+)
+def test_asset_states_and_detections_are_checked_against_the_ledger(
+    ctx, dataset, pin: Path, attack: str, message: str
+) -> None:
+    from gateway.ingest import Upload, ingest_upload
+    from gateway.pipeline import drain as run_jobs
+    from tests.conftest import PHOTOS
+
+    photo = (PHOTOS / "masks_maksssksksss30.jpg").read_bytes()
+    with transaction(ctx.engine) as s:
+        asset_id = ingest_upload(
+            s, ctx, dataset, Upload("a.jpg", photo), actor=Actor("cli", "t")
+        ).asset_id
+    assert run_jobs(ctx, redactor=_QuarantiningRedactor()) == 1
+    fp = _checkpoint(ctx, pin)
+    result = _verify(ctx, fp, pin)
+    assert result.cross is not None and (result.cross.assets, result.cross.detections) == (1, 3)
+    _sql(ctx, attack, a=asset_id)
+    with pytest.raises(IntegrityFailure, match=message) as failure:
+        _verify(ctx, fp, pin)
+    assert failure.value.code == "lineage-cross-check-failed"
