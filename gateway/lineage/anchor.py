@@ -26,8 +26,8 @@ from sqlmodel import Session
 
 from gateway.errors import IntegrityFailure, KeyUnavailable
 from gateway.lineage.bundle import key_line
-from gateway.lineage.canonical import canonical_json
-from gateway.lineage.checkpoints import CHECKPOINT_SCHEMA, leaf_hashes
+from gateway.lineage.checkpoints import checkpoint_fields as parse_checkpoint
+from gateway.lineage.checkpoints import is_hex64, leaf_hashes
 from gateway.lineage.ledger import current_frontier, read_head
 from gateway.lineage.merkle import Frontier, ProofError
 from gateway.lineage.signing import (
@@ -43,8 +43,6 @@ from gateway.lineage.walk import LedgerTampered, TreeHead
 
 if TYPE_CHECKING:
     from gateway.keys import KeyProvider
-
-HEX64 = frozenset("0123456789abcdef")
 
 
 class AnchorInvalid(IntegrityFailure):
@@ -202,31 +200,9 @@ def _pinned(line: str, keys: dict[str, bytes], *, where: str) -> PinnedCheckpoin
 def checkpoint_fields(text: str, *, where: str) -> dict[str, Any]:
     """A signed checkpoint body, parsed and type-checked (typed errors, never a traceback)."""
     try:
-        body = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
-        raise AnchorInvalid(f"{where}: the checkpoint body is not JSON", at=where) from exc
-    if not isinstance(body, dict) or body.get("schema") != CHECKPOINT_SCHEMA:
-        raise AnchorInvalid(f"{where}: not a lineage checkpoint", at=where)
-    try:
-        canonical = canonical_json(body).decode()
-    except (TypeError, ValueError) as exc:
-        raise AnchorInvalid(f"{where}: the checkpoint body holds a float", at=where) from exc
-    size, root, head = body.get("tree_size"), body.get("root_hash"), body.get("chain_head")
-    if (
-        canonical != text
-        or not isinstance(size, int)
-        or isinstance(size, bool)
-        or size < 0
-        or not _hex64(root)
-        or not _hex64(head)
-        or not isinstance(body.get("key_id"), str)
-    ):
-        raise AnchorInvalid(f"{where}: the checkpoint body is malformed", at=where)
-    return body
-
-
-def _hex64(value: Any) -> bool:
-    return isinstance(value, str) and len(value) == 64 and set(value) <= HEX64
+        return parse_checkpoint(text)
+    except IntegrityFailure as exc:
+        raise AnchorInvalid(f"{where}: {exc.message}", at=where) from exc
 
 
 def _frontier(obj: dict[str, Any], head: TreeHead, *, where: str) -> Frontier | None:
@@ -238,7 +214,7 @@ def checked_frontier(nodes: Any, head: TreeHead, *, where: str) -> Frontier | No
     if there is none; anything else is AnchorInvalid."""
     if nodes is None:
         return None
-    if not isinstance(nodes, list) or not all(_hex64(n) for n in nodes):
+    if not isinstance(nodes, list) or not all(is_hex64(n) for n in nodes):
         raise AnchorInvalid(f"{where}: the frontier is malformed", at=where)
     try:
         frontier = Frontier(head.tree_size, [bytes.fromhex(n) for n in nodes])

@@ -16,8 +16,8 @@ from typing import Any
 
 from gateway.errors import IntegrityFailure
 from gateway.lineage.bundle import BUNDLE_SCHEMA, MANIFEST_SCHEMA, entries_digest
-from gateway.lineage.canonical import GENESIS_HASH, canonical_json, chain_hash
-from gateway.lineage.checkpoints import CHECKPOINT_SCHEMA
+from gateway.lineage.canonical import GENESIS_HASH, chain_hash
+from gateway.lineage.checkpoints import checkpoint_fields, is_hex64
 from gateway.lineage.merkle import (
     EMPTY_ROOT,
     Frontier,
@@ -182,8 +182,10 @@ def _check_handover(key: dict[str, Any], old_public: bytes, new_public: bytes, o
     statement = str(key.get("handover"))
     try:
         body = json.loads(statement)
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, RecursionError) as exc:
         raise BundleInvalid("key hand-over is not JSON", key_id=key.get("key_id")) from exc
+    if not isinstance(body, dict) or not isinstance(body.get("previous"), dict):
+        raise BundleInvalid("key hand-over is malformed", key_id=key.get("key_id"))
     expected_next = {
         "key_id": key.get("key_id"),
         "fingerprint": fingerprint(new_public),
@@ -223,6 +225,17 @@ def _check_manifest(manifest: dict[str, Any], chain: dict[str, bytes]) -> list[l
         raise BundleInvalid(
             f"the manifest is wrongly signed: {exc.message}", key_id=envelope.get("key_id")
         ) from exc
+    except (TypeError, ValueError) as exc:  # floats, integers beyond 2**53: not canonical
+        raise BundleInvalid("the manifest is not canonical JSON") from exc
+    if not all(
+        isinstance(e, list)
+        and len(e) == 2
+        and isinstance(e[0], int)
+        and not isinstance(e[0], bool)
+        and is_hex64(e[1])
+        for e in entries
+    ):
+        raise BundleInvalid("the manifest's record list is malformed")
     if body.get("schema") != MANIFEST_SCHEMA or body.get("entries_sha256") != entries_digest(
         entries
     ):
@@ -244,11 +257,9 @@ def _check_checkpoints(cps: list[dict[str, Any]], chain: dict[str, bytes]) -> li
                 key_id=key_id,
             )
         try:
-            body = json.loads(text)
-            if canonical_json(body).decode() != text or body.get("schema") != CHECKPOINT_SCHEMA:
-                raise IntegrityFailure("not a canonical checkpoint")
+            body = checkpoint_fields(text)
             verify_signature(chain[key_id], text.encode(), str(cp.get("signature")))
-        except (IntegrityFailure, json.JSONDecodeError) as exc:
+        except IntegrityFailure as exc:
             raise BundleInvalid(
                 f"checkpoint at tree size {size} is wrongly signed", tree_size=size, key_id=key_id
             ) from exc
@@ -326,12 +337,15 @@ def _records(path: Path) -> Iterator[_Record]:
                     problem="modified",
                 )
             computed = chain_hash(prev, payload.encode())
-        except (KeyError, TypeError, ValueError) as exc:
+            proof = obj.get("proof", [])
+            if not isinstance(proof, list) or not all(isinstance(p, str) for p in proof):
+                raise TypeError("proof is not a list of hex strings")
+            record_hash = str(obj["record_hash"])
+        except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
             raise BundleInvalid(
                 f"record on line {number} is malformed", line=number, problem="modified"
             ) from exc
-        proof = [str(p) for p in obj.get("proof", [])]
-        yield _Record(number, seq, str(obj["record_hash"]), payload, proof, prev, computed)
+        yield _Record(number, seq, record_hash, payload, proof, prev, computed)
 
 
 def _mismatch(
@@ -404,6 +418,14 @@ def _check_roots(
 
 def _check_consistency(cons: list[dict[str, Any]], checkpoints: list[dict[str, Any]]) -> None:
     final = checkpoints[-1]
+    for c in cons:
+        proof = c.get("proof")
+        if (
+            not isinstance(c.get("from"), int)
+            or not isinstance(proof, list)
+            or not all(is_hex64(p) for p in proof)
+        ):
+            raise BundleInvalid("a consistency proof line is malformed", line=c.get("from"))
     proofs = {int(c["from"]): c for c in cons}
     for cp in checkpoints[:-1]:
         size = cp["tree_size"]
