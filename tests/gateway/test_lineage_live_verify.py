@@ -109,6 +109,7 @@ def _rewrite(ctx: Any, seq: int, action: str) -> None:
             )
             prev = digest
         conn.execute(text("UPDATE lineagehead SET head_hash = :h"), {"h": prev})
+        conn.execute(text("DELETE FROM lineagetree"))  # the sequencer rebuilds its frontier
 
 
 @pytest.fixture
@@ -424,3 +425,16 @@ def test_asset_states_and_detections_are_checked_against_the_ledger(
     with pytest.raises(IntegrityFailure, match=message) as failure:
         _verify(ctx, fp, pin)
     assert failure.value.code == "lineage-cross-check-failed"
+
+
+def test_host_access_can_resign_but_not_past_an_offhost_pin(ctx, pin: Path) -> None:
+    """Claim: whoever holds the master key can rewrite history and sign it afresh, and the
+    database alone then verifies; a checkpoint pinned off the host still exposes it."""
+    _records(ctx, 6)
+    fp = _checkpoint(ctx, pin)  # the compliance officer keeps this file off the host
+    _rewrite(ctx, 3, "api-key.revoked")
+    _sql(ctx, "DELETE FROM lineagecheckpoint")
+    _checkpoint(ctx)  # re-signed with the gateway's own key (unwrapped with the master key)
+    assert _verify(ctx, fp, strict=True).unanchored == 0  # what the host can hide
+    with pytest.raises(LedgerTampered, match="checkpoints were replaced"):
+        _verify(ctx, fp, pin)
