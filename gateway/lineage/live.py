@@ -69,6 +69,7 @@ class LiveOptions:
     strict: bool = False
     allow_empty: bool = False
     cross_check: bool = True
+    require_checkpoint: bool = True
 
 
 @dataclass
@@ -272,7 +273,11 @@ def _require_anchor(
             "GATEWAY_LINEAGE_TRUSTED_FINGERPRINT), and a pinned checkpoint file (--against)",
             records=result.head_seq,
         )
-    if newest is None and not (options.allow_empty and result.head_seq == 0):
+    if (
+        newest is None
+        and options.require_checkpoint
+        and not (options.allow_empty and result.head_seq == 0)
+    ):
         raise NotAnchored(
             f"no signed checkpoint covers the {result.head_seq} records: checkpoints were "
             "deleted, or none was ever made (`privacy-gateway lineage checkpoint`); an empty "
@@ -305,9 +310,13 @@ def verify_for_report(ctx: GatewayContext, session: Session) -> LiveVerification
     checkpoint on (pinned log and key from the settings if set, else the gateway's own key).
     Its cost follows the records since that checkpoint, not the ledger's size. Not covered
     here, and covered by `privacy-gateway verify`: old records checked one by one (their
-    columns against their payloads) and the cross-check of asset states and detections."""
+    columns against their payloads) and the cross-check of asset states and detections.
+    A ledger with no signed checkpoint yet (a new gateway) is walked from genesis and passes
+    on its hash chain alone; `verify` fails it."""
     options = verify_options(
         ctx.settings, trusted_keys=[], fingerprints=[], against=[], from_anchor=True
     )
-    options = replace(with_own_key(options, ctx.keys, session), cross_check=False)
+    options = replace(
+        with_own_key(options, ctx.keys, session), cross_check=False, require_checkpoint=False
+    )
     return verify_live_ledger(session, options)

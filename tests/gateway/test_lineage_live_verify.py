@@ -438,3 +438,32 @@ def test_host_access_can_resign_but_not_past_an_offhost_pin(ctx, pin: Path) -> N
     assert _verify(ctx, fp, strict=True).unanchored == 0  # what the host can hide
     with pytest.raises(LedgerTampered, match="checkpoints were replaced"):
         _verify(ctx, fp, pin)
+
+
+def test_a_report_states_tampering_it_can_see(ctx) -> None:
+    """A governance report verifies from the newest trusted checkpoint: an edited column after
+    it, or history rewritten below it, turns its lineage section to not verified."""
+    from gateway.reports.collect_lineage import lineage_section
+    from gateway.reports.query import Scope
+
+    def section() -> Any:
+        with transaction(ctx.engine) as s:
+            return lineage_section(s, Scope(None, None, None), ctx=ctx)
+
+    _records(ctx, 6)
+    _checkpoint(ctx)
+    _records(ctx, 3)
+    assert section().verified
+    head = "(SELECT seq FROM lineagehead)"
+    with ctx.engine.begin() as conn:
+        original = conn.execute(
+            text(f"SELECT dataset_id FROM lineagerecord WHERE seq = {head}")  # noqa: S608
+        ).scalar()
+    _sql(ctx, f"UPDATE lineagerecord SET dataset_id = 'd-three' WHERE seq = {head}")  # noqa: S608
+    edited = section()
+    assert not edited.verified and "column dataset_id" in (edited.failure or "")
+    _sql(ctx, f"UPDATE lineagerecord SET dataset_id = :d WHERE seq = {head}", d=original)  # noqa: S608
+    assert section().verified
+    _rewrite(ctx, 2, "api-key.revoked")
+    rewritten = section()
+    assert not rewritten.verified and "history was rewritten" in (rewritten.failure or "")
