@@ -49,7 +49,12 @@ class Checkpointer:
             line = None if made is None else pinned_line(session, made)
         log_path = self.ctx.settings.lineage_checkpoint_log
         if line is not None and log_path is not None:
-            append_checkpoint(log_path, line)
+            try:
+                append_checkpoint(log_path, line)
+            except OSError as exc:  # the checkpoint is signed and stored; only its copy failed
+                log.error(
+                    "lineage checkpoint %d not appended to %s: %s", line["tree_size"], log_path, exc
+                )
         return made
 
     def run_forever(self) -> None:
