@@ -42,6 +42,17 @@ class Settings(BaseSettings):
         description="how often the service pulls annotations webhooks missed; 0: never (CLI)",
     )
 
+    lineage_checkpoint_log: Path | None = Field(
+        None,
+        description="append-only file OUTSIDE the data directory: every signed lineage "
+        "checkpoint is also written there, and `verify` pins the ledger to it",
+    )
+    lineage_trusted_fingerprint: str | None = Field(
+        None,
+        description="SHA-256 fingerprint(s), comma-separated, of the lineage signing key "
+        "`verify` and reports trust (the database's keys count only if handed over from it)",
+    )
+
     @model_validator(mode="after")
     def _resolve_paths(self) -> Settings:
         self.data_dir = self.data_dir.expanduser()

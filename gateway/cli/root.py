@@ -214,9 +214,15 @@ def verify(
     report: Annotated[
         Path | None, typer.Option(help="a signed JSON governance report to check instead")
     ] = None,
+    against: Annotated[
+        list[Path] | None, typer.Option(help="pinned checkpoint file (kept outside the data dir)")
+    ] = None,
+    strict: Annotated[bool, typer.Option(help="fail on records no checkpoint signs")] = False,
+    from_anchor: Annotated[bool, typer.Option(help="walk from the newest pinned one")] = False,
+    allow_empty: Annotated[bool, typer.Option(help="an empty, unsigned ledger passes")] = False,
 ) -> None:
-    """Verify lineage: a bundle offline (names the first bad record), or the live chain; or,
-    with --report, a governance report's signature (as `report-verify`)."""
+    """Verify lineage: a bundle offline (names the first bad record), or the live chain against
+    a trusted key and pinned checkpoints; or, with --report, a governance report's signature."""
     from gateway.cli.lineage import verify_live, verify_offline
 
     if report is not None:
@@ -227,7 +233,14 @@ def verify(
     if bundle is not None:
         verify_offline(bundle, trusted_key or [], fingerprint or [])
         return
-    verify_live()
+    verify_live(
+        trusted_keys=trusted_key or [],
+        fingerprints=fingerprint or [],
+        against=against or [],
+        strict=strict,
+        from_anchor=from_anchor,
+        allow_empty=allow_empty,
+    )
 
 
 @app.command()
