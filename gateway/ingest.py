@@ -190,7 +190,7 @@ def _record_acceptance(
         entity_type="asset",
         entity_id=asset.id,
     )
-    asset.original_blob = original_key(asset.dataset_id, asset.content_digest)
+    asset.original_blob = original_key(asset.dataset_id, asset.id)
     sealed = crypto.seal(
         upload.data, key=key.subkey(KeyPurpose.AT_REST), aad=original_aad(asset.id, key)
     )
