@@ -10,11 +10,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.datastructures import FormData, UploadFile
 
+from gateway.context import GatewayContext
 from gateway.datasets import get_dataset
+from gateway.db import transaction
 from gateway.deps import Context, CurrentKey, DbSession, Workers
 from gateway.errors import InvalidRequest, NotFound, RejectedInput
-from gateway.ingest import IngestOutcome, Upload, ingest_upload
-from gateway.models import Asset, Role
+from gateway.ingest import IngestOutcome, Upload, check_upload, record_upload
+from gateway.lineage import Actor
+from gateway.models import Asset, Dataset, Role
 from gateway.offload import run_cpu_bound
 
 router = APIRouter(tags=["assets"])
@@ -53,15 +56,15 @@ async def upload_assets(
     dataset_ref: str,
     request: Request,
     ctx: Context,
-    session: DbSession,
     key: CurrentKey,
     workers: Workers,
 ) -> JSONResponse:
-    """The key, its role and its dataset scope are checked before the form is read (the body
-    is read by this handler, not by FastAPI ahead of the dependencies); decoding, hashing,
-    sealing and storing each file run in worker threads, off the event loop."""
+    """The key, its role and its dataset scope are checked before the form is read (this
+    handler reads the body, not FastAPI ahead of the dependencies). Each file is decoded and
+    validated in a worker thread outside any transaction, then recorded in its own short
+    transaction: neither the event loop nor the database's write lock waits on a decode."""
     key.require_role(Role.ADMIN, Role.INGEST)
-    dataset = await anyio.to_thread.run_sync(partial(get_dataset, session, dataset_ref))
+    dataset = await anyio.to_thread.run_sync(partial(_dataset, ctx, dataset_ref))
     key.require_dataset(dataset.id)
     async with request.form(max_files=MAX_FILES_PER_REQUEST) as form:  # closes spooled files
         files, metadata = _form_fields(form)
@@ -70,11 +73,23 @@ async def upload_assets(
         for upload_file, meta in zip(files, per_file, strict=True):
             data = await upload_file.read(ctx.settings.max_upload_bytes + 1)
             upload = Upload(filename=upload_file.filename or "", data=data, **meta)
-            ingest = partial(ingest_upload, session, ctx, dataset, upload, actor=key.actor)
+            ingest = partial(_ingest_one, ctx, dataset, upload, actor=key.actor)
             outcomes.append(await run_cpu_bound(request.app, ingest))
-    await anyio.to_thread.run_sync(session.commit)  # the workers must see the new jobs
-    workers.wake()
+            workers.wake()  # committed: the workers may take its job now
     return _respond(outcomes)
+
+
+def _dataset(ctx: GatewayContext, ref: str) -> Dataset:
+    with transaction(ctx.engine) as session:
+        return get_dataset(session, ref)
+
+
+def _ingest_one(
+    ctx: GatewayContext, dataset: Dataset, upload: Upload, *, actor: Actor
+) -> IngestOutcome:
+    checked = check_upload(ctx, upload)
+    with transaction(ctx.engine) as session:
+        return record_upload(session, ctx, dataset, checked, actor=actor)
 
 
 def _form_fields(form: FormData) -> tuple[list[UploadFile], str | None]:
