@@ -110,9 +110,10 @@ class Asset(SQLModel, table=True):
     width: int | None = None
     height: int | None = None
     byte_size: int
-    original_blob: str | None = Field(default=None, max_length=200)
+    # indexed: a blob is deleted only once no other asset row names it (gateway.policy.derived)
+    original_blob: str | None = Field(default=None, max_length=200, index=True)
     key_version: int | None = None
-    redacted_blob: str | None = Field(default=None, max_length=200)
+    redacted_blob: str | None = Field(default=None, max_length=200, index=True)
     redacted_sha256: str | None = Field(default=None, max_length=64)
     private_meta: bytes | None = Field(
         default=None,
@@ -218,6 +219,11 @@ class Destination(SQLModel, table=True):
     image_delivery: str = Field(default="signed-url", max_length=16)
     local_files_root: str | None = Field(
         default=None, max_length=500, description="Label Studio's local-files root, shared"
+    )
+    allow_local_addresses: bool = Field(
+        default=False,
+        description="an admin's opt-in: the URL may resolve to loopback, link-local or "
+        "unspecified addresses (a Label Studio on this machine); never metadata addresses",
     )
 
 

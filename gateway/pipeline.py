@@ -158,7 +158,9 @@ def _finish(ctx: GatewayContext, job: Job, outcome: RedactionOutcome) -> AssetSt
         if released:
             assert outcome.output is not None  # noqa: S101 (narrowing for mypy)
             digest = crypto.sha256_hex(outcome.output)
-            asset.redacted_blob = redacted_key(asset.dataset_id, digest, outcome.extension)
+            asset.redacted_blob = redacted_key(
+                asset.dataset_id, asset.id, digest, outcome.extension
+            )
             asset.redacted_sha256 = digest
             ctx.store.put(asset.redacted_blob, outcome.output)
         _record_detections(session, asset.id, outcome.regions)

@@ -9,6 +9,7 @@ text). A before-update hook refuses any change to an activated row.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlmodel import Session, col, func, select
@@ -23,6 +24,11 @@ from gateway.policy.errors import PolicyImmutable
 from gateway.policy.governing import DEFAULT_POLICY_NAME, governing_policy
 from gateway.policy.schema import PolicyDocument
 from gateway.policy.tables import refuse_changes_after_activation
+from gateway.policy.weakening import (
+    ACKNOWLEDGED_ACTION,
+    require_acknowledged,
+    weakened_protections,
+)
 
 __all__ = ["refuse_changes_after_activation"]  # importing this module arms the hook
 
@@ -146,8 +152,14 @@ def activate(
     *,
     actor: Actor,
     dataset_ref: str | None = None,
+    acknowledged_weakening: Sequence[str] = (),
 ) -> Activation:
-    """Store (or reuse) the version, activate it, and bind the dataset to it if named."""
+    """Store (or reuse) the version, activate it, and bind the dataset to it if named.
+
+    A policy that switches off faces, plates or the leak check needs each of them named in
+    `acknowledged_weakening`; the acknowledgement is recorded."""
+    weakened = weakened_protections(doc)
+    require_acknowledged(weakened, acknowledged_weakening)
     row, created = store_version(session, ctx, doc, actor=actor)
     now = ctx.clock()
     if row.activated_at is None:
@@ -168,10 +180,40 @@ def activate(
                 "policy_sha256": row.digest,
             },
         )
-    if dataset_ref is None:
+    dataset = get_dataset(session, dataset_ref) if dataset_ref is not None else None
+    if weakened:
+        _record_weakening(session, ctx, row, weakened, actor=actor, dataset=dataset)
+    if dataset is None:
         return Activation(row, None, None, [], created)
-    dataset = get_dataset(session, dataset_ref)
     return bind_dataset(session, ctx, dataset, row, actor=actor, created=created)
+
+
+def _record_weakening(
+    session: Session,
+    ctx: GatewayContext,
+    row: PolicyVersion,
+    weakened: list[str],
+    *,
+    actor: Actor,
+    dataset: Dataset | None,
+) -> None:
+    append(
+        session,
+        action=ACKNOWLEDGED_ACTION,
+        entity_type="policy",
+        entity_id=row.id,
+        dataset_id=dataset.id if dataset is not None else None,
+        actor=actor,
+        now=ctx.clock(),
+        region=ctx.settings.region,
+        parameters={
+            "policy": row.name,
+            "policy_version": row.version,
+            "policy_sha256": row.digest,
+            "turned_off": weakened,
+            "governs": "dataset" if dataset is not None else "by name",
+        },
+    )
 
 
 def bind_dataset(

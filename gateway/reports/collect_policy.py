@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from gateway.models import Asset, Dataset, PolicyVersion
+from gateway.policy.weakening import weakened_in_document
 from gateway.reports.collect_annotations import table
 from gateway.reports.collect_assets import asset_filter
 from gateway.reports.model import (
@@ -63,6 +64,7 @@ def policy_entry(
         pseudonymisation={
             str(k): _text(v) for k, v in (document.get("pseudonymisation") or {}).items()
         },
+        weakened=weakened_in_document(document),
     )
 
 

@@ -96,13 +96,28 @@ def from_pdf(data: bytes) -> dict[str, Any]:
 
 
 def _document(raw: str | bytes, what: str) -> dict[str, Any]:
-    try:
-        document = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise IntegrityFailure(f"{what} is not JSON") from exc
+    document = signed_json(raw, what)
     if not isinstance(document, dict):
         raise IntegrityFailure(f"{what} is not a signed report")
     return document
+
+
+def signed_json(raw: str | bytes, what: str, **details: Any) -> Any:
+    """Parse a signed report. A signed report holds no floats (integers and strings only), so
+    a number with a fraction or exponent, NaN or Infinity is tampering: refused here."""
+
+    def no_float(text: str) -> Any:
+        raise IntegrityFailure(
+            f"{what} holds the number {text[:40]}: a signed report has no floats (tampered?)",
+            **details,
+        )
+
+    try:
+        return json.loads(raw, parse_float=no_float, parse_constant=no_float)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # ValueError: 5000 digits
+        if isinstance(exc, IntegrityFailure):
+            raise
+        raise IntegrityFailure(f"{what} is not a JSON report", **details) from exc
 
 
 def kind_of(data: bytes) -> str:

@@ -58,6 +58,11 @@ class PolicyVersionEntry(_Frozen):
     pseudonymisation: dict[str, str] = Field(
         default_factory=dict, description="the policy's metadata and pseudonym decisions"
     )
+    weakened: list[str] = Field(
+        default_factory=list,
+        description="protections this policy switches off (faces, plates, leak_check); "
+        "activating it needed an acknowledgement, recorded in lineage",
+    )
 
 
 class PolicySection(_Frozen):

@@ -293,7 +293,19 @@ def gaps(facts: Facts, unused_labels: list[str]) -> list[str]:
         found.append(f"Ontology labels with no annotation: {', '.join(unused_labels)}.")
     if not facts.recall:
         found.append("No measured redaction recall is on record for this installation.")
+    found.extend(weakened_policies(facts))
     return found
+
+
+def weakened_policies(facts: Facts) -> list[str]:
+    """A flag for each policy governing this dataset that switches a protection off."""
+    seen = {p.id: p for p in [*facts.policies, facts.current_policy] if p is not None}
+    return [
+        f"WEAKENED PROTECTION: policy {_policy_name(p)} switches off {', '.join(p.weakened)}; "
+        "assets it governs were released without it (acknowledged at activation, in lineage)."
+        for p in seen.values()
+        if p.weakened
+    ]
 
 
 def annex_iv(facts: Facts) -> list[GovernanceItem]:

@@ -3,7 +3,6 @@ public key or fingerprint the verifier trusts (an auditor's copy of the publishe
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 from gateway.errors import IntegrityFailure
 from gateway.lineage.signing import fingerprint, key_id_for, unb64
 from gateway.reports.build import verify_report
-from gateway.reports.embedded import from_html, from_pdf, kind_of, visible_text
+from gateway.reports.embedded import from_html, from_pdf, kind_of, signed_json, visible_text
 from gateway.reports.model import SignedReport
 
 
@@ -30,10 +29,7 @@ def load_document(path: Path) -> dict[str, Any]:
         raise IntegrityFailure(f"{path} is not UTF-8 text", path=str(path)) from exc
     if kind == "html":
         return from_html(text)
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise IntegrityFailure(f"{path} is not a JSON report", path=str(path)) from exc
+    document = signed_json(text, str(path), path=str(path))
     if not isinstance(document, dict):
         raise IntegrityFailure(f"{path} is not a signed report", path=str(path))
     return document
@@ -46,8 +42,12 @@ def anchored_keys(
     SHA-256 fingerprint (recomputed here) the verifier pinned."""
     trusted = {key_id_for(raw): raw for raw in public_keys}
     pinned = {fp.lower().removeprefix("sha256:").replace(":", "") for fp in fingerprints}
-    lineage = document.get("report", {}).get("lineage", {}) if isinstance(document, dict) else {}
-    for entry in lineage.get("signing_keys", []) if isinstance(lineage, dict) else []:
+    report = document.get("report") if isinstance(document, Mapping) else None
+    lineage = report.get("lineage") if isinstance(report, Mapping) else None
+    entries = lineage.get("signing_keys") if isinstance(lineage, Mapping) else None
+    for entry in entries if isinstance(entries, list) else []:
+        if not isinstance(entry, Mapping):
+            continue  # not a key: a tampered entry anchors nothing
         raw = unb64(str(entry.get("public_key", "")))
         if fingerprint(raw) in pinned:
             trusted[key_id_for(raw)] = raw

@@ -8,8 +8,10 @@ from typing import Annotated
 
 import typer
 
-from gateway.cli import CLI_ACTOR_ID, app, opened, out
+from gateway.cli.common import CLI_ACTOR_ID, opened, out
 from gateway.reports.render import ReportFormat
+
+app = typer.Typer()  # merged into the root app by gateway.cli.root
 
 DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"]
 

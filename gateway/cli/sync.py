@@ -9,8 +9,10 @@ from typing import Annotated, Any
 
 import typer
 
-from gateway.cli import CLI_ACTOR_ID, app, err, in_tx, opened, out, progress_bar
+from gateway.cli.common import CLI_ACTOR_ID, err, in_tx, opened, out, progress_bar
 from gateway.lineage import Actor
+
+app = typer.Typer()  # merged into the root app by gateway.cli.root
 
 destinations_app = typer.Typer(no_args_is_help=True, help="Label Studio destinations (admin).")
 annotations_app = typer.Typer(no_args_is_help=True, help="Annotations from Label Studio.")
@@ -135,12 +137,17 @@ def annotations_pull(
         withdrawal = withdraw_forbidden(ctx, destination, actor=ACTOR, annotations_pulled=True)
     out.print(
         f"{report.tasks} tasks read: {report.stored} annotations stored, "
-        f"{report.deleted} deleted, {len(report.flagged)} assets flagged"
+        f"{report.deleted} deleted, {len(report.flagged)} assets flagged, "
+        f"{len(report.failed)} failed"
     )
     for group in withdrawal.withdrawn:  # residency no longer allows the destination
         out.print(f"withdrawn {group.describe()}", highlight=False, markup=False)
     if withdrawal.pending:
         err.print(f"{withdrawal.pending} task removal(s) pending; run again")
+    for ls_id, code in sorted(report.failed.items()):
+        err.print(f"failed: annotation {ls_id} ({code}); recorded, the next pull retries it")
+    if report.failed:
+        sys.exit(5)
 
 
 @annotations_app.command("export")

@@ -10,9 +10,11 @@ from typing import Annotated, Any
 import typer
 import yaml
 
-from gateway.cli import CLI_ACTOR_ID, app, err, in_tx, opened, out
+from gateway.cli.common import CLI_ACTOR_ID, err, in_tx, opened, out
 from gateway.lineage import Actor
 from gateway.policy.errors import PolicyInvalid
+
+app = typer.Typer()  # merged into the root app by gateway.cli.root
 
 policies_app = typer.Typer(no_args_is_help=True, help="Policy documents: validate, diff, activate.")
 retention_app = typer.Typer(no_args_is_help=True, help="Retention runs and legal holds.")
@@ -102,6 +104,13 @@ def activate_cmd(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="show what it would change and withdraw; do nothing")
     ] = False,
+    acknowledge_weakening: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="name a protection the policy switches off (faces, plates, leak_check); "
+            "repeat for each: without it such a policy is refused"
+        ),
+    ] = None,
 ) -> None:
     """Store FILE as an immutable policy version, activate it, and bind DATASET to it. The
     Label Studio tasks it forbids are listed (withdrawn on the next sync or reconcile)."""
@@ -125,7 +134,17 @@ def activate_cmd(
             _say_preview(preview, dataset)
             _say_withdrawals(withdraw, dry_run=True)
             return
-        result = in_tx(ctx, lambda s: activate(s, ctx, doc, actor=ACTOR, dataset_ref=dataset))
+        result = in_tx(
+            ctx,
+            lambda s: activate(
+                s,
+                ctx,
+                doc,
+                actor=ACTOR,
+                dataset_ref=dataset,
+                acknowledged_weakening=acknowledge_weakening or (),
+            ),
+        )
     row = result.version
     state = "new version" if result.created else "existing version"
     say(f"activated {row.name} v{row.version} ({state}, id {row.id})")
