@@ -218,7 +218,9 @@ def verify(
         list[Path] | None, typer.Option(help="pinned checkpoint file (kept outside the data dir)")
     ] = None,
     strict: Annotated[bool, typer.Option(help="fail on records no checkpoint signs")] = False,
-    from_anchor: Annotated[bool, typer.Option(help="walk from the newest pinned one")] = False,
+    from_anchor: Annotated[
+        bool, typer.Option(help="walk from the newest trusted checkpoint")
+    ] = False,
     allow_empty: Annotated[bool, typer.Option(help="an empty, unsigned ledger passes")] = False,
 ) -> None:
     """Verify lineage: a bundle offline (names the first bad record), or the live chain against
