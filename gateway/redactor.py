@@ -51,6 +51,17 @@ class IsolatedRedactor:
             self._others.pop(next(iter(self._others))).close()
         return child
 
+    @property
+    def alive(self) -> bool:
+        """Every redaction worker process of this redactor is running (or starting)."""
+        return self._pool.alive and all(child.alive for child in self._others.values())
+
+    def revive(self) -> None:
+        """Replace worker processes that died while idle, before the next image needs them."""
+        self._pool.revive()
+        for child in self._others.values():
+            child.revive()
+
     def close(self) -> None:
         for child in self._others.values():
             child.close()
@@ -72,4 +83,5 @@ def to_outcome(worker: WorkerOutcome, *, policy_digest: str) -> RedactionOutcome
         reasons=reasons,
         tools=models,
         policy_digest=policy_digest,
+        timings_ms={str(k): float(v) for k, v in worker.result.get("timings_ms", {}).items()},
     )
