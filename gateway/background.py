@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 class Loop(Protocol):
     name: str
     interval: float
+    first_after_interval: bool  # a schedule waits one interval first; a job worker does not
 
     def tick(self) -> bool:
         """Do one unit of work; True if more is waiting (tick again at once)."""
@@ -45,6 +46,7 @@ class Periodic:
     name: str
     interval: float
     fn: Callable[[], object]
+    first_after_interval: bool = True
 
     def tick(self) -> bool:
         self.fn()
@@ -130,6 +132,10 @@ class Supervisor:
             except Exception:
                 log.exception("closing %s failed", loop.name)
 
+    @property
+    def loops(self) -> list[Loop]:
+        return [loop for loop, _, _ in self._loops]
+
     def health(self) -> list[LoopStatus]:
         for loop, _, status in self._loops:
             try:
@@ -143,6 +149,9 @@ class Supervisor:
         return all(status.healthy for status in self.health())
 
     def _run(self, loop: Loop, wake: threading.Event, status: LoopStatus) -> None:
+        if loop.first_after_interval:
+            wake.wait(loop.interval)
+            wake.clear()
         while not self._stop.is_set():
             try:
                 more = loop.tick()

@@ -70,9 +70,18 @@ def claim_next(
     return job
 
 
+MAX_DEFERRALS = 1000
+"""Outages a job may wait out (at up to `retry_cap_seconds` each) before it fails."""
+
+
+def spent(job: Job) -> int:
+    """Attempts that count against the limit: claims, less those given back for outages."""
+    return job.attempts - job.deferrals
+
+
 def exhausted(job: Job) -> bool:
     """The claim just made is beyond the job's attempt limit."""
-    return job.attempts > job.max_attempts
+    return spent(job) > job.max_attempts or job.deferrals > MAX_DEFERRALS
 
 
 def settle(
@@ -84,9 +93,12 @@ def settle(
     code: str | None = None,
     message: str | None = None,
     run_after: datetime | None = None,
+    deferred: bool = False,
 ) -> bool:
-    """Move a running job on, fenced by its attempt number; False if this attempt is stale."""
+    """Move a running job on, fenced by its attempt number; False if this attempt is stale.
+    `deferred`: the attempt failed for an outage, not for the job, and is given back."""
     finished = now if state in (JobState.DONE, JobState.FAILED) else None
+    deferrals = job.deferrals + 1 if deferred else job.deferrals
     result = session.execute(
         update(Job)
         .where(
@@ -102,6 +114,7 @@ def settle(
             run_after=run_after,
             lease_expires_at=None,
             finished_at=finished,
+            deferrals=deferrals,
         )
     )
     return int(getattr(result, "rowcount", 0)) == 1

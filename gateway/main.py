@@ -9,10 +9,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from gateway.api import apikeys, assets, datasets, health
 from gateway.context import GatewayContext
-from gateway.errors import GatewayError, InvalidRequest
+from gateway.errors import GatewayError, InvalidRequest, ServiceUnavailable
 from gateway.logs import request_context
 from gateway.settings import Settings
 from gateway.workers import RedactorFactory, background_supervisor
@@ -94,6 +95,16 @@ def _install_error_handlers(app: FastAPI) -> None:
         ]
         problem = InvalidRequest("the request does not match the schema", errors=errors)
         return JSONResponse(problem.problem(), status_code=422, media_type=PROBLEM)
+
+    async def outage(_: Request, exc: Exception) -> JSONResponse:
+        what = "storage" if isinstance(exc, OSError) else "database"
+        log.warning("request failed: %s unavailable (%s)", what, type(exc).__name__)
+        problem = ServiceUnavailable(f"the {what} is unavailable; nothing was accepted, retry")
+        headers = {"Retry-After": "10"}
+        return JSONResponse(problem.problem(), status_code=503, media_type=PROBLEM, headers=headers)
+
+    for kind in (OSError, OperationalError, InterfaceError):
+        app.add_exception_handler(kind, outage)
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -246,4 +246,9 @@ class Job(SQLModel, table=True):
     run_after: datetime | None = _ts(nullable=True)
     lease_expires_at: datetime | None = _ts(nullable=True)
     error_code: str | None = Field(default=None, max_length=64)
+    deferrals: int = Field(
+        default=0,
+        sa_column=Column(Integer, nullable=False, server_default="0"),
+        description="attempts given back because the database or storage was away",
+    )
     finished_at: datetime | None = _ts(nullable=True)

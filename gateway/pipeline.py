@@ -29,7 +29,7 @@ from gateway.context import GatewayContext
 from gateway.db import transaction
 from gateway.errors import GatewayError, ResidencyViolation
 from gateway.ingest import original_aad
-from gateway.jobs import Heartbeat, JobTiming, claim_next, exhausted, settle
+from gateway.jobs import Heartbeat, JobTiming, claim_next, exhausted, settle, spent
 from gateway.keys import KeyPurpose
 from gateway.lineage import Actor
 from gateway.models import Asset, AssetState, Detection, Job, JobState
@@ -144,15 +144,23 @@ def _give_up(
 
 
 def retry_or_fail(
-    ctx: GatewayContext, job: Job, *, code: str, message: str, rng: random.Random | None = None
+    ctx: GatewayContext,
+    job: Job,
+    *,
+    code: str,
+    message: str,
+    outage: bool = False,
+    rng: random.Random | None = None,
 ) -> AssetState | None:
     """This attempt failed without a verdict on the image: queue it again after a back-off,
-    or, at the attempt limit, fail it and quarantine the asset. Fenced by the attempt."""
+    or, at the attempt limit, fail it and quarantine the asset. Fenced by the attempt. An
+    `outage` (database or storage away) gives the attempt back: waiting it out loses nothing."""
     now = ctx.clock()
     with transaction(ctx.engine) as session:
-        if job.attempts >= job.max_attempts:
+        if not outage and spent(job) >= job.max_attempts:
             return _give_up(ctx, session, job, code=code, now=now, message=message)
-        delay = job_timing(ctx).retry_delay(job.attempts, rng or random.Random())  # noqa: S311 (jitter)
+        tries = job.deferrals + 1 if outage else spent(job)
+        delay = job_timing(ctx).retry_delay(tries, rng or random.Random())  # noqa: S311 (jitter)
         again = now + timedelta(seconds=delay)
         if settle(
             session,
@@ -162,6 +170,7 @@ def retry_or_fail(
             code=code,
             message=message,
             run_after=again,
+            deferred=outage,
         ):
             log.warning(
                 "job will be tried again",
@@ -341,22 +350,33 @@ def process_next(ctx: GatewayContext, *, redactor: Redactor, worker: str) -> Ran
     if job is None:
         return None
     started = time.perf_counter()
+    error: Exception | None = None
     with Heartbeat(ctx.engine, job, clock=ctx.clock, timing=job_timing(ctx)):
         try:
             state = run_job(ctx, job, redactor=redactor)
         except Exception as exc:
-            _after_error(ctx, job, exc)
-            raise
+            error = exc
     observe_duration(time.perf_counter() - started)
+    if error is not None:  # after the heartbeat stopped: it must not touch a requeued job
+        _after_error(ctx, job, error)
+        raise error
     return Ran(job.id, state)
 
 
 def _after_error(ctx: GatewayContext, job: Job, exc: Exception) -> None:
-    code = getattr(exc, "code", None) or "job-error"
+    outage = is_outage(exc)
+    code = "outage" if outage else str(getattr(exc, "code", None) or "job-error")
     try:
-        retry_or_fail(ctx, job, code=str(code), message=type(exc).__name__)
+        retry_or_fail(ctx, job, code=code, message=type(exc).__name__, outage=outage)
     except Exception as again:  # the database is away too: the lease runs out instead
         log.warning("could not requeue job %s: %s", job.id, type(again).__name__)
+
+
+def is_outage(exc: BaseException) -> bool:
+    """The database or the disk failed us (not the job): connection lost, disk full, I/O."""
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    return isinstance(exc, OSError | OperationalError | InterfaceError)
 
 
 def drain(

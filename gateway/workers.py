@@ -25,6 +25,8 @@ RedactorFactory = Callable[[], Redactor]
 class JobWorker:
     """One loop that drains the job table with its own redactor."""
 
+    first_after_interval = False
+
     def __init__(
         self, ctx: GatewayContext, *, name: str, redactor_factory: RedactorFactory
     ) -> None:
@@ -52,6 +54,10 @@ class JobWorker:
             extra={"job_id": ran.job_id, "state": ran.state.value if ran.state else "retry"},
         )
         return True
+
+    @property
+    def redactor(self) -> Redactor | None:
+        return self._redactor
 
     def able(self) -> bool:
         """False while a redaction worker process is dead and not yet replaced."""

@@ -1,4 +1,4 @@
-"""jobs: attempt limit, heartbeat lease, retry time, failure reason, queue and payload
+"""jobs: attempt limit, heartbeat lease, retry time, failure reason, deferrals, queue, payload
 
 Revision ID: 0016_job_leases
 Revises: 0010_merge_branches
@@ -27,6 +27,9 @@ def upgrade() -> None:
             sa.Column("lease_expires_at", sa.DateTime(timezone=True), nullable=True)
         )
         batch.add_column(sa.Column("error_code", sa.String(length=64), nullable=True))
+        batch.add_column(
+            sa.Column("deferrals", sa.Integer(), nullable=False, server_default="0")
+        )
         batch.add_column(sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True))
         batch.create_index("ix_job_queue_state", ["queue", "state"])
 
@@ -36,6 +39,7 @@ def downgrade() -> None:
         batch.drop_index("ix_job_queue_state")
         for name in (
             "finished_at",
+            "deferrals",
             "error_code",
             "lease_expires_at",
             "run_after",
