@@ -65,7 +65,7 @@ class Backoff:
     from the injected random (half to full delay, so restarted fleets do not march together)."""
 
     base: float = 0.5
-    cap: float = 30.0
+    cap: float = 10.0
     rng: random.Random = field(default_factory=random.Random)
 
     def delay(self, failures: int) -> float:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import TracebackType
 
-from sqlalchemy import Engine, and_, or_, update
+from sqlalchemy import Engine, and_, func, or_, update
 from sqlmodel import Session, col, select
 
 from gateway.clock import Clock
@@ -134,6 +134,29 @@ def extend_lease(engine: Engine, job: Job, *, now: datetime, lease_seconds: floa
         )
         session.commit()
         return int(getattr(result, "rowcount", 0)) == 1
+
+
+def next_due(session: Session, *, now: datetime, leases: bool = True) -> float | None:
+    """Seconds until a job not due now becomes due (a retry's back-off ends, or, with
+    `leases`, a running job's lease runs out); None if no job waits for either."""
+    retry = session.exec(
+        select(func.min(Job.run_after)).where(
+            col(Job.state) == JobState.QUEUED, col(Job.run_after) > now
+        )
+    ).one()
+    lease = (
+        session.exec(
+            select(func.min(Job.lease_expires_at)).where(col(Job.state) == JobState.RUNNING)
+        ).one()
+        if leases
+        else None
+    )
+    times = [_aware(t, now) for t in (retry, lease) if t is not None]
+    return max(0.0, (min(times) - now).total_seconds()) if times else None
+
+
+def _aware(moment: datetime, now: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=now.tzinfo)
 
 
 class Heartbeat:

@@ -17,6 +17,7 @@ from sqlmodel import col, func, select
 
 from gateway.context import GatewayContext
 from gateway.db import transaction
+from gateway.jobs import next_due
 from gateway.models import AssetState, Job, JobState
 from gateway.pipeline import Redactor, drain, worker_id
 
@@ -43,17 +44,9 @@ def pending_jobs(ctx: GatewayContext) -> int:
 
 
 def _retry_wait(ctx: GatewayContext) -> float | None:
-    """Seconds until the next job sent back for a retry is due; None if none waits."""
+    """Seconds until a job sent back for a retry is due; None if none waits."""
     with transaction(ctx.engine) as session:
-        due = session.exec(
-            select(func.min(Job.run_after)).where(col(Job.state) == JobState.QUEUED)
-        ).one()
-    if due is None:
-        return None
-    now = ctx.clock()
-    if due.tzinfo is None:
-        due = due.replace(tzinfo=now.tzinfo)
-    return max(0.0, (due - now).total_seconds())
+        return next_due(session, now=ctx.clock(), leases=False)
 
 
 def process_pending(

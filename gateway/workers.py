@@ -14,7 +14,9 @@ from collections.abc import Callable
 
 from gateway.background import Periodic, Supervisor
 from gateway.context import GatewayContext
+from gateway.db import transaction
 from gateway.health import storage_writable
+from gateway.jobs import next_due
 from gateway.pipeline import Redactor, process_next, worker_id
 
 log = logging.getLogger(__name__)
@@ -31,7 +33,7 @@ class JobWorker:
         self, ctx: GatewayContext, *, name: str, redactor_factory: RedactorFactory
     ) -> None:
         self.ctx, self.name = ctx, name
-        self.interval = ctx.settings.worker_poll_seconds
+        self.interval = self._poll = ctx.settings.worker_poll_seconds
         self._factory = redactor_factory
         self._redactor: Redactor | None = None
         self._lock = threading.Lock()
@@ -48,6 +50,9 @@ class JobWorker:
             revive = getattr(redactor, "revive", None)
             if callable(revive):  # a worker process killed while idle is replaced now
                 revive()
+            with transaction(self.ctx.engine) as session:  # a retry or a lease ends soon?
+                due = next_due(session, now=self.ctx.clock())
+            self.interval = self._poll if due is None else min(self._poll, due + 0.05)
             return False
         log.info(
             "job finished",
