@@ -150,11 +150,8 @@ class Service:
             return [r.action for r in rows]
 
     def redaction_pids(self) -> list[int]:
-        (worker,) = [
-            loop
-            for loop in self.client.app.state.supervisor.loops
-            if loop.name.startswith("gateway-worker")
-        ]  # type: ignore[attr-defined]
+        supervisor = self.client.app.state.supervisor  # type: ignore[attr-defined]
+        (worker,) = [loop for loop in supervisor.loops if loop.name.startswith("gateway-")]
         redactor = worker.redactor
         return [] if redactor is None else [p for p in redactor.worker_pids if p]
 
