@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from random import Random as Seeded  # jitter, not secrets
 import threading
 import time
+from random import Random as Seeded  # jitter, not secrets
 
 import pytest
 
