@@ -27,6 +27,7 @@ class Loop(Protocol):
     name: str
     interval: float
     first_after_interval: bool  # a schedule waits one interval first; a job worker does not
+    wakeable: bool  # `Supervisor.wake()` (new work arrived) runs it at once
 
     def tick(self) -> bool:
         """Do one unit of work; True if more is waiting (tick again at once)."""
@@ -47,6 +48,7 @@ class Periodic:
     interval: float
     fn: Callable[[], object]
     first_after_interval: bool = True
+    wakeable: bool = False
 
     def tick(self) -> bool:
         self.fn()
@@ -115,13 +117,15 @@ class Supervisor:
         return self
 
     def wake(self) -> None:
-        """New work arrived: every sleeping loop ticks now."""
-        for _, wake, _ in self._loops:
-            wake.set()
+        """New work arrived: every sleeping wakeable loop (job workers) ticks now."""
+        for loop, wake, _ in self._loops:
+            if loop.wakeable:
+                wake.set()
 
     def stop(self, timeout: float = 30.0) -> None:
         self._stop.set()
-        self.wake()
+        for _, wake, _ in self._loops:
+            wake.set()
         for thread in self._threads:
             thread.join(timeout)
         self._threads.clear()

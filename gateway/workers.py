@@ -28,6 +28,7 @@ class JobWorker:
     """One loop that drains the job table with its own redactor."""
 
     first_after_interval = False
+    wakeable = True
 
     def __init__(
         self, ctx: GatewayContext, *, name: str, redactor_factory: RedactorFactory

@@ -71,7 +71,7 @@ def test_any_exception_is_survived_and_wake_runs_a_sleeping_loop() -> None:
             raise LookupError("a bug")
 
     supervisor = Supervisor(backoff=Backoff(base=0.001, cap=0.001))
-    supervisor.add(Periodic("sleepy", 3600, tick)).start()
+    supervisor.add(Periodic("sleepy", 3600, tick, wakeable=True)).start()
     try:
         supervisor.wake()  # a schedule's first run comes after one interval, or a wake-up
         wait_for(lambda: len(seen) == 2, what="the retry after the error")
