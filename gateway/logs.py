@@ -95,8 +95,8 @@ async def request_context(
         response.headers["X-Request-ID"] = request_id
         return response
     finally:
-        HTTP.labels(method=request.method, status=str(status)).inc()
         route = request.scope.get("route")
+        HTTP.labels(request.method, getattr(route, "path", "unmatched"), str(status)).inc()
         http_log.info(
             "request",
             extra={

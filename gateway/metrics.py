@@ -7,22 +7,25 @@ Labels hold only codes and states, never ids, names, keys or task data.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
+    CollectorRegistry,
     Counter,
     Gauge,
     Histogram,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
-from gateway.models import Job, JobState
+from gateway.models import Job, JobState, LineageHead
 
 log = logging.getLogger(__name__)
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -49,9 +52,10 @@ SYNC = Counter("gateway_sync_tasks_total", "Label Studio task syncs, by outcome"
 WEBHOOKS = Counter(
     "gateway_webhooks_total", "Label Studio webhooks received, by outcome", ["outcome"]
 )
-LEDGER_APPENDS = Counter("gateway_ledger_appends_total", "Lineage records appended")
 HTTP = Counter(
-    "gateway_http_requests_total", "HTTP requests, by method and status", ["method", "status"]
+    "gateway_http_requests_total",
+    "HTTP requests, by method, route template and status",
+    ["method", "route", "status"],
 )
 LOOP_FAILURES = Gauge(
     "gateway_background_loop_failures", "Consecutive failures of each background loop", ["loop"]
@@ -73,6 +77,35 @@ def observe_redaction(
         STAGE_SECONDS.labels(stage=stage).observe(ms / 1000)
 
 
+def observe_sync(created: int, adopted: int, refreshed: int, failed: int) -> None:
+    for outcome, n in (
+        ("created", created),
+        ("adopted", adopted),
+        ("refreshed", refreshed),
+        ("failed", failed),
+    ):
+        SYNC.labels(outcome=outcome).inc(n)
+
+
+class _LedgerSnapshot(Collector):
+    """The chain's length as a counter: `rate(gateway_ledger_records_total[5m])` is the
+    append rate of every process writing to this database, read at scrape time."""
+
+    def __init__(self, records: int) -> None:
+        self.records = records
+
+    def collect(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(
+            "gateway_ledger_records", "Lineage records in the chain", value=self.records
+        )
+
+
+def _ledger_records(engine: Engine) -> int:
+    with Session(engine) as session:
+        head = session.get(LineageHead, 1)
+        return int(head.seq) if head is not None else 0
+
+
 def _queue_facts(engine: Engine, now: datetime) -> None:
     with Session(engine) as session:
         counts = session.exec(select(Job.state, func.count()).group_by(Job.state)).all()
@@ -90,8 +123,10 @@ def _queue_facts(engine: Engine, now: datetime) -> None:
 
 def render(engine: Engine, *, now: datetime, loops: Mapping[str, int], ready: bool) -> bytes:
     """The exposition text: live instruments plus what the database says right now."""
+    extra = CollectorRegistry()
     try:
         _queue_facts(engine, now)
+        extra.register(_LedgerSnapshot(_ledger_records(engine)))
         DATABASE_UP.set(1)
     except Exception as exc:  # the scrape still answers; the gauge says why numbers are old
         DATABASE_UP.set(0)
@@ -99,4 +134,4 @@ def render(engine: Engine, *, now: datetime, loops: Mapping[str, int], ready: bo
     for name, failures in loops.items():
         LOOP_FAILURES.labels(loop=name).set(failures)
     READY.set(1 if ready else 0)
-    return generate_latest(REGISTRY)
+    return generate_latest(REGISTRY) + generate_latest(extra)

@@ -15,6 +15,7 @@ from fastapi import APIRouter, BackgroundTasks, Body, Header
 from gateway.deps import Context, DbSession
 from gateway.errors import NotFound
 from gateway.labelstudio.annotations import check_webhook_secret, handle_webhook, withdraw_flagged
+from gateway.metrics import WEBHOOKS
 from gateway.models import Destination
 
 router = APIRouter(tags=["webhooks"])
@@ -35,6 +36,7 @@ def labelstudio_webhook(
     check_webhook_secret(ctx, destination, x_gateway_webhook_secret)
     outcome = handle_webhook(ctx, session, destination, payload)
     session.commit()  # the quarantine holds before anything else happens
+    WEBHOOKS.labels(outcome="flagged" if outcome.flagged_assets else "accepted").inc()
     if outcome.flagged_assets:
         background.add_task(withdraw_flagged, ctx, outcome.flagged_assets)
     return {"stored": outcome.stored, "deleted": outcome.deleted, "flagged": outcome.flagged_assets}
