@@ -33,7 +33,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         context = ctx or GatewayContext.open(settings)
-        app.state.ctx, app.state.supervisor = context, None
+        app.state.ctx, app.state.supervisor, app.state.role = context, None, settings.role
         if settings.role != "api":  # jobs and schedules, each a supervised loop
             factory = redactor_factory or default_redactor_factory(context)
             app.state.supervisor = background_supervisor(

@@ -33,7 +33,7 @@ def ready(request: Request) -> JSONResponse:
     report = readiness(ctx.engine, ctx.store, supervisor)
     body: dict[str, Any] = {
         "status": "ready" if report.ready else "not-ready",
-        "role": ctx.settings.role,
+        "role": request.app.state.role,
         "checks": report.checks,
     }
     return JSONResponse(body, status_code=200 if report.ready else 503)

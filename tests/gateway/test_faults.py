@@ -74,6 +74,10 @@ def test_a_killed_redaction_worker_is_replaced_without_costing_an_image(tmp_path
         assert_each_released_once(service, [first, second, third])
         attempts = {j.asset_id: j.attempts for j in service.jobs()}
         assert attempts == {first: 1, second: 1, third: 2}
+        metrics = service.client.get("/metrics").text
+        assert 'gateway_jobs_total{outcome="retried",reason="worker-crashed"}' in metrics
+        for stage in ("decode", "faces", "leak_check", "encode", "total"):
+            assert f'gateway_redaction_stage_seconds_count{{stage="{stage}"}}' in metrics
 
 
 def _can_mount_tmpfs(path: Path) -> bool:
