@@ -37,7 +37,7 @@ def create_app(
         if settings.role != "api":  # jobs and schedules, each a supervised loop
             factory = redactor_factory or default_redactor_factory(context)
             app.state.supervisor = background_supervisor(
-                context, redactor_factory=factory, count=settings.workers
+                context, settings, redactor_factory=factory
             ).start()
         log.info("gateway started", extra={"role": settings.role, "region": settings.region})
         try:

@@ -18,6 +18,7 @@ from gateway.db import transaction
 from gateway.health import storage_writable
 from gateway.jobs import next_due
 from gateway.pipeline import Redactor, process_next, worker_id
+from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -93,13 +94,12 @@ def job_workers(
     ]
 
 
-def schedules(ctx: GatewayContext) -> list[Periodic]:
+def schedules(ctx: GatewayContext, settings: Settings) -> list[Periodic]:
     """Retention, lineage checkpoints and the annotation reconcile (an interval of 0: off)."""
     from gateway.labelstudio.reconcile import AnnotationReconciler
     from gateway.lineage.checkpointer import Checkpointer
     from gateway.policy.scheduler import RetentionScheduler
 
-    settings = ctx.settings
     loops = [
         RetentionScheduler(ctx, interval_seconds=settings.retention_interval_seconds).periodic(),
         Checkpointer(ctx).periodic(),
@@ -111,11 +111,12 @@ def schedules(ctx: GatewayContext) -> list[Periodic]:
 
 
 def background_supervisor(
-    ctx: GatewayContext, *, redactor_factory: RedactorFactory, count: int
+    ctx: GatewayContext, settings: Settings, *, redactor_factory: RedactorFactory
 ) -> Supervisor:
+    """The service's loops, as `settings` (the entry point's) asks for them."""
     supervisor = Supervisor()
-    for worker in job_workers(ctx, redactor_factory=redactor_factory, count=count):
+    for worker in job_workers(ctx, redactor_factory=redactor_factory, count=settings.workers):
         supervisor.add(worker)
-    for loop in schedules(ctx):
+    for loop in schedules(ctx, settings):
         supervisor.add(loop)
     return supervisor
