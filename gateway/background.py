@@ -28,6 +28,7 @@ class Loop(Protocol):
     interval: float
     first_after_interval: bool  # a schedule waits one interval first; a job worker does not
     wakeable: bool  # `Supervisor.wake()` (new work arrived) runs it at once
+    critical: bool  # readiness depends on it (job workers); a failing schedule is reported
 
     def tick(self) -> bool:
         """Do one unit of work; True if more is waiting (tick again at once)."""
@@ -49,6 +50,7 @@ class Periodic:
     fn: Callable[[], object]
     first_after_interval: bool = True
     wakeable: bool = False
+    critical: bool = False
 
     def tick(self) -> bool:
         self.fn()
@@ -84,6 +86,7 @@ class LoopStatus:
     last_ok: float | None = None  # monotonic time of the last successful tick
     ticks: int = 0
     able: bool = True
+    critical: bool = True
 
     @property
     def healthy(self) -> bool:
@@ -103,7 +106,8 @@ class Supervisor:
         self._stop = threading.Event()
 
     def add(self, loop: Loop) -> Supervisor:
-        self._loops.append((loop, threading.Event(), LoopStatus(loop.name)))
+        status = LoopStatus(loop.name, critical=loop.critical)
+        self._loops.append((loop, threading.Event(), status))
         return self
 
     def start(self) -> Supervisor:
@@ -150,7 +154,8 @@ class Supervisor:
 
     @property
     def healthy(self) -> bool:
-        return all(status.healthy for status in self.health())
+        """Every critical loop is healthy (schedules' failures show in `health()` only)."""
+        return all(status.healthy for status in self.health() if status.critical)
 
     def _run(self, loop: Loop, wake: threading.Event, status: LoopStatus) -> None:
         if loop.first_after_interval:

@@ -1,6 +1,8 @@
 """Readiness, per role: an API process is ready when its database and storage answer; a
-worker when, in addition, every supervised loop's last tick succeeded and its redaction worker
-processes are alive (so it can take and finish jobs)."""
+worker when, in addition, every job worker loop's last tick succeeded and its redaction worker
+processes are alive (so it can take and finish jobs). Schedules (retention, checkpoints, the
+annotation reconcile) are reported beside, not gating: a failing retention run must not take
+the API out of service; it shows in `advisory` and in /metrics."""
 
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ def storage_writable(store: BlobStore) -> None:
 @dataclass
 class Readiness:
     checks: dict[str, str] = field(default_factory=dict)  # name -> "ok" or the error's type
+    advisory: dict[str, str] = field(default_factory=dict)  # schedules: reported, not gating
 
     @property
     def ready(self) -> bool:
@@ -52,12 +55,13 @@ def readiness(engine: Engine, store: BlobStore, supervisor: Supervisor | None) -
             result.checks[name] = type(exc).__name__
     if supervisor is not None:
         for status in supervisor.health():
+            target = result.checks if status.critical else result.advisory
             if status.healthy:
-                result.checks[status.name] = "ok"
+                target[status.name] = "ok"
             elif not status.running:
-                result.checks[status.name] = "stopped"
+                target[status.name] = "stopped"
             elif not status.able:
-                result.checks[status.name] = "unable"
+                target[status.name] = "unable"
             else:
-                result.checks[status.name] = f"failing ({status.failures})"
+                target[status.name] = f"failing ({status.failures})"
     return result

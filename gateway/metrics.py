@@ -61,7 +61,7 @@ LOOP_FAILURES = Gauge(
     "gateway_background_loop_failures", "Consecutive failures of each background loop", ["loop"]
 )
 QUEUE_DEPTH = Gauge("gateway_queue_depth", "Jobs by state", ["state"])
-QUEUE_AGE = Gauge("gateway_queue_oldest_age_seconds", "Age of the oldest due queued job")
+QUEUE_AGE = Gauge("gateway_queue_oldest_age_seconds", "Age of the oldest queued job")
 DATABASE_UP = Gauge("gateway_database_up", "1 when the last scrape could read the job table")
 READY = Gauge("gateway_ready", "1 when /health/ready would answer 200")
 

@@ -30,6 +30,7 @@ class JobWorker:
 
     first_after_interval = False
     wakeable = True
+    critical = True
 
     def __init__(
         self, ctx: GatewayContext, *, name: str, redactor_factory: RedactorFactory

@@ -35,6 +35,7 @@ def ready(request: Request) -> JSONResponse:
         "status": "ready" if report.ready else "not-ready",
         "role": request.app.state.role,
         "checks": report.checks,
+        "advisory": report.advisory,
     }
     return JSONResponse(body, status_code=200 if report.ready else 503)
 

@@ -46,7 +46,7 @@ def test_a_failing_loop_backs_off_reports_unhealthy_and_recovers() -> None:
             raise OSError(28, "No space left on device")
 
     supervisor = Supervisor(backoff=Backoff(base=0.001, cap=0.002, rng=Seeded(1)))  # noqa: S311
-    supervisor.add(Periodic("flaky", 0.001, flaky)).start()
+    supervisor.add(Periodic("flaky", 0.001, flaky, critical=True)).start()
     try:
         wait_for(lambda: len(calls) == 3, what="three failing ticks")
         (status,) = supervisor.health()
@@ -78,5 +78,19 @@ def test_any_exception_is_survived_and_wake_runs_a_sleeping_loop() -> None:
         supervisor.wake()  # the interval is an hour: only the wake-up runs it again
         wait_for(lambda: len(seen) == 3, what="the wake-up")
         assert supervisor.healthy
+    finally:
+        supervisor.stop()
+
+
+def test_a_failing_schedule_is_reported_but_does_not_gate_readiness() -> None:
+    def broken() -> None:
+        raise RuntimeError("retention bug")
+
+    supervisor = Supervisor(backoff=Backoff(base=0.001, cap=0.001))
+    supervisor.add(Periodic("retention", 0.001, broken)).start()
+    try:
+        wait_for(lambda: supervisor.health()[0].failures >= 2, what="failures")
+        assert not supervisor.health()[0].healthy
+        assert supervisor.healthy  # only job workers (critical loops) gate readiness
     finally:
         supervisor.stop()

@@ -63,6 +63,13 @@ def test_a_killed_redaction_worker_is_replaced_without_costing_an_image(tmp_path
         assert service.redaction_pids() != [pid]
         wait_for(service.ready, what="ready again")
 
+        (pid,) = service.redaction_pids()
+        os.kill(pid, signal.SIGKILL)  # killed while idle, and no image comes
+        wait_for(lambda: not service.ready(), what="readiness to notice again")
+        service.client.app.state.supervisor.wake()  # the idle worker's next tick replaces it
+        wait_for(service.ready, what="ready with a fresh worker and no image")
+        assert service.redaction_pids() not in ([pid], [])
+
         hold_next_image(service)
         third = service.accepted(good_jpeg(3))
         wait_for(lambda: image_inside_worker(service), what="the image inside the worker")

@@ -39,6 +39,7 @@ def test_an_api_process_is_ready_on_database_and_storage_and_runs_no_jobs(
             "status": "ready",
             "role": "api",
             "checks": {"database": "ok", "storage": "ok"},
+            "advisory": {},
         }
         token = make_key(ctx, Role.INGEST)
         asset_id = _upload(client, token, dataset.name, 1)
