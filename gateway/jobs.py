@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from types import TracebackType
 
 from sqlalchemy import Engine, and_, func, or_, update
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import Session, col, select
 
 from gateway.clock import Clock
@@ -77,6 +78,11 @@ MAX_DEFERRALS = 1000
 def spent(job: Job) -> int:
     """Attempts that count against the limit: claims, less those given back for outages."""
     return job.attempts - job.deferrals
+
+
+def is_outage(exc: BaseException) -> bool:
+    """The database or the disk failed us (not the job): connection lost, disk full, I/O."""
+    return isinstance(exc, OSError | OperationalError | InterfaceError)
 
 
 def exhausted(job: Job) -> bool:

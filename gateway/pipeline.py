@@ -29,9 +29,10 @@ from gateway.context import GatewayContext
 from gateway.db import transaction
 from gateway.errors import GatewayError, ResidencyViolation
 from gateway.ingest import original_aad
-from gateway.jobs import Heartbeat, JobTiming, claim_next, exhausted, settle, spent
+from gateway.jobs import Heartbeat, JobTiming, claim_next, exhausted, is_outage, settle, spent
 from gateway.keys import KeyPurpose
 from gateway.lineage import Actor
+from gateway.metrics import JOB_SECONDS, JOBS, observe_redaction
 from gateway.models import Asset, AssetState, Detection, Job, JobState
 from gateway.policy.enforcement import EnforcementPoint, enforce_residency, storage_region
 from gateway.pseudonymisation.release import release_file
@@ -127,7 +128,7 @@ def _give_up(
         return None
     asset = session.get(Asset, job.asset_id)
     log.warning("job failed", extra={"job_id": job.id, "attempt": job.attempts, "code": code})
-    observe_job("failed", code)
+    JOBS.labels(outcome="failed", reason=code).inc()
     if asset is None or asset.state not in (AssetState.PROCESSING, AssetState.RECEIVED):
         return None
     transition(
@@ -176,7 +177,7 @@ def retry_or_fail(
                 "job will be tried again",
                 extra={"job_id": job.id, "attempt": job.attempts, "code": code, "delay_s": delay},
             )
-            observe_job("retried", code)
+            JOBS.labels(outcome="retried", reason=code).inc()
     return None
 
 
@@ -243,7 +244,7 @@ def _finish(ctx: GatewayContext, job: Job, outcome: RedactionOutcome) -> AssetSt
         log.warning(
             "stale job attempt discarded", extra={"job_id": job.id, "attempt": job.attempts}
         )
-        observe_job("stale", "overtaken")
+        JOBS.labels(outcome="stale", reason="overtaken").inc()
         return None
 
 
@@ -285,7 +286,7 @@ def _record_outcome(ctx: GatewayContext, job: Job, outcome: RedactionOutcome) ->
                 "redaction_policy_sha256": outcome.policy_digest,
             },
         )
-        observe_outcome(target.value, outcome)
+        observe_redaction(target.value, reasons=outcome.reasons, timings_ms=outcome.timings_ms)
         return target
 
 
@@ -356,7 +357,7 @@ def process_next(ctx: GatewayContext, *, redactor: Redactor, worker: str) -> Ran
             state = run_job(ctx, job, redactor=redactor)
         except Exception as exc:
             error = exc
-    observe_duration(time.perf_counter() - started)
+    JOB_SECONDS.observe(time.perf_counter() - started)
     if error is not None:  # after the heartbeat stopped: it must not touch a requeued job
         _after_error(ctx, job, error)
         raise error
@@ -370,13 +371,6 @@ def _after_error(ctx: GatewayContext, job: Job, exc: Exception) -> None:
         retry_or_fail(ctx, job, code=code, message=type(exc).__name__, outage=outage)
     except Exception as again:  # the database is away too: the lease runs out instead
         log.warning("could not requeue job %s: %s", job.id, type(again).__name__)
-
-
-def is_outage(exc: BaseException) -> bool:
-    """The database or the disk failed us (not the job): connection lost, disk full, I/O."""
-    from sqlalchemy.exc import InterfaceError, OperationalError
-
-    return isinstance(exc, OSError | OperationalError | InterfaceError)
 
 
 def drain(
@@ -398,21 +392,3 @@ def drain(
         if on_done and ran.state is not None:
             on_done(ran.state)
     return done
-
-
-def observe_job(outcome: str, code: str) -> None:
-    from gateway.metrics import JOBS
-
-    JOBS.labels(outcome=outcome, reason=code).inc()
-
-
-def observe_duration(seconds: float) -> None:
-    from gateway.metrics import JOB_SECONDS
-
-    JOB_SECONDS.observe(seconds)
-
-
-def observe_outcome(state: str, outcome: RedactionOutcome) -> None:
-    from gateway.metrics import observe_redaction
-
-    observe_redaction(state, reasons=outcome.reasons, timings_ms=outcome.timings_ms)
