@@ -104,7 +104,7 @@ def test_kill_9_and_restart_loses_and_duplicates_nothing(tmp_path) -> None:
     service = start()
     try:
         wait_for(lambda: _ready(base), deadline=120, what="the service to be ready")
-        photos = sorted(PHOTOS.glob("*.jpg"))[:2]
+        photos = sorted(PHOTOS.glob("masks_*.jpg"), key=lambda p: p.stat().st_size)[:2]
         files = [("files", (p.name, p.read_bytes(), "image/jpeg")) for p in photos]
         r = httpx.post(
             f"{base}/v1/datasets/{dataset}/assets",
