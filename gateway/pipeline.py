@@ -32,7 +32,7 @@ from gateway.ingest import original_aad
 from gateway.jobs import Heartbeat, JobTiming, claim_next, exhausted, is_outage, settle, spent
 from gateway.keys import KeyPurpose
 from gateway.lineage import Actor
-from gateway.metrics import JOB_SECONDS, JOBS, observe_redaction
+from gateway.metrics import JOB_SECONDS, JOBS, QUARANTINES, observe_redaction
 from gateway.models import Asset, AssetState, Detection, Job, JobState
 from gateway.policy.enforcement import EnforcementPoint, enforce_residency, storage_region
 from gateway.pseudonymisation.release import release_file
@@ -141,6 +141,7 @@ def _give_up(
         reasons=[{"code": code, "message": message}],
         parameters={"attempt": job.attempts},
     )
+    QUARANTINES.labels(reason=code).inc()
     return AssetState.QUARANTINED
 
 

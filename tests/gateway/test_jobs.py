@@ -130,6 +130,12 @@ def test_a_crashing_job_fails_with_its_reason_after_max_attempts(ctx, dataset, c
     assert final.state == AssetState.QUARANTINED and final.redacted_blob is None
     assert final.reasons[-1]["code"] == "worker-crashed"
     assert actions(ctx, asset_id).count("asset.quarantined") == 1
+    from prometheus_client import REGISTRY
+
+    assert REGISTRY.get_sample_value(
+        "gateway_jobs_total", {"outcome": "failed", "reason": "worker-crashed"}
+    )
+    assert REGISTRY.get_sample_value("gateway_quarantines_total", {"reason": "worker-crashed"})
 
 
 def test_a_job_whose_worker_died_on_the_last_attempt_fails_at_the_next_claim(
