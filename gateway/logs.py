@@ -20,7 +20,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
-_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",  # uvicorn's ANSI copy of msg
+}
 _SECRETISH = re.compile(
     r"(?i)(bearer\s+|token[=:]\s*|key[=:]\s*|password[=:]\s*|sig(nature)?=)[^\s&\"',]+"
 )
