@@ -32,6 +32,11 @@ EXIT_CODES: dict[type[Exception], int] = {
 
 def main() -> None:
     """Console entry point: typed errors become one line on stderr and an exit code."""
+    import os
+
+    from gateway.logs import configure_logging
+
+    configure_logging(os.environ.get("GATEWAY_LOG_LEVEL", "WARNING"))  # JSON lines, stderr
     try:
         app(standalone_mode=False)
     except (GatewayError, RedactionError) as exc:
@@ -250,13 +255,21 @@ def serve(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8000,
 ) -> None:
-    """Run the REST API (OpenAPI at /docs)."""
-    import uvicorn
+    """Run the REST API (OpenAPI at /docs) and, unless GATEWAY_ROLE=api, the job workers."""
+    from gateway.service import run_service
 
-    from gateway.main import create_app
-    from gateway.settings import Settings
+    run_service(host=host, port=port)
 
-    uvicorn.run(create_app(Settings()), host=host, port=port)
+
+@app.command()
+def worker(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="health and metrics only")] = 8001,
+) -> None:
+    """Run job workers and schedules; /health/ready and /metrics answer on the port."""
+    from gateway.service import run_service
+
+    run_service(host=host, port=port, role="worker")
 
 
 @app.command()
