@@ -12,7 +12,9 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlmodel import Session
 
-MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+from gateway.shipped import shipped_path
+
+MIGRATIONS_DIR = shipped_path("migrations")
 
 
 def make_engine(url: str) -> Engine:

@@ -45,3 +45,20 @@ def progress_bar() -> Progress:
 
 
 CLI_ACTOR_ID = "cli"
+
+
+def cli_actor() -> Any:
+    """The lineage actor of every command (imported late: the ledger pulls in SQLModel)."""
+    from gateway.lineage.ledger import Actor
+
+    return Actor("cli", CLI_ACTOR_ID)
+
+
+def package_version() -> str:
+    """The installed distribution's version ("source" when run from a checkout only)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("label-studio-privacy-gateway")
+    except metadata.PackageNotFoundError:
+        return "source"

@@ -10,8 +10,7 @@ from typing import Annotated, Any
 import typer
 import yaml
 
-from gateway.cli.common import CLI_ACTOR_ID, err, in_tx, opened, out
-from gateway.lineage import Actor
+from gateway.cli.common import cli_actor, err, in_tx, opened, out
 from gateway.policy.errors import PolicyInvalid
 
 app = typer.Typer()  # merged into the root app by gateway.cli.root
@@ -22,7 +21,6 @@ erasure_app = typer.Typer(no_args_is_help=True, help="The erasure register (GDPR
 app.add_typer(policies_app, name="policies")
 app.add_typer(retention_app, name="retention")
 app.add_typer(erasure_app, name="erasure")
-ACTOR = Actor("cli", CLI_ACTOR_ID)
 
 
 def say(text: str) -> None:
@@ -112,7 +110,7 @@ def activate_cmd(
         _print_problems(exc)
         sys.exit(2)
     with opened() as ctx:
-        result = in_tx(ctx, lambda s: activate(s, ctx, doc, actor=ACTOR, dataset_ref=dataset))
+        result = in_tx(ctx, lambda s: activate(s, ctx, doc, actor=cli_actor(), dataset_ref=dataset))
     row = result.version
     state = "new version" if result.created else "existing version"
     say(f"activated {row.name} v{row.version} ({state}, id {row.id})")
@@ -171,7 +169,7 @@ def reprocess(
 
         def run(session: Any) -> Any:
             plan = plan_reprocess(session, dataset)
-            return apply_reprocess(ctx, session, plan, actor=ACTOR) if apply else plan
+            return apply_reprocess(ctx, session, plan, actor=cli_actor()) if apply else plan
 
         plan = in_tx(ctx, run)
     say(plan.describe())
@@ -204,7 +202,7 @@ def hold(
         row = in_tx(
             ctx,
             lambda s: place_hold(
-                ctx, s, dataset_ref=dataset, asset_id=asset, reason=reason, actor=ACTOR
+                ctx, s, dataset_ref=dataset, asset_id=asset, reason=reason, actor=cli_actor()
             ),
         )
     say(f"legal hold {row.id} placed")
@@ -216,7 +214,7 @@ def release(hold_id: Annotated[str, typer.Argument()]) -> None:
     from gateway.policy.holds import release_hold
 
     with opened() as ctx:
-        in_tx(ctx, lambda s: release_hold(ctx, s, hold_id, actor=ACTOR))
+        in_tx(ctx, lambda s: release_hold(ctx, s, hold_id, actor=cli_actor()))
     say(f"legal hold {hold_id} released")
 
 
@@ -233,7 +231,7 @@ def erase(
         result = in_tx(
             ctx,
             lambda s: request_erasure(
-                ctx, s, dataset_ref=dataset, actor=ACTOR, subject_id=subject, asset_id=asset
+                ctx, s, dataset_ref=dataset, actor=cli_actor(), subject_id=subject, asset_id=asset
             ),
         )
     req = result.request

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from gateway.cli.common import CLI_ACTOR_ID, opened, out
-from gateway.reports.render import ReportFormat
+from gateway.vocabulary import ReportFormat
 
 app = typer.Typer()  # merged into the root app by gateway.cli.root
 

@@ -11,12 +11,14 @@ import typer
 from rich.markup import escape
 from rich.progress import Progress
 
-from gateway.cli.common import CLI_ACTOR_ID, err, in_tx, opened, out, progress_bar
+from gateway.cli.common import CLI_ACTOR_ID, err, in_tx, opened, out, package_version, progress_bar
 from gateway.errors import GatewayError, NotAuthenticated, NotFound
-from gateway.models import LegalBasis, Role
+from gateway.vocabulary import LegalBasis, Role
 from redaction.errors import InputError, RedactionError
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+PROG = "privacy-gateway"
+# plain (click) help: rich's help renderer costs more than the 0.5 s a `--help` may take
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__, rich_markup_mode=None)
 keys_app = typer.Typer(no_args_is_help=True, help="API keys with roles, scope and expiry.")
 datasets_app = typer.Typer(no_args_is_help=True, help="Datasets and what they are for.")
 app.add_typer(keys_app, name="api-keys")
@@ -30,23 +32,58 @@ EXIT_CODES: dict[type[Exception], int] = {
 }
 
 
-def main() -> None:
-    """Console entry point: typed errors become one line on stderr and an exit code."""
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point. Usage errors: one line on stderr, exit 2; typed domain errors: one
+    line with their code and the exit code of EXIT_CODES; a command's own exit code passes on.
+    Only a bug (any other exception) prints a traceback."""
     try:
-        app(standalone_mode=False)
+        rc = app(args=argv, prog_name=PROG, standalone_mode=False)
     except (GatewayError, RedactionError) as exc:
-        # escaped: "[code]" and user text must not be read as rich markup (it vanished)
-        err.print(f"[red]error[/red] {escape(f'[{exc.code}]')}: {escape(exc.message)}")
-        sys.exit(next(c for t, c in EXIT_CODES.items() if isinstance(exc, t)))
-    except typer.Abort:
+        sys.exit(_domain_error(exc))
+    except (typer.Abort, KeyboardInterrupt):
+        err.print("aborted", markup=False, highlight=False)
         sys.exit(130)
-    except Exception as exc:  # click's usage errors
-        import click
+    except typer.TyperException as exc:  # Typer's bundled click: usage and file errors
+        sys.exit(_usage_error(exc))
+    sys.exit(rc if isinstance(rc, int) else 0)
 
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+
+def _domain_error(exc: GatewayError | RedactionError) -> int:
+    # escaped: "[code]" and user text must not be read as rich markup (it vanished)
+    err.print(
+        f"[red]error[/red] {escape(f'[{exc.code}]')}: {escape(exc.message)}",
+        soft_wrap=True,  # one line however long: scripts grep it
+        highlight=False,
+    )
+    return next(c for t, c in EXIT_CODES.items() if isinstance(exc, t))
+
+
+def _usage_error(exc: typer.TyperException) -> int:
+    code = getattr(exc, "exit_code", 2)
+    ctx = getattr(exc, "ctx", None)
+    if type(exc).__name__ == "NoArgsIsHelpError":  # a group run bare: its help, as click does
+        err.print(exc.format_message(), markup=False, highlight=False)
+        return int(code)
+    where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+    message = " ".join(exc.format_message().split())  # one line, whatever click wrapped
+    err.print(f"usage error: {message}{where}", markup=False, highlight=False, soft_wrap=True)
+    return int(code)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"{PROG} {package_version()}", markup=False, highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    del version
 
 
 @app.command()

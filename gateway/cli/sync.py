@@ -9,8 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from gateway.cli.common import CLI_ACTOR_ID, err, in_tx, opened, out, progress_bar
-from gateway.lineage import Actor
+from gateway.cli.common import cli_actor, err, in_tx, opened, out, progress_bar
 
 app = typer.Typer()  # merged into the root app by gateway.cli.root
 
@@ -18,7 +17,6 @@ destinations_app = typer.Typer(no_args_is_help=True, help="Label Studio destinat
 annotations_app = typer.Typer(no_args_is_help=True, help="Annotations from Label Studio.")
 app.add_typer(destinations_app, name="destinations")
 app.add_typer(annotations_app, name="annotations")
-ACTOR = Actor("cli", CLI_ACTOR_ID)
 TOKEN_ENV = "LABEL_STUDIO_TOKEN"  # noqa: S105  (a variable name)
 
 
@@ -37,7 +35,7 @@ def sync(
             ctx,
             dataset_ref=dataset,
             destination_ref=to,
-            actor=ACTOR,
+            actor=cli_actor(),
             batch_size=batch_size,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
@@ -80,7 +78,7 @@ def destinations_add(
         }
     )
     with opened() as ctx:
-        dest = in_tx(ctx, lambda s: register_destination(ctx, s, spec, actor=ACTOR))
+        dest = in_tx(ctx, lambda s: register_destination(ctx, s, spec, actor=cli_actor()))
     out.print(f"registered destination {dest.name} ({dest.id}) in {dest.region}")
 
 
@@ -101,7 +99,7 @@ def destinations_remove(name: Annotated[str, typer.Argument()]) -> None:
     from gateway.labelstudio.destinations import remove_destination
 
     with opened() as ctx:
-        in_tx(ctx, lambda s: remove_destination(ctx, s, name, actor=ACTOR))
+        in_tx(ctx, lambda s: remove_destination(ctx, s, name, actor=cli_actor()))
     out.print(f"removed destination {name}")
 
 
@@ -115,7 +113,7 @@ def annotations_pull(
 
     with opened() as ctx:
         destination = in_tx(ctx, lambda s: get_destination(s, source))
-        report = pull_annotations(ctx, destination, actor=ACTOR)
+        report = pull_annotations(ctx, destination, actor=cli_actor())
     out.print(
         f"{report.tasks} tasks read: {report.stored} annotations stored, "
         f"{report.deleted} deleted, {len(report.flagged)} assets flagged"
@@ -140,7 +138,7 @@ def annotations_export(
         result = in_tx(
             ctx,
             lambda s: export_annotations(
-                ctx, s, dataset_ref=dataset, fmt=chosen, actor=ACTOR, target_region=region
+                ctx, s, dataset_ref=dataset, fmt=chosen, actor=cli_actor(), target_region=region
             ),
         )
     for name, data in result.files.items():
