@@ -15,11 +15,15 @@ T = TypeVar("T")
 
 
 @contextmanager
-def opened(create_master_key: bool = False) -> Iterator[Any]:
+def opened(create_master_key: bool = False, migrate_schema: bool = False) -> Iterator[Any]:
+    """The gateway context for one command. Commands do not migrate the database (only `init`
+    does): a schema that is not current is a one-line `schema-outdated` error."""
     from gateway.context import GatewayContext
     from gateway.settings import Settings
 
-    ctx = GatewayContext.open(Settings(), create_master_key=create_master_key)
+    ctx = GatewayContext.open(
+        Settings(), create_master_key=create_master_key, migrate_schema=migrate_schema
+    )
     try:
         yield ctx
     finally:

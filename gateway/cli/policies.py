@@ -3,6 +3,7 @@ erasure requests. Commands translate arguments and print; the core is in gateway
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -12,6 +13,7 @@ import yaml
 
 from gateway.cli.common import cli_actor, err, in_tx, opened, out
 from gateway.policy.errors import PolicyInvalid
+from redaction.errors import RedactionError
 
 app = typer.Typer()  # merged into the root app by gateway.cli.root
 
@@ -43,22 +45,56 @@ def _print_problems(exc: PolicyInvalid) -> None:
 
 
 @policies_app.command("validate")
-def validate(files: Annotated[list[Path], typer.Argument(help="policy YAML files")]) -> None:
-    """Check policy files against the schema and the region catalogue; errors name the line."""
-    from gateway.policy.document import policy_digest
-    from gateway.policy.loader import load_policy_file
-
+def validate(
+    files: Annotated[
+        list[Path],
+        typer.Argument(help="policy documents, redaction policies or the policy JSON Schema"),
+    ],
+) -> None:
+    """Check policy files; each is recognised by what it holds: a policy document (against the
+    schema and the region catalogue; errors name the line), a redaction policy (as `redact
+    --policy` reads it) or the committed JSON Schema (must be current)."""
     failed = False
     for path in files:
         try:
-            doc = load_policy_file(path)
+            say(f"ok  {path}  {_validate_one(path)}")
         except PolicyInvalid as exc:
             _print_problems(exc)
             failed = True
-            continue
-        say(f"ok  {path}  {doc.name}  sha256:{policy_digest(doc)[:16]}")
+        except RedactionError as exc:
+            err.print(f"[red]error[/red] {exc.message}", highlight=False, soft_wrap=True)
+            failed = True
     if failed:
         sys.exit(2)
+
+
+def _validate_one(path: Path) -> str:
+    """What the valid file is (one line), or raise PolicyInvalid / RedactionError."""
+    from gateway.policy.document import policy_digest
+    from gateway.policy.file_kinds import PolicyFileKind, classify
+    from gateway.policy.jsonschema import SCHEMA_ID, render_schema
+    from gateway.policy.loader import load_policy_file
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyInvalid(f"cannot read {path}: {exc}", file=str(path)) from exc
+    kind = classify(text, schema_id=SCHEMA_ID)
+    if kind is PolicyFileKind.JSON_SCHEMA:
+        if text != render_schema():
+            raise PolicyInvalid(
+                f"{path} is not the current JSON Schema of policy documents: regenerate it "
+                f"with `privacy-gateway policies schema --output {path}`",
+                file=str(path),
+            )
+        return f"{kind} (current)"
+    if kind is PolicyFileKind.REDACTION:
+        from redaction.policy_file import load_policy_file as load_redaction_policy
+
+        load_redaction_policy(path)
+        return f"{kind}  sha256:{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+    doc = load_policy_file(path)
+    return f"{doc.name}  sha256:{policy_digest(doc)[:16]}"
 
 
 def _load_ref(ref: str) -> Any:

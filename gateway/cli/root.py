@@ -88,8 +88,9 @@ def root(
 
 @app.command()
 def init() -> None:
-    """Create the data directory, the master key (if none) and the database schema."""
-    with opened(create_master_key=True) as ctx:
+    """Create the data directory, the master key (if none) and the database schema, or migrate
+    an existing schema to the newest version (the only command that migrates)."""
+    with opened(create_master_key=True, migrate_schema=True) as ctx:
         out.print(f"data directory: {ctx.settings.data_dir.resolve()}")
         out.print(f"database:       {ctx.engine.url.render_as_string(hide_password=True)}")
         out.print(f"master key id:  {ctx.keys.master.key_id}")
