@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
+import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -66,3 +69,11 @@ def package_version() -> str:
         return metadata.version("label-studio-privacy-gateway")
     except metadata.PackageNotFoundError:
         return "source"
+
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="print one JSON document (for scripts)")]
+
+
+def print_json(data: Any) -> None:
+    """One JSON document on stdout, nothing else (dates as ISO 8601 text)."""
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")

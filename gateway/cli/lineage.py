@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from gateway.cli.common import CLI_ACTOR_ID, err, in_tx, opened, out
+from gateway.cli.common import CLI_ACTOR_ID, JsonFlag, err, in_tx, opened, out, print_json
 
 app = typer.Typer()  # merged into the root app by gateway.cli.root
 
@@ -114,15 +114,23 @@ def verify_bundle_cmd(
     path: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
     trusted_key: Annotated[list[Path] | None, typer.Option(help="PEM public key you trust")] = None,
     fingerprint: Annotated[list[str] | None, typer.Option(help="SHA-256 key fingerprint")] = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Verify an exported bundle offline (same as `privacy-gateway verify PATH`)."""
-    verify_offline(path, trusted_key or [], fingerprint or [])
+    verify_offline(path, trusted_key or [], fingerprint or [], as_json=as_json)
 
 
-def verify_offline(path: Path, trusted_keys: list[Path], fingerprints: list[str]) -> None:
+def verify_offline(
+    path: Path, trusted_keys: list[Path], fingerprints: list[str], *, as_json: bool = False
+) -> None:
+    from dataclasses import asdict
+
     from gateway.lineage.verify import load_anchor, verify_bundle
 
     report = verify_bundle(path, anchor=load_anchor(trusted_keys, fingerprints))
+    if as_json:
+        print_json({"intact": True, **asdict(report)})
+        return
     text = report.describe()
     out.print(text.splitlines()[0])
     for line in text.splitlines()[1:]:
@@ -159,7 +167,7 @@ def rotate_key() -> None:
     )
 
 
-def verify_live() -> None:
+def verify_live(*, as_json: bool = False) -> None:
     from gateway.lineage import verify_chain
     from gateway.lineage.checkpoints import verify_stored_checkpoints
     from gateway.lineage.ledger import drain
@@ -168,4 +176,7 @@ def verify_live() -> None:
         drain(ctx.engine)
         count = in_tx(ctx, verify_chain)
         checkpoints = in_tx(ctx, verify_stored_checkpoints)
+    if as_json:
+        print_json({"intact": True, "records": count, "checkpoints": checkpoints})
+        return
     out.print(f"lineage chain intact: {count} records, {checkpoints} signed checkpoints verified")

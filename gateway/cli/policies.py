@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 import yaml
 
-from gateway.cli.common import cli_actor, err, in_tx, opened, out
+from gateway.cli.common import JsonFlag, cli_actor, err, in_tx, opened, out, print_json
 from gateway.policy.errors import PolicyInvalid
 from redaction.errors import RedactionError
 
@@ -158,12 +158,26 @@ def activate_cmd(
 
 
 @policies_app.command("list")
-def list_cmd() -> None:
+def list_cmd(as_json: JsonFlag = False) -> None:
     """Stored policy versions (activated ones are immutable)."""
     from gateway.policy.versions import list_versions
 
     with opened() as ctx:
         rows = in_tx(ctx, list_versions)
+    if as_json:
+        print_json(
+            [
+                {
+                    "id": r.id,
+                    "name": r.name,
+                    "version": r.version,
+                    "sha256": r.digest,
+                    "activated_at": r.activated_at.isoformat() if r.activated_at else None,
+                }
+                for r in rows
+            ]
+        )
+        return
     for r in rows:
         state = f"activated {r.activated_at:%Y-%m-%d %H:%M}" if r.activated_at else "draft"
         say(f"{r.id}  {r.name}@{r.version}  {state}  sha256:{r.digest[:16]}")
@@ -280,6 +294,7 @@ def erase(
 @erasure_app.command("list")
 def erasure_list(
     dataset: Annotated[str | None, typer.Option(help="dataset name or id")] = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """The erasure register: each request, its deadline, state and recipients."""
     from gateway.datasets import get_dataset
@@ -293,6 +308,9 @@ def erasure_list(
             return [register_view(r, now=now) for r in erasure_register(session, dataset_id=ds)]
 
         views = in_tx(ctx, rows)
+    if as_json:
+        print_json(views)
+        return
     for v in views:
         late = " OVERDUE" if v["overdue"] else ""
         say(

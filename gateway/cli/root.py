@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,7 +11,17 @@ import typer
 from rich.markup import escape
 from rich.progress import Progress
 
-from gateway.cli.common import CLI_ACTOR_ID, err, in_tx, opened, out, package_version, progress_bar
+from gateway.cli.common import (
+    CLI_ACTOR_ID,
+    JsonFlag,
+    err,
+    in_tx,
+    opened,
+    out,
+    package_version,
+    print_json,
+    progress_bar,
+)
 from gateway.errors import GatewayError, NotAuthenticated, NotFound
 from gateway.vocabulary import LegalBasis, Role
 from redaction.errors import InputError, RedactionError
@@ -131,14 +141,36 @@ def keys_create(
     out.print(token)
 
 
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
 @keys_app.command("list")
-def keys_list() -> None:
+def keys_list(as_json: JsonFlag = False) -> None:
+    """API keys (never their secrets): id, role, state, label, scope, expiry."""
     from gateway.apikeys import list_api_keys
 
     with opened() as ctx:
-        for row in in_tx(ctx, list_api_keys):
-            state = "revoked" if row.revoked_at else "active"
-            out.print(f"{row.id}  {row.role:<10} {state:<8} {row.label}")
+        rows = in_tx(ctx, list_api_keys)
+    if as_json:
+        print_json(
+            [
+                {
+                    "id": r.id,
+                    "role": str(r.role),
+                    "label": r.label,
+                    "dataset_scope": r.dataset_scope,
+                    "created_at": _iso(r.created_at),
+                    "expires_at": _iso(r.expires_at),
+                    "revoked_at": _iso(r.revoked_at),
+                }
+                for r in rows
+            ]
+        )
+        return
+    for row in rows:
+        state = "revoked" if row.revoked_at else "active"
+        out.print(f"{row.id}  {row.role:<10} {state:<8} {row.label}")
 
 
 @keys_app.command("revoke")
@@ -193,12 +225,29 @@ def datasets_create(
 
 
 @datasets_app.command("list")
-def datasets_list() -> None:
+def datasets_list(as_json: JsonFlag = False) -> None:
+    """Datasets: id, name, legal basis (with --json: purpose and controller too)."""
     from gateway.datasets import list_datasets
 
     with opened() as ctx:
-        for ds in in_tx(ctx, list_datasets):
-            out.print(f"{ds.id}  {ds.name}  ({ds.legal_basis})")
+        rows = in_tx(ctx, list_datasets)
+    if as_json:
+        print_json(
+            [
+                {
+                    "id": ds.id,
+                    "name": ds.name,
+                    "purpose": ds.purpose,
+                    "controller": ds.controller,
+                    "legal_basis": str(ds.legal_basis),
+                    "created_at": _iso(ds.created_at),
+                }
+                for ds in rows
+            ]
+        )
+        return
+    for ds in rows:
+        out.print(f"{ds.id}  {ds.name}  ({ds.legal_basis})")
 
 
 @app.command()
@@ -252,6 +301,7 @@ def verify(
     report: Annotated[
         Path | None, typer.Option(help="a signed JSON governance report to check instead")
     ] = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Verify lineage: a bundle offline (names the first bad record), or the live chain; or,
     with --report, a governance report's signature (as `report-verify`)."""
@@ -260,12 +310,12 @@ def verify(
     if report is not None:
         from gateway.cli.reports import report_verify
 
-        report_verify(report, trusted_key, fingerprint)
+        report_verify(report, trusted_key, fingerprint, as_json=as_json)
         return
     if bundle is not None:
-        verify_offline(bundle, trusted_key or [], fingerprint or [])
+        verify_offline(bundle, trusted_key or [], fingerprint or [], as_json=as_json)
         return
-    verify_live()
+    verify_live(as_json=as_json)
 
 
 @app.command()

@@ -9,7 +9,16 @@ from typing import Annotated, Any
 
 import typer
 
-from gateway.cli.common import cli_actor, err, in_tx, opened, out, progress_bar
+from gateway.cli.common import (
+    JsonFlag,
+    cli_actor,
+    err,
+    in_tx,
+    opened,
+    out,
+    print_json,
+    progress_bar,
+)
 
 app = typer.Typer()  # merged into the root app by gateway.cli.root
 
@@ -83,13 +92,17 @@ def destinations_add(
 
 
 @destinations_app.command("list")
-def destinations_list() -> None:
+def destinations_list(as_json: JsonFlag = False) -> None:
+    """Label Studio destinations (never their tokens)."""
     from gateway.labelstudio.destinations import destination_view, list_destinations
 
     with opened() as ctx:
         views: list[dict[str, Any]] = in_tx(
             ctx, lambda s: [destination_view(d) for d in list_destinations(s)]
         )
+    if as_json:
+        print_json(views)
+        return
     for v in views:
         out.print(f"{v['id']}  {v['name']:<20} {v['region']:<10} {v['url']}")
 
