@@ -18,6 +18,7 @@ from gateway.datasets import get_dataset
 from gateway.errors import NotFound
 from gateway.lineage import Actor, append
 from gateway.models import Dataset, PolicyVersion
+from gateway.policy.components import refuse_missing_components
 from gateway.policy.document import canonical_document, diff_documents, policy_digest
 from gateway.policy.errors import PolicyImmutable
 from gateway.policy.governing import governing_policy
@@ -107,7 +108,9 @@ def activate(
     actor: Actor,
     dataset_ref: str | None = None,
 ) -> Activation:
-    """Store (or reuse) the version, activate it, and bind the dataset to it if named."""
+    """Store (or reuse) the version, activate it, and bind the dataset to it if named. A
+    policy whose enabled roles cannot run on this host is refused (ComponentMissing)."""
+    refuse_missing_components(doc.redaction, name=doc.name)
     row, created = store_version(session, ctx, doc, actor=actor)
     now = ctx.clock()
     if row.activated_at is None:
