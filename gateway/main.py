@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from gateway.api import apikeys, assets, datasets
+from gateway.api.contract import install_contract
 from gateway.context import GatewayContext
 from gateway.errors import GatewayError, InvalidRequest
 from gateway.policy.scheduler import RetentionScheduler
@@ -60,6 +61,7 @@ def create_app(
 
     app = FastAPI(title="Label Studio Privacy Gateway", version="0.1.0", lifespan=lifespan)
     _install_error_handlers(app)
+    install_contract(app)  # 401/404/405 as problem+json, OpenAPI security and problems
     for module in (datasets, assets, apikeys):
         app.include_router(module.router)
     from gateway.api import lineage as lineage_api
