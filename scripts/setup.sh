@@ -41,14 +41,18 @@ fi
 # the Label Studio server, in its own virtual environment (tests and demo start it)
 [ "${GATEWAY_SETUP_MINIMAL:-0}" = 1 ] || scripts/setup_labelstudio.sh
 
-stamp=.venv/.setup-$(cat pyproject.toml constraints.txt scripts/setup.sh | sha256sum | cut -c1-16)
+# a service image (GATEWAY_SETUP_MINIMAL=1) gets the runtime only: no test tools or linters
+extras="[dev]"
+if [ "${GATEWAY_SETUP_MINIMAL:-0}" = 1 ]; then extras=""; fi
+stamp=.venv/.setup-$( (cat pyproject.toml constraints.txt scripts/setup.sh; echo "$extras") \
+  | sha256sum | cut -c1-16)
 if [ -f "$stamp" ]; then
   echo "virtual environment is up to date (.venv)"
   exit 0
 fi
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/pip install -q -c constraints.txt -e ".[dev]"
+.venv/bin/pip install -q -c constraints.txt -e ".${extras}"
 # keep one OpenCV: drop both wheels, put the pinned headless one back without its deps
 .venv/bin/pip uninstall -q -y opencv-python opencv-python-headless
 .venv/bin/pip install -q --no-deps -c constraints.txt opencv-python-headless
