@@ -87,14 +87,13 @@ def open_context(url: str, data_dir: Path) -> GatewayContext:
 
 def state_of(i: int) -> AssetState:
     return (
-        [
-            AssetState.QUARANTINED,
-            AssetState.REJECTED,
-            AssetState.ORIGINAL_DELETED,
-        ][i % 3]
-        if i % 20 == 0
-        else AssetState.RELEASED
+        [AssetState.QUARANTINED, AssetState.REJECTED][i % 2] if i % 20 == 0 else AssetState.RELEASED
     )
+
+
+def original_deleted(i: int) -> bool:
+    """One released asset in 20 whose original retention has deleted (the state stays)."""
+    return i % 20 == 10
 
 
 def populate(ctx: GatewayContext, n: int, batch: int = 2000) -> str:
@@ -136,6 +135,7 @@ def populate(ctx: GatewayContext, n: int, batch: int = 2000) -> str:
 def _asset(ctx: GatewayContext, dataset_id: str, i: int) -> dict[str, Any]:
     now = ctx.clock()
     state = state_of(i)
+    gone = original_deleted(i)
     return {
         "id": str(uuid.uuid4()),
         "dataset_id": dataset_id,
@@ -148,7 +148,8 @@ def _asset(ctx: GatewayContext, dataset_id: str, i: int) -> dict[str, Any]:
         "reasons": [],
         "created_at": now,
         "updated_at": now,
-        "original_blob": None if state == AssetState.ORIGINAL_DELETED else f"o/{i}",
+        "original_blob": None if gone else f"o/{i}",
+        "original_deleted_at": now if gone else None,
         "redacted_blob": f"r/{i}" if state == AssetState.RELEASED else None,
     }
 
@@ -221,8 +222,8 @@ def _lineage(session: Any, asset: dict[str, Any]) -> None:
         regions={"face": 1, "plate": 1},
         redaction_policy_sha256="0" * 64,
     )
-    if asset["state"] == AssetState.ORIGINAL_DELETED:
-        record("asset.original_deleted")
+    if asset["original_deleted_at"] is not None:
+        record("asset.original_deleted", state="released")
 
 
 def measure(ctx: GatewayContext, dataset_id: str) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from sqlalchemy import Engine
 
 from gateway.clock import Clock, utc_now
 from gateway.db import make_engine, migrate, require_current_schema
+from gateway.filemodes import private_dir
 from gateway.keys import KeyProvider, load_master_key
 from gateway.settings import Settings
 from gateway.storage import BlobStore, LocalBlobStore
@@ -27,7 +28,7 @@ class GatewayContext:
     ) -> GatewayContext:
         """Connect, migrate the schema to head (or, with migrate_schema=False, refuse a schema
         that is not at head), load the master key and the blob store."""
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(settings.data_dir)
         engine = make_engine(settings.resolved_database_url)
         if migrate_schema:
             migrate(engine)

@@ -72,8 +72,11 @@ def ingest_upload(
     existing = session.exec(
         select(Asset).where(Asset.dataset_id == dataset.id, Asset.content_digest == digest)
     ).first()
-    if existing is not None:
-        return IngestOutcome(upload.filename, existing.id, AssetState(existing.state), True)
+    if existing is not None:  # a file rejected before is rejected again, with its reason
+        earlier = existing.reasons[0] if existing.state == AssetState.REJECTED else None
+        return IngestOutcome(
+            upload.filename, existing.id, AssetState(existing.state), True, earlier
+        )
     checked = _validate(upload, ctx)
     exif = None if isinstance(checked, dict) else facts_json(upload.data)
     asset = _new_asset(dataset.id, digest, upload, key, now=ctx.clock(), exif=exif)

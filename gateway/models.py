@@ -33,12 +33,14 @@ def _enum(index: bool = False) -> Any:
 
 
 class AssetState(StrEnum):
+    """The lifecycle. Whether the original is still stored is not a state: see
+    `Asset.original_deleted_at` (a released asset stays released after retention deletes it)."""
+
     RECEIVED = "received"
     PROCESSING = "processing"
     RELEASED = "released"
     QUARANTINED = "quarantined"
     REJECTED = "rejected"
-    ORIGINAL_DELETED = "original_deleted"
     EXPIRED = "expired"
     ERASED = "erased"
 
@@ -104,6 +106,8 @@ class Asset(SQLModel, table=True):
         description="AES-GCM sealed JSON: file name, subject id, uploader (pseudonymised later)",
     )
     capture_time: datetime | None = _ts(nullable=True)
+    # set when the original was deleted (retention, expiry, erasure); the state is unchanged
+    original_deleted_at: datetime | None = _ts(nullable=True)
     reasons: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
     policy_version_id: str | None = Field(default=None, foreign_key="policyversion.id")
     created_at: datetime = _ts()

@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import or_
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, delete, select
 
 from gateway import crypto
 from gateway.asset_states import transition
@@ -212,6 +212,8 @@ def _storage_allowed(
 
 
 def _record_detections(session: Session, asset_id: str, regions: list[dict[str, Any]]) -> None:
+    """The current rendition's regions replace an earlier run's (re-processing)."""
+    session.exec(delete(Detection).where(col(Detection.asset_id) == asset_id))
     for r in regions:
         session.add(
             Detection(

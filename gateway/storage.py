@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Protocol
 
 from gateway.errors import NotFound
+from gateway.filemodes import private_dir
 
 _SAFE_KEY = re.compile(r"^[a-z0-9][a-z0-9_\-]*(/[a-z0-9][a-z0-9_.\-]*)*$")
 
@@ -30,7 +31,7 @@ class BlobStore(Protocol):
 class LocalBlobStore:
     def __init__(self, root: Path) -> None:
         self.root = root
-        root.mkdir(parents=True, exist_ok=True)
+        private_dir(root)
 
     def _path(self, key: str) -> Path:
         # keys are built by the gateway from ids and hex digests; refuse anything else outright
@@ -40,8 +41,8 @@ class LocalBlobStore:
 
     def put(self, key: str, data: bytes) -> None:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        private_dir(path.parent)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")  # 0600
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)

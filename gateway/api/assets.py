@@ -7,21 +7,28 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.responses import JSONResponse
 
+from gateway.authz import DatasetFrom, Grant, authority
 from gateway.datasets import get_dataset
-from gateway.deps import Context, CurrentKey, DbSession, Workers
+from gateway.deps import Context, DbSession, Workers
 from gateway.errors import InvalidRequest, NotFound, RejectedInput
 from gateway.ingest import IngestOutcome, Upload, ingest_upload
 from gateway.models import Asset, Role
 
 router = APIRouter(tags=["assets"])
+Uploading = Annotated[
+    Grant, authority(Role.ADMIN, Role.INGEST, scope=DatasetFrom.path("dataset_ref"))
+]
+AssetReader = Annotated[
+    Grant, authority(Role.ADMIN, Role.INGEST, Role.COMPLIANCE, scope=DatasetFrom.asset("asset_id"))
+]
 
 
 @router.post("/v1/datasets/{dataset_ref}/assets")
 async def upload_assets(
-    dataset_ref: str,
+    dataset_ref: str,  # noqa: ARG001 (resolved and checked by the route's authority)
     ctx: Context,
     session: DbSession,
-    key: CurrentKey,
+    key: Uploading,
     workers: Workers,
     files: Annotated[list[UploadFile], File(description="one or more images")],
     metadata: Annotated[
@@ -29,9 +36,7 @@ async def upload_assets(
         Form(description="JSON list aligned with files: {subject_id, uploader, capture_time}"),
     ] = None,
 ) -> JSONResponse:
-    key.require_role(Role.ADMIN, Role.INGEST)
-    dataset = get_dataset(session, dataset_ref)
-    key.require_dataset(dataset.id)
+    dataset = get_dataset(session, key.dataset_id)
     per_file = _parse_metadata(metadata, len(files))
     outcomes: list[IngestOutcome] = []
     for upload_file, meta in zip(files, per_file, strict=True):
@@ -87,18 +92,20 @@ def _respond(outcomes: list[IngestOutcome]) -> JSONResponse:
     views = [_outcome_view(o) for o in outcomes]
     rejected = [o for o in outcomes if o.error is not None]
     if len(outcomes) == 1 and rejected:
-        problem = views[0]["problem"] | {"asset_id": outcomes[0].asset_id}
+        problem = views[0]["problem"] | {
+            "asset_id": outcomes[0].asset_id,
+            "duplicate": outcomes[0].duplicate,
+        }
         return JSONResponse(problem, status_code=422, media_type="application/problem+json")
     status = 207 if rejected else 201
     return JSONResponse({"results": views}, status_code=status)
 
 
 @router.get("/v1/assets/{asset_id}")
-def get_asset(asset_id: str, session: DbSession, key: CurrentKey) -> dict[str, Any]:
+def get_asset(asset_id: str, session: DbSession, key: AssetReader) -> dict[str, Any]:
     asset = session.get(Asset, asset_id)
-    if asset is None:
+    if asset is None or asset.dataset_id != key.dataset_id:
         raise NotFound("no such asset", asset_id=asset_id)
-    key.require_dataset(asset.dataset_id)
     return {
         "id": asset.id,
         "dataset_id": asset.dataset_id,

@@ -161,6 +161,10 @@ def dataset_report(
             erasure_requests=facts.erasures,
             due_next=facts.due,
             legal_holds=facts.holds,
+            originals_stored=facts.originals_stored,
+            originals_deleted=[
+                Count(key=k, count=n) for k, n in sorted(facts.originals_deleted.items())
+            ],
         ),
         annotation_quality=facts.quality,
         incidents=IncidentsSection(
@@ -231,7 +235,10 @@ def verify_report(document: Mapping[str, Any], keys: Mapping[str, bytes]) -> Sig
     report, envelope = document.get("report"), document.get("signature")
     if not isinstance(report, Mapping) or not isinstance(envelope, Mapping):
         raise IntegrityFailure("not a signed report: 'report' and 'signature' are required")
-    verify_document(report, envelope, keys)
+    try:
+        verify_document(report, envelope, keys)
+    except (TypeError, ValueError) as exc:  # e.g. a float: nothing this gateway signs holds one
+        raise IntegrityFailure(f"not a report this gateway could have signed: {exc}") from None
     try:
         return SignedReport.model_validate(document)
     except ValidationError as exc:

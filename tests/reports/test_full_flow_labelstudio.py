@@ -415,13 +415,9 @@ def check_against_database(
     assert reported == quarantine_codes and reported["annotator-leak-flag"] == 1
     assert red["tools"] and red["redaction_policy_digests"]
 
-    # a deleted original leaves the asset released or quarantined as it was: count them so
-    held = Counter(str(a.state) for a in assets if a.state != AssetState.ORIGINAL_DELETED)
-    for rec, p in payloads:
-        if rec.action == "asset.original_deleted" and rec.entity_id in ids:
-            asset = next(a for a in assets if a.id == rec.entity_id)
-            if asset.state == AssetState.ORIGINAL_DELETED:
-                held[p["parameters"]["from"]] += 1
+    # a deleted original leaves the asset released or quarantined as it was
+    held = Counter(str(a.state) for a in assets)
+    assert any(a.original_deleted_at for a in assets if a.state == AssetState.QUARANTINED)
     assert held[AssetState.QUARANTINED] >= 1 and held[AssetState.RELEASED] >= 2
     [usable] = [
         f for item in r["ai_act"]["article_10"] for f in item["findings"] if "(usable)" in f
