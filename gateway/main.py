@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from gateway.api import apikeys, assets, datasets, health
+from gateway.api.contract import install_contract
 from gateway.context import GatewayContext
 from gateway.errors import GatewayError, InvalidRequest, ServiceUnavailable
 from gateway.http_limits import install_request_guard
@@ -51,6 +52,7 @@ def create_app(
 
     app = FastAPI(title="Label Studio Privacy Gateway", version="0.1.0", lifespan=lifespan)
     _install_error_handlers(app)
+    install_contract(app)  # 401/404/405 as problem+json, OpenAPI security and problems
     install_request_guard(app, settings)  # credentials present and body limits, before any body
     app.middleware("http")(request_context)
     for module in (health, datasets, assets, apikeys):

@@ -20,6 +20,10 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
+# re-exported: defined apart so the command line can build its options without SQLModel
+from gateway.vocabulary import LegalBasis as LegalBasis
+from gateway.vocabulary import Role as Role
+
 
 def _ts(nullable: bool = False) -> Any:
     return Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=nullable))
@@ -28,17 +32,6 @@ def _ts(nullable: bool = False) -> Any:
 def _enum(index: bool = False) -> Any:
     """Enums are stored as their string values (portable; new members need no DB migration)."""
     return Field(sa_column=Column(String(32), nullable=False, index=index))
-
-
-class LegalBasis(StrEnum):
-    """GDPR Art. 6(1) lawful bases."""
-
-    CONSENT = "consent"  # (a)
-    CONTRACT = "contract"  # (b)
-    LEGAL_OBLIGATION = "legal_obligation"  # (c)
-    VITAL_INTERESTS = "vital_interests"  # (d)
-    PUBLIC_TASK = "public_task"  # (e)
-    LEGITIMATE_INTERESTS = "legitimate_interests"  # (f)
 
 
 class AssetState(StrEnum):
@@ -52,13 +45,6 @@ class AssetState(StrEnum):
     REJECTED = "rejected"
     EXPIRED = "expired"
     ERASED = "erased"
-
-
-class Role(StrEnum):
-    ADMIN = "admin"
-    INGEST = "ingest"
-    COMPLIANCE = "compliance"
-    ML = "ml"
 
 
 class JobState(StrEnum):
