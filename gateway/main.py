@@ -60,6 +60,9 @@ def create_app(
 
     app = FastAPI(title="Label Studio Privacy Gateway", version="0.1.0", lifespan=lifespan)
     _install_error_handlers(app)
+    from gateway.api.docs import install_offline_docs  # Swagger UI from a package, no CDN
+
+    install_offline_docs(app)
     for module in (datasets, assets, apikeys):
         app.include_router(module.router)
     from gateway.api import lineage as lineage_api
