@@ -44,7 +44,10 @@ def label_config(ontology: Ontology) -> str:
             f"  <{tag} name={quoteattr(_CONTROL_NAME[control])} toName={quoteattr(IMAGE_NAME)}"
             f"{extra}>"
         )
-        lines += [f"    <{item} value={quoteattr(name)}/>" for name in groups[control]]
+        lines += [
+            f"    <{item} value={quoteattr(name)}{_index(control, i)}/>"
+            for i, name in enumerate(groups[control])
+        ]
         lines.append(f"  </{tag}>")
     lines += [
         '  <Header value="Privacy: does this image still show a face, a licence plate or'
@@ -56,6 +59,11 @@ def label_config(ontology: Ontology) -> str:
         "</View>",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _index(control: ControlType, position: int) -> str:
+    """Keypoints carry their order (Label Studio's converter writes COCO keypoints by it)."""
+    return f' model_index="{position}"' if control is ControlType.KEYPOINT else ""
 
 
 def privacy_flags(result: list[dict[str, Any]]) -> list[str]:
