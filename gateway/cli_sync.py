@@ -116,8 +116,13 @@ def annotations_pull(
         report = pull_annotations(ctx, destination, actor=ACTOR)
     out.print(
         f"{report.tasks} tasks read: {report.stored} annotations stored, "
-        f"{report.deleted} deleted, {len(report.flagged)} assets flagged"
+        f"{report.deleted} deleted, {len(report.flagged)} assets flagged, "
+        f"{len(report.failed)} failed"
     )
+    for ls_id, code in sorted(report.failed.items()):
+        err.print(f"failed: annotation {ls_id} ({code}); recorded, the next pull retries it")
+    if report.failed:
+        sys.exit(5)
 
 
 @annotations_app.command("export")

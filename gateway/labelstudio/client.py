@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 import httpx
+import pydantic
 from label_studio_sdk.client import LabelStudio
 from label_studio_sdk.core.api_error import ApiError
 
@@ -230,6 +231,25 @@ class LabelStudioClient:
             raise
         raw = task.model_dump(mode="json")
         return RemoteTask(int(raw["id"]), raw.get("data") or {}, raw.get("annotations") or [])
+
+    def annotation(self, annotation_id: int) -> dict[str, Any] | None:
+        """The annotation as Label Studio holds it now (None: Label Studio has no such
+        annotation). The caller keeps only what it needs: the object names the annotator."""
+        try:
+            found = self.call(
+                "read an annotation", lambda: self._sdk.annotations.get(annotation_id)
+            )
+        except LabelStudioRejected as exc:
+            if exc.details.get("status") == 404:
+                return None
+            raise
+        except pydantic.ValidationError:
+            raise LabelStudioRejected(
+                "Label Studio's annotation does not have the shape its API documents",
+                annotation=annotation_id,
+            ) from None
+        raw: dict[str, Any] = found.model_dump(mode="json")
+        return raw
 
     def update_task_data(self, task_id: int, data: dict[str, Any]) -> bool:
         """Replace a task's data in place (its annotations stay); False if the task is gone."""
