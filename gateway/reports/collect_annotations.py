@@ -96,6 +96,15 @@ def _annotation_rows(session: Session, scope: Scope, annotations: Table) -> Any:
         stmt = stmt.where(clause)
     if "deleted_at" in annotations.c:  # annotations deleted in Label Studio no longer count
         stmt = stmt.where(annotations.c.deleted_at.is_(None))
+    if "destination_id" in annotations.c:
+        # nor do those of a task withdrawn from Label Studio (a privacy flag, residency,
+        # retention): the gateway keeps them as evidence, Label Studio no longer holds them
+        withdrawn = select(col(AssetSync.asset_id)).where(
+            col(AssetSync.asset_id) == annotations.c.asset_id,
+            col(AssetSync.destination_id) == annotations.c.destination_id,
+            col(AssetSync.state) == SyncState.REMOVED,
+        )
+        stmt = stmt.where(~withdrawn.exists())
     stmt = stmt.order_by(annotations.c.asset_id, annotations.c.id)
     return run(session, stmt.execution_options(yield_per=2000))
 

@@ -29,9 +29,9 @@ from gateway.labelstudio import export_formats
 from gateway.labelstudio.config import label_config
 from gateway.labelstudio.export import ExportFormat, left_out
 from gateway.labelstudio.regions import image_labels
+from tests.labelstudio.export_compare import close, coco_shapes
 
 W, H = 640, 427
-REL = 1e-9
 DETECTION = Ontology.model_validate(
     {
         "labels": [
@@ -157,35 +157,15 @@ def _ours(ontology: Ontology, result: list[dict], fmt: ExportFormat) -> dict[str
     return write(fmt, [image_labels("asset-1", result, width=W, height=H)], ontology)
 
 
-def _coco_shapes(doc: dict) -> list[tuple]:
-    """Annotations by category name, ids dropped, each number list flattened."""
-    names = {c["id"]: c["name"] for c in doc["categories"]}
-    shapes = []
-    for a in doc["annotations"]:
-        seg = [v for part in a.get("segmentation") or [] for v in part]
-        shapes.append((names[a["category_id"]], a["bbox"], a.get("area"), seg, a.get("keypoints")))
-    return sorted(shapes, key=lambda s: (s[0], s[1]))
-
-
-def _close(ours: Any, theirs: Any, *, abs_tol: float = 0.0) -> bool:
-    if isinstance(ours, list | tuple):
-        return len(ours) == len(theirs) and all(
-            _close(a, b, abs_tol=abs_tol) for a, b in zip(ours, theirs, strict=True)
-        )
-    if isinstance(ours, int | float):
-        return math.isclose(ours, theirs, rel_tol=REL, abs_tol=max(abs_tol, 1e-12))
-    return bool(ours == theirs)
-
-
 def test_coco_rectangles_rotated_and_polygons_match_the_converter(tmp_path: Path) -> None:
     result = [*BOXES, ROTATED, POLYGON, CHOICE]
-    ours = _coco_shapes(json.loads(_ours(DETECTION, result, ExportFormat.COCO)["annotations.json"]))
-    theirs = _coco_shapes(
+    ours = coco_shapes(json.loads(_ours(DETECTION, result, ExportFormat.COCO)["annotations.json"]))
+    theirs = coco_shapes(
         json.loads((_sdk(tmp_path, DETECTION, result, "COCO") / "result.json").read_text())
     )
     assert len(ours) == len(theirs) == 4
     for mine, sdk in zip(ours, theirs, strict=True):
-        assert _close(list(mine[:4]), list(sdk[:4])), (mine, sdk)
+        assert close(list(mine[:4]), list(sdk[:4])), (mine, sdk)
     # full precision: Label Studio's decimals reach the file unrounded
     person = next(s for s in ours if s[0] == "person")
     assert person[1][0] == 30.769230769230766 * W / 100
@@ -193,16 +173,16 @@ def test_coco_rectangles_rotated_and_polygons_match_the_converter(tmp_path: Path
 
 def test_coco_keypoints_beside_rectangles_match_the_converter(tmp_path: Path) -> None:
     result = [BOXES[0], *KEYPOINTS]
-    ours = _coco_shapes(json.loads(_ours(POSE, result, ExportFormat.COCO)["annotations.json"]))
-    theirs = _coco_shapes(
+    ours = coco_shapes(json.loads(_ours(POSE, result, ExportFormat.COCO)["annotations.json"]))
+    theirs = coco_shapes(
         json.loads((_sdk(tmp_path, POSE, result, "COCO") / "result.json").read_text())
     )
     assert [s[0] for s in ours] == [s[0] for s in theirs] == ["default", "person"]
-    assert _close(ours[1][:4], theirs[1][:4])  # the box, exactly
+    assert close(ours[1][:4], theirs[1][:4])  # the box, exactly
     kp_ours, kp_sdk = ours[0][4], theirs[0][4]
-    assert _close(kp_ours, kp_sdk, abs_tol=0.5)  # the converter rounds keypoints to pixels
+    assert close(kp_ours, kp_sdk, abs_tol=0.5)  # the converter rounds keypoints to pixels
     assert kp_ours[0] == 40.123456789 * W / 100  # ours does not
-    assert _close(ours[0][1], theirs[0][1], abs_tol=1.0)  # bbox of rounded vs exact points
+    assert close(ours[0][1], theirs[0][1], abs_tol=1.0)  # bbox of rounded vs exact points
 
 
 def test_yolo_detection_and_pose_match_the_converter(tmp_path: Path) -> None:
@@ -220,7 +200,7 @@ def test_yolo_detection_and_pose_match_the_converter(tmp_path: Path) -> None:
         lines = files["labels/asset-1.txt"].decode().strip().splitlines()
         mine, theirs = _yolo_rows(lines, classes), _yolo_rows(sdk_lines, sdk_classes)
         assert [r[0] for r in mine] == [r[0] for r in theirs] and len(mine) >= 1
-        assert all(_close(list(a[1:]), list(b[1:])) for a, b in zip(mine, theirs, strict=True))
+        assert all(close(list(a[1:]), list(b[1:])) for a, b in zip(mine, theirs, strict=True))
 
 
 def _yolo_rows(lines: list[str], classes: list[str]) -> list[tuple]:
@@ -259,8 +239,8 @@ def test_brush_masks_match_the_converters_brush_to_coco(tmp_path: Path) -> None:
     sdk = json.loads(
         (_sdk(tmp_path, DETECTION, result, "BRUSH_TO_COCO") / "result_coco.json").read_text()
     )
-    masks = [s for s in _coco_shapes(ours) if s[0] == "sky"]
-    theirs = [s for s in _coco_shapes(sdk) if s[0] == "sky"]
+    masks = [s for s in coco_shapes(ours) if s[0] == "sky"]
+    theirs = [s for s in coco_shapes(sdk) if s[0] == "sky"]
     assert len(masks) == len(theirs) == 2
     assert [m[:4] for m in masks] == [t[:4] for t in theirs]  # whole pixels, exactly
 
