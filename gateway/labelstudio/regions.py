@@ -94,7 +94,10 @@ def image_labels(
         h = _number(item.get("original_height"), height)
         if item.get("original_width") and item.get("original_height"):
             image.width, image.height = int(w), int(h)
-        _add(image, control_of(str(item.get("from_name"))), item, value, w, h)
+        try:
+            _add(image, control_of(str(item.get("from_name"))), item, value, w, h)
+        except (KeyError, TypeError, ValueError, IndexError):
+            image.skipped += 1  # a malformed region is left out and counted, never a crash
     return image
 
 

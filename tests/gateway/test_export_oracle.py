@@ -257,3 +257,18 @@ def test_what_a_format_cannot_carry_is_counted_not_dropped_silently() -> None:
     counts = Counter({f: left_out(f, image, pose=False) for f in ExportFormat})
     assert counts == {ExportFormat.COCO: 0, ExportFormat.VOC: 3, ExportFormat.YOLO: 2}
     assert export_formats.KEYPOINT_CATEGORY == "default"
+
+
+def test_a_malformed_region_is_counted_not_a_crash() -> None:
+    broken = [
+        _region("x1", "boxes", "rectanglelabels", {"rectanglelabels": ["person"]}),  # no x
+        _region(
+            "x2",
+            "brush",
+            "brushlabels",
+            {"format": "rle", "rle": [1, 2, 3], "brushlabels": ["sky"]},
+        ),  # fmt: skip
+        _region("x3", "polygons", "polygonlabels", {"points": [[1]], "polygonlabels": ["road"]}),
+    ]
+    image = image_labels("a", [*broken, BOXES[0]], width=W, height=H)
+    assert image.skipped == 3 and len(image.boxes) == 1
