@@ -267,7 +267,7 @@ def test_a_malformed_region_is_counted_not_a_crash() -> None:
             "brush",
             "brushlabels",
             {"format": "rle", "rle": [1, 2, 3], "brushlabels": ["sky"]},
-        ),  # fmt: skip
+        ),
         _region("x3", "polygons", "polygonlabels", {"points": [[1]], "polygonlabels": ["road"]}),
     ]
     image = image_labels("a", [*broken, BOXES[0]], width=W, height=H)
