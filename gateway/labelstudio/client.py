@@ -37,6 +37,7 @@ class RemoteTask:
     id: int
     data: dict[str, Any]
     annotations: list[dict[str, Any]]
+    project: int | None = None
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -119,6 +120,16 @@ class LabelStudioClient:
             if marker in (project.get("description") or ""):
                 return int(project["id"])
         return None
+
+    def label_config(self, project_id: int) -> str | None:
+        """The project's labelling configuration (None: no such project)."""
+        try:
+            project = self.call("read a project", lambda: self._sdk.projects.get(project_id))
+        except LabelStudioRejected as exc:
+            if exc.details.get("status") == 404:
+                return None
+            raise
+        return project.label_config
 
     def project_exists(self, project_id: int) -> bool:
         try:
@@ -230,7 +241,13 @@ class LabelStudioClient:
                 return None
             raise
         raw = task.model_dump(mode="json")
-        return RemoteTask(int(raw["id"]), raw.get("data") or {}, raw.get("annotations") or [])
+        project = raw.get("project")
+        return RemoteTask(
+            int(raw["id"]),
+            raw.get("data") or {},
+            raw.get("annotations") or [],
+            project if isinstance(project, int) else None,
+        )
 
     def annotation(self, annotation_id: int) -> dict[str, Any] | None:
         """The annotation as Label Studio holds it now (None: Label Studio has no such

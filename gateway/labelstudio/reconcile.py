@@ -1,8 +1,10 @@
 """The service's scheduled annotation reconcile: Label Studio's open-source webhooks are sent
 once and never retried, so every `annotation_pull_interval_seconds` a background thread runs
 the pull-based reconcile (`annotations pull`) for every destination and stores whatever a
-lost webhook missed (0 disables it; the CLI can still run it). One destination that fails
-does not stop the others; the next tick tries it again."""
+lost webhook missed, and reads back the events that failed (0 disables it; the CLI can still
+run it). One destination that fails does not stop the others, one annotation that fails does
+not stop its destination's pull (it is recorded in `annotation_failure`); the next tick tries
+both again."""
 
 from __future__ import annotations
 
@@ -81,9 +83,10 @@ class AnnotationReconciler:
     def run_once(self) -> ReconcileTick:
         tick = reconcile_all(self._ctx, retry=self._retry)
         log.info(
-            "annotation reconcile: %d destinations read, %d failed",
+            "annotation reconcile: %d destinations read, %d failed, %d annotations not stored",
             len(tick.pulled),
             len(tick.failed),
+            sum(len(report.failed) for report in tick.pulled.values()),
         )
         return tick
 

@@ -297,6 +297,10 @@ def test_report_after_the_whole_flow_with_real_labelstudio(
     assert task_of[names["B"]] not in {
         t["id"] for t in project_tasks(labelstudio, synced.project_id)
     }
+    wait_for(  # each webhook is read back from Label Studio after its answer
+        lambda: len(lineage(ctx, "annotation.received")) == len(made),
+        "every annotation to be read back and stored",
+    )
     received = lineage(ctx, "annotation.received")
     assert len(received) == len(made) == 5  # every annotation arrived through the webhook
     pulled = pull_annotations(ctx, destination, actor=ADMIN)
