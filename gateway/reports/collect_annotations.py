@@ -96,15 +96,6 @@ def _annotation_rows(session: Session, scope: Scope, annotations: Table) -> Any:
         stmt = stmt.where(clause)
     if "deleted_at" in annotations.c:  # annotations deleted in Label Studio no longer count
         stmt = stmt.where(annotations.c.deleted_at.is_(None))
-    if "destination_id" in annotations.c:
-        # nor do those of a task withdrawn from Label Studio (a privacy flag, residency,
-        # retention): the gateway keeps them as evidence, Label Studio no longer holds them
-        withdrawn = select(col(AssetSync.asset_id)).where(
-            col(AssetSync.asset_id) == annotations.c.asset_id,
-            col(AssetSync.destination_id) == annotations.c.destination_id,
-            col(AssetSync.state) == SyncState.REMOVED,
-        )
-        stmt = stmt.where(~withdrawn.exists())
     stmt = stmt.order_by(annotations.c.asset_id, annotations.c.id)
     return run(session, stmt.execution_options(yield_per=2000))
 
@@ -157,7 +148,7 @@ def annotation_quality(
 class _Tally:
     """Running totals, so annotations stream through one asset at a time."""
 
-    total: int = 0
+    total: int = 0  # submitted, as Label Studio's total_annotations_number counts them
     cancelled: int = 0
     assets: int = 0
     overlap: int = 0
@@ -209,10 +200,10 @@ def quality_from_rows(
     current: str | None = None
     pending: list[tuple[str, Any]] = []
     for asset_id, annotator, raw, was_cancelled in rows:
-        tally.total += 1
-        if was_cancelled:
+        if was_cancelled:  # Label Studio's "skipped": not in its annotation count either
             tally.cancelled += 1
             continue
+        tally.total += 1
         if asset_id != current and pending:
             tally.add_asset(pending)
             pending = []

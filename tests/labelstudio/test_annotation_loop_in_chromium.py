@@ -127,10 +127,13 @@ def test_an_annotator_draws_accepts_and_flags_in_the_editor(
     assert [r["origin"] for r in accepted["result"]] == ["prediction"]  # accepted as shown
     _the_flagged_task_is_withdrawn(ctx, flagged, destination)
     _coco_equals_the_converter(ctx, dataset, ls, tmp_path)
+    # the report counts as Label Studio does (submitted, not cancelled), plus the work kept from
+    # tasks withdrawn from it: here the flagging annotation (as the whole-flow report test)
     quality = generate_dataset_report(ctx, dataset.name, actor=ADMIN).report.annotation_quality
     assert quality is not None
-    counted = (quality.annotations, ls.annotation_count())
-    assert counted == (2, 2), f"report, Label Studio: {counted}"
+    project_total = ls.get(f"/api/projects/{project}")["total_annotations_number"]
+    counted = (quality.annotations, ls.annotation_count(), project_total, _kept_withdrawn(ctx))
+    assert counted == (3, 2, 2, 1), f"report, Label Studio (tasks, project), kept: {counted}"
 
 
 class _LabelStudio:
@@ -171,6 +174,17 @@ class _LabelStudio:
             f"/api/projects/{self.project}/export", exportType="JSON", download_all_tasks="true"
         )
         return exported
+
+
+def _kept_withdrawn(ctx) -> int:
+    """Annotations the gateway keeps from tasks withdrawn from Label Studio."""
+    with transaction(ctx.engine) as s:
+        rows = s.exec(
+            select(Annotation)
+            .join(AssetSync, col(AssetSync.asset_id) == col(Annotation.asset_id))
+            .where(col(AssetSync.state) == SyncState.REMOVED, col(Annotation.deleted_at).is_(None))
+        ).all()
+        return len(rows)
 
 
 def _stored(ctx) -> dict[int, Annotation]:
