@@ -93,7 +93,8 @@ def serve_demo(
         server.start()
         gateway.start()
         out.print("loading the ML backend's pre-label models ...")
-        ml = _Background(ml_backend_app(ctx, data_dir, login), ml_port, "ml-backend-http")
+        ml_app = ml_backend_app(ctx, data_dir, login, labelstudio=server)
+        ml = _Background(ml_app, ml_port, "ml-backend-http")
         ml.start()
         _register(ctx, server, gateway_url)
         report = sync_dataset(
@@ -153,8 +154,11 @@ class _Background:
             self.thread.join(30)
 
 
-def ml_backend_app(ctx: GatewayContext, data_dir: Path, login: dict[str, str]) -> Any:
-    """The ML backend, embedded: same process and database as the demo's gateway."""
+def ml_backend_app(
+    ctx: GatewayContext, data_dir: Path, login: dict[str, str], *, labelstudio: LocalLabelStudio
+) -> Any:
+    """The ML backend, embedded: same process and database as the demo's gateway; `fit` reads
+    annotations back from the demo's Label Studio (on loopback, hence the opt-in)."""
     from ml_backend.app import create_app as create_ml_app
     from ml_backend.settings import MLBackendSettings
     from ml_backend.sources.base import load_sources
@@ -163,6 +167,9 @@ def ml_backend_app(ctx: GatewayContext, data_dir: Path, login: dict[str, str]) -
         basic_auth_user=login["ml_user"],
         basic_auth_password=SecretStr(login["ml_password"]),
         state_dir=data_dir / "ml_backend",
+        label_studio_url=labelstudio.url,
+        label_studio_token=SecretStr(labelstudio.token),
+        label_studio_allow_local_addresses=True,
     )
     return create_ml_app(settings, ctx=ctx, sources=load_sources(settings))
 
