@@ -55,6 +55,9 @@ def create_app(
     install_contract(app)  # 401/404/405 as problem+json, OpenAPI security and problems
     install_request_guard(app, settings)  # credentials present and body limits, before any body
     app.middleware("http")(request_context)
+    from gateway.api.docs import install_offline_docs  # Swagger UI from a package, no CDN
+
+    install_offline_docs(app)
     for module in (health, datasets, assets, apikeys):
         app.include_router(module.router)
     from gateway.api import lineage as lineage_api
