@@ -1,14 +1,14 @@
 """jobs: attempt limit, heartbeat lease, retry time, failure reason, deferrals, queue, payload
 
 Revision ID: 0016_job_leases
-Revises: 0010_merge_branches
+Revises: 0015_blob_refs_outbound
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0016_job_leases"
-down_revision = "0010_merge_branches"
+down_revision = "0015_blob_refs_outbound"
 branch_labels = None
 depends_on = None
 
