@@ -6,6 +6,7 @@ half-written blob under its final name.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import tempfile
@@ -15,6 +16,7 @@ from typing import Protocol
 from gateway.errors import NotFound
 from gateway.filemodes import private_dir
 
+log = logging.getLogger(__name__)
 _SAFE_KEY = re.compile(r"^[a-z0-9][a-z0-9_\-]*(/[a-z0-9][a-z0-9_.\-]*)*$")
 
 
@@ -58,7 +60,9 @@ class LocalBlobStore:
         try:
             return path.read_bytes()
         except FileNotFoundError as exc:
-            raise NotFound("blob not found", key=key) from exc
+            # the path stays in the operator's log: error bodies never name where data lives
+            log.warning("blob missing from the store: %s", key)
+            raise NotFound("blob not found") from exc
 
     def delete(self, key: str) -> bool:
         path = self._path(key)

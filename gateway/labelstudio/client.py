@@ -175,6 +175,25 @@ class LabelStudioClient:
         )
         return int(hook.id or 0)
 
+    def view_titles(self, project_id: int) -> list[str]:
+        """The titles of the project's Data Manager tabs."""
+        views = self.call(
+            "list the project's task views", lambda: self._sdk.views.list(project=project_id)
+        )
+        return [str((v.data or {}).get("title", "")) for v in views]
+
+    def create_view(self, project_id: int, *, title: str, hidden_columns: list[str]) -> None:
+        """A Data Manager tab with these task columns hidden (in the list and beside the
+        editor); columns are Label Studio ids such as `tasks:data.meta`."""
+        hidden = {"explore": hidden_columns, "labeling": hidden_columns}
+        self.call(
+            "create the annotators' task view",
+            lambda: self._sdk.views.create(
+                project=project_id,
+                data={"title": title, "hiddenColumns": hidden},
+            ),
+        )
+
     def local_storage_paths(self, project_id: int) -> list[str]:
         """The paths of the project's local-files storage connections."""
         found = self.call(

@@ -55,7 +55,7 @@ def test_export_coco_voc_yolo_from_label_studio_annotations(
     voc = _export(ctx, dataset, ExportFormat.VOC).files
     root = ET.fromstring(voc[f"Annotations/{asset_id}.xml"])  # noqa: S314  (our own output)
     assert root.findtext("object/name") == "person"
-    assert int(root.findtext("object/bndbox/xmin")) == round(width * 0.10)
+    assert float(root.findtext("object/bndbox/xmin")) == pytest.approx(width * 0.10)
 
     yolo = _export(ctx, dataset, ExportFormat.YOLO).files
     assert yolo["classes.txt"] == b"person\n"
