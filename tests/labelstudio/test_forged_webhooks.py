@@ -101,7 +101,8 @@ def test_an_invented_flag_withdraws_and_opens_nothing(
         for task in (invented, relabelled):
             asset = s.get(Asset, task["data"]["gateway_asset_id"])
             assert asset.state == AssetState.QUARANTINED
-            assert asset.reasons[-1]["code"] == "annotator-leak-flag-unconfirmed"
+            assert asset.reasons[-1]["code"] == "annotator-leak-flag"
+            assert "read back from Label Studio" in asset.reasons[-1]["message"]
             sync = s.get(AssetSync, (asset.id, destination.id))
             assert sync.state == SyncState.SYNCED  # not withdrawn
     for task in (invented, relabelled):  # both tasks are still in Label Studio
