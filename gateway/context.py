@@ -8,6 +8,7 @@ from sqlalchemy import Engine
 
 from gateway.clock import Clock, utc_now
 from gateway.db import make_engine, migrate
+from gateway.filemodes import private_dir
 from gateway.keys import KeyProvider, load_master_key
 from gateway.settings import Settings
 from gateway.storage import BlobStore, LocalBlobStore
@@ -24,7 +25,7 @@ class GatewayContext:
     @classmethod
     def open(cls, settings: Settings, *, create_master_key: bool = False) -> GatewayContext:
         """Connect, migrate the schema to head, load the master key and the blob store."""
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(settings.data_dir)
         engine = make_engine(settings.resolved_database_url)
         migrate(engine)
         master = load_master_key(settings, create=create_master_key)

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from gateway.api import apikeys, assets, datasets
 from gateway.context import GatewayContext
 from gateway.errors import GatewayError, InvalidRequest
+from gateway.http_limits import install_request_guard
 from gateway.policy.scheduler import RetentionScheduler
 from gateway.settings import Settings
 from gateway.workers import BackgroundWorkers, RedactorFactory
@@ -60,6 +61,7 @@ def create_app(
 
     app = FastAPI(title="Label Studio Privacy Gateway", version="0.1.0", lifespan=lifespan)
     _install_error_handlers(app)
+    install_request_guard(app, settings)  # credentials present and body limits, before any body
     for module in (datasets, assets, apikeys):
         app.include_router(module.router)
     from gateway.api import lineage as lineage_api

@@ -40,12 +40,14 @@ class LegalBasis(StrEnum):
 
 
 class AssetState(StrEnum):
+    """The lifecycle. Whether the original is still stored is not a state: see
+    `Asset.original_deleted_at` (a released asset stays released after retention deletes it)."""
+
     RECEIVED = "received"
     PROCESSING = "processing"
     RELEASED = "released"
     QUARANTINED = "quarantined"
     REJECTED = "rejected"
-    ORIGINAL_DELETED = "original_deleted"
     EXPIRED = "expired"
     ERASED = "erased"
 
@@ -108,9 +110,10 @@ class Asset(SQLModel, table=True):
     width: int | None = None
     height: int | None = None
     byte_size: int
-    original_blob: str | None = Field(default=None, max_length=200)
+    # indexed: a blob is deleted only once no other asset row names it (gateway.policy.derived)
+    original_blob: str | None = Field(default=None, max_length=200, index=True)
     key_version: int | None = None
-    redacted_blob: str | None = Field(default=None, max_length=200)
+    redacted_blob: str | None = Field(default=None, max_length=200, index=True)
     redacted_sha256: str | None = Field(default=None, max_length=64)
     private_meta: bytes | None = Field(
         default=None,
@@ -118,6 +121,8 @@ class Asset(SQLModel, table=True):
         description="AES-GCM sealed JSON: file name, subject id, uploader (pseudonymised later)",
     )
     capture_time: datetime | None = _ts(nullable=True)
+    # set when the original was deleted (retention, expiry, erasure); the state is unchanged
+    original_deleted_at: datetime | None = _ts(nullable=True)
     reasons: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
     policy_version_id: str | None = Field(default=None, foreign_key="policyversion.id")
     created_at: datetime = _ts()
@@ -214,6 +219,11 @@ class Destination(SQLModel, table=True):
     image_delivery: str = Field(default="signed-url", max_length=16)
     local_files_root: str | None = Field(
         default=None, max_length=500, description="Label Studio's local-files root, shared"
+    )
+    allow_local_addresses: bool = Field(
+        default=False,
+        description="an admin's opt-in: the URL may resolve to loopback, link-local or "
+        "unspecified addresses (a Label Studio on this machine); never metadata addresses",
     )
 
 

@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import or_
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, delete, select
 
 from gateway import crypto
 from gateway.asset_states import transition
@@ -158,7 +158,9 @@ def _finish(ctx: GatewayContext, job: Job, outcome: RedactionOutcome) -> AssetSt
         if released:
             assert outcome.output is not None  # noqa: S101 (narrowing for mypy)
             digest = crypto.sha256_hex(outcome.output)
-            asset.redacted_blob = redacted_key(asset.dataset_id, digest, outcome.extension)
+            asset.redacted_blob = redacted_key(
+                asset.dataset_id, asset.id, digest, outcome.extension
+            )
             asset.redacted_sha256 = digest
             ctx.store.put(asset.redacted_blob, outcome.output)
         _record_detections(session, asset.id, outcome.regions)
@@ -212,6 +214,8 @@ def _storage_allowed(
 
 
 def _record_detections(session: Session, asset_id: str, regions: list[dict[str, Any]]) -> None:
+    """The current rendition's regions replace an earlier run's (re-processing)."""
+    session.exec(delete(Detection).where(col(Detection.asset_id) == asset_id))
     for r in regions:
         session.add(
             Detection(

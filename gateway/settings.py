@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     )
     workers: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1), ge=1, le=256)
     max_upload_bytes: int = Field(50 * 1024 * 1024, gt=0)
+    max_upload_request_bytes: int = Field(
+        200 * 1024 * 1024,
+        gt=0,
+        description="one upload request, all its files together (refused with 413 past it)",
+    )
     max_pixels: int = Field(50_000_000, gt=0)
     job_timeout_seconds: float = Field(120.0, gt=0)
     retention_interval_seconds: float = Field(
@@ -40,6 +45,17 @@ class Settings(BaseSettings):
         900.0,
         ge=0,
         description="how often the service pulls annotations webhooks missed; 0: never (CLI)",
+    )
+
+    lineage_checkpoint_log: Path | None = Field(
+        None,
+        description="append-only file OUTSIDE the data directory: every signed lineage "
+        "checkpoint is also written there, and `verify` pins the ledger to it",
+    )
+    lineage_trusted_fingerprint: str | None = Field(
+        None,
+        description="SHA-256 fingerprint(s), comma-separated, of the lineage signing key "
+        "`verify` and reports trust (the database's keys count only if handed over from it)",
     )
 
     @model_validator(mode="after")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Protocol
 
 from gateway.errors import NotFound
+from gateway.filemodes import private_dir
 
 _SAFE_KEY = re.compile(r"^[a-z0-9][a-z0-9_\-]*(/[a-z0-9][a-z0-9_.\-]*)*$")
 
@@ -30,7 +31,7 @@ class BlobStore(Protocol):
 class LocalBlobStore:
     def __init__(self, root: Path) -> None:
         self.root = root
-        root.mkdir(parents=True, exist_ok=True)
+        private_dir(root)
 
     def _path(self, key: str) -> Path:
         # keys are built by the gateway from ids and hex digests; refuse anything else outright
@@ -40,8 +41,8 @@ class LocalBlobStore:
 
     def put(self, key: str, data: bytes) -> None:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        private_dir(path.parent)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")  # 0600
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
@@ -71,10 +72,15 @@ class LocalBlobStore:
         return self._path(key).exists()
 
 
-def original_key(dataset_id: str, content_digest: str) -> str:
-    """Content-addressed by the keyed digest: the path proves nothing once the key is shredded."""
-    return f"originals/{dataset_id}/{content_digest[:2]}/{content_digest}.bin"
+def original_key(dataset_id: str, asset_id: str) -> str:
+    """One blob per asset, named by its random id: the path says nothing about the content,
+    and two uploads racing with the same bytes never overwrite each other's ciphertext."""
+    return f"originals/{dataset_id}/{asset_id[:2]}/{asset_id}.bin"
 
 
-def redacted_key(dataset_id: str, sha256: str, extension: str) -> str:
-    return f"redacted/{dataset_id}/{sha256[:2]}/{sha256}.{extension}"
+def redacted_key(dataset_id: str, asset_id: str, sha256: str, extension: str) -> str:
+    """Per asset, never shared: identical redacted copies of two assets are two blobs, so
+    deleting one asset (erasure, retention, re-processing) never takes another's bytes.
+    Stores written before this layout may hold shared keys; `gateway.policy.derived.delete_blob`
+    keeps those while any other asset row still names them."""
+    return f"redacted/{dataset_id}/{asset_id}/{sha256}.{extension}"

@@ -163,8 +163,8 @@ class PreLabeller:
             return None
         try:
             return self.images.fetch(data)
-        except ImageRefused as exc:
-            log.info("task %s gets no prediction: %s", _task_id(task), exc.code)
+        except ImageRefused as exc:  # a refusal is an operator's business: warn, with the reason
+            log.warning("task %s gets no prediction: %s: %s", _task_id(task), exc.code, exc.message)
             return None
 
     def _detect(self, image: RedactedImage) -> tuple[list[Detection], list[str]]:

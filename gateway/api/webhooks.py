@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, BackgroundTasks, Header, Request
 from starlette.concurrency import run_in_threadpool
 
+from gateway.authz import public
 from gateway.context import GatewayContext
 from gateway.deps import Context
 from gateway.errors import GatewayError
@@ -36,7 +37,10 @@ class WebhookTooLarge(GatewayError):
     code, status, title = "request-too-large", 413, "Webhook body too large"
 
 
-@router.post("/v1/webhooks/labelstudio/{destination_id}")
+@router.post(
+    "/v1/webhooks/labelstudio/{destination_id}",
+    dependencies=[public("Label Studio sends the destination's webhook secret in a header")],
+)
 async def labelstudio_webhook(
     destination_id: str,
     request: Request,

@@ -30,7 +30,7 @@ from gateway.pseudonymisation import PseudonymField, pseudonym
 
 WEBHOOK = Actor("system", "labelstudio-webhook")
 # "original deleted" is still a lifecycle state here (the ls-state branch moves it to a field)
-FLAGGABLE = frozenset({AssetState.RELEASED, AssetState.ORIGINAL_DELETED})
+FLAGGABLE = frozenset({AssetState.RELEASED})
 LEAK_FLAG = "annotator-leak-flag"
 GONE = frozenset({AssetState.ERASED, AssetState.EXPIRED})
 

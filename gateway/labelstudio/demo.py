@@ -123,6 +123,7 @@ def _register(ctx: GatewayContext, server: LocalLabelStudio, gateway_url: str) -
                 "token": server.token,
                 "region": ctx.settings.region,
                 "gateway_url": gateway_url,
+                "allow_local_addresses": True,  # the demo's Label Studio runs on loopback
             }
         )
         register_destination(ctx, session, spec, actor=DEMO_ACTOR)

@@ -15,7 +15,6 @@ from xml.sax.saxutils import escape
 from sqlmodel import Session, col, select
 
 from gateway import crypto
-from gateway.asset_states import released_before_original_deleted
 from gateway.context import GatewayContext
 from gateway.datasets import ControlType, Ontology, get_dataset
 from gateway.labelstudio.config import control_of
@@ -24,7 +23,7 @@ from gateway.lineage import Actor, append
 from gateway.models import Asset, AssetState
 from gateway.policy.enforcement import EnforcementPoint, enforce_residency
 
-EXPORTABLE = (AssetState.RELEASED, AssetState.ORIGINAL_DELETED)
+EXPORTABLE = (AssetState.RELEASED,)  # with or without its original
 
 
 class ExportFormat(StrEnum):
@@ -116,10 +115,6 @@ def collect(session: Session, dataset_id: str, *, known: set[str]) -> tuple[list
     for annotation, asset in rows:
         if images and images[-1].asset_id == asset.id:
             continue  # an older annotation of the same image
-        if asset.state == AssetState.ORIGINAL_DELETED and not released_before_original_deleted(
-            session, asset.id
-        ):
-            continue  # quarantined (e.g. an annotator's leak flag) before retention: not data
         image = ImageLabels(asset.id, asset.width or 0, asset.height or 0)
         skipped += _add_regions(image, annotation.result)
         before = len(image.boxes) + len(image.polygons)

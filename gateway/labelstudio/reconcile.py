@@ -19,6 +19,7 @@ from gateway.db import transaction
 from gateway.errors import GatewayError
 from gateway.labelstudio.annotations import PullReport, pull_annotations
 from gateway.labelstudio.client import RetryPolicy
+from gateway.labelstudio.residency_withdrawal import WithdrawalReport, withdraw_forbidden
 from gateway.lineage import Actor
 from gateway.models import Destination
 
@@ -30,10 +31,13 @@ RECONCILER = Actor("system", "annotation-reconcile")
 class ReconcileTick:
     pulled: dict[str, PullReport] = field(default_factory=dict)  # by destination name
     failed: dict[str, str] = field(default_factory=dict)  # destination name -> error code
+    # by destination name: tasks withdrawn because residency no longer allows the destination
+    withdrawn: dict[str, WithdrawalReport] = field(default_factory=dict)
 
 
 def reconcile_all(ctx: GatewayContext, *, retry: RetryPolicy | None = None) -> ReconcileTick:
-    """One tick: pull every destination's annotations, each on its own."""
+    """One tick: pull every destination's annotations, each on its own; then withdraw the
+    tasks a residency policy activated since no longer allows there (the pull kept their work)."""
     tick = ReconcileTick()
     with transaction(ctx.engine) as session:
         destinations = list(session.exec(select(Destination)).all())
@@ -42,6 +46,11 @@ def reconcile_all(ctx: GatewayContext, *, retry: RetryPolicy | None = None) -> R
             tick.pulled[destination.name] = pull_annotations(
                 ctx, destination, actor=RECONCILER, retry=retry
             )
+            withdrawal = withdraw_forbidden(
+                ctx, destination, actor=RECONCILER, annotations_pulled=True, retry=retry
+            )
+            if withdrawal.withdrawn:
+                tick.withdrawn[destination.name] = withdrawal
         except GatewayError as exc:
             tick.failed[destination.name] = exc.code
             log.warning("annotation reconcile of %s failed: %s", destination.name, exc.code)

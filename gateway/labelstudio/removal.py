@@ -48,14 +48,17 @@ def remove_asset_tasks(
     reason: str,
     *,
     retry: RetryPolicy | None = None,
+    destination_id: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Delete every Label Studio task of the asset, in the caller's transaction; one entry
-    per recipient: {"destination_id", "task_id", "state": "removed" | "removal-pending"}."""
-    rows = session.exec(
-        select(AssetSync).where(
-            AssetSync.asset_id == asset_id, col(AssetSync.state) != SyncState.REMOVED
-        )
-    ).all()
+    """Delete every Label Studio task of the asset (at one destination, if named), in the
+    caller's transaction; one entry per recipient:
+    {"destination_id", "task_id", "state": "removed" | "removal-pending"}."""
+    stmt = select(AssetSync).where(
+        AssetSync.asset_id == asset_id, col(AssetSync.state) != SyncState.REMOVED
+    )
+    if destination_id is not None:
+        stmt = stmt.where(AssetSync.destination_id == destination_id)
+    rows = session.exec(stmt).all()
     results = []
     asset = session.get(Asset, asset_id)
     for row in rows:

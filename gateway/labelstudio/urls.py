@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from sqlmodel import Session
 
 from gateway import crypto
-from gateway.asset_states import released_before_original_deleted
 from gateway.context import GatewayContext
 from gateway.errors import GatewayError, KeyUnavailable, NotFound
 from gateway.keys import DatasetKeyMaterial
@@ -115,9 +114,7 @@ def _check_servable(session: Session, asset: Asset, destination: Destination) ->
         raise ImageGone("this image's task was removed")
     if sync is None or sync.state not in SERVABLE_SYNC or asset.redacted_blob is None:
         raise NotFound("no such image")
-    if state is AssetState.RELEASED:
-        return asset.redacted_blob
-    if state is AssetState.ORIGINAL_DELETED and released_before_original_deleted(session, asset.id):
+    if state is AssetState.RELEASED:  # whether or not its original is still stored
         return asset.redacted_blob
     raise NotFound("no such image")  # quarantined, processing: never served
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.exc import OperationalError
 
 from gateway.db import transaction
+from gateway.lineage.anchor import append_checkpoint, pinned_line
 from gateway.lineage.checkpoints import checkpoint_if_due
 from gateway.lineage.ledger import drain
 from gateway.lineage.tables import LineageCheckpoint
@@ -38,12 +39,23 @@ class Checkpointer:
         self._thread: threading.Thread | None = None
 
     def run_once(self) -> LineageCheckpoint | None:
-        """Sequence what waits in the outbox, then sign a checkpoint if one is due."""
+        """Sequence what waits in the outbox, then sign a checkpoint if one is due; once it
+        is committed, append it to the checkpoint log if one is configured."""
         drain(self.ctx.engine)
         with transaction(self.ctx.engine) as session:
-            return checkpoint_if_due(
+            made = checkpoint_if_due(
                 self.ctx, session, every_records=self.every_records, every=self.every
             )
+            line = None if made is None else pinned_line(session, made)
+        log_path = self.ctx.settings.lineage_checkpoint_log
+        if line is not None and log_path is not None:
+            try:
+                append_checkpoint(log_path, line)
+            except OSError as exc:  # the checkpoint is signed and stored; only its copy failed
+                log.error(
+                    "lineage checkpoint %d not appended to %s: %s", line["tree_size"], log_path, exc
+                )
+        return made
 
     def run_forever(self) -> None:
         while not self._stop.wait(self.poll_seconds):

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlmodel import Session, col, delete, select
 
-from gateway.asset_states import transition
+from gateway.asset_states import note_original_gone, transition
 from gateway.context import GatewayContext
 from gateway.datasets import get_dataset
 from gateway.errors import Conflict, IntegrityFailure, InvalidRequest, KeyUnavailable, NotFound
@@ -179,8 +179,8 @@ def erase_asset(
         for k, v in (("original", asset.original_blob), ("redacted", asset.redacted_blob))
         if v is not None
     ]
-    delete_blob(ctx, asset.original_blob)
-    delete_blob(ctx, asset.redacted_blob)
+    delete_blob(ctx, session, asset.original_blob, owner=asset.id)
+    delete_blob(ctx, session, asset.redacted_blob, owner=asset.id)
     recipients = remover.remove_tasks(ctx, session, asset_id=asset.id, reason="erasure")
     delete_detections(session, asset.id)
     if aliases:
@@ -190,6 +190,7 @@ def erase_asset(
                 col(VaultEntry.pseudonym).in_(aliases),
             )
         )
+    note_original_gone(asset, now=ctx.clock())
     asset.original_blob = asset.redacted_blob = None
     asset.private_meta = None
     transition(

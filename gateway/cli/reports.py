@@ -8,8 +8,10 @@ from typing import Annotated
 
 import typer
 
-from gateway.cli import CLI_ACTOR_ID, app, opened, out
+from gateway.cli.common import CLI_ACTOR_ID, opened, out
 from gateway.reports.render import ReportFormat
+
+app = typer.Typer()  # merged into the root app by gateway.cli.root
 
 DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"]
 
@@ -41,7 +43,8 @@ def report(
         bool, typer.Option("--all", help="record of processing activities over every dataset")
     ] = False,
 ) -> None:
-    """Generate a signed governance report (JSON is the source of truth; HTML/PDF render it)."""
+    """Generate a signed governance report (JSON is the source of truth; HTML/PDF render it
+    and embed it: a script block in the HTML, an attached file in the PDF)."""
     from gateway.errors import InvalidRequest
     from gateway.lineage.ledger import Actor
     from gateway.reports.build import generate_dataset_report, generate_processing_activities
@@ -69,12 +72,16 @@ def report(
 
 @app.command("report-verify")
 def report_verify(
-    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="a JSON report")],
+    path: Annotated[
+        Path,
+        typer.Argument(exists=True, dir_okay=False, help="a report: JSON, or HTML/PDF from it"),
+    ],
     trusted_key: Annotated[list[Path] | None, typer.Option(help="PEM public key you trust")] = None,
     fingerprint: Annotated[list[str] | None, typer.Option(help="SHA-256 key fingerprint")] = None,
 ) -> None:
-    """Check a JSON report's signature: offline against a key or fingerprint you trust, or
-    (with neither) against this gateway's lineage keys."""
+    """Check a report's signature (a JSON report, or the one an HTML or PDF report embeds):
+    offline against a key or fingerprint you trust, or (with neither) against this gateway's
+    lineage keys. An HTML page's text must also be what the signed report renders to."""
     from gateway.lineage.verify import load_anchor
     from gateway.reports.build import gateway_public_keys
     from gateway.reports.verify import anchored_keys, load_document, verify_report_file

@@ -9,8 +9,10 @@ from typing import Annotated, Any
 
 import typer
 
-from gateway.cli import CLI_ACTOR_ID, app, err, in_tx, opened, out, progress_bar
+from gateway.cli.common import CLI_ACTOR_ID, err, in_tx, opened, out, progress_bar
 from gateway.lineage import Actor
+
+app = typer.Typer()  # merged into the root app by gateway.cli.root
 
 destinations_app = typer.Typer(no_args_is_help=True, help="Label Studio destinations (admin).")
 annotations_app = typer.Typer(no_args_is_help=True, help="Annotations from Label Studio.")
@@ -40,10 +42,26 @@ def sync(
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
     out.print(report.describe())
+    _print_skipped(report.skipped)
     for asset_id, code in sorted(report.failed.items()):
         err.print(f"failed: {asset_id} ({code})")
     if report.failed:
         sys.exit(5)
+
+
+SKIPPED_SHOWN = 50
+
+
+def _print_skipped(skipped: dict[str, str]) -> None:
+    """Every reason with its count, then each skipped asset (the first 50; the API lists all)."""
+    from gateway.labelstudio.sync_plan import skipped_by_reason
+
+    for why, count in skipped_by_reason(skipped).items():
+        out.print(f"skipped {count}: {why}", highlight=False, markup=False)
+    for asset_id, why in list(skipped.items())[:SKIPPED_SHOWN]:
+        out.print(f"  skipped: {asset_id} ({why})", highlight=False, markup=False)
+    if len(skipped) > SKIPPED_SHOWN:
+        out.print(f"  ... and {len(skipped) - SKIPPED_SHOWN} more", highlight=False)
 
 
 @destinations_app.command("add")
@@ -107,18 +125,25 @@ def destinations_remove(name: Annotated[str, typer.Argument()]) -> None:
 def annotations_pull(
     source: Annotated[str, typer.Option("--from", help="destination name or id")],
 ) -> None:
-    """Reconcile: fetch every annotation Label Studio holds for the gateway's tasks."""
+    """Reconcile: fetch every annotation Label Studio holds for the gateway's tasks, then
+    withdraw the tasks a residency policy no longer allows there."""
     from gateway.labelstudio.annotations import pull_annotations
     from gateway.labelstudio.destinations import get_destination
+    from gateway.labelstudio.residency_withdrawal import withdraw_forbidden
 
     with opened() as ctx:
         destination = in_tx(ctx, lambda s: get_destination(s, source))
         report = pull_annotations(ctx, destination, actor=ACTOR)
+        withdrawal = withdraw_forbidden(ctx, destination, actor=ACTOR, annotations_pulled=True)
     out.print(
         f"{report.tasks} tasks read: {report.stored} annotations stored, "
         f"{report.deleted} deleted, {len(report.flagged)} assets flagged, "
         f"{len(report.failed)} failed"
     )
+    for group in withdrawal.withdrawn:  # residency no longer allows the destination
+        out.print(f"withdrawn {group.describe()}", highlight=False, markup=False)
+    if withdrawal.pending:
+        err.print(f"{withdrawal.pending} task removal(s) pending; run again")
     for ls_id, code in sorted(report.failed.items()):
         err.print(f"failed: annotation {ls_id} ({code}); recorded, the next pull retries it")
     if report.failed:

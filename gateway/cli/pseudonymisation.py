@@ -6,8 +6,10 @@ from typing import Annotated
 
 import typer
 
-from gateway.cli import CLI_ACTOR_ID, app, in_tx, opened, out
+from gateway.cli.common import CLI_ACTOR_ID, in_tx, opened, out
 from gateway.lineage import Actor
+
+app = typer.Typer()  # merged into the root app by gateway.cli.root
 
 keys_app = typer.Typer(no_args_is_help=True, help="Dataset and master keys: rotate, shred.")
 vault_app = typer.Typer(no_args_is_help=True, help="The re-identification vault (admins).")

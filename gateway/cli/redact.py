@@ -9,7 +9,9 @@ from typing import Annotated
 
 import typer
 
-from gateway.cli import app, out, progress_bar
+from gateway.cli.common import out, progress_bar
+
+app = typer.Typer()  # merged into the root app by gateway.cli.root
 
 
 @app.command()

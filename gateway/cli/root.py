@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import Progress
 
+from gateway.cli.common import CLI_ACTOR_ID, err, in_tx, opened, out, progress_bar
 from gateway.errors import GatewayError, NotAuthenticated, NotFound
 from gateway.models import LegalBasis, Role
 from redaction.errors import InputError, RedactionError
@@ -23,10 +21,6 @@ keys_app = typer.Typer(no_args_is_help=True, help="API keys with roles, scope an
 datasets_app = typer.Typer(no_args_is_help=True, help="Datasets and what they are for.")
 app.add_typer(keys_app, name="api-keys")
 app.add_typer(datasets_app, name="datasets")
-out = Console()
-err = Console(stderr=True)
-T = TypeVar("T")
-
 EXIT_CODES: dict[type[Exception], int] = {
     NotAuthenticated: 4,
     NotFound: 3,
@@ -53,39 +47,6 @@ def main() -> None:
             exc.show()
             sys.exit(exc.exit_code)
         raise
-
-
-@contextmanager
-def opened(create_master_key: bool = False) -> Iterator[Any]:
-    from gateway.context import GatewayContext
-    from gateway.settings import Settings
-
-    ctx = GatewayContext.open(Settings(), create_master_key=create_master_key)
-    try:
-        yield ctx
-    finally:
-        ctx.close()
-
-
-def in_tx(ctx: Any, fn: Callable[[Any], T]) -> T:
-    from gateway.db import transaction
-
-    with transaction(ctx.engine) as session:
-        return fn(session)
-
-
-def progress_bar() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=False,
-    )
-
-
-CLI_ACTOR_ID = "cli"
 
 
 @app.command()
@@ -253,20 +214,33 @@ def verify(
     report: Annotated[
         Path | None, typer.Option(help="a signed JSON governance report to check instead")
     ] = None,
+    against: Annotated[
+        list[Path] | None, typer.Option(help="pinned checkpoint file (kept outside the data dir)")
+    ] = None,
+    strict: Annotated[bool, typer.Option(help="fail on records no checkpoint signs")] = False,
+    from_anchor: Annotated[bool, typer.Option(help="walk from the newest pinned one")] = False,
+    allow_empty: Annotated[bool, typer.Option(help="an empty, unsigned ledger passes")] = False,
 ) -> None:
-    """Verify lineage: a bundle offline (names the first bad record), or the live chain; or,
-    with --report, a governance report's signature (as `report-verify`)."""
-    from gateway.cli_lineage import verify_live, verify_offline
+    """Verify lineage: a bundle offline (names the first bad record), or the live chain against
+    a trusted key and pinned checkpoints; or, with --report, a governance report's signature."""
+    from gateway.cli.lineage import verify_live, verify_offline
 
     if report is not None:
-        from gateway.cli_reports import report_verify
+        from gateway.cli.reports import report_verify
 
         report_verify(report, trusted_key, fingerprint)
         return
     if bundle is not None:
         verify_offline(bundle, trusted_key or [], fingerprint or [])
         return
-    verify_live()
+    verify_live(
+        trusted_keys=trusted_key or [],
+        fingerprints=fingerprint or [],
+        against=against or [],
+        strict=strict,
+        from_anchor=from_anchor,
+        allow_empty=allow_empty,
+    )
 
 
 @app.command()
@@ -302,15 +276,18 @@ def demo(
         serve_demo(data_dir, dataset="demo-street-scenes", out=out, hold=wait_for_interrupt)
 
 
-from gateway import cli_lineage  # noqa: E402, I001  (registers `lineage ...`)
-from gateway import cli_redact  # noqa: E402  (registers the `redact` command)
-from gateway import cli_reports  # noqa: E402  (registers `report`, `report-verify`)
-from gateway import cli_policies  # noqa: E402, F401  (policies, retention, erase, erasure)
-from gateway.cli_ml import ml_app  # noqa: E402
+from gateway.cli import (  # noqa: E402  (sub-apps; none imports this module)
+    lineage,
+    ml,
+    policies,
+    pseudonymisation,
+    redact,
+    reports,
+    sync,
+)
 
-app.add_typer(ml_app, name="ml-backend")
-from gateway import cli_pseudonymisation  # noqa: E402, F401  (registers `keys`, `vault`)
+for _module in (lineage, redact, reports, policies, pseudonymisation, sync):
+    app.add_typer(_module.app)
+app.add_typer(ml.ml_app, name="ml-backend")
 
-__all__ = ["app", "cli_lineage", "cli_redact", "cli_reports", "main"]
-
-from gateway import cli_sync  # noqa: E402, F401  (sync, destinations, annotations)
+__all__ = ["app", "main"]

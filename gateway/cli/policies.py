@@ -10,9 +10,11 @@ from typing import Annotated, Any
 import typer
 import yaml
 
-from gateway.cli import CLI_ACTOR_ID, app, err, in_tx, opened, out
+from gateway.cli.common import CLI_ACTOR_ID, err, in_tx, opened, out
 from gateway.lineage import Actor
 from gateway.policy.errors import PolicyInvalid
+
+app = typer.Typer()  # merged into the root app by gateway.cli.root
 
 policies_app = typer.Typer(no_args_is_help=True, help="Policy documents: validate, diff, activate.")
 retention_app = typer.Typer(no_args_is_help=True, help="Retention runs and legal holds.")
@@ -99,10 +101,22 @@ def diff(
 def activate_cmd(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
     dataset: Annotated[str | None, typer.Option(help="bind this dataset (name or id)")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="show what it would change and withdraw; do nothing")
+    ] = False,
+    acknowledge_weakening: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="name a protection the policy switches off (faces, plates, leak_check); "
+            "repeat for each: without it such a policy is refused"
+        ),
+    ] = None,
 ) -> None:
-    """Store FILE as an immutable policy version, activate it, and bind DATASET to it."""
+    """Store FILE as an immutable policy version, activate it, and bind DATASET to it. The
+    Label Studio tasks it forbids are listed (withdrawn on the next sync or reconcile)."""
+    from gateway.labelstudio.residency_withdrawal import withdrawn_by_policy
     from gateway.policy.loader import load_policy_file
-    from gateway.policy.versions import activate
+    from gateway.policy.versions import activate, preview_activation
 
     try:
         doc = load_policy_file(file)
@@ -110,7 +124,27 @@ def activate_cmd(
         _print_problems(exc)
         sys.exit(2)
     with opened() as ctx:
-        result = in_tx(ctx, lambda s: activate(s, ctx, doc, actor=ACTOR, dataset_ref=dataset))
+
+        def plan(s: Any) -> tuple[Any, list[Any]]:
+            preview = preview_activation(s, doc, dataset_ref=dataset)
+            return preview, withdrawn_by_policy(ctx, s, doc.residency, preview.dataset_ids)
+
+        preview, withdraw = in_tx(ctx, plan)
+        if dry_run:
+            _say_preview(preview, dataset)
+            _say_withdrawals(withdraw, dry_run=True)
+            return
+        result = in_tx(
+            ctx,
+            lambda s: activate(
+                s,
+                ctx,
+                doc,
+                actor=ACTOR,
+                dataset_ref=dataset,
+                acknowledged_weakening=acknowledge_weakening or (),
+            ),
+        )
     row = result.version
     state = "new version" if result.created else "existing version"
     say(f"activated {row.name} v{row.version} ({state}, id {row.id})")
@@ -119,6 +153,26 @@ def activate_cmd(
         for name in result.changed_fields:
             say(f"  changed: {name}")
         say(f"next: privacy-gateway policies reprocess --dataset {dataset}  (dry run)")
+    _say_withdrawals(withdraw, dry_run=False)
+
+
+def _say_preview(preview: Any, dataset: str | None) -> None:
+    known = "an existing version" if preview.existing_version_id else "a new version"
+    say(f"dry run: would activate {preview.name} as {known} (sha256:{preview.digest[:16]})")
+    if dataset:
+        say(f"dataset {dataset} would be governed by it")
+        for name in preview.changed_fields:
+            say(f"  would change: {name}")
+
+
+def _say_withdrawals(groups: list[Any], *, dry_run: bool) -> None:
+    verb = "would withdraw" if dry_run else "withdraws on the next sync or reconcile"
+    if not groups:
+        say(f"{'would withdraw' if dry_run else 'withdraws'} no Label Studio tasks")
+    for group in groups:
+        say(f"{verb} {group.describe()}")
+        for asset_id, task_id in group.tasks:
+            say(f"  task {task_id} (asset {asset_id})")
 
 
 @policies_app.command("list")
