@@ -62,24 +62,55 @@ def check_file_name(name: str) -> str | None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class CheckedUpload:
+    """An upload once validated (CPU only, no database): its shape, or why it is refused."""
+
+    upload: Upload
+    shape: tuple[str, int, int] | None  # (format, width, height) once oriented
+    error: dict[str, Any] | None
+    exif: dict[str, Any] | None  # facts read from the original before re-encoding
+
+
+def check_upload(ctx: GatewayContext, upload: Upload) -> CheckedUpload:
+    """Decode and validate, outside any transaction (a 49 Mpx image takes seconds: holding
+    the database's write lock, or the event loop, meanwhile would stall everyone else)."""
+    checked = _validate(upload, ctx)
+    if isinstance(checked, dict):
+        return CheckedUpload(upload, None, checked, None)
+    return CheckedUpload(upload, checked, None, facts_json(upload.data))
+
+
 def ingest_upload(
     session: Session, ctx: GatewayContext, dataset: Dataset, upload: Upload, *, actor: Actor
 ) -> IngestOutcome:
     """Validate, store and record one file. Never raises for bad input: it returns a
     rejected outcome, recorded on a rejected asset, so good files beside it are kept."""
+    return record_upload(session, ctx, dataset, check_upload(ctx, upload), actor=actor)
+
+
+def record_upload(
+    session: Session,
+    ctx: GatewayContext,
+    dataset: Dataset,
+    checked: CheckedUpload,
+    *,
+    actor: Actor,
+) -> IngestOutcome:
+    """Store and record a checked upload in the caller's transaction. The same bytes again
+    give the same asset; if it was refused, the refusal's reason again."""
+    upload = checked.upload
     key = ctx.keys.dataset_key(session, dataset.id)
     digest = crypto.keyed_digest(upload.data, key=content_digest_key(ctx, session, dataset.id))
     existing = session.exec(
         select(Asset).where(Asset.dataset_id == dataset.id, Asset.content_digest == digest)
     ).first()
-    if existing is not None:  # a file rejected before is rejected again, with its reason
-        earlier = existing.reasons[0] if existing.state == AssetState.REJECTED else None
-        return IngestOutcome(
-            upload.filename, existing.id, AssetState(existing.state), True, earlier
-        )
-    checked = _validate(upload, ctx)
-    exif = None if isinstance(checked, dict) else facts_json(upload.data)
-    asset = _new_asset(dataset.id, digest, upload, key, now=ctx.clock(), exif=exif)
+    if existing is not None:
+        state = AssetState(existing.state)
+        rejected = state is AssetState.REJECTED and existing.reasons
+        error = existing.reasons[0] if rejected else None
+        return IngestOutcome(upload.filename, existing.id, state, True, error)
+    asset = _new_asset(dataset.id, digest, upload, key, now=ctx.clock(), exif=checked.exif)
     enforce_residency(
         ctx,
         session,
@@ -90,9 +121,10 @@ def ingest_upload(
         entity_type="asset",
         entity_id=asset.id,
     )
-    if isinstance(checked, dict):
-        return _record_rejection(session, ctx, asset, upload, checked, actor=actor)
-    asset.source_format, asset.width, asset.height = checked
+    if checked.error is not None or checked.shape is None:
+        error = checked.error or {"code": "not-checked", "message": "the file was not checked"}
+        return _record_rejection(session, ctx, asset, upload, error, actor=actor)
+    asset.source_format, asset.width, asset.height = checked.shape
     return _record_acceptance(session, ctx, asset, upload, key, actor=actor)
 
 
@@ -193,7 +225,7 @@ def _record_acceptance(
         entity_type="asset",
         entity_id=asset.id,
     )
-    asset.original_blob = original_key(asset.dataset_id, asset.content_digest)
+    asset.original_blob = original_key(asset.dataset_id, asset.id)
     sealed = crypto.seal(
         upload.data, key=key.subkey(KeyPurpose.AT_REST), aad=original_aad(asset.id, key)
     )

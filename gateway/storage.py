@@ -6,6 +6,7 @@ half-written blob under its final name.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import tempfile
@@ -15,6 +16,7 @@ from typing import Protocol
 from gateway.errors import NotFound
 from gateway.filemodes import private_dir
 
+log = logging.getLogger(__name__)
 _SAFE_KEY = re.compile(r"^[a-z0-9][a-z0-9_\-]*(/[a-z0-9][a-z0-9_.\-]*)*$")
 
 
@@ -58,7 +60,9 @@ class LocalBlobStore:
         try:
             return path.read_bytes()
         except FileNotFoundError as exc:
-            raise NotFound("blob not found", key=key) from exc
+            # the path stays in the operator's log: error bodies never name where data lives
+            log.warning("blob missing from the store: %s", key)
+            raise NotFound("blob not found") from exc
 
     def delete(self, key: str) -> bool:
         path = self._path(key)
@@ -72,10 +76,15 @@ class LocalBlobStore:
         return self._path(key).exists()
 
 
-def original_key(dataset_id: str, content_digest: str) -> str:
-    """Content-addressed by the keyed digest: the path proves nothing once the key is shredded."""
-    return f"originals/{dataset_id}/{content_digest[:2]}/{content_digest}.bin"
+def original_key(dataset_id: str, asset_id: str) -> str:
+    """One blob per asset, named by its random id: the path says nothing about the content,
+    and two uploads racing with the same bytes never overwrite each other's ciphertext."""
+    return f"originals/{dataset_id}/{asset_id[:2]}/{asset_id}.bin"
 
 
-def redacted_key(dataset_id: str, sha256: str, extension: str) -> str:
-    return f"redacted/{dataset_id}/{sha256[:2]}/{sha256}.{extension}"
+def redacted_key(dataset_id: str, asset_id: str, sha256: str, extension: str) -> str:
+    """Per asset, never shared: identical redacted copies of two assets are two blobs, so
+    deleting one asset (erasure, retention, re-processing) never takes another's bytes.
+    Stores written before this layout may hold shared keys; `gateway.policy.derived.delete_blob`
+    keeps those while any other asset row still names them."""
+    return f"redacted/{dataset_id}/{asset_id}/{sha256}.{extension}"

@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.context import GatewayContext
 from gateway.errors import GatewayError, InvalidRequest
+from gateway.outbound import AddressPolicy
 from ml_backend.calibration import CalibrationStore, project_key
 from ml_backend.gateway_client import HttpGatewayImages
 from ml_backend.images import GatewayImages, ImageSource
@@ -135,7 +136,8 @@ def annotation_reader(settings: MLBackendSettings) -> AnnotationReader | None:
     if settings.label_studio_url is None or token is None:
         log.warning("GATEWAY_ML_LABEL_STUDIO_URL/_TOKEN unset: fit will not learn from webhooks")
         return None
-    return LabelStudioReader(settings.label_studio_url, token)
+    policy = AddressPolicy(allow_local_addresses=settings.label_studio_allow_local_addresses)
+    return LabelStudioReader(settings.label_studio_url, token, policy=policy)
 
 
 def image_source(settings: MLBackendSettings, *, ctx: GatewayContext | None) -> ImageSource:
@@ -153,6 +155,7 @@ def image_source(settings: MLBackendSettings, *, ctx: GatewayContext | None) -> 
             api_key=key,
             region=settings.region,
             limits=limits,
+            policy=AddressPolicy(allow_local_addresses=settings.gateway_allow_local_addresses),
             timeout_seconds=settings.gateway_timeout_seconds,
         )
     if ctx is None:

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 
 from gateway import crypto
+from gateway.outbound import AddressPolicy, OutboundAddressRefused, guarded_client
 from ml_backend.images import ImageRefused, RedactedImage, asset_id_of
 from redaction.errors import RedactionError
 from redaction.io import decode_image
@@ -39,17 +40,18 @@ class HttpGatewayImages:
         api_key: str,
         region: str,
         limits: Limits,
+        policy: AddressPolicy,
         timeout_seconds: float = 10.0,
-        transport: httpx.BaseTransport | None = None,
     ) -> None:
+        """`policy`: the addresses the gateway URL may reach, checked at every connection
+        (`gateway.outbound`), so the key never goes to a refused address."""
         self.base_url = base_url.rstrip("/")
         self.region = region
         self.limits = limits
-        self._client = httpx.Client(
+        self._client = guarded_client(
+            policy,
             timeout=httpx.Timeout(timeout_seconds),
-            follow_redirects=False,
             headers={"Authorization": f"Bearer {api_key}", REGION_HEADER: region},
-            transport=transport,
         )
 
     def close(self) -> None:
@@ -69,6 +71,8 @@ class HttpGatewayImages:
             raise ImageRefused(
                 "gateway-unreachable", f"the gateway did not answer: {type(exc).__name__}"
             ) from exc
+        except OutboundAddressRefused as exc:
+            raise ImageRefused(exc.code, exc.message) from exc
         if not stated or crypto.sha256_hex(data) != stated:
             raise ImageRefused("redacted-digest-mismatch", "the served image fails its digest")
         claimed = task_data.get("gateway_dataset_id")
@@ -113,7 +117,7 @@ class HttpGatewayImages:
         }
         try:
             response = self._client.post(url, json=body)
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, OutboundAddressRefused) as exc:
             log.warning("could not record %s in the gateway: %s", action, type(exc).__name__)
             return
         if response.status_code != 201:

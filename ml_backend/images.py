@@ -112,7 +112,7 @@ class GatewayImages:
                 )
             if str(claimed) != asset.dataset_id:
                 raise ImageRefused("dataset-mismatch", "the task's dataset is not the asset's")
-            try:  # released, or original deleted after release: the gateway's own rule
+            try:  # released (with or without its original): the gateway's own rule
                 blob, expected = servable_redacted(asset)
             except NotFound as exc:
                 raise ImageRefused("not-released", f"the asset is {asset.state}") from exc

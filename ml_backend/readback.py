@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from gateway.labelstudio.client import LabelStudioClient, RetryPolicy
+from gateway.outbound import AddressPolicy
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,9 +50,15 @@ class AnnotationReader(Protocol):
 class LabelStudioReader:
     """The real reader: Label Studio's API through label-studio-sdk, with retries."""
 
-    def __init__(self, url: str, token: str, *, timeout: float = 10.0) -> None:
+    def __init__(
+        self, url: str, token: str, *, policy: AddressPolicy, timeout: float = 10.0
+    ) -> None:
         self._client = LabelStudioClient(
-            url, token, retry=RetryPolicy(attempts=3, first_delay=0.2), timeout=timeout
+            url,
+            token,
+            policy=policy,
+            retry=RetryPolicy(attempts=3, first_delay=0.2),
+            timeout=timeout,
         )
 
     def annotation(self, annotation_id: int) -> HeldAnnotation | None:

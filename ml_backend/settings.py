@@ -30,6 +30,16 @@ class MLBackendSettings(BaseSettings):
         "(unset: read them in-process from the gateway's database and store)",
         pattern=r"^https?://[^\s?#]+$",
     )
+    gateway_allow_local_addresses: bool = Field(
+        False,
+        description="an admin's opt-in: gateway_url may reach loopback, link-local or "
+        "unspecified addresses (a gateway on this machine); metadata addresses stay refused",
+    )
+    label_studio_allow_local_addresses: bool = Field(
+        False,
+        description="an admin's opt-in: label_studio_url may reach loopback, link-local or "
+        "unspecified addresses (Label Studio on this machine); metadata addresses stay refused",
+    )
     gateway_api_key: SecretStr | None = Field(None, description="the backend's ml-role API key")
     gateway_api_key_file: Path | None = Field(
         None, description="file holding the ml-role API key (wins over gateway_api_key)"

@@ -2,17 +2,24 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, UploadFile
+import anyio.to_thread
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from starlette.datastructures import FormData, UploadFile
 
 from gateway.authz import DatasetFrom, Grant, authority
+from gateway.context import GatewayContext
 from gateway.datasets import get_dataset
+from gateway.db import transaction
 from gateway.deps import Context, DbSession, Workers
 from gateway.errors import InvalidRequest, NotFound, RejectedInput
-from gateway.ingest import IngestOutcome, Upload, ingest_upload
-from gateway.models import Asset, Role
+from gateway.ingest import IngestOutcome, Upload, check_upload, record_upload
+from gateway.lineage import Actor
+from gateway.models import Asset, Dataset, Role
+from gateway.offload import run_cpu_bound
 
 router = APIRouter(tags=["assets"])
 Uploading = Annotated[
@@ -23,29 +30,82 @@ AssetReader = Annotated[
 ]
 
 
-@router.post("/v1/datasets/{dataset_ref}/assets")
+UPLOAD_FORM = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["files"],
+                    "properties": {
+                        "files": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                            "description": "one or more images",
+                        },
+                        "metadata": {
+                            "type": "string",
+                            "description": "JSON list aligned with files: "
+                            "{subject_id, uploader, capture_time}",
+                        },
+                    },
+                }
+            }
+        },
+    }
+}
+MAX_FILES_PER_REQUEST = 1000
+
+
+@router.post("/v1/datasets/{dataset_ref}/assets", openapi_extra=UPLOAD_FORM)
 async def upload_assets(
     dataset_ref: str,  # noqa: ARG001 (resolved and checked by the route's authority)
+    request: Request,
     ctx: Context,
-    session: DbSession,
     key: Uploading,
     workers: Workers,
-    files: Annotated[list[UploadFile], File(description="one or more images")],
-    metadata: Annotated[
-        str | None,
-        Form(description="JSON list aligned with files: {subject_id, uploader, capture_time}"),
-    ] = None,
 ) -> JSONResponse:
-    dataset = get_dataset(session, key.dataset_id)
-    per_file = _parse_metadata(metadata, len(files))
-    outcomes: list[IngestOutcome] = []
-    for upload_file, meta in zip(files, per_file, strict=True):
-        data = await upload_file.read(ctx.settings.max_upload_bytes + 1)
-        upload = Upload(filename=upload_file.filename or "", data=data, **meta)
-        outcomes.append(ingest_upload(session, ctx, dataset, upload, actor=key.actor))
-    session.commit()  # the workers must see the new jobs
-    workers.wake()
+    """The key, its role and its dataset scope are checked (the route's authority) before the
+    form is read (this handler reads the body, not FastAPI ahead of the dependencies). Each
+    file is decoded and validated in a worker thread outside any transaction, then recorded in
+    its own short transaction: neither the event loop nor the database's write lock waits on a
+    decode."""
+    dataset = await anyio.to_thread.run_sync(partial(_dataset, ctx, key.dataset_id))
+    async with request.form(max_files=MAX_FILES_PER_REQUEST) as form:  # closes spooled files
+        files, metadata = _form_fields(form)
+        per_file = _parse_metadata(metadata, len(files))
+        outcomes: list[IngestOutcome] = []
+        for upload_file, meta in zip(files, per_file, strict=True):
+            data = await upload_file.read(ctx.settings.max_upload_bytes + 1)
+            upload = Upload(filename=upload_file.filename or "", data=data, **meta)
+            ingest = partial(_ingest_one, ctx, dataset, upload, actor=key.actor)
+            outcomes.append(await run_cpu_bound(request.app, ingest))
+            workers.wake()  # committed: the workers may take its job now
     return _respond(outcomes)
+
+
+def _dataset(ctx: GatewayContext, ref: str) -> Dataset:
+    with transaction(ctx.engine) as session:
+        return get_dataset(session, ref)
+
+
+def _ingest_one(
+    ctx: GatewayContext, dataset: Dataset, upload: Upload, *, actor: Actor
+) -> IngestOutcome:
+    checked = check_upload(ctx, upload)
+    with transaction(ctx.engine) as session:
+        return record_upload(session, ctx, dataset, checked, actor=actor)
+
+
+def _form_fields(form: FormData) -> tuple[list[UploadFile], str | None]:
+    files = form.getlist("files")
+    if not files or not all(isinstance(f, UploadFile) for f in files):
+        raise InvalidRequest("send one or more images as multipart form fields named 'files'")
+    metadata = form.get("metadata")
+    if metadata is not None and not isinstance(metadata, str):
+        raise InvalidRequest("metadata must be a form field, not a file")
+    return [f for f in files if isinstance(f, UploadFile)], metadata
 
 
 def _parse_metadata(raw: str | None, count: int) -> list[dict[str, Any]]:

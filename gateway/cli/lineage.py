@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from gateway.cli.common import CLI_ACTOR_ID, err, in_tx, opened, out
+from gateway.cli.common import CLI_ACTOR_ID, JsonFlag, err, in_tx, opened, out, print_json
 
 app = typer.Typer()  # merged into the root app by gateway.cli.root
 
@@ -60,13 +60,18 @@ def checkpoint(
     watch: Annotated[bool, typer.Option(help="keep running; sign when one is due")] = False,
     every_records: Annotated[int, typer.Option(min=1)] = 10_000,
     every_seconds: Annotated[int, typer.Option(min=1)] = 300,
+    output: Annotated[
+        Path | None, typer.Option(help="also append it to this file (keep it off this host)")
+    ] = None,
 ) -> None:
-    """Sign a checkpoint (Merkle tree head) over every record so far; --watch: at intervals."""
+    """Sign a checkpoint (Merkle tree head) over every record so far; --watch: at intervals.
+    --output appends the signed checkpoint to a file `verify --against` pins the ledger to."""
     from datetime import timedelta
 
+    from gateway.lineage.anchor import append_checkpoint
     from gateway.lineage.checkpointer import Checkpointer
-    from gateway.lineage.checkpoints import create_checkpoint
     from gateway.lineage.ledger import drain
+    from gateway.lineage.signing import ensure_signing_key
 
     with opened() as ctx:
         if watch:
@@ -76,9 +81,20 @@ def checkpoint(
                 ctx, every_records=every_records, every=every, poll_seconds=poll
             ).run_forever()
             return
+        in_tx(ctx, lambda s: ensure_signing_key(ctx, s))  # its creation record is signed too
         drain(ctx.engine)
-        row = in_tx(ctx, lambda s: create_checkpoint(ctx, s))
+        row, line = in_tx(ctx, lambda s: _checkpoint_and_line(ctx, s))
+        for path in {output, ctx.settings.lineage_checkpoint_log} - {None}:
+            append_checkpoint(path, line)
     out.print(f"checkpoint: tree size {row.tree_size}, root {row.root_hash}, key {row.key_id}")
+
+
+def _checkpoint_and_line(ctx: Any, session: Any) -> tuple[Any, dict[str, Any]]:
+    from gateway.lineage.anchor import pinned_line
+    from gateway.lineage.checkpoints import create_checkpoint
+
+    row = create_checkpoint(ctx, session)
+    return row, pinned_line(session, row)
 
 
 @lineage_app.command("prove")
@@ -114,15 +130,23 @@ def verify_bundle_cmd(
     path: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
     trusted_key: Annotated[list[Path] | None, typer.Option(help="PEM public key you trust")] = None,
     fingerprint: Annotated[list[str] | None, typer.Option(help="SHA-256 key fingerprint")] = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Verify an exported bundle offline (same as `privacy-gateway verify PATH`)."""
-    verify_offline(path, trusted_key or [], fingerprint or [])
+    verify_offline(path, trusted_key or [], fingerprint or [], as_json=as_json)
 
 
-def verify_offline(path: Path, trusted_keys: list[Path], fingerprints: list[str]) -> None:
+def verify_offline(
+    path: Path, trusted_keys: list[Path], fingerprints: list[str], *, as_json: bool = False
+) -> None:
+    from dataclasses import asdict
+
     from gateway.lineage.verify import load_anchor, verify_bundle
 
     report = verify_bundle(path, anchor=load_anchor(trusted_keys, fingerprints))
+    if as_json:
+        print_json({"intact": True, **asdict(report)})
+        return
     text = report.describe()
     out.print(text.splitlines()[0])
     for line in text.splitlines()[1:]:
@@ -159,13 +183,50 @@ def rotate_key() -> None:
     )
 
 
-def verify_live() -> None:
-    from gateway.lineage import verify_chain
-    from gateway.lineage.checkpoints import verify_stored_checkpoints
+def verify_live(
+    *,
+    trusted_keys: list[Path],
+    fingerprints: list[str],
+    against: list[Path],
+    strict: bool,
+    from_anchor: bool,
+    allow_empty: bool,
+    as_json: bool = False,
+) -> None:
+    """The live ledger against the key and checkpoints the verifier trusts (flags first, then
+    GATEWAY_LINEAGE_TRUSTED_FINGERPRINT and GATEWAY_LINEAGE_CHECKPOINT_LOG, then the gateway's
+    own key proven with the master key)."""
     from gateway.lineage.ledger import drain
+    from gateway.lineage.live import verify_live_ledger, verify_options, with_own_key
 
     with opened() as ctx:
+        options = verify_options(
+            ctx.settings,
+            trusted_keys=trusted_keys,
+            fingerprints=fingerprints,
+            against=against,
+            strict=strict,
+            from_anchor=from_anchor,
+            allow_empty=allow_empty,
+        )
         drain(ctx.engine)
-        count = in_tx(ctx, verify_chain)
-        checkpoints = in_tx(ctx, verify_stored_checkpoints)
-    out.print(f"lineage chain intact: {count} records, {checkpoints} signed checkpoints verified")
+        result = in_tx(ctx, lambda s: verify_live_ledger(s, with_own_key(options, ctx.keys, s)))
+    if as_json:
+        print_json(
+            {
+                "intact": True,
+                "records": result.head_seq,
+                "walked_from": result.walked_from,
+                "checkpoints": result.stored_checkpoints,
+                "pinned_checkpoints": result.pinned_checkpoints,
+                "anchored_size": result.anchored_size,
+                "unanchored": result.unanchored,
+                "trusted_key": result.trusted_key,
+                "cross_check": None
+                if result.cross is None
+                else {"assets": result.cross.assets, "detections": result.cross.detections},
+            }
+        )
+        return
+    for line in result.describe():
+        out.print(line)

@@ -32,6 +32,7 @@ WEBHOOK = Actor("system", "labelstudio-webhook")
 # "original deleted" is still a lifecycle state here (the ls-state branch moves it to a field)
 FLAGGABLE = frozenset({AssetState.RELEASED})
 LEAK_FLAG = "annotator-leak-flag"
+GONE = frozenset({AssetState.ERASED, AssetState.EXPIRED})
 
 
 class UnusableAnnotation(GatewayError):
@@ -115,8 +116,8 @@ def store_annotation(
             task=held.task_id,
         )
     asset = session.get(Asset, sync.asset_id)
-    if asset is None:
-        return []
+    if asset is None or AssetState(asset.state) in GONE:
+        return []  # erased or expired: its derived data went with it and does not come back
     digest = result_sha256(held.result)  # before anything changes: it may refuse the numbers
     annotator = _annotator(ctx, session, asset, destination, held.completed_by)
     row = _row(session, destination.id, held.ls_id)

@@ -18,6 +18,7 @@ from label_studio_sdk.client import LabelStudio
 from label_studio_sdk.core.api_error import ApiError
 
 from gateway.labelstudio.errors import LabelStudioRejected, LabelStudioUnavailable
+from gateway.outbound import AddressPolicy, guarded_client
 
 T = TypeVar("T")
 WEBHOOK_ACTIONS = ("ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED")
@@ -49,10 +50,18 @@ def is_transient(exc: BaseException) -> bool:
 
 class LabelStudioClient:
     def __init__(
-        self, url: str, token: str, *, retry: RetryPolicy | None = None, timeout: float = 15.0
+        self,
+        url: str,
+        token: str,
+        *,
+        policy: AddressPolicy,
+        retry: RetryPolicy | None = None,
+        timeout: float = 15.0,
     ) -> None:
+        """`policy` says which addresses the URL may reach, checked at every connection
+        (`gateway.outbound`): the token never leaves for a refused address."""
         self.url = url.rstrip("/")
-        self._http = httpx.Client(timeout=timeout)
+        self._http = guarded_client(policy, timeout=timeout)
         self._sdk = LabelStudio(  # type: ignore[no-untyped-call]
             base_url=self.url, api_key=token, httpx_client=self._http, max_retries=0
         )
@@ -165,6 +174,25 @@ class LabelStudioClient:
             ),
         )
         return int(hook.id or 0)
+
+    def view_titles(self, project_id: int) -> list[str]:
+        """The titles of the project's Data Manager tabs."""
+        views = self.call(
+            "list the project's task views", lambda: self._sdk.views.list(project=project_id)
+        )
+        return [str((v.data or {}).get("title", "")) for v in views]
+
+    def create_view(self, project_id: int, *, title: str, hidden_columns: list[str]) -> None:
+        """A Data Manager tab with these task columns hidden (in the list and beside the
+        editor); columns are Label Studio ids such as `tasks:data.meta`."""
+        hidden = {"explore": hidden_columns, "labeling": hidden_columns}
+        self.call(
+            "create the annotators' task view",
+            lambda: self._sdk.views.create(
+                project=project_id,
+                data={"title": title, "hiddenColumns": hidden},
+            ),
+        )
 
     def local_storage_paths(self, project_id: int) -> list[str]:
         """The paths of the project's local-files storage connections."""

@@ -25,6 +25,7 @@ from gateway.errors import Conflict, InvalidRequest, NotFound
 from gateway.labelstudio.client import LabelStudioClient, RetryPolicy
 from gateway.lineage import Actor, append
 from gateway.models import AssetSync, Destination, SyncState
+from gateway.outbound import AddressPolicy
 from gateway.policy.catalogue import load_catalogue
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,99}$")
@@ -47,6 +48,11 @@ class DestinationSpec(BaseModel):
         None,
         description="for local-files: the directory Label Studio serves as "
         "LOCAL_FILES_DOCUMENT_ROOT, as this gateway sees it (a shared volume)",
+    )
+    allow_local_addresses: bool = Field(
+        False,
+        description="an admin's opt-in: the URL may reach loopback, link-local or unspecified "
+        "addresses (a Label Studio on this machine); metadata addresses stay refused",
     )
 
     @model_validator(mode="after")
@@ -106,12 +112,21 @@ def open_secrets(ctx: GatewayContext, destination: Destination) -> DestinationSe
 def connect(
     ctx: GatewayContext, destination: Destination, *, retry: RetryPolicy | None = None
 ) -> LabelStudioClient:
-    return LabelStudioClient(destination.url, open_secrets(ctx, destination).token, retry=retry)
+    return LabelStudioClient(
+        destination.url,
+        open_secrets(ctx, destination).token,
+        policy=address_policy(destination.allow_local_addresses),
+        retry=retry,
+    )
 
 
-def probe(url: str, token: str, *, retry: RetryPolicy | None = None) -> int:
+def address_policy(allow_local_addresses: bool) -> AddressPolicy:
+    return AddressPolicy(allow_local_addresses=allow_local_addresses)
+
+
+def probe(url: str, token: str, *, policy: AddressPolicy, retry: RetryPolicy | None = None) -> int:
     """Check the server answers /health and the token works; the token's user id."""
-    client = LabelStudioClient(url, token, retry=retry)
+    client = LabelStudioClient(url, token, policy=policy, retry=retry)
     try:
         client.health()
         return client.whoami()
@@ -131,7 +146,8 @@ def register_destination(
         raise InvalidRequest(f"unknown region {spec.region!r}", region=spec.region)
     if session.exec(select(Destination).where(Destination.name == spec.name)).first():
         raise Conflict(f"a destination named {spec.name!r} already exists", name=spec.name)
-    probe(spec.url, spec.token.get_secret_value(), retry=retry)
+    policy = address_policy(spec.allow_local_addresses)
+    probe(spec.url, spec.token.get_secret_value(), policy=policy, retry=retry)
     now = ctx.clock()
     destination_id = str(uuid.uuid4())
     sealed = seal_secrets(
@@ -151,6 +167,7 @@ def register_destination(
         project_mapping={},
         image_delivery=spec.image_delivery,
         local_files_root=spec.local_files_root,
+        allow_local_addresses=spec.allow_local_addresses,
         created_at=now,
     )
     session.add(destination)
@@ -168,6 +185,7 @@ def register_destination(
             "transfer_basis": spec.transfer_basis or "",
             "master_key_id": ctx.keys.master.key_id,
             "image_delivery": spec.image_delivery,
+            "allow_local_addresses": spec.allow_local_addresses,
         },
     )
     return destination
@@ -197,6 +215,7 @@ def destination_view(destination: Destination) -> dict[str, Any]:
         "gateway_url": destination.gateway_url,
         "transfer_basis": destination.transfer_basis,
         "image_delivery": destination.image_delivery,
+        "allow_local_addresses": destination.allow_local_addresses,
         "created_at": destination.created_at.isoformat(),
     }
 

@@ -34,9 +34,24 @@ def default_task_remover() -> TaskRemover:
     return remover
 
 
-def delete_blob(ctx: GatewayContext, key: str | None) -> bool:
-    """Delete a blob if it is there; True if something was deleted."""
-    return key is not None and ctx.store.delete(key)
+def delete_blob(ctx: GatewayContext, session: Session, key: str | None, *, owner: str) -> bool:
+    """Delete the blob `owner` (an asset id) names, unless another asset row still names it;
+    True if something was deleted. New blobs are per asset (`gateway.storage`); stores written
+    before that may hold one content-addressed blob for several assets, which stays until
+    its last user goes (the caller clears its own column, so the last one deletes it)."""
+    if key is None:
+        return False
+    from gateway.models import Asset
+
+    shared = session.exec(
+        select(Asset.id)
+        .where(
+            col(Asset.id) != owner,
+            (col(Asset.original_blob) == key) | (col(Asset.redacted_blob) == key),
+        )
+        .limit(1)
+    ).first()
+    return shared is None and ctx.store.delete(key)
 
 
 def delete_detections(session: Session, asset_id: str) -> None:

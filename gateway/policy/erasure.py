@@ -179,8 +179,8 @@ def erase_asset(
         for k, v in (("original", asset.original_blob), ("redacted", asset.redacted_blob))
         if v is not None
     ]
-    delete_blob(ctx, asset.original_blob)
-    delete_blob(ctx, asset.redacted_blob)
+    delete_blob(ctx, session, asset.original_blob, owner=asset.id)
+    delete_blob(ctx, session, asset.redacted_blob, owner=asset.id)
     recipients = remover.remove_tasks(ctx, session, asset_id=asset.id, reason="erasure")
     delete_detections(session, asset.id)
     if aliases:

@@ -69,7 +69,7 @@ def apply_reprocess(
             continue
         asset.policy_version_id = plan.policy_version_id
         # the copy made under the old policy goes now: if the new run quarantines, none is left
-        delete_blob(ctx, asset.redacted_blob)
+        delete_blob(ctx, session, asset.redacted_blob, owner=asset.id)
         asset.redacted_blob = asset.redacted_sha256 = None
         transition(
             session,

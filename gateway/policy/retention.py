@@ -240,7 +240,7 @@ def _execute(
 def _delete_original(ctx: GatewayContext, session: Session, asset: Asset, item: DueItem) -> bool:
     if asset.original_blob is None:
         return False
-    delete_blob(ctx, asset.original_blob)
+    delete_blob(ctx, session, asset.original_blob, owner=asset.id)
     record_original_deleted(  # the state stays: a released asset is still released
         session,
         asset,
@@ -267,8 +267,8 @@ def _expire(
         for kind, key in (("original", asset.original_blob), ("redacted", asset.redacted_blob))
         if key is not None
     ]
-    delete_blob(ctx, asset.original_blob)
-    delete_blob(ctx, asset.redacted_blob)
+    delete_blob(ctx, session, asset.original_blob, owner=asset.id)
+    delete_blob(ctx, session, asset.redacted_blob, owner=asset.id)
     recipients = remover.remove_tasks(ctx, session, asset_id=asset.id, reason=item.rule)
     delete_detections(session, asset.id)
     note_original_gone(asset, now=now)

@@ -78,7 +78,10 @@ def generate_dataset_report(
         check_export_allowed(ctx, session, dataset.id, actor=actor)
         ensure_signing_key(ctx, session)  # so the report lists the key that signs it
         now = ctx.clock()
-        facts = collect(session, dataset, Scope(dataset.id, start, end), now=now)
+        chain = lineage_section(session, Scope(dataset.id, start, end), ctx=ctx)
+        facts = collect(
+            session, dataset, Scope(dataset.id, start, end), now=now, lineage_state=chain
+        )
         report = dataset_report(facts, ctx=ctx, actor=actor, now=now)
         return _sign_and_record(ctx, session, report, dataset_id=dataset.id, actor=actor)
 
@@ -96,7 +99,7 @@ def generate_processing_activities(
     with transaction(ctx.engine) as session:
         ensure_signing_key(ctx, session)
         now = ctx.clock()
-        chain = lineage_section(session, Scope(None, start, end))
+        chain = lineage_section(session, Scope(None, start, end), ctx=ctx)
         every = [
             collect(session, d, Scope(d.id, start, end), now=now, lineage_state=chain)
             for d in list_datasets(session)

@@ -58,3 +58,10 @@ def corpus() -> dict[str, tuple[str, bytes]]:
         "zero-bytes": ("empty.jpg", b""),
         "traversal-name": ("../../etc/passwd.jpg", good_jpeg(2)),
     }
+
+
+def flat_png(width: int, height: int) -> bytes:
+    """A real, valid PNG of one colour: tiny on the wire, width x height pixels to decode."""
+    buf = io.BytesIO()
+    Image.fromarray(np.zeros((height, width, 3), np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()

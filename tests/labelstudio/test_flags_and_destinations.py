@@ -22,6 +22,7 @@ from gateway.labelstudio.sync import sync_dataset
 from gateway.labelstudio.tables import Incident
 from gateway.main import create_app
 from gateway.models import Asset, AssetState, AssetSync, Destination, Role, SyncState
+from gateway.outbound import AddressPolicy
 from tests.labelstudio.fixtures import ADMIN, FAST_RETRY
 from tests.labelstudio.helpers import lineage, project_tasks, sdk
 
@@ -123,6 +124,7 @@ def _spec(url: str, token: str, name: str = "dest") -> DestinationSpec:
             "token": token,
             "region": "eu-de",
             "gateway_url": "http://127.0.0.1:1",
+            "allow_local_addresses": True,  # the test server listens on loopback
         }
     )
 
@@ -161,6 +163,7 @@ def test_api_never_returns_the_token(ctx, labelstudio) -> None:
         "token": labelstudio.token,
         "region": "eu-de",
         "gateway_url": "http://127.0.0.1:1",
+        "allow_local_addresses": True,
     }
     with TestClient(app) as client:
         headers = {"Authorization": f"Bearer {admin}"}
@@ -203,7 +206,9 @@ def test_labelling_config_from_every_control_is_accepted_by_label_studio(labelst
     config = label_config(ontology)
     for tag in ("RectangleLabels", "PolygonLabels", "BrushLabels", "KeyPointLabels", "Choices"):
         assert f"<{tag} " in config
-    client = LabelStudioClient(labelstudio.url, labelstudio.token)
+    client = LabelStudioClient(
+        labelstudio.url, labelstudio.token, policy=AddressPolicy(allow_local_addresses=True)
+    )
     try:
         project = client.create_project(
             title="config check", description="", label_config=config, instructions="x"

@@ -38,6 +38,7 @@ def test_a_local_files_destination_serves_only_the_exported_redacted_copies(
             "gateway_url": gateway_server,
             "image_delivery": "local-files",
             "local_files_root": str(labelstudio.local_files_root),
+            "allow_local_addresses": True,
         }
     )
     with transaction(ctx.engine) as s:

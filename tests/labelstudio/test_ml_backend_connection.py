@@ -59,6 +59,7 @@ def ml_backend(
         basic_auth_password=PASSWORD,
         label_studio_url=labelstudio.url,  # fit reads each annotation back from here
         label_studio_token=labelstudio.token,
+        label_studio_allow_local_addresses=True,  # the test's Label Studio is on loopback
         state_dir=tmp_path / "ml",
         sources=("faces", "plates", "people"),
     )

@@ -15,6 +15,7 @@ from gateway.labelstudio.server import free_port
 from gateway.labelstudio.sync import sync_dataset
 from gateway.labelstudio.tables import Annotation
 from gateway.models import AssetSync, Destination, SyncState
+from gateway.outbound import AddressPolicy
 from tests.labelstudio.fixtures import ADMIN
 
 
@@ -50,7 +51,9 @@ def test_webhook_needs_the_secret_and_a_well_formed_body(ctx, destination, gatew
 def test_transient_failures_are_retried_with_backoff_then_reported() -> None:
     waits: list[float] = []
     retry = RetryPolicy(attempts=4, first_delay=0.01, factor=3.0, sleep=waits.append)
-    client = LabelStudioClient(f"http://127.0.0.1:{free_port()}", "token", retry=retry)
+    client = LabelStudioClient(
+        f"http://127.0.0.1:{free_port()}", "token", policy=AddressPolicy(True), retry=retry
+    )
     try:
         with pytest.raises(LabelStudioUnavailable) as failed:
             client.health()

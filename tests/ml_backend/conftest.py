@@ -164,3 +164,10 @@ class HeldInLabelStudio:
 
     def close(self) -> None:
         return None
+
+
+@pytest.fixture
+def gateway_server(released: Released, gateway_server: str) -> str:
+    """The shared gateway server, started only after `released` has drained its jobs: its own
+    background workers would otherwise take some of them (and `released` would fail)."""
+    return gateway_server

@@ -85,7 +85,11 @@ def backend(
     tmp_path: Path, sources: SourceSet, gateway_url: str, key: str, **overrides: Any
 ) -> TestClient:
     """The ML backend in HTTP mode: no gateway context at all, only the URL and its key."""
-    values: dict[str, Any] = {"gateway_url": gateway_url, "gateway_api_key": key}
+    values: dict[str, Any] = {
+        "gateway_url": gateway_url,
+        "gateway_api_key": key,
+        "gateway_allow_local_addresses": True,  # the test gateway listens on loopback
+    }
     held = overrides.pop("annotations", None)
     settings = ml_settings(tmp_path, **({"region": "eu-de"} | values | overrides))
     return TestClient(create_app(settings, sources=sources, annotations=held))

@@ -45,7 +45,11 @@ def http_ml_backend(
 ) -> Iterator[str]:
     key = make_key(ctx, Role.ML, [dataset.id])
     settings = ml_settings(
-        tmp_path, gateway_url=gateway_server, gateway_api_key=key, region="eu-de"
+        tmp_path,
+        gateway_url=gateway_server,
+        gateway_api_key=key,
+        region="eu-de",
+        gateway_allow_local_addresses=True,  # the test gateway listens on loopback
     )
     app = create_app(settings, sources=sources)
     port = free_port()

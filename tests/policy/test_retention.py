@@ -183,7 +183,19 @@ def test_the_services_scheduled_job_runs_the_same_retention(ctx, dataset, clock)
     ids = _assets(ctx, dataset)
     clock.advance(days=11)
     scheduler = RetentionScheduler(ctx, interval_seconds=0)
-    scheduler.start()  # 0: no thread; the CLI and API still run it
-    scheduler.run_once()
-    scheduler.stop()
+    scheduler.run_once()  # 0: the service runs no loop; the CLI and API still run it
     assert _originals_deleted(ctx, ids) == [True] * 3
+
+
+def test_an_asset_whose_original_is_gone_cannot_be_processed_again(ctx, dataset, clock) -> None:
+    from gateway.asset_states import transition
+    from gateway.errors import InvalidStateTransition
+
+    ids = _assets(ctx, dataset, n=1)
+    clock.advance(days=11)
+    run_retention(ctx, dry_run=False)
+    with transaction(ctx.engine) as s:
+        asset = s.get(Asset, ids[0])
+        assert asset.state == AssetState.QUARANTINED and asset.original_deleted_at is not None
+        with pytest.raises(InvalidStateTransition, match="original was deleted"):
+            transition(s, asset, AssetState.PROCESSING, actor=T, now=clock(), region="eu-de")
