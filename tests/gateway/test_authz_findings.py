@@ -167,7 +167,7 @@ def test_a_scoped_retention_run_deletes_only_in_its_own_datasets(client, ctx, tw
             f"/v1/datasets/{two[target]}/assets", files=files, headers=auth(two["root"])
         )
         assert up.status_code == 201, up.text
-    client.app.state.workers.stop()  # finish in-flight jobs before the clock moves
+    client.app.state.supervisor.stop()  # finish in-flight jobs before the clock moves
     from gateway.pipeline import drain
 
     drain(ctx, redactor=NotBuiltRedactor())

@@ -5,14 +5,14 @@ seals them (`privacy-gateway api-keys seal`) or replaces them: the database alon
 vouch for rows someone may have edited.
 
 Revision ID: 0013_api_key_seal
-Revises: 0010_merge_branches
+Revises: 0016_job_leases
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0013_api_key_seal"
-down_revision = "0010_merge_branches"
+down_revision = "0016_job_leases"
 branch_labels = None
 depends_on = None
 
