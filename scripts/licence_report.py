@@ -88,6 +88,10 @@ EXCEPTIONS: dict[str, str] = {
 }
 
 RECORDED: dict[str, tuple[str, str]] = {
+    "atheris": (
+        "Apache-2.0",
+        "no licence in its metadata; the LICENSE file inside the wheel is Apache 2.0",
+    ),
     "label-studio-sdk": (
         "Apache-2.0",
         "no licence in its metadata; the LICENSE file inside the distribution is Apache 2.0",
