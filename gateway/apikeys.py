@@ -25,6 +25,7 @@ class Principal:
     key_id: str
     role: Role
     dataset_scope: tuple[str, ...] | None
+    expires_at: datetime | None = None
 
     @property
     def actor(self) -> Actor:
@@ -99,7 +100,8 @@ def authenticate(session: Session, token: str, *, pepper: bytes, now: datetime) 
     if row.expires_at is not None and as_utc(row.expires_at) <= now:
         raise NotAuthenticated("this API key has expired")
     scope = tuple(row.dataset_scope) if row.dataset_scope is not None else None
-    return Principal(key_id=row.id, role=Role(row.role), dataset_scope=scope)
+    expires = as_utc(row.expires_at) if row.expires_at is not None else None
+    return Principal(key_id=row.id, role=Role(row.role), dataset_scope=scope, expires_at=expires)
 
 
 def list_api_keys(session: Session) -> list[ApiKey]:

@@ -21,6 +21,7 @@ from sqlmodel import Session, col, select
 
 from gateway import crypto
 from gateway.errors import KeyUnavailable
+from gateway.filemodes import private_dir
 from gateway.models import DatasetKey
 from gateway.settings import Settings
 
@@ -98,7 +99,7 @@ def load_master_key(settings: Settings, *, create: bool, want: str | None = None
 
 
 def _write_new_key(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write(base64.b64encode(os.urandom(crypto.KEY_BYTES)).decode() + "\n")

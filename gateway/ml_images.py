@@ -1,7 +1,7 @@
 """Redacted renditions for the ML backend: what `GET /v1/ml/assets/{id}/redacted` serves.
 
 Only an `ml`-role key may ask, only for an asset in its dataset scope, only for an asset that
-is released (or whose original was deleted after its release), and only the redacted copy,
+is released (whether or not its original is still stored), and only the redacted copy,
 whose bytes must match the SHA-256 recorded when it was made. The calling backend declares its
 region; the residency check at point `ml_backend` decides (a denial is recorded by the check
 itself). Every served image is one `ml.image-served` lineage record, committed before the bytes
@@ -17,7 +17,6 @@ from sqlmodel import Session
 
 from gateway import crypto
 from gateway.apikeys import Principal
-from gateway.asset_states import released_before_original_deleted
 from gateway.context import GatewayContext
 from gateway.errors import IntegrityFailure, InvalidRequest, NotFound
 from gateway.lineage import append
@@ -53,7 +52,7 @@ def redacted_for_ml(
     if asset is None:
         raise NotFound("no such asset", asset_id=asset_id)
     principal.require_dataset(asset.dataset_id)  # out of scope: the same 404 as unknown
-    blob, expected = servable_redacted(session, asset)
+    blob, expected = servable_redacted(asset)
     enforce_residency(
         ctx,
         session,
@@ -105,12 +104,9 @@ def _declared_region(value: str | None) -> str:
     return region
 
 
-def servable_redacted(session: Session, asset: Asset) -> tuple[str, str]:
+def servable_redacted(asset: Asset) -> tuple[str, str]:
     """(redacted blob key, its SHA-256) when the asset may be shown, else 404."""
-    state = AssetState(asset.state)
-    released = state is AssetState.RELEASED or (
-        state is AssetState.ORIGINAL_DELETED and released_before_original_deleted(session, asset.id)
-    )
+    released = AssetState(asset.state) is AssetState.RELEASED  # with or without its original
     if not released or asset.redacted_blob is None or asset.redacted_sha256 is None:
         raise NotFound("no released redacted copy of this asset", asset_id=asset.id)
     return asset.redacted_blob, asset.redacted_sha256

@@ -11,12 +11,18 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    Index,
+    Integer,
     LargeBinary,
     String,
     Text,
     UniqueConstraint,
 )
 from sqlmodel import Field, SQLModel
+
+# re-exported: defined apart so the command line can build its options without SQLModel
+from gateway.vocabulary import LegalBasis as LegalBasis
+from gateway.vocabulary import Role as Role
 
 
 def _ts(nullable: bool = False) -> Any:
@@ -28,33 +34,17 @@ def _enum(index: bool = False) -> Any:
     return Field(sa_column=Column(String(32), nullable=False, index=index))
 
 
-class LegalBasis(StrEnum):
-    """GDPR Art. 6(1) lawful bases."""
-
-    CONSENT = "consent"  # (a)
-    CONTRACT = "contract"  # (b)
-    LEGAL_OBLIGATION = "legal_obligation"  # (c)
-    VITAL_INTERESTS = "vital_interests"  # (d)
-    PUBLIC_TASK = "public_task"  # (e)
-    LEGITIMATE_INTERESTS = "legitimate_interests"  # (f)
-
-
 class AssetState(StrEnum):
+    """The lifecycle. Whether the original is still stored is not a state: see
+    `Asset.original_deleted_at` (a released asset stays released after retention deletes it)."""
+
     RECEIVED = "received"
     PROCESSING = "processing"
     RELEASED = "released"
     QUARANTINED = "quarantined"
     REJECTED = "rejected"
-    ORIGINAL_DELETED = "original_deleted"
     EXPIRED = "expired"
     ERASED = "erased"
-
-
-class Role(StrEnum):
-    ADMIN = "admin"
-    INGEST = "ingest"
-    COMPLIANCE = "compliance"
-    ML = "ml"
 
 
 class JobState(StrEnum):
@@ -119,6 +109,8 @@ class Asset(SQLModel, table=True):
         description="AES-GCM sealed JSON: file name, subject id, uploader (pseudonymised later)",
     )
     capture_time: datetime | None = _ts(nullable=True)
+    # set when the original was deleted (retention, expiry, erasure); the state is unchanged
+    original_deleted_at: datetime | None = _ts(nullable=True)
     reasons: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
     policy_version_id: str | None = Field(default=None, foreign_key="policyversion.id")
     created_at: datetime = _ts()
@@ -224,6 +216,11 @@ class Destination(SQLModel, table=True):
 
 
 class Job(SQLModel, table=True):
+    """A unit of background work. `attempts` counts claims and fences every write a worker
+    makes (a stale worker's attempt number no longer matches); a running job's lease is
+    extended by its heartbeat, so a dead worker's job is taken again once the lease runs out."""
+
+    __table_args__ = (Index("ix_job_queue_state", "queue", "state"),)
     id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(max_length=32)
     asset_id: str = Field(foreign_key="asset.id", index=True, max_length=36)
@@ -233,3 +230,21 @@ class Job(SQLModel, table=True):
     error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
+    queue: str = Field(
+        default="default",
+        sa_column=Column(String(64), nullable=False, server_default="default"),
+        description="which workers may take it (e.g. a region)",
+    )
+    payload: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    max_attempts: int = Field(
+        default=5, sa_column=Column(Integer, nullable=False, server_default="5")
+    )
+    run_after: datetime | None = _ts(nullable=True)
+    lease_expires_at: datetime | None = _ts(nullable=True)
+    error_code: str | None = Field(default=None, max_length=64)
+    deferrals: int = Field(
+        default=0,
+        sa_column=Column(Integer, nullable=False, server_default="0"),
+        description="attempts given back because the database or storage was away",
+    )
+    finished_at: datetime | None = _ts(nullable=True)

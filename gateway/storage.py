@@ -6,6 +6,7 @@ half-written blob under its final name.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import tempfile
@@ -13,7 +14,9 @@ from pathlib import Path
 from typing import Protocol
 
 from gateway.errors import NotFound
+from gateway.filemodes import private_dir
 
+log = logging.getLogger(__name__)
 _SAFE_KEY = re.compile(r"^[a-z0-9][a-z0-9_\-]*(/[a-z0-9][a-z0-9_.\-]*)*$")
 
 
@@ -30,7 +33,7 @@ class BlobStore(Protocol):
 class LocalBlobStore:
     def __init__(self, root: Path) -> None:
         self.root = root
-        root.mkdir(parents=True, exist_ok=True)
+        private_dir(root)
 
     def _path(self, key: str) -> Path:
         # keys are built by the gateway from ids and hex digests; refuse anything else outright
@@ -40,8 +43,8 @@ class LocalBlobStore:
 
     def put(self, key: str, data: bytes) -> None:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        private_dir(path.parent)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")  # 0600
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
@@ -57,7 +60,9 @@ class LocalBlobStore:
         try:
             return path.read_bytes()
         except FileNotFoundError as exc:
-            raise NotFound("blob not found", key=key) from exc
+            # the path stays in the operator's log: error bodies never name where data lives
+            log.warning("blob missing from the store: %s", key)
+            raise NotFound("blob not found") from exc
 
     def delete(self, key: str) -> bool:
         path = self._path(key)

@@ -29,6 +29,7 @@ from ml_backend.calibration import CalibrationStore, project_key
 from ml_backend.gateway_client import HttpGatewayImages
 from ml_backend.images import GatewayImages, ImageSource
 from ml_backend.mapping import LabelMapping
+from ml_backend.readback import AnnotationReader, LabelStudioReader
 from ml_backend.service import MODEL_CLASS, TRAIN_EVENTS, PreLabeller
 from ml_backend.settings import MLBackendSettings
 from ml_backend.sources.base import SourceSet, load_sources
@@ -53,7 +54,10 @@ class SetupRequest(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
     project: str | int
     label_config: str | None = Field(None, alias="schema")
-    extra_params: dict[str, Any] | None = None
+    # Label Studio 1.23's UI (Settings -> Model -> Connect) keeps its free-text "extra params"
+    # box as a string and sends `"extra_params": ""` when it is empty; the SDK sends null or {}.
+    # The backend uses none of them, so any of these shapes connects.
+    extra_params: dict[str, Any] | str | None = None
 
 
 class PredictRequest(BaseModel):
@@ -74,6 +78,7 @@ def create_app(
     *,
     ctx: GatewayContext | None = None,
     sources: SourceSet | None = None,
+    annotations: AnnotationReader | None = None,
 ) -> FastAPI:
     """The ML backend. Models load at start-up (or come in as `sources`), never in /setup.
 
@@ -91,12 +96,15 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         loaded = sources if sources is not None else load_sources(settings)
         prelabeller = build_prelabeller(settings, ctx=ctx, sources=loaded)
+        prelabeller.annotations = annotations or annotation_reader(settings)
         app.state.prelabeller = prelabeller
         log.info("ML backend ready: %s", loaded.describe())
         try:
             yield
         finally:
             prelabeller.images.close()
+            if prelabeller.annotations is not None:
+                prelabeller.annotations.close()
 
     app = FastAPI(title="Privacy Gateway ML backend", version="0.1.0", lifespan=lifespan)
     app.add_middleware(
@@ -120,6 +128,16 @@ def build_prelabeller(
         calibration=CalibrationStore(state / "calibration"),
         budget_seconds=settings.predict_budget_seconds,
     )
+
+
+def annotation_reader(settings: MLBackendSettings) -> AnnotationReader | None:
+    """Label Studio's API, where `fit` reads annotations back (None: fit learns nothing)."""
+    token = settings.label_studio_token_value()
+    if settings.label_studio_url is None or token is None:
+        log.warning("GATEWAY_ML_LABEL_STUDIO_URL/_TOKEN unset: fit will not learn from webhooks")
+        return None
+    policy = AddressPolicy(allow_local_addresses=settings.label_studio_allow_local_addresses)
+    return LabelStudioReader(settings.label_studio_url, token, policy=policy)
 
 
 def image_source(settings: MLBackendSettings, *, ctx: GatewayContext | None) -> ImageSource:

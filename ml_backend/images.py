@@ -104,10 +104,16 @@ class GatewayImages:
             if asset is None:
                 raise ImageRefused("unknown-asset", "no such gateway asset")
             claimed = task_data.get("gateway_dataset_id")
-            if claimed is not None and str(claimed) != asset.dataset_id:
+            if claimed is None:  # no key scope stands behind the embedded backend: fail closed
+                raise ImageRefused(
+                    "no-gateway-dataset",
+                    "the task names no gateway_dataset_id; the embedded backend serves only "
+                    "tasks the gateway's sync wrote",
+                )
+            if str(claimed) != asset.dataset_id:
                 raise ImageRefused("dataset-mismatch", "the task's dataset is not the asset's")
-            try:  # released, or original deleted after release: the gateway's own rule
-                blob, expected = servable_redacted(session, asset)
+            try:  # released (with or without its original): the gateway's own rule
+                blob, expected = servable_redacted(asset)
             except NotFound as exc:
                 raise ImageRefused("not-released", f"the asset is {asset.state}") from exc
             try:

@@ -19,6 +19,7 @@ from ml_backend.detections import Detection
 from ml_backend.images import ImageRefused, ImageSource, RedactedImage
 from ml_backend.labelconfig import ProjectSchema, UnsupportedConfig, parse_label_config
 from ml_backend.mapping import LabelMapping
+from ml_backend.readback import AnnotationReader
 from ml_backend.results import ImageFrame, Labelled, build_prediction, label_detections
 from ml_backend.sources.base import SourceSet
 
@@ -41,6 +42,7 @@ class PreLabeller:
     calibration: CalibrationStore
     budget_seconds: float
     clock: Callable[[], float] = time.monotonic
+    annotations: AnnotationReader | None = None  # Label Studio's own copy, for `fit`
 
     # ------------------------------------------------------------------ versions and setup
     @property
@@ -161,8 +163,8 @@ class PreLabeller:
             return None
         try:
             return self.images.fetch(data)
-        except ImageRefused as exc:
-            log.info("task %s gets no prediction: %s", _task_id(task), exc.code)
+        except ImageRefused as exc:  # a refusal is an operator's business: warn, with the reason
+            log.warning("task %s gets no prediction: %s: %s", _task_id(task), exc.code, exc.message)
             return None
 
     def _detect(self, image: RedactedImage) -> tuple[list[Detection], list[str]]:
@@ -178,39 +180,60 @@ class PreLabeller:
 
     # ------------------------------------------------------------------ fit
     def fit(self, event: str, payload: Mapping[str, Any]) -> dict[str, Any]:
-        """Update the project's calibration from one annotation event."""
+        """Update the project's calibration from one annotation event, read back first:
+        the webhook only names the annotation; what is learnt is what Label Studio holds."""
         project_info = payload.get("project")
         key = project_key(project_info.get("id")) if isinstance(project_info, Mapping) else None
         if key is None:
             raise ValueError("the webhook payload names no Label Studio project id")
         if event == "START_TRAINING":
             return {"model_version": self.model_version(key)}
+        reader = self.annotations
+        if reader is None:
+            log.warning(
+                "fit learns nothing: no Label Studio URL and token to read annotations back"
+            )
+            return {"model_version": self.model_version(key), "calibrated": False}
         if event == "ANNOTATIONS_DELETED":
+            ignored = 0
             for ann in payload.get("annotations") or []:
-                if isinstance(ann, Mapping) and "id" in ann:
-                    self.calibration.update(key, str(ann["id"]), None)
-            return {"model_version": self.model_version(key)}
-        return self._fit_annotation(payload, project=key, project_info=project_info)
+                ann_id = ann.get("id") if isinstance(ann, Mapping) else None
+                if not isinstance(ann_id, int) or isinstance(ann_id, bool):
+                    continue
+                if reader.annotation(ann_id) is None:  # Label Studio confirms: 404
+                    self.calibration.update(key, str(ann_id), None)
+                else:
+                    ignored += 1  # still held by Label Studio: the deletion is not true
+            return {"model_version": self.model_version(key), "ignored": ignored}
+        return self._fit_annotation(payload, project=key, reader=reader)
 
     def _fit_annotation(
-        self, payload: Mapping[str, Any], *, project: str, project_info: Any
+        self, payload: Mapping[str, Any], *, project: str, reader: AnnotationReader
     ) -> dict[str, Any]:
-        annotation, task = payload.get("annotation"), payload.get("task")
-        if not isinstance(annotation, Mapping) or not isinstance(task, Mapping):
-            raise ValueError("an annotation event needs `annotation` and `task` objects")
-        schema = schema_or_reason(str(project_info.get("label_config") or ""), project=project)
-        image = self._image(task)
+        annotation = payload.get("annotation")
+        ann_id = annotation.get("id") if isinstance(annotation, Mapping) else None
+        if not isinstance(ann_id, int) or isinstance(ann_id, bool):
+            raise ValueError("an annotation event needs an `annotation` object with an id")
+        not_learnt = {"model_version": self.model_version(project), "calibrated": False}
+        held = reader.annotation(ann_id)
+        task = reader.task(held.task) if held is not None else None
+        if held is None or task is None or str(held.project or task.project) != project:
+            log.info(
+                "annotation %s is not Label Studio's in project %s: not learnt", ann_id, project
+            )
+            return not_learnt | {"reason": "not-confirmed-by-label-studio"}
+        schema = schema_or_reason(reader.label_config(int(project)) or "", project=project)
+        image = self._image({"id": task.id, "data": task.data})
         if schema is None or image is None:
-            return {"model_version": self.model_version(project), "calibrated": False}
-        annotation_id = str(annotation.get("id"))
-        if annotation.get("was_cancelled"):
-            calibration, changed = self.calibration.update(project, annotation_id, None)
+            return not_learnt
+        if held.was_cancelled:
+            calibration, changed = self.calibration.update(project, str(ann_id), None)
         else:
             detections, _ = self._detect(image)
             labelled = label_detections(detections, schema=schema, mapping=self.mapping)
-            annotated = annotated_boxes(annotation.get("result"), image=image)
+            annotated = annotated_boxes(held.result, image=image)
             evidence = evidence_for(labelled, annotated)
-            calibration, changed = self.calibration.update(project, annotation_id, evidence)
+            calibration, changed = self.calibration.update(project, str(ann_id), evidence)
         version = self.model_version(project)
         self.images.record(
             image,

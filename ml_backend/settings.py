@@ -35,6 +35,11 @@ class MLBackendSettings(BaseSettings):
         description="an admin's opt-in: gateway_url may reach loopback, link-local or "
         "unspecified addresses (a gateway on this machine); metadata addresses stay refused",
     )
+    label_studio_allow_local_addresses: bool = Field(
+        False,
+        description="an admin's opt-in: label_studio_url may reach loopback, link-local or "
+        "unspecified addresses (Label Studio on this machine); metadata addresses stay refused",
+    )
     gateway_api_key: SecretStr | None = Field(None, description="the backend's ml-role API key")
     gateway_api_key_file: Path | None = Field(
         None, description="file holding the ml-role API key (wins over gateway_api_key)"
@@ -57,6 +62,18 @@ class MLBackendSettings(BaseSettings):
     max_tasks_per_request: int = Field(500, gt=0)
     max_image_bytes: int = Field(50 * 1024 * 1024, gt=0)
     max_image_pixels: int = Field(40_000_000, gt=0)
+    label_studio_url: str | None = Field(
+        None,
+        description="Label Studio's URL: `fit` reads each annotation back from it (unset: "
+        "fit learns nothing, since a webhook body is only a hint)",
+        pattern=r"^https?://[^\s?#]+$",
+    )
+    label_studio_token: SecretStr | None = Field(
+        None, description="a Label Studio access token to read annotations back with"
+    )
+    label_studio_token_file: Path | None = Field(
+        None, description="file holding that token (wins over label_studio_token)"
+    )
     predict_budget_seconds: float = Field(
         60.0, gt=0, description="work per /predict call; Label Studio waits 100 s by default"
     )
@@ -78,6 +95,13 @@ class MLBackendSettings(BaseSettings):
         if not self.basic_auth_user or not password:
             return None
         return self.basic_auth_user, password
+
+    def label_studio_token_value(self) -> str | None:
+        if self.label_studio_token_file is not None:
+            return self.label_studio_token_file.read_text().strip() or None
+        if self.label_studio_token is not None:
+            return self.label_studio_token.get_secret_value() or None
+        return None
 
     def gateway_key(self) -> str | None:
         """The ml-role API key for the gateway, or None."""

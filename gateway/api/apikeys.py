@@ -1,23 +1,29 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, status
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.apikeys import create_api_key, list_api_keys, revoke_api_key
-from gateway.deps import Context, CurrentKey, DbSession
+from gateway.authz import DatasetFrom, Grant, authority
+from gateway.deps import Context, DbSession
 from gateway.models import ApiKey, Role
 
 router = APIRouter(prefix="/v1/api-keys", tags=["api-keys"])
+Minting = Annotated[Grant, authority(Role.ADMIN, scope=DatasetFrom.new_key())]
+Listing = Annotated[Grant, authority(Role.ADMIN, scope=DatasetFrom.own)]
+Revoking = Annotated[Grant, authority(Role.ADMIN, scope=DatasetFrom.api_key("key_id"))]
 
 
 class ApiKeyRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     role: Role
     label: str = ""
-    dataset_scope: list[str] | None = None
+    dataset_scope: list[str] | None = Field(
+        None, min_length=1, description="dataset ids; null: every dataset (unscoped keys only)"
+    )
     expires_at: datetime | None = None
 
 
@@ -34,10 +40,8 @@ def key_view(row: ApiKey) -> dict[str, Any]:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-def post_key(
-    body: ApiKeyRequest, ctx: Context, session: DbSession, key: CurrentKey
-) -> dict[str, Any]:
-    key.require_role(Role.ADMIN)
+def post_key(body: ApiKeyRequest, ctx: Context, session: DbSession, key: Minting) -> dict[str, Any]:
+    """Create a key no broader than the caller's (scope, expiry); the token is shown once."""
     row, token = create_api_key(
         session,
         role=body.role,
@@ -53,14 +57,13 @@ def post_key(
 
 
 @router.get("")
-def get_keys(session: DbSession, key: CurrentKey) -> list[dict[str, Any]]:
-    key.require_role(Role.ADMIN)
-    return [key_view(row) for row in list_api_keys(session)]
+def get_keys(session: DbSession, key: Listing) -> list[dict[str, Any]]:
+    """The keys inside the caller's scope (every key for an unscoped admin)."""
+    return [key_view(row) for row in list_api_keys(session) if key.sees_key(row.dataset_scope)]
 
 
 @router.delete("/{key_id}")
-def delete_key(key_id: str, ctx: Context, session: DbSession, key: CurrentKey) -> dict[str, Any]:
-    key.require_role(Role.ADMIN)
+def delete_key(key_id: str, ctx: Context, session: DbSession, key: Revoking) -> dict[str, Any]:
     row = revoke_api_key(
         session, key_id, actor=key.actor, now=ctx.clock(), region=ctx.settings.region
     )

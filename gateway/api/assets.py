@@ -3,17 +3,18 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import Annotated, Any
 
 import anyio.to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.datastructures import FormData, UploadFile
 
+from gateway.authz import DatasetFrom, Grant, authority
 from gateway.context import GatewayContext
 from gateway.datasets import get_dataset
 from gateway.db import transaction
-from gateway.deps import Context, CurrentKey, DbSession, Workers
+from gateway.deps import Context, DbSession, Workers
 from gateway.errors import InvalidRequest, NotFound, RejectedInput
 from gateway.ingest import IngestOutcome, Upload, check_upload, record_upload
 from gateway.lineage import Actor
@@ -21,6 +22,12 @@ from gateway.models import Asset, Dataset, Role
 from gateway.offload import run_cpu_bound
 
 router = APIRouter(tags=["assets"])
+Uploading = Annotated[
+    Grant, authority(Role.ADMIN, Role.INGEST, scope=DatasetFrom.path("dataset_ref"))
+]
+AssetReader = Annotated[
+    Grant, authority(Role.ADMIN, Role.INGEST, Role.COMPLIANCE, scope=DatasetFrom.asset("asset_id"))
+]
 
 
 UPLOAD_FORM = {
@@ -53,19 +60,18 @@ MAX_FILES_PER_REQUEST = 1000
 
 @router.post("/v1/datasets/{dataset_ref}/assets", openapi_extra=UPLOAD_FORM)
 async def upload_assets(
-    dataset_ref: str,
+    dataset_ref: str,  # noqa: ARG001 (resolved and checked by the route's authority)
     request: Request,
     ctx: Context,
-    key: CurrentKey,
+    key: Uploading,
     workers: Workers,
 ) -> JSONResponse:
-    """The key, its role and its dataset scope are checked before the form is read (this
-    handler reads the body, not FastAPI ahead of the dependencies). Each file is decoded and
-    validated in a worker thread outside any transaction, then recorded in its own short
-    transaction: neither the event loop nor the database's write lock waits on a decode."""
-    key.require_role(Role.ADMIN, Role.INGEST)
-    dataset = await anyio.to_thread.run_sync(partial(_dataset, ctx, dataset_ref))
-    key.require_dataset(dataset.id)
+    """The key, its role and its dataset scope are checked (the route's authority) before the
+    form is read (this handler reads the body, not FastAPI ahead of the dependencies). Each
+    file is decoded and validated in a worker thread outside any transaction, then recorded in
+    its own short transaction: neither the event loop nor the database's write lock waits on a
+    decode."""
+    dataset = await anyio.to_thread.run_sync(partial(_dataset, ctx, key.dataset_id))
     async with request.form(max_files=MAX_FILES_PER_REQUEST) as form:  # closes spooled files
         files, metadata = _form_fields(form)
         per_file = _parse_metadata(metadata, len(files))
@@ -146,18 +152,20 @@ def _respond(outcomes: list[IngestOutcome]) -> JSONResponse:
     views = [_outcome_view(o) for o in outcomes]
     rejected = [o for o in outcomes if o.error is not None]
     if len(outcomes) == 1 and rejected:
-        problem = views[0]["problem"] | {"asset_id": outcomes[0].asset_id}
+        problem = views[0]["problem"] | {
+            "asset_id": outcomes[0].asset_id,
+            "duplicate": outcomes[0].duplicate,
+        }
         return JSONResponse(problem, status_code=422, media_type="application/problem+json")
     status = 207 if rejected else 201
     return JSONResponse({"results": views}, status_code=status)
 
 
 @router.get("/v1/assets/{asset_id}")
-def get_asset(asset_id: str, session: DbSession, key: CurrentKey) -> dict[str, Any]:
+def get_asset(asset_id: str, session: DbSession, key: AssetReader) -> dict[str, Any]:
     asset = session.get(Asset, asset_id)
-    if asset is None:
+    if asset is None or asset.dataset_id != key.dataset_id:
         raise NotFound("no such asset", asset_id=asset_id)
-    key.require_dataset(asset.dataset_id)
     return {
         "id": asset.id,
         "dataset_id": asset.dataset_id,

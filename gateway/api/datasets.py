@@ -1,14 +1,19 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, status
 
+from gateway.authz import DatasetFrom, Grant, authority
 from gateway.datasets import DatasetSpec, create_dataset, get_dataset, list_datasets
-from gateway.deps import Context, CurrentKey, DbSession
+from gateway.deps import Context, DbSession
 from gateway.models import Dataset, Role
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
+READERS = (Role.ADMIN, Role.COMPLIANCE, Role.INGEST)
+Creating = Annotated[Grant, authority(Role.ADMIN, scope=DatasetFrom.global_)]
+Listing = Annotated[Grant, authority(*READERS, scope=DatasetFrom.own)]
+Reading = Annotated[Grant, authority(*READERS, scope=DatasetFrom.path("dataset_ref"))]
 
 
 def dataset_view(d: Dataset) -> dict[str, Any]:
@@ -28,25 +33,20 @@ def dataset_view(d: Dataset) -> dict[str, Any]:
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 def post_dataset(
-    spec: DatasetSpec, ctx: Context, session: DbSession, key: CurrentKey
+    spec: DatasetSpec, ctx: Context, session: DbSession, key: Creating
 ) -> dict[str, Any]:
-    key.require_role(Role.ADMIN)
     return dataset_view(create_dataset(session, ctx, spec, actor=key.actor))
 
 
 @router.get("")
-def get_datasets(session: DbSession, key: CurrentKey) -> list[dict[str, Any]]:
-    key.require_role(Role.ADMIN, Role.COMPLIANCE, Role.INGEST)
-    return [
-        dataset_view(d)
-        for d in list_datasets(session)
-        if key.dataset_scope is None or d.id in key.dataset_scope
-    ]
+def get_datasets(session: DbSession, key: Listing) -> list[dict[str, Any]]:
+    return [dataset_view(d) for d in list_datasets(session) if key.sees(d.id)]
 
 
 @router.get("/{dataset_ref}")
-def get_one(dataset_ref: str, session: DbSession, key: CurrentKey) -> dict[str, Any]:
-    key.require_role(Role.ADMIN, Role.COMPLIANCE, Role.INGEST)
-    dataset = get_dataset(session, dataset_ref)
-    key.require_dataset(dataset.id)
-    return dataset_view(dataset)
+def get_one(
+    dataset_ref: str,  # noqa: ARG001 (resolved and checked by the route's authority)
+    session: DbSession,
+    key: Reading,
+) -> dict[str, Any]:
+    return dataset_view(get_dataset(session, key.dataset_id))

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter
 
-from gateway.deps import Context, CurrentKey, DbSession
+from gateway.authz import DatasetFrom, Grant, authority
+from gateway.deps import Context, DbSession
 from gateway.labelstudio.destinations import (
     DestinationSpec,
     destination_view,
@@ -17,23 +18,37 @@ from gateway.labelstudio.destinations import (
 from gateway.models import Role
 
 router = APIRouter(tags=["destinations"])
+# destinations serve every dataset: global settings, unscoped admin keys only
+Admin = Annotated[Grant, authority(Role.ADMIN, scope=DatasetFrom.global_)]
 
 
 @router.post("/v1/destinations", status_code=201)
 def create_destination(
-    spec: DestinationSpec, ctx: Context, session: DbSession, key: CurrentKey
+    spec: DestinationSpec, ctx: Context, session: DbSession, key: Admin
 ) -> dict[str, Any]:
-    key.require_role(Role.ADMIN)
     return destination_view(register_destination(ctx, session, spec, actor=key.actor))
 
 
 @router.get("/v1/destinations")
-def get_destinations(session: DbSession, key: CurrentKey) -> list[dict[str, Any]]:
-    key.require_role(Role.ADMIN)
+def get_destinations(session: DbSession, _: Admin) -> list[dict[str, Any]]:
     return [destination_view(d) for d in list_destinations(session)]
 
 
 @router.delete("/v1/destinations/{ref}", status_code=204)
-def delete_destination(ref: str, ctx: Context, session: DbSession, key: CurrentKey) -> None:
-    key.require_role(Role.ADMIN)
+def delete_destination(ref: str, ctx: Context, session: DbSession, key: Admin) -> None:
     remove_destination(ctx, session, ref, actor=key.actor)
+
+
+@router.post("/v1/datasets/{dataset_ref}/sync")
+def sync_to_destination(
+    dataset_ref: str,  # noqa: ARG001 (resolved and checked by the route's authority)
+    to: str,
+    ctx: Context,
+    key: Annotated[Grant, authority(Role.ADMIN, scope=DatasetFrom.path("dataset_ref"))],
+) -> dict[str, Any]:
+    """Sync the dataset's released assets to destination `to`; the answer lists every asset
+    not sent with its reason (`skipped`) and every one that failed."""
+    from gateway.labelstudio.sync import sync_dataset
+
+    report = sync_dataset(ctx, dataset_ref=key.dataset_id, destination_ref=to, actor=key.actor)
+    return report.view()

@@ -8,13 +8,17 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
+from gateway.authz import public
 from gateway.deps import Context, DbSession
 from gateway.labelstudio.urls import resolve_image
 
 router = APIRouter(tags=["images"])
 
 
-@router.get("/v1/images/{destination_id}/{asset_id}")
+@router.get(
+    "/v1/images/{destination_id}/{asset_id}",
+    dependencies=[public("a signed URL: the HMAC in `s` is the credential")],
+)
 def get_image(
     destination_id: str,
     asset_id: str,

@@ -7,8 +7,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from gateway.deps import Context, CurrentKey, DbSession
-from gateway.errors import Forbidden, NotFound
+from gateway.authz import DatasetFrom, Grant, authority
+from gateway.deps import Context, DbSession
+from gateway.errors import NotFound
 from gateway.lineage.bundle import key_line
 from gateway.lineage.checkpoints import create_checkpoint
 from gateway.lineage.service import asset_history, query_records, record_view
@@ -17,32 +18,35 @@ from gateway.models import Asset, Role
 
 router = APIRouter(tags=["lineage"])
 READERS = (Role.COMPLIANCE, Role.ADMIN)
+# without `dataset` the query reads every dataset's records: unscoped keys only
+Querying = Annotated[
+    Grant,
+    authority(*READERS, scope=DatasetFrom.query("dataset", when_absent=DatasetFrom.global_)),
+]
+AssetReader = Annotated[Grant, authority(*READERS, scope=DatasetFrom.asset("asset_id"))]
+# a checkpoint and the public keys name no dataset's data
+Ledger = Annotated[Grant, authority(*READERS, scope=DatasetFrom.none)]
 
 
 @router.get("/v1/lineage")
 def list_lineage(
     session: DbSession,
-    key: CurrentKey,
+    key: Querying,
     subject: Annotated[str | None, Query(description="a data subject's pseudonym")] = None,
     entity_type: str | None = None,
     entity_id: str | None = None,
-    dataset: str | None = None,
+    dataset: str | None = None,  # noqa: ARG001 (resolved and checked by the authority)
     action: str | None = None,
     after_seq: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     """Records in chain order; page with `after_seq` (the last `seq` you received)."""
-    key.require_role(*READERS)
-    if key.dataset_scope is not None:
-        if dataset is None:
-            raise Forbidden("this key is limited to some datasets: pass `dataset`")
-        key.require_dataset(dataset)
     rows = query_records(
         session,
         subject=subject,
         entity_type=entity_type,
         entity_id=entity_id,
-        dataset_id=dataset,
+        dataset_id=key.dataset_ids[0] if key.dataset_ids else None,
         action=action,
         after_seq=after_seq,
         limit=limit,
@@ -55,22 +59,19 @@ def list_lineage(
 
 @router.get("/v1/lineage/assets/{asset_id}")
 def asset_lineage(
-    ctx: Context, session: DbSession, key: CurrentKey, asset_id: str
+    ctx: Context, session: DbSession, key: AssetReader, asset_id: str
 ) -> dict[str, Any]:
     """An asset's full history, each record with an inclusion proof against a fresh signed
     checkpoint (verify with the keys from /v1/lineage/keys)."""
-    key.require_role(*READERS)
     asset = session.get(Asset, asset_id)
-    if asset is None:
+    if asset is None or asset.dataset_id != key.dataset_id:
         raise NotFound("no such asset", asset_id=asset_id)
-    key.require_dataset(asset.dataset_id)
     create_checkpoint(ctx, session)
     return asset_history(session, asset_id)
 
 
 @router.post("/v1/lineage/checkpoints", status_code=201)
-def new_checkpoint(ctx: Context, session: DbSession, key: CurrentKey) -> dict[str, Any]:
-    key.require_role(*READERS)
+def new_checkpoint(ctx: Context, session: DbSession, _: Ledger) -> dict[str, Any]:
     row = create_checkpoint(ctx, session)
     return {
         "tree_size": row.tree_size,
@@ -82,9 +83,8 @@ def new_checkpoint(ctx: Context, session: DbSession, key: CurrentKey) -> dict[st
 
 
 @router.get("/v1/lineage/keys")
-def signing_keys(session: DbSession, key: CurrentKey) -> dict[str, Any]:
+def signing_keys(session: DbSession, _: Ledger) -> dict[str, Any]:
     """Every lineage signing key with its rotation hand-over: pin a fingerprint from here."""
-    key.require_role(*READERS)
     return {
         "keys": [
             {k: v for k, v in key_line(row).items() if k != "kind"} for row in all_keys(session)

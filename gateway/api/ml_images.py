@@ -9,14 +9,17 @@ from fastapi import APIRouter, Header
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
+from gateway.authz import DatasetFrom, Grant, authority
 from gateway.db import transaction
-from gateway.deps import Context, CurrentKey
+from gateway.deps import Context
 from gateway.ml_images import record_ml_use, redacted_for_ml
+from gateway.models import Role
 
 router = APIRouter(prefix="/v1/ml", tags=["ml-backend"])
 REGION_HEADER = "X-ML-Backend-Region"
 Scalar = StrictInt | StrictStr | StrictBool
 Value = Scalar | list[Scalar] | dict[str, Scalar]
+MLKey = Annotated[Grant, authority(Role.ML, scope=DatasetFrom.asset("asset_id"))]
 
 
 @router.get(
@@ -26,7 +29,7 @@ Value = Scalar | list[Scalar] | dict[str, Scalar]
 def get_redacted(
     asset_id: str,
     ctx: Context,
-    principal: CurrentKey,
+    grant: MLKey,
     x_ml_backend_region: Annotated[str | None, Header(max_length=64)] = None,
 ) -> Response:
     """The redacted copy of a released asset in the key's scope; 404 for anything else."""
@@ -35,7 +38,7 @@ def get_redacted(
         image = redacted_for_ml(
             ctx,
             session,
-            principal=principal,
+            principal=grant.principal,
             asset_id=asset_id,
             backend_region=x_ml_backend_region,
         )
@@ -64,7 +67,7 @@ def post_use(
     asset_id: str,
     body: MLUse,
     ctx: Context,
-    principal: CurrentKey,
+    grant: MLKey,
     x_ml_backend_region: Annotated[str | None, Header(max_length=64)] = None,
 ) -> dict[str, str]:
     """Record a prediction, assist or calibration the backend made from a served image."""
@@ -72,7 +75,7 @@ def post_use(
         record_id = record_ml_use(
             ctx,
             session,
-            principal=principal,
+            principal=grant.principal,
             asset_id=asset_id,
             backend_region=x_ml_backend_region,
             action=body.action,

@@ -3,24 +3,43 @@ core in gateway.policy, return."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.apikeys import Principal
+from gateway.authz import DatasetFrom, Grant, authority
 from gateway.datasets import get_dataset
-from gateway.deps import Context, CurrentKey, DbSession
+from gateway.deps import Context, DbSession
 from gateway.errors import InvalidRequest
 from gateway.models import PolicyVersion, Role
 from gateway.policy.catalogue import load_catalogue
 from gateway.policy.document import diff_documents
+from gateway.policy.governing import DEFAULT_POLICY_NAME
 from gateway.policy.loader import load_policy_text
 from gateway.policy.schema import PolicyDocument
 
 router = APIRouter(prefix="/v1", tags=["policies"])
 MAX_YAML_CHARS = 256 * 1024
+GOVERNANCE = (Role.ADMIN, Role.COMPLIANCE)
+# policy documents, versions and the region catalogue hold no dataset's data
+AdminCatalogue = Annotated[Grant, authority(Role.ADMIN, scope=DatasetFrom.none)]
+Catalogue = Annotated[Grant, authority(*GOVERNANCE, scope=DatasetFrom.none)]
+# activating without a dataset changes what governs by name (the `default`): unscoped only
+Activating = Annotated[
+    Grant,
+    authority(Role.ADMIN, scope=DatasetFrom.body("dataset", when_absent=DatasetFrom.global_)),
+]
+DatasetAdmin = Annotated[Grant, authority(Role.ADMIN, scope=DatasetFrom.path("dataset_ref"))]
+# a scoped key's retention run covers its own datasets only
+RetentionRun = Annotated[Grant, authority(Role.ADMIN, scope=DatasetFrom.own)]
+BodyDataset = Annotated[Grant, authority(*GOVERNANCE, scope=DatasetFrom.body("dataset"))]
+HoldOwner = Annotated[Grant, authority(*GOVERNANCE, scope=DatasetFrom.hold("hold_id"))]
+Register = Annotated[
+    Grant, authority(*GOVERNANCE, scope=DatasetFrom.query("dataset", when_absent=DatasetFrom.own))
+]
+Protection = Literal["faces", "plates", "leak_check"]
 
 
 class PolicySubmission(BaseModel):
@@ -30,6 +49,11 @@ class PolicySubmission(BaseModel):
     yaml_text: str | None = Field(None, alias="yaml", max_length=MAX_YAML_CHARS)
     document: dict[str, Any] | None = None
     dataset: str | None = Field(None, description="bind this dataset (name or id) on activation")
+    acknowledge_weakening: list[Protection] = Field(
+        default_factory=list,
+        description="name each protection the policy switches off (faces, plates, leak_check): "
+        "without it such a policy is refused; the acknowledgement is recorded",
+    )
 
     def parse(self) -> PolicyDocument:
         if (self.yaml_text is None) == (self.document is None):
@@ -65,14 +89,9 @@ def version_view(row: PolicyVersion, *, with_document: bool = False) -> dict[str
     return view
 
 
-def _admin(key: Principal) -> None:
-    key.require_role(Role.ADMIN)
-
-
 @router.post("/policies/validate")
-def validate_policy(body: PolicySubmission, key: CurrentKey) -> dict[str, Any]:
+def validate_policy(body: PolicySubmission, _: AdminCatalogue) -> dict[str, Any]:
     """Validate without storing; problems come back as 422 invalid-policy with lines."""
-    _admin(key)
     from gateway.policy.document import policy_digest
 
     doc = body.parse()
@@ -81,34 +100,64 @@ def validate_policy(body: PolicySubmission, key: CurrentKey) -> dict[str, Any]:
 
 @router.post("/policies", status_code=status.HTTP_201_CREATED)
 def activate_policy(
-    body: PolicySubmission, ctx: Context, session: DbSession, key: CurrentKey
+    body: PolicySubmission,
+    ctx: Context,
+    session: DbSession,
+    key: Activating,
+    response: Response,
+    dry_run: bool = False,
 ) -> dict[str, Any]:
-    """Store, activate (immutable from now on) and optionally bind a dataset."""
-    _admin(key)
-    from gateway.policy.versions import activate
+    """Store, activate (immutable from now on) and optionally bind a dataset. Both answers
+    list the Label Studio tasks the policy withdraws (`withdraw`: on the next sync or
+    reconcile); `dry_run=true` only shows that, changing nothing."""
+    from gateway.labelstudio.residency_withdrawal import withdrawn_by_policy
+    from gateway.policy.versions import activate, preview_activation
 
-    if body.dataset is not None:
-        key.require_dataset(get_dataset(session, body.dataset).id)
-    result = activate(session, ctx, body.parse(), actor=key.actor, dataset_ref=body.dataset)
+    doc = body.parse()
+    if doc.name == DEFAULT_POLICY_NAME:
+        key.require_unscoped("the default policy governs every dataset without its own")
+    dataset_ref = key.dataset_ids[0] if key.dataset_ids else None
+    preview = preview_activation(session, doc, dataset_ref=dataset_ref)
+    withdraw = [
+        g.view() for g in withdrawn_by_policy(ctx, session, doc.residency, preview.dataset_ids)
+    ]
+    if dry_run:
+        response.status_code = status.HTTP_200_OK
+        return {
+            "dry_run": True,
+            "name": preview.name,
+            "sha256": preview.digest,
+            "existing_version_id": preview.existing_version_id,
+            "dataset_ids": preview.dataset_ids,
+            "changed_fields": preview.changed_fields,
+            "withdraw": withdraw,
+        }
+    result = activate(
+        session,
+        ctx,
+        doc,
+        actor=key.actor,
+        dataset_ref=dataset_ref,
+        acknowledged_weakening=body.acknowledge_weakening,
+    )
     return {
         **version_view(result.version),
         "created": result.created,
         "dataset_id": result.dataset_id,
         "changed_fields": result.changed_fields,
+        "withdraw": withdraw,
     }
 
 
 @router.get("/policies")
-def list_policies(session: DbSession, key: CurrentKey) -> list[dict[str, Any]]:
-    key.require_role(Role.ADMIN, Role.COMPLIANCE)
+def list_policies(session: DbSession, _: Catalogue) -> list[dict[str, Any]]:
     from gateway.policy.versions import list_versions
 
     return [version_view(r) for r in list_versions(session)]
 
 
 @router.get("/policies/diff")
-def diff_policies(a: str, b: str, session: DbSession, key: CurrentKey) -> dict[str, Any]:
-    key.require_role(Role.ADMIN, Role.COMPLIANCE)
+def diff_policies(a: str, b: str, session: DbSession, _: Catalogue) -> dict[str, Any]:
     from gateway.policy.versions import get_version
 
     old, new = get_version(session, a), get_version(session, b)
@@ -119,30 +168,30 @@ def diff_policies(a: str, b: str, session: DbSession, key: CurrentKey) -> dict[s
 
 
 @router.get("/policies/{ref}")
-def get_policy(ref: str, session: DbSession, key: CurrentKey) -> dict[str, Any]:
-    key.require_role(Role.ADMIN, Role.COMPLIANCE)
+def get_policy(ref: str, session: DbSession, _: Catalogue) -> dict[str, Any]:
     from gateway.policy.versions import get_version
 
     return version_view(get_version(session, ref), with_document=True)
 
 
 @router.get("/regions")
-def regions(key: CurrentKey) -> dict[str, Any]:
+def regions(_: Catalogue) -> dict[str, Any]:
     """The region catalogue: regions, countries, jurisdictions, adequacy, transfer bases."""
-    key.require_role(Role.ADMIN, Role.COMPLIANCE)
     return load_catalogue().model_dump(mode="json")
 
 
 @router.post("/datasets/{dataset_ref}/reprocess")
 def reprocess(
-    dataset_ref: str, ctx: Context, session: DbSession, key: CurrentKey, dry_run: bool = True
+    dataset_ref: str,  # noqa: ARG001 (resolved and checked by the route's authority)
+    ctx: Context,
+    session: DbSession,
+    key: DatasetAdmin,
+    dry_run: bool = True,
 ) -> dict[str, Any]:
     """Re-process assets under the dataset's current policy version (dry run by default)."""
-    _admin(key)
     from gateway.policy.reprocess import apply_reprocess, plan_reprocess
 
-    key.require_dataset(get_dataset(session, dataset_ref).id)
-    plan = plan_reprocess(session, dataset_ref)
+    plan = plan_reprocess(session, key.dataset_id)
     if not dry_run:
         plan = apply_reprocess(ctx, session, plan, actor=key.actor)
     return {
@@ -155,12 +204,13 @@ def reprocess(
 
 
 @router.post("/retention/run")
-def retention_run(ctx: Context, key: CurrentKey, dry_run: bool = True) -> dict[str, Any]:
-    """Run retention now (dry run by default); the service also runs it on a schedule."""
-    _admin(key)
+def retention_run(ctx: Context, key: RetentionRun, dry_run: bool = True) -> dict[str, Any]:
+    """Run retention now (dry run by default); the service also runs it on a schedule.
+    A scoped key's run plans and deletes only within its own datasets."""
     from gateway.policy.retention import run_retention
 
-    report = run_retention(ctx, dry_run=dry_run)
+    only = None if key.scope is None else frozenset(key.dataset_ids)
+    report = run_retention(ctx, dry_run=dry_run, datasets=only)
     items = report.plan.due if dry_run else report.done
     return {
         "dry_run": dry_run,
@@ -182,16 +232,14 @@ def _item(item: Any) -> dict[str, Any]:
 
 @router.post("/retention/holds", status_code=status.HTTP_201_CREATED)
 def place_hold(
-    body: HoldSubmission, ctx: Context, session: DbSession, key: CurrentKey
+    body: HoldSubmission, ctx: Context, session: DbSession, key: BodyDataset
 ) -> dict[str, Any]:
-    key.require_role(Role.ADMIN, Role.COMPLIANCE)
     from gateway.policy.holds import place_hold as place
 
-    key.require_dataset(get_dataset(session, body.dataset).id)
     hold = place(
         ctx,
         session,
-        dataset_ref=body.dataset,
+        dataset_ref=key.dataset_id,
         reason=body.reason,
         actor=key.actor,
         asset_id=body.asset_id,
@@ -200,8 +248,7 @@ def place_hold(
 
 
 @router.delete("/retention/holds/{hold_id}", status_code=status.HTTP_204_NO_CONTENT)
-def release_hold(hold_id: str, ctx: Context, session: DbSession, key: CurrentKey) -> None:
-    key.require_role(Role.ADMIN, Role.COMPLIANCE)
+def release_hold(hold_id: str, ctx: Context, session: DbSession, key: HoldOwner) -> None:
     from gateway.policy.holds import release_hold as release
 
     release(ctx, session, hold_id, actor=key.actor)
@@ -209,16 +256,14 @@ def release_hold(hold_id: str, ctx: Context, session: DbSession, key: CurrentKey
 
 @router.post("/erasure-requests", status_code=status.HTTP_201_CREATED)
 def erasure_request(
-    body: ErasureSubmission, ctx: Context, session: DbSession, key: CurrentKey
+    body: ErasureSubmission, ctx: Context, session: DbSession, key: BodyDataset
 ) -> dict[str, Any]:
-    key.require_role(Role.ADMIN, Role.COMPLIANCE)
     from gateway.policy.erasure import register_view, request_erasure
 
-    key.require_dataset(get_dataset(session, body.dataset).id)
     result = request_erasure(
         ctx,
         session,
-        dataset_ref=body.dataset,
+        dataset_ref=key.dataset_id,
         actor=key.actor,
         subject_id=body.subject_id,
         asset_id=body.asset_id,
@@ -228,18 +273,15 @@ def erasure_request(
 
 @router.get("/erasure-requests")
 def erasure_register(
-    ctx: Context, session: DbSession, key: CurrentKey, dataset: str | None = None
+    ctx: Context, session: DbSession, key: Register, dataset: str | None = None
 ) -> list[dict[str, Any]]:
-    key.require_role(Role.ADMIN, Role.COMPLIANCE)
     from gateway.policy.erasure import erasure_register as register
     from gateway.policy.erasure import register_view
 
     dataset_id = get_dataset(session, dataset).id if dataset else None
-    if dataset_id is not None:
-        key.require_dataset(dataset_id)
     now = ctx.clock()
     return [
         register_view(r, now=now)
         for r in register(session, dataset_id=dataset_id)
-        if key.dataset_scope is None or r.dataset_id in key.dataset_scope
+        if key.sees(r.dataset_id)
     ]

@@ -8,11 +8,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from gateway.apikeys import Principal
+from gateway.authz import DatasetFrom, Grant, authority
 from gateway.datasets import get_dataset
 from gateway.db import transaction
-from gateway.deps import Context, CurrentKey
-from gateway.errors import Forbidden
+from gateway.deps import Context
 from gateway.models import Role
 from gateway.reports.build import generate_dataset_report, generate_processing_activities
 from gateway.reports.render import MEDIA_TYPES, ReportFormat, render
@@ -21,6 +20,9 @@ router = APIRouter(tags=["reports"])
 FormatQuery = Annotated[ReportFormat, Query(alias="format", description="json | html | pdf")]
 FromQuery = Annotated[datetime | None, Query(alias="from", description="period start, ISO 8601")]
 ToQuery = Annotated[datetime | None, Query(alias="to", description="period end, exclusive")]
+DatasetReport = Annotated[Grant, authority(Role.COMPLIANCE, scope=DatasetFrom.path("dataset_ref"))]
+# the record over every dataset needs a compliance key without dataset scope
+EveryDataset = Annotated[Grant, authority(Role.COMPLIANCE, scope=DatasetFrom.global_)]
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -36,18 +38,16 @@ def _respond(body: bytes, fmt: ReportFormat, name: str) -> Response:
 
 @router.get("/v1/datasets/{dataset_ref}/report")
 def dataset_report(
-    dataset_ref: str,
+    dataset_ref: str,  # noqa: ARG001 (resolved and checked by the route's authority)
     ctx: Context,
-    key: CurrentKey,
+    key: DatasetReport,
     fmt: FormatQuery = ReportFormat.JSON,
     start: FromQuery = None,
     end: ToQuery = None,
 ) -> Response:
     """A signed governance report for one dataset (JSON is the signed source of truth)."""
-    key.require_role(Role.COMPLIANCE)
     with transaction(ctx.engine) as session:
-        dataset = get_dataset(session, dataset_ref)
-        key.require_dataset(dataset.id)
+        dataset = get_dataset(session, key.dataset_id)
     signed = generate_dataset_report(
         ctx, dataset.id, actor=key.actor, start=_utc(start), end=_utc(end)
     )
@@ -57,18 +57,11 @@ def dataset_report(
 @router.get("/v1/reports/processing-activities")
 def processing_activities(
     ctx: Context,
-    key: CurrentKey,
+    key: EveryDataset,
     fmt: FormatQuery = ReportFormat.JSON,
     start: FromQuery = None,
     end: ToQuery = None,
 ) -> Response:
     """GDPR Art. 30 record over every dataset: needs a compliance key without dataset scope."""
-    key.require_role(Role.COMPLIANCE)
-    _require_unscoped(key)
     signed = generate_processing_activities(ctx, actor=key.actor, start=_utc(start), end=_utc(end))
     return _respond(render(signed, fmt), fmt, "processing-activities")
-
-
-def _require_unscoped(key: Principal) -> None:
-    if key.dataset_scope is not None:
-        raise Forbidden("the record over every dataset needs a key without dataset scope")

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.datasets import get_dataset
-from gateway.deps import Context, CurrentKey, DbSession
+from gateway.authz import DatasetFrom, Grant, authority
+from gateway.deps import Context, DbSession
 from gateway.models import Role
 from gateway.pseudonymisation.vault import read_vault
 
 router = APIRouter(tags=["vault"])
+VaultReader = Annotated[Grant, authority(Role.ADMIN, scope=DatasetFrom.path("dataset_ref"))]
 
 
 class VaultReadRequest(BaseModel):
@@ -21,15 +24,16 @@ class VaultReadRequest(BaseModel):
 
 @router.post("/v1/datasets/{dataset_ref}/vault/read")
 def vault_read(
-    dataset_ref: str, body: VaultReadRequest, ctx: Context, session: DbSession, key: CurrentKey
+    dataset_ref: str,  # noqa: ARG001 (resolved and checked by the route's authority)
+    body: VaultReadRequest,
+    ctx: Context,
+    session: DbSession,
+    key: VaultReader,
 ) -> dict[str, str]:
-    key.require_role(Role.ADMIN)
-    dataset = get_dataset(session, dataset_ref)
-    key.require_dataset(dataset.id)
     found = read_vault(
         ctx,
         session,
-        dataset_id=dataset.id,
+        dataset_id=key.dataset_id,
         pseudonym=body.pseudonym,
         purpose=body.purpose,
         role=key.role,

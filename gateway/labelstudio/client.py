@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 import httpx
+import pydantic
 from label_studio_sdk.client import LabelStudio
 from label_studio_sdk.core.api_error import ApiError
 
@@ -37,6 +38,7 @@ class RemoteTask:
     id: int
     data: dict[str, Any]
     annotations: list[dict[str, Any]]
+    project: int | None = None
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -128,6 +130,16 @@ class LabelStudioClient:
                 return int(project["id"])
         return None
 
+    def label_config(self, project_id: int) -> str | None:
+        """The project's labelling configuration (None: no such project)."""
+        try:
+            project = self.call("read a project", lambda: self._sdk.projects.get(project_id))
+        except LabelStudioRejected as exc:
+            if exc.details.get("status") == 404:
+                return None
+            raise
+        return project.label_config
+
     def project_exists(self, project_id: int) -> bool:
         try:
             self.call("read a project", lambda: self._sdk.projects.get(project_id))
@@ -162,6 +174,25 @@ class LabelStudioClient:
             ),
         )
         return int(hook.id or 0)
+
+    def view_titles(self, project_id: int) -> list[str]:
+        """The titles of the project's Data Manager tabs."""
+        views = self.call(
+            "list the project's task views", lambda: self._sdk.views.list(project=project_id)
+        )
+        return [str((v.data or {}).get("title", "")) for v in views]
+
+    def create_view(self, project_id: int, *, title: str, hidden_columns: list[str]) -> None:
+        """A Data Manager tab with these task columns hidden (in the list and beside the
+        editor); columns are Label Studio ids such as `tasks:data.meta`."""
+        hidden = {"explore": hidden_columns, "labeling": hidden_columns}
+        self.call(
+            "create the annotators' task view",
+            lambda: self._sdk.views.create(
+                project=project_id,
+                data={"title": title, "hiddenColumns": hidden},
+            ),
+        )
 
     def local_storage_paths(self, project_id: int) -> list[str]:
         """The paths of the project's local-files storage connections."""
@@ -219,7 +250,32 @@ class LabelStudioClient:
                 return None
             raise
         raw = task.model_dump(mode="json")
-        return RemoteTask(int(raw["id"]), raw.get("data") or {}, raw.get("annotations") or [])
+        project = raw.get("project")
+        return RemoteTask(
+            int(raw["id"]),
+            raw.get("data") or {},
+            raw.get("annotations") or [],
+            project if isinstance(project, int) else None,
+        )
+
+    def annotation(self, annotation_id: int) -> dict[str, Any] | None:
+        """The annotation as Label Studio holds it now (None: Label Studio has no such
+        annotation). The caller keeps only what it needs: the object names the annotator."""
+        try:
+            found = self.call(
+                "read an annotation", lambda: self._sdk.annotations.get(annotation_id)
+            )
+        except LabelStudioRejected as exc:
+            if exc.details.get("status") == 404:
+                return None
+            raise
+        except pydantic.ValidationError:
+            raise LabelStudioRejected(
+                "Label Studio's annotation does not have the shape its API documents",
+                annotation=annotation_id,
+            ) from None
+        raw: dict[str, Any] = found.model_dump(mode="json")
+        return raw
 
     def update_task_data(self, task_id: int, data: dict[str, Any]) -> bool:
         """Replace a task's data in place (its annotations stay); False if the task is gone."""

@@ -13,6 +13,12 @@ from gateway.datasets import ControlType, Ontology
 IMAGE_NAME = "image"
 PRIVACY_FLAG_NAME = "privacy_flag"
 PRIVACY_FLAG_VALUES = ("face visible", "licence plate visible", "personal text visible")
+# shown the moment an annotator ticks the flag (Label Studio's visibleWhen), so they know
+# what Submit does; after Submit the task leaves their list
+FLAG_RECEIVED = (
+    "Privacy flag noted. When you submit, this image is withdrawn from the project at once "
+    "and goes to a privacy reviewer; you will not see it again. Thank you."
+)
 _CONTROL_TAG = {
     ControlType.BOX: ("RectangleLabels", "Label"),
     ControlType.POLYGON: ("PolygonLabels", "Label"),
@@ -44,7 +50,10 @@ def label_config(ontology: Ontology) -> str:
             f"  <{tag} name={quoteattr(_CONTROL_NAME[control])} toName={quoteattr(IMAGE_NAME)}"
             f"{extra}>"
         )
-        lines += [f"    <{item} value={quoteattr(name)}/>" for name in groups[control]]
+        lines += [
+            f"    <{item} value={quoteattr(name)}{_index(control, i)}/>"
+            for i, name in enumerate(groups[control])
+        ]
         lines.append(f"  </{tag}>")
     lines += [
         '  <Header value="Privacy: does this image still show a face, a licence plate or'
@@ -53,9 +62,17 @@ def label_config(ontology: Ontology) -> str:
         ' choice="multiple">',
         *[f"    <Choice value={quoteattr(v)}/>" for v in PRIVACY_FLAG_VALUES],
         "  </Choices>",
+        f'  <View visibleWhen="choice-selected" whenTagName={quoteattr(PRIVACY_FLAG_NAME)}>',
+        f'    <Header value={quoteattr(FLAG_RECEIVED)} size="5"/>',
+        "  </View>",
         "</View>",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _index(control: ControlType, position: int) -> str:
+    """Keypoints carry their order (Label Studio's converter writes COCO keypoints by it)."""
+    return f' model_index="{position}"' if control is ControlType.KEYPOINT else ""
 
 
 def privacy_flags(result: list[dict[str, Any]]) -> list[str]:

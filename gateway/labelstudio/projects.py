@@ -26,6 +26,16 @@ PRIVACY_NOTE = (
 )
 
 
+ANNOTATOR_VIEW = "Tasks"
+# what annotators need is the image and the annotation state; the gateway's ids (for the ML
+# backend and the gateway) and the pseudonymous metadata JSON stay in task data, out of the way
+HIDDEN_TASK_COLUMNS = (
+    "tasks:data.gateway_asset_id",
+    "tasks:data.gateway_dataset_id",
+    "tasks:data.meta",
+)
+
+
 def webhook_url(destination: Destination) -> str:
     return f"{(destination.gateway_url or '').rstrip('/')}/v1/webhooks/labelstudio/{destination.id}"
 
@@ -52,7 +62,17 @@ def ensure_project(
         hook = client.create_webhook(project_id, url=webhook_url(destination), secret=secret)
         _record(ctx, row, "labelstudio.webhook_registered", actor, webhook_id=hook)
     _update_config(ctx, client, dataset, row, project_id, actor)
+    ensure_annotator_view(client, project_id)
     return project_id
+
+
+def ensure_annotator_view(client: LabelStudioClient, project_id: int) -> None:
+    """The project's first Data Manager tab shows annotators the image, not our bookkeeping
+    (Label Studio otherwise makes one column per task data key, ids and JSON included)."""
+    if ANNOTATOR_VIEW not in client.view_titles(project_id):
+        client.create_view(
+            project_id, title=ANNOTATOR_VIEW, hidden_columns=list(HIDDEN_TASK_COLUMNS)
+        )
 
 
 def _project_row(

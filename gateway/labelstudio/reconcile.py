@@ -1,22 +1,25 @@
 """The service's scheduled annotation reconcile: Label Studio's open-source webhooks are sent
-once and never retried, so every `annotation_pull_interval_seconds` a background thread runs
+once and never retried, so every `annotation_pull_interval_seconds` a supervised loop runs
 the pull-based reconcile (`annotations pull`) for every destination and stores whatever a
-lost webhook missed (0 disables it; the CLI can still run it). One destination that fails
-does not stop the others; the next tick tries it again."""
+lost webhook missed, and reads back the events that failed (0 disables it; the CLI can still
+run it). One destination that fails does not stop the others, one annotation that fails does
+not stop its destination's pull (it is recorded in `annotation_failure`); the next tick tries
+both again."""
 
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass, field
 
 from sqlmodel import select
 
+from gateway.background import Periodic
 from gateway.context import GatewayContext
 from gateway.db import transaction
 from gateway.errors import GatewayError
 from gateway.labelstudio.annotations import PullReport, pull_annotations
 from gateway.labelstudio.client import RetryPolicy
+from gateway.labelstudio.residency_withdrawal import WithdrawalReport, withdraw_forbidden
 from gateway.lineage import Actor
 from gateway.models import Destination
 
@@ -28,10 +31,13 @@ RECONCILER = Actor("system", "annotation-reconcile")
 class ReconcileTick:
     pulled: dict[str, PullReport] = field(default_factory=dict)  # by destination name
     failed: dict[str, str] = field(default_factory=dict)  # destination name -> error code
+    # by destination name: tasks withdrawn because residency no longer allows the destination
+    withdrawn: dict[str, WithdrawalReport] = field(default_factory=dict)
 
 
 def reconcile_all(ctx: GatewayContext, *, retry: RetryPolicy | None = None) -> ReconcileTick:
-    """One tick: pull every destination's annotations, each on its own."""
+    """One tick: pull every destination's annotations, each on its own; then withdraw the
+    tasks a residency policy activated since no longer allows there (the pull kept their work)."""
     tick = ReconcileTick()
     with transaction(ctx.engine) as session:
         destinations = list(session.exec(select(Destination)).all())
@@ -40,6 +46,11 @@ def reconcile_all(ctx: GatewayContext, *, retry: RetryPolicy | None = None) -> R
             tick.pulled[destination.name] = pull_annotations(
                 ctx, destination, actor=RECONCILER, retry=retry
             )
+            withdrawal = withdraw_forbidden(
+                ctx, destination, actor=RECONCILER, annotations_pulled=True, retry=retry
+            )
+            if withdrawal.withdrawn:
+                tick.withdrawn[destination.name] = withdrawal
         except GatewayError as exc:
             tick.failed[destination.name] = exc.code
             log.warning("annotation reconcile of %s failed: %s", destination.name, exc.code)
@@ -57,36 +68,17 @@ class AnnotationReconciler:
         self._ctx = ctx
         self._interval = interval_seconds
         self._retry = retry
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def start(self) -> AnnotationReconciler:
-        if self._interval > 0:
-            self._thread = threading.Thread(
-                target=self._loop, name="annotation-reconcile", daemon=True
-            )
-            self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 30.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+    def periodic(self) -> Periodic:
+        """The loop the service's supervisor runs (0: none; errors are backed off there)."""
+        return Periodic("annotation-reconcile", self._interval, self.run_once)
 
     def run_once(self) -> ReconcileTick:
         tick = reconcile_all(self._ctx, retry=self._retry)
         log.info(
-            "annotation reconcile: %d destinations read, %d failed",
+            "annotation reconcile: %d destinations read, %d failed, %d annotations not stored",
             len(tick.pulled),
             len(tick.failed),
+            sum(len(report.failed) for report in tick.pulled.values()),
         )
         return tick
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self._interval):
-            self.run_once()

@@ -26,8 +26,8 @@ from gateway.labelstudio.task_data import task_data
 from gateway.lineage import Actor, append
 from gateway.models import Asset, AssetState, AssetSync, Destination, SyncState
 
-# states whose redacted copy is still shown (ORIGINAL_DELETED only when released before)
-SHOWN = (AssetState.RELEASED, AssetState.ORIGINAL_DELETED)
+# states whose redacted copy is shown (a released asset whose original was deleted included)
+SHOWN = (AssetState.RELEASED,)
 
 
 @dataclass

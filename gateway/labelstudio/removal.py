@@ -1,12 +1,14 @@
 """Removing an asset's Label Studio tasks (retention, erasure, leak flags), and proving it.
 
 A task is deleted only after checking that it is the asset's (its data names the gateway
-asset id), then read back: only a 404 counts as removed. Label Studio deletes a task's
-annotations and predictions with it; the images were never uploaded to Label Studio (tasks
-hold gateway URLs), so no files remain there, except on a local-files destination, whose
-exported redacted copy of the asset is deleted first (Label Studio stops serving it at once,
-even while the task's removal is still pending). When Label Studio cannot be reached, the task
-stays `synced` with the error recorded and is reported `removal-pending` (never "removed").
+asset id), then read back: only a 404 counts as removed. Withdrawing keeps the work: every
+annotation the task holds (the flagging one too) is stored before the task is deleted. Label
+Studio deletes a task's annotations and predictions with it; the images were never uploaded
+to Label Studio (tasks hold gateway URLs), so no files remain there, except on a local-files
+destination, whose exported redacted copy of the asset is deleted first (Label Studio stops
+serving it at once, even while the task's removal is still pending). When Label Studio cannot
+be reached, the task stays `synced` with the error recorded and is reported `removal-pending`
+(never "removed").
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from sqlmodel import Session, col, select
 
 from gateway.context import GatewayContext
 from gateway.errors import GatewayError
-from gateway.labelstudio.client import LabelStudioClient, RetryPolicy
+from gateway.labelstudio.annotation_store import keep_task_annotations
+from gateway.labelstudio.client import LabelStudioClient, RemoteTask, RetryPolicy
 from gateway.labelstudio.destinations import connect
 from gateway.labelstudio.local_files import delete_exports
 from gateway.lineage import Actor, append
@@ -45,14 +48,17 @@ def remove_asset_tasks(
     reason: str,
     *,
     retry: RetryPolicy | None = None,
+    destination_id: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Delete every Label Studio task of the asset, in the caller's transaction; one entry
-    per recipient: {"destination_id", "task_id", "state": "removed" | "removal-pending"}."""
-    rows = session.exec(
-        select(AssetSync).where(
-            AssetSync.asset_id == asset_id, col(AssetSync.state) != SyncState.REMOVED
-        )
-    ).all()
+    """Delete every Label Studio task of the asset (at one destination, if named), in the
+    caller's transaction; one entry per recipient:
+    {"destination_id", "task_id", "state": "removed" | "removal-pending"}."""
+    stmt = select(AssetSync).where(
+        AssetSync.asset_id == asset_id, col(AssetSync.state) != SyncState.REMOVED
+    )
+    if destination_id is not None:
+        stmt = stmt.where(AssetSync.destination_id == destination_id)
+    rows = session.exec(stmt).all()
     results = []
     asset = session.get(Asset, asset_id)
     for row in rows:
@@ -63,7 +69,7 @@ def remove_asset_tasks(
         if asset is not None:  # Label Studio stops serving it now, even if the task lingers
             delete_exports(destination, asset.dataset_id, asset_id)
         try:
-            removed = _remove_row(ctx, destination, row, retry)
+            removed = _remove_row(ctx, session, destination, row, retry)
         except GatewayError as exc:
             row.error = f"removal: {exc.code}"
             session.add(row)
@@ -79,17 +85,25 @@ def _entry(row: AssetSync, state: str) -> dict[str, Any]:
 
 
 def _remove_row(
-    ctx: GatewayContext, destination: Destination, row: AssetSync, retry: RetryPolicy | None
+    ctx: GatewayContext,
+    session: Session,
+    destination: Destination,
+    row: AssetSync,
+    retry: RetryPolicy | None,
 ) -> list[int]:
     client = connect(ctx, destination, retry=retry)
     try:
         candidates = _candidates(client, row)
-        for task_id in candidates:
-            client.delete_task(task_id)
-        for task_id in candidates:
-            if client.task(task_id) is not None:
-                raise _StillThere(f"task {task_id} is still in Label Studio", task_id=task_id)
-        return candidates
+        for task in candidates:  # the annotators' work stays with the gateway
+            keep_task_annotations(
+                ctx, session, destination, task.id, task.data, task.annotations, actor=REMOVER
+            )
+        for task in candidates:
+            client.delete_task(task.id)
+        for task in candidates:
+            if client.task(task.id) is not None:
+                raise _StillThere(f"task {task.id} is still in Label Studio", task_id=task.id)
+        return [task.id for task in candidates]
     finally:
         client.close()
 
@@ -98,7 +112,7 @@ class _StillThere(GatewayError):
     code, status, title = "labelstudio-task-still-present", 502, "Task still present"
 
 
-def _candidates(client: LabelStudioClient, row: AssetSync) -> list[int]:
+def _candidates(client: LabelStudioClient, row: AssetSync) -> list[RemoteTask]:
     """The tasks that are this asset's: the recorded one (checked), or, for an import whose
     answer was lost, every task of the project naming the asset."""
     if row.task_id is not None and row.state == SyncState.SYNCED:
@@ -110,11 +124,11 @@ def _candidates(client: LabelStudioClient, row: AssetSync) -> list[int]:
                 "the recorded task does not belong to this asset; not deleting it",
                 task_id=row.task_id,
             )
-        return [row.task_id]
+        return [task]
     if row.project_id is None:
         return []
     return [
-        t.id for t in client.tasks(row.project_id) if t.data.get("gateway_asset_id") == row.asset_id
+        t for t in client.tasks(row.project_id) if t.data.get("gateway_asset_id") == row.asset_id
     ]
 
 

@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 from gateway.context import GatewayContext
 from gateway.datasets import get_dataset
 from gateway.db import transaction
-from gateway.errors import GatewayError, NotFound
+from gateway.errors import GatewayError, NotFound, ResidencyViolation
 from gateway.labelstudio.client import LabelStudioClient, RetryPolicy
 from gateway.labelstudio.destinations import connect, get_destination
 from gateway.labelstudio.errors import LabelStudioRejected
@@ -31,13 +31,15 @@ from gateway.labelstudio.local_files import (
 from gateway.labelstudio.projects import ensure_project
 from gateway.labelstudio.refresh import refresh_stale_tasks
 from gateway.labelstudio.removal import remove_asset_tasks
+from gateway.labelstudio.residency_withdrawal import WithdrawalReport, withdraw_forbidden
+from gateway.labelstudio.sync_plan import plan_sync, skipped_by_reason
 from gateway.labelstudio.task_data import task_data
 from gateway.lineage import Actor, append
+from gateway.metrics import observe_sync
 from gateway.models import Asset, AssetState, AssetSync, Dataset, Destination, SyncState
 from gateway.policy.enforcement import EnforcementPoint, enforce_residency
 
 Progress = Callable[[int, int], None]
-DONE_STATES = (SyncState.SYNCED, SyncState.REMOVED)
 WITHDRAWN_STATES = (
     AssetState.QUARANTINED,
     AssetState.ERASED,
@@ -58,13 +60,32 @@ class SyncReport:
     refreshed: int = 0
     replaced: int = 0
     failed: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)  # asset id -> why it was not sent
 
     def describe(self) -> str:
         return (
             f"project {self.project_id}: {self.created} tasks created, {self.adopted} adopted, "
             f"{self.already} already synced, {self.refreshed} refreshed (new redacted copy), "
-            f"{self.replaced} replaced, {self.withdrawn} withdrawn, {len(self.failed)} failed"
+            f"{self.replaced} replaced, {self.withdrawn} withdrawn, {len(self.failed)} failed, "
+            f"{len(self.skipped)} skipped"
         )
+
+    def view(self) -> dict[str, Any]:
+        """The API's answer: counts, and every failed or skipped asset with its reason."""
+        return {
+            "dataset": self.dataset,
+            "destination": self.destination,
+            "project_id": self.project_id,
+            "created": self.created,
+            "adopted": self.adopted,
+            "already": self.already,
+            "refreshed": self.refreshed,
+            "replaced": self.replaced,
+            "withdrawn": self.withdrawn,
+            "failed": [{"asset_id": a, "error": e} for a, e in sorted(self.failed.items())],
+            "skipped": [{"asset_id": a, "reason": r} for a, r in self.skipped.items()],
+            "skipped_by_reason": skipped_by_reason(self.skipped),
+        }
 
 
 def sync_dataset(
@@ -77,7 +98,7 @@ def sync_dataset(
     retry: RetryPolicy | None = None,
     progress: Progress | None = None,
 ) -> SyncReport:
-    dataset, destination = _check_residency(ctx, dataset_ref, destination_ref, actor)
+    dataset, destination = _check_residency(ctx, dataset_ref, destination_ref, actor, retry)
     report = SyncReport(dataset=dataset.name, destination=destination.name)
     client = connect(ctx, destination, retry=retry)
     try:
@@ -91,7 +112,9 @@ def sync_dataset(
         refresh = refresh_stale_tasks(ctx, client, destination, dataset.id, actor=actor)
         report.refreshed, report.replaced = len(refresh.refreshed), len(refresh.replaced)
         report.failed.update(refresh.failed)
-        todo, report.already = _plan(ctx, dataset.id, destination.id)
+        with transaction(ctx.engine) as session:
+            plan = plan_sync(session, dataset.id, destination.id)
+        todo, report.already, report.skipped = plan.todo, plan.already, plan.skipped
         total, done = len(todo), 0
         for start in range(0, total, batch_size):
             batch = todo[start : start + batch_size]
@@ -100,29 +123,59 @@ def sync_dataset(
             if progress:
                 progress(done, total)
         _record_summary(ctx, dataset, destination, report, actor)
+        observe_sync(report.created, report.adopted, report.refreshed, len(report.failed))
     finally:
         client.close()
     return report
 
 
 def _check_residency(
-    ctx: GatewayContext, dataset_ref: str, destination_ref: str, actor: Actor
+    ctx: GatewayContext,
+    dataset_ref: str,
+    destination_ref: str,
+    actor: Actor,
+    retry: RetryPolicy | None = None,
 ) -> tuple[Dataset, Destination]:
+    """Residency first. Denied (e.g. a policy activated since the last sync forbids the
+    destination's region): the dataset's tasks there are withdrawn, then the sync is refused."""
     with transaction(ctx.engine) as session:
         dataset = get_dataset(session, dataset_ref)
         destination = get_destination(session, destination_ref)
-        enforce_residency(
-            ctx,
-            session,
-            point=EnforcementPoint.SYNC,
-            dataset_id=dataset.id,
-            target_region=destination.region,
-            actor=actor,
-            entity_type="destination",
-            entity_id=destination.id,
-            transfer_basis=destination.transfer_basis,
+    try:
+        with transaction(ctx.engine) as session:
+            enforce_residency(
+                ctx,
+                session,
+                point=EnforcementPoint.SYNC,
+                dataset_id=dataset.id,
+                target_region=destination.region,
+                actor=actor,
+                entity_type="destination",
+                entity_id=destination.id,
+                transfer_basis=destination.transfer_basis,
+            )
+    except ResidencyViolation as exc:
+        done = withdraw_forbidden(ctx, destination, actor=actor, dataset_id=dataset.id, retry=retry)
+        raise _with_withdrawal(exc, done) from None
+    return dataset, destination
+
+
+def _with_withdrawal(exc: ResidencyViolation, done: WithdrawalReport) -> ResidencyViolation:
+    tasks = sum(len(g.tasks) for g in done.withdrawn)
+    if done.deferred:
+        note = f"; its tasks there stay until they can be withdrawn ({done.deferred})"
+    else:
+        note = f"; {done.removed} task(s) withdrawn" + (
+            f", {done.pending} removal(s) pending" if done.pending else ""
         )
-        return dataset, destination
+    details = {
+        **exc.details,
+        "withdrawn_tasks": done.removed,
+        "withdrawal_pending": tasks - done.removed,
+    }
+    if done.deferred:
+        details["withdrawal_deferred"] = done.deferred
+    return ResidencyViolation(exc.message + note, **details)
 
 
 def _connect_local_storage(
@@ -228,26 +281,6 @@ def _sync_rows(
             )
         ).all()
     )
-
-
-def _plan(ctx: GatewayContext, dataset_id: str, destination_id: str) -> tuple[list[str], int]:
-    """Released assets without a task yet (failed ones are tried again); and the count done."""
-    with transaction(ctx.engine) as session:
-        released = session.exec(
-            select(Asset.id)
-            .where(Asset.dataset_id == dataset_id, Asset.state == AssetState.RELEASED)
-            .order_by(col(Asset.created_at), col(Asset.id))
-        ).all()
-        done = set(
-            session.exec(
-                select(AssetSync.asset_id).where(
-                    AssetSync.destination_id == destination_id,
-                    col(AssetSync.state).in_(DONE_STATES),
-                )
-            ).all()
-        )
-    todo = [a for a in released if a not in done]
-    return todo, len(released) - len(todo)
 
 
 def _import_batch(
@@ -442,6 +475,7 @@ def _record_summary(
                 "replaced": report.replaced,
                 "already": report.already,
                 "failed": len(report.failed),
+                "skipped": len(report.skipped),
             },
             parameters={
                 "destination_id": destination.id,

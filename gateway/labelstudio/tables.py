@@ -81,3 +81,22 @@ class Incident(SQLModel, table=True):
     opened_at: datetime = _ts()
     closed_at: datetime | None = _ts(nullable=True)
     details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+
+
+class AnnotationFailure(SQLModel, table=True):
+    """An annotation event the gateway could not store, or refused after reading it back from
+    Label Studio (a webhook Label Studio does not confirm). It holds our reason, never the
+    annotation (whose raw object names the annotator); the pull tries unresolved ones again."""
+
+    __tablename__ = "annotation_failure"
+    id: int | None = Field(default=None, primary_key=True)
+    destination_id: str = Field(foreign_key="destination.id", index=True, max_length=36)
+    action: str = Field(max_length=32)
+    ls_annotation_id: int = Field(index=True)
+    task_id: int | None = None
+    code: str = Field(max_length=64)
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    attempts: int = 1
+    received_at: datetime = _ts()
+    resolved_at: datetime | None = _ts(nullable=True)
+    resolution: str | None = Field(default=None, max_length=64)

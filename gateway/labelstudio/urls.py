@@ -5,29 +5,45 @@ copy's SHA-256, under a subkey of the dataset key. It has no timer: Label Studio
 into task data, so it stays valid exactly as long as the redacted copy may be shown. Every
 fetch re-checks the asset's state and its task's state; shredding the dataset key kills every
 URL of the dataset at once.
+
+Whoever holds a URL is an outsider until its signature checks out, so every answer before
+that is the same 404 (no "key shredded" that would confirm an asset exists), and no answer
+names a storage path, a policy or a dataset. A refused fetch is recorded once per asset and
+window, so a flood of fetches cannot grow the ledger by one record per request.
 """
 
 from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlmodel import Session
 
 from gateway import crypto
-from gateway.asset_states import released_before_original_deleted
 from gateway.context import GatewayContext
-from gateway.errors import GatewayError, KeyUnavailable, NotFound
+from gateway.errors import GatewayError, KeyUnavailable, NotFound, ResidencyViolation
 from gateway.keys import DatasetKeyMaterial
 from gateway.lineage import Actor
 from gateway.models import Asset, AssetState, AssetSync, Destination, SyncState
 from gateway.policy.enforcement import EnforcementPoint, enforce_residency
 
 IMAGE_URL = Actor("system", "image-url")
+REFUSAL_RECORD_WINDOW = timedelta(hours=1)  # one refused-fetch record per asset and hour
 
 
 class ImageGone(GatewayError):
     code, status, title = "image-gone", 410, "This image is no longer available"
+
+
+class ImageWithheld(GatewayError):
+    """A valid URL whose image may not be shown here now; says nothing about why."""
+
+    code, status, title = "image-withheld", 403, "This image cannot be shown"
+
+
+def _no_such_image() -> NotFound:
+    return NotFound("no such image")
 
 
 SERVABLE_SYNC = frozenset({SyncState.SYNCED, SyncState.INTENT_RECORDED})
@@ -72,35 +88,46 @@ def resolve_image(
     key_version: int,
     signature: str,
 ) -> ServedImage:
-    """The redacted bytes behind a signed URL, or 404 (unknown, bad signature, not released)
-    or 410 (erased, expired, or its task removed)."""
+    """The redacted bytes behind a signed URL; 404 for anything not proven by the signature
+    (unknown ids, an unknown or shredded key version, a wrong signature, not released), 410
+    once a signed image was erased, expired or its task removed, 403 (generic) when the
+    governing policy no longer lets this destination's region see it."""
     asset = session.get(Asset, asset_id)
     destination = session.get(Destination, destination_id)
     if asset is None or destination is None or asset.redacted_sha256 is None:
-        raise NotFound("no such image")
+        raise _no_such_image()
     try:
         key = ctx.keys.dataset_key(session, asset.dataset_id, version=key_version)
     except KeyUnavailable:
-        raise ImageGone("the dataset key of this image was shredded") from None
+        raise _no_such_image() from None  # made-up and shredded versions look the same
     expected = _signature(key, destination.id, asset)
     if not hmac.compare_digest(expected, signature):
-        raise NotFound("no such image")
+        raise _no_such_image()
     blob = _check_servable(session, asset, destination)
     # the destination's region may have been denied since the sync: fail closed per fetch
-    enforce_residency(
-        ctx,
-        session,
-        point=EnforcementPoint.SYNC,
-        dataset_id=asset.dataset_id,
-        target_region=destination.region,
-        actor=IMAGE_URL,
-        entity_type="asset",
-        entity_id=asset.id,
-        transfer_basis=destination.transfer_basis,
-    )
+    try:
+        enforce_residency(
+            ctx,
+            session,
+            point=EnforcementPoint.SYNC,
+            dataset_id=asset.dataset_id,
+            target_region=destination.region,
+            actor=IMAGE_URL,
+            entity_type="asset",
+            entity_id=asset.id,
+            transfer_basis=destination.transfer_basis,
+            record_once_per=REFUSAL_RECORD_WINDOW,
+        )
+    except ResidencyViolation:
+        # the holder of a URL learns nothing of the policy, its digest or the dataset
+        raise ImageWithheld("this image cannot be shown here") from None
+    try:
+        data = ctx.store.get(blob)
+    except NotFound:
+        raise _no_such_image() from None  # the store's own error names the blob's path
     extension = blob.rsplit(".", 1)[-1]
     return ServedImage(
-        data=ctx.store.get(blob),
+        data=data,
         media_type=MEDIA_TYPES.get(extension, "application/octet-stream"),
         allow_origin=origin_of(destination.url),
     )
@@ -114,12 +141,10 @@ def _check_servable(session: Session, asset: Asset, destination: Destination) ->
     if sync is not None and sync.state == SyncState.REMOVED:
         raise ImageGone("this image's task was removed")
     if sync is None or sync.state not in SERVABLE_SYNC or asset.redacted_blob is None:
-        raise NotFound("no such image")
-    if state is AssetState.RELEASED:
+        raise _no_such_image()
+    if state is AssetState.RELEASED:  # whether or not its original is still stored
         return asset.redacted_blob
-    if state is AssetState.ORIGINAL_DELETED and released_before_original_deleted(session, asset.id):
-        return asset.redacted_blob
-    raise NotFound("no such image")  # quarantined, processing: never served
+    raise _no_such_image()  # quarantined, processing: never served
 
 
 def origin_of(url: str) -> str:

@@ -49,7 +49,8 @@ def create_checkpoint(ctx: GatewayContext, session: Session) -> LineageCheckpoin
     existing = session.get(LineageCheckpoint, head_seq)
     if existing is not None:
         return existing
-    root = current_frontier(session, head_seq)[0].root().hex()
+    frontier = current_frontier(session, head_seq)[0]
+    root = frontier.root().hex()
     from gateway.lineage.signing import ensure_signing_key
 
     key = ensure_signing_key(ctx, session)
@@ -66,6 +67,7 @@ def create_checkpoint(ctx: GatewayContext, session: Session) -> LineageCheckpoin
         body=message.decode(),
         key_id=key_id,
         signature=signature,
+        frontier=json.dumps([node.hex() for node in frontier.nodes]),
         created_at=now,
     )
     session.add(row)
@@ -114,6 +116,42 @@ def leaf_hashes(session: Session, size: int) -> list[bytes]:
     if len(leaves) != size:
         raise IntegrityFailure("records missing below the checkpoint", size=size, found=len(leaves))
     return leaves
+
+
+HEX64 = frozenset("0123456789abcdef")
+
+
+def is_hex64(value: Any) -> bool:
+    """A SHA-256 digest as this ledger writes it: 64 lowercase hex digits."""
+    return isinstance(value, str) and len(value) == 64 and set(value) <= HEX64
+
+
+def checkpoint_fields(text: str) -> dict[str, Any]:
+    """A signed checkpoint body, parsed and type-checked: canonical, the right schema, a
+    non-negative integer size, hex digests and a key id. Raises IntegrityFailure (callers say
+    where the checkpoint came from), never a traceback."""
+    try:
+        body = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise IntegrityFailure("the checkpoint body is not JSON") from exc
+    if not isinstance(body, dict) or body.get("schema") != CHECKPOINT_SCHEMA:
+        raise IntegrityFailure("not a lineage checkpoint")
+    try:
+        canonical = canonical_json(body).decode()
+    except (TypeError, ValueError) as exc:
+        raise IntegrityFailure("the checkpoint body is not canonical JSON") from exc
+    size = body.get("tree_size")
+    if (
+        canonical != text
+        or not isinstance(size, int)
+        or isinstance(size, bool)
+        or size < 0
+        or not is_hex64(body.get("root_hash"))
+        or not is_hex64(body.get("chain_head"))
+        or not isinstance(body.get("key_id"), str)
+    ):
+        raise IntegrityFailure("the checkpoint body is malformed")
+    return body
 
 
 def verify_checkpoint(row_body: str, signature: str, public_key: bytes) -> dict[str, Any]:

@@ -62,8 +62,12 @@ def public_pem(public_key: bytes) -> str:
     return pub.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()
 
 
-def _aad(key_id: str) -> bytes:
+def signing_key_aad(key_id: str) -> bytes:
+    """What a signing key's wrapping is bound to (its key id)."""
     return f"lpg/v1/lineage-signing-key/{key_id}".encode()
+
+
+_aad = signing_key_aad
 
 
 def active_key(session: Session) -> LineageSigningKey | None:

@@ -71,4 +71,10 @@ class LineageCheckpoint(SQLModel, table=True):
     body: str = Field(sa_column=Column(Text, nullable=False), description="RFC 8785, signed")
     key_id: str = Field(max_length=64, foreign_key="lineagesigningkey.key_id")
     signature: str = Field(max_length=128)
+    frontier: str | None = Field(
+        default=None,
+        sa_column=Column(Text, nullable=True),
+        description="JSON list of hex: the Merkle frontier at tree_size (unsigned; a verifier "
+        "checks it against root_hash before continuing the tree from it)",
+    )
     created_at: datetime = _ts()

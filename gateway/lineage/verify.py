@@ -16,8 +16,8 @@ from typing import Any
 
 from gateway.errors import IntegrityFailure
 from gateway.lineage.bundle import BUNDLE_SCHEMA, MANIFEST_SCHEMA, entries_digest
-from gateway.lineage.canonical import GENESIS_HASH, canonical_json, chain_hash
-from gateway.lineage.checkpoints import CHECKPOINT_SCHEMA
+from gateway.lineage.canonical import GENESIS_HASH, chain_hash
+from gateway.lineage.checkpoints import checkpoint_fields, is_hex64
 from gateway.lineage.merkle import (
     EMPTY_ROOT,
     Frontier,
@@ -141,9 +141,12 @@ def _parse(path: Path) -> _Parsed:
     return _Parsed(header, keys, cps, cons, manifest)
 
 
-def _check_keys(keys: list[dict[str, Any]], anchor: Anchor) -> tuple[dict[str, bytes], str | None]:
+def _check_keys(
+    keys: list[dict[str, Any]], anchor: Anchor, *, where: str = "bundle"
+) -> tuple[dict[str, bytes], str | None]:
     """The rotation chain: a genesis key, then keys each handed over by its predecessor (and
-    countersigned by itself). Trust in any key of the chain extends to all of it."""
+    countersigned by itself). Trust in any key of the chain extends to all of it. `where`
+    names what holds the keys (the bundle, or the database for live verification)."""
     chain: dict[str, bytes] = {}
     previous: str | None = None
     for key in keys:
@@ -162,16 +165,16 @@ def _check_keys(keys: list[dict[str, Any]], anchor: Anchor) -> tuple[dict[str, b
         chain[key_id] = public
         previous = key_id
     if not chain:
-        raise BundleInvalid("the bundle holds no public keys")
+        raise BundleInvalid(f"the {where} holds no public keys")
     if anchor.empty:
         return chain, None
     for key_id, public in chain.items():
         if anchor.trusts(public):
             return chain, f"{key_id} (fingerprint {fingerprint(public)})"
     raise BundleInvalid(
-        "no key in the bundle matches the trusted key or fingerprint: it was signed by someone "
-        "else, or the trusted key belongs to another gateway",
-        bundle_keys=list(chain),
+        f"no key in the {where} matches the trusted key or fingerprint: it was signed by "
+        "someone else, or the trusted key belongs to another gateway",
+        keys=list(chain),
     )
 
 
@@ -179,8 +182,10 @@ def _check_handover(key: dict[str, Any], old_public: bytes, new_public: bytes, o
     statement = str(key.get("handover"))
     try:
         body = json.loads(statement)
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, RecursionError) as exc:
         raise BundleInvalid("key hand-over is not JSON", key_id=key.get("key_id")) from exc
+    if not isinstance(body, dict) or not isinstance(body.get("previous"), dict):
+        raise BundleInvalid("key hand-over is malformed", key_id=key.get("key_id"))
     expected_next = {
         "key_id": key.get("key_id"),
         "fingerprint": fingerprint(new_public),
@@ -220,6 +225,17 @@ def _check_manifest(manifest: dict[str, Any], chain: dict[str, bytes]) -> list[l
         raise BundleInvalid(
             f"the manifest is wrongly signed: {exc.message}", key_id=envelope.get("key_id")
         ) from exc
+    except (TypeError, ValueError) as exc:  # floats, integers beyond 2**53: not canonical
+        raise BundleInvalid("the manifest is not canonical JSON") from exc
+    if not all(
+        isinstance(e, list)
+        and len(e) == 2
+        and isinstance(e[0], int)
+        and not isinstance(e[0], bool)
+        and is_hex64(e[1])
+        for e in entries
+    ):
+        raise BundleInvalid("the manifest's record list is malformed")
     if body.get("schema") != MANIFEST_SCHEMA or body.get("entries_sha256") != entries_digest(
         entries
     ):
@@ -241,11 +257,9 @@ def _check_checkpoints(cps: list[dict[str, Any]], chain: dict[str, bytes]) -> li
                 key_id=key_id,
             )
         try:
-            body = json.loads(text)
-            if canonical_json(body).decode() != text or body.get("schema") != CHECKPOINT_SCHEMA:
-                raise IntegrityFailure("not a canonical checkpoint")
+            body = checkpoint_fields(text)
             verify_signature(chain[key_id], text.encode(), str(cp.get("signature")))
-        except (IntegrityFailure, json.JSONDecodeError) as exc:
+        except IntegrityFailure as exc:
             raise BundleInvalid(
                 f"checkpoint at tree size {size} is wrongly signed", tree_size=size, key_id=key_id
             ) from exc
@@ -323,12 +337,15 @@ def _records(path: Path) -> Iterator[_Record]:
                     problem="modified",
                 )
             computed = chain_hash(prev, payload.encode())
-        except (KeyError, TypeError, ValueError) as exc:
+            proof = obj.get("proof", [])
+            if not isinstance(proof, list) or not all(isinstance(p, str) for p in proof):
+                raise TypeError("proof is not a list of hex strings")
+            record_hash = str(obj["record_hash"])
+        except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
             raise BundleInvalid(
                 f"record on line {number} is malformed", line=number, problem="modified"
             ) from exc
-        proof = [str(p) for p in obj.get("proof", [])]
-        yield _Record(number, seq, str(obj["record_hash"]), payload, proof, prev, computed)
+        yield _Record(number, seq, record_hash, payload, proof, prev, computed)
 
 
 def _mismatch(
@@ -401,6 +418,14 @@ def _check_roots(
 
 def _check_consistency(cons: list[dict[str, Any]], checkpoints: list[dict[str, Any]]) -> None:
     final = checkpoints[-1]
+    for c in cons:
+        proof = c.get("proof")
+        if (
+            not isinstance(c.get("from"), int)
+            or not isinstance(proof, list)
+            or not all(is_hex64(p) for p in proof)
+        ):
+            raise BundleInvalid("a consistency proof line is malformed", line=c.get("from"))
     proofs = {int(c["from"]): c for c in cons}
     for cp in checkpoints[:-1]:
         size = cp["tree_size"]
@@ -444,8 +469,27 @@ def _walk_partial(path: Path, entries: list[list[Any]], final: dict[str, Any]) -
         )
 
 
+class TrustedKeyInvalid(IntegrityFailure):
+    code, title = "lineage-trusted-key-invalid", "The trusted key or fingerprint is unusable"
+
+
 def load_anchor(trusted_key_files: Sequence[Path], fingerprints: Sequence[str]) -> Anchor:
     """Trusted keys as PEM (SubjectPublicKeyInfo) or base64 raw; fingerprints as hex."""
+    keys = [_trusted_key(file) for file in trusted_key_files]
+    fps = []
+    for given in fingerprints:
+        fp = given.strip().lower().removeprefix("sha256:").replace(":", "")
+        if len(fp) != 64 or any(c not in "0123456789abcdef" for c in fp):
+            raise TrustedKeyInvalid(
+                f"{given!r} is not a SHA-256 fingerprint (64 hex digits, as "
+                "`privacy-gateway lineage public-key` prints it)"
+            )
+        fps.append(fp)
+    return Anchor(keys, fps)
+
+
+def _trusted_key(file: Path) -> bytes:
+    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
     from cryptography.hazmat.primitives.serialization import (
         Encoding,
@@ -453,15 +497,16 @@ def load_anchor(trusted_key_files: Sequence[Path], fingerprints: Sequence[str]) 
         load_pem_public_key,
     )
 
-    keys: list[bytes] = []
-    for file in trusted_key_files:
+    try:
         data = file.read_bytes()
         if b"BEGIN PUBLIC KEY" in data:
             key = load_pem_public_key(data)
-            if not isinstance(key, Ed25519PublicKey):
-                raise BundleInvalid(f"{file} is not an Ed25519 public key")
-            keys.append(key.public_bytes(Encoding.Raw, PublicFormat.Raw))
+            if isinstance(key, Ed25519PublicKey):
+                return key.public_bytes(Encoding.Raw, PublicFormat.Raw)
         else:
-            keys.append(unb64(data.decode().strip()))
-    fps = [fp.lower().removeprefix("sha256:").replace(":", "") for fp in fingerprints]
-    return Anchor(keys, fps)
+            raw = unb64(data.decode("ascii").strip())
+            if len(raw) == 32:
+                return raw
+    except (OSError, ValueError, UnsupportedAlgorithm, IntegrityFailure) as exc:
+        raise TrustedKeyInvalid(f"{file} is not a readable Ed25519 public key: {exc}") from exc
+    raise TrustedKeyInvalid(f"{file} is not an Ed25519 public key")

@@ -10,21 +10,28 @@ attempt in lineage in its OWN committed transaction, since the caller's rolls ba
 caller's session already holds a transaction (it may hold SQLite's write lock or the lineage
 head row lock), the record is written the moment that transaction ends, commit or rollback,
 so it can neither deadlock against the caller nor be rolled back with it.
+
+`record_once_per` (e.g. an image URL anyone holding it may fetch in a loop, unauthenticated)
+writes the blocked record only if none for the same entity is in the ledger or its outbox
+within that window: the refusal is evidence once, not once per request.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import event
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from gateway.context import GatewayContext
 from gateway.db import transaction
 from gateway.errors import ResidencyViolation
 from gateway.lineage import Actor, append
+from gateway.lineage.tables import LineageOutbox
+from gateway.models import LineageRecord
 from gateway.policy.catalogue import load_catalogue
 from gateway.policy.errors import PolicyMissing
 from gateway.policy.governing import governing_policy
@@ -94,6 +101,7 @@ def enforce_residency(
     entity_type: str,
     entity_id: str,
     transfer_basis: str | None = None,
+    record_once_per: timedelta | None = None,
 ) -> None:
     decision, policy_ref = check_residency(
         session,
@@ -121,7 +129,7 @@ def enforce_residency(
         "actor": actor,
         "parameters": _lineage_safe(details),
     }
-    _record_blocked(ctx, session, record)
+    _record_blocked(ctx, session, record, once_per=record_once_per)
     raise ResidencyViolation(
         f"{point.value} to region {target_region} blocked by rule {decision.rule}: "
         f"{decision.message}",
@@ -134,9 +142,11 @@ def _lineage_safe(details: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in details.items() if v is not None and k != "entity"}
 
 
-def _record_blocked(ctx: GatewayContext, session: Session, record: dict[str, Any]) -> None:
+def _record_blocked(
+    ctx: GatewayContext, session: Session, record: dict[str, Any], *, once_per: timedelta | None
+) -> None:
     if not session.in_transaction():
-        _write_blocked(ctx, record)
+        _write_blocked(ctx, record, once_per=once_per)
         return
     outer = session.get_transaction()
     pending = [record]
@@ -146,13 +156,35 @@ def _record_blocked(ctx: GatewayContext, session: Session, record: dict[str, Any
         if ended is not outer or not pending:
             return
         try:
-            _write_blocked(ctx, pending.pop())
+            _write_blocked(ctx, pending.pop(), once_per=once_per)
         except Exception:  # the transfer stays blocked; only its record is lost, loudly
             log.exception("could not record a blocked transfer in lineage")
 
     event.listen(session, "after_transaction_end", after_end)
 
 
-def _write_blocked(ctx: GatewayContext, record: dict[str, Any]) -> None:
+def _write_blocked(
+    ctx: GatewayContext, record: dict[str, Any], *, once_per: timedelta | None
+) -> None:
+    now = ctx.clock()
     with transaction(ctx.engine) as own:
-        append(own, now=ctx.clock(), region=ctx.settings.region, **record)
+        if once_per is not None and blocked_since(own, record["entity_id"], since=now - once_per):
+            return
+        append(own, now=now, region=ctx.settings.region, **record)
+
+
+def blocked_since(session: Session, entity_id: str, *, since: datetime) -> bool:
+    """A blocked transfer of this entity is in the ledger, or waiting in its outbox, since."""
+    chained = session.exec(
+        select(LineageRecord.seq).where(
+            LineageRecord.action == BLOCKED_ACTION,
+            LineageRecord.entity_id == entity_id,
+            col(LineageRecord.created_at) >= since,
+        )
+    ).first()
+    if chained is not None:
+        return True
+    waiting = session.exec(
+        select(LineageOutbox.body).where(col(LineageOutbox.created_at) >= since)
+    ).all()
+    return any(BLOCKED_ACTION in body and f'"id":"{entity_id}"' in body for body in waiting)

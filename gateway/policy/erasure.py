@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlmodel import Session, col, delete, select
 
-from gateway.asset_states import transition
+from gateway.asset_states import note_original_gone, transition
 from gateway.context import GatewayContext
 from gateway.datasets import get_dataset
 from gateway.errors import Conflict, IntegrityFailure, InvalidRequest, KeyUnavailable, NotFound
@@ -190,6 +190,7 @@ def erase_asset(
                 col(VaultEntry.pseudonym).in_(aliases),
             )
         )
+    note_original_gone(asset, now=ctx.clock())
     asset.original_blob = asset.redacted_blob = None
     asset.private_meta = None
     transition(

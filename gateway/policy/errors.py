@@ -18,3 +18,10 @@ class PolicyMissing(GatewayError):
 
 class PolicyImmutable(GatewayError):
     code, status, title = "policy-immutable", 409, "Activated policy versions cannot change"
+
+
+class WeakeningNotAcknowledged(GatewayError):
+    """A policy switches off face or plate redaction or the leak check and the caller did not
+    name each of them in its acknowledgement (`acknowledge_weakening`)."""
+
+    code, status, title = "weakening-not-acknowledged", 422, "Weakened protection not acknowledged"

@@ -9,7 +9,7 @@ leaves each item either done and recorded, or not done; the next run finishes th
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from gateway.asset_states import transition
+from gateway.asset_states import note_original_gone, record_original_deleted, transition
 from gateway.clock import as_utc
 from gateway.context import GatewayContext
 from gateway.db import transaction
@@ -85,9 +85,14 @@ class RetentionReport:
         return "\n".join(lines)
 
 
-def plan_retention(session: Session, *, now: datetime) -> RetentionPlan:
+def plan_retention(
+    session: Session, *, now: datetime, datasets: Collection[str] | None = None
+) -> RetentionPlan:
+    """Due and held items of every dataset, or only of `datasets` when given."""
     plan = RetentionPlan()
     for dataset in session.exec(select(Dataset).order_by(col(Dataset.id))).all():
+        if datasets is not None and dataset.id not in datasets:
+            continue
         try:
             policy = governing_policy(session, dataset.id).document.retention
         except PolicyMissing as exc:  # nothing is deleted under an unknown policy
@@ -196,11 +201,12 @@ def run_retention(
     dry_run: bool,
     task_remover: TaskRemover | None = None,
     on_item: Callable[[DueItem], None] | None = None,
+    datasets: Collection[str] | None = None,
 ) -> RetentionReport:
     """Plan, then (unless dry) delete each due item in its own transaction."""
     now = ctx.clock()
     with transaction(ctx.engine) as session:
-        plan = plan_retention(session, now=now)
+        plan = plan_retention(session, now=now, datasets=datasets)
     report = RetentionReport(plan=plan, dry_run=dry_run)
     if dry_run:
         return report
@@ -235,11 +241,9 @@ def _delete_original(ctx: GatewayContext, session: Session, asset: Asset, item: 
     if asset.original_blob is None:
         return False
     delete_blob(ctx, session, asset.original_blob, owner=asset.id)
-    asset.original_blob = None
-    transition(
+    record_original_deleted(  # the state stays: a released asset is still released
         session,
         asset,
-        S.ORIGINAL_DELETED,
         actor=RETENTION,
         now=ctx.clock(),
         region=ctx.settings.region,
@@ -267,6 +271,7 @@ def _expire(
     delete_blob(ctx, session, asset.redacted_blob, owner=asset.id)
     recipients = remover.remove_tasks(ctx, session, asset_id=asset.id, reason=item.rule)
     delete_detections(session, asset.id)
+    note_original_gone(asset, now=now)
     asset.original_blob = asset.redacted_blob = None
     asset.private_meta = None  # the sealed identifiers go with the data
     transition(

@@ -9,6 +9,7 @@ text). A before-update hook refuses any change to an activated row.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlmodel import Session, col, func, select
@@ -18,11 +19,17 @@ from gateway.datasets import get_dataset
 from gateway.errors import NotFound
 from gateway.lineage import Actor, append
 from gateway.models import Dataset, PolicyVersion
+from gateway.policy.components import refuse_missing_components
 from gateway.policy.document import canonical_document, diff_documents, policy_digest
 from gateway.policy.errors import PolicyImmutable
-from gateway.policy.governing import governing_policy
+from gateway.policy.governing import DEFAULT_POLICY_NAME, governing_policy
 from gateway.policy.schema import PolicyDocument
 from gateway.policy.tables import refuse_changes_after_activation
+from gateway.policy.weakening import (
+    ACKNOWLEDGED_ACTION,
+    require_acknowledged,
+    weakened_protections,
+)
 
 __all__ = ["refuse_changes_after_activation"]  # importing this module arms the hook
 
@@ -99,6 +106,46 @@ def store_version(
     return row, True
 
 
+@dataclass(frozen=True, slots=True)
+class ActivationPreview:
+    """What `activate` would do, without doing it (the dry run)."""
+
+    name: str
+    digest: str
+    existing_version_id: str | None  # the stored version with this exact document, if any
+    dataset_ids: list[str]  # the datasets it would govern
+    changed_fields: list[str]  # against the named dataset's current policy
+
+
+def affected_datasets(session: Session, doc: PolicyDocument, dataset_ref: str | None) -> list[str]:
+    """The datasets activating `doc` changes the policy of: the one it binds; or, for a
+    `default` policy, every dataset bound to no version."""
+    if dataset_ref is not None:
+        return [get_dataset(session, dataset_ref).id]
+    if doc.name != DEFAULT_POLICY_NAME:
+        return []
+    return list(
+        session.exec(
+            select(Dataset.id).where(col(Dataset.policy_version_id).is_(None)).order_by(Dataset.id)
+        ).all()
+    )
+
+
+def preview_activation(
+    session: Session, doc: PolicyDocument, *, dataset_ref: str | None = None
+) -> ActivationPreview:
+    digest = policy_digest(doc)
+    same = session.exec(
+        select(PolicyVersion).where(PolicyVersion.name == doc.name, PolicyVersion.digest == digest)
+    ).first()
+    datasets = affected_datasets(session, doc, dataset_ref)
+    changed: list[str] = []
+    if dataset_ref is not None:
+        before = governing_policy(session, datasets[0]).document
+        changed = [c["field"] for c in diff_documents(before, doc)]
+    return ActivationPreview(doc.name, digest, same.id if same else None, datasets, changed)
+
+
 def activate(
     session: Session,
     ctx: GatewayContext,
@@ -106,8 +153,16 @@ def activate(
     *,
     actor: Actor,
     dataset_ref: str | None = None,
+    acknowledged_weakening: Sequence[str] = (),
 ) -> Activation:
-    """Store (or reuse) the version, activate it, and bind the dataset to it if named."""
+    """Store (or reuse) the version, activate it, and bind the dataset to it if named.
+
+    A policy that switches off faces, plates or the leak check needs each of them named in
+    `acknowledged_weakening`; the acknowledgement is recorded. A policy whose enabled roles
+    cannot run on this host is refused (ComponentMissing)."""
+    weakened = weakened_protections(doc)
+    require_acknowledged(weakened, acknowledged_weakening)
+    refuse_missing_components(doc.redaction, name=doc.name)
     row, created = store_version(session, ctx, doc, actor=actor)
     now = ctx.clock()
     if row.activated_at is None:
@@ -128,10 +183,40 @@ def activate(
                 "policy_sha256": row.digest,
             },
         )
-    if dataset_ref is None:
+    dataset = get_dataset(session, dataset_ref) if dataset_ref is not None else None
+    if weakened:
+        _record_weakening(session, ctx, row, weakened, actor=actor, dataset=dataset)
+    if dataset is None:
         return Activation(row, None, None, [], created)
-    dataset = get_dataset(session, dataset_ref)
     return bind_dataset(session, ctx, dataset, row, actor=actor, created=created)
+
+
+def _record_weakening(
+    session: Session,
+    ctx: GatewayContext,
+    row: PolicyVersion,
+    weakened: list[str],
+    *,
+    actor: Actor,
+    dataset: Dataset | None,
+) -> None:
+    append(
+        session,
+        action=ACKNOWLEDGED_ACTION,
+        entity_type="policy",
+        entity_id=row.id,
+        dataset_id=dataset.id if dataset is not None else None,
+        actor=actor,
+        now=ctx.clock(),
+        region=ctx.settings.region,
+        parameters={
+            "policy": row.name,
+            "policy_version": row.version,
+            "policy_sha256": row.digest,
+            "turned_off": weakened,
+            "governs": "dataset" if dataset is not None else "by name",
+        },
+    )
 
 
 def bind_dataset(

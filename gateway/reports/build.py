@@ -78,7 +78,10 @@ def generate_dataset_report(
         check_export_allowed(ctx, session, dataset.id, actor=actor)
         ensure_signing_key(ctx, session)  # so the report lists the key that signs it
         now = ctx.clock()
-        facts = collect(session, dataset, Scope(dataset.id, start, end), now=now)
+        chain = lineage_section(session, Scope(dataset.id, start, end), ctx=ctx)
+        facts = collect(
+            session, dataset, Scope(dataset.id, start, end), now=now, lineage_state=chain
+        )
         report = dataset_report(facts, ctx=ctx, actor=actor, now=now)
         return _sign_and_record(ctx, session, report, dataset_id=dataset.id, actor=actor)
 
@@ -96,7 +99,7 @@ def generate_processing_activities(
     with transaction(ctx.engine) as session:
         ensure_signing_key(ctx, session)
         now = ctx.clock()
-        chain = lineage_section(session, Scope(None, start, end))
+        chain = lineage_section(session, Scope(None, start, end), ctx=ctx)
         every = [
             collect(session, d, Scope(d.id, start, end), now=now, lineage_state=chain)
             for d in list_datasets(session)
@@ -161,6 +164,10 @@ def dataset_report(
             erasure_requests=facts.erasures,
             due_next=facts.due,
             legal_holds=facts.holds,
+            originals_stored=facts.originals_stored,
+            originals_deleted=[
+                Count(key=k, count=n) for k, n in sorted(facts.originals_deleted.items())
+            ],
         ),
         annotation_quality=facts.quality,
         incidents=IncidentsSection(
@@ -231,7 +238,10 @@ def verify_report(document: Mapping[str, Any], keys: Mapping[str, bytes]) -> Sig
     report, envelope = document.get("report"), document.get("signature")
     if not isinstance(report, Mapping) or not isinstance(envelope, Mapping):
         raise IntegrityFailure("not a signed report: 'report' and 'signature' are required")
-    verify_document(report, envelope, keys)
+    try:
+        verify_document(report, envelope, keys)
+    except (TypeError, ValueError) as exc:  # e.g. a float: nothing this gateway signs holds one
+        raise IntegrityFailure(f"not a report this gateway could have signed: {exc}") from None
     try:
         return SignedReport.model_validate(document)
     except ValidationError as exc:

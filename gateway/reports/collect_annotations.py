@@ -148,7 +148,7 @@ def annotation_quality(
 class _Tally:
     """Running totals, so annotations stream through one asset at a time."""
 
-    total: int = 0
+    total: int = 0  # submitted, as Label Studio's total_annotations_number counts them
     cancelled: int = 0
     assets: int = 0
     overlap: int = 0
@@ -200,10 +200,10 @@ def quality_from_rows(
     current: str | None = None
     pending: list[tuple[str, Any]] = []
     for asset_id, annotator, raw, was_cancelled in rows:
-        tally.total += 1
-        if was_cancelled:
+        if was_cancelled:  # Label Studio's "skipped": not in its annotation count either
             tally.cancelled += 1
             continue
+        tally.total += 1
         if asset_id != current and pending:
             tally.add_asset(pending)
             pending = []

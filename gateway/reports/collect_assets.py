@@ -31,25 +31,21 @@ def assets_by_state(session: Session, scope: Scope) -> list[Count]:
     return counts(session, grouped(col(Asset.state), *asset_filter(scope)))
 
 
-def after_original_deletion(session: Session, scope: Scope) -> dict[str, int]:
-    """Assets whose original retention deleted, by the state they were in when it did.
-
-    The state machine names only the deletion (`original_deleted`), whether the asset was
-    released (still usable) or quarantined (still held back, e.g. an annotator's leak flag);
-    the transition's lineage record keeps the state it came from."""
-    came_from = json_text(session, col(LineageRecord.payload), "parameters", "from")
+def originals_deleted(session: Session, scope: Scope) -> dict[str, int]:
+    """Assets whose original is no longer stored, by their (unchanged) lifecycle state: a
+    released asset stays released and a quarantined one quarantined after retention."""
     stmt = (
-        select(came_from, func.count(distinct(col(Asset.id))))
-        .join(LineageRecord, col(LineageRecord.entity_id) == col(Asset.id))
-        .where(
-            col(Asset.state) == AssetState.ORIGINAL_DELETED.value,
-            col(LineageRecord.action) == f"asset.{AssetState.ORIGINAL_DELETED.value}",
-        )
-        .group_by(came_from)
+        select(col(Asset.state), func.count())
+        .where(col(Asset.original_deleted_at).is_not(None), *asset_filter(scope))
+        .group_by(col(Asset.state))
     )
-    for clause in asset_filter(scope):
-        stmt = stmt.where(clause)
-    return {str(k): int(n) for k, n in run(session, stmt).all() if k is not None}
+    return {str(k): int(n) for k, n in run(session, stmt).all()}
+
+
+def originals_stored(session: Session, scope: Scope) -> int:
+    """Assets whose encrypted original is in the store now."""
+    stmt = select(func.count()).where(col(Asset.original_blob).is_not(None), *asset_filter(scope))
+    return int(run(session, stmt).scalar_one())
 
 
 def _detections(session: Session, scope: Scope, *keys: Any) -> Any:
@@ -101,8 +97,9 @@ REDACTION_LABELS = ("face", "plate", "text")
 
 
 def regions_recorded(session: Session, scope: Scope) -> list[Count]:
-    """Regions per label over every redaction run, from the lineage records (these survive
-    the deletion of an asset's detections by retention or erasure)."""
+    """Regions per label of each asset's current rendition (its latest redaction run, so
+    re-processing does not count twice), from the lineage records (these survive the
+    deletion of an asset's detections by retention or erasure)."""
     labels = sorted(
         set(REDACTION_LABELS)
         | {str(v) for v in run(session, select(col(Detection.label)).distinct()).scalars()}
@@ -115,7 +112,13 @@ def regions_recorded(session: Session, scope: Scope) -> list[Count]:
         func.sum(cast(json_text(session, payload, "parameters", "regions", label), Integer))
         for label in labels
     ]
-    row = run(session, scope.lineage(select(*sums).where(done))).one()
+    redacted = json_text(session, payload, "parameters", "regions").is_not(None)  # a run's
+    latest = scope.lineage(  # record, not a later hold or flag
+        select(func.max(col(LineageRecord.seq)))
+        .where(done, redacted)
+        .group_by(col(LineageRecord.entity_id))
+    )
+    row = run(session, select(*sums).where(col(LineageRecord.seq).in_(latest))).one()
     found = [Count(key=k, count=int(v)) for k, v in zip(labels, row, strict=True) if v]
     return sorted(found, key=lambda c: (-c.count, c.key))
 

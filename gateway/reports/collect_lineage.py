@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import importlib.util
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 from sqlmodel import Session, col
@@ -22,6 +22,9 @@ from gateway.reports.model import (
     Transfer,
 )
 from gateway.reports.query import Scope, as_utc, counts, grouped, iso, json_text, run
+
+if TYPE_CHECKING:
+    from gateway.context import GatewayContext
 
 DELETION_ACTIONS = ("asset.original_deleted", "asset.expired", "asset.erased")
 RETENTION_PREFIXES = ("retention.", "erasure.")
@@ -106,12 +109,22 @@ def blocked_transfers(session: Session, scope: Scope) -> list[Transfer]:
     ]
 
 
-def lineage_section(session: Session, scope: Scope) -> LineageSection:
+def lineage_section(
+    session: Session, scope: Scope, *, ctx: GatewayContext | None = None
+) -> LineageSection:
+    """With `ctx`, the ledger is verified from the newest trusted checkpoint on, anchored to
+    the gateway's key (or the settings' pinned key and checkpoint log), and asset states and
+    detections are checked against it; without, the whole chain's own consistency."""
     head = run(session, select(LineageHead).where(col(LineageHead.id) == 1)).scalar_one()
     failure: str | None = None
     verified = 0
     try:
-        verified = verify_chain(session)
+        if ctx is None:
+            verified = verify_chain(session)
+        else:
+            from gateway.lineage.live import verify_for_report
+
+            verified = verify_for_report(ctx, session).head_seq
     except IntegrityFailure as exc:
         failure = f"{exc.message} ({', '.join(f'{k}={v}' for k, v in exc.details.items())})"
     dataset_records, _, _ = record_span(session, scope)

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from gateway.models import Asset, Dataset, PolicyVersion
+from gateway.policy.weakening import weakened_in_document
 from gateway.reports.collect_annotations import table
 from gateway.reports.collect_assets import asset_filter
 from gateway.reports.model import (
@@ -63,6 +64,7 @@ def policy_entry(
         pseudonymisation={
             str(k): _text(v) for k, v in (document.get("pseudonymisation") or {}).items()
         },
+        weakened=weakened_in_document(document),
     )
 
 
@@ -265,6 +267,32 @@ def classify_transfers(
             f"adequacy decision {decision.decision}" if decision is not None else None
         )
         found.append(_transfer(r, home_regions, basis))
+    return found
+
+
+def chapter_v_only(blocked: list[Transfer], current: PolicyVersionEntry | None) -> list[Transfer]:
+    """The blocked attempts that were transfers at all: to a region outside the origin's
+    free-flow area (or one the catalogue does not know). A refused move inside it, such as a
+    same-region image fetch after a stricter policy, is a residency refusal (listed under
+    residency), not a GDPR Chapter V transfer."""
+    from gateway.policy.catalogue import UnknownName, load_catalogue
+
+    origin = current.origin if current is not None else None
+    if origin is None:
+        return [t for t in blocked if t.to_region not in t.from_region.split(", ")]
+    catalogue = load_catalogue()
+    try:
+        free = catalogue.free_flow_countries(origin)
+    except UnknownName:
+        return list(blocked)  # an unknown jurisdiction: list every attempt (the safe side)
+    found = []
+    for t in blocked:
+        try:
+            outside = catalogue.region(t.to_region).country not in free
+        except UnknownName:
+            outside = True
+        if outside:
+            found.append(t)
     return found
 
 

@@ -76,6 +76,16 @@ def datasheet(facts: Facts) -> Datasheet:
 
 
 def _raw_data(facts: Facts) -> str:
+    """What is stored now, not what the policy would allow."""
+    deleted = sum(facts.originals_deleted.values())
+    stored = (
+        f"Encrypted originals stored now: {facts.originals_stored} of {facts.assets_total} "
+        f"asset(s); {deleted} deleted (retention, expiry or erasure)"
+    )
     due = "; ".join(f"{i.what} next due {i.due_at}" for i in facts.due)
-    kept = "Encrypted originals are kept for the retention period of the policy in force"
-    return f"{kept} ({due})." if due else f"{kept}; no retention policy is recorded."
+    if due:
+        return f"{stored}. Under the policy in force: {due}."
+    days = (facts.current_policy.retention_days if facts.current_policy else {}).get(
+        "originals_days"
+    )
+    return f"{stored}." if days is not None else f"{stored}; no retention policy is recorded."

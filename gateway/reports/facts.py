@@ -37,7 +37,8 @@ class Facts:
     scope: Scope
     now: datetime
     states: list[Count]
-    original_deleted_from: dict[str, int]
+    originals_deleted: dict[str, int]  # by lifecycle state
+    originals_stored: int
     formats: list[Count]
     dimensions: dict[str, int | None]
     regions_by_label: list[Count]
@@ -81,9 +82,9 @@ class Facts:
         return next((c.count for c in self.states if c.key == name), 0)
 
     def held(self, name: str) -> int:
-        """Assets in `name` (released or quarantined) now, counting those whose original
-        retention has deleted since by the state they were in when it did."""
-        return self.state(name) + self.original_deleted_from.get(name, 0)
+        """Assets in `name` (released or quarantined) now, whether or not their original is
+        still stored (deleting it does not change the state)."""
+        return self.state(name)
 
 
 def collect(
@@ -103,7 +104,8 @@ def collect(
         scope=scope,
         now=now,
         states=assets.assets_by_state(session, scope),
-        original_deleted_from=assets.after_original_deletion(session, scope),
+        originals_deleted=assets.originals_deleted(session, scope),
+        originals_stored=assets.originals_stored(session, scope),
         formats=counts(session, grouped(col(Asset.source_format), *assets.asset_filter(scope))),
         dimensions=dimensions(session, scope),
         regions_by_label=assets.regions_by_label(session, scope, stage="detect"),

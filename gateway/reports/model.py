@@ -58,6 +58,11 @@ class PolicyVersionEntry(_Frozen):
     pseudonymisation: dict[str, str] = Field(
         default_factory=dict, description="the policy's metadata and pseudonym decisions"
     )
+    weakened: list[str] = Field(
+        default_factory=list,
+        description="protections this policy switches off (faces, plates, leak_check); "
+        "activating it needed an acknowledgement, recorded in lineage",
+    )
 
 
 class PolicySection(_Frozen):
@@ -102,7 +107,10 @@ class ProcessingRecord(_Frozen):
     data_subject_categories: list[str]
     personal_data_categories: list[str]
     recipients: list[Recipient]
-    transfers: list[Transfer]
+    transfers: list[Transfer] = Field(
+        description="GDPR Chapter V transfers, allowed or blocked: only moves to a region "
+        "outside the origin's free-flow area (refusals inside it are under residency)"
+    )
     retention: list[str]
     security_measures: list[SecurityMeasure]
 
@@ -148,8 +156,9 @@ class RedactionSection(_Frozen):
     regions_by_label: list[Count] = Field(description="detection rows held now, stage detect")
     leak_check_by_label: list[Count] = Field(description="rows the leak check added/strengthened")
     regions_recorded: list[Count] = Field(
-        description="regions per label over every redaction run, from lineage (detect and "
-        "leak check together; includes assets deleted or erased since)"
+        description="regions per label of each asset's current rendition (its latest "
+        "redaction run), from lineage (detect and leak check together; includes assets "
+        "deleted or erased since)"
     )
     assets_with_regions: int
     detectors: list[DetectorUse]
@@ -194,6 +203,14 @@ class RetentionSection(_Frozen):
     erasure_requests: list[RetentionEvent]
     due_next: list[DueItem]
     legal_holds: list[LegalHoldEntry]
+    originals_stored: int | None = Field(
+        None, description="assets whose encrypted original is stored now (None: older report)"
+    )
+    originals_deleted: list[Count] = Field(
+        default_factory=list,
+        description="assets whose original was deleted (retention, expiry, erasure), by the "
+        "lifecycle state they are in now",
+    )
 
 
 class KappaPair(_Frozen):
@@ -204,8 +221,11 @@ class KappaPair(_Frozen):
 
 
 class AnnotationQuality(_Frozen):
-    annotations: int
-    cancelled: int
+    annotations: int = Field(
+        description="submitted annotations held (not cancelled, not deleted in Label Studio): "
+        "Label Studio's own count (total_annotations_number) of the same tasks"
+    )
+    cancelled: int = Field(description="cancelled (skipped) annotations, counted apart")
     assets_annotated: int
     assets_with_overlap: int
     overlap_coverage: str | None

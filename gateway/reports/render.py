@@ -4,20 +4,13 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from enum import StrEnum
 from importlib import resources
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from gateway.reports.charts import charts
+from gateway.reports.embedded import ATTACHMENT_NAME, script_json
 from gateway.reports.model import GovernanceReport, SignedReport
-
-
-class ReportFormat(StrEnum):
-    JSON = "json"
-    HTML = "html"
-    PDF = "pdf"
-
+from gateway.vocabulary import ReportFormat as ReportFormat  # the CLI needs it without Jinja2
 
 MEDIA_TYPES = {
     ReportFormat.JSON: "application/json",
@@ -55,19 +48,29 @@ def to_json(signed: SignedReport) -> bytes:
 
 
 def to_html(signed: SignedReport) -> str:
+    """The page, with the signed JSON embedded in a script block (what `verify` checks)."""
     report = signed.report
     css = resources.files("gateway.reports").joinpath("templates/report.css").read_text("utf-8")
+    common = {"signature": signed.signature, "css": css, "embedded": script_json(to_json(signed))}
     if isinstance(report, GovernanceReport):
         template = _environment().get_template("report.html.j2")
-        return template.render(r=report, signature=signed.signature, charts=charts(report), css=css)
+        from gateway.reports.charts import charts  # matplotlib: only when a chart is drawn
+
+        return template.render(r=report, charts=charts(report), **common)
     template = _environment().get_template("activities.html.j2")
-    return template.render(r=report, signature=signed.signature, css=css)
+    return template.render(r=report, **common)
 
 
 def to_pdf(signed: SignedReport) -> bytes:
-    from weasyprint import HTML  # type: ignore[import-untyped]  # heavy: only for PDFs
+    """The same page as PDF, with the signed JSON attached as a file (what `verify` checks)."""
+    from weasyprint import HTML, Attachment  # type: ignore[import-untyped]  # heavy: PDFs only
 
-    pdf: bytes = HTML(string=to_html(signed)).write_pdf()
+    attachment = Attachment(
+        string=to_json(signed).decode("utf-8"),
+        name=ATTACHMENT_NAME,
+        description="the signed governance report (JSON); verify with privacy-gateway verify",
+    )
+    pdf: bytes = HTML(string=to_html(signed)).write_pdf(attachments=[attachment])
     return pdf
 
 

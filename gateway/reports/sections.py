@@ -4,7 +4,7 @@ says so: a report never fills a gap with an assumption."""
 from __future__ import annotations
 
 from gateway.models import AssetState, LegalBasis
-from gateway.reports.collect_policy import classify_transfers
+from gateway.reports.collect_policy import chapter_v_only, classify_transfers
 from gateway.reports.facts import Facts
 from gateway.reports.model import (
     AiActSection,
@@ -101,7 +101,7 @@ def processing_record(facts: Facts) -> ProcessingRecord:
         data_subject_categories=ident.data_subject_categories,
         personal_data_categories=ident.personal_data_categories,
         recipients=facts.recipients,
-        transfers=[*transfers, *facts.blocked],
+        transfers=[*transfers, *chapter_v_only(facts.blocked, facts.current_policy)],
         retention=retention_lines(facts),
         security_measures=security_measures(facts),
     )
@@ -220,10 +220,10 @@ def ai_act(facts: Facts) -> AiActSection:
             title="Data-preparation operations (annotation, labelling, cleaning, ...)",
             findings=[
                 f"Recorded pipeline steps: {steps}.",
-                f"Regions redacted (every run): {_counts(facts.regions_recorded)}.",
+                f"Regions redacted (current renditions): {_counts(facts.regions_recorded)}.",
                 f"Redaction policy now: {_pairs(facts, 'redaction')}.",
                 f"Pseudonymisation policy now: {_pairs(facts, 'pseudonymisation')}.",
-                f"Annotations: {q.annotations} ({q.cancelled} cancelled)."
+                f"Annotations: {q.annotations} submitted ({q.cancelled} cancelled, not counted)."
                 if q
                 else "Annotations: " + NOTHING,
             ],
@@ -293,7 +293,19 @@ def gaps(facts: Facts, unused_labels: list[str]) -> list[str]:
         found.append(f"Ontology labels with no annotation: {', '.join(unused_labels)}.")
     if not facts.recall:
         found.append("No measured redaction recall is on record for this installation.")
+    found.extend(weakened_policies(facts))
     return found
+
+
+def weakened_policies(facts: Facts) -> list[str]:
+    """A flag for each policy governing this dataset that switches a protection off."""
+    seen = {p.id: p for p in [*facts.policies, facts.current_policy] if p is not None}
+    return [
+        f"WEAKENED PROTECTION: policy {_policy_name(p)} switches off {', '.join(p.weakened)}; "
+        "assets it governs were released without it (acknowledged at activation, in lineage)."
+        for p in seen.values()
+        if p.weakened
+    ]
 
 
 def annex_iv(facts: Facts) -> list[GovernanceItem]:

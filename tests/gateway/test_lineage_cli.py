@@ -63,7 +63,7 @@ def test_export_verify_tamper_and_residency(env, tmp_path: Path) -> None:
     assert "record seq 2" in bad.stderr and "modified" in bad.stderr
 
     live = _cli(env, "verify")
-    assert live.returncode == 0 and "signed checkpoints verified" in live.stdout
+    assert live.returncode == 0 and "signed checkpoints in the database" in live.stdout
 
     for fmt, name in (("openlineage", "ol.jsonl"), ("prov", "prov.json")):
         res = _cli(env, "lineage", "export", "--format", fmt, "--output", str(tmp_path / name))
@@ -104,3 +104,36 @@ def test_export_follows_the_datasets_residency_policy(env, tmp_path: Path) -> No
     ok = _cli(env, "lineage", "export", "--output", str(out), "--dataset", "street")
     assert ok.returncode == 0, ok.stderr
     assert _cli(env, "verify", str(out)).returncode == 0
+
+
+def test_live_verify_fails_on_database_edits(env, tmp_path: Path) -> None:
+    """The review's findings, as a user meets them: an edited `action` column, and every
+    checkpoint deleted. Typed one-line errors, no traceback."""
+    from sqlalchemy import create_engine, text
+
+    assert _cli(env, "init").returncode == 0
+    assert _cli(env, "api-keys", "create", "--role", "ml", "--label", "a").returncode == 0
+    pin = tmp_path / "officer" / "checkpoints.jsonl"  # kept outside the data directory
+    made = _cli(env, "lineage", "checkpoint", "--output", str(pin))
+    assert made.returncode == 0, made.stderr
+    fp = _cli(env, "lineage", "public-key").stdout.split("fingerprint:")[1].split()[0]
+    ok = _cli(env, "verify", "--against", str(pin), "--fingerprint", fp, "--strict")
+    assert ok.returncode == 0, ok.stderr
+    assert "anchored to trusted key" in ok.stdout and "0 records after it" in ok.stdout
+
+    engine = create_engine(env["GATEWAY_DATABASE_URL"])
+    with engine.begin() as conn:
+        action = conn.execute(text("SELECT action FROM lineagerecord WHERE seq = 2")).scalar()
+        conn.execute(text("UPDATE lineagerecord SET action = 'api-key.revoked' WHERE seq = 2"))
+    bad = _cli(env, "verify")  # the gateway's own key, proven with the master key
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    assert "[lineage-tampered]" in bad.stderr and "column action" in bad.stderr
+
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE lineagerecord SET action = :a WHERE seq = 2"), {"a": action})
+        conn.execute(text("DELETE FROM lineagecheckpoint"))
+    engine.dispose()
+    gone = _cli(env, "verify")
+    assert gone.returncode == 1 and "[lineage-not-anchored]" in gone.stderr, gone.stderr
+    pinned = _cli(env, "verify", "--against", str(pin), "--fingerprint", fp)
+    assert pinned.returncode == 1 and "missing from the database" in pinned.stderr

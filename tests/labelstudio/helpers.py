@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -72,3 +73,16 @@ def lineage(ctx: GatewayContext, action: str) -> list[dict[str, Any]]:
             .order_by(col(LineageRecord.seq))
         ).all()
         return [json.loads(r.payload) for r in rows]
+
+
+def wait_for_annotations(ctx: GatewayContext, count: int, seconds: float = 30.0) -> None:
+    """Webhooks are read back from Label Studio after they are answered: wait for the rows."""
+    from gateway.labelstudio.tables import Annotation
+
+    deadline = time.monotonic() + seconds
+    while True:
+        with transaction(ctx.engine) as s:
+            if len(s.exec(select(Annotation)).all()) >= count:
+                return
+        assert time.monotonic() < deadline, f"{count} annotations never arrived"
+        time.sleep(0.05)  # polling the read-back, not timing anything

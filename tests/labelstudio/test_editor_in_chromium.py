@@ -6,55 +6,20 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
-import time
-from pathlib import Path
 from typing import Any
 
 import pytest
 from PIL import Image
 
 from gateway.labelstudio.sync import sync_dataset
+from tests.labelstudio.editor import CHROMIUM, DRIVER, EDITOR_IMAGE_SHOWN, browser, until
 from tests.labelstudio.fixtures import ADMIN
 from tests.labelstudio.helpers import project_tasks
 
-CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None or DRIVER is None,
     reason="needs Debian's chromium and chromium-driver (scripts/setup.sh installs them)",
 )
-FLAGS = (
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-    "--window-size=1400,1000",
-)
-
-
-# the editor (not the data manager's thumbnails) has finished downloading and shows an image
-EDITOR_IMAGE_SHOWN = """
-const body = document.body.innerText;
-if (body.includes('Downloading image') || !body.includes('Submit')) return false;
-return Array.from(document.images).some(
-  i => i.complete && i.naturalWidth > 300 && i.getBoundingClientRect().width > 300);
-"""
-
-
-def _browser(profile: Path) -> Any:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in (*FLAGS, f"--user-data-dir={profile}"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
-    return webdriver.Chrome(options=options, service=Service(executable_path=str(DRIVER)))
 
 
 def _network_events(driver: Any) -> list[dict[str, Any]]:
@@ -72,21 +37,21 @@ def test_label_studio_editor_loads_the_redacted_image(
     )
     task = project_tasks(labelstudio, report.project_id)[0]
     image_url = task["data"]["image"]
-    driver = _browser(tmp_path / "profile")
+    driver = browser(tmp_path / "profile")
     events: list[dict[str, Any]] = []
     try:
         driver.get(f"{labelstudio.url}/user/login/")
         driver.find_element(By.NAME, "email").send_keys(labelstudio.username)
         driver.find_element(By.NAME, "password").send_keys(labelstudio.password)
         driver.find_element(By.CSS_SELECTOR, "form button[type=submit], form [type=submit]").click()
-        _until(lambda: "/user/login" not in driver.current_url, "login")
+        until(lambda: "/user/login" not in driver.current_url, "login")
         driver.get(f"{labelstudio.url}/projects/{report.project_id}/data?task={task['id']}")
 
         def image_loaded() -> bool:
             events.extend(_network_events(driver))
             return bool(driver.execute_script(EDITOR_IMAGE_SHOWN))
 
-        _until(image_loaded, "the redacted image in the editor", seconds=120)
+        until(image_loaded, "the redacted image in the editor", seconds=120)
         shot = tmp_path / "editor.png"
         driver.save_screenshot(str(shot))
         events.extend(_network_events(driver))
@@ -116,10 +81,3 @@ def test_label_studio_editor_loads_the_redacted_image(
 def _url(event: dict[str, Any]) -> str:
     params = event.get("params", {})
     return str(params.get("response", {}).get("url") or params.get("request", {}).get("url") or "")
-
-
-def _until(check: Any, what: str, seconds: float = 60.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)  # polling the browser, not timing anything

@@ -14,7 +14,7 @@ from gateway.labelstudio.export import ExportFormat, export_annotations
 from gateway.labelstudio.sync import sync_dataset
 from gateway.models import Asset
 from tests.labelstudio.fixtures import ADMIN
-from tests.labelstudio.helpers import lineage, project_tasks, sdk
+from tests.labelstudio.helpers import lineage, project_tasks, sdk, wait_for_annotations
 
 
 def _export(ctx, dataset, fmt, region=None):
@@ -43,6 +43,7 @@ def test_export_coco_voc_yolo_from_label_studio_annotations(
     }
     with sdk(labelstudio) as client:
         client.annotations.create(task["id"], result=[box])
+    wait_for_annotations(ctx, 1)  # read back from Label Studio after the webhook's answer
 
     coco = json.loads(_export(ctx, dataset, ExportFormat.COCO).files["annotations.json"])
     assert coco["categories"] == [{"id": 1, "name": "person"}]
@@ -54,7 +55,7 @@ def test_export_coco_voc_yolo_from_label_studio_annotations(
     voc = _export(ctx, dataset, ExportFormat.VOC).files
     root = ET.fromstring(voc[f"Annotations/{asset_id}.xml"])  # noqa: S314  (our own output)
     assert root.findtext("object/name") == "person"
-    assert int(root.findtext("object/bndbox/xmin")) == round(width * 0.10)
+    assert float(root.findtext("object/bndbox/xmin")) == pytest.approx(width * 0.10)
 
     yolo = _export(ctx, dataset, ExportFormat.YOLO).files
     assert yolo["classes.txt"] == b"person\n"

@@ -45,6 +45,8 @@ def test_privacy_flag_quarantines_opens_an_incident_and_pulls_the_task(
         client.annotations.create(task["id"], result=[flag])
     with transaction(ctx.engine) as s:  # the webhook answered: the asset is quarantined
         assert s.get(Asset, asset_id).state == AssetState.QUARANTINED
+    _wait_until(lambda: _incidents(ctx))  # opened once Label Studio confirms the flag
+    with transaction(ctx.engine) as s:
         incident = s.exec(select(Incident)).one()
         assert incident.asset_id == asset_id and incident.kind == "annotator_leak_flag"
         assert incident.details["flags"] == ["face visible"]
@@ -56,6 +58,11 @@ def test_privacy_flag_quarantines_opens_an_incident_and_pulls_the_task(
     )
     assert gone.status_code == 404
     assert [r["entity"]["id"] for r in lineage(ctx, "incident.opened")] == [incident.id]
+
+
+def _incidents(ctx) -> list[Incident]:
+    with transaction(ctx.engine) as s:
+        return list(s.exec(select(Incident)).all())
 
 
 def _sync_state(ctx, asset_id: str, destination_id: str) -> SyncState:
@@ -99,8 +106,14 @@ def test_pull_reconciles_annotations_the_webhook_missed(
     assert pull_annotations(ctx, destination, actor=ADMIN).stored == 1  # no duplicate row
     with sdk(labelstudio) as client:
         client.annotations.delete(made.id)
-    with transaction(ctx.engine) as s:  # ANNOTATIONS_DELETED arrived through the webhook
-        assert s.exec(select(Annotation)).one().deleted_at is not None
+    _wait_until(lambda: _deleted(ctx))  # ANNOTATIONS_DELETED, read back as 404
+
+
+def _deleted(ctx) -> bool:
+    from gateway.labelstudio.tables import Annotation
+
+    with transaction(ctx.engine) as s:
+        return s.exec(select(Annotation)).one().deleted_at is not None
 
 
 def _spec(url: str, token: str, name: str = "dest") -> DestinationSpec:

@@ -52,11 +52,14 @@ class Recorded:
 
 @pytest.fixture
 def ml_backend(
-    ctx: GatewayContext, ml_sources: SourceSet, tmp_path: Path
+    ctx: GatewayContext, ml_sources: SourceSet, tmp_path: Path, labelstudio: LocalLabelStudio
 ) -> Iterator[tuple[str, Recorded]]:
     settings = MLBackendSettings(
         basic_auth_user=USER,
         basic_auth_password=PASSWORD,
+        label_studio_url=labelstudio.url,  # fit reads each annotation back from here
+        label_studio_token=labelstudio.token,
+        label_studio_allow_local_addresses=True,  # the test's Label Studio is on loopback
         state_dir=tmp_path / "ml",
         sources=("faces", "plates", "people"),
     )
@@ -74,6 +77,44 @@ def ml_backend(
     yield f"http://127.0.0.1:{port}", app
     server.should_exit = True
     thread.join(30)
+
+
+def test_connecting_as_label_studios_ui_does_works(
+    ctx: GatewayContext,
+    dataset: Dataset,
+    released: list[str],
+    destination: Destination,
+    labelstudio: LocalLabelStudio,
+    ml_backend: tuple[str, Recorded],
+) -> None:
+    """Settings -> Model -> Connect with Basic Auth: the UI posts its form as below, with the
+    free-text "extra params" box empty (`""`); Label Studio stores it and forwards it to /setup."""
+    url, recorded = ml_backend
+    report = sync_dataset(
+        ctx, dataset_ref=dataset.name, destination_ref=destination.name, actor=ADMIN
+    )
+    form = {
+        "url": url,
+        "title": "privacy-gateway",
+        "description": "",
+        "auth_method": "BASIC_AUTH",
+        "basic_auth_user": USER,
+        "basic_auth_pass": PASSWORD,
+        "extra_params": "",
+        "is_interactive": False,
+        "timeout": 100,
+        "project": report.project_id,
+    }
+    response = httpx.post(
+        f"{labelstudio.url}/api/ml",
+        json=form,
+        headers={"Authorization": f"Token {labelstudio.token}"},
+        timeout=120,
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["extra_params"] == ""  # what /setup was sent
+    assert ("POST", "/setup") in recorded.calls
+    assert response.json()["state"] == "CO"  # connected
 
 
 def test_label_studio_connects_and_stores_our_predictions(

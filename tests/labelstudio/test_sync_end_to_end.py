@@ -17,7 +17,13 @@ from gateway.labelstudio.sync import sync_dataset
 from gateway.labelstudio.tables import Annotation
 from gateway.models import Asset, AssetSync, SyncState
 from tests.labelstudio.fixtures import ADMIN, FAST_RETRY
-from tests.labelstudio.helpers import assert_no_metadata, lineage, project_tasks, sdk
+from tests.labelstudio.helpers import (
+    assert_no_metadata,
+    lineage,
+    project_tasks,
+    sdk,
+    wait_for_annotations,
+)
 
 
 def test_sync_serves_only_redacted_images_and_hears_annotations(
@@ -76,6 +82,7 @@ def test_sync_serves_only_redacted_images_and_hears_annotations(
     }
     with sdk(labelstudio) as client:
         made = client.annotations.create(task["id"], result=[box])
+    wait_for_annotations(ctx, 1)  # read back from Label Studio after the webhook's answer
     with transaction(ctx.engine) as s:
         stored_rows = s.exec(select(Annotation)).all()
         assert len(stored_rows) == 1

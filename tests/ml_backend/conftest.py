@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from gateway.pipeline import RedactionOutcome, drain
 from gateway.redactor import IsolatedRedactor
 from gateway.settings import Settings
 from ml_backend.app import create_app
+from ml_backend.readback import HeldAnnotation, HeldTask
 from ml_backend.settings import MLBackendSettings
 from ml_backend.sources.base import SourceSet, load_sources
 from tests.conftest import PHOTOS
@@ -125,3 +126,48 @@ def client(ctx: GatewayContext, sources: SourceSet, tmp_path: Path) -> Iterator[
     app = create_app(ml_settings(tmp_path), ctx=ctx, sources=sources)
     with TestClient(app) as test_client:
         yield test_client
+
+
+@dataclass
+class HeldInLabelStudio:
+    """Stands in for Label Studio's API where no server runs (unit tests); the same reader
+    interface the real `LabelStudioReader` implements, used against the real server in
+    tests/labelstudio/test_ml_backend_connection.py."""
+
+    annotations: dict[int, HeldAnnotation] = field(default_factory=dict)
+    tasks: dict[int, HeldTask] = field(default_factory=dict)
+    configs: dict[int, str] = field(default_factory=dict)
+
+    def hold(
+        self,
+        annotation_id: int,
+        task: dict[str, Any],
+        result: list[Any],
+        *,
+        project: int,
+        config: str,
+    ) -> None:
+        self.tasks[task["id"]] = HeldTask(id=task["id"], project=project, data=task["data"])
+        self.configs[project] = config
+        self.annotations[annotation_id] = HeldAnnotation(
+            id=annotation_id, task=task["id"], project=project, result=result, was_cancelled=False
+        )
+
+    def annotation(self, annotation_id: int) -> HeldAnnotation | None:
+        return self.annotations.get(annotation_id)
+
+    def task(self, task_id: int) -> HeldTask | None:
+        return self.tasks.get(task_id)
+
+    def label_config(self, project_id: int) -> str | None:
+        return self.configs.get(project_id)
+
+    def close(self) -> None:
+        return None
+
+
+@pytest.fixture
+def gateway_server(released: Released, gateway_server: str) -> str:
+    """The shared gateway server, started only after `released` has drained its jobs: its own
+    background workers would otherwise take some of them (and `released` would fail)."""
+    return gateway_server

@@ -20,7 +20,13 @@ from ml_backend.app import create_app
 from ml_backend.settings import MLBackendSettings
 from ml_backend.sources.base import SourceSet, load_sources
 from ml_backend.sources.onnx_yolo import OnnxYoloSource
-from tests.ml_backend.conftest import PEOPLE, Released, auth, ml_settings
+from tests.ml_backend.conftest import (
+    PEOPLE,
+    HeldInLabelStudio,
+    Released,
+    auth,
+    ml_settings,
+)
 
 pytestmark = [pytest.mark.db, pytest.mark.integration]
 
@@ -148,8 +154,17 @@ def test_interactive_rectangle_returns_polygon_and_brush(
         assert len(rows) == 1 and json.loads(rows[0].payload)["parameters"]["tool"] == "grabcut"
 
 
-def test_fit_from_annotation_webhooks_changes_the_model_version(
-    client: TestClient, released: Released, ctx: GatewayContext, sources: SourceSet
+def test_fit_learns_what_label_studio_holds_never_the_webhook_body(
+    ctx: GatewayContext, released: Released, sources: SourceSet, tmp_path: Path
+) -> None:
+    held = HeldInLabelStudio()
+    app = create_app(ml_settings(tmp_path), ctx=ctx, sources=sources, annotations=held)
+    with TestClient(app) as client:
+        _fit_flow(client, held, released, ctx)
+
+
+def _fit_flow(
+    client: TestClient, held: HeldInLabelStudio, released: Released, ctx: GatewayContext
 ) -> None:
     config = INTERACTIVE
     setup = {"project": "11.1700000000", "schema": config}
@@ -163,8 +178,14 @@ def test_fit_from_annotation_webhooks_changes_the_model_version(
     boxes = [r for r in predicted if r["type"] == "rectanglelabels"]
     assert boxes, "the people detector finds someone on this photo"
     accepted = boxes[:1]  # the annotator keeps the best box and removes the others
+    forged = client.post(
+        "/webhook", json=_annotation_event(9, task, accepted, config), headers=auth()
+    )
+    assert forged.json()["result"]["calibrated"] is False  # Label Studio holds no annotation 9
     for annotation_id in (1, 2, 3):
-        event = _annotation_event(annotation_id, task, accepted, config)
+        held.hold(annotation_id, task, accepted, project=11, config=config)
+        # the body says "nothing drawn": fit reads Label Studio's copy instead
+        event = _annotation_event(annotation_id, task, [], config)
         response = client.post("/webhook", json=event, headers=auth())
         assert response.status_code == 201 and response.json()["status"] == "ok"
     after = client.post("/setup", json=setup, headers=auth()).json()["model_version"]
@@ -175,6 +196,10 @@ def test_fit_from_annotation_webhooks_changes_the_model_version(
         "annotations": [{"id": 1}, {"id": 2}, {"id": 3}],
         "project": {"id": 11, "label_config": config},
     }
+    still_held = client.post("/webhook", json=deleted, headers=auth())
+    assert still_held.json()["result"]["ignored"] == 3  # a forged deletion changes nothing
+    assert client.post("/setup", json=setup, headers=auth()).json()["model_version"] == after
+    held.annotations.clear()  # Label Studio deleted them: now the deletion is read back as 404
     assert client.post("/webhook", json=deleted, headers=auth()).status_code == 201
     reset = client.post("/setup", json=setup, headers=auth()).json()["model_version"]
     assert reset not in (before, after)

@@ -114,6 +114,23 @@ def test_setup_returns_the_model_version_and_forgets_the_token(
     )
 
 
+@pytest.mark.parametrize("extra_params", ["", '{"threshold": 0.5}', None, {}, {"a": 1}])
+def test_setup_accepts_what_label_studio_123_sends(client: TestClient, extra_params: Any) -> None:
+    """Label Studio 1.23's `MLApi.setup` body (label_studio/ml/api_connector.py): the UI's
+    Settings -> Model -> Connect form keeps "extra params" as free text, so an empty box
+    arrives as `"extra_params": ""` (that was a 422 before)."""
+    body = {
+        "project": "7.1700000000",
+        "schema": BOXES_CONFIG,
+        "hostname": "http://localhost:8080",
+        "access_token": "0123456789abcdef0123456789abcdef01234567",
+        "extra_params": extra_params,
+    }
+    response = client.post("/setup", json=body, headers=auth())
+    assert response.status_code == 200, response.text
+    assert response.json()["model_version"]
+
+
 def test_setup_with_a_config_it_cannot_serve_connects_and_logs(
     client: TestClient, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -31,7 +31,7 @@ REGISTRY: dict[str, EnforcementPoint] = {
     "ml_backend/images.py::fetch": P.ML_BACKEND,
     "gateway/ml_images.py::redacted_for_ml": P.ML_BACKEND,
     "gateway/lineage/service.py::_write_view": P.EXPORT,
-    "gateway/cli_reports.py::report": P.EXPORT,
+    "gateway/cli/reports.py::report": P.EXPORT,
     "gateway/labelstudio/client.py::import_tasks": P.SYNC,
     "gateway/labelstudio/sync.py::_import_batch": P.SYNC,
     "gateway/labelstudio/urls.py::resolve_image": P.SYNC,
@@ -56,11 +56,11 @@ FILE_WRITES = {"write_bytes", "write_text", "dump"}
 EXPORT_MODULES = (
     "gateway/lineage/",
     "gateway/reports/",
-    "gateway/cli_reports.py",
+    "gateway/cli/reports.py",
     "gateway/demo.py",
     "gateway/labelstudio/",
 )
-SKIP = ("gateway/migrations/", "gateway/policy/", "gateway/cli_policies.py")
+SKIP = ("gateway/migrations/", "gateway/policy/", "gateway/cli/policies.py")
 
 
 @dataclass

@@ -46,6 +46,11 @@ def _states(ctx, ids: list[str]) -> list[str]:
         return [s.get(Asset, i).state for i in ids]
 
 
+def _originals_deleted(ctx, ids: list[str]) -> list[bool]:
+    with transaction(ctx.engine) as s:
+        return [s.get(Asset, i).original_deleted_at is not None for i in ids]
+
+
 def test_dry_run_lists_exactly_what_the_real_run_deletes(ctx, dataset, clock) -> None:
     ids = _assets(ctx, dataset)
     assert run_retention(ctx, dry_run=True).plan.due == []
@@ -55,11 +60,14 @@ def test_dry_run_lists_exactly_what_the_real_run_deletes(ctx, dataset, clock) ->
     assert _states(ctx, ids) == [AssetState.QUARANTINED] * 3  # the dry run touched nothing
     real = run_retention(ctx, dry_run=False)
     assert real.done == dry.plan.due and real.skipped == []
-    assert _states(ctx, ids) == [AssetState.ORIGINAL_DELETED] * 3
+    # the original's deletion is recorded beside the lifecycle, which it does not change
+    assert _states(ctx, ids) == [AssetState.QUARANTINED] * 3
+    assert _originals_deleted(ctx, ids) == [True] * 3
     assert list(ctx.settings.resolved_storage_dir.rglob("*.bin")) == []
     records = lineage(ctx, "asset.original_deleted")
     assert sorted(r["entity"]["id"] for r in records) == sorted(ids)
     assert {r["parameters"]["rule"] for r in records} == {"retention.originals_days=10"}
+    assert {r["parameters"]["state"] for r in records} == {"quarantined"}
     assert run_retention(ctx, dry_run=False).done == []  # idempotent
 
 
@@ -94,10 +102,10 @@ def test_interrupted_run_completes_on_rerun(ctx, dataset, clock) -> None:
     with pytest.raises(KeyboardInterrupt):
         run_retention(ctx, dry_run=False)
     ctx.store = real_store
-    assert _states(ctx, ids).count(AssetState.ORIGINAL_DELETED) == 1  # only the first committed
+    assert _originals_deleted(ctx, ids).count(True) == 1  # only the first committed
     rerun = run_retention(ctx, dry_run=False)
     assert len(rerun.done) == 2
-    assert _states(ctx, ids) == [AssetState.ORIGINAL_DELETED] * 3
+    assert _originals_deleted(ctx, ids) == [True] * 3
     assert list(ctx.settings.resolved_storage_dir.rglob("*.bin")) == []
     recorded = [r["entity"]["id"] for r in lineage(ctx, "asset.original_deleted")]
     assert sorted(recorded) == sorted(ids)  # each deletion recorded exactly once
@@ -175,7 +183,19 @@ def test_the_services_scheduled_job_runs_the_same_retention(ctx, dataset, clock)
     ids = _assets(ctx, dataset)
     clock.advance(days=11)
     scheduler = RetentionScheduler(ctx, interval_seconds=0)
-    scheduler.start()  # 0: no thread; the CLI and API still run it
-    scheduler.run_once()
-    scheduler.stop()
-    assert _states(ctx, ids) == [AssetState.ORIGINAL_DELETED] * 3
+    scheduler.run_once()  # 0: the service runs no loop; the CLI and API still run it
+    assert _originals_deleted(ctx, ids) == [True] * 3
+
+
+def test_an_asset_whose_original_is_gone_cannot_be_processed_again(ctx, dataset, clock) -> None:
+    from gateway.asset_states import transition
+    from gateway.errors import InvalidStateTransition
+
+    ids = _assets(ctx, dataset, n=1)
+    clock.advance(days=11)
+    run_retention(ctx, dry_run=False)
+    with transaction(ctx.engine) as s:
+        asset = s.get(Asset, ids[0])
+        assert asset.state == AssetState.QUARANTINED and asset.original_deleted_at is not None
+        with pytest.raises(InvalidStateTransition, match="original was deleted"):
+            transition(s, asset, AssetState.PROCESSING, actor=T, now=clock(), region="eu-de")

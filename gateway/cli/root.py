@@ -1,0 +1,397 @@
+"""`privacy-gateway`: the command line. Commands translate arguments, call the core, print."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.progress import Progress
+
+from gateway.cli.common import (
+    CLI_ACTOR_ID,
+    JsonFlag,
+    err,
+    in_tx,
+    opened,
+    out,
+    package_version,
+    print_json,
+    progress_bar,
+)
+from gateway.errors import GatewayError, NotAuthenticated, NotFound
+from gateway.vocabulary import LegalBasis, Role
+from redaction.errors import InputError, RedactionError
+
+PROG = "privacy-gateway"
+# plain (click) help: rich's help renderer costs more than the 0.5 s a `--help` may take
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__, rich_markup_mode=None)
+keys_app = typer.Typer(no_args_is_help=True, help="API keys with roles, scope and expiry.")
+datasets_app = typer.Typer(no_args_is_help=True, help="Datasets and what they are for.")
+app.add_typer(keys_app, name="api-keys")
+app.add_typer(datasets_app, name="datasets")
+EXIT_CODES: dict[type[Exception], int] = {
+    NotAuthenticated: 4,
+    NotFound: 3,
+    InputError: 2,
+    GatewayError: 1,
+    RedactionError: 1,
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point. Usage errors: one line on stderr, exit 2; typed domain errors: one
+    line with their code and the exit code of EXIT_CODES; a command's own exit code passes on.
+    Only a bug (any other exception) prints a traceback."""
+    import os
+
+    from gateway.logs import configure_logging
+
+    configure_logging(os.environ.get("GATEWAY_LOG_LEVEL", "WARNING"))  # JSON lines, stderr
+    try:
+        rc = app(args=argv, prog_name=PROG, standalone_mode=False)
+    except (GatewayError, RedactionError) as exc:
+        sys.exit(_domain_error(exc))
+    except (typer.Abort, KeyboardInterrupt):
+        err.print("aborted", markup=False, highlight=False)
+        sys.exit(130)
+    except typer.TyperException as exc:  # Typer's bundled click: usage and file errors
+        sys.exit(_usage_error(exc))
+    sys.exit(rc if isinstance(rc, int) else 0)
+
+
+def _domain_error(exc: GatewayError | RedactionError) -> int:
+    # escaped: "[code]" and user text must not be read as rich markup (it vanished)
+    err.print(
+        f"[red]error[/red] {escape(f'[{exc.code}]')}: {escape(exc.message)}",
+        soft_wrap=True,  # one line however long: scripts grep it
+        highlight=False,
+    )
+    return next(c for t, c in EXIT_CODES.items() if isinstance(exc, t))
+
+
+def _usage_error(exc: typer.TyperException) -> int:
+    code = getattr(exc, "exit_code", 2)
+    ctx = getattr(exc, "ctx", None)
+    if type(exc).__name__ == "NoArgsIsHelpError":  # a group run bare: its help, as click does
+        err.print(exc.format_message(), markup=False, highlight=False)
+        return int(code)
+    where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+    message = " ".join(exc.format_message().split())  # one line, whatever click wrapped
+    err.print(f"usage error: {message}{where}", markup=False, highlight=False, soft_wrap=True)
+    return int(code)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"{PROG} {package_version()}", markup=False, highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    del version
+
+
+@app.command()
+def init() -> None:
+    """Create the data directory, the master key (if none) and the database schema, or migrate
+    an existing schema to the newest version (the only command that migrates)."""
+    with opened(create_master_key=True, migrate_schema=True) as ctx:
+        out.print(f"data directory: {ctx.settings.data_dir.resolve()}")
+        out.print(f"database:       {ctx.engine.url.render_as_string(hide_password=True)}")
+        out.print(f"master key id:  {ctx.keys.master.key_id}")
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[Role, typer.Option(help="admin | ingest | compliance | ml")],
+    label: Annotated[str, typer.Option()] = "",
+    dataset: Annotated[list[str] | None, typer.Option(help="limit to these datasets")] = None,
+    expires_days: Annotated[int | None, typer.Option(min=1)] = None,
+) -> None:
+    """Create an API key and print it once."""
+    from gateway.apikeys import create_api_key
+    from gateway.datasets import get_dataset
+    from gateway.lineage.ledger import Actor
+
+    with opened(create_master_key=True) as ctx:
+        now = ctx.clock()
+
+        def make(session: Any) -> str:
+            scope = [get_dataset(session, d).id for d in dataset] if dataset else None
+            _, token = create_api_key(
+                session,
+                role=role,
+                label=label,
+                dataset_scope=scope,
+                expires_at=now + timedelta(days=expires_days) if expires_days else None,
+                pepper=ctx.keys.api_key_pepper(),
+                actor=Actor("cli", CLI_ACTOR_ID),
+                now=now,
+                region=ctx.settings.region,
+            )
+            return token
+
+        token = in_tx(ctx, make)
+    err.print("[yellow]Store this key now; it is not shown again.[/yellow]")
+    out.print(token)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+@keys_app.command("list")
+def keys_list(as_json: JsonFlag = False) -> None:
+    """API keys (never their secrets): id, role, state, label, scope, expiry."""
+    from gateway.apikeys import list_api_keys
+
+    with opened() as ctx:
+        rows = in_tx(ctx, list_api_keys)
+    if as_json:
+        print_json(
+            [
+                {
+                    "id": r.id,
+                    "role": str(r.role),
+                    "label": r.label,
+                    "dataset_scope": r.dataset_scope,
+                    "created_at": _iso(r.created_at),
+                    "expires_at": _iso(r.expires_at),
+                    "revoked_at": _iso(r.revoked_at),
+                }
+                for r in rows
+            ]
+        )
+        return
+    for row in rows:
+        state = "revoked" if row.revoked_at else "active"
+        out.print(f"{row.id}  {row.role:<10} {state:<8} {row.label}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str) -> None:
+    from gateway.apikeys import revoke_api_key
+    from gateway.lineage.ledger import Actor
+
+    with opened() as ctx:
+        in_tx(
+            ctx,
+            lambda s: revoke_api_key(
+                s,
+                key_id,
+                actor=Actor("cli", CLI_ACTOR_ID),
+                now=ctx.clock(),
+                region=ctx.settings.region,
+            ),
+        )
+    out.print(f"revoked {key_id}")
+
+
+@datasets_app.command("create")
+def datasets_create(
+    name: Annotated[str, typer.Argument()],
+    purpose: Annotated[str, typer.Option()],
+    controller: Annotated[str, typer.Option()],
+    legal_basis: Annotated[LegalBasis, typer.Option()],
+    subjects: Annotated[list[str], typer.Option(help="categories of data subjects")],
+    data_category: Annotated[list[str], typer.Option(help="categories of personal data")],
+    label: Annotated[list[str], typer.Option(help="ontology label as NAME:CONTROL (box, ...)")],
+    instructions: Annotated[str, typer.Option()] = "",
+) -> None:
+    """Create a dataset with its purpose, controller, legal basis and ontology."""
+    from gateway.datasets import DatasetSpec, create_dataset
+    from gateway.lineage.ledger import Actor
+
+    labels = [dict(zip(("name", "control"), item.split(":", 1), strict=True)) for item in label]
+    spec = DatasetSpec.model_validate(
+        {
+            "name": name,
+            "purpose": purpose,
+            "controller": controller,
+            "legal_basis": legal_basis,
+            "data_subject_categories": subjects,
+            "personal_data_categories": data_category,
+            "ontology": {"labels": labels, "instructions": instructions},
+        }
+    )
+    with opened(create_master_key=True) as ctx:
+        ds = in_tx(ctx, lambda s: create_dataset(s, ctx, spec, actor=Actor("cli", CLI_ACTOR_ID)))
+    out.print(f"created dataset {ds.name} ({ds.id})")
+
+
+@datasets_app.command("list")
+def datasets_list(as_json: JsonFlag = False) -> None:
+    """Datasets: id, name, legal basis (with --json: purpose and controller too)."""
+    from gateway.datasets import list_datasets
+
+    with opened() as ctx:
+        rows = in_tx(ctx, list_datasets)
+    if as_json:
+        print_json(
+            [
+                {
+                    "id": ds.id,
+                    "name": ds.name,
+                    "purpose": ds.purpose,
+                    "controller": ds.controller,
+                    "legal_basis": str(ds.legal_basis),
+                    "created_at": _iso(ds.created_at),
+                }
+                for ds in rows
+            ]
+        )
+        return
+    for ds in rows:
+        out.print(f"{ds.id}  {ds.name}  ({ds.legal_basis})")
+
+
+@app.command()
+def ingest(
+    directory: Annotated[Path, typer.Argument(exists=True, file_okay=False)],
+    dataset: Annotated[str, typer.Option(help="dataset name or id")],
+    process: Annotated[bool, typer.Option(help="redact right after import")] = True,
+) -> None:
+    """Import every file under DIRECTORY (resumable and idempotent), then redact them."""
+    from gateway.ingest_dir import ingest_directory
+
+    with opened() as ctx, progress_bar() as bar:
+        task = bar.add_task("importing", total=None)
+        summary = ingest_directory(
+            ctx,
+            directory,
+            dataset_ref=dataset,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+        out.print(summary.describe())
+        if process:
+            _process(ctx, bar)
+    if summary.rejected:
+        sys.exit(2)
+
+
+def _process(ctx: Any, bar: Progress) -> None:
+    from gateway.processing import process_pending
+
+    task = bar.add_task("redacting", total=None)
+    result = process_pending(
+        ctx, progress=lambda done, total: bar.update(task, completed=done, total=total)
+    )
+    out.print(result.describe())
+
+
+@app.command("process")
+def process_cmd() -> None:
+    """Run every queued redaction job (jobs left by a crash are picked up again)."""
+    with opened() as ctx, progress_bar() as bar:
+        _process(ctx, bar)
+
+
+@app.command()
+def verify(
+    bundle: Annotated[
+        Path | None, typer.Argument(help="an exported bundle (offline); none: the live chain")
+    ] = None,
+    trusted_key: Annotated[list[Path] | None, typer.Option(help="PEM public key you trust")] = None,
+    fingerprint: Annotated[list[str] | None, typer.Option(help="SHA-256 key fingerprint")] = None,
+    report: Annotated[
+        Path | None, typer.Option(help="a signed JSON governance report to check instead")
+    ] = None,
+    against: Annotated[
+        list[Path] | None, typer.Option(help="pinned checkpoint file (kept outside the data dir)")
+    ] = None,
+    strict: Annotated[bool, typer.Option(help="fail on records no checkpoint signs")] = False,
+    from_anchor: Annotated[
+        bool, typer.Option(help="walk from the newest trusted checkpoint")
+    ] = False,
+    allow_empty: Annotated[bool, typer.Option(help="an empty, unsigned ledger passes")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Verify lineage: a bundle offline (names the first bad record), or the live chain against
+    a trusted key and pinned checkpoints; or, with --report, a governance report's signature."""
+    from gateway.cli.lineage import verify_live, verify_offline
+
+    if report is not None:
+        from gateway.cli.reports import report_verify
+
+        report_verify(report, trusted_key, fingerprint, as_json=as_json)
+        return
+    if bundle is not None:
+        verify_offline(bundle, trusted_key or [], fingerprint or [], as_json=as_json)
+        return
+    verify_live(
+        trusted_keys=trusted_key or [],
+        fingerprints=fingerprint or [],
+        against=against or [],
+        strict=strict,
+        from_anchor=from_anchor,
+        allow_empty=allow_empty,
+        as_json=as_json,
+    )
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+) -> None:
+    """Run the REST API (OpenAPI at /docs) and, unless GATEWAY_ROLE=api, the job workers."""
+    from gateway.service import run_service
+
+    run_service(host=host, port=port)
+
+
+@app.command()
+def worker(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="health and metrics only")] = 8001,
+) -> None:
+    """Run job workers and schedules; /health/ready and /metrics answer on the port."""
+    from gateway.service import run_service
+
+    run_service(host=host, port=port, role="worker")
+
+
+@app.command()
+def demo(
+    data_dir: Annotated[Path, typer.Option(help="where the demo keeps everything")] = Path(
+        "var/demo"
+    ),
+    labelstudio: Annotated[
+        bool, typer.Option(help="then sync to a local Label Studio and serve until Ctrl-C")
+    ] = False,
+) -> None:
+    """Ingest the bundled sample photos, redact them and show where everything went."""
+    from gateway.demo import run_demo
+
+    run_demo(data_dir, out=out, bar_factory=progress_bar)
+    if labelstudio:
+        from gateway.labelstudio.demo import serve_demo, wait_for_interrupt
+
+        serve_demo(data_dir, dataset="demo-street-scenes", out=out, hold=wait_for_interrupt)
+
+
+from gateway.cli import (  # noqa: E402  (sub-apps; none imports this module)
+    lineage,
+    ml,
+    policies,
+    pseudonymisation,
+    redact,
+    reports,
+    sync,
+)
+
+for _module in (lineage, redact, reports, policies, pseudonymisation, sync):
+    app.add_typer(_module.app)
+app.add_typer(ml.ml_app, name="ml-backend")
+
+__all__ = ["app", "main"]
