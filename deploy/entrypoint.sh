@@ -1,7 +1,8 @@
 #!/bin/sh
 # Container entry point.  serve (default): `privacy-gateway init` (idempotent: data directory,
-# master key check, schema), then the API on 0.0.0.0:8000.  worker: `privacy-gateway process`
-# in a loop.  Anything else runs as given (e.g. `privacy-gateway verify`).
+# master key check, schema), then the API and its job workers on 0.0.0.0:8000.  worker: the
+# supervised job workers and schedules only, with /health/ready and /metrics on port 8000.
+# Anything else runs as given (e.g. `privacy-gateway verify`).
 set -eu
 
 # The database password comes from a secret file, never from the URL in the environment:
@@ -18,11 +19,9 @@ case "${1:-serve}" in
     exec privacy-gateway serve --host 0.0.0.0 --port 8000 "$@"
     ;;
   worker)
-    # a failing run ends the loop and the container, so the orchestrator restarts it loudly
-    while true; do
-      privacy-gateway process
-      sleep "${GATEWAY_WORKER_INTERVAL_SECONDS:-10}"
-    done
+    if [ "$#" -gt 0 ]; then shift; fi
+    privacy-gateway init
+    exec privacy-gateway worker --host 0.0.0.0 --port 8000 "$@"
     ;;
   *)
     exec "$@"

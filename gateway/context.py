@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 
 from gateway.clock import Clock, utc_now
-from gateway.db import make_engine, migrate
+from gateway.db import make_engine, migrate, require_current_schema
 from gateway.filemodes import private_dir
 from gateway.keys import KeyProvider, load_master_key
 from gateway.settings import Settings
@@ -23,11 +23,17 @@ class GatewayContext:
     clock: Clock = field(default=utc_now)
 
     @classmethod
-    def open(cls, settings: Settings, *, create_master_key: bool = False) -> GatewayContext:
-        """Connect, migrate the schema to head, load the master key and the blob store."""
+    def open(
+        cls, settings: Settings, *, create_master_key: bool = False, migrate_schema: bool = True
+    ) -> GatewayContext:
+        """Connect, migrate the schema to head (or, with migrate_schema=False, refuse a schema
+        that is not at head), load the master key and the blob store."""
         private_dir(settings.data_dir)
         engine = make_engine(settings.resolved_database_url)
-        migrate(engine)
+        if migrate_schema:
+            migrate(engine)
+        else:
+            require_current_schema(engine)
         master = load_master_key(settings, create=create_master_key)
         return cls(
             settings=settings,

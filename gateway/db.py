@@ -12,9 +12,11 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlmodel import Session
 
+from gateway.errors import GatewayError
 from gateway.filemodes import private_sqlite_file
+from gateway.shipped import shipped_path
 
-MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+MIGRATIONS_DIR = shipped_path("migrations")
 
 
 def make_engine(url: str) -> Engine:
@@ -23,13 +25,16 @@ def make_engine(url: str) -> Engine:
         path = url.removeprefix("sqlite:///")
         if path and path != ":memory:" and not path.startswith("file:"):
             private_sqlite_file(Path(path.split("?", 1)[0]))
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=True
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         # pysqlite's implicit transactions begin late; take the write lock at BEGIN instead so
         # that a read-then-write transaction cannot deadlock against another writer.
         event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    # hide_parameters: a logged database error names the statement, never the values bound
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -52,6 +57,28 @@ def alembic_config(engine: Engine) -> Config:
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest migration (idempotent)."""
     command.upgrade(alembic_config(engine), "heads")
+
+
+class SchemaOutdated(GatewayError):
+    code, status, title = "schema-outdated", 503, "Database schema is not current"
+
+
+def require_current_schema(engine: Engine) -> None:
+    """Refuse to work on a database whose schema is not at the newest migration (a command
+    never migrates on its own: `privacy-gateway init` does, once, when the operator says so)."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    with engine.connect() as conn:
+        current = set(MigrationContext.configure(conn).get_current_heads())
+    heads = set(ScriptDirectory.from_config(alembic_config(engine)).get_heads())
+    if current != heads:
+        state = "has no schema" if not current else "is at an older migration"
+        raise SchemaOutdated(
+            f"the database {state}: run `privacy-gateway init` to migrate it",
+            current=sorted(current),
+            newest=sorted(heads),
+        )
 
 
 @contextmanager

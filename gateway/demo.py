@@ -19,8 +19,9 @@ from gateway.models import Asset, Dataset, Detection, LegalBasis
 from gateway.policy.enforcement import EnforcementPoint, enforce_residency
 from gateway.processing import process_pending
 from gateway.settings import Settings
+from gateway.shipped import shipped_path
 
-PHOTOS = Path(__file__).parent / "demo_photos"
+PHOTOS = shipped_path("demo_photos")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff"}
 DEMO_DATASET = DatasetSpec(
     name="demo-street-scenes",

@@ -9,11 +9,11 @@ from fastapi import Depends, Header, Request
 from sqlmodel import Session
 
 from gateway.apikeys import Principal, authenticate
+from gateway.background import Supervisor
 from gateway.context import GatewayContext
 from gateway.db import transaction
 from gateway.errors import NotAuthenticated
 from gateway.models import Role
-from gateway.workers import BackgroundWorkers
 
 
 def get_context(request: Request) -> GatewayContext:
@@ -24,12 +24,19 @@ def get_context(request: Request) -> GatewayContext:
 Context = Annotated[GatewayContext, Depends(get_context)]
 
 
-def get_workers(request: Request) -> BackgroundWorkers:
-    workers: BackgroundWorkers = request.app.state.workers
-    return workers
+class _NoWorkers:
+    """An API-only process: the worker processes poll the job table."""
+
+    def wake(self) -> None:
+        return None
 
 
-Workers = Annotated[BackgroundWorkers, Depends(get_workers)]
+def get_workers(request: Request) -> Supervisor | _NoWorkers:
+    supervisor: Supervisor | None = request.app.state.supervisor
+    return supervisor if supervisor is not None else _NoWorkers()
+
+
+Workers = Annotated[Supervisor | _NoWorkers, Depends(get_workers)]
 
 
 def get_session(ctx: Context) -> Iterator[Session]:

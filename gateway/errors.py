@@ -70,3 +70,9 @@ class IntegrityFailure(GatewayError):
 
 class ResidencyViolation(GatewayError):
     code, status, title = "residency-violation", 403, "Residency rule blocks this transfer"
+
+
+class ServiceUnavailable(GatewayError):
+    """The database or storage is away (or full): nothing was accepted; try again later."""
+
+    code, status, title = "service-unavailable", 503, "Service temporarily unavailable"

@@ -9,14 +9,16 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
 
-from gateway.api import apikeys, assets, datasets
+from gateway.api import apikeys, assets, datasets, health
+from gateway.api.contract import install_contract
 from gateway.context import GatewayContext
-from gateway.errors import GatewayError, InvalidRequest
+from gateway.errors import GatewayError, InvalidRequest, ServiceUnavailable
 from gateway.http_limits import install_request_guard
-from gateway.policy.scheduler import RetentionScheduler
+from gateway.logs import request_context
 from gateway.settings import Settings
-from gateway.workers import BackgroundWorkers, RedactorFactory
+from gateway.workers import RedactorFactory, background_supervisor
 
 log = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
@@ -33,39 +35,30 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         context = ctx or GatewayContext.open(settings)
-        factory = redactor_factory or default_redactor_factory(context)
-        workers = BackgroundWorkers(context, redactor_factory=factory, count=settings.workers)
-        app.state.ctx, app.state.workers = context, workers
-        workers.start()
-        retention = RetentionScheduler(
-            context, interval_seconds=settings.retention_interval_seconds
-        )
-        retention.start()
-        from gateway.lineage.checkpointer import Checkpointer  # signed tree heads at intervals
-
-        checkpointer = Checkpointer(context).start()
-        from gateway.labelstudio.reconcile import AnnotationReconciler  # lost webhooks
-
-        app.state.annotation_reconciler = reconciler = AnnotationReconciler(
-            context, interval_seconds=settings.annotation_pull_interval_seconds
-        ).start()
+        app.state.ctx, app.state.supervisor, app.state.role = context, None, settings.role
+        if settings.role != "api":  # jobs and schedules, each a supervised loop
+            factory = redactor_factory or default_redactor_factory(context)
+            app.state.supervisor = background_supervisor(
+                context, settings, redactor_factory=factory
+            ).start()
+        log.info("gateway started", extra={"role": settings.role, "region": settings.region})
         try:
             yield
         finally:
-            reconciler.stop()
-            checkpointer.stop()
-            retention.stop()
-            workers.stop()
+            if app.state.supervisor is not None:
+                app.state.supervisor.stop()
             if ctx is None:
                 context.close()
 
     app = FastAPI(title="Label Studio Privacy Gateway", version="0.1.0", lifespan=lifespan)
     _install_error_handlers(app)
+    install_contract(app)  # 401/404/405 as problem+json, OpenAPI security and problems
     install_request_guard(app, settings)  # credentials present and body limits, before any body
+    app.middleware("http")(request_context)
     from gateway.api.docs import install_offline_docs  # Swagger UI from a package, no CDN
 
     install_offline_docs(app)
-    for module in (datasets, assets, apikeys):
+    for module in (health, datasets, assets, apikeys):
         app.include_router(module.router)
     from gateway.api import lineage as lineage_api
 
@@ -86,10 +79,6 @@ def create_app(
     from gateway.api import ml_images  # redacted renditions for the ML backend (ml role)
 
     app.include_router(ml_images.router)
-
-    @app.get("/health", tags=["health"])
-    def health() -> dict[str, str]:
-        return {"status": "ok"}
 
     return app
 
@@ -113,6 +102,16 @@ def _install_error_handlers(app: FastAPI) -> None:
         ]
         problem = InvalidRequest("the request does not match the schema", errors=errors)
         return JSONResponse(problem.problem(), status_code=422, media_type=PROBLEM)
+
+    async def outage(_: Request, exc: Exception) -> JSONResponse:
+        what = "storage" if isinstance(exc, OSError) else "database"
+        log.warning("request failed: %s unavailable (%s)", what, type(exc).__name__)
+        problem = ServiceUnavailable(f"the {what} is unavailable; nothing was accepted, retry")
+        headers = {"Retry-After": "10"}
+        return JSONResponse(problem.problem(), status_code=503, media_type=PROBLEM, headers=headers)
+
+    for kind in (OSError, OperationalError, InterfaceError):
+        app.add_exception_handler(kind, outage)
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -11,12 +11,18 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    Index,
+    Integer,
     LargeBinary,
     String,
     Text,
     UniqueConstraint,
 )
 from sqlmodel import Field, SQLModel
+
+# re-exported: defined apart so the command line can build its options without SQLModel
+from gateway.vocabulary import LegalBasis as LegalBasis
+from gateway.vocabulary import Role as Role
 
 
 def _ts(nullable: bool = False) -> Any:
@@ -26,17 +32,6 @@ def _ts(nullable: bool = False) -> Any:
 def _enum(index: bool = False) -> Any:
     """Enums are stored as their string values (portable; new members need no DB migration)."""
     return Field(sa_column=Column(String(32), nullable=False, index=index))
-
-
-class LegalBasis(StrEnum):
-    """GDPR Art. 6(1) lawful bases."""
-
-    CONSENT = "consent"  # (a)
-    CONTRACT = "contract"  # (b)
-    LEGAL_OBLIGATION = "legal_obligation"  # (c)
-    VITAL_INTERESTS = "vital_interests"  # (d)
-    PUBLIC_TASK = "public_task"  # (e)
-    LEGITIMATE_INTERESTS = "legitimate_interests"  # (f)
 
 
 class AssetState(StrEnum):
@@ -50,13 +45,6 @@ class AssetState(StrEnum):
     REJECTED = "rejected"
     EXPIRED = "expired"
     ERASED = "erased"
-
-
-class Role(StrEnum):
-    ADMIN = "admin"
-    INGEST = "ingest"
-    COMPLIANCE = "compliance"
-    ML = "ml"
 
 
 class JobState(StrEnum):
@@ -228,6 +216,11 @@ class Destination(SQLModel, table=True):
 
 
 class Job(SQLModel, table=True):
+    """A unit of background work. `attempts` counts claims and fences every write a worker
+    makes (a stale worker's attempt number no longer matches); a running job's lease is
+    extended by its heartbeat, so a dead worker's job is taken again once the lease runs out."""
+
+    __table_args__ = (Index("ix_job_queue_state", "queue", "state"),)
     id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(max_length=32)
     asset_id: str = Field(foreign_key="asset.id", index=True, max_length=36)
@@ -237,3 +230,21 @@ class Job(SQLModel, table=True):
     error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
+    queue: str = Field(
+        default="default",
+        sa_column=Column(String(64), nullable=False, server_default="default"),
+        description="which workers may take it (e.g. a region)",
+    )
+    payload: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    max_attempts: int = Field(
+        default=5, sa_column=Column(Integer, nullable=False, server_default="5")
+    )
+    run_after: datetime | None = _ts(nullable=True)
+    lease_expires_at: datetime | None = _ts(nullable=True)
+    error_code: str | None = Field(default=None, max_length=64)
+    deferrals: int = Field(
+        default=0,
+        sa_column=Column(Integer, nullable=False, server_default="0"),
+        description="attempts given back because the database or storage was away",
+    )
+    finished_at: datetime | None = _ts(nullable=True)

@@ -1,22 +1,27 @@
-"""Pipeline orchestration: jobs in the database, claimed by workers, run by a `Redactor`.
+"""Pipeline orchestration: redaction jobs in the database, claimed by workers, run by a
+`Redactor`.
 
-The embedded default is an in-process pool of threads, each driving one isolated redaction
-worker process (see `redaction.isolation`); a distributed engine (Celery) can take the same
-`run_job` later. Jobs hold leases, so a job whose worker died (SIGKILL, power loss) is
-claimed again once its lease runs out, and nothing is lost.
+The embedded default is a supervised pool of threads (`gateway.workers`), each driving one
+isolated redaction worker process (see `redaction.isolation`); a distributed engine (Celery)
+can take the same `process_next` later. Jobs hold heartbeat leases (`gateway.jobs`), so a job
+whose worker died (SIGKILL, power loss) is claimed again within seconds, and every write of
+an attempt is fenced by its attempt number. A crashed redaction worker costs its job one
+attempt; after `max_attempts` the job fails with its reason and the asset is quarantined.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import random
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import or_
-from sqlmodel import Session, col, delete, select
+from sqlmodel import Session, col, delete
 
 from gateway import crypto
 from gateway.asset_states import transition
@@ -24,15 +29,20 @@ from gateway.context import GatewayContext
 from gateway.db import transaction
 from gateway.errors import GatewayError, ResidencyViolation
 from gateway.ingest import original_aad
+from gateway.jobs import Heartbeat, JobTiming, claim_next, exhausted, is_outage, settle, spent
 from gateway.keys import KeyPurpose
 from gateway.lineage import Actor
+from gateway.metrics import JOB_SECONDS, JOBS, QUARANTINES, observe_redaction
 from gateway.models import Asset, AssetState, Detection, Job, JobState
 from gateway.policy.enforcement import EnforcementPoint, enforce_residency, storage_region
 from gateway.pseudonymisation.release import release_file
 from gateway.storage import redacted_key
 from redaction.errors import RedactionError
 
+log = logging.getLogger(__name__)
 PIPELINE = Actor("system", "pipeline")
+RETRYABLE = frozenset({"worker-crashed", "worker-unavailable"})
+"""Reasons that say nothing about the image: the job is tried again (one attempt spent)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +56,12 @@ class RedactionOutcome:
     reasons: list[dict[str, Any]] = field(default_factory=list)
     tools: list[dict[str, Any]] = field(default_factory=list)
     policy_digest: str = ""
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def retryable(self) -> bool:
+        """The redaction worker died or could not start: no verdict on the image itself."""
+        return not self.released and any(r.get("code") in RETRYABLE for r in self.reasons)
 
 
 class Redactor(Protocol):
@@ -65,44 +81,110 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def job_timing(ctx: GatewayContext) -> JobTiming:
+    settings = ctx.settings
+    return JobTiming(
+        lease_seconds=settings.job_lease_seconds,
+        heartbeat_seconds=settings.job_heartbeat_seconds,
+    )
+
+
 def claim_job(ctx: GatewayContext, *, worker: str) -> Job | None:
-    """Take the oldest queued job, or one whose lease expired; mark its asset processing."""
-    now = ctx.clock()
-    stale = now - timedelta(seconds=2 * ctx.settings.job_timeout_seconds)
-    with transaction(ctx.engine) as session:
-        job = session.exec(
-            select(Job)
-            .where(
-                or_(
-                    col(Job.state) == JobState.QUEUED,
-                    (col(Job.state) == JobState.RUNNING) & (col(Job.updated_at) < stale),
+    """Take the oldest due job; mark its asset processing. A job past its attempt limit
+    (its last worker died with it) fails with its reason and quarantines its asset."""
+    while True:
+        now = ctx.clock()
+        with transaction(ctx.engine) as session:
+            job = claim_next(
+                session, worker=worker, now=now, lease_seconds=job_timing(ctx).lease_seconds
+            )
+            if job is None:
+                return None
+            if exhausted(job):
+                _give_up(ctx, session, job, code="attempts-exhausted", now=now)
+                continue
+            asset = session.get(Asset, job.asset_id)
+            if asset is not None and asset.state != AssetState.PROCESSING:
+                transition(
+                    session,
+                    asset,
+                    AssetState.PROCESSING,
+                    actor=PIPELINE,
+                    now=now,
+                    region=ctx.settings.region,
+                    parameters={"attempt": job.attempts},
                 )
-            )
-            .order_by(col(Job.id))
-            .limit(1)
-            .with_for_update(skip_locked=True)
-        ).first()
-        if job is None:
-            return None
-        job.state, job.worker, job.updated_at = JobState.RUNNING, worker, now
-        job.attempts += 1
-        session.add(job)
-        asset = session.get(Asset, job.asset_id)
-        if asset is not None and asset.state != AssetState.PROCESSING:
-            transition(
-                session,
-                asset,
-                AssetState.PROCESSING,
-                actor=PIPELINE,
-                now=now,
-                region=ctx.settings.region,
-                parameters={"attempt": job.attempts},
-            )
-        return job
+            return job
 
 
-def run_job(ctx: GatewayContext, job: Job, *, redactor: Redactor) -> AssetState:
-    """Decrypt the original, redact it (outside any transaction), record the outcome."""
+def _give_up(
+    ctx: GatewayContext, session: Session, job: Job, *, code: str, now: Any, message: str = ""
+) -> AssetState | None:
+    """Fail the job for good (fenced) and quarantine its asset: fail closed."""
+    message = message or (
+        f"gave up after {job.max_attempts} attempts (last: {job.error_code or 'worker lost'})"
+    )
+    if not settle(session, job, state=JobState.FAILED, now=now, code=code, message=message):
+        return None
+    asset = session.get(Asset, job.asset_id)
+    log.warning("job failed", extra={"job_id": job.id, "attempt": job.attempts, "code": code})
+    JOBS.labels(outcome="failed", reason=code).inc()
+    if asset is None or asset.state not in (AssetState.PROCESSING, AssetState.RECEIVED):
+        return None
+    transition(
+        session,
+        asset,
+        AssetState.QUARANTINED,
+        actor=PIPELINE,
+        now=now,
+        region=ctx.settings.region,
+        reasons=[{"code": code, "message": message}],
+        parameters={"attempt": job.attempts},
+    )
+    QUARANTINES.labels(reason=code).inc()
+    return AssetState.QUARANTINED
+
+
+def retry_or_fail(
+    ctx: GatewayContext,
+    job: Job,
+    *,
+    code: str,
+    message: str,
+    outage: bool = False,
+    rng: random.Random | None = None,
+) -> AssetState | None:
+    """This attempt failed without a verdict on the image: queue it again after a back-off,
+    or, at the attempt limit, fail it and quarantine the asset. Fenced by the attempt. An
+    `outage` (database or storage away) gives the attempt back: waiting it out loses nothing."""
+    now = ctx.clock()
+    with transaction(ctx.engine) as session:
+        if not outage and spent(job) >= job.max_attempts:
+            return _give_up(ctx, session, job, code=code, now=now, message=message)
+        tries = job.deferrals + 1 if outage else spent(job)
+        delay = job_timing(ctx).retry_delay(tries, rng or random.Random())  # noqa: S311 (jitter)
+        again = now + timedelta(seconds=delay)
+        if settle(
+            session,
+            job,
+            state=JobState.QUEUED,
+            now=now,
+            code=code,
+            message=message,
+            run_after=again,
+            deferred=outage,
+        ):
+            log.warning(
+                "job will be tried again",
+                extra={"job_id": job.id, "attempt": job.attempts, "code": code, "delay_s": delay},
+            )
+            JOBS.labels(outcome="retried", reason=code).inc()
+    return None
+
+
+def run_job(ctx: GatewayContext, job: Job, *, redactor: Redactor) -> AssetState | None:
+    """Decrypt the original, redact it (outside any transaction), record the outcome. None:
+    the job will be tried again, or this attempt was overtaken (its write was fenced off)."""
     with transaction(ctx.engine) as session:
         asset = _asset(session, job.asset_id)
         key = ctx.keys.dataset_key(session, asset.dataset_id, version=asset.key_version)
@@ -122,6 +204,11 @@ def run_job(ctx: GatewayContext, job: Job, *, redactor: Redactor) -> AssetState:
             with transaction(ctx.engine) as session:  # the dataset's policy chooses
                 chosen = redactor_for(session, _asset(session, job.asset_id), redactor)
             outcome = chosen.redact(data)
+            if outcome.retryable:
+                reason = outcome.reasons[0]
+                return retry_or_fail(
+                    ctx, job, code=str(reason["code"]), message=str(reason.get("message", ""))
+                )
             if outcome.released and outcome.output is not None:  # metadata allowlist gate
                 output = release_file(
                     ctx, dataset_id=asset.dataset_id, original=data, output=outcome.output
@@ -147,10 +234,27 @@ def _asset(session: Session, asset_id: str) -> Asset:
     return asset
 
 
-def _finish(ctx: GatewayContext, job: Job, outcome: RedactionOutcome) -> AssetState:
+class _Overtaken(Exception):
+    """A newer attempt owns the job: roll this attempt's writes back."""
+
+
+def _finish(ctx: GatewayContext, job: Job, outcome: RedactionOutcome) -> AssetState | None:
+    try:
+        return _record_outcome(ctx, job, outcome)
+    except _Overtaken:
+        log.warning(
+            "stale job attempt discarded", extra={"job_id": job.id, "attempt": job.attempts}
+        )
+        JOBS.labels(outcome="stale", reason="overtaken").inc()
+        return None
+
+
+def _record_outcome(ctx: GatewayContext, job: Job, outcome: RedactionOutcome) -> AssetState:
     now = ctx.clock()
     released = outcome.released and outcome.output is not None
     with transaction(ctx.engine) as session:
+        if not settle(session, job, state=JobState.DONE, now=now):  # fence first (row lock)
+            raise _Overtaken
         asset = _asset(session, job.asset_id)
         if released:
             outcome = _storage_allowed(ctx, session, asset, outcome)
@@ -185,10 +289,7 @@ def _finish(ctx: GatewayContext, job: Job, outcome: RedactionOutcome) -> AssetSt
                 "redaction_policy_sha256": outcome.policy_digest,
             },
         )
-        db_job = session.get(Job, job.id)
-        if db_job is not None:
-            db_job.state, db_job.updated_at = JobState.DONE, now
-            session.add(db_job)
+        observe_redaction(target.value, reasons=outcome.reasons, timings_ms=outcome.timings_ms)
         return target
 
 
@@ -239,6 +340,44 @@ def _region_counts(regions: list[dict[str, Any]]) -> dict[str, int]:
     return counts
 
 
+@dataclass(frozen=True)
+class Ran:
+    """One claimed job: the asset state it ended in (None: retried later or overtaken)."""
+
+    job_id: int | None
+    state: AssetState | None
+
+
+def process_next(ctx: GatewayContext, *, redactor: Redactor, worker: str) -> Ran | None:
+    """Claim one job and run it under a heartbeat; None when nothing is due. An error in the
+    run (database or disk away, a bug) spends the attempt, then propagates to the caller's
+    supervisor, which backs off."""
+    job = claim_job(ctx, worker=worker)
+    if job is None:
+        return None
+    started = time.perf_counter()
+    error: Exception | None = None
+    with Heartbeat(ctx.engine, job, clock=ctx.clock, timing=job_timing(ctx)):
+        try:
+            state = run_job(ctx, job, redactor=redactor)
+        except Exception as exc:
+            error = exc
+    JOB_SECONDS.observe(time.perf_counter() - started)
+    if error is not None:  # after the heartbeat stopped: it must not touch a requeued job
+        _after_error(ctx, job, error)
+        raise error
+    return Ran(job.id, state)
+
+
+def _after_error(ctx: GatewayContext, job: Job, exc: Exception) -> None:
+    outage = is_outage(exc)
+    code = "outage" if outage else str(getattr(exc, "code", None) or "job-error")
+    try:
+        retry_or_fail(ctx, job, code=code, message=type(exc).__name__, outage=outage)
+    except Exception as again:  # the database is away too: the lease runs out instead
+        log.warning("could not requeue job %s: %s", job.id, type(again).__name__)
+
+
 def drain(
     ctx: GatewayContext,
     *,
@@ -247,15 +386,14 @@ def drain(
     limit: int | None = None,
     on_done: Callable[[AssetState], None] | None = None,
 ) -> int:
-    """Run jobs until none is left (or `limit` ran); returns how many ran."""
+    """Run due jobs until none is left (or `limit` ran); returns how many ran."""
     me = worker or worker_id()
     done = 0
     while limit is None or done < limit:
-        job = claim_job(ctx, worker=me)
-        if job is None:
+        ran = process_next(ctx, redactor=redactor, worker=me)
+        if ran is None:
             break
-        state = run_job(ctx, job, redactor=redactor)
         done += 1
-        if on_done:
-            on_done(state)
+        if on_done and ran.state is not None:
+            on_done(ran.state)
     return done

@@ -1,17 +1,23 @@
-"""Run queued redaction jobs in this process with one isolated worker per core (CLI, demo)."""
+"""Run queued redaction jobs in this process with one isolated worker per core (CLI, demo).
+
+The same job-draining code as the service's workers (`pipeline.process_next` through
+`pipeline.drain`): leases, heartbeats, fenced settling and retries alike. A job sent back for
+a retry (its redaction worker crashed) is waited for until it is due."""
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from sqlmodel import func, select
+from sqlmodel import col, func, select
 
 from gateway.context import GatewayContext
 from gateway.db import transaction
+from gateway.jobs import next_due
 from gateway.models import AssetState, Job, JobState
 from gateway.pipeline import Redactor, drain, worker_id
 
@@ -29,8 +35,18 @@ class ProcessSummary:
 
 def pending_jobs(ctx: GatewayContext) -> int:
     with transaction(ctx.engine) as session:
-        stmt = select(func.count()).select_from(Job).where(Job.state != JobState.DONE)
+        stmt = (
+            select(func.count())
+            .select_from(Job)
+            .where(col(Job.state).in_([JobState.QUEUED, JobState.RUNNING]))
+        )
         return int(session.exec(stmt).one())
+
+
+def _retry_wait(ctx: GatewayContext) -> float | None:
+    """Seconds until a job sent back for a retry is due; None if none waits."""
+    with transaction(ctx.engine) as session:
+        return next_due(session, now=ctx.clock(), leases=False)
 
 
 def process_pending(
@@ -57,7 +73,10 @@ def process_pending(
                     on_done=lambda state: record(state),
                 )
                 if ran == 0:
-                    return
+                    wait = _retry_wait(ctx)
+                    if wait is None:
+                        return
+                    time.sleep(min(wait, 5.0) + 0.01)  # a retry's back-off, not a race
         finally:
             close = getattr(redactor, "close", None)
             if callable(close):

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import Any
 
 from gateway.pipeline import RedactionOutcome
 from gateway.settings import Settings
 from redaction.isolation import RedactionWorkerPool, WorkerOutcome
 from redaction.policy import RedactionPolicy
+from redaction.registry import DetectorNames
 from redaction.types import ImageFormat
 
 OUTPUT_FORMAT = ImageFormat.JPEG
@@ -22,9 +24,19 @@ def policy_digest(policy: RedactionPolicy) -> str:
 class IsolatedRedactor:
     """One worker process; killed and respawned when an image exceeds the job timeout."""
 
-    def __init__(self, settings: Settings, *, policy: RedactionPolicy | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        policy: RedactionPolicy | None = None,
+        detector_names: DetectorNames | None = None,
+        initializer: Callable[[], None] | None = None,
+    ) -> None:
+        """`detector_names` and `initializer` pass through to the worker pool (a site's own
+        registered detectors); every per-policy worker gets the same."""
         self.policy = policy or RedactionPolicy()
         self._settings = settings
+        self._names, self._initializer = detector_names, initializer
         self._others: dict[str, IsolatedRedactor] = {}
         self._digest = policy_digest(self.policy)
         self._pool = RedactionWorkerPool(
@@ -32,6 +44,8 @@ class IsolatedRedactor:
             workers=1,
             timeout_seconds=settings.job_timeout_seconds,
             output_format=OUTPUT_FORMAT,
+            detector_names=detector_names,
+            initializer=initializer,
         )
 
     def redact(self, data: bytes) -> RedactionOutcome:
@@ -45,11 +59,34 @@ class IsolatedRedactor:
         digest = policy_digest(policy)
         child = self._others.pop(digest, None)
         if child is None:
-            child = IsolatedRedactor(self._settings, policy=policy)
+            child = IsolatedRedactor(
+                self._settings,
+                policy=policy,
+                detector_names=self._names,
+                initializer=self._initializer,
+            )
         self._others[digest] = child  # most recently used last
         while len(self._others) > MAX_POLICIES:
             self._others.pop(next(iter(self._others))).close()
         return child
+
+    @property
+    def alive(self) -> bool:
+        """Every redaction worker process of this redactor is running (or starting)."""
+        return self._pool.alive and all(child.alive for child in self._others.values())
+
+    @property
+    def worker_pids(self) -> list[int | None]:
+        return [
+            *self._pool.worker_pids,
+            *(pid for child in self._others.values() for pid in child.worker_pids),
+        ]
+
+    def revive(self) -> None:
+        """Replace worker processes that died while idle, before the next image needs them."""
+        self._pool.revive()
+        for child in self._others.values():
+            child.revive()
 
     def close(self) -> None:
         for child in self._others.values():
@@ -72,4 +109,5 @@ def to_outcome(worker: WorkerOutcome, *, policy_digest: str) -> RedactionOutcome
         reasons=reasons,
         tools=models,
         policy_digest=policy_digest,
+        timings_ms={str(k): float(v) for k, v in worker.result.get("timings_ms", {}).items()},
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -38,6 +39,15 @@ class Settings(BaseSettings):
     )
     max_pixels: int = Field(50_000_000, gt=0)
     job_timeout_seconds: float = Field(120.0, gt=0)
+    job_lease_seconds: float = Field(
+        15.0, gt=0, description="a running job not heard from for this long is taken again"
+    )
+    job_heartbeat_seconds: float = Field(2.0, gt=0, description="how often a running job says so")
+    worker_poll_seconds: float = Field(5.0, gt=0, description="idle workers look for jobs")
+    role: Literal["all", "api", "worker"] = Field(
+        "all", description="api: no background work; worker: jobs and schedules; all: both"
+    )
+    log_level: str = Field("INFO", description="log level of the JSON logs")
     retention_interval_seconds: float = Field(
         3600.0, ge=0, description="how often the service runs retention; 0: never (use the CLI)"
     )

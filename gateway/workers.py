@@ -1,7 +1,9 @@
-"""The embedded default job runner: background threads that drain the job table.
+"""The embedded default job runner and schedules, as supervised loops (`gateway.background`).
 
-Each thread drives its own `Redactor` (one isolated redaction process each), so N threads use
-N cores. Woken when uploads arrive, and polling slowly to pick up jobs other processes left.
+Each `JobWorker` drives its own `Redactor` (one isolated redaction process each), so N
+workers use N cores. Woken when uploads arrive, and polling slowly to pick up jobs other
+processes left. Before it takes a job it checks that storage takes a write: a full disk stops
+it from claiming (and spending attempts on) work it could not finish.
 """
 
 from __future__ import annotations
@@ -10,59 +12,112 @@ import logging
 import threading
 from collections.abc import Callable
 
+from gateway.background import Periodic, Supervisor
 from gateway.context import GatewayContext
-from gateway.pipeline import Redactor, claim_job, run_job, worker_id
+from gateway.db import transaction
+from gateway.health import storage_writable
+from gateway.jobs import next_due
+from gateway.pipeline import Redactor, process_next, worker_id
+from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
 
 RedactorFactory = Callable[[], Redactor]
 
 
-class BackgroundWorkers:
+class JobWorker:
+    """One loop that drains the job table with its own redactor."""
+
+    first_after_interval = False
+    wakeable = True
+    critical = True
+
     def __init__(
-        self,
-        ctx: GatewayContext,
-        *,
-        redactor_factory: RedactorFactory,
-        count: int,
-        poll_seconds: float = 5.0,
+        self, ctx: GatewayContext, *, name: str, redactor_factory: RedactorFactory
     ) -> None:
-        self._ctx = ctx
+        self.ctx, self.name = ctx, name
+        self.interval = self._poll = ctx.settings.worker_poll_seconds
         self._factory = redactor_factory
-        self._count = count
-        self._poll = poll_seconds
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
+        self._redactor: Redactor | None = None
+        self._lock = threading.Lock()
 
-    def start(self) -> None:
-        for i in range(self._count):
-            thread = threading.Thread(target=self._loop, name=f"gateway-worker-{i}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
+    @property
+    def worker(self) -> str:
+        return f"{worker_id()}:{self.name}"
 
-    def wake(self) -> None:
-        self._wake.set()
+    def tick(self) -> bool:
+        storage_writable(self.ctx.store)
+        redactor = self._current()
+        ran = process_next(self.ctx, redactor=redactor, worker=self.worker)
+        if ran is None:
+            revive = getattr(redactor, "revive", None)
+            if callable(revive):  # a worker process killed while idle is replaced now
+                revive()
+            with transaction(self.ctx.engine) as session:  # a retry or a lease ends soon?
+                due = next_due(session, now=self.ctx.clock())
+            self.interval = self._poll if due is None else min(self._poll, due + 0.05)
+            return False
+        log.info(
+            "job finished",
+            extra={"job_id": ran.job_id, "state": ran.state.value if ran.state else "retry"},
+        )
+        return True
 
-    def stop(self, timeout: float = 30.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        for thread in self._threads:
-            thread.join(timeout)
-        self._threads.clear()
+    @property
+    def redactor(self) -> Redactor | None:
+        return self._redactor
 
-    def _loop(self) -> None:
-        redactor = self._factory()
-        me = f"{worker_id()}:{threading.current_thread().name}"
-        try:
-            while not self._stop.is_set():
-                job = claim_job(self._ctx, worker=me)
-                if job is None:
-                    self._wake.wait(self._poll)
-                    self._wake.clear()
-                    continue
-                run_job(self._ctx, job, redactor=redactor)
-        finally:
-            close = getattr(redactor, "close", None)
-            if callable(close):
-                close()
+    def able(self) -> bool:
+        """False while a redaction worker process is dead and not yet replaced."""
+        alive = getattr(self._redactor, "alive", True)
+        return bool(alive)
+
+    def close(self) -> None:
+        with self._lock:
+            redactor, self._redactor = self._redactor, None
+        close = getattr(redactor, "close", None)
+        if callable(close):
+            close()
+
+    def _current(self) -> Redactor:
+        with self._lock:
+            if self._redactor is None:
+                self._redactor = self._factory()
+            return self._redactor
+
+
+def job_workers(
+    ctx: GatewayContext, *, redactor_factory: RedactorFactory, count: int
+) -> list[JobWorker]:
+    return [
+        JobWorker(ctx, name=f"gateway-worker-{i}", redactor_factory=redactor_factory)
+        for i in range(count)
+    ]
+
+
+def schedules(ctx: GatewayContext, settings: Settings) -> list[Periodic]:
+    """Retention, lineage checkpoints and the annotation reconcile (an interval of 0: off)."""
+    from gateway.labelstudio.reconcile import AnnotationReconciler
+    from gateway.lineage.checkpointer import Checkpointer
+    from gateway.policy.scheduler import RetentionScheduler
+
+    loops = [
+        RetentionScheduler(ctx, interval_seconds=settings.retention_interval_seconds).periodic(),
+        Checkpointer(ctx).periodic(),
+        AnnotationReconciler(
+            ctx, interval_seconds=settings.annotation_pull_interval_seconds
+        ).periodic(),
+    ]
+    return [loop for loop in loops if loop.interval > 0]
+
+
+def background_supervisor(
+    ctx: GatewayContext, settings: Settings, *, redactor_factory: RedactorFactory
+) -> Supervisor:
+    """The service's loops, as `settings` (the entry point's) asks for them."""
+    supervisor = Supervisor()
+    for worker in job_workers(ctx, redactor_factory=redactor_factory, count=settings.workers):
+        supervisor.add(worker)
+    for loop in schedules(ctx, settings):
+        supervisor.add(loop)
+    return supervisor

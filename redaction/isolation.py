@@ -167,6 +167,14 @@ class _Slot:
         self.closing = False
         self._starting = False
 
+    def ensure_running(self) -> None:
+        """Replace a dead worker and wait for its models (called by the dispatcher)."""
+        self.replace_if_dead()
+        if self._conn is None and not self.closing:
+            self.spawn()
+        if self._starting:
+            self.wait_started()
+
     def spawn(self) -> None:
         parent, child = self._ctx.Pipe(duplex=True)
         process = self._ctx.Process(
@@ -201,8 +209,21 @@ class _Slot:
         finally:
             self.ready.set()
 
+    @property
+    def alive(self) -> bool:
+        process = self._process
+        return process is not None and process.is_alive()
+
+    def replace_if_dead(self) -> None:
+        """A worker that died while idle (killed, OOM) is replaced before the next item is
+        sent, so that item is never blamed for a death it did not cause."""
+        if self._process is not None and not self._process.is_alive() and not self.closing:
+            self.kill()
+            self.restarts += 1
+
     def run(self, data: bytes, *, timeout: float) -> WorkerOutcome:
         """Redact one item in the worker; recycle the worker after a timeout or a crash."""
+        self.replace_if_dead()
         if self._conn is None:
             if self.closing:
                 raise WorkerUnavailable("the redaction worker pool is closing")
@@ -296,7 +317,7 @@ def _outcome(payload: dict[str, Any], *, elapsed_ms: float) -> WorkerOutcome:
     )
 
 
-_Item = tuple[Future[WorkerOutcome], bytes]
+_Item = tuple[Future[WorkerOutcome], bytes | None]  # None: only make sure the worker runs
 
 
 class RedactionWorkerPool:
@@ -383,6 +404,19 @@ class RedactionWorkerPool:
                 )
 
     @property
+    def alive(self) -> bool:
+        """Every worker process is running (loading its models counts)."""
+        return not self._closed and all(slot.alive for slot in self._slots)
+
+    def revive(self) -> None:
+        """Ask the dispatchers to replace workers that died while idle (does not wait)."""
+        if self._closed:
+            return
+        for slot in self._slots:
+            if not slot.alive:
+                self._queue.put((Future(), None))
+
+    @property
     def worker_pids(self) -> list[int | None]:
         return [slot.pid for slot in self._slots]
 
@@ -430,6 +464,15 @@ class RedactionWorkerPool:
             if item is not None:
                 item[0].cancel()
 
+    @staticmethod
+    def _revive(slot: _Slot, future: Future[WorkerOutcome]) -> None:
+        try:
+            slot.ensure_running()
+        except (RedactionError, OSError) as exc:
+            future.set_result(WorkerOutcome.failure(WorkerUnavailable(str(exc)), status="failed"))
+            return
+        future.set_result(WorkerOutcome(status="ready"))
+
     def _dispatch(self, slot: _Slot) -> None:
         try:
             slot.wait_started()
@@ -441,6 +484,9 @@ class RedactionWorkerPool:
                 return
             future, data = item
             if not future.set_running_or_notify_cancel():
+                continue
+            if data is None:
+                self._revive(slot, future)
                 continue
             try:
                 future.set_result(slot.run(data, timeout=self.timeout_seconds))

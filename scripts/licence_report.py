@@ -88,6 +88,11 @@ EXCEPTIONS: dict[str, str] = {
 }
 
 RECORDED: dict[str, tuple[str, str]] = {
+    "setuptools": (
+        "MIT",
+        "the build tool (dev extra, builds the wheel offline); MIT in every release, declared "
+        "by classifier in old ones and License-Expression in new ones",
+    ),
     "label-studio-sdk": (
         "Apache-2.0",
         "no licence in its metadata; the LICENSE file inside the distribution is Apache 2.0",
@@ -154,7 +159,7 @@ BUNDLED = {
         "libgfortran (GPL-3.0 WITH GCC-exception-3.1) and more, as dynamic libraries, unmodified; "
         "notices in its LICENSE-3RD-PARTY.txt"
     ),
-    "numpy, scipy": (
+    "numpy": (
         "OpenBLAS (BSD-3-Clause) and libgfortran/libquadmath (GPL-3.0 WITH GCC-exception-3.1: "
         "the runtime-library exception allows use by any program)"
     ),
@@ -252,10 +257,13 @@ def verdict(name: str, expression: str) -> str:
     return "FLAGGED: not on the permissive allowlist"
 
 
-def runtime_closure(pyproject: Path) -> set[str]:
-    """Canonical names of every distribution the project needs at run time (no extras)."""
+def runtime_closure(pyproject: Path, extras: tuple[str, ...] = ()) -> set[str]:
+    """Canonical names of every distribution the project needs at run time, plus those the
+    named extras of the project (e.g. `dev`) bring, as installed here."""
     project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
     queue = [Requirement(spec) for spec in project["dependencies"]]
+    for extra in extras:
+        queue += [Requirement(spec) for spec in project["optional-dependencies"][extra]]
     seen: set[str] = set()
     while queue:
         req = queue.pop()

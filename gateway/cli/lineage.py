@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from gateway.cli.common import CLI_ACTOR_ID, err, in_tx, opened, out
+from gateway.cli.common import CLI_ACTOR_ID, JsonFlag, err, in_tx, opened, out, print_json
 
 app = typer.Typer()  # merged into the root app by gateway.cli.root
 
@@ -130,15 +130,23 @@ def verify_bundle_cmd(
     path: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
     trusted_key: Annotated[list[Path] | None, typer.Option(help="PEM public key you trust")] = None,
     fingerprint: Annotated[list[str] | None, typer.Option(help="SHA-256 key fingerprint")] = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Verify an exported bundle offline (same as `privacy-gateway verify PATH`)."""
-    verify_offline(path, trusted_key or [], fingerprint or [])
+    verify_offline(path, trusted_key or [], fingerprint or [], as_json=as_json)
 
 
-def verify_offline(path: Path, trusted_keys: list[Path], fingerprints: list[str]) -> None:
+def verify_offline(
+    path: Path, trusted_keys: list[Path], fingerprints: list[str], *, as_json: bool = False
+) -> None:
+    from dataclasses import asdict
+
     from gateway.lineage.verify import load_anchor, verify_bundle
 
     report = verify_bundle(path, anchor=load_anchor(trusted_keys, fingerprints))
+    if as_json:
+        print_json({"intact": True, **asdict(report)})
+        return
     text = report.describe()
     out.print(text.splitlines()[0])
     for line in text.splitlines()[1:]:
@@ -183,6 +191,7 @@ def verify_live(
     strict: bool,
     from_anchor: bool,
     allow_empty: bool,
+    as_json: bool = False,
 ) -> None:
     """The live ledger against the key and checkpoints the verifier trusts (flags first, then
     GATEWAY_LINEAGE_TRUSTED_FINGERPRINT and GATEWAY_LINEAGE_CHECKPOINT_LOG, then the gateway's
@@ -202,5 +211,22 @@ def verify_live(
         )
         drain(ctx.engine)
         result = in_tx(ctx, lambda s: verify_live_ledger(s, with_own_key(options, ctx.keys, s)))
+    if as_json:
+        print_json(
+            {
+                "intact": True,
+                "records": result.head_seq,
+                "walked_from": result.walked_from,
+                "checkpoints": result.stored_checkpoints,
+                "pinned_checkpoints": result.pinned_checkpoints,
+                "anchored_size": result.anchored_size,
+                "unanchored": result.unanchored,
+                "trusted_key": result.trusted_key,
+                "cross_check": None
+                if result.cross is None
+                else {"assets": result.cross.assets, "detections": result.cross.detections},
+            }
+        )
+        return
     for line in result.describe():
         out.print(line)

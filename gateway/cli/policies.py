@@ -3,6 +3,7 @@ erasure requests. Commands translate arguments and print; the core is in gateway
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -10,9 +11,9 @@ from typing import Annotated, Any
 import typer
 import yaml
 
-from gateway.cli.common import CLI_ACTOR_ID, err, in_tx, opened, out
-from gateway.lineage import Actor
+from gateway.cli.common import JsonFlag, cli_actor, err, in_tx, opened, out, print_json
 from gateway.policy.errors import PolicyInvalid
+from redaction.errors import RedactionError
 
 app = typer.Typer()  # merged into the root app by gateway.cli.root
 
@@ -22,7 +23,6 @@ erasure_app = typer.Typer(no_args_is_help=True, help="The erasure register (GDPR
 app.add_typer(policies_app, name="policies")
 app.add_typer(retention_app, name="retention")
 app.add_typer(erasure_app, name="erasure")
-ACTOR = Actor("cli", CLI_ACTOR_ID)
 
 
 def say(text: str) -> None:
@@ -45,22 +45,56 @@ def _print_problems(exc: PolicyInvalid) -> None:
 
 
 @policies_app.command("validate")
-def validate(files: Annotated[list[Path], typer.Argument(help="policy YAML files")]) -> None:
-    """Check policy files against the schema and the region catalogue; errors name the line."""
-    from gateway.policy.document import policy_digest
-    from gateway.policy.loader import load_policy_file
-
+def validate(
+    files: Annotated[
+        list[Path],
+        typer.Argument(help="policy documents, redaction policies or the policy JSON Schema"),
+    ],
+) -> None:
+    """Check policy files; each is recognised by what it holds: a policy document (against the
+    schema and the region catalogue; errors name the line), a redaction policy (as `redact
+    --policy` reads it) or the committed JSON Schema (must be current)."""
     failed = False
     for path in files:
         try:
-            doc = load_policy_file(path)
+            say(f"ok  {path}  {_validate_one(path)}")
         except PolicyInvalid as exc:
             _print_problems(exc)
             failed = True
-            continue
-        say(f"ok  {path}  {doc.name}  sha256:{policy_digest(doc)[:16]}")
+        except RedactionError as exc:
+            err.print(f"[red]error[/red] {exc.message}", highlight=False, soft_wrap=True)
+            failed = True
     if failed:
         sys.exit(2)
+
+
+def _validate_one(path: Path) -> str:
+    """What the valid file is (one line), or raise PolicyInvalid / RedactionError."""
+    from gateway.policy.document import policy_digest
+    from gateway.policy.file_kinds import PolicyFileKind, classify
+    from gateway.policy.jsonschema import SCHEMA_ID, render_schema
+    from gateway.policy.loader import load_policy_file
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyInvalid(f"cannot read {path}: {exc}", file=str(path)) from exc
+    kind = classify(text, schema_id=SCHEMA_ID)
+    if kind is PolicyFileKind.JSON_SCHEMA:
+        if text != render_schema():
+            raise PolicyInvalid(
+                f"{path} is not the current JSON Schema of policy documents: regenerate it "
+                f"with `privacy-gateway policies schema --output {path}`",
+                file=str(path),
+            )
+        return f"{kind} (current)"
+    if kind is PolicyFileKind.REDACTION:
+        from redaction.policy_file import load_policy_file as load_redaction_policy
+
+        load_redaction_policy(path)
+        return f"{kind}  sha256:{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+    doc = load_policy_file(path)
+    return f"{doc.name}  sha256:{policy_digest(doc)[:16]}"
 
 
 def _load_ref(ref: str) -> Any:
@@ -140,7 +174,7 @@ def activate_cmd(
                 s,
                 ctx,
                 doc,
-                actor=ACTOR,
+                actor=cli_actor(),
                 dataset_ref=dataset,
                 acknowledged_weakening=acknowledge_weakening or (),
             ),
@@ -176,12 +210,26 @@ def _say_withdrawals(groups: list[Any], *, dry_run: bool) -> None:
 
 
 @policies_app.command("list")
-def list_cmd() -> None:
+def list_cmd(as_json: JsonFlag = False) -> None:
     """Stored policy versions (activated ones are immutable)."""
     from gateway.policy.versions import list_versions
 
     with opened() as ctx:
         rows = in_tx(ctx, list_versions)
+    if as_json:
+        print_json(
+            [
+                {
+                    "id": r.id,
+                    "name": r.name,
+                    "version": r.version,
+                    "sha256": r.digest,
+                    "activated_at": r.activated_at.isoformat() if r.activated_at else None,
+                }
+                for r in rows
+            ]
+        )
+        return
     for r in rows:
         state = f"activated {r.activated_at:%Y-%m-%d %H:%M}" if r.activated_at else "draft"
         say(f"{r.id}  {r.name}@{r.version}  {state}  sha256:{r.digest[:16]}")
@@ -223,7 +271,7 @@ def reprocess(
 
         def run(session: Any) -> Any:
             plan = plan_reprocess(session, dataset)
-            return apply_reprocess(ctx, session, plan, actor=ACTOR) if apply else plan
+            return apply_reprocess(ctx, session, plan, actor=cli_actor()) if apply else plan
 
         plan = in_tx(ctx, run)
     say(plan.describe())
@@ -256,7 +304,7 @@ def hold(
         row = in_tx(
             ctx,
             lambda s: place_hold(
-                ctx, s, dataset_ref=dataset, asset_id=asset, reason=reason, actor=ACTOR
+                ctx, s, dataset_ref=dataset, asset_id=asset, reason=reason, actor=cli_actor()
             ),
         )
     say(f"legal hold {row.id} placed")
@@ -268,7 +316,7 @@ def release(hold_id: Annotated[str, typer.Argument()]) -> None:
     from gateway.policy.holds import release_hold
 
     with opened() as ctx:
-        in_tx(ctx, lambda s: release_hold(ctx, s, hold_id, actor=ACTOR))
+        in_tx(ctx, lambda s: release_hold(ctx, s, hold_id, actor=cli_actor()))
     say(f"legal hold {hold_id} released")
 
 
@@ -285,7 +333,7 @@ def erase(
         result = in_tx(
             ctx,
             lambda s: request_erasure(
-                ctx, s, dataset_ref=dataset, actor=ACTOR, subject_id=subject, asset_id=asset
+                ctx, s, dataset_ref=dataset, actor=cli_actor(), subject_id=subject, asset_id=asset
             ),
         )
     req = result.request
@@ -298,6 +346,7 @@ def erase(
 @erasure_app.command("list")
 def erasure_list(
     dataset: Annotated[str | None, typer.Option(help="dataset name or id")] = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """The erasure register: each request, its deadline, state and recipients."""
     from gateway.datasets import get_dataset
@@ -311,6 +360,9 @@ def erasure_list(
             return [register_view(r, now=now) for r in erasure_register(session, dataset_id=ds)]
 
         views = in_tx(ctx, rows)
+    if as_json:
+        print_json(views)
+        return
     for v in views:
         late = " OVERDUE" if v["overdue"] else ""
         say(

@@ -6,8 +6,7 @@ from typing import Annotated
 
 import typer
 
-from gateway.cli.common import CLI_ACTOR_ID, in_tx, opened, out
-from gateway.lineage import Actor
+from gateway.cli.common import cli_actor, in_tx, opened, out
 
 app = typer.Typer()  # merged into the root app by gateway.cli.root
 
@@ -15,7 +14,6 @@ keys_app = typer.Typer(no_args_is_help=True, help="Dataset and master keys: rota
 vault_app = typer.Typer(no_args_is_help=True, help="The re-identification vault (admins).")
 app.add_typer(keys_app, name="keys")
 app.add_typer(vault_app, name="vault")
-ADMIN = Actor("cli", CLI_ACTOR_ID)
 
 
 def _dataset_id(ctx: object, ref: str) -> str:
@@ -34,9 +32,9 @@ def rotate(
 
     with opened() as ctx:
         ds = _dataset_id(ctx, dataset)
-        out.print(f"dataset key version {rotate_dataset_key(ctx, ds, actor=ADMIN)} in use")
+        out.print(f"dataset key version {rotate_dataset_key(ctx, ds, actor=cli_actor())} in use")
         if reencrypt:
-            out.print(f"re-encrypted {reencrypt_dataset(ctx, ds, actor=ADMIN)} assets")
+            out.print(f"re-encrypted {reencrypt_dataset(ctx, ds, actor=cli_actor())} assets")
 
 
 @keys_app.command("reencrypt")
@@ -45,7 +43,7 @@ def reencrypt(dataset: Annotated[str, typer.Option(help="dataset name or id")]) 
     from gateway.pseudonymisation.custody import reencrypt_dataset
 
     with opened() as ctx:
-        count = reencrypt_dataset(ctx, _dataset_id(ctx, dataset), actor=ADMIN)
+        count = reencrypt_dataset(ctx, _dataset_id(ctx, dataset), actor=cli_actor())
         out.print(f"re-encrypted {count} assets")
 
 
@@ -55,7 +53,7 @@ def rotate_master(reason: Annotated[str, typer.Option()] = "scheduled rotation")
     from gateway.pseudonymisation.master_rotation import rotate_master_key
 
     with opened() as ctx:
-        counts = rotate_master_key(ctx, actor=ADMIN, reason=reason)
+        counts = rotate_master_key(ctx, actor=cli_actor(), reason=reason)
         out.print(f"master key {ctx.keys.master.key_id}; re-wrapped {counts}")
 
 
@@ -71,7 +69,7 @@ def shred(
     if not yes:
         raise typer.BadParameter("shredding cannot be undone; pass --yes to confirm")
     with opened() as ctx:
-        report = shred_dataset(ctx, _dataset_id(ctx, dataset), actor=ADMIN, reason=reason)
+        report = shred_dataset(ctx, _dataset_id(ctx, dataset), actor=cli_actor(), reason=reason)
     out.print(
         f"shredded {report.dataset_id}: {report.key_versions} key versions, {report.secrets} "
         f"secrets, {report.vault_entries} vault entries, {report.originals_deleted} originals; "
@@ -95,7 +93,7 @@ def vault_read(
             ctx,
             lambda s: read_vault(
                 ctx, s, dataset_id=ds, pseudonym=pseudonym, purpose=purpose,
-                role=Role.ADMIN, actor=ADMIN,
+                role=Role.ADMIN, actor=cli_actor(),
             ),
         )  # fmt: skip
     out.print(f"{found.field}: {found.value}")

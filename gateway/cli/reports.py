@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-from gateway.cli.common import CLI_ACTOR_ID, opened, out
-from gateway.reports.render import ReportFormat
+from gateway.cli.common import CLI_ACTOR_ID, JsonFlag, opened, out, print_json
+from gateway.vocabulary import ReportFormat
 
 app = typer.Typer()  # merged into the root app by gateway.cli.root
 
@@ -78,6 +78,7 @@ def report_verify(
     ],
     trusted_key: Annotated[list[Path] | None, typer.Option(help="PEM public key you trust")] = None,
     fingerprint: Annotated[list[str] | None, typer.Option(help="SHA-256 key fingerprint")] = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Check a report's signature (a JSON report, or the one an HTML or PDF report embeds):
     offline against a key or fingerprint you trust, or (with neither) against this gateway's
@@ -95,6 +96,17 @@ def report_verify(
         with opened() as ctx:
             keys = gateway_public_keys(ctx)
     signed = verify_report_file(path, keys=keys)
+    if as_json:
+        print_json(
+            {
+                "valid": True,
+                "report_id": signed.report.report_id,
+                "report_schema": signed.report.report_schema,
+                "key_id": signed.signature.key_id,
+                "anchored": bool(trusted_key or fingerprint),
+            }
+        )
+        return
     out.print(
         f"report signature valid: {signed.report.report_id} ({signed.report.report_schema}), "
         f"signed by {signed.signature.key_id}"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,12 +11,24 @@ import typer
 from rich.markup import escape
 from rich.progress import Progress
 
-from gateway.cli.common import CLI_ACTOR_ID, err, in_tx, opened, out, progress_bar
+from gateway.cli.common import (
+    CLI_ACTOR_ID,
+    JsonFlag,
+    err,
+    in_tx,
+    opened,
+    out,
+    package_version,
+    print_json,
+    progress_bar,
+)
 from gateway.errors import GatewayError, NotAuthenticated, NotFound
-from gateway.models import LegalBasis, Role
+from gateway.vocabulary import LegalBasis, Role
 from redaction.errors import InputError, RedactionError
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+PROG = "privacy-gateway"
+# plain (click) help: rich's help renderer costs more than the 0.5 s a `--help` may take
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__, rich_markup_mode=None)
 keys_app = typer.Typer(no_args_is_help=True, help="API keys with roles, scope and expiry.")
 datasets_app = typer.Typer(no_args_is_help=True, help="Datasets and what they are for.")
 app.add_typer(keys_app, name="api-keys")
@@ -30,29 +42,70 @@ EXIT_CODES: dict[type[Exception], int] = {
 }
 
 
-def main() -> None:
-    """Console entry point: typed errors become one line on stderr and an exit code."""
-    try:
-        app(standalone_mode=False)
-    except (GatewayError, RedactionError) as exc:
-        # escaped: "[code]" and user text must not be read as rich markup (it vanished)
-        err.print(f"[red]error[/red] {escape(f'[{exc.code}]')}: {escape(exc.message)}")
-        sys.exit(next(c for t, c in EXIT_CODES.items() if isinstance(exc, t)))
-    except typer.Abort:
-        sys.exit(130)
-    except Exception as exc:  # click's usage errors
-        import click
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point. Usage errors: one line on stderr, exit 2; typed domain errors: one
+    line with their code and the exit code of EXIT_CODES; a command's own exit code passes on.
+    Only a bug (any other exception) prints a traceback."""
+    import os
 
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+    from gateway.logs import configure_logging
+
+    configure_logging(os.environ.get("GATEWAY_LOG_LEVEL", "WARNING"))  # JSON lines, stderr
+    try:
+        rc = app(args=argv, prog_name=PROG, standalone_mode=False)
+    except (GatewayError, RedactionError) as exc:
+        sys.exit(_domain_error(exc))
+    except (typer.Abort, KeyboardInterrupt):
+        err.print("aborted", markup=False, highlight=False)
+        sys.exit(130)
+    except typer.TyperException as exc:  # Typer's bundled click: usage and file errors
+        sys.exit(_usage_error(exc))
+    sys.exit(rc if isinstance(rc, int) else 0)
+
+
+def _domain_error(exc: GatewayError | RedactionError) -> int:
+    # escaped: "[code]" and user text must not be read as rich markup (it vanished)
+    err.print(
+        f"[red]error[/red] {escape(f'[{exc.code}]')}: {escape(exc.message)}",
+        soft_wrap=True,  # one line however long: scripts grep it
+        highlight=False,
+    )
+    return next(c for t, c in EXIT_CODES.items() if isinstance(exc, t))
+
+
+def _usage_error(exc: typer.TyperException) -> int:
+    code = getattr(exc, "exit_code", 2)
+    ctx = getattr(exc, "ctx", None)
+    if type(exc).__name__ == "NoArgsIsHelpError":  # a group run bare: its help, as click does
+        err.print(exc.format_message(), markup=False, highlight=False)
+        return int(code)
+    where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+    message = " ".join(exc.format_message().split())  # one line, whatever click wrapped
+    err.print(f"usage error: {message}{where}", markup=False, highlight=False, soft_wrap=True)
+    return int(code)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"{PROG} {package_version()}", markup=False, highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    del version
 
 
 @app.command()
 def init() -> None:
-    """Create the data directory, the master key (if none) and the database schema."""
-    with opened(create_master_key=True) as ctx:
+    """Create the data directory, the master key (if none) and the database schema, or migrate
+    an existing schema to the newest version (the only command that migrates)."""
+    with opened(create_master_key=True, migrate_schema=True) as ctx:
         out.print(f"data directory: {ctx.settings.data_dir.resolve()}")
         out.print(f"database:       {ctx.engine.url.render_as_string(hide_password=True)}")
         out.print(f"master key id:  {ctx.keys.master.key_id}")
@@ -93,14 +146,36 @@ def keys_create(
     out.print(token)
 
 
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
 @keys_app.command("list")
-def keys_list() -> None:
+def keys_list(as_json: JsonFlag = False) -> None:
+    """API keys (never their secrets): id, role, state, label, scope, expiry."""
     from gateway.apikeys import list_api_keys
 
     with opened() as ctx:
-        for row in in_tx(ctx, list_api_keys):
-            state = "revoked" if row.revoked_at else "active"
-            out.print(f"{row.id}  {row.role:<10} {state:<8} {row.label}")
+        rows = in_tx(ctx, list_api_keys)
+    if as_json:
+        print_json(
+            [
+                {
+                    "id": r.id,
+                    "role": str(r.role),
+                    "label": r.label,
+                    "dataset_scope": r.dataset_scope,
+                    "created_at": _iso(r.created_at),
+                    "expires_at": _iso(r.expires_at),
+                    "revoked_at": _iso(r.revoked_at),
+                }
+                for r in rows
+            ]
+        )
+        return
+    for row in rows:
+        state = "revoked" if row.revoked_at else "active"
+        out.print(f"{row.id}  {row.role:<10} {state:<8} {row.label}")
 
 
 @keys_app.command("revoke")
@@ -155,12 +230,29 @@ def datasets_create(
 
 
 @datasets_app.command("list")
-def datasets_list() -> None:
+def datasets_list(as_json: JsonFlag = False) -> None:
+    """Datasets: id, name, legal basis (with --json: purpose and controller too)."""
     from gateway.datasets import list_datasets
 
     with opened() as ctx:
-        for ds in in_tx(ctx, list_datasets):
-            out.print(f"{ds.id}  {ds.name}  ({ds.legal_basis})")
+        rows = in_tx(ctx, list_datasets)
+    if as_json:
+        print_json(
+            [
+                {
+                    "id": ds.id,
+                    "name": ds.name,
+                    "purpose": ds.purpose,
+                    "controller": ds.controller,
+                    "legal_basis": str(ds.legal_basis),
+                    "created_at": _iso(ds.created_at),
+                }
+                for ds in rows
+            ]
+        )
+        return
+    for ds in rows:
+        out.print(f"{ds.id}  {ds.name}  ({ds.legal_basis})")
 
 
 @app.command()
@@ -218,8 +310,11 @@ def verify(
         list[Path] | None, typer.Option(help="pinned checkpoint file (kept outside the data dir)")
     ] = None,
     strict: Annotated[bool, typer.Option(help="fail on records no checkpoint signs")] = False,
-    from_anchor: Annotated[bool, typer.Option(help="walk from the newest pinned one")] = False,
+    from_anchor: Annotated[
+        bool, typer.Option(help="walk from the newest trusted checkpoint")
+    ] = False,
     allow_empty: Annotated[bool, typer.Option(help="an empty, unsigned ledger passes")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Verify lineage: a bundle offline (names the first bad record), or the live chain against
     a trusted key and pinned checkpoints; or, with --report, a governance report's signature."""
@@ -228,10 +323,10 @@ def verify(
     if report is not None:
         from gateway.cli.reports import report_verify
 
-        report_verify(report, trusted_key, fingerprint)
+        report_verify(report, trusted_key, fingerprint, as_json=as_json)
         return
     if bundle is not None:
-        verify_offline(bundle, trusted_key or [], fingerprint or [])
+        verify_offline(bundle, trusted_key or [], fingerprint or [], as_json=as_json)
         return
     verify_live(
         trusted_keys=trusted_key or [],
@@ -240,6 +335,7 @@ def verify(
         strict=strict,
         from_anchor=from_anchor,
         allow_empty=allow_empty,
+        as_json=as_json,
     )
 
 
@@ -248,13 +344,21 @@ def serve(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8000,
 ) -> None:
-    """Run the REST API (OpenAPI at /docs)."""
-    import uvicorn
+    """Run the REST API (OpenAPI at /docs) and, unless GATEWAY_ROLE=api, the job workers."""
+    from gateway.service import run_service
 
-    from gateway.main import create_app
-    from gateway.settings import Settings
+    run_service(host=host, port=port)
 
-    uvicorn.run(create_app(Settings()), host=host, port=port)
+
+@app.command()
+def worker(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="health and metrics only")] = 8001,
+) -> None:
+    """Run job workers and schedules; /health/ready and /metrics answer on the port."""
+    from gateway.service import run_service
+
+    run_service(host=host, port=port, role="worker")
 
 
 @app.command()

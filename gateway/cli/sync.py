@@ -9,8 +9,16 @@ from typing import Annotated, Any
 
 import typer
 
-from gateway.cli.common import CLI_ACTOR_ID, err, in_tx, opened, out, progress_bar
-from gateway.lineage import Actor
+from gateway.cli.common import (
+    JsonFlag,
+    cli_actor,
+    err,
+    in_tx,
+    opened,
+    out,
+    print_json,
+    progress_bar,
+)
 
 app = typer.Typer()  # merged into the root app by gateway.cli.root
 
@@ -18,7 +26,6 @@ destinations_app = typer.Typer(no_args_is_help=True, help="Label Studio destinat
 annotations_app = typer.Typer(no_args_is_help=True, help="Annotations from Label Studio.")
 app.add_typer(destinations_app, name="destinations")
 app.add_typer(annotations_app, name="annotations")
-ACTOR = Actor("cli", CLI_ACTOR_ID)
 TOKEN_ENV = "LABEL_STUDIO_TOKEN"  # noqa: S105  (a variable name)
 
 
@@ -37,7 +44,7 @@ def sync(
             ctx,
             dataset_ref=dataset,
             destination_ref=to,
-            actor=ACTOR,
+            actor=cli_actor(),
             batch_size=batch_size,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
@@ -96,18 +103,22 @@ def destinations_add(
         }
     )
     with opened() as ctx:
-        dest = in_tx(ctx, lambda s: register_destination(ctx, s, spec, actor=ACTOR))
+        dest = in_tx(ctx, lambda s: register_destination(ctx, s, spec, actor=cli_actor()))
     out.print(f"registered destination {dest.name} ({dest.id}) in {dest.region}")
 
 
 @destinations_app.command("list")
-def destinations_list() -> None:
+def destinations_list(as_json: JsonFlag = False) -> None:
+    """Label Studio destinations (never their tokens)."""
     from gateway.labelstudio.destinations import destination_view, list_destinations
 
     with opened() as ctx:
         views: list[dict[str, Any]] = in_tx(
             ctx, lambda s: [destination_view(d) for d in list_destinations(s)]
         )
+    if as_json:
+        print_json(views)
+        return
     for v in views:
         out.print(f"{v['id']}  {v['name']:<20} {v['region']:<10} {v['url']}")
 
@@ -117,7 +128,7 @@ def destinations_remove(name: Annotated[str, typer.Argument()]) -> None:
     from gateway.labelstudio.destinations import remove_destination
 
     with opened() as ctx:
-        in_tx(ctx, lambda s: remove_destination(ctx, s, name, actor=ACTOR))
+        in_tx(ctx, lambda s: remove_destination(ctx, s, name, actor=cli_actor()))
     out.print(f"removed destination {name}")
 
 
@@ -133,8 +144,10 @@ def annotations_pull(
 
     with opened() as ctx:
         destination = in_tx(ctx, lambda s: get_destination(s, source))
-        report = pull_annotations(ctx, destination, actor=ACTOR)
-        withdrawal = withdraw_forbidden(ctx, destination, actor=ACTOR, annotations_pulled=True)
+        report = pull_annotations(ctx, destination, actor=cli_actor())
+        withdrawal = withdraw_forbidden(
+            ctx, destination, actor=cli_actor(), annotations_pulled=True
+        )
     out.print(
         f"{report.tasks} tasks read: {report.stored} annotations stored, "
         f"{report.deleted} deleted, {len(report.flagged)} assets flagged, "
@@ -168,7 +181,7 @@ def annotations_export(
         result = in_tx(
             ctx,
             lambda s: export_annotations(
-                ctx, s, dataset_ref=dataset, fmt=chosen, actor=ACTOR, target_region=region
+                ctx, s, dataset_ref=dataset, fmt=chosen, actor=cli_actor(), target_region=region
             ),
         )
     for name, data in result.files.items():

@@ -1,5 +1,5 @@
 """The service's scheduled annotation reconcile: Label Studio's open-source webhooks are sent
-once and never retried, so every `annotation_pull_interval_seconds` a background thread runs
+once and never retried, so every `annotation_pull_interval_seconds` a supervised loop runs
 the pull-based reconcile (`annotations pull`) for every destination and stores whatever a
 lost webhook missed, and reads back the events that failed (0 disables it; the CLI can still
 run it). One destination that fails does not stop the others, one annotation that fails does
@@ -9,11 +9,11 @@ both again."""
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass, field
 
 from sqlmodel import select
 
+from gateway.background import Periodic
 from gateway.context import GatewayContext
 from gateway.db import transaction
 from gateway.errors import GatewayError
@@ -68,26 +68,10 @@ class AnnotationReconciler:
         self._ctx = ctx
         self._interval = interval_seconds
         self._retry = retry
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def start(self) -> AnnotationReconciler:
-        if self._interval > 0:
-            self._thread = threading.Thread(
-                target=self._loop, name="annotation-reconcile", daemon=True
-            )
-            self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 30.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+    def periodic(self) -> Periodic:
+        """The loop the service's supervisor runs (0: none; errors are backed off there)."""
+        return Periodic("annotation-reconcile", self._interval, self.run_once)
 
     def run_once(self) -> ReconcileTick:
         tick = reconcile_all(self._ctx, retry=self._retry)
@@ -98,7 +82,3 @@ class AnnotationReconciler:
             sum(len(report.failed) for report in tick.pulled.values()),
         )
         return tick
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self._interval):
-            self.run_once()

@@ -35,6 +35,7 @@ from gateway.labelstudio.residency_withdrawal import WithdrawalReport, withdraw_
 from gateway.labelstudio.sync_plan import plan_sync, skipped_by_reason
 from gateway.labelstudio.task_data import task_data
 from gateway.lineage import Actor, append
+from gateway.metrics import observe_sync
 from gateway.models import Asset, AssetState, AssetSync, Dataset, Destination, SyncState
 from gateway.policy.enforcement import EnforcementPoint, enforce_residency
 
@@ -122,6 +123,7 @@ def sync_dataset(
             if progress:
                 progress(done, total)
         _record_summary(ctx, dataset, destination, report, actor)
+        observe_sync(report.created, report.adopted, report.refreshed, len(report.failed))
     finally:
         client.close()
     return report

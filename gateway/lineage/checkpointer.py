@@ -1,4 +1,4 @@
-"""Checkpoints at intervals: a background thread in the service (and `lineage checkpoint
+"""Checkpoints at intervals: a supervised loop in the service (and `lineage checkpoint
 --watch`) signs a tree head when enough records or enough time have passed since the last."""
 
 from __future__ import annotations
@@ -8,8 +8,7 @@ import threading
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy.exc import OperationalError
-
+from gateway.background import Periodic, Supervisor
 from gateway.db import transaction
 from gateway.lineage.anchor import append_checkpoint, pinned_line
 from gateway.lineage.checkpoints import checkpoint_if_due
@@ -35,8 +34,6 @@ class Checkpointer:
     ) -> None:
         self.ctx, self.every_records, self.every = ctx, every_records, every
         self.poll_seconds = poll_seconds
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def run_once(self) -> LineageCheckpoint | None:
         """Sequence what waits in the outbox, then sign a checkpoint if one is due; once it
@@ -55,25 +52,18 @@ class Checkpointer:
                 log.error(
                     "lineage checkpoint %d not appended to %s: %s", line["tree_size"], log_path, exc
                 )
+        if made is not None:
+            log.info("lineage checkpoint", extra={"tree_size": made.tree_size})
         return made
 
+    def periodic(self) -> Periodic:
+        """The loop a supervisor runs (a database away: logged, backed off, tried again)."""
+        return Periodic("lineage-checkpointer", self.poll_seconds, self.run_once)
+
     def run_forever(self) -> None:
-        while not self._stop.wait(self.poll_seconds):
-            try:
-                made = self.run_once()
-            except OperationalError as exc:  # database busy or away: try again next round
-                log.warning("lineage checkpoint postponed: %s", exc)
-                continue
-            if made is not None:
-                log.info("lineage checkpoint at tree size %d", made.tree_size)
-
-    def start(self) -> Checkpointer:
-        self._thread = threading.Thread(target=self.run_forever, name="lineage-checkpointer")
-        self._thread.daemon = True
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
+        """`lineage checkpoint --watch`: the same supervised loop, in the foreground."""
+        supervisor = Supervisor().add(self.periodic()).start()
+        try:
+            threading.Event().wait()
+        finally:
+            supervisor.stop()

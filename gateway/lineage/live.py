@@ -135,14 +135,17 @@ def verify_options(
 
 
 def verify_live_ledger(session: Session, options: LiveOptions) -> LiveVerification:
-    head_seq, head_hash = read_head(session, lock=False)
+    """Checkpoints (pinned and stored) are read before the head: the ledger only grows, so a
+    checkpoint signed while we verify cannot look like one beyond a truncated head."""
     anchored = not options.anchor.empty
     if anchored:
         keys, key_name = trusted_keys(session, options.anchor)
     else:
         keys, key_name = public_keys(session), None
-    stored = _stored_heads(session, keys, head_seq)
     pinned = [p for f in options.checkpoint_files for p in read_checkpoint_file(f, keys)]
+    rows = list(session.exec(select(LineageCheckpoint).order_by(col(LineageCheckpoint.tree_size))))
+    head_seq, head_hash = read_head(session, lock=False)
+    stored = _stored_heads(rows, keys, head_seq)
     _check_pinned_in_database(session, pinned, head_seq)
     heads = [*(h for h, _ in stored.values()), *(p.head for p in pinned)]
     starts = [*stored.values(), *((p.head, p.frontier) for p in pinned)]
@@ -171,10 +174,9 @@ def _genesis() -> Position:
 
 
 def _stored_heads(
-    session: Session, keys: dict[str, bytes], head_seq: int
+    rows: list[LineageCheckpoint], keys: dict[str, bytes], head_seq: int
 ) -> dict[int, tuple[TreeHead, Frontier | None]]:
     heads = {}
-    rows = session.exec(select(LineageCheckpoint).order_by(col(LineageCheckpoint.tree_size)))
     for cp in rows:
         where = f"database checkpoint {cp.tree_size}"
         if cp.key_id not in keys:

@@ -16,7 +16,9 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-CATALOGUE_FILE = Path(__file__).with_name("regions.yaml")
+from gateway.shipped import shipped_path
+
+CATALOGUE_FILE = shipped_path("policy", "regions.yaml")
 GROUPS = ("eu", "eea", "adequate")
 
 

@@ -1,5 +1,5 @@
 """Which policy governs a dataset: its bound version, else the activated default, else the
-shipped `policies/default.yaml`. Nothing found (or an invalid file): PolicyMissing."""
+shipped `gateway/policies/default.yaml`. Nothing found (or an invalid file): PolicyMissing."""
 
 from __future__ import annotations
 
@@ -17,11 +17,12 @@ from gateway.policy.errors import PolicyInvalid, PolicyMissing
 from gateway.policy.loader import load_policy_file
 from gateway.policy.schema import PolicyDocument
 from gateway.policy.tables import refuse_changes_after_activation
+from gateway.shipped import shipped_path
 
 __all__ = ["GoverningPolicy", "governing_policy", "refuse_changes_after_activation"]
 
 DEFAULT_POLICY_NAME = "default"
-DEFAULT_POLICY_FILE = Path(__file__).resolve().parents[2] / "policies" / "default.yaml"
+DEFAULT_POLICY_FILE = shipped_path("policies", "default.yaml")
 
 
 @dataclass(frozen=True, slots=True)

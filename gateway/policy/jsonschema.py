@@ -1,14 +1,14 @@
-"""The JSON Schema of policy documents, for editors (committed in policies/schema/)."""
+"""The JSON Schema of policy documents, for editors (committed in gateway/policies/schema/)."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from gateway.policy.schema import PolicyDocument
+from gateway.shipped import shipped_path
 
-SCHEMA_FILE = Path(__file__).resolve().parents[2] / "policies" / "schema" / "policy.schema.json"
+SCHEMA_FILE = shipped_path("policies", "schema", "policy.schema.json")
 SCHEMA_ID = "https://privacy-gateway.dev/schemas/policy/v1.json"
 
 

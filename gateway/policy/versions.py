@@ -19,6 +19,7 @@ from gateway.datasets import get_dataset
 from gateway.errors import NotFound
 from gateway.lineage import Actor, append
 from gateway.models import Dataset, PolicyVersion
+from gateway.policy.components import refuse_missing_components
 from gateway.policy.document import canonical_document, diff_documents, policy_digest
 from gateway.policy.errors import PolicyImmutable
 from gateway.policy.governing import DEFAULT_POLICY_NAME, governing_policy
@@ -157,9 +158,11 @@ def activate(
     """Store (or reuse) the version, activate it, and bind the dataset to it if named.
 
     A policy that switches off faces, plates or the leak check needs each of them named in
-    `acknowledged_weakening`; the acknowledgement is recorded."""
+    `acknowledged_weakening`; the acknowledgement is recorded. A policy whose enabled roles
+    cannot run on this host is refused (ComponentMissing)."""
     weakened = weakened_protections(doc)
     require_acknowledged(weakened, acknowledged_weakening)
+    refuse_missing_components(doc.redaction, name=doc.name)
     row, created = store_version(session, ctx, doc, actor=actor)
     now = ctx.clock()
     if row.activated_at is None:

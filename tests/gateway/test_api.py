@@ -167,7 +167,7 @@ def test_upload_is_idempotent_and_unbuilt_step_quarantines(client, ctx, dataset)
         files=[("files", ("b.jpg", data, "image/jpeg"))],
     ).json()["results"][0]
     assert again["duplicate"] and again["asset_id"] == first["asset_id"]
-    client.app.state.workers.stop()  # finish the in-flight job deterministically
+    client.app.state.supervisor.stop()  # finish the in-flight job deterministically
     from gateway.pipeline import drain
 
     drain(ctx, redactor=NotBuiltRedactor())

@@ -56,6 +56,11 @@ def test_sigkill_halfway_then_rerun_gives_every_image_exactly_once(
         sub.mkdir(parents=True, exist_ok=True)
         (sub / f"img{i:03d}.jpg").write_bytes(good_jpeg(i, size=(120, 160)))
     env = _env(tmp_path, database_url)
+    # commands never migrate on their own: `init` creates the schema first
+    init = subprocess.run(
+        [sys.executable, "-m", "gateway", "init"], env=env, capture_output=True, check=False
+    )
+    assert init.returncode == 0, init.stderr.decode()
     created = subprocess.run(
         [
             sys.executable,

@@ -90,6 +90,6 @@ def test_the_service_lifespan_starts_and_stops_the_reconcile(ctx, session_redact
         settings = ctx.settings.model_copy(update={"annotation_pull_interval_seconds": interval})
         app = create_app(settings, ctx=ctx, redactor_factory=lambda: session_redactor)
         with TestClient(app):
-            reconciler = app.state.annotation_reconciler
-            assert reconciler.running is running
-        assert reconciler.running is False
+            loops = {s.name: s.running for s in app.state.supervisor.health()}
+            assert loops.get("annotation-reconcile", False) is running
+        assert not any(s.running for s in app.state.supervisor.health())

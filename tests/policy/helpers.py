@@ -17,7 +17,7 @@ from gateway.models import Dataset, LineageRecord
 from gateway.policy.schema import PolicyDocument
 from gateway.policy.versions import Activation, activate
 
-DEFAULT = Path(__file__).resolve().parents[2] / "policies" / "default.yaml"
+DEFAULT = Path(__file__).resolve().parents[2] / "gateway" / "policies" / "default.yaml"
 ADMIN = Actor("cli", "admin")
 
 

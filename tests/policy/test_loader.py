@@ -13,7 +13,7 @@ from gateway.policy.errors import PolicyInvalid
 from gateway.policy.jsonschema import SCHEMA_FILE, policy_json_schema, render_schema
 from gateway.policy.loader import load_policy_file, load_policy_text
 
-POLICIES = Path(__file__).resolve().parents[2] / "policies"
+POLICIES = Path(__file__).resolve().parents[2] / "gateway" / "policies"
 SHIPPED = sorted([POLICIES / "default.yaml", *(POLICIES / "examples").glob("*.yaml")])
 GOOD = (POLICIES / "default.yaml").read_text()
 
@@ -27,7 +27,8 @@ def test_shipped_policies_validate_against_model_and_json_schema(path: Path) -> 
 
 def test_committed_json_schema_is_up_to_date() -> None:
     assert SCHEMA_FILE.read_text() == render_schema(), (
-        "regenerate: privacy-gateway policies schema --output policies/schema/policy.schema.json"
+        "regenerate: privacy-gateway policies schema --output "
+        "gateway/policies/schema/policy.schema.json"
     )
     assert json.loads(SCHEMA_FILE.read_text())["title"] == "PolicyDocument"
 

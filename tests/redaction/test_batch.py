@@ -176,8 +176,8 @@ def test_policy_file_errors_say_what_to_fix(tmp_path: Path, text: str) -> None:
 
 
 def test_shipped_default_policy_file_is_the_library_default() -> None:
-    """policies/redaction-default.yaml writes out RedactionPolicy(); it must not drift from it."""
+    """gateway/policies/redaction-default.yaml writes out RedactionPolicy(); it must not drift."""
     from redaction.policy import RedactionPolicy
 
-    shipped = Path(__file__).resolve().parents[2] / "policies" / "redaction-default.yaml"
+    shipped = Path(__file__).resolve().parents[2] / "gateway/policies/redaction-default.yaml"
     assert load_policy_file(shipped) == RedactionPolicy()

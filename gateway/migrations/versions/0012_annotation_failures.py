@@ -1,14 +1,14 @@
 """labelstudio: annotation events the gateway could not store or Label Studio did not confirm
 
 Revision ID: 0012_annotation_failures
-Revises: 0010_merge_branches
+Revises: 0011_asset_original_deleted_at
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0012_annotation_failures"
-down_revision = "0010_merge_branches"
+down_revision = "0011_asset_original_deleted_at"
 branch_labels = None
 depends_on = None
 

@@ -3,14 +3,14 @@ signed root when read), so verification can continue from a trusted checkpoint i
 re-reading every record since genesis
 
 Revision ID: 0014_lineage_checkpoint_frontier
-Revises: 0010_merge_branches
+Revises: 0012_annotation_failures
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0014_lineage_checkpoint_frontier"
-down_revision = "0010_merge_branches"
+down_revision = "0012_annotation_failures"
 branch_labels = None
 depends_on = None
 

@@ -2,14 +2,14 @@
 destinations: the admin's per-destination opt-in to local addresses (outbound allow-list)
 
 Revision ID: 0015_blob_refs_outbound
-Revises: 0010_merge_branches
+Revises: 0014_lineage_checkpoint_frontier
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0015_blob_refs_outbound"
-down_revision = "0010_merge_branches"
+down_revision = "0014_lineage_checkpoint_frontier"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,73 @@
+"""The OpenAPI document is a contract: declared security and problem+json responses on every
+operation; 401s say how to authenticate; 404 and 405 are problem+json too."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from gateway.main import create_app
+from gateway.pipeline import NotBuiltRedactor
+
+pytestmark = pytest.mark.db
+PROBLEM = "application/problem+json"
+PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+OWN_AUTHENTICATION = {  # not an API key: Label Studio's browser and webhooks hold none
+    "GET /v1/images/{destination_id}/{asset_id}",  # a signed, expiring URL (k, s)
+    "POST /v1/webhooks/labelstudio/{destination_id}",  # the destination's webhook secret
+}
+
+
+@pytest.fixture
+def client(ctx, settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, ctx=ctx, redactor_factory=NotBuiltRedactor)) as c:
+        yield c
+
+
+def test_every_operation_declares_problems_and_secured_ones_the_scheme(client) -> None:
+    document = client.get("/openapi.json").json()
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["bearerAuth"] == {**schemes["bearerAuth"], "type": "http", "scheme": "bearer"}
+    operations = [
+        (path, method, op) for path, ops in document["paths"].items() for method, op in ops.items()
+    ]
+    assert len(operations) > 30
+    secured = 0
+    for path, method, op in operations:
+        where = f"{method.upper()} {path}"
+        default = op["responses"]["default"]["content"][PROBLEM]["schema"]
+        assert default == PROBLEM_REF, where
+        if "422" in op["responses"]:
+            assert PROBLEM in op["responses"]["422"]["content"], where
+        headers = [p["name"].lower() for p in op.get("parameters", []) if p["in"] == "header"]
+        assert "authorization" not in headers, f"{where}: the key is a scheme, not a parameter"
+        if path.startswith("/health") or where in OWN_AUTHENTICATION:
+            assert "security" not in op, where
+            continue
+        secured += 1
+        assert op["security"] == [{"bearerAuth": []}, {"apiKeyHeader": []}], where
+        assert "WWW-Authenticate" in op["responses"]["401"]["headers"], where
+        assert op["responses"]["403"]["content"][PROBLEM]["schema"] == PROBLEM_REF, where
+    assert secured == len(operations) - len(OWN_AUTHENTICATION) - 1  # GET /health
+
+
+def test_401_carries_www_authenticate_and_404_405_are_problems(client) -> None:
+    anonymous = client.get("/v1/datasets")
+    assert anonymous.status_code == 401
+    assert anonymous.headers["www-authenticate"] == 'Bearer realm="privacy-gateway"'
+    assert anonymous.headers["content-type"] == PROBLEM
+    wrong_key = client.get("/v1/datasets", headers={"Authorization": "Bearer nope"})
+    assert wrong_key.status_code == 401 and "www-authenticate" in wrong_key.headers
+
+    missing = client.get("/v1/no-such-thing")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == PROBLEM
+    assert missing.json()["code"] == "not-found"
+
+    wrong_method = client.delete("/health")
+    assert wrong_method.status_code == 405
+    assert wrong_method.headers["content-type"] == PROBLEM
+    assert wrong_method.json()["code"] == "method-not-allowed"
+    assert "GET" in wrong_method.headers["allow"]
