@@ -141,7 +141,35 @@ def annotation_quality(
     if annotations is None:
         return None
     quality = quality_from_rows(_annotation_rows(session, scope, annotations), ontology)
-    return quality if quality.annotations else None
+    if not quality.annotations:
+        return None
+    live = _in_label_studio(session, scope, annotations)
+    return quality.model_copy(
+        update={"in_label_studio": live, "kept_from_withdrawn_tasks": quality.annotations - live}
+    )
+
+
+def _in_label_studio(session: Session, scope: Scope, annotations: Table) -> int:
+    """Submitted annotations whose task is still in Label Studio: the asset's sync row towards
+    that destination is synced and names the same task (a withdrawn task's row is removed)."""
+    stmt = (
+        select(func.count())
+        .select_from(annotations)
+        .join(Asset, col(Asset.id) == annotations.c.asset_id)
+        .join(
+            AssetSync,
+            (col(AssetSync.asset_id) == annotations.c.asset_id)
+            & (col(AssetSync.destination_id) == annotations.c.destination_id)
+            & (col(AssetSync.task_id) == annotations.c.task_id),
+        )
+        .where(col(AssetSync.state) == SyncState.SYNCED)
+        .where(annotations.c.was_cancelled.is_(False))
+    )
+    for clause in asset_filter(scope):
+        stmt = stmt.where(clause)
+    if "deleted_at" in annotations.c:
+        stmt = stmt.where(annotations.c.deleted_at.is_(None))
+    return int(run(session, stmt).one()[0])
 
 
 @dataclass

@@ -222,8 +222,18 @@ class KappaPair(_Frozen):
 
 class AnnotationQuality(_Frozen):
     annotations: int = Field(
-        description="submitted annotations held (not cancelled, not deleted in Label Studio): "
-        "Label Studio's own count (total_annotations_number) of the same tasks"
+        description="submitted annotations the gateway holds (not cancelled, not deleted in "
+        "Label Studio): those of tasks still in Label Studio plus those kept from withdrawn tasks"
+    )
+    in_label_studio: int = Field(
+        0,
+        description="of these, annotations of tasks still in Label Studio: Label Studio's own "
+        "count (total_annotations_number) of the synced projects",
+    )
+    kept_from_withdrawn_tasks: int = Field(
+        0,
+        description="of these, annotations stored before their task was withdrawn from Label "
+        "Studio (privacy flag, residency, erasure, retention): Label Studio no longer holds them",
     )
     cancelled: int = Field(description="cancelled (skipped) annotations, counted apart")
     assets_annotated: int

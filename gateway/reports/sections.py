@@ -223,7 +223,9 @@ def ai_act(facts: Facts) -> AiActSection:
                 f"Regions redacted (current renditions): {_counts(facts.regions_recorded)}.",
                 f"Redaction policy now: {_pairs(facts, 'redaction')}.",
                 f"Pseudonymisation policy now: {_pairs(facts, 'pseudonymisation')}.",
-                f"Annotations: {q.annotations} submitted ({q.cancelled} cancelled, not counted)."
+                f"Annotations: {q.annotations} submitted ({q.in_label_studio} on tasks still in "
+                f"Label Studio, {q.kept_from_withdrawn_tasks} kept from withdrawn tasks; "
+                f"{q.cancelled} cancelled, not counted)."
                 if q
                 else "Annotations: " + NOTHING,
             ],

@@ -364,9 +364,10 @@ def test_report_after_the_whole_flow_with_real_labelstudio(
         headers={"Authorization": f"Token {labelstudio.token}"},
         timeout=30,
     ).json()
-    assert kept and r["annotation_quality"]["annotations"] == (
-        project["total_annotations_number"] + len(kept)
-    )
+    quality = r["annotation_quality"]
+    assert kept and quality["annotations"] == project["total_annotations_number"] + len(kept)
+    assert quality["in_label_studio"] == project["total_annotations_number"]
+    assert quality["kept_from_withdrawn_tasks"] == len(kept)
 
     text = json.dumps(doc)
     assert subject not in text and SECOND_ANNOTATOR not in text and labelstudio.username not in text
