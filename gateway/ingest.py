@@ -251,6 +251,7 @@ def _record_acceptance(
             kind="redact",
             asset_id=asset.id,
             state=JobState.QUEUED,
+            max_attempts=ctx.settings.job_max_attempts,
             created_at=asset.created_at,
             updated_at=asset.created_at,
         )

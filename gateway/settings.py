@@ -43,6 +43,9 @@ class Settings(BaseSettings):
         15.0, gt=0, description="a running job not heard from for this long is taken again"
     )
     job_heartbeat_seconds: float = Field(2.0, gt=0, description="how often a running job says so")
+    job_max_attempts: int = Field(
+        5, ge=1, le=50, description="attempts before a job fails with its reason (fail closed)"
+    )
     worker_poll_seconds: float = Field(5.0, gt=0, description="idle workers look for jobs")
     role: Literal["all", "api", "worker"] = Field(
         "all", description="api: no background work; worker: jobs and schedules; all: both"

@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.context import GatewayContext
 from gateway.errors import GatewayError, InvalidRequest
+from gateway.logs import request_context
 from gateway.outbound import AddressPolicy
 from ml_backend.calibration import CalibrationStore, project_key
 from ml_backend.gateway_client import HttpGatewayImages
@@ -110,6 +111,7 @@ def create_app(
     app.add_middleware(
         GuardMiddleware, credentials=credentials, max_body=settings.max_request_bytes
     )
+    app.middleware("http")(request_context)  # request ids and one JSON line a request
     _install_error_handlers(app)
     _routes(app, settings)
     return app

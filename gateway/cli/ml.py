@@ -26,13 +26,18 @@ def serve(
     the same pair to Label Studio (Model -> Authentication: Basic Auth). Images: from
     GATEWAY_ML_GATEWAY_URL with the ml-role GATEWAY_ML_GATEWAY_API_KEY(_FILE) and
     GATEWAY_ML_REGION when set, else in-process from this host's gateway."""
+    import os
+
     import uvicorn
 
     from gateway.context import GatewayContext
+    from gateway.logs import UVICORN_LOG_CONFIG, configure_logging
     from gateway.settings import Settings
     from ml_backend.app import MissingCredentials, create_app, image_source
     from ml_backend.settings import MLBackendSettings
 
+    # JSON lines like the gateway's; request lines without query strings, no access log
+    configure_logging(os.environ.get("GATEWAY_LOG_LEVEL", "INFO"))
     settings = MLBackendSettings()
     if settings.credentials() is None:
         raise MissingCredentials(
@@ -47,13 +52,13 @@ def serve(
         image_source(settings, ctx=None).close()  # a missing key or region: fail before loading
         err.print(f"images: {settings.gateway_url} (ml-role key, region {settings.region})")
         app = create_app(settings, sources=_load(settings))
-        uvicorn.run(app, host=host, port=port)
+        uvicorn.run(app, host=host, port=port, log_config=UVICORN_LOG_CONFIG, access_log=False)
         return
     ctx = GatewayContext.open(Settings())  # embedded: in-process, same host as the gateway
     try:
         err.print("images: in-process from this gateway's database and store")
         app = create_app(settings, ctx=ctx, sources=_load(settings))
-        uvicorn.run(app, host=host, port=port)
+        uvicorn.run(app, host=host, port=port, log_config=UVICORN_LOG_CONFIG, access_log=False)
     finally:
         ctx.close()
 

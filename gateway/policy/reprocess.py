@@ -88,6 +88,7 @@ def apply_reprocess(
                 kind="redact",
                 asset_id=asset.id,
                 state=JobState.QUEUED,
+                max_attempts=ctx.settings.job_max_attempts,
                 created_at=now,
                 updated_at=now,
             )
