@@ -26,6 +26,7 @@ from starlette.applications import Starlette
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.api.contract import WWW_AUTHENTICATE
 from gateway.errors import GatewayError, NotAuthenticated
 from gateway.settings import Settings
 
@@ -181,17 +182,14 @@ class _CountedCall:
 
 async def send_problem(send: Send, error: GatewayError) -> None:
     body = json.dumps(error.problem()).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": error.status,
-            "headers": [
-                (b"content-type", PROBLEM.encode()),
-                (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
-            ],
-        }
-    )
+    headers = [
+        (b"content-type", PROBLEM.encode()),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+    ]
+    if isinstance(error, NotAuthenticated):  # RFC 9110: every 401 says how to authenticate
+        headers.append((b"www-authenticate", WWW_AUTHENTICATE.encode()))
+    await send({"type": "http.response.start", "status": error.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 

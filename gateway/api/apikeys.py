@@ -6,6 +6,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict, Field
 
+from gateway.api.views import ApiKeyView, NewApiKeyView
 from gateway.apikeys import create_api_key, list_api_keys, revoke_api_key
 from gateway.authz import DatasetFrom, Grant, authority
 from gateway.deps import Context, DbSession
@@ -39,7 +40,7 @@ def key_view(row: ApiKey) -> dict[str, Any]:
     }
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=NewApiKeyView)
 def post_key(body: ApiKeyRequest, ctx: Context, session: DbSession, key: Minting) -> dict[str, Any]:
     """Create a key no broader than the caller's (scope, expiry); the token is shown once."""
     row, token = create_api_key(
@@ -56,13 +57,13 @@ def post_key(body: ApiKeyRequest, ctx: Context, session: DbSession, key: Minting
     return key_view(row) | {"token": token}
 
 
-@router.get("")
+@router.get("", response_model=list[ApiKeyView])
 def get_keys(session: DbSession, key: Listing) -> list[dict[str, Any]]:
     """The keys inside the caller's scope (every key for an unscoped admin)."""
     return [key_view(row) for row in list_api_keys(session) if key.sees_key(row.dataset_scope)]
 
 
-@router.delete("/{key_id}")
+@router.delete("/{key_id}", response_model=ApiKeyView)
 def delete_key(key_id: str, ctx: Context, session: DbSession, key: Revoking) -> dict[str, Any]:
     row = revoke_api_key(
         session, key_id, actor=key.actor, now=ctx.clock(), region=ctx.settings.region

@@ -4,6 +4,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, status
 
+from gateway.api.views import DatasetView
 from gateway.authz import DatasetFrom, Grant, authority
 from gateway.datasets import DatasetSpec, create_dataset, get_dataset, list_datasets
 from gateway.deps import Context, DbSession
@@ -31,19 +32,19 @@ def dataset_view(d: Dataset) -> dict[str, Any]:
     }
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=DatasetView)
 def post_dataset(
     spec: DatasetSpec, ctx: Context, session: DbSession, key: Creating
 ) -> dict[str, Any]:
     return dataset_view(create_dataset(session, ctx, spec, actor=key.actor))
 
 
-@router.get("")
+@router.get("", response_model=list[DatasetView])
 def get_datasets(session: DbSession, key: Listing) -> list[dict[str, Any]]:
     return [dataset_view(d) for d in list_datasets(session) if key.sees(d.id)]
 
 
-@router.get("/{dataset_ref}")
+@router.get("/{dataset_ref}", response_model=DatasetView)
 def get_one(
     dataset_ref: str,  # noqa: ARG001 (resolved and checked by the route's authority)
     session: DbSession,

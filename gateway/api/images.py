@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
+from gateway.api.views import binary
 from gateway.authz import public
 from gateway.deps import Context, DbSession
 from gateway.labelstudio.urls import resolve_image
@@ -18,6 +19,8 @@ router = APIRouter(tags=["images"])
 @router.get(
     "/v1/images/{destination_id}/{asset_id}",
     dependencies=[public("a signed URL: the HMAC in `s` is the credential")],
+    response_class=Response,
+    responses=binary("image/jpeg", "image/png", "image/webp", description="the redacted image"),
 )
 def get_image(
     destination_id: str,

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from gateway.api.views import AssetHistoryView, CheckpointView, LineagePage, SigningKeysView
 from gateway.authz import DatasetFrom, Grant, authority
 from gateway.deps import Context, DbSession
 from gateway.errors import NotFound
@@ -28,7 +29,7 @@ AssetReader = Annotated[Grant, authority(*READERS, scope=DatasetFrom.asset("asse
 Ledger = Annotated[Grant, authority(*READERS, scope=DatasetFrom.none)]
 
 
-@router.get("/v1/lineage")
+@router.get("/v1/lineage", response_model=LineagePage)
 def list_lineage(
     session: DbSession,
     key: Querying,
@@ -57,7 +58,7 @@ def list_lineage(
     }
 
 
-@router.get("/v1/lineage/assets/{asset_id}")
+@router.get("/v1/lineage/assets/{asset_id}", response_model=AssetHistoryView)
 def asset_lineage(
     ctx: Context, session: DbSession, key: AssetReader, asset_id: str
 ) -> dict[str, Any]:
@@ -70,7 +71,7 @@ def asset_lineage(
     return asset_history(session, asset_id)
 
 
-@router.post("/v1/lineage/checkpoints", status_code=201)
+@router.post("/v1/lineage/checkpoints", status_code=201, response_model=CheckpointView)
 def new_checkpoint(ctx: Context, session: DbSession, _: Ledger) -> dict[str, Any]:
     row = create_checkpoint(ctx, session)
     return {
@@ -82,7 +83,7 @@ def new_checkpoint(ctx: Context, session: DbSession, _: Ledger) -> dict[str, Any
     }
 
 
-@router.get("/v1/lineage/keys")
+@router.get("/v1/lineage/keys", response_model=SigningKeysView)
 def signing_keys(session: DbSession, _: Ledger) -> dict[str, Any]:
     """Every lineage signing key with its rotation hand-over: pin a fingerprint from here."""
     return {
