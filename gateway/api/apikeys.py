@@ -3,9 +3,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
+from gateway.api.paging import PAGED, Paging, page
 from gateway.api.views import ApiKeyView, NewApiKeyView
 from gateway.apikeys import create_api_key, list_api_keys, revoke_api_key
 from gateway.authz import DatasetFrom, Grant, authority
@@ -57,10 +58,13 @@ def post_key(body: ApiKeyRequest, ctx: Context, session: DbSession, key: Minting
     return key_view(row) | {"token": token}
 
 
-@router.get("", response_model=list[ApiKeyView])
-def get_keys(session: DbSession, key: Listing) -> list[dict[str, Any]]:
-    """The keys inside the caller's scope (every key for an unscoped admin)."""
-    return [key_view(row) for row in list_api_keys(session) if key.sees_key(row.dataset_scope)]
+@router.get("", response_model=list[ApiKeyView], responses=PAGED)
+def get_keys(
+    session: DbSession, key: Listing, paging: Paging, request: Request, response: Response
+) -> list[dict[str, Any]]:
+    """The keys inside the caller's scope (every key for an unscoped admin), oldest first."""
+    rows = [row for row in list_api_keys(session) if key.sees_key(row.dataset_scope)]
+    return [key_view(row) for row in page(rows, paging, request, response)]
 
 
 @router.delete("/{key_id}", response_model=ApiKeyView)

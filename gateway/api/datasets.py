@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, Response, status
 
+from gateway.api.paging import PAGED, Paging, page
 from gateway.api.views import DatasetView
 from gateway.authz import DatasetFrom, Grant, authority
 from gateway.datasets import DatasetSpec, create_dataset, get_dataset, list_datasets
@@ -39,9 +40,13 @@ def post_dataset(
     return dataset_view(create_dataset(session, ctx, spec, actor=key.actor))
 
 
-@router.get("", response_model=list[DatasetView])
-def get_datasets(session: DbSession, key: Listing) -> list[dict[str, Any]]:
-    return [dataset_view(d) for d in list_datasets(session) if key.sees(d.id)]
+@router.get("", response_model=list[DatasetView], responses=PAGED)
+def get_datasets(
+    session: DbSession, key: Listing, paging: Paging, request: Request, response: Response
+) -> list[dict[str, Any]]:
+    """The datasets in the caller's scope, by name."""
+    rows = [d for d in list_datasets(session) if key.sees(d.id)]
+    return [dataset_view(d) for d in page(rows, paging, request, response)]
 
 
 @router.get("/{dataset_ref}", response_model=DatasetView)

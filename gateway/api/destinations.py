@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
 
+from gateway.api.paging import PAGED, Paging, page
 from gateway.api.views import DestinationView, SyncView
 from gateway.authz import DatasetFrom, Grant, authority
 from gateway.deps import Context, DbSession
@@ -30,9 +31,13 @@ def create_destination(
     return destination_view(register_destination(ctx, session, spec, actor=key.actor))
 
 
-@router.get("/v1/destinations", response_model=list[DestinationView])
-def get_destinations(session: DbSession, _: Admin) -> list[dict[str, Any]]:
-    return [destination_view(d) for d in list_destinations(session)]
+@router.get("/v1/destinations", response_model=list[DestinationView], responses=PAGED)
+def get_destinations(
+    session: DbSession, _: Admin, paging: Paging, request: Request, response: Response
+) -> list[dict[str, Any]]:
+    """Every destination, by name."""
+    rows = list_destinations(session)
+    return [destination_view(d) for d in page(rows, paging, request, response)]
 
 
 @router.delete("/v1/destinations/{ref}", status_code=204)

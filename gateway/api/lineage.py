@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 
+from gateway.api.paging import CURSOR_PAGED, DEFAULT_LIMIT, Limit, link_next_after
 from gateway.api.views import AssetHistoryView, CheckpointView, LineagePage, SigningKeysView
 from gateway.authz import DatasetFrom, Grant, authority
 from gateway.deps import Context, DbSession
@@ -29,17 +30,19 @@ AssetReader = Annotated[Grant, authority(*READERS, scope=DatasetFrom.asset("asse
 Ledger = Annotated[Grant, authority(*READERS, scope=DatasetFrom.none)]
 
 
-@router.get("/v1/lineage", response_model=LineagePage)
+@router.get("/v1/lineage", response_model=LineagePage, responses=CURSOR_PAGED)
 def list_lineage(
     session: DbSession,
     key: Querying,
+    request: Request,
+    response: Response,
     subject: Annotated[str | None, Query(description="a data subject's pseudonym")] = None,
     entity_type: str | None = None,
     entity_id: str | None = None,
     dataset: str | None = None,  # noqa: ARG001 (resolved and checked by the authority)
     action: str | None = None,
     after_seq: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Limit = DEFAULT_LIMIT,
 ) -> dict[str, Any]:
     """Records in chain order; page with `after_seq` (the last `seq` you received)."""
     rows = query_records(
@@ -52,6 +55,8 @@ def list_lineage(
         after_seq=after_seq,
         limit=limit,
     )
+    if len(rows) == limit:  # a full page: there may be more
+        link_next_after(request, response, rows[-1].seq, limit)
     return {
         "records": [record_view(r) for r in rows],
         "next_after_seq": rows[-1].seq if rows else None,

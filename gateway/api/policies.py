@@ -6,9 +6,10 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import yaml
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
+from gateway.api.paging import PAGED, Paging, page
 from gateway.api.views import (
     ActivationPreviewView,
     ActivationView,
@@ -166,11 +167,14 @@ def activate_policy(
     }
 
 
-@router.get("/policies", response_model=list[PolicyVersionView])
-def list_policies(session: DbSession, _: Catalogue) -> list[dict[str, Any]]:
+@router.get("/policies", response_model=list[PolicyVersionView], responses=PAGED)
+def list_policies(
+    session: DbSession, _: Catalogue, paging: Paging, request: Request, response: Response
+) -> list[dict[str, Any]]:
+    """Every stored policy version, by name and version."""
     from gateway.policy.versions import list_versions
 
-    return [version_view(r) for r in list_versions(session)]
+    return [version_view(r) for r in page(list_versions(session), paging, request, response)]
 
 
 @router.get("/policies/diff", response_model=PolicyDiffView)
@@ -288,17 +292,21 @@ def erasure_request(
     return register_view(result.request, now=ctx.clock())
 
 
-@router.get("/erasure-requests", response_model=list[ErasureView])
+@router.get("/erasure-requests", response_model=list[ErasureView], responses=PAGED)
 def erasure_register(
-    ctx: Context, session: DbSession, key: Register, dataset: str | None = None
+    ctx: Context,
+    session: DbSession,
+    key: Register,
+    paging: Paging,
+    request: Request,
+    response: Response,
+    dataset: str | None = None,
 ) -> list[dict[str, Any]]:
+    """The register in the caller's scope, oldest request first."""
     from gateway.policy.erasure import erasure_register as register
     from gateway.policy.erasure import register_view
 
     dataset_id = get_dataset(session, dataset).id if dataset else None
     now = ctx.clock()
-    return [
-        register_view(r, now=now)
-        for r in register(session, dataset_id=dataset_id)
-        if key.sees(r.dataset_id)
-    ]
+    rows = [r for r in register(session, dataset_id=dataset_id) if key.sees(r.dataset_id)]
+    return [register_view(r, now=now) for r in page(rows, paging, request, response)]
