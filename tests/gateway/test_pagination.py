@@ -74,7 +74,9 @@ def test_the_lineage_cursor_follows_the_link(client, ctx) -> None:
     for i in range(3):
         client.post("/v1/datasets", json=DATASET_SPEC | {"name": f"l-{i}"}, headers=admin)
     officer = auth(make_key(ctx, Role.COMPLIANCE))
-    total = len(client.get("/v1/lineage", params={"limit": 1000}, headers=officer).json()["records"])
+    total = len(
+        client.get("/v1/lineage", params={"limit": 1000}, headers=officer).json()["records"]
+    )
     assert total >= 3
     response = client.get("/v1/lineage", params={"limit": 2}, headers=officer)
     seqs = [r["seq"] for r in response.json()["records"]]
