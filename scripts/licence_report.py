@@ -97,6 +97,11 @@ RECORDED: dict[str, tuple[str, str]] = {
         "Apache-2.0",
         "no licence in its metadata; the LICENSE file inside the distribution is Apache 2.0",
     ),
+    "atheris": (
+        "Apache-2.0",
+        "the fuzzer (dev extra, tests/fuzz); no licence in its metadata; the LICENSE file inside "
+        "the distribution is Apache 2.0",
+    ),
     "opencv-python": (
         "Apache-2.0",
         "scripts/setup.sh uninstalls it (one OpenCV: the headless build stays); same licence "

@@ -7,7 +7,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
-from gateway.api.paging import CURSOR_PAGED, DEFAULT_LIMIT, Limit, link_next_after
+from gateway.api.paging import (
+    CURSOR_PAGED,
+    DEFAULT_LIMIT,
+    MAX_DB_INT,
+    Limit,
+    link_next_after,
+)
 from gateway.api.views import AssetHistoryView, CheckpointView, LineagePage, SigningKeysView
 from gateway.authz import DatasetFrom, Grant, authority
 from gateway.deps import Context, DbSession
@@ -41,7 +47,7 @@ def list_lineage(
     entity_id: str | None = None,
     dataset: str | None = None,  # noqa: ARG001 (resolved and checked by the authority)
     action: str | None = None,
-    after_seq: Annotated[int, Query(ge=0)] = 0,
+    after_seq: Annotated[int, Query(ge=0, le=MAX_DB_INT)] = 0,
     limit: Limit = DEFAULT_LIMIT,
 ) -> dict[str, Any]:
     """Records in chain order; page with `after_seq` (the last `seq` you received)."""

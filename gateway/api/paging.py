@@ -14,6 +14,7 @@ from fastapi import Depends, Query, Request, Response
 
 T = TypeVar("T")
 MAX_LIMIT, DEFAULT_LIMIT = 1000, 100
+MAX_DB_INT = 2**63 - 1  # a 64-bit column: larger numbers never reach the database
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="page size")]
 
 _LINK = {
@@ -30,7 +31,7 @@ CURSOR_PAGED: dict[int | str, dict[str, Any]] = {200: {"headers": {"Link": _LINK
 @dataclass(frozen=True)
 class PageQuery:
     limit: Limit = DEFAULT_LIMIT
-    offset: Annotated[int, Query(ge=0, description="items to skip")] = 0
+    offset: Annotated[int, Query(ge=0, le=MAX_DB_INT, description="items to skip")] = 0
 
 
 Paging = Annotated[PageQuery, Depends()]

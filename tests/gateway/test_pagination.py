@@ -86,3 +86,14 @@ def test_the_lineage_cursor_follows_the_link(client, ctx) -> None:
         seqs += [r["seq"] for r in response.json()["records"]]
         url = _next(response)
     assert seqs == sorted(set(seqs)) and len(seqs) == total
+
+
+def test_integers_past_the_database_range_are_refused_not_a_500(client, ctx) -> None:
+    """Found by schemathesis: `after_seq` beyond a 64-bit integer reached SQLite (OverflowError,
+    500); so could the signed image URL's key version `k`."""
+    officer = auth(make_key(ctx, Role.COMPLIANCE))
+    huge = str(2**70)
+    r = client.get("/v1/lineage", params={"after_seq": huge}, headers=officer)
+    assert (r.status_code, r.headers["content-type"]) == (422, "application/problem+json")
+    r = client.get("/v1/images/d/a", params={"k": huge, "s": "0" * 64})
+    assert (r.status_code, r.headers["content-type"]) == (422, "application/problem+json")

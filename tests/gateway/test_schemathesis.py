@@ -98,7 +98,7 @@ def _fuzz(operation: Any, mode: GenerationMode, send: Any, failures: list[str]) 
         run()
     except hypothesis.errors.Unsatisfiable:
         assert mode is GenerationMode.NEGATIVE, where  # no input that could be made invalid
-    except Exception as exc:  # recorded above, unless it was raised outside the checks
+    except (Exception, BaseExceptionGroup) as exc:  # recorded above, unless raised elsewhere
         if not any(f.startswith(f"{where} as ") for f in failures):
             failures.append(f"{where}: {_first_line(exc)}")
 
