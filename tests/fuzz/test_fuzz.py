@@ -72,6 +72,7 @@ def test_fuzz_target_raises_only_typed_errors(target: str, ctx: Any, tmp_path: P
         key.write_bytes(keys[0].public_key if keys else b"")
     env = os.environ | {"FUZZ_TRUSTED_KEY": str(key), "PYTHONPATH": str(ROOT)}
     args = [f"-max_total_time={SECONDS}", "-rss_limit_mb=2048", "-timeout=10", "-seed=1"]
+    args.append(f"-artifact_prefix={tmp_path}/")  # a crashing input lands there, not in the repo
     run = subprocess.run(
         [sys.executable, "-m", "tests.fuzz.harness", target, str(corpus_dir), *args],
         capture_output=True,
