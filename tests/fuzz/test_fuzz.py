@@ -5,6 +5,7 @@ other than the target's typed error is a crash and fails the test with atheris's
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -19,8 +20,9 @@ from gateway.db import transaction
 from gateway.lineage import Actor
 from gateway.lineage.bundle import BundleFilter, export_bundle
 from gateway.lineage.checkpoints import create_checkpoint
-from gateway.lineage.signing import all_keys
-from gateway.reports.build import generate_processing_activities
+from gateway.lineage.signing import all_keys, key_id_for
+from gateway.lineage.verify import Anchor, verify_bundle
+from gateway.reports.build import generate_processing_activities, verify_report
 from gateway.reports.render import ReportFormat, render
 from tests.conftest import DATASET_SPEC
 from tests.gateway.bad_inputs import corpus, good_jpeg
@@ -56,6 +58,14 @@ def _seed_signed(ctx: Any, kind: str, corpus_dir: Path) -> None:
         (corpus_dir / "report.json").write_bytes(render(signed, ReportFormat.JSON))
 
 
+def _seed_verifies(target: str, corpus_dir: Path, key: bytes) -> None:
+    if target == "bundle":
+        assert verify_bundle(corpus_dir / "bundle.jsonl", anchor=Anchor(public_keys=[key])).records
+    else:
+        document = json.loads((corpus_dir / "report.json").read_text())
+        assert verify_report(document, {key_id_for(key): key})
+
+
 @pytest.mark.parametrize("target", ["image", "policy", "bundle", "report"])
 def test_fuzz_target_raises_only_typed_errors(target: str, ctx: Any, tmp_path: Path) -> None:
     corpus_dir = tmp_path / "corpus"
@@ -70,6 +80,8 @@ def test_fuzz_target_raises_only_typed_errors(target: str, ctx: Any, tmp_path: P
     with transaction(ctx.engine) as s:
         keys = all_keys(s)
         key.write_bytes(keys[0].public_key if keys else b"")
+    if target in ("bundle", "report"):
+        _seed_verifies(target, corpus_dir, key.read_bytes())  # mutations start from a valid one
     env = os.environ | {"FUZZ_TRUSTED_KEY": str(key), "PYTHONPATH": str(ROOT)}
     args = [f"-max_total_time={SECONDS}", "-rss_limit_mb=2048", "-timeout=10", "-seed=1"]
     args.append(f"-artifact_prefix={tmp_path}/")  # a crashing input lands there, not in the repo
