@@ -203,14 +203,25 @@ def machine() -> dict[str, object]:
     }
 
 
+def _cpu_threads() -> int | None:
+    offload = sys.modules.get("gateway.offload")
+    return getattr(offload, "CPU_THREADS", None)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--clients", type=int, default=3)
     parser.add_argument("--files", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--label", default="after")
+    parser.add_argument("--cpu-threads", type=int, default=None, help="upload worker threads")
     args = parser.parse_args()
+    if args.cpu_threads is not None:
+        import gateway.offload
+
+        gateway.offload.CPU_THREADS = args.cpu_threads
     result = {**machine(), **run(args.clients, args.files, args.rounds), "label": args.label}
+    result["cpu_threads"] = _cpu_threads()
     RESULTS.mkdir(exist_ok=True)
     day = datetime.now(UTC).date().isoformat()
     out = RESULTS / f"health-during-uploads-{day}-{args.label}.json"

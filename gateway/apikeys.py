@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -49,6 +50,20 @@ def _hash(secret: str, *, pepper: bytes) -> str:
     return crypto.keyed_digest(secret.encode(), key=pepper)
 
 
+def grant_seal(row: ApiKey, *, pepper: bytes) -> str:
+    """A keyed MAC over what the key may do (role, scope, expiry, revocation): someone who can
+    write the database but not read the master key cannot widen or revive a key."""
+    fields = {
+        "id": row.id,
+        "role": Role(row.role).value,
+        "scope": sorted(row.dataset_scope) if row.dataset_scope is not None else None,
+        "expires_at": as_utc(row.expires_at).isoformat() if row.expires_at else None,
+        "revoked_at": as_utc(row.revoked_at).isoformat() if row.revoked_at else None,
+    }
+    message = b"api-key-grant\x00" + json.dumps(fields, sort_keys=True).encode()
+    return crypto.keyed_digest(message, key=pepper)
+
+
 def create_api_key(
     session: Session,
     *,
@@ -73,6 +88,7 @@ def create_api_key(
         created_at=now,
         expires_at=expires_at,
     )
+    row.seal = grant_seal(row, pepper=pepper)
     session.add(row)
     session.flush()
     append(
@@ -95,6 +111,11 @@ def authenticate(session: Session, token: str, *, pepper: bytes, now: datetime) 
     row = session.get(ApiKey, parts[1])
     if row is None or not hmac.compare_digest(row.secret_hash, _hash(parts[2], pepper=pepper)):
         raise NotAuthenticated("unknown API key")
+    if row.seal is None or not hmac.compare_digest(row.seal, grant_seal(row, pepper=pepper)):
+        raise NotAuthenticated(
+            "this API key's record was changed outside the gateway, or predates sealed keys "
+            "(`privacy-gateway api-keys seal` after checking them): create a new key"
+        )
     if row.revoked_at is not None:
         raise NotAuthenticated("this API key was revoked")
     if row.expires_at is not None and as_utc(row.expires_at) <= now:
@@ -109,13 +130,14 @@ def list_api_keys(session: Session) -> list[ApiKey]:
 
 
 def revoke_api_key(
-    session: Session, key_id: str, *, actor: Actor, now: datetime, region: str
+    session: Session, key_id: str, *, actor: Actor, now: datetime, region: str, pepper: bytes
 ) -> ApiKey:
     row = session.get(ApiKey, key_id)
     if row is None:
         raise NotFound("no such API key", key_id=key_id)
     if row.revoked_at is None:
         row.revoked_at = now
+        row.seal = grant_seal(row, pepper=pepper)
         session.add(row)
         append(
             session,
@@ -127,3 +149,12 @@ def revoke_api_key(
             region=region,
         )
     return row
+
+
+def seal_unsealed_keys(session: Session, *, pepper: bytes) -> list[str]:
+    """Seal keys created before sealing existed (the operator vouches for their rows)."""
+    rows = session.exec(select(ApiKey).where(col(ApiKey.seal).is_(None))).all()
+    for row in rows:
+        row.seal = grant_seal(row, pepper=pepper)
+        session.add(row)
+    return [row.id for row in rows]

@@ -191,6 +191,12 @@ class ApiKey(SQLModel, table=True):
     created_at: datetime = _ts()
     expires_at: datetime | None = _ts(nullable=True)
     revoked_at: datetime | None = _ts(nullable=True)
+    seal: str | None = Field(
+        default=None,
+        max_length=64,
+        description="keyed MAC (API-key pepper) over id, role, scope, expiry and revocation: "
+        "a row edited in the database stops authenticating",
+    )
 
 
 class Destination(SQLModel, table=True):

@@ -88,6 +88,10 @@ EXCEPTIONS: dict[str, str] = {
 }
 
 RECORDED: dict[str, tuple[str, str]] = {
+    "atheris": (
+        "Apache-2.0",
+        "no licence in its metadata; the LICENSE file inside the wheel is Apache 2.0",
+    ),
     "setuptools": (
         "MIT",
         "the build tool (dev extra, builds the wheel offline); MIT in every release, declared "
@@ -96,11 +100,6 @@ RECORDED: dict[str, tuple[str, str]] = {
     "label-studio-sdk": (
         "Apache-2.0",
         "no licence in its metadata; the LICENSE file inside the distribution is Apache 2.0",
-    ),
-    "atheris": (
-        "Apache-2.0",
-        "the fuzzer (dev extra, tests/fuzz); no licence in its metadata; the LICENSE file inside "
-        "the distribution is Apache 2.0",
     ),
     "opencv-python": (
         "Apache-2.0",

@@ -70,6 +70,11 @@ def get_keys(
 @router.delete("/{key_id}", response_model=ApiKeyView)
 def delete_key(key_id: str, ctx: Context, session: DbSession, key: Revoking) -> dict[str, Any]:
     row = revoke_api_key(
-        session, key_id, actor=key.actor, now=ctx.clock(), region=ctx.settings.region
+        session,
+        key_id,
+        actor=key.actor,
+        now=ctx.clock(),
+        region=ctx.settings.region,
+        pepper=ctx.keys.api_key_pepper(),
     )
     return key_view(row)

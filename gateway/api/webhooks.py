@@ -20,9 +20,8 @@ from gateway.api.views import WebhookAccepted
 from gateway.authz import public
 from gateway.context import GatewayContext
 from gateway.deps import Context
-from gateway.errors import GatewayError
+from gateway.http_limits import WEBHOOK_BODY_LIMIT, PayloadTooLarge
 from gateway.labelstudio.annotations import (
-    MAX_WEBHOOK_BYTES,
     WebhookHint,
     accept_hint,
     authorise_webhook,
@@ -33,10 +32,6 @@ from gateway.metrics import WEBHOOKS
 
 router = APIRouter(tags=["webhooks"])
 log = logging.getLogger(__name__)
-
-
-class WebhookTooLarge(GatewayError):
-    code, status, title = "request-too-large", 413, "Webhook body too large"
 
 
 @router.post(
@@ -52,7 +47,7 @@ async def labelstudio_webhook(
     x_gateway_webhook_secret: Annotated[str | None, Header()] = None,
 ) -> dict[str, Any]:
     await run_in_threadpool(authorise_webhook, ctx, destination_id, x_gateway_webhook_secret)
-    hint = parse_hint(await bounded_body(request, MAX_WEBHOOK_BYTES))
+    hint = parse_hint(await bounded_body(request, WEBHOOK_BODY_LIMIT))
     quarantined = await run_in_threadpool(accept_hint, ctx, destination_id, hint)
     WEBHOOKS.labels(outcome="flagged" if quarantined else "accepted").inc()
     background.add_task(confirm_in_background, ctx, destination_id, hint)
@@ -65,14 +60,16 @@ async def labelstudio_webhook(
 
 
 async def bounded_body(request: Request, limit: int) -> bytes:
+    """At most `limit` bytes (the service's request guard applies the same limit first; an
+    event over it is answered 413 and left to the pull)."""
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > limit):
-        raise WebhookTooLarge(f"webhook bodies are limited to {limit} bytes")
+        raise PayloadTooLarge(f"webhook bodies are limited to {limit} bytes")
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise WebhookTooLarge(f"webhook bodies are limited to {limit} bytes")
+            raise PayloadTooLarge(f"webhook bodies are limited to {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
 

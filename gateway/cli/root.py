@@ -192,9 +192,21 @@ def keys_revoke(key_id: str) -> None:
                 actor=Actor("cli", CLI_ACTOR_ID),
                 now=ctx.clock(),
                 region=ctx.settings.region,
+                pepper=ctx.keys.api_key_pepper(),
             ),
         )
     out.print(f"revoked {key_id}")
+
+
+@keys_app.command("seal")
+def keys_seal() -> None:
+    """Seal keys created before sealed keys existed (check `api-keys list` first: a sealed
+    row is vouched for; until then such a key does not authenticate)."""
+    from gateway.apikeys import seal_unsealed_keys
+
+    with opened() as ctx:
+        sealed = in_tx(ctx, lambda s: seal_unsealed_keys(s, pepper=ctx.keys.api_key_pepper()))
+    out.print(f"sealed {len(sealed)} key(s): {', '.join(sealed) or 'none'}")
 
 
 @datasets_app.command("create")

@@ -226,7 +226,7 @@ def quarantine_for_flag(
 ) -> None:
     reason = "annotator flagged visible personal data: " + ", ".join(flags)
     if not confirmed:
-        reason += " (the flag is being read back from Label Studio)"
+        reason += " (from the webhook; read back from Label Studio before the task is withdrawn)"
     transition(
         session,
         asset,
@@ -234,10 +234,11 @@ def quarantine_for_flag(
         actor=actor,
         now=ctx.clock(),
         region=ctx.settings.region,
-        reasons=[
-            {"code": LEAK_FLAG if confirmed else f"{LEAK_FLAG}-unconfirmed", "message": reason}
-        ],
-        parameters={"destination_id": destination.id},
+        reasons=[{"code": LEAK_FLAG, "message": reason}],
+        parameters={
+            "destination_id": destination.id,
+            "flag_read_back": "confirmed" if confirmed else "pending",
+        },
     )
 
 

@@ -47,7 +47,6 @@ __all__ = ["PullReport", "WebhookHint", "pull_annotations", "store_annotation"]
 log = logging.getLogger(__name__)
 SAVED = ("ANNOTATION_CREATED", "ANNOTATION_UPDATED")
 DELETED = "ANNOTATIONS_DELETED"
-MAX_WEBHOOK_BYTES = 16 * 1024 * 1024  # brush masks of large images are the biggest payloads
 
 
 class NotConfirmed(GatewayError):

@@ -40,7 +40,14 @@ def label_config(ontology: Ontology) -> str:
     groups: dict[ControlType, list[str]] = defaultdict(list)
     for label in ontology.labels:
         groups[ControlType(label.control)].append(label.name)
-    lines = ["<View>", f'  <Image name={quoteattr(IMAGE_NAME)} value="$image" zoom="true"/>']
+    lines = [
+        "<View>",
+        f'  <Image name={quoteattr(IMAGE_NAME)} value="$image" zoom="true"/>',
+        # right under the image, where the annotator looks, not below the fold with the flag
+        f'  <View visibleWhen="choice-selected" whenTagName={quoteattr(PRIVACY_FLAG_NAME)}>',
+        f'    <Header value={quoteattr(FLAG_RECEIVED)} size="5"/>',
+        "  </View>",
+    ]
     for control in ControlType:  # fixed order, independent of the ontology's order
         if control not in groups:
             continue
@@ -62,9 +69,6 @@ def label_config(ontology: Ontology) -> str:
         ' choice="multiple">',
         *[f"    <Choice value={quoteattr(v)}/>" for v in PRIVACY_FLAG_VALUES],
         "  </Choices>",
-        f'  <View visibleWhen="choice-selected" whenTagName={quoteattr(PRIVACY_FLAG_NAME)}>',
-        f'    <Header value={quoteattr(FLAG_RECEIVED)} size="5"/>',
-        "  </View>",
         "</View>",
     ]
     return "\n".join(lines) + "\n"

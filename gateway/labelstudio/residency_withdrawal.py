@@ -21,13 +21,13 @@ from sqlmodel import Session, col, select
 
 from gateway.context import GatewayContext
 from gateway.db import transaction
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, ResidencyViolation
 from gateway.labelstudio.client import RetryPolicy
 from gateway.labelstudio.removal import remove_asset_tasks
 from gateway.lineage import Actor, append
 from gateway.models import Asset, AssetSync, Destination, SyncState
 from gateway.policy.catalogue import load_catalogue
-from gateway.policy.enforcement import EnforcementPoint, check_residency
+from gateway.policy.enforcement import EnforcementPoint, check_residency, enforce_residency
 from gateway.policy.residency import TransferDecision, decide_transfer
 from gateway.policy.schema import EnforcedMove, ResidencyPolicy
 
@@ -160,6 +160,54 @@ def _decide(
         on=ctx.clock().date(),
     )
     return decision, {}
+
+
+def enforce_or_withdraw(
+    ctx: GatewayContext,
+    dataset_id: str,
+    destination: Destination,
+    *,
+    actor: Actor,
+    retry: RetryPolicy | None = None,
+) -> None:
+    """The sync's residency check. Denied: withdraw the dataset's tasks at the destination
+    first, then raise the violation (saying what was withdrawn)."""
+    try:
+        with transaction(ctx.engine) as session:
+            enforce_residency(
+                ctx,
+                session,
+                point=EnforcementPoint.SYNC,
+                dataset_id=dataset_id,
+                target_region=destination.region,
+                actor=actor,
+                entity_type="destination",
+                entity_id=destination.id,
+                transfer_basis=destination.transfer_basis,
+            )
+    except ResidencyViolation as exc:
+        done = withdraw_forbidden(ctx, destination, actor=actor, dataset_id=dataset_id, retry=retry)
+        raise _with_withdrawal(exc, done) from None
+
+
+def _with_withdrawal(exc: ResidencyViolation, done: WithdrawalReport) -> ResidencyViolation:
+    tasks = sum(len(g.tasks) for g in done.withdrawn)
+    if not tasks and not done.deferred:
+        return exc  # nothing was there to withdraw
+    if done.deferred:
+        note = f"; its tasks there stay until they can be withdrawn ({done.deferred})"
+    else:
+        note = f"; {done.removed} task(s) withdrawn" + (
+            f", {done.pending} removal(s) pending" if done.pending else ""
+        )
+    details = {
+        **exc.details,
+        "withdrawn_tasks": done.removed,
+        "withdrawal_pending": tasks - done.removed,
+    }
+    if done.deferred:
+        details["withdrawal_deferred"] = done.deferred
+    return ResidencyViolation(exc.message + note, **details)
 
 
 def withdraw_forbidden(

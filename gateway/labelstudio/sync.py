@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 from gateway.context import GatewayContext
 from gateway.datasets import get_dataset
 from gateway.db import transaction
-from gateway.errors import GatewayError, NotFound, ResidencyViolation
+from gateway.errors import GatewayError, NotFound
 from gateway.labelstudio.client import LabelStudioClient, RetryPolicy
 from gateway.labelstudio.destinations import connect, get_destination
 from gateway.labelstudio.errors import LabelStudioRejected
@@ -31,13 +31,12 @@ from gateway.labelstudio.local_files import (
 from gateway.labelstudio.projects import ensure_project
 from gateway.labelstudio.refresh import refresh_stale_tasks
 from gateway.labelstudio.removal import remove_asset_tasks
-from gateway.labelstudio.residency_withdrawal import WithdrawalReport, withdraw_forbidden
+from gateway.labelstudio.residency_withdrawal import enforce_or_withdraw
 from gateway.labelstudio.sync_plan import plan_sync, skipped_by_reason
 from gateway.labelstudio.task_data import task_data
 from gateway.lineage import Actor, append
 from gateway.metrics import observe_sync
 from gateway.models import Asset, AssetState, AssetSync, Dataset, Destination, SyncState
-from gateway.policy.enforcement import EnforcementPoint, enforce_residency
 
 Progress = Callable[[int, int], None]
 WITHDRAWN_STATES = (
@@ -141,41 +140,8 @@ def _check_residency(
     with transaction(ctx.engine) as session:
         dataset = get_dataset(session, dataset_ref)
         destination = get_destination(session, destination_ref)
-    try:
-        with transaction(ctx.engine) as session:
-            enforce_residency(
-                ctx,
-                session,
-                point=EnforcementPoint.SYNC,
-                dataset_id=dataset.id,
-                target_region=destination.region,
-                actor=actor,
-                entity_type="destination",
-                entity_id=destination.id,
-                transfer_basis=destination.transfer_basis,
-            )
-    except ResidencyViolation as exc:
-        done = withdraw_forbidden(ctx, destination, actor=actor, dataset_id=dataset.id, retry=retry)
-        raise _with_withdrawal(exc, done) from None
+    enforce_or_withdraw(ctx, dataset.id, destination, actor=actor, retry=retry)
     return dataset, destination
-
-
-def _with_withdrawal(exc: ResidencyViolation, done: WithdrawalReport) -> ResidencyViolation:
-    tasks = sum(len(g.tasks) for g in done.withdrawn)
-    if done.deferred:
-        note = f"; its tasks there stay until they can be withdrawn ({done.deferred})"
-    else:
-        note = f"; {done.removed} task(s) withdrawn" + (
-            f", {done.pending} removal(s) pending" if done.pending else ""
-        )
-    details = {
-        **exc.details,
-        "withdrawn_tasks": done.removed,
-        "withdrawal_pending": tasks - done.removed,
-    }
-    if done.deferred:
-        details["withdrawal_deferred"] = done.deferred
-    return ResidencyViolation(exc.message + note, **details)
 
 
 def _connect_local_storage(

@@ -112,7 +112,7 @@ def own_key_anchor(keys: KeyProvider, session: Session) -> Anchor:
     """The gateway's own active signing key, as a trust anchor: its private half unwraps under
     the master key (AES-GCM, bound to the key id) and matches the stored public key. A
     database-only attacker cannot make a key row that passes this; someone holding the master
-    key can (see docs/threat-model-ledger.md)."""
+    key can (see docs/threat-model.md, Ledger)."""
     row = active_key(session)
     if row is None or row.wrapped is None:
         raise NotAnchored(

@@ -1,5 +1,6 @@
-"""Bounded atheris runs inside the test command: each target gets real seeds (photos and broken
-images, the shipped policies, a real signed bundle and report) and FUZZ_SECONDS (default 2) of
+"""Bounded atheris runs inside the test command: each target gets real seeds (the shipped
+policies, a real signed bundle and report; the image validator has its own run in
+test_fuzz_image_validator.py) and FUZZ_SECONDS (default 2) of
 coverage-guided mutation in a subprocess (libFuzzer exits the process when done). Any exception
 other than the target's typed error is a crash and fails the test with atheris's report."""
 
@@ -25,18 +26,11 @@ from gateway.lineage.verify import Anchor, verify_bundle
 from gateway.reports.build import generate_processing_activities, verify_report
 from gateway.reports.render import ReportFormat, render
 from tests.conftest import DATASET_SPEC
-from tests.gateway.bad_inputs import corpus, good_jpeg
 
 pytestmark = [pytest.mark.db, pytest.mark.integration]
 SECONDS = int(os.environ.get("FUZZ_SECONDS", "2"))
 ROOT = Path(__file__).resolve().parents[2]
 OFFICER = Actor("api-key", "fuzz")
-
-
-def _seed_images(corpus_dir: Path) -> None:
-    (corpus_dir / "good.jpg").write_bytes(good_jpeg())
-    for name, (_, data) in corpus().items():
-        (corpus_dir / re.sub(r"\W", "_", name)).write_bytes(data)
 
 
 def _seed_policies(corpus_dir: Path) -> None:
@@ -66,13 +60,11 @@ def _seed_verifies(target: str, corpus_dir: Path, key: bytes) -> None:
         assert verify_report(document, {key_id_for(key): key})
 
 
-@pytest.mark.parametrize("target", ["image", "policy", "bundle", "report"])
+@pytest.mark.parametrize("target", ["policy", "bundle", "report"])
 def test_fuzz_target_raises_only_typed_errors(target: str, ctx: Any, tmp_path: Path) -> None:
     corpus_dir = tmp_path / "corpus"
     corpus_dir.mkdir()
-    if target == "image":
-        _seed_images(corpus_dir)
-    elif target == "policy":
+    if target == "policy":
         _seed_policies(corpus_dir)
     else:
         _seed_signed(ctx, target, corpus_dir)

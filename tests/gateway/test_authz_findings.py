@@ -167,7 +167,7 @@ def test_a_scoped_retention_run_deletes_only_in_its_own_datasets(client, ctx, tw
             f"/v1/datasets/{two[target]}/assets", files=files, headers=auth(two["root"])
         )
         assert up.status_code == 201, up.text
-    client.app.state.workers.stop()  # finish in-flight jobs before the clock moves
+    client.app.state.supervisor.stop()  # finish in-flight jobs before the clock moves
     from gateway.pipeline import drain
 
     drain(ctx, redactor=NotBuiltRedactor())
@@ -183,3 +183,61 @@ def test_a_scoped_retention_run_deletes_only_in_its_own_datasets(client, ctx, tw
     done = client.post(url, params={"dry_run": "false"}, headers=auth(two["admin"]))
     assert {item["dataset_id"] for item in done.json()["items"]} == {two["own"]}
     assert due(two["root"]) == {two["other"]}  # the other dataset's items are untouched
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        {"dataset_scope": None},  # widened to every dataset
+        {"role": Role.COMPLIANCE},  # another role
+        {"revoked_at": None},  # revived
+        {"expires_at": None},  # made eternal
+    ],
+)
+def test_a_key_row_edited_in_the_database_stops_authenticating(client, ctx, two, edit) -> None:
+    """Someone with database write access cannot widen, change or revive an existing key."""
+    from datetime import timedelta
+
+    from gateway.db import transaction
+    from gateway.models import ApiKey
+
+    token = make_key(ctx, Role.ADMIN, scope=[two["own"]], expires_at=ctx.clock() + timedelta(1))
+    key_id = token.split("_")[1]
+    assert client.get("/v1/datasets", headers=auth(token)).status_code == 200
+    if "revoked_at" in edit:
+        client.delete(f"/v1/api-keys/{key_id}", headers=auth(two["root"]))
+        assert client.get("/v1/datasets", headers=auth(token)).status_code == 401
+    with transaction(ctx.engine) as s:
+        row = s.get(ApiKey, key_id)
+        for name, value in edit.items():
+            setattr(row, name, value)
+        s.add(row)
+    r = client.get("/v1/datasets", headers=auth(token))
+    assert r.status_code == 401, r.text
+    assert "changed outside the gateway" in r.json()["detail"]
+
+
+def test_an_unsealed_key_is_refused_until_the_operator_seals_it(client, ctx, settings) -> None:
+    from typer.testing import CliRunner
+
+    from gateway.apikeys import seal_unsealed_keys
+    from gateway.cli import app as cli_app
+    from gateway.db import transaction
+    from gateway.models import ApiKey
+
+    token = make_key(ctx, Role.ADMIN)
+    with transaction(ctx.engine) as s:  # as a key created before sealing existed
+        row = s.get(ApiKey, token.split("_")[1])
+        row.seal = None
+        s.add(row)
+    assert client.get("/v1/datasets", headers=auth(token)).status_code == 401
+    with transaction(ctx.engine) as s:  # what `privacy-gateway api-keys seal` runs
+        assert seal_unsealed_keys(s, pepper=ctx.keys.api_key_pepper()) == [token.split("_")[1]]
+    assert client.get("/v1/datasets", headers=auth(token)).status_code == 200
+    env = {
+        "GATEWAY_DATA_DIR": str(settings.data_dir),
+        "GATEWAY_DATABASE_URL": settings.resolved_database_url,
+        "GATEWAY_MASTER_KEY": settings.master_key.get_secret_value(),
+    }
+    sealed = CliRunner().invoke(cli_app, ["api-keys", "seal"], env=env)
+    assert sealed.exit_code == 0 and "sealed 0 key(s)" in sealed.output, sealed.output

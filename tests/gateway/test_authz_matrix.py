@@ -75,7 +75,10 @@ CLASSES = {
 
 # Routes that take no API key: their own credential (or none) decides; any key is ignored.
 PUBLIC = {
-    "/health",
+    "/health",  # probes and metrics say nothing about any dataset (gateway/api/health.py)
+    "/health/live",
+    "/health/ready",
+    "/metrics",
     "/openapi.json",
     "/docs",
     "/docs/oauth2-redirect",

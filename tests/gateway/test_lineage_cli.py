@@ -112,25 +112,25 @@ def test_live_verify_fails_on_database_edits(env, tmp_path: Path) -> None:
     from sqlalchemy import create_engine, text
 
     assert _cli(env, "init").returncode == 0
-    assert _cli(env, "api-keys", "create", "--role", "ml", "--label", "a").returncode == 0
     pin = tmp_path / "officer" / "checkpoints.jsonl"  # kept outside the data directory
     made = _cli(env, "lineage", "checkpoint", "--output", str(pin))
     assert made.returncode == 0, made.stderr
-    fp = _cli(env, "lineage", "public-key").stdout.split("fingerprint:")[1].split()[0]
+    engine = create_engine(env["GATEWAY_DATABASE_URL"])
+    with engine.begin() as conn:  # the officer pins the fingerprint `lineage public-key` prints
+        fp = conn.execute(text("SELECT fingerprint FROM lineagesigningkey")).scalar_one()
     ok = _cli(env, "verify", "--against", str(pin), "--fingerprint", fp, "--strict")
     assert ok.returncode == 0, ok.stderr
     assert "anchored to trusted key" in ok.stdout and "0 records after it" in ok.stdout
 
-    engine = create_engine(env["GATEWAY_DATABASE_URL"])
     with engine.begin() as conn:
-        action = conn.execute(text("SELECT action FROM lineagerecord WHERE seq = 2")).scalar()
-        conn.execute(text("UPDATE lineagerecord SET action = 'api-key.revoked' WHERE seq = 2"))
+        action = conn.execute(text("SELECT action FROM lineagerecord WHERE seq = 1")).scalar()
+        conn.execute(text("UPDATE lineagerecord SET action = 'api-key.revoked' WHERE seq = 1"))
     bad = _cli(env, "verify")  # the gateway's own key, proven with the master key
     assert bad.returncode == 1 and "Traceback" not in bad.stderr
     assert "[lineage-tampered]" in bad.stderr and "column action" in bad.stderr
 
     with engine.begin() as conn:
-        conn.execute(text("UPDATE lineagerecord SET action = :a WHERE seq = 2"), {"a": action})
+        conn.execute(text("UPDATE lineagerecord SET action = :a WHERE seq = 1"), {"a": action})
         conn.execute(text("DELETE FROM lineagecheckpoint"))
     engine.dispose()
     gone = _cli(env, "verify")

@@ -1,6 +1,6 @@
 """Live `verify` against a database-only attacker: real SQL edits (SQLite file, PostgreSQL
 role with write access), a signing key pinned by fingerprint and checkpoints pinned in a file
-outside the data directory. Each test names the claim of docs/threat-model-ledger.md it shows.
+outside the data directory. Each test names the claim of docs/threat-model.md (Ledger) it shows.
 """
 
 from __future__ import annotations

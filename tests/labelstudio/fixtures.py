@@ -87,7 +87,10 @@ class SessionRedactor:
                 self._real = IsolatedRedactor(Settings(workers=1))
             return self._real.for_policy(policy)
 
-    def close(self) -> None:
+    def shutdown(self) -> None:
+        """End the session's worker pool. Deliberately not `close`: a gateway app's background
+        workers close the redactor they were given when the app stops, and a test's app
+        stopping must not end the pool the next test redacts with."""
         if self._real is not None:
             self._real.close()
 
@@ -96,7 +99,7 @@ class SessionRedactor:
 def session_redactor() -> Iterator[SessionRedactor]:
     redactor = SessionRedactor()
     yield redactor
-    redactor.close()
+    redactor.shutdown()
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import httpx
 from sqlmodel import select
 
 from gateway.db import transaction
+from gateway.http_limits import WEBHOOK_BODY_LIMIT
 from gateway.labelstudio.config import PRIVACY_FLAG_NAME
 from gateway.labelstudio.destinations import open_secrets
 from gateway.labelstudio.sync import sync_dataset
@@ -101,7 +102,8 @@ def test_an_invented_flag_withdraws_and_opens_nothing(
         for task in (invented, relabelled):
             asset = s.get(Asset, task["data"]["gateway_asset_id"])
             assert asset.state == AssetState.QUARANTINED
-            assert asset.reasons[-1]["code"] == "annotator-leak-flag-unconfirmed"
+            assert asset.reasons[-1]["code"] == "annotator-leak-flag"
+            assert "read back from Label Studio" in asset.reasons[-1]["message"]
             sync = s.get(AssetSync, (asset.id, destination.id))
             assert sync.state == SyncState.SYNCED  # not withdrawn
     for task in (invented, relabelled):  # both tasks are still in Label Studio
@@ -150,5 +152,5 @@ def test_the_secret_is_checked_before_the_body_and_bodies_are_bounded(
     assert not_json.status_code == 401  # the body was never parsed
     secret = {"X-Gateway-Webhook-Secret": open_secrets(ctx, destination).webhook_secret}
     assert httpx.post(url, content=b"{not json", headers=secret).status_code == 422
-    huge = httpx.post(url, content=b" " * (16 * 1024 * 1024 + 1), headers=secret)
-    assert huge.status_code == 413 and huge.json()["code"] == "request-too-large"
+    huge = httpx.post(url, content=b" " * (WEBHOOK_BODY_LIMIT + 1), headers=secret)
+    assert huge.status_code == 413 and huge.json()["code"] == "payload-too-large"

@@ -14,6 +14,7 @@ from gateway.labelstudio.tables import AnnotationFailure, LabelStudioProject
 from tests.labelstudio.fixtures import ADMIN
 from tests.labelstudio.helpers import lineage, project_tasks, sdk
 from tests.labelstudio.test_annotations_as_labelstudio_holds_them import EDITOR_BOX, stored
+from tests.labelstudio.test_cli_and_ontology import _cli
 
 
 def _without_webhooks(ctx, destination, labelstudio, dataset):
@@ -47,10 +48,12 @@ def test_one_bad_annotation_does_not_stop_the_pull(
     with transaction(ctx.engine) as s:
         (failure,) = s.exec(select(AnnotationFailure)).all()
     assert (failure.ls_annotation_id, failure.resolved_at, failure.attempts) == (made[0], None, 1)
-    again = pull_annotations(ctx, destination, actor=ADMIN)  # still failing: counted, not copied
-    assert again.failed == {made[0]: "annotation-unusable"}
+    again = _cli(ctx, "annotations", "pull", "--from", destination.name)  # still failing
+    assert again.returncode == 5, again.stderr
+    assert f"failed: annotation {made[0]} (annotation-unusable)" in again.stderr
+    assert "2 annotations stored" in again.stdout and "1 failed" in again.stdout
     with transaction(ctx.engine) as s:
-        assert [f.attempts for f in s.exec(select(AnnotationFailure)).all()] == [2]
+        assert [f.attempts for f in s.exec(select(AnnotationFailure)).all()] == [2]  # not copied
     with sdk(labelstudio) as client:  # put right: the next pull stores it and resolves the event
         client.tasks.update(str(tasks[0]["id"]), data=tasks[0]["data"])
     assert pull_annotations(ctx, destination, actor=ADMIN).failed == {}

@@ -41,9 +41,9 @@ def test_webhook_needs_the_secret_and_a_well_formed_body(ctx, destination, gatew
     assert malformed.status_code == 422 and malformed.json()["code"] == "invalid-request"
     unknown_task = httpx.post(url, json=body, headers=headers)
     assert unknown_task.status_code == 200  # not a task of ours: nothing is stored
-    assert (
-        httpx.post(f"{gateway_server}/v1/webhooks/labelstudio/nope", json=body).status_code == 404
-    )
+    nope = f"{gateway_server}/v1/webhooks/labelstudio/nope"
+    assert httpx.post(nope, json=body).status_code == 401  # no secret header: refused unread
+    assert httpx.post(nope, json=body, headers=headers).status_code == 404
     with transaction(ctx.engine) as s:
         assert s.exec(select(Annotation)).all() == []
 

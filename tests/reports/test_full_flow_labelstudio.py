@@ -434,7 +434,9 @@ def check_against_database(
                 for c in p["parameters"].get("reasons", [])
             )
     reported = {c["key"]: c["count"] for c in red["quarantine_reasons"]}
-    assert reported == quarantine_codes and reported["annotator-leak-flag"] == 1
+    # the webhook quarantines at once, before the read-back confirms the flag
+    flags = {k: n for k, n in reported.items() if k.startswith("annotator-leak-flag")}
+    assert reported == quarantine_codes and sum(flags.values()) == 1
     assert red["tools"] and red["redaction_policy_digests"]
 
     # a deleted original leaves the asset released or quarantined as it was

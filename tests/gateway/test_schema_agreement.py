@@ -1,0 +1,33 @@
+"""The SQLModel tables and the Alembic migrations describe the same columns."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import inspect
+from sqlmodel import SQLModel
+
+from gateway import models
+from gateway.db import make_engine, migrate
+from gateway.labelstudio import tables as labelstudio_tables
+from gateway.policy import tables as policy_tables
+
+TABLE_MODULES = (models, labelstudio_tables, policy_tables)  # importing registers their tables
+
+pytestmark = pytest.mark.db
+
+
+def test_every_model_column_is_in_the_migrated_schema(database_url: str) -> None:
+    engine = make_engine(database_url)
+    migrate(engine)
+    found = inspect(engine)
+    missing = {
+        table.name: sorted(
+            {c.name for c in table.columns} - {c["name"] for c in found.get_columns(table.name)}
+        )
+        for table in SQLModel.metadata.sorted_tables
+        if found.has_table(table.name)
+    }
+    absent = [t.name for t in SQLModel.metadata.sorted_tables if not found.has_table(t.name)]
+    engine.dispose()
+    assert {t: cols for t, cols in missing.items() if cols} == {}
+    assert absent == []
