@@ -187,7 +187,7 @@ async def send_problem(send: Send, error: GatewayError) -> None:
         (b"content-length", str(len(body)).encode()),
         (b"connection", b"close"),
     ]
-    if isinstance(error, NotAuthenticated):  # RFC 9110: every 401 says how to authenticate
+    if isinstance(error, NotAuthenticated):  # RFC 9110: a 401 says how to authenticate
         headers.append((b"www-authenticate", WWW_AUTHENTICATE.encode()))
     await send({"type": "http.response.start", "status": error.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -84,6 +84,13 @@ def destinations_add(
     local_files_root: Annotated[
         str | None, typer.Option(help="for local-files: Label Studio's LOCAL_FILES_DOCUMENT_ROOT")
     ] = None,
+    allow_local_addresses: Annotated[
+        bool,
+        typer.Option(
+            help="an admin's opt-in: the URL may reach loopback, link-local or unspecified "
+            "addresses (Label Studio on this machine); metadata addresses stay refused"
+        ),
+    ] = False,
 ) -> None:
     """Register a destination. The token is read from $LABEL_STUDIO_TOKEN or, if unset, prompted for
     (never from the command line, where other users could see it)."""
@@ -99,6 +106,7 @@ def destinations_add(
             "transfer_basis": transfer_basis,
             "image_delivery": image_delivery,
             "local_files_root": local_files_root,
+            "allow_local_addresses": allow_local_addresses,
             "token": token,
         }
     )

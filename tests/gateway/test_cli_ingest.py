@@ -124,6 +124,9 @@ def test_sigkill_halfway_then_rerun_gives_every_image_exactly_once(
     assert again.returncode == 0
     assert "imported 0 new, 220 already present" in out.decode()
     assert _count(database_url) == 220
+    # the live check needs a signed checkpoint (an unsigned ledger anchors nothing)
+    sign = [sys.executable, "-m", "gateway", "lineage", "checkpoint"]
+    subprocess.run(sign, env=env, capture_output=True, check=True)
     verify = subprocess.run(
         [sys.executable, "-m", "gateway", "verify"], env=env, capture_output=True, check=False
     )

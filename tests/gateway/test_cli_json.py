@@ -59,6 +59,7 @@ def test_only_init_migrates_and_lists_print_json(
     assert (key["role"], key["label"], key["revoked_at"]) == ("admin", "ops", None)
     assert token.strip() not in out  # the secret is shown once, at creation, never listed
 
+    assert _run(["lineage", "checkpoint"], capsys)[0] == 0  # an unsigned ledger anchors nothing
     code, out, _ = _run(["verify", "--json"], capsys)
     chain = json.loads(out)
     assert chain["intact"] is True and chain["records"] >= 2

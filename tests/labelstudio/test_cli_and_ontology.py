@@ -52,6 +52,23 @@ def test_destinations_cli_never_prints_the_token(ctx, labelstudio) -> None:
         "http://127.0.0.1:9",
         token=labelstudio.token,
     )
+    # Label Studio listens on loopback: refused (the token is never sent) until an admin opts in
+    assert add.returncode != 0 and "outbound-address-refused" in add.stderr
+    assert labelstudio.token not in add.stdout + add.stderr
+    add = _cli(
+        ctx,
+        "destinations",
+        "add",
+        "cli-dest",
+        "--url",
+        labelstudio.url,
+        "--region",
+        "eu-de",
+        "--gateway-url",
+        "http://127.0.0.1:9",
+        "--allow-local-addresses",
+        token=labelstudio.token,
+    )
     assert add.returncode == 0, add.stderr
     listed = _cli(ctx, "destinations", "list")
     assert "cli-dest" in listed.stdout
@@ -68,6 +85,7 @@ def test_destinations_cli_never_prints_the_token(ctx, labelstudio) -> None:
         "eu-de",
         "--gateway-url",
         "http://127.0.0.1:9",
+        "--allow-local-addresses",
         token="not-the-token",
     )
     assert wrong.returncode == 1 and "labelstudio-rejected" in wrong.stderr

@@ -27,7 +27,7 @@ P = EnforcementPoint
 REGISTRY: dict[str, EnforcementPoint] = {
     "gateway/ingest.py::ingest_upload": P.INGEST,
     "gateway/ingest.py::_record_acceptance": P.STORAGE_WRITE,
-    "gateway/pipeline.py::_finish": P.STORAGE_WRITE,
+    "gateway/pipeline.py::_record_outcome": P.STORAGE_WRITE,
     "ml_backend/images.py::fetch": P.ML_BACKEND,
     "gateway/ml_images.py::redacted_for_ml": P.ML_BACKEND,
     "gateway/lineage/service.py::_write_view": P.EXPORT,
@@ -40,6 +40,8 @@ REGISTRY: dict[str, EnforcementPoint] = {
     "gateway/demo.py::_report": P.EXPORT,
 }
 EXEMPT: dict[str, str] = {
+    "gateway/health.py::storage_writable": "readiness writes and deletes a probe blob that "
+    "belongs to no dataset (no personal data)",
     "gateway/pipeline.py::run_job": "reads the original into this gateway's own redaction "
     "worker (same process settings and region as ingest, which was checked)",
     "gateway/pseudonymisation/custody.py::_reencrypt_asset": "re-seals a blob in place in the "
