@@ -21,7 +21,7 @@ from typing import Final
 import cv2
 import numpy as np
 import numpy.typing as npt
-from PIL import ExifTags, Image
+from PIL import ExifTags, Image, ImageFile
 
 from redaction.errors import (
     CorruptImage,
@@ -131,6 +131,9 @@ def decode_image(data: bytes, *, limits: Limits) -> DecodedImage:
             max_bytes=limits.max_bytes,
         )
     fmt = sniff_format(data)
+    # weasyprint (PDF reports) switches this process-wide flag on at import; with it Pillow
+    # fills missing pixel data with black instead of failing: never for untrusted bytes
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
     with _open_checked(data, fmt, limits=limits) as im:
         return _decode_opened(data, fmt, im)
 

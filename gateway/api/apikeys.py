@@ -3,9 +3,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
+from gateway.api.paging import PAGED, Paging, page
+from gateway.api.views import ApiKeyView, NewApiKeyView
 from gateway.apikeys import create_api_key, list_api_keys, revoke_api_key
 from gateway.authz import DatasetFrom, Grant, authority
 from gateway.deps import Context, DbSession
@@ -39,7 +41,7 @@ def key_view(row: ApiKey) -> dict[str, Any]:
     }
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=NewApiKeyView)
 def post_key(body: ApiKeyRequest, ctx: Context, session: DbSession, key: Minting) -> dict[str, Any]:
     """Create a key no broader than the caller's (scope, expiry); the token is shown once."""
     row, token = create_api_key(
@@ -56,13 +58,16 @@ def post_key(body: ApiKeyRequest, ctx: Context, session: DbSession, key: Minting
     return key_view(row) | {"token": token}
 
 
-@router.get("")
-def get_keys(session: DbSession, key: Listing) -> list[dict[str, Any]]:
-    """The keys inside the caller's scope (every key for an unscoped admin)."""
-    return [key_view(row) for row in list_api_keys(session) if key.sees_key(row.dataset_scope)]
+@router.get("", response_model=list[ApiKeyView], responses=PAGED)
+def get_keys(
+    session: DbSession, key: Listing, paging: Paging, request: Request, response: Response
+) -> list[dict[str, Any]]:
+    """The keys inside the caller's scope (every key for an unscoped admin), oldest first."""
+    rows = [row for row in list_api_keys(session) if key.sees_key(row.dataset_scope)]
+    return [key_view(row) for row in page(rows, paging, request, response)]
 
 
-@router.delete("/{key_id}")
+@router.delete("/{key_id}", response_model=ApiKeyView)
 def delete_key(key_id: str, ctx: Context, session: DbSession, key: Revoking) -> dict[str, Any]:
     row = revoke_api_key(
         session,

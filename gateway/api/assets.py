@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.datastructures import FormData, UploadFile
 
+from gateway.api.views import AssetView, UploadResults
 from gateway.authz import DatasetFrom, Grant, authority
 from gateway.context import GatewayContext
 from gateway.datasets import get_dataset
@@ -58,7 +59,16 @@ UPLOAD_FORM = {
 MAX_FILES_PER_REQUEST = 1000
 
 
-@router.post("/v1/datasets/{dataset_ref}/assets", openapi_extra=UPLOAD_FORM)
+@router.post(
+    "/v1/datasets/{dataset_ref}/assets",
+    openapi_extra=UPLOAD_FORM,
+    status_code=201,
+    response_model=UploadResults,
+    responses={
+        207: {"model": UploadResults, "description": "some files refused: see each `problem`"},
+        422: {"description": "the one file sent was refused (problem+json)"},
+    },
+)
 async def upload_assets(
     dataset_ref: str,  # noqa: ARG001 (resolved and checked by the route's authority)
     request: Request,
@@ -161,7 +171,7 @@ def _respond(outcomes: list[IngestOutcome]) -> JSONResponse:
     return JSONResponse({"results": views}, status_code=status)
 
 
-@router.get("/v1/assets/{asset_id}")
+@router.get("/v1/assets/{asset_id}", response_model=AssetView)
 def get_asset(asset_id: str, session: DbSession, key: AssetReader) -> dict[str, Any]:
     asset = session.get(Asset, asset_id)
     if asset is None or asset.dataset_id != key.dataset_id:

@@ -2,8 +2,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, Response, status
 
+from gateway.api.paging import PAGED, Paging, page
+from gateway.api.views import DatasetView
 from gateway.authz import DatasetFrom, Grant, authority
 from gateway.datasets import DatasetSpec, create_dataset, get_dataset, list_datasets
 from gateway.deps import Context, DbSession
@@ -31,19 +33,23 @@ def dataset_view(d: Dataset) -> dict[str, Any]:
     }
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=DatasetView)
 def post_dataset(
     spec: DatasetSpec, ctx: Context, session: DbSession, key: Creating
 ) -> dict[str, Any]:
     return dataset_view(create_dataset(session, ctx, spec, actor=key.actor))
 
 
-@router.get("")
-def get_datasets(session: DbSession, key: Listing) -> list[dict[str, Any]]:
-    return [dataset_view(d) for d in list_datasets(session) if key.sees(d.id)]
+@router.get("", response_model=list[DatasetView], responses=PAGED)
+def get_datasets(
+    session: DbSession, key: Listing, paging: Paging, request: Request, response: Response
+) -> list[dict[str, Any]]:
+    """The datasets in the caller's scope, by name."""
+    rows = [d for d in list_datasets(session) if key.sees(d.id)]
+    return [dataset_view(d) for d in page(rows, paging, request, response)]
 
 
-@router.get("/{dataset_ref}")
+@router.get("/{dataset_ref}", response_model=DatasetView)
 def get_one(
     dataset_ref: str,  # noqa: ARG001 (resolved and checked by the route's authority)
     session: DbSession,

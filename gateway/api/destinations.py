@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
 
+from gateway.api.paging import PAGED, Paging, page
+from gateway.api.views import DestinationView, SyncView
 from gateway.authz import DatasetFrom, Grant, authority
 from gateway.deps import Context, DbSession
 from gateway.labelstudio.destinations import (
@@ -22,16 +24,20 @@ router = APIRouter(tags=["destinations"])
 Admin = Annotated[Grant, authority(Role.ADMIN, scope=DatasetFrom.global_)]
 
 
-@router.post("/v1/destinations", status_code=201)
+@router.post("/v1/destinations", status_code=201, response_model=DestinationView)
 def create_destination(
     spec: DestinationSpec, ctx: Context, session: DbSession, key: Admin
 ) -> dict[str, Any]:
     return destination_view(register_destination(ctx, session, spec, actor=key.actor))
 
 
-@router.get("/v1/destinations")
-def get_destinations(session: DbSession, _: Admin) -> list[dict[str, Any]]:
-    return [destination_view(d) for d in list_destinations(session)]
+@router.get("/v1/destinations", response_model=list[DestinationView], responses=PAGED)
+def get_destinations(
+    session: DbSession, _: Admin, paging: Paging, request: Request, response: Response
+) -> list[dict[str, Any]]:
+    """Every destination, by name."""
+    rows = list_destinations(session)
+    return [destination_view(d) for d in page(rows, paging, request, response)]
 
 
 @router.delete("/v1/destinations/{ref}", status_code=204)
@@ -39,7 +45,7 @@ def delete_destination(ref: str, ctx: Context, session: DbSession, key: Admin) -
     remove_destination(ctx, session, ref, actor=key.actor)
 
 
-@router.post("/v1/datasets/{dataset_ref}/sync")
+@router.post("/v1/datasets/{dataset_ref}/sync", response_model=SyncView)
 def sync_to_destination(
     dataset_ref: str,  # noqa: ARG001 (resolved and checked by the route's authority)
     to: str,

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from gateway.api.views import LiveView, ReadyView
 from gateway.background import Supervisor
 from gateway.context import GatewayContext
 from gateway.health import readiness
@@ -21,13 +22,17 @@ def _parts(request: Request) -> tuple[GatewayContext, Supervisor | None]:
     return request.app.state.ctx, request.app.state.supervisor
 
 
-@router.get("/health")
-@router.get("/health/live")
+@router.get("/health", response_model=LiveView)
+@router.get("/health/live", response_model=LiveView)
 def live() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/health/ready", responses={503: {"description": "not ready; checks say why"}})
+@router.get(
+    "/health/ready",
+    response_model=ReadyView,
+    responses={503: {"model": ReadyView, "description": "not ready; checks say why"}},
+)
 def ready(request: Request) -> JSONResponse:
     ctx, supervisor = _parts(request)
     report = readiness(ctx.engine, ctx.store, supervisor)
@@ -40,7 +45,16 @@ def ready(request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=200 if report.ready else 503)
 
 
-@router.get("/metrics", response_class=Response)
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "Prometheus text exposition",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        }
+    },
+)
 def metrics(request: Request) -> Response:
     ctx, supervisor = _parts(request)
     statuses = supervisor.health() if supervisor is not None else []

@@ -8,6 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
+from gateway.api.paging import MAX_DB_INT
+from gateway.api.views import binary
 from gateway.authz import public
 from gateway.deps import Context, DbSession
 from gateway.labelstudio.urls import resolve_image
@@ -18,13 +20,15 @@ router = APIRouter(tags=["images"])
 @router.get(
     "/v1/images/{destination_id}/{asset_id}",
     dependencies=[public("a signed URL: the HMAC in `s` is the credential")],
+    response_class=Response,
+    responses=binary("image/jpeg", "image/png", "image/webp", description="the redacted image"),
 )
 def get_image(
     destination_id: str,
     asset_id: str,
     ctx: Context,
     session: DbSession,
-    k: Annotated[int, Query(ge=1, description="dataset key version")],
+    k: Annotated[int, Query(ge=1, le=MAX_DB_INT, description="dataset key version")],
     s: Annotated[str, Query(min_length=64, max_length=64, pattern="^[0-9a-f]+$")],
 ) -> Response:
     image = resolve_image(

@@ -5,8 +5,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 
+from gateway.api.paging import (
+    CURSOR_PAGED,
+    DEFAULT_LIMIT,
+    MAX_DB_INT,
+    Limit,
+    link_next_after,
+)
+from gateway.api.views import AssetHistoryView, CheckpointView, LineagePage, SigningKeysView
 from gateway.authz import DatasetFrom, Grant, authority
 from gateway.deps import Context, DbSession
 from gateway.errors import NotFound
@@ -28,17 +36,19 @@ AssetReader = Annotated[Grant, authority(*READERS, scope=DatasetFrom.asset("asse
 Ledger = Annotated[Grant, authority(*READERS, scope=DatasetFrom.none)]
 
 
-@router.get("/v1/lineage")
+@router.get("/v1/lineage", response_model=LineagePage, responses=CURSOR_PAGED)
 def list_lineage(
     session: DbSession,
     key: Querying,
+    request: Request,
+    response: Response,
     subject: Annotated[str | None, Query(description="a data subject's pseudonym")] = None,
     entity_type: str | None = None,
     entity_id: str | None = None,
     dataset: str | None = None,  # noqa: ARG001 (resolved and checked by the authority)
     action: str | None = None,
-    after_seq: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    after_seq: Annotated[int, Query(ge=0, le=MAX_DB_INT)] = 0,
+    limit: Limit = DEFAULT_LIMIT,
 ) -> dict[str, Any]:
     """Records in chain order; page with `after_seq` (the last `seq` you received)."""
     rows = query_records(
@@ -51,13 +61,15 @@ def list_lineage(
         after_seq=after_seq,
         limit=limit,
     )
+    if len(rows) == limit:  # a full page: there may be more
+        link_next_after(request, response, rows[-1].seq, limit)
     return {
         "records": [record_view(r) for r in rows],
         "next_after_seq": rows[-1].seq if rows else None,
     }
 
 
-@router.get("/v1/lineage/assets/{asset_id}")
+@router.get("/v1/lineage/assets/{asset_id}", response_model=AssetHistoryView)
 def asset_lineage(
     ctx: Context, session: DbSession, key: AssetReader, asset_id: str
 ) -> dict[str, Any]:
@@ -70,7 +82,7 @@ def asset_lineage(
     return asset_history(session, asset_id)
 
 
-@router.post("/v1/lineage/checkpoints", status_code=201)
+@router.post("/v1/lineage/checkpoints", status_code=201, response_model=CheckpointView)
 def new_checkpoint(ctx: Context, session: DbSession, _: Ledger) -> dict[str, Any]:
     row = create_checkpoint(ctx, session)
     return {
@@ -82,7 +94,7 @@ def new_checkpoint(ctx: Context, session: DbSession, _: Ledger) -> dict[str, Any
     }
 
 
-@router.get("/v1/lineage/keys")
+@router.get("/v1/lineage/keys", response_model=SigningKeysView)
 def signing_keys(session: DbSession, _: Ledger) -> dict[str, Any]:
     """Every lineage signing key with its rotation hand-over: pin a fingerprint from here."""
     return {

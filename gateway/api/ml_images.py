@@ -9,6 +9,7 @@ from fastapi import APIRouter, Header
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
+from gateway.api.views import MLUseRecorded, binary
 from gateway.authz import DatasetFrom, Grant, authority
 from gateway.db import transaction
 from gateway.deps import Context
@@ -24,7 +25,8 @@ MLKey = Annotated[Grant, authority(Role.ML, scope=DatasetFrom.asset("asset_id"))
 
 @router.get(
     "/assets/{asset_id}/redacted",
-    responses={200: {"content": {"image/jpeg": {}, "image/png": {}, "image/webp": {}}}},
+    response_class=Response,
+    responses=binary("image/jpeg", "image/png", "image/webp", description="the redacted copy"),
 )
 def get_redacted(
     asset_id: str,
@@ -62,7 +64,7 @@ class MLUse(BaseModel):
     parameters: dict[str, Value] = Field(default_factory=dict, max_length=32)
 
 
-@router.post("/assets/{asset_id}/uses", status_code=201)
+@router.post("/assets/{asset_id}/uses", status_code=201, response_model=MLUseRecorded)
 def post_use(
     asset_id: str,
     body: MLUse,

@@ -6,15 +6,28 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import yaml
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
+from gateway.api.paging import PAGED, Paging, page
+from gateway.api.views import (
+    ActivationPreviewView,
+    ActivationView,
+    ErasureView,
+    HoldView,
+    PolicyDiffView,
+    PolicyValidation,
+    PolicyVersionDocument,
+    PolicyVersionView,
+    ReprocessView,
+    RetentionRunView,
+)
 from gateway.authz import DatasetFrom, Grant, authority
 from gateway.datasets import get_dataset
 from gateway.deps import Context, DbSession
 from gateway.errors import InvalidRequest
 from gateway.models import PolicyVersion, Role
-from gateway.policy.catalogue import load_catalogue
+from gateway.policy.catalogue import RegionCatalogue, load_catalogue
 from gateway.policy.document import diff_documents
 from gateway.policy.governing import DEFAULT_POLICY_NAME
 from gateway.policy.loader import load_policy_text
@@ -89,7 +102,7 @@ def version_view(row: PolicyVersion, *, with_document: bool = False) -> dict[str
     return view
 
 
-@router.post("/policies/validate")
+@router.post("/policies/validate", response_model=PolicyValidation)
 def validate_policy(body: PolicySubmission, _: AdminCatalogue) -> dict[str, Any]:
     """Validate without storing; problems come back as 422 invalid-policy with lines."""
     from gateway.policy.document import policy_digest
@@ -98,7 +111,12 @@ def validate_policy(body: PolicySubmission, _: AdminCatalogue) -> dict[str, Any]
     return {"valid": True, "name": doc.name, "sha256": policy_digest(doc)}
 
 
-@router.post("/policies", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/policies",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ActivationView | ActivationPreviewView,
+    responses={200: {"model": ActivationPreviewView, "description": "dry_run=true: a preview"}},
+)
 def activate_policy(
     body: PolicySubmission,
     ctx: Context,
@@ -149,14 +167,17 @@ def activate_policy(
     }
 
 
-@router.get("/policies")
-def list_policies(session: DbSession, _: Catalogue) -> list[dict[str, Any]]:
+@router.get("/policies", response_model=list[PolicyVersionView], responses=PAGED)
+def list_policies(
+    session: DbSession, _: Catalogue, paging: Paging, request: Request, response: Response
+) -> list[dict[str, Any]]:
+    """Every stored policy version, by name and version."""
     from gateway.policy.versions import list_versions
 
-    return [version_view(r) for r in list_versions(session)]
+    return [version_view(r) for r in page(list_versions(session), paging, request, response)]
 
 
-@router.get("/policies/diff")
+@router.get("/policies/diff", response_model=PolicyDiffView)
 def diff_policies(a: str, b: str, session: DbSession, _: Catalogue) -> dict[str, Any]:
     from gateway.policy.versions import get_version
 
@@ -167,20 +188,20 @@ def diff_policies(a: str, b: str, session: DbSession, _: Catalogue) -> dict[str,
     return {"a": version_view(old), "b": version_view(new), "changes": changes}
 
 
-@router.get("/policies/{ref}")
+@router.get("/policies/{ref}", response_model=PolicyVersionDocument)
 def get_policy(ref: str, session: DbSession, _: Catalogue) -> dict[str, Any]:
     from gateway.policy.versions import get_version
 
     return version_view(get_version(session, ref), with_document=True)
 
 
-@router.get("/regions")
+@router.get("/regions", response_model=RegionCatalogue)
 def regions(_: Catalogue) -> dict[str, Any]:
     """The region catalogue: regions, countries, jurisdictions, adequacy, transfer bases."""
     return load_catalogue().model_dump(mode="json")
 
 
-@router.post("/datasets/{dataset_ref}/reprocess")
+@router.post("/datasets/{dataset_ref}/reprocess", response_model=ReprocessView)
 def reprocess(
     dataset_ref: str,  # noqa: ARG001 (resolved and checked by the route's authority)
     ctx: Context,
@@ -203,7 +224,7 @@ def reprocess(
     }
 
 
-@router.post("/retention/run")
+@router.post("/retention/run", response_model=RetentionRunView)
 def retention_run(ctx: Context, key: RetentionRun, dry_run: bool = True) -> dict[str, Any]:
     """Run retention now (dry run by default); the service also runs it on a schedule.
     A scoped key's run plans and deletes only within its own datasets."""
@@ -230,7 +251,7 @@ def _item(item: Any) -> dict[str, Any]:
     }
 
 
-@router.post("/retention/holds", status_code=status.HTTP_201_CREATED)
+@router.post("/retention/holds", status_code=status.HTTP_201_CREATED, response_model=HoldView)
 def place_hold(
     body: HoldSubmission, ctx: Context, session: DbSession, key: BodyDataset
 ) -> dict[str, Any]:
@@ -254,7 +275,7 @@ def release_hold(hold_id: str, ctx: Context, session: DbSession, key: HoldOwner)
     release(ctx, session, hold_id, actor=key.actor)
 
 
-@router.post("/erasure-requests", status_code=status.HTTP_201_CREATED)
+@router.post("/erasure-requests", status_code=status.HTTP_201_CREATED, response_model=ErasureView)
 def erasure_request(
     body: ErasureSubmission, ctx: Context, session: DbSession, key: BodyDataset
 ) -> dict[str, Any]:
@@ -271,17 +292,21 @@ def erasure_request(
     return register_view(result.request, now=ctx.clock())
 
 
-@router.get("/erasure-requests")
+@router.get("/erasure-requests", response_model=list[ErasureView], responses=PAGED)
 def erasure_register(
-    ctx: Context, session: DbSession, key: Register, dataset: str | None = None
+    ctx: Context,
+    session: DbSession,
+    key: Register,
+    paging: Paging,
+    request: Request,
+    response: Response,
+    dataset: str | None = None,
 ) -> list[dict[str, Any]]:
+    """The register in the caller's scope, oldest request first."""
     from gateway.policy.erasure import erasure_register as register
     from gateway.policy.erasure import register_view
 
     dataset_id = get_dataset(session, dataset).id if dataset else None
     now = ctx.clock()
-    return [
-        register_view(r, now=now)
-        for r in register(session, dataset_id=dataset_id)
-        if key.sees(r.dataset_id)
-    ]
+    rows = [r for r in register(session, dataset_id=dataset_id) if key.sees(r.dataset_id)]
+    return [register_view(r, now=now) for r in page(rows, paging, request, response)]

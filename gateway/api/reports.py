@@ -4,7 +4,7 @@ processing activities over every dataset."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
@@ -23,6 +23,18 @@ ToQuery = Annotated[datetime | None, Query(alias="to", description="period end, 
 DatasetReport = Annotated[Grant, authority(Role.COMPLIANCE, scope=DatasetFrom.path("dataset_ref"))]
 # the record over every dataset needs a compliance key without dataset scope
 EveryDataset = Annotated[Grant, authority(Role.COMPLIANCE, scope=DatasetFrom.global_)]
+REPORT: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "the signed report: JSON (the signed source of truth), HTML or PDF",
+        "content": {
+            "application/json": {
+                "schema": {"type": "object", "description": "gateway/reports/schema.json"}
+            },
+            "text/html": {"schema": {"type": "string"}},
+            "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+}
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -36,7 +48,7 @@ def _respond(body: bytes, fmt: ReportFormat, name: str) -> Response:
     return Response(body, media_type=MEDIA_TYPES[fmt], headers={"Content-Disposition": disposition})
 
 
-@router.get("/v1/datasets/{dataset_ref}/report")
+@router.get("/v1/datasets/{dataset_ref}/report", response_class=Response, responses=REPORT)
 def dataset_report(
     dataset_ref: str,  # noqa: ARG001 (resolved and checked by the route's authority)
     ctx: Context,
@@ -54,7 +66,7 @@ def dataset_report(
     return _respond(render(signed, fmt), fmt, f"report-{dataset.name}")
 
 
-@router.get("/v1/reports/processing-activities")
+@router.get("/v1/reports/processing-activities", response_class=Response, responses=REPORT)
 def processing_activities(
     ctx: Context,
     key: EveryDataset,

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
+from gateway.api.views import VaultEntry
 from gateway.authz import DatasetFrom, Grant, authority
 from gateway.deps import Context, DbSession
 from gateway.models import Role
@@ -22,7 +23,7 @@ class VaultReadRequest(BaseModel):
     purpose: str = Field(min_length=10, max_length=500, description="recorded in lineage")
 
 
-@router.post("/v1/datasets/{dataset_ref}/vault/read")
+@router.post("/v1/datasets/{dataset_ref}/vault/read", response_model=VaultEntry)
 def vault_read(
     dataset_ref: str,  # noqa: ARG001 (resolved and checked by the route's authority)
     body: VaultReadRequest,

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, BackgroundTasks, Header, Request
 from starlette.concurrency import run_in_threadpool
 
+from gateway.api.views import WebhookAccepted
 from gateway.authz import public
 from gateway.context import GatewayContext
 from gateway.deps import Context
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 @router.post(
     "/v1/webhooks/labelstudio/{destination_id}",
     dependencies=[public("Label Studio sends the destination's webhook secret in a header")],
+    response_model=WebhookAccepted,
 )
 async def labelstudio_webhook(
     destination_id: str,

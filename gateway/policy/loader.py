@@ -122,7 +122,10 @@ class _NoDuplicatesLoader(yaml.SafeLoader):
 
 
 def _compose(text: str, source: str) -> tuple[yaml.Node | None, Any]:
-    loader = _NoDuplicatesLoader(text)
+    try:  # the reader refuses non-printable characters as soon as it is built
+        loader = _NoDuplicatesLoader(text)
+    except yaml.YAMLError as exc:
+        raise PolicyInvalid(f"{source} is not valid YAML: {exc}", file=source) from exc
     try:
         root = loader.get_single_node()
         if root is not None:
@@ -141,6 +144,8 @@ def _compose(text: str, source: str) -> tuple[yaml.Node | None, Any]:
         raise _invalid(source, [problem]) from exc
     except yaml.YAMLError as exc:
         raise PolicyInvalid(f"{source} is not valid YAML: {exc}", file=source) from exc
+    except RecursionError as exc:  # PyYAML composes and constructs recursively
+        raise PolicyInvalid(f"{source} is nested too deeply to be a policy", file=source) from exc
     finally:
         loader.dispose()
     if not isinstance(data, dict):

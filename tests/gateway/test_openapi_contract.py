@@ -77,3 +77,26 @@ def test_401_carries_www_authenticate_and_404_405_are_problems(client) -> None:
     assert wrong_method.headers["content-type"] == PROBLEM
     assert wrong_method.json()["code"] == "method-not-allowed"
     assert "GET" in wrong_method.headers["allow"]
+
+
+def _is_any(schema: dict[str, object]) -> bool:
+    """An empty schema (`{}`) or a bare title says nothing about the body."""
+    return not (set(schema) - {"title", "description"})
+
+
+def test_every_operation_declares_what_its_success_answers(client) -> None:
+    """Each operation has a 2xx answer whose body has a schema (not `{}`); a 204 has no body."""
+    document = client.get("/openapi.json").json()
+    undeclared = []
+    for path, ops in document["paths"].items():
+        for method, op in ops.items():
+            successes = {c: r for c, r in op["responses"].items() if c.startswith("2")}
+            assert successes, f"{method.upper()} {path}: no 2xx answer"
+            for code, response in successes.items():
+                if code == "204":
+                    assert "content" not in response, f"{method.upper()} {path}"
+                    continue
+                schemas = [m.get("schema", {}) for m in response.get("content", {}).values()]
+                if not schemas or any(_is_any(s) for s in schemas):
+                    undeclared.append(f"{code} {method.upper()} {path}")
+    assert undeclared == []

@@ -107,3 +107,15 @@ def test_not_a_mapping_and_unreadable_file(tmp_path: Path) -> None:
     big.write_text("#" * 300_000)
     with pytest.raises(PolicyInvalid, match="larger"):
         load_policy_file(big)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["\x94", "name: \x00", "[" * 5000, "a: " + "{b: " * 5000],
+    ids=["c1-control", "nul", "deep-flow-list", "deep-mapping"],
+)
+def test_unreadable_or_absurdly_nested_yaml_is_a_typed_error(text: str) -> None:
+    """Found by schemathesis (POST /v1/policies/validate answered 500): PyYAML's reader refuses
+    non-printable characters before composing, and nesting exhausts the stack."""
+    with pytest.raises(PolicyInvalid):
+        load_policy_text(text, source="p.yaml")
