@@ -287,7 +287,9 @@ class VaultEntry(View):
 class WebhookAccepted(View):
     accepted: list[int] = Field(description="annotation ids")
     action: str
-    quarantined: bool
+    quarantined: list[str] = Field(
+        description="asset ids quarantined at once (the hint carries a privacy flag)"
+    )
     note: str
 
 

@@ -1,20 +1,26 @@
 """Label Studio's webhooks (ANNOTATION_CREATED, ANNOTATION_UPDATED, ANNOTATIONS_DELETED).
 
 Open-source Label Studio signs nothing, and the secret header is shown to every user who opens
-the project's webhook settings: a webhook is a hint. The secret is checked before the body is
-read, the body is bounded, and the answer goes at once (Label Studio waits 1 s inside the
-annotator's Submit, and never retries). Afterwards each annotation named is read back from
-Label Studio's API and only what Label Studio holds is stored (`gateway.labelstudio.
-annotations`); `privacy-gateway annotations pull` reconciles anything missed or failed.
+the project's webhook settings: a webhook is a hint. The request guard refuses a webhook
+without its secret header and bounds the body before anything is read; the raw body (at most
+1 MiB) is taken first, while Label Studio is still connected, then the secret is checked
+against the destination before the body is parsed, and the answer goes at once (Label Studio
+waits 1 s inside the annotator's Submit, and never retries). The read-back runs on its own,
+not tied to the answer, so a Label Studio that already hung up loses nothing: each annotation
+named is read back from Label Studio's API and only what Label Studio holds is stored
+(`gateway.labelstudio.annotations`); `privacy-gateway annotations pull` reconciles anything
+missed or failed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Header, Request
+from fastapi import APIRouter, Header, Request, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from gateway.api.views import WebhookAccepted
 from gateway.authz import public
@@ -43,14 +49,22 @@ async def labelstudio_webhook(
     destination_id: str,
     request: Request,
     ctx: Context,
-    background: BackgroundTasks,
     x_gateway_webhook_secret: Annotated[str | None, Header()] = None,
-) -> dict[str, Any]:
+) -> Any:
+    try:  # bytes only, bounded: parsing waits for the secret check
+        body = await bounded_body(request, WEBHOOK_BODY_LIMIT)
+    except ClientDisconnect:  # Label Studio gave up (its 1 s): the pull reconciles the event
+        log.warning("webhook: Label Studio hung up before its body arrived")
+        WEBHOOKS.labels(outcome="disconnected").inc()
+        return Response(status_code=204)
     await run_in_threadpool(authorise_webhook, ctx, destination_id, x_gateway_webhook_secret)
-    hint = parse_hint(await bounded_body(request, WEBHOOK_BODY_LIMIT))
+    hint = parse_hint(body)
     quarantined = await run_in_threadpool(accept_hint, ctx, destination_id, hint)
     WEBHOOKS.labels(outcome="flagged" if quarantined else "accepted").inc()
-    background.add_task(confirm_in_background, ctx, destination_id, hint)
+    # not a response background task: it runs even when the client is gone before the answer
+    asyncio.get_running_loop().run_in_executor(
+        None, confirm_in_background, ctx, destination_id, hint
+    )
     return {
         "accepted": list(hint.annotation_ids),
         "action": hint.action,
