@@ -69,8 +69,30 @@ def run_demo(data_dir: Path, *, out: Console, bar_factory: Callable[[], Progress
         from gateway.reports.demo_reports import write_demo_reports  # the governance report
 
         write_demo_reports(ctx, DEMO_DATASET.name, data_dir, out=out)
+        _checkpoint_and_verify(ctx, data_dir, out)
     finally:
         ctx.close()
+
+
+def _checkpoint_and_verify(ctx: GatewayContext, data_dir: Path, out: Console) -> None:
+    """Sign a checkpoint over everything the demo recorded (the service's checkpointer does
+    this at intervals), then verify the live ledger as `privacy-gateway verify` does."""
+    from gateway.lineage.checkpoints import create_checkpoint
+    from gateway.lineage.ledger import drain
+    from gateway.lineage.live import verify_live_ledger, verify_options, with_own_key
+    from gateway.lineage.signing import ensure_signing_key
+
+    with transaction(ctx.engine) as session:
+        ensure_signing_key(ctx, session)
+    drain(ctx.engine)
+    with transaction(ctx.engine) as session:
+        create_checkpoint(ctx, session)
+    options = verify_options(ctx.settings, trusted_keys=(), fingerprints=(), against=())
+    with transaction(ctx.engine) as session:
+        result = verify_live_ledger(session, with_own_key(options, ctx.keys, session))
+    for line in result.describe():
+        out.print(line, markup=False, highlight=False)
+    out.print(f"check it: GATEWAY_DATA_DIR={data_dir} privacy-gateway verify")
 
 
 def _report(ctx: GatewayContext, names: dict[str, str], data_dir: Path, out: Console) -> None:

@@ -127,4 +127,9 @@ def test_wheel_installs_into_a_fresh_venv_and_runs_the_demo(tmp_path: Path) -> N
     assert "default.yaml" in validated and "redaction-default.yaml" in validated
     demo = _run(cli, "demo", "--data-dir", tmp_path / "demo", cwd=tmp_path, env=env)
     assert "chain verified" in demo
+    assert "newest signed tree head" in demo  # the demo signs a checkpoint and verifies live
+    live = _run(
+        cli, "verify", cwd=tmp_path, env={**env, "GATEWAY_DATA_DIR": str(tmp_path / "demo")}
+    )
+    assert "lineage chain intact" in live
     assert (tmp_path / "demo" / "governance-report.json").is_file()
