@@ -18,7 +18,6 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlmodel import col, select
 
-from gateway.apikeys import create_api_key
 from gateway.datasets import DatasetSpec, create_dataset
 from gateway.db import transaction
 from gateway.lineage import Actor
@@ -28,6 +27,7 @@ from gateway.redactor import IsolatedRedactor
 from gateway.settings import Settings
 from tests.conftest import DATASET_SPEC
 from tests.gateway import fault_detectors
+from tests.gateway.test_api import make_key
 
 
 def wait_for(
@@ -189,15 +189,5 @@ def running_service(settings: Settings, trap: Path) -> Iterator[Service]:
             dataset = create_dataset(
                 s, ctx, DatasetSpec.model_validate(DATASET_SPEC), actor=Actor("cli", "t")
             )
-            _, token = create_api_key(
-                s,
-                role=Role.ADMIN,
-                label="t",
-                dataset_scope=None,
-                expires_at=None,
-                pepper=ctx.keys.api_key_pepper(),
-                actor=Actor("cli", "t"),
-                now=ctx.clock(),
-                region="eu-de",
-            )
+        token = make_key(ctx, Role.ADMIN)
         yield Service(client, token, dataset.name, trap)

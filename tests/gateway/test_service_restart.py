@@ -20,7 +20,6 @@ import httpx
 import pytest
 from sqlmodel import col, select
 
-from gateway.apikeys import create_api_key
 from gateway.context import GatewayContext
 from gateway.datasets import DatasetSpec, create_dataset
 from gateway.db import transaction
@@ -29,6 +28,7 @@ from gateway.models import Asset, AssetState, Job, JobState, LineageRecord, Role
 from gateway.settings import Settings
 from tests.conftest import DATASET_SPEC, PHOTOS
 from tests.gateway.faults import wait_for
+from tests.gateway.test_api import make_key
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
 REPO = Path(__file__).resolve().parents[2]
@@ -48,18 +48,7 @@ def _prepare(settings: Settings) -> tuple[str, str]:
             dataset = create_dataset(
                 s, ctx, DatasetSpec.model_validate(DATASET_SPEC), actor=Actor("cli", "t")
             )
-            _, token = create_api_key(
-                s,
-                role=Role.INGEST,
-                label="t",
-                dataset_scope=None,
-                expires_at=None,
-                pepper=ctx.keys.api_key_pepper(),
-                actor=Actor("cli", "t"),
-                now=ctx.clock(),
-                region="eu-de",
-            )
-        return dataset.name, token
+        return dataset.name, make_key(ctx, Role.INGEST)
     finally:
         ctx.close()
 

@@ -38,56 +38,24 @@ def _cli(ctx, *args: str, token: str | None = None) -> subprocess.CompletedProce
     )
 
 
+def _add_destination(ctx, labelstudio, name: str, *extra: str, token: str):
+    args = ("--url", labelstudio.url, "--region", "eu-de", "--gateway-url", "http://127.0.0.1:9")
+    return _cli(ctx, "destinations", "add", name, *args, *extra, token=token)
+
+
 def test_destinations_cli_never_prints_the_token(ctx, labelstudio) -> None:
-    add = _cli(
-        ctx,
-        "destinations",
-        "add",
-        "cli-dest",
-        "--url",
-        labelstudio.url,
-        "--region",
-        "eu-de",
-        "--gateway-url",
-        "http://127.0.0.1:9",
-        token=labelstudio.token,
-    )
+    add = _add_destination(ctx, labelstudio, "cli-dest", token=labelstudio.token)
     # Label Studio listens on loopback: refused (the token is never sent) until an admin opts in
     assert add.returncode != 0 and "outbound-address-refused" in add.stderr
     assert labelstudio.token not in add.stdout + add.stderr
-    add = _cli(
-        ctx,
-        "destinations",
-        "add",
-        "cli-dest",
-        "--url",
-        labelstudio.url,
-        "--region",
-        "eu-de",
-        "--gateway-url",
-        "http://127.0.0.1:9",
-        "--allow-local-addresses",
-        token=labelstudio.token,
-    )
+    opt_in = "--allow-local-addresses"
+    add = _add_destination(ctx, labelstudio, "cli-dest", opt_in, token=labelstudio.token)
     assert add.returncode == 0, add.stderr
     listed = _cli(ctx, "destinations", "list")
     assert "cli-dest" in listed.stdout
     for result in (add, listed):
         assert labelstudio.token not in result.stdout + result.stderr
-    wrong = _cli(
-        ctx,
-        "destinations",
-        "add",
-        "bad",
-        "--url",
-        labelstudio.url,
-        "--region",
-        "eu-de",
-        "--gateway-url",
-        "http://127.0.0.1:9",
-        "--allow-local-addresses",
-        token="not-the-token",
-    )
+    wrong = _add_destination(ctx, labelstudio, "bad", opt_in, token="not-the-token")
     assert wrong.returncode == 1 and "labelstudio-rejected" in wrong.stderr
     assert "not-the-token" not in wrong.stderr
     removed = _cli(ctx, "destinations", "remove", "cli-dest")

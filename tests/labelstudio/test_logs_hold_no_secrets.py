@@ -18,15 +18,14 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from gateway.apikeys import create_api_key
 from gateway.db import transaction
 from gateway.labelstudio.destinations import open_secrets
 from gateway.labelstudio.sync import sync_dataset
 from gateway.labelstudio.tables import Annotation
-from gateway.lineage import Actor
 from gateway.logs import QUIET, configure_logging
 from gateway.models import Asset, AssetState, Role
 from tests.conftest import PHOTOS
+from tests.gateway.test_api import make_key
 from tests.labelstudio.fixtures import ADMIN, FAST_RETRY, PHOTO_NAMES
 from tests.labelstudio.helpers import project_tasks, sdk
 
@@ -57,18 +56,7 @@ def _wait(condition, what: str, deadline: float = 120.0) -> None:
 def test_a_full_flow_logs_at_info_and_never_a_secret(
     ctx, dataset, json_logs, destination, labelstudio, gateway_server
 ) -> None:
-    with transaction(ctx.engine) as s:
-        _, token = create_api_key(
-            s,
-            role=Role.INGEST,
-            label="uploader",
-            dataset_scope=None,
-            expires_at=None,
-            pepper=ctx.keys.api_key_pepper(),
-            actor=Actor("cli", "t"),
-            now=ctx.clock(),
-            region="eu-de",
-        )
+    token = make_key(ctx, Role.INGEST)
     names = PHOTO_NAMES[:2]
     r = httpx.post(
         f"{gateway_server}/v1/datasets/{dataset.name}/assets",
