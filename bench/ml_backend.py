@@ -72,8 +72,9 @@ def machine_info() -> dict[str, Any]:
     }
 
 
-def release_photos() -> tuple[Any, dict[str, str], str]:
-    """A fresh gateway with the demo photos ingested and redacted by the real engine."""
+def release_photos(photos: list[Path] | None = None) -> tuple[Any, dict[str, str], str]:
+    """A fresh gateway with the photos (default: the demo photos) ingested and redacted by the
+    real engine."""
     from gateway.context import GatewayContext
     from gateway.datasets import DatasetSpec, create_dataset
     from gateway.db import transaction
@@ -102,7 +103,7 @@ def release_photos() -> tuple[Any, dict[str, str], str]:
     with transaction(ctx.engine) as s:
         dataset_id = create_dataset(s, ctx, spec, actor=actor).id
     ids: dict[str, str] = {}
-    for photo in sorted(PHOTOS.glob("*.jpg")):
+    for photo in photos if photos is not None else sorted(PHOTOS.glob("*.jpg")):
         with transaction(ctx.engine) as s:
             from gateway.models import Dataset
 
