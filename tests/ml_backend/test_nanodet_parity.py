@@ -1,5 +1,6 @@
-"""The committed NanoDet ONNX file answers as the original graph did (TensorFlow, outputs
-recorded by bench/convert_prelabel_models.py in tests/ml_backend/data/nanodet_parity.npz)."""
+"""The committed ONNX files answer as their original runtimes did: NanoDet-m as its TensorFlow
+graph, the Open Images SSD as TFLite (outputs recorded by bench/convert_prelabel_models.py in
+tests/ml_backend/data/)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from ml_backend.sources import ssd_oidv4
 from ml_backend.sources.nanodet import MODEL_FILE
-from tests.ml_backend.nanodet_inputs import parity_input
+from tests.ml_backend.nanodet_inputs import parity_input, ssd_parity_input
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = Path(__file__).parent / "data" / "nanodet_parity.npz"
@@ -39,3 +41,18 @@ def test_onnx_outputs_match_the_original_graph_on_three_photos() -> None:
                 )
                 compared += rows.size * got.shape[1]
     assert compared > 10_000
+
+
+def test_ssd_onnx_outputs_match_the_tflite_runtime_on_three_photos() -> None:
+    recorded = np.load(Path(__file__).parent / "data" / "ssd_oidv4_parity.npz")
+    session = ort.InferenceSession(
+        str(ROOT / "ml_backend" / "models" / ssd_oidv4.MODEL_FILE),
+        providers=["CPUExecutionProvider"],
+    )
+    for i, image in enumerate(recorded["images"]):
+        outputs = session.run(None, {session.get_inputs()[0].name: ssd_parity_input(ROOT / image)})
+        for j, got in enumerate(outputs):
+            flat = np.asarray(got).ravel()
+            if f"img{i}_out{j}_idx" in recorded:
+                flat = flat[recorded[f"img{i}_out{j}_idx"]]
+            np.testing.assert_allclose(flat, recorded[f"img{i}_out{j}"], atol=TOLERANCE, rtol=0)
