@@ -19,7 +19,8 @@ from ml_backend.detections import Detection
 from redaction.types import BGRImage
 
 WORK_SIDE = 160
-"""GrabCut works on the box (and a margin) scaled to this long side: ~10 ms a person."""
+"""GrabCut works on the box (and a margin) scaled to this long side: ~50 ms CPU a person
+(bench/results/ml_backend-2026-12-02.md)."""
 MAX_PERSONS = 25
 """Outlines for at most this many persons per image (best scores first); the rest keep boxes."""
 _MIN_KEPT = 0.15
