@@ -24,8 +24,12 @@ import httpx  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHOTS = REPO / "docs" / "screenshots"
+SHARED = next(
+    (p for p in (REPO.parent / "shared" / "data", Path("/work/shared/data")) if p.is_dir()),
+    REPO.parent / "shared" / "data",
+)
 PHOTOS = {
-    "crowd": REPO.parent / "shared" / "data" / "faces-masks" / "images" / "maksssksksss518.jpg",
+    "crowd": SHARED / "faces-masks" / "images" / "maksssksksss518.jpg",
     "night": REPO / "gateway" / "demo_photos" / "dashcam_nightride_type3_001_t386.jpg",
 }
 CONFIG = """<View>
