@@ -88,3 +88,14 @@ def test_predict_with_the_default_sources_labels_persons_and_vehicles(
     assert len(labels(crowd, "polygonlabels")) == labels(crowd, "rectanglelabels").count("Person")
     assert "Vehicle" in labels(street, "rectanglelabels")
     assert all(r["score"] >= 0.4 for r in crowd + street)
+
+
+@pytest.mark.integration
+def test_degenerate_images_give_no_detections_and_no_error() -> None:
+    from ml_backend.sources.nanodet import PersonSource, VehicleSource
+
+    settings = MLBackendSettings()
+    persons, vehicles = PersonSource(settings), VehicleSource(settings)
+    for shape in [(1, 1, 3), (10, 10, 3), (5000, 40, 3), (720, 1280, 3)]:
+        blank = np.zeros(shape, dtype=np.uint8)
+        assert persons.detect(blank) == [] and vehicles.detect(blank) == []
