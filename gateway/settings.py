@@ -65,6 +65,9 @@ class Settings(BaseSettings):
         description="Celery broker (amqp://...): redaction jobs run on `privacy-gateway worker` "
         "processes and periodic work on `privacy-gateway scheduler`; unset: the embedded runner",
     )
+    broker_queue_prefix: str = Field(
+        "", max_length=40, description="prefix of every queue name (several gateways, one broker)"
+    )
     worker_regions: str | None = Field(
         None,
         description="regions that run workers, comma-separated, in order of preference: a job "

@@ -29,7 +29,7 @@ def celery_app(settings: Settings, *, queues: list[str] | None = None) -> Celery
         "accept_content": ["json"],
         "broker_connection_retry_on_startup": True,
         "broker_connection_timeout": 5,
-        "task_default_queue": "redact.default",
+        "task_default_queue": f"{settings.broker_queue_prefix}redact.default",
         "task_create_missing_queues": True,
         "worker_hijack_root_logger": False,
         "worker_send_task_events": False,
@@ -42,6 +42,6 @@ def celery_app(settings: Settings, *, queues: list[str] | None = None) -> Celery
     return app
 
 
-def region_queue(region: str) -> str:
+def region_queue(region: str, *, prefix: str = "") -> str:
     """The queue of redaction jobs a region's workers consume."""
-    return f"redact.{region}"
+    return f"{prefix}redact.{region}"

@@ -34,5 +34,5 @@ def queue_for(ctx: GatewayContext, session: Session, job: Job) -> str:
             ctx=ctx,
         )
         if decision.allowed:
-            return region_queue(region)
+            return region_queue(region, prefix=ctx.settings.broker_queue_prefix)
     return HELD

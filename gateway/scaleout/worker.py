@@ -39,9 +39,9 @@ def worker_region(ctx: GatewayContext, *, claimed: str | None) -> str:
     return custody
 
 
-def worker_queues(region: str, queues: list[str] | None) -> list[str]:
+def worker_queues(region: str, queues: list[str] | None, *, prefix: str = "") -> list[str]:
     """Its region's queue by default; any other region's queue is refused."""
-    own = region_queue(region)
+    own = region_queue(region, prefix=prefix)
     chosen = queues or [own]
     foreign = [name for name in chosen if name != own]
     if foreign:
@@ -68,7 +68,7 @@ def run_worker(settings: Settings, *, queues: list[str] | None, region: str | No
     rt = worker_runtime(
         settings, region=region, redactor_factory=lambda: IsolatedRedactor(settings)
     )
-    names = worker_queues(rt.region, queues)
+    names = worker_queues(rt.region, queues, prefix=settings.broker_queue_prefix)
     app = celery_app(settings, queues=names)
 
     def redact(job_id: int) -> str:
