@@ -31,6 +31,7 @@ class NeverRedacts:
     """A worker that gets this far has been let through: the test fails on any call."""
 
     def redact(self, data: bytes):
+        del data
         raise AssertionError("a refused worker must not reach the redactor")
 
 
@@ -76,7 +77,7 @@ def test_a_us_worker_handed_an_eu_job_cannot_decrypt_the_original(
     eu,
     settings,
     kms_service,
-    clock,  # noqa: F811
+    clock,
 ):
     dataset = _dataset(eu)
     asset_id = ingest(eu, dataset)
@@ -110,7 +111,7 @@ def test_residency_allows_but_the_key_is_another_regions_so_the_worker_refuses(
     eu,
     settings,
     kms_service,
-    clock,  # noqa: F811
+    clock,
 ):
     dataset = _dataset(eu)
     bind(eu, dataset, policy_doc(residency=EEA_AND_CH))  # processing in CH allowed too
@@ -137,7 +138,7 @@ def test_residency_allows_but_the_key_is_another_regions_so_the_worker_refuses(
 
 
 def test_a_workers_region_is_its_credentials_and_it_consumes_only_its_queue(
-    eu,  # noqa: F811
+    eu,
 ):
     assert worker_region(eu, claimed=None) == "eu-de"
     assert worker_region(eu, claimed="eu-de") == "eu-de"
