@@ -21,7 +21,7 @@ from gateway.scaleout.worker import WorkerMisconfigured, worker_queues, worker_r
 from tests.conftest import DATASET_SPEC
 from tests.gateway.test_jobs import ingest
 from tests.policy.helpers import bind, lineage, policy_doc
-from tests.scaleout.kms_fixtures import kms_service, region_ctx  # noqa: F401 (fixture)
+from tests.scaleout.kms_fixtures import region_ctx
 
 pytestmark = [pytest.mark.db, pytest.mark.timeout(60)]
 EEA_AND_CH = {"processing_regions": ["eea", "CH"], "adequacy_counts": True}
@@ -36,7 +36,7 @@ class NeverRedacts:
 
 
 @pytest.fixture
-def eu(settings, kms_service, clock):  # noqa: F811
+def eu(settings, kms_service, clock):
     ctx = region_ctx(settings, kms_service, "eu-de", clock)
     yield ctx
     ctx.close()
@@ -48,13 +48,13 @@ def _dataset(ctx, name: str = "street-scenes"):
         return create_dataset(s, ctx, spec, actor=Actor("cli", "test"))
 
 
-def _other(settings, kms_service, clock, region: str):  # noqa: F811
+def _other(settings, kms_service, clock, region: str):
     return region_ctx(settings, kms_service, region, clock)
 
 
 def test_dataset_keys_are_wrapped_under_the_region_key_and_no_master_key_is_on_disk(
     eu,
-    kms_service,  # noqa: F811
+    kms_service,
 ):
     dataset = _dataset(eu)
     with transaction(eu.engine) as s:
