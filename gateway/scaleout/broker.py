@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
-from kombu import Queue
+from kombu.entity import Queue
 
 from gateway.settings import Settings
 
@@ -37,7 +37,10 @@ def celery_app(settings: Settings, *, queues: list[str] | None = None) -> Celery
         "task_publish_retry_policy": {"max_retries": 3, "interval_start": 0.2},
     }
     if queues:
-        conf["task_queues"] = [Queue(name, routing_key=name, durable=True) for name in queues]
+        conf["task_queues"] = [
+            Queue(name, routing_key=name, durable=True)  # type: ignore[no-untyped-call]
+            for name in queues
+        ]
     app.conf.update(conf)
     return app
 

@@ -55,7 +55,7 @@ def purge(name: str) -> None:
 
 
 def delete_queues(prefix: str) -> None:
-    for region in ("eu-de", "us-east", "default"):
+    for region in ("eu-de", "ch-zh", "us-east", "default"):
         with Connection(BROKER_URL) as conn, conn.channel() as channel:
             channel.queue_delete(f"{prefix}redact.{region}")  # absent: a no-op
 
@@ -91,6 +91,11 @@ def gateway_env(settings: Settings, **extra: str) -> dict[str, str]:
         env["GATEWAY_BROKER_URL"] = settings.broker_url.get_secret_value()
     if settings.master_key is not None:
         env["GATEWAY_MASTER_KEY"] = settings.master_key.get_secret_value()
+    if settings.storage_dir is not None:
+        env["GATEWAY_STORAGE_DIR"] = str(settings.storage_dir)
+    if settings.kms_url is not None and settings.kms_credential is not None:
+        env["GATEWAY_KMS_URL"] = settings.kms_url
+        env["GATEWAY_KMS_CREDENTIAL"] = settings.kms_credential.get_secret_value()
     return env | extra
 
 

@@ -33,7 +33,8 @@ from tests.scaleout.helpers import (
 )
 
 pytestmark = [pytest.mark.db, pytest.mark.integration, pytest.mark.timeout(240)]
-DASHCAM = sorted(PHOTOS.glob("dashcam_*.jpg"))
+DASHCAM = sorted(PHOTOS.glob("dashcam_*.jpg"))[:2]  # 1280x720: seconds each, time to kill
+SMALL = sorted(PHOTOS.glob("masks_*.jpg"))[0]
 
 
 @pytest.fixture
@@ -77,7 +78,7 @@ def test_upload_is_redacted_on_a_celery_worker_and_released(live, dataset, tmp_p
     with TestClient(app) as client, worker:
         # with a broker, the API process runs no job worker and no periodic work
         assert [loop.name for loop in app.state.supervisor.loops] == ["broker-dispatch"]
-        photo = DASHCAM[0]
+        photo = SMALL
         files = [("files", (photo.name, photo.read_bytes(), "image/jpeg"))]
         r = client.post(f"/v1/datasets/{dataset.id}/assets", files=files, headers=auth(token))
         assert r.status_code == 201, r.text
