@@ -147,3 +147,42 @@ def test_a_workers_region_is_its_credentials_and_it_consumes_only_its_queue(
     assert worker_queues("eu-de", None) == ["redact.eu-de"]
     with pytest.raises(WorkerMisconfigured):
         worker_queues("eu-de", ["redact.eu-de", "redact.us-east"])
+
+
+def test_shredding_rotates_the_region_key_and_retires_the_old_version_for_every_replica(
+    eu, settings, kms_service, clock
+):
+    from gateway.errors import KeyUnavailable
+    from gateway.pseudonymisation.custody import shred_dataset
+
+    doomed, kept = _dataset(eu, "doomed"), _dataset(eu, "kept")
+    ingest(eu, doomed)
+    replica = _other(settings, kms_service, clock, "eu-de")  # a second eu replica, running
+    ch = _other(settings, kms_service, clock, "ch-zh")
+    try:
+        with transaction(eu.engine) as s:
+            [backup] = s.exec(select(DatasetKey).where(DatasetKey.dataset_id == doomed.id)).all()
+            s.expunge(backup)  # what a database backup taken now would hold
+        with pytest.raises(KeyCustodyRefused):  # only the key's region may shred it
+            shred_dataset(ch, doomed.id, actor=Actor("cli", "t"), reason="wrong region")
+        with transaction(eu.engine) as s:
+            assert s.get(DatasetKey, backup.id).wrapped is not None  # nothing destroyed
+
+        shred_dataset(eu, doomed.id, actor=Actor("cli", "t"), reason="project ended")
+
+        aad = f"lpg/v1/dataset-key/{doomed.id}/v{backup.version}".encode()
+        with pytest.raises(KeyUnavailable):  # the backup's row: its key version is retired
+            replica.keys.unwrap(backup.wrapped, aad=aad, master_key_id=backup.master_key_id)
+        with transaction(replica.engine) as s:  # the other dataset was re-wrapped, still opens
+            [row] = s.exec(select(DatasetKey).where(DatasetKey.dataset_id == kept.id)).all()
+            assert row.master_key_id == "kms:eu-de:2"
+            replica.keys.dataset_key(s, kept.id)
+        fresh = _dataset(replica, "after")  # the replica wraps under the new version at once
+        with transaction(replica.engine) as s:
+            [row] = s.exec(select(DatasetKey).where(DatasetKey.dataset_id == fresh.id)).all()
+        assert row.master_key_id == "kms:eu-de:2"
+        [rotated] = lineage(eu, "master-key.rotated")
+        assert rotated["entity"]["id"] == "kms:eu-de:2"
+    finally:
+        replica.close()
+        ch.close()
