@@ -292,6 +292,13 @@ def ingest(
 
 
 def _process(ctx: Any, bar: Progress) -> None:
+    if ctx.settings.broker_configured:  # the region's Celery workers redact them
+        from gateway.scaleout.broker import celery_app
+        from gateway.scaleout.relay import CeleryPublisher, dispatch
+
+        sent = dispatch(ctx, CeleryPublisher(celery_app(ctx.settings)))
+        out.print(f"queued for the workers: {sent} job(s) (GATEWAY_BROKER_URL is set)")
+        return
     from gateway.processing import process_pending
 
     task = bar.add_task("redacting", total=None)

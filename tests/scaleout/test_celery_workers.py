@@ -78,6 +78,8 @@ def test_upload_is_redacted_on_a_celery_worker_and_released(live, dataset, tmp_p
     with TestClient(app) as client, worker:
         # with a broker, the API process runs no job worker and no periodic work
         assert [loop.name for loop in app.state.supervisor.loops] == ["broker-dispatch"]
+        ready = client.get("/health/ready")
+        assert ready.status_code == 200, ready.text
         photo = SMALL
         files = [("files", (photo.name, photo.read_bytes(), "image/jpeg"))]
         r = client.post(f"/v1/datasets/{dataset.id}/assets", files=files, headers=auth(token))

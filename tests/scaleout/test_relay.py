@@ -97,3 +97,31 @@ def test_no_worker_region_allowed_holds_the_job_unpublished(broker_ctx, dataset)
     publisher = CeleryPublisher(celery_app(ctx.settings))
     assert dispatch(ctx, publisher) == 0
     assert [job.queue for job in _jobs(ctx)] == [HELD]
+
+
+def test_cli_ingest_with_a_broker_queues_for_the_workers_instead_of_redacting(
+    broker_ctx, dataset, tmp_path
+):
+    import subprocess
+    import sys
+
+    from tests.gateway.bad_inputs import good_jpeg
+    from tests.scaleout.helpers import gateway_env
+
+    ctx = broker_ctx
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(2):
+        (folder / f"{i}.jpg").write_bytes(good_jpeg(i, size=(120, 160)))
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway", "ingest", str(folder), "--dataset", dataset.name],
+        env=gateway_env(ctx.settings),
+        capture_output=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    assert "queued for the workers: 2 job(s)" in done.stdout.decode()
+    jobs = _jobs(ctx)
+    assert [job.state for job in jobs] == [JobState.QUEUED] * 2  # nothing redacted here
+    assert queue_depth(f"{ctx.settings.broker_queue_prefix}redact.eu-de") == 2
