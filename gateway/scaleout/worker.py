@@ -61,8 +61,15 @@ def worker_runtime(
     return WorkerRuntime(ctx, mine, redactor_factory(), f"{worker_id()}:{mine}")
 
 
-def run_worker(settings: Settings, *, queues: list[str] | None, region: str | None) -> None:
-    """A Celery worker (solo pool: one job at a time, its redaction in an isolated process)."""
+def run_worker(
+    settings: Settings,
+    *,
+    queues: list[str] | None,
+    region: str | None,
+    probes: tuple[str, int] | None = None,
+) -> None:
+    """A Celery worker (solo pool: one job at a time, its redaction in an isolated process);
+    `probes`: (host, port) of its /health/live, /health/ready and /metrics."""
     from gateway.redactor import IsolatedRedactor
 
     rt = worker_runtime(
@@ -76,6 +83,12 @@ def run_worker(settings: Settings, *, queues: list[str] | None, region: str | No
 
     app.task(name=REDACT_TASK)(redact)
     log.info("worker starting", extra={"region": rt.region, "queues": names})
+    server = None
+    if probes is not None:
+        from gateway.scaleout.probes import serve_probes
+
+        server = serve_probes(rt, host=probes[0], port=probes[1])
+        threading.Thread(target=server.serve_forever, name="probes", daemon=True).start()
     try:
         app.worker_main(
             [
@@ -90,6 +103,8 @@ def run_worker(settings: Settings, *, queues: list[str] | None, region: str | No
             ]
         )
     finally:
+        if server is not None:
+            server.shutdown()
         close = getattr(rt.redactor, "close", None)
         if callable(close):
             close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -58,6 +59,12 @@ def delete_queues(prefix: str) -> None:
     for region in ("eu-de", "ch-zh", "us-east", "default"):
         with Connection(BROKER_URL) as conn, conn.channel() as channel:
             channel.queue_delete(f"{prefix}redact.{region}")  # absent: a no-op
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def wait_for(check: Callable[[], T | None], *, timeout: float, what: str) -> T:

@@ -7,6 +7,7 @@ import json
 import signal
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import col, select
@@ -25,6 +26,7 @@ from tests.conftest import PHOTOS
 from tests.gateway.test_api import auth, make_key
 from tests.scaleout.helpers import (
     delete_queues,
+    free_port,
     gateway_env,
     kill_group,
     process,
@@ -53,6 +55,13 @@ def live(ctx):
     delete_queues(ctx.settings.broker_queue_prefix)
 
 
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 def _jobs(ctx) -> list[Job]:
     with transaction(ctx.engine) as s:
         return list(s.exec(select(Job).order_by(col(Job.id))).all())
@@ -74,8 +83,12 @@ def test_upload_is_redacted_on_a_celery_worker_and_released(live, dataset, tmp_p
     ctx = live
     token = make_key(ctx, Role.INGEST, scope=[dataset.id])
     app = create_app(ctx.settings, ctx=ctx)
-    worker = process(["worker"], env=gateway_env(ctx.settings), log=tmp_path / "worker.log")
+    port = free_port()
+    argv = ["worker", "--port", str(port)]
+    worker = process(argv, env=gateway_env(ctx.settings), log=tmp_path / "worker.log")
     with TestClient(app) as client, worker:
+        probe = f"http://127.0.0.1:{port}"
+        wait_for(lambda: _answers(f"{probe}/health/ready"), timeout=60, what="worker ready")
         # with a broker, the API process runs no job worker and no periodic work
         assert [loop.name for loop in app.state.supervisor.loops] == ["broker-dispatch"]
         ready = client.get("/health/ready")
@@ -90,6 +103,8 @@ def test_upload_is_redacted_on_a_celery_worker_and_released(live, dataset, tmp_p
             timeout=150,
             what="the Celery worker to redact the upload",
         )
+        metrics = httpx.get(f"{probe}/metrics", timeout=5).text
+        assert 'gateway_queue_depth{state="done"} 1.0' in metrics
     assert _states(ctx)[asset_id] == AssetState.RELEASED, (tmp_path / "worker.log").read_text()
     [job] = _jobs(ctx)
     assert job.state == JobState.DONE and job.attempts == 1
@@ -114,7 +129,7 @@ def test_kill_9_of_a_worker_mid_job_loses_and_duplicates_nothing(live, dataset, 
         ids.append(out.asset_id)
     assert dispatch(ctx, CeleryPublisher(celery_app(ctx.settings))) == len(ids)
     env = gateway_env(ctx.settings)
-    with process(["worker"], env=env, log=tmp_path / "a.log") as a:
+    with process(["worker", "--port", "0"], env=env, log=tmp_path / "a.log") as a:
         mine = f":{a.pid}:"
 
         def running_on_a() -> Job | None:
@@ -129,7 +144,7 @@ def test_kill_9_of_a_worker_mid_job_loses_and_duplicates_nothing(live, dataset, 
         killed = s.get(Job, victim.id)
         assert killed is not None and killed.state == JobState.RUNNING  # it died holding it
     with (
-        process(["worker"], env=env, log=tmp_path / "b.log"),
+        process(["worker", "--port", "0"], env=env, log=tmp_path / "b.log"),
         process(["scheduler"], env=env, log=tmp_path / "scheduler.log"),
     ):
         wait_for(

@@ -141,7 +141,9 @@ def test_each_region_host_takes_only_its_regions_jobs(settings, kms_service, hos
             now = _jobs(eu)
             return all(now[a].state in (JobState.DONE, JobState.FAILED) for a in ids)
 
-        with process(["worker"], env=ch_env, log=tmp_path / "ch.log", prefix=ch_host.prefix):
+        with process(
+            ["worker", "--port", "0"], env=ch_env, log=tmp_path / "ch.log", prefix=ch_host.prefix
+        ):
             wait_for(lambda: settled(ch_ids), timeout=120, what="the Swiss host's jobs")
             wait_for(
                 lambda: lineage(eu, "residency.blocked"),
@@ -150,14 +152,21 @@ def test_each_region_host_takes_only_its_regions_jobs(settings, kms_service, hos
             )
             assert not settled(eu_ids)  # nothing of the eu dataset was taken in Switzerland
             log_a = tmp_path / "eu-a.log"
-            with process(["worker"], env=eu_env, log=log_a, prefix=eu_host.prefix) as a:
+            with process(
+                ["worker", "--port", "0"], env=eu_env, log=log_a, prefix=eu_host.prefix
+            ) as a:
                 victim = wait_for(
                     lambda: _running_on(eu, a.pid), timeout=120, what="the eu host's first job"
                 )
                 kill_group(a, signal.SIGKILL)  # the eu host's worker, mid-image
             assert _jobs(eu)[victim.asset_id].state == JobState.RUNNING  # died holding it
             with (
-                process(["worker"], env=eu_env, log=tmp_path / "eu-b.log", prefix=eu_host.prefix),
+                process(
+                    ["worker", "--port", "0"],
+                    env=eu_env,
+                    log=tmp_path / "eu-b.log",
+                    prefix=eu_host.prefix,
+                ),
                 process(["scheduler"], env=gateway_env(eu.settings), log=tmp_path / "sched.log"),
             ):
                 wait_for(lambda: settled(eu_ids), timeout=120, what="the eu host's jobs")
