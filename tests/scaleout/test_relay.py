@@ -125,3 +125,18 @@ def test_cli_ingest_with_a_broker_queues_for_the_workers_instead_of_redacting(
     jobs = _jobs(ctx)
     assert [job.state for job in jobs] == [JobState.QUEUED] * 2  # nothing redacted here
     assert queue_depth(f"{ctx.settings.broker_queue_prefix}redact.eu-de") == 2
+
+
+def test_one_scheduler_holds_the_lock_the_others_stand_by(ctx):
+    from gateway.scaleout.singleton import SchedulerLock
+
+    first, second = SchedulerLock(ctx.engine), SchedulerLock(ctx.engine)
+    try:
+        assert first.try_acquire() and first.held()
+        assert not second.try_acquire()  # a second scheduler waits
+        first.release()
+        assert second.try_acquire() and second.held()  # and takes over when the first goes
+        assert not first.try_acquire()
+    finally:
+        first.release()
+        second.release()
