@@ -34,7 +34,12 @@ def celery_app(settings: Settings, *, queues: list[str] | None = None) -> Celery
         "worker_hijack_root_logger": False,
         "worker_send_task_events": False,
         "task_publish_retry": True,
-        "task_publish_retry_policy": {"max_retries": 3, "interval_start": 0.2},
+        "task_publish_retry_policy": {
+            "max_retries": 3,
+            "interval_start": 0,
+            "interval_step": 0.2,
+            "interval_max": 0.5,
+        },
     }
     if queues:
         conf["task_queues"] = [

@@ -137,7 +137,11 @@ def _publish(
         queue = _mark(ctx, job_id, where, now=now)
         if queue is None or queue == HELD:
             continue
-        publisher.publish(job_id, queue=queue)
+        try:
+            publisher.publish(job_id, queue=queue)
+        except Exception:  # the broker is away: unmark, so the next pass sends it at once
+            _unmark(ctx, job_id, now=now)
+            raise
         published += 1
     if published:
         log.info("jobs published", extra={"count": published, "queues": sorted(only or [])})
@@ -165,6 +169,16 @@ def _mark(
             .execution_options(synchronize_session=False)
         )
         return queue if int(getattr(result, "rowcount", 0)) == 1 else None
+
+
+def _unmark(ctx: GatewayContext, job_id: int, *, now: datetime) -> None:
+    with transaction(ctx.engine) as session:
+        session.execute(
+            update(Job)
+            .where(col(Job.id) == job_id, col(Job.published_at) == now)
+            .values(published_at=None)
+            .execution_options(synchronize_session=False)
+        )
 
 
 class Dispatcher:

@@ -140,3 +140,19 @@ def test_one_scheduler_holds_the_lock_the_others_stand_by(ctx):
     finally:
         first.release()
         second.release()
+
+
+def test_an_upload_while_the_broker_is_away_is_kept_and_sent_when_it_is_back(broker_ctx, dataset):
+    from pydantic import SecretStr
+
+    ctx = broker_ctx
+    away = ctx.settings.model_copy(
+        update={"broker_url": SecretStr("amqp://guest:guest@127.0.0.1:9//")}  # nothing listens
+    )
+    ingest(ctx, dataset, 1)  # the job row is committed with the asset: nothing depends on AMQP
+    with pytest.raises(Exception):  # noqa: B017 (kombu's connection error, any kind)
+        dispatch(ctx, CeleryPublisher(celery_app(away)))
+    [job] = _jobs(ctx)
+    assert job.state == JobState.QUEUED and job.published_at is None  # unmarked: sent next pass
+    assert dispatch(ctx, CeleryPublisher(celery_app(ctx.settings)), lost=True) == 1
+    assert queue_depth(f"{ctx.settings.broker_queue_prefix}redact.eu-de") == 1
