@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from http.server import ThreadingHTTPServer
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ class KmsService:
     kms: FakeKms
     credentials: dict[str, str]
     port: int
+    server: ThreadingHTTPServer
 
     def refused(self) -> list[dict[str, object]]:
         return [entry for entry in self.kms.audit if not entry["allowed"]]
@@ -40,7 +42,7 @@ def kms_service(tmp_path: Path) -> Iterator[KmsService]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     port = int(server.server_address[1])
-    yield KmsService(f"http://127.0.0.1:{port}", kms, credentials, port)
+    yield KmsService(f"http://127.0.0.1:{port}", kms, credentials, port, server)
     server.shutdown()
     server.server_close()
 

@@ -186,3 +186,17 @@ def test_shredding_rotates_the_region_key_and_retires_the_old_version_for_every_
     finally:
         replica.close()
         ch.close()
+
+
+def test_the_key_service_away_leaves_the_job_without_spending_an_attempt(eu, kms_service):
+    dataset = _dataset(eu)
+    ingest(eu, dataset)
+    with transaction(eu.engine) as s:
+        [job] = s.exec(select(Job)).all()
+    kms_service.server.shutdown()
+    kms_service.server.server_close()  # the key service is unreachable now
+    rt = WorkerRuntime(eu, "eu-de", NeverRedacts(), "eu-host:1:eu-de")
+    assert run_woken_job(rt, job.id) == "key-unavailable"
+    with transaction(eu.engine) as s:
+        left = s.get(Job, job.id)
+    assert left.state == JobState.QUEUED and left.attempts == 0
