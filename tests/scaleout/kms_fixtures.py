@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import threading
-from http.server import ThreadingHTTPServer
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
