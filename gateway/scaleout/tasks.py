@@ -48,7 +48,7 @@ def run_woken_job(rt: WorkerRuntime, job_id: int) -> str:
         if job is None:
             return "missing"
         if job.state in (JobState.DONE, JobState.FAILED):
-            return f"already-{job.state.value}"  # a duplicate wake-up
+            return f"already-{JobState(job.state).value}"  # a duplicate wake-up
         asset = session.get(Asset, job.asset_id)
         if asset is None:
             return "missing"
