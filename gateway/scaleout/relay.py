@@ -27,7 +27,7 @@ from gateway.background import Periodic
 from gateway.context import GatewayContext
 from gateway.db import transaction
 from gateway.models import Job, JobState
-from gateway.scaleout.routing import HELD, UNROUTED, queue_for
+from gateway.scaleout.routing import HELD, UNROUTED, Routes, queue_for
 
 log = logging.getLogger(__name__)
 BATCH = 200
@@ -131,10 +131,10 @@ def _publish(
         stmt = stmt.where(col(Job.queue).in_(sorted(only)))
     with transaction(ctx.engine) as session:
         ids = session.exec(stmt.order_by(col(Job.id)).limit(BATCH)).all()
-    published = 0
+    published, seen = 0, Routes()
     for job_id in ids:
         assert job_id is not None  # noqa: S101 (a stored row has its id)
-        queue = _mark(ctx, job_id, where, now=now)
+        queue = _mark(ctx, job_id, where, now=now, seen=seen)
         if queue is None or queue == HELD:
             continue
         try:
@@ -149,7 +149,12 @@ def _publish(
 
 
 def _mark(
-    ctx: GatewayContext, job_id: int, where: ColumnElement[bool], *, now: datetime
+    ctx: GatewayContext,
+    job_id: int,
+    where: ColumnElement[bool],
+    *,
+    now: datetime,
+    seen: Routes,
 ) -> str | None:
     """Choose the job's queue (once) and mark it published, if it still needs publishing
     (another relay or API process may have just done it); the queue, or None."""
@@ -159,7 +164,7 @@ def _mark(
             return None
         queue = job.queue
         if queue in (UNROUTED, HELD):
-            queue = queue_for(ctx, session, job)
+            queue = queue_for(ctx, session, job, seen=seen)
             if queue == HELD:
                 log.warning("no worker region may process this job", extra={"job_id": job_id})
         result = session.execute(
