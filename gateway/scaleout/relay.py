@@ -9,7 +9,8 @@ died), the job is still due and unclaimed in the database, and the relay sends i
 - running with an expired lease (its worker died) and not published since the lease ran out;
 - queued, due, published longer ago than `relay_republish_seconds`, and its queue holds no
   ready message (a backlog still being worked through is not a loss: without this guard a
-  long queue would be sent again every window).
+  long queue would be sent again every window); or published more than `STARVED` windows
+  ago whatever the queue holds (a queue that never empties must not hide a lost job).
 
 Publishing twice is harmless: a task claims its job by id, under the job's own fencing.
 """
@@ -31,6 +32,7 @@ from gateway.scaleout.routing import HELD, UNROUTED, Routes, queue_for
 
 log = logging.getLogger(__name__)
 BATCH = 200
+STARVED = 10  # windows after which a queued job is re-sent even into a busy queue
 
 
 class Publisher(Protocol):
@@ -103,8 +105,9 @@ def dispatch(ctx: GatewayContext, publisher: Publisher, *, lost: bool = False) -
     now = ctx.clock()
     if not lost:
         return _publish(ctx, publisher, _new(), now=now)
-    published = _publish(ctx, publisher, _due(now), now=now)
     republish = timedelta(seconds=ctx.settings.relay_republish_seconds)
+    published = _publish(ctx, publisher, _due(now), now=now)
+    published += _publish(ctx, publisher, _stale(now, republish * STARVED), now=now)
     idle = {queue: publisher.ready(queue) == 0 for queue in _queues(ctx, _stale(now, republish))}
     return published + _publish(
         ctx, publisher, _stale(now, republish), now=now, only={q for q, ok in idle.items() if ok}
