@@ -1,7 +1,9 @@
 """Key custody: one master key wraps per-dataset keys; purpose-bound subkeys come from HKDF.
 
 The master key source is an interface: a local file or environment variable is the embedded
-default; a cloud KMS implements the same `MasterKey` protocol later.
+default; a key service with one master key per region (`gateway.scaleout.kms`) implements the
+same `MasterKey` protocol. Then dataset keys are wrapped under the region's key (`data_master`)
+and gateway-wide secrets under the service's gateway-wide key (`master`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
@@ -24,6 +26,9 @@ from gateway.errors import KeyUnavailable
 from gateway.filemodes import private_dir
 from gateway.models import DatasetKey
 from gateway.settings import Settings
+
+if TYPE_CHECKING:
+    from gateway.scaleout.kms import KmsClient
 
 
 class KeyPurpose(StrEnum):
@@ -136,10 +141,26 @@ class KeyProvider:
         master: MasterKey,
         *,
         reload: Callable[[str], MasterKey] | None = None,
+        data_master: Callable[[], MasterKey] | None = None,
+        resolve: Callable[[str], MasterKey] | None = None,
     ) -> None:
+        """`data_master` gives the key that wraps new dataset keys and secrets, asked each
+        time (a key service's current version; default: `master`); `resolve` names any other
+        key by id (a key service, which decides whether this process may use it)."""
         self.master = master
+        self._data_master = data_master
         self._reload = reload
+        self._resolve = resolve
+        self._resolved: dict[str, MasterKey] = {}
         self._pepper: bytes | None = None
+        self.custody_region: str | None = None  # set by a per-region key service
+        self.kms: KmsClient | None = None  # its client (rotation), when one is configured
+
+    @property
+    def data_master(self) -> MasterKey:
+        """The key that wraps dataset keys and dataset secrets this process creates (read it
+        once per wrap: its id and its wrap must agree)."""
+        return self._data_master() if self._data_master is not None else self.master
 
     def attach(self, engine: Engine) -> KeyProvider:
         """Load the gateway-wide secrets kept (wrapped) in the database; call once at start."""
@@ -150,6 +171,10 @@ class KeyProvider:
 
     def master_for(self, master_key_id: str) -> MasterKey:
         """The loaded master key if it is `master_key_id`, reloading once if it is not."""
+        if self.master.key_id != master_key_id and self._resolve is not None:
+            if master_key_id not in self._resolved:
+                self._resolved[master_key_id] = self._resolve(master_key_id)
+            return self._resolved[master_key_id]
         if self.master.key_id != master_key_id and self._reload is not None:
             self.master = self._reload(master_key_id)
         if self.master.key_id != master_key_id:
@@ -171,11 +196,12 @@ class KeyProvider:
         latest = self._latest_row(session, dataset_id)
         version = 1 if latest is None else latest.version + 1
         secret = os.urandom(crypto.KEY_BYTES)
+        wrapping = self.data_master
         row = DatasetKey(
             dataset_id=dataset_id,
             version=version,
-            master_key_id=self.master.key_id,
-            wrapped=self.master.wrap(secret, aad=self._aad(dataset_id, version)),
+            master_key_id=wrapping.key_id,
+            wrapped=wrapping.wrap(secret, aad=self._aad(dataset_id, version)),
             created_at=now,
         )
         session.add(row)
