@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0017_job_published_at"
-down_revision = "0016_job_leases"
+down_revision = "0013_api_key_seal"
 branch_labels = None
 depends_on = None
 
