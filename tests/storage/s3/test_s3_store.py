@@ -4,6 +4,8 @@ process that holds one region's credentials only."""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from sqlmodel import select
 
@@ -92,16 +94,19 @@ def test_residency_refuses_a_bucket_its_policy_does_not_allow(
 def test_the_store_refuses_a_write_no_residency_check_let_through(
     ctx, moto_endpoint, buckets
 ) -> None:
-    key = "regions/eu-de/originals/ds-unchecked/ab/abc.bin"
+    dataset_id = f"ds-{uuid.uuid4().hex[:8]}"
+    key = f"regions/eu-de/originals/{dataset_id}/ab/abc.bin"
     with pytest.raises(ResidencyViolation, match="no storage residency check"):
         ctx.store.put(key, b"sealed")
-    grant_storage_write("ds-unchecked", "eu-fr")  # a check for another region does not count
+    grant_storage_write(dataset_id, "eu-fr")  # a check for another region does not count
     with pytest.raises(ResidencyViolation):
         ctx.store.put(key, b"sealed")
     assert bucket_keys(moto_endpoint, buckets["eu-de"]) == set()
-    grant_storage_write("ds-unchecked", "eu-de")
+    grant_storage_write(dataset_id, "eu-de")
     ctx.store.put(key, b"sealed")
     assert ctx.store.get(key) == b"sealed"
+    with pytest.raises(ResidencyViolation):  # one write per check
+        ctx.store.put(key, b"again")
 
 
 def test_a_process_holding_one_regions_credentials_reaches_only_that_bucket(
