@@ -1,7 +1,7 @@
 """Import from an object-storage prefix (`privacy-gateway ingest s3://bucket/prefix`).
 
-Lists the prefix (keys in S3's own order), then imports each object as the folder import
-does a file: one transaction per object, the same typed outcomes and summary. Resumable by
+Lists the prefix a page at a time (S3's own key order) and imports each object as the
+folder import does a file: one transaction per object, the same typed outcomes and summary. Resumable by
 recorded objects: each object taken (accepted or refused) is recorded with its asset in the
 same transaction, named by a keyed digest of (bucket, key, ETag); a re-run after an
 interruption lists again and skips every recorded object without downloading it. Why not a
@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from gateway import crypto
 from gateway.context import GatewayContext
@@ -61,12 +61,16 @@ class SourceObject:
     etag: str
 
 
-def list_prefix(client: Any, source: S3Source) -> Iterator[SourceObject]:
+def list_pages(client: Any, source: S3Source) -> Iterator[list[SourceObject]]:
+    """The prefix a listing page (up to 1000 objects) at a time: a million objects are never
+    held at once, and importing starts with the first page."""
     paginator = client.get_paginator("list_objects_v2")
     with _source_errors(source):
         for page in paginator.paginate(Bucket=source.bucket, Prefix=source.prefix):
-            for item in page.get("Contents", []):
-                yield SourceObject(item["Key"], int(item["Size"]), str(item["ETag"]))
+            yield [
+                SourceObject(item["Key"], int(item["Size"]), str(item["ETag"]))
+                for item in page.get("Contents", [])
+            ]
 
 
 @contextmanager
@@ -127,18 +131,41 @@ def ingest_prefix(
     dataset_ref: str,
     progress: Progress | None = None,
 ) -> IngestSummary:
+    """Import the prefix page by page; `progress(done, listed so far)`."""
     with transaction(ctx.engine) as session:
         dataset = get_dataset(session, dataset_ref)
         digest_key = content_digest_key(ctx, session, dataset.id)
-    objects, skipped = _plan(
-        list(list_prefix(client, source)), source, max_bytes=ctx.settings.max_upload_bytes
-    )
-    summary = IngestSummary(skipped=skipped)
-    for done, obj in enumerate(objects, start=1):
-        _import_one(ctx, client, source, obj, dataset, digest_key, summary)
-        if progress:
-            progress(done, len(objects))
+    summary = IngestSummary()
+    done = listed = 0
+    for page in list_pages(client, source):
+        objects, skipped = _plan(page, source, max_bytes=ctx.settings.max_upload_bytes)
+        summary.skipped += skipped
+        listed += len(objects)
+        digests = {obj: source_digest(digest_key, source, obj) for obj in objects}
+        taken = _already_taken(ctx, dataset, list(digests.values()))
+        for obj, recorded in digests.items():
+            if recorded in taken:
+                summary.resumed += 1  # taken by an earlier run: not downloaded again
+            else:
+                _import_one(ctx, client, source, obj, dataset, recorded, summary)
+            done += 1
+            if progress:
+                progress(done, listed)
     return summary
+
+
+def _already_taken(ctx: GatewayContext, dataset: Dataset, digests: list[str]) -> set[str]:
+    """Which of a page's objects an earlier run recorded (one query per page)."""
+    if not digests:
+        return set()
+    with transaction(ctx.engine) as session:
+        rows = session.exec(
+            select(IngestedObject.source_digest).where(
+                IngestedObject.dataset_id == dataset.id,
+                col(IngestedObject.source_digest).in_(digests),
+            )
+        ).all()
+    return set(rows)
 
 
 def _import_one(
@@ -147,18 +174,16 @@ def _import_one(
     source: S3Source,
     obj: SourceObject,
     dataset: Dataset,
-    digest_key: bytes,
+    recorded: str,
     summary: IngestSummary,
 ) -> None:
-    recorded = source_digest(digest_key, source, obj)
-    with transaction(ctx.engine) as session:
-        if session.get(IngestedObject, (dataset.id, recorded)) is not None:
-            summary.resumed += 1  # taken by an earlier run: not downloaded again
-            return
     data = _read(client, source, obj)
     name = obj.key.removeprefix(source.prefix).lstrip("/") or obj.key
     with transaction(ctx.engine) as session:
         _require_dataset(session, dataset)
+        if session.get(IngestedObject, (dataset.id, recorded)) is not None:
+            summary.resumed += 1  # another run took it meanwhile
+            return
         outcome = ingest_upload(session, ctx, dataset, Upload(filename=name, data=data), actor=CLI)
         session.add(
             IngestedObject(
