@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
@@ -11,7 +12,9 @@ from gateway.db import make_engine, migrate, require_current_schema
 from gateway.filemodes import private_dir
 from gateway.keys import KeyProvider, load_master_key
 from gateway.settings import Settings
-from gateway.storage import BlobStore, LocalBlobStore
+from gateway.storage import BlobStore
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -34,11 +37,18 @@ class GatewayContext:
             migrate(engine)
         else:
             require_current_schema(engine)
+        from gateway.storage_s3 import open_store  # boto3 only when buckets are configured
+
+        if settings.storage_backend == "s3" and settings.database_url is None:
+            log.warning(
+                "blobs go to buckets but the database is this host's SQLite file: other "
+                "replicas cannot share it (set GATEWAY_DATABASE_URL to PostgreSQL)"
+            )
         return cls(
             settings=settings,
             engine=engine,
             keys=key_provider(settings, create_master_key=create_master_key).attach(engine),
-            store=LocalBlobStore(settings.resolved_storage_dir),
+            store=open_store(settings),
         )
 
     @property
