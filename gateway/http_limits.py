@@ -12,7 +12,8 @@ request head only:
   and a body without one (chunked) is counted as it arrives and cut off at the limit.
 
 Signed image URLs (`/v1/images/...`, `/v1/review-images/...`) carry their credential in the
-query; `/health` and the OpenAPI pages are public. Anything new under `/v1/` needs a key unless listed here.
+query; `/health` and the OpenAPI pages are public. Anything new under `/v1/` needs a key unless
+listed here.
 """
 
 from __future__ import annotations
