@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -155,10 +156,32 @@ def _decide(
         _record_refusal(ctx, item, held.ls_id, who, answer, refusal)
         return False
     assert answer.decision is not None  # noqa: S101 (no decision is a refusal above)
+    if not _claim(ctx, item, held.ls_id):
+        return True  # another pull (the CLI, the service) is acting on this item now
     outcome = _apply(ctx, item, answer, reviewer, redactor, report)
     _close(ctx, item, held, who, answer, outcome, lead_time, reviewer)
     report.decided[item.id] = outcome.value
     return True
+
+
+CLAIM_SECONDS = 600  # a pull that died mid-decision leaves its claim; it lapses after this
+
+
+def _claim(ctx: GatewayContext, item: ReviewItem, ls_id: int) -> bool:
+    """Take the item for this decision, once: a concurrent pull sees the claim and leaves it."""
+    now = ctx.clock()
+    with transaction(ctx.engine) as session:
+        row = session.get(ReviewItem, item.id, with_for_update=True)
+        if row is None or row.decided_at is not None:
+            return False
+        claim = (row.details or {}).get("claim")
+        if claim is not None:
+            at = datetime.fromisoformat(claim["at"])
+            if now - at < timedelta(seconds=CLAIM_SECONDS):
+                return False
+        row.details = {**row.details, "claim": {"annotation": ls_id, "at": now.isoformat()}}
+        session.add(row)
+        return True
 
 
 def _refusal(item: ReviewItem, asset: Asset, answer: ReviewAnswer) -> str | None:
@@ -323,7 +346,8 @@ def _close(
         row.decided_at, row.decision, row.reviewer = now, outcome.value, who
         row.findings, row.lead_time_seconds = answer.findings(), lead_time
         row.ls_annotation_id = held.ls_id
-        row.details = {**row.details, "requested": (answer.decision or outcome).value}
+        kept = {k: v for k, v in row.details.items() if k != "claim"}
+        row.details = {**kept, "requested": (answer.decision or outcome).value}
         session.add(row)
         end_hold(ctx, session, row, actor=reviewer)
         _close_incident(ctx, session, row, outcome, reviewer)
