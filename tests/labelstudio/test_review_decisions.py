@@ -12,7 +12,6 @@ from sqlmodel import select
 
 from gateway.asset_states import record_original_deleted
 from gateway.db import transaction
-from gateway.labelstudio.annotations import pull_annotations
 from gateway.labelstudio.config import PRIVACY_FLAG_NAME
 from gateway.labelstudio.sync import sync_dataset
 from gateway.labelstudio.tables import Incident
@@ -62,10 +61,20 @@ def _until(check, what: str, seconds: float = 30.0) -> None:
         time.sleep(0.05)  # polling the gateway's read-back, not timing anything
 
 
+def _flag_settled(ctx, asset_id: str, destination_id: str) -> bool:
+    with transaction(ctx.engine) as s:
+        incident = s.exec(select(Incident).where(Incident.asset_id == asset_id)).first()
+        sync = s.get(AssetSync, (asset_id, destination_id))
+        return incident is not None and sync is not None and sync.state == SyncState.REMOVED
+
+
 def test_flagged_release_and_reject_only_when_the_original_is_gone(
     ctx, dataset, session_redactor, destination, labelstudio
 ) -> None:
-    flagged, sampled = release_photos(ctx, dataset, session_redactor, PHOTO_NAMES[2:4])
+    released = release_photos(ctx, dataset, session_redactor, PHOTO_NAMES[2:4])
+    with transaction(ctx.engine) as s:
+        assert len(released) == 2, [(a.state, a.reasons) for a in s.exec(select(Asset)).all()]
+    flagged, sampled = released
     annotate = sync_dataset(
         ctx, dataset_ref=dataset.id, destination_ref=destination.id, actor=ADMIN
     )
@@ -80,7 +89,10 @@ def test_flagged_release_and_reject_only_when_the_original_is_gone(
     }
     with sdk(labelstudio) as client:
         client.annotations.create(tasks[flagged]["id"], result=[flag])
-    pull_annotations(ctx, destination, actor=ADMIN, retry=FAST_RETRY)
+    # the webhook's read-back confirms the flag (a pull now would race it for the same row)
+    _until(
+        lambda: _flag_settled(ctx, flagged, destination.id), "the flag's incident and withdrawal"
+    )
     with transaction(ctx.engine) as s:
         assert s.get(Asset, flagged).state == AssetState.QUARANTINED
         before = s.get(Asset, flagged).redacted_sha256
