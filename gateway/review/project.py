@@ -217,7 +217,31 @@ def _note(item: ReviewItem, *, has_rendition: bool) -> str:
     return ". ".join(parts) + "."
 
 
+REVIEW_VIEW = "Review"
+# reviewers need the image and why it is there; the gateway's ids stay out of the way
+HIDDEN_REVIEW_COLUMNS = (
+    "tasks:data.gateway_review_item",
+    "tasks:data.gateway_asset_id",
+    "tasks:data.review_note",
+)
+
+
 def _ensure_project(
+    ctx: GatewayContext,
+    client: LabelStudioClient,
+    dataset: Dataset,
+    project: ReviewProject,
+    actor: Actor,
+) -> int:
+    project_id = _created_project(ctx, client, dataset, project, actor)
+    if REVIEW_VIEW not in client.view_titles(project_id):
+        client.create_view(
+            project_id, title=REVIEW_VIEW, hidden_columns=list(HIDDEN_REVIEW_COLUMNS)
+        )
+    return project_id
+
+
+def _created_project(
     ctx: GatewayContext,
     client: LabelStudioClient,
     dataset: Dataset,

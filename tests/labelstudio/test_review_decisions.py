@@ -108,6 +108,12 @@ def test_flagged_release_and_reject_only_when_the_original_is_gone(
     review = {
         t["data"]["gateway_asset_id"]: t for t in project_tasks(labelstudio, pushed.project_id)
     }
+    # the quarantined copy is shown to reviewers through the review URL only, while it is open
+    review_url = review[flagged]["data"]["image"]
+    assert httpx.get(review_url).status_code == 200
+    assert httpx.get(tasks[flagged]["data"]["image"]).status_code in (404, 410)
+    forged = review_url[:-1] + ("0" if review_url[-1] != "0" else "1")
+    assert httpx.get(forged).status_code == 404
     with sdk(labelstudio) as client:
         client.annotations.create(
             review[flagged]["id"], result=_decision("release", (5, 5, 20.5, 30.25))
@@ -142,6 +148,7 @@ def test_flagged_release_and_reject_only_when_the_original_is_gone(
         assert s.exec(select(ReviewItem)).all()
     assert outcomes[sampled].decision == "rejected" and not outcomes[sampled].original_available
     assert outcomes[flagged].reason == "flagged" and outcomes[flagged].findings[0] == ("face", 1)
+    assert httpx.get(review_url).status_code == 404  # decided: the review URL is dead
     new_task = [
         t
         for t in project_tasks(labelstudio, annotate.project_id)
