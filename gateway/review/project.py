@@ -18,7 +18,8 @@ from gateway.datasets import get_dataset
 from gateway.db import transaction
 from gateway.errors import InvalidRequest, NotFound
 from gateway.labelstudio.client import LabelStudioClient, RetryPolicy
-from gateway.labelstudio.destinations import connect, get_destination
+from gateway.labelstudio.destinations import connect, get_destination, open_secrets
+from gateway.labelstudio.projects import webhook_url
 from gateway.lineage import Actor, append
 from gateway.models import Asset, Dataset, Destination, Detection
 from gateway.policy.enforcement import EnforcementPoint, enforce_residency
@@ -117,6 +118,24 @@ def remove_reviewer(
     row.removed_at = ctx.clock()
     session.add(row)
     _record(ctx, session, dataset.id, "review.reviewer_removed", actor, reviewer=pseudonym_)
+
+
+REVIEW_PULL_LOOP = "review-pull"
+
+
+def is_open_review_task(ctx: GatewayContext, destination_id: str, task_id: int) -> bool:
+    """Does an open review item have this Label Studio task (a webhook's hint, checked)?"""
+    with transaction(ctx.engine) as session:
+        return (
+            session.exec(
+                select(ReviewItem).where(
+                    ReviewItem.destination_id == destination_id,
+                    ReviewItem.ls_task_id == task_id,
+                    col(ReviewItem.decided_at).is_(None),
+                )
+            ).first()
+            is not None
+        )
 
 
 def is_reviewer(session: Session, dataset_id: str, name: str) -> bool:
@@ -234,6 +253,17 @@ def _ensure_project(
     actor: Actor,
 ) -> int:
     project_id = _created_project(ctx, client, dataset, project, actor)
+    if project.webhook_id is None:  # a decision is a hint to read back, as annotations are
+        with transaction(ctx.engine) as session:
+            destination = get_destination(session, project.destination_id)
+        secret = open_secrets(ctx, destination).webhook_secret
+        hook = client.create_webhook(project_id, url=webhook_url(destination), secret=secret)
+        with transaction(ctx.engine) as session:
+            row = session.get(ReviewProject, project.id)
+            assert row is not None  # noqa: S101 (the mapping is never deleted)
+            row.webhook_id = project.webhook_id = hook
+            session.add(row)
+            _record(ctx, session, dataset.id, "review.webhook_registered", actor, webhook_id=hook)
     if REVIEW_VIEW not in client.view_titles(project_id):
         client.create_view(
             project_id, title=REVIEW_VIEW, hidden_columns=list(HIDDEN_REVIEW_COLUMNS)

@@ -17,6 +17,7 @@ from gateway.lineage import Actor
 from gateway.pipeline import Redactor
 from gateway.review.decide import ReviewPull, pull_decisions
 from gateway.review.models import ReviewProject
+from gateway.review.project import REVIEW_PULL_LOOP
 from gateway.workers import RedactorFactory
 
 log = logging.getLogger(__name__)
@@ -24,7 +25,7 @@ REVIEW_PULL = Actor("system", "review-pull")
 
 
 class ReviewPuller:
-    name = "review-pull"
+    name = REVIEW_PULL_LOOP
     first_after_interval = True
     wakeable = False
     critical = False

@@ -4,10 +4,11 @@ A bundled photo on which the engine really misses a face (masks_maksssksksss44.j
 evaluator, /work/shared/tools/eval_redaction.py on the engine's output for gateway/demo_photos,
 finds the face at x=43 y=139 w=37 h=43 only 48% covered) is released by the real engine,
 synced to the annotation project, and drawn into review by sampling (rate 1 here). The
-reviewer draws a box over the visible face and picks "release"; a second Label Studio user who
-is not on the reviewer list answers "reject" on the same task. The pull reads both back by
-task id: the reviewer's decision re-renders the asset from its original with automatic and
-manual regions through the real engine and its leak check, releases a new redacted copy
+reviewer draws a box over the visible face and picks "release"; meanwhile a second Label
+Studio user who is not on the reviewer list answers "reject" on the same task. Each answer's
+webhook wakes the service's review pull, which reads it back from Label Studio by task id:
+the reviewer's decision re-renders the asset from its original with automatic and manual
+regions through the real engine and its leak check, releases a new redacted copy
 (pixels over the face changed) and sends it back to the annotation project; the other answer
 is recorded as ignored and changes nothing. Screenshots go to $GATEWAY_EDITOR_SCREENSHOTS when
 set (docs/screenshots/ holds one walk's)."""
@@ -31,7 +32,6 @@ from gateway.datasets import DatasetSpec, create_dataset
 from gateway.db import transaction
 from gateway.labelstudio.sync import sync_dataset
 from gateway.models import Asset, AssetState, AssetSync
-from gateway.review.decide import pull_decisions
 from gateway.review.models import ReviewItem
 from gateway.review.outcomes import review_outcomes
 from gateway.review.project import add_reviewer, push_review_tasks, set_review_destination
@@ -84,6 +84,13 @@ def test_a_reviewer_boxes_a_missed_face_and_the_gateway_releases_it_redacted(
         editor.login(labelstudio.username, labelstudio.password)
         editor.open(task["id"])
         editor.screenshot(shots / "review-1-task-with-engine-regions.png")
+        # meanwhile a Label Studio user who is not a reviewer answers "reject": its webhook
+        # wakes the service's review pull, which reads it back, records it and does nothing
+        _non_reviewer_rejects(labelstudio, task["id"])
+        until(lambda: lineage(ctx, "review.decision_ignored"), "the ignored answer recorded")
+        with transaction(ctx.engine) as s:
+            untouched = s.get(Asset, asset_id)
+            assert (untouched.state, untouched.redacted_sha256) == ("released", before_sha)
         editor.pick_label("face")
         x, y, w, h = MISSED_FACE
         # from the bottom-left corner, the one point near the face outside the engine's boxes
@@ -92,14 +99,10 @@ def test_a_reviewer_boxes_a_missed_face_and_the_gateway_releases_it_redacted(
         editor.tick("release")
         editor.screenshot(shots / "review-2-missed-face-boxed.png")
         editor.submit()
-        until(lambda: _annotations(labelstudio, task["id"]), "the reviewer's annotation")
+        # the reviewer's webhook wakes the review pull: read back, re-rendered, released
+        until(lambda: _decided(ctx, item.id), "the review decided", seconds=120)
     finally:
         driver.quit()
-    other = _non_reviewer_rejects(labelstudio, task["id"])
-
-    report = pull_decisions(ctx, dataset.id, redactor=session_redactor, actor=ADMIN)
-    assert report.decided == {item.id: "released"}, report
-    assert report.ignored == [other]  # recorded, and it changed nothing (no reject)
     after_sha, after = _redacted(ctx, asset_id)
     assert after_sha != before_sha
     x, y, w, h = MISSED_FACE
@@ -126,6 +129,11 @@ def test_a_reviewer_boxes_a_missed_face_and_the_gateway_releases_it_redacted(
     _screenshot_annotation_task(labelstudio, annotate.project_id, asset_id, tmp_path, shots)
 
 
+def _decided(ctx, item_id: str) -> bool:
+    with transaction(ctx.engine) as s:
+        return s.get(ReviewItem, item_id).decided_at is not None
+
+
 def _redacted(ctx, asset_id: str) -> tuple[str, np.ndarray]:
     with transaction(ctx.engine) as s:
         asset = s.get(Asset, asset_id)
@@ -142,12 +150,6 @@ def _whoami(server) -> int:
     answer = httpx.get(f"{server.url}/api/current-user/whoami", headers=_headers(server))
     answer.raise_for_status()
     return int(answer.json()["id"])
-
-
-def _annotations(server, task_id: int) -> list[dict]:
-    answer = httpx.get(f"{server.url}/api/tasks/{task_id}/annotations", headers=_headers(server))
-    answer.raise_for_status()
-    return list(answer.json())
 
 
 def _non_reviewer_rejects(server, task_id: int) -> int:
@@ -185,9 +187,16 @@ def _choice(value: str) -> dict:
 
 
 def _annotation_task_image(server, project_id: int, asset_id: str) -> bytes:
-    (task,) = [
-        t for t in project_tasks(server, project_id) if t["data"]["gateway_asset_id"] == asset_id
-    ]
+    """Once the pull has sent the released asset back (after it closed the review)."""
+
+    def sent() -> list[dict]:
+        return [
+            t
+            for t in project_tasks(server, project_id)
+            if t["data"]["gateway_asset_id"] == asset_id
+        ]
+
+    (task,) = until(sent, "the new task in the annotation project")
     answer = httpx.get(task["data"]["image"])
     answer.raise_for_status()
     return answer.content
