@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Float, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Float, Index, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -42,6 +42,8 @@ class ReviewItem(SQLModel, table=True):
     own measure of the time the reviewer spent on the task."""
 
     __tablename__ = "review_item"
+    # every Label Studio webhook asks whether its task is an open review (gateway.api.webhooks)
+    __table_args__ = (Index("ix_review_item_task", "destination_id", "ls_task_id"),)
     id: str = Field(primary_key=True, max_length=36)
     dataset_id: str = Field(foreign_key="dataset.id", index=True, max_length=36)
     asset_id: str = Field(foreign_key="asset.id", index=True, max_length=36)

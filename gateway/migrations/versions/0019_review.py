@@ -52,6 +52,7 @@ def upgrade() -> None:
     op.create_index("ix_review_item_asset_id", "review_item", ["asset_id"])
     op.create_index("ix_review_item_reason", "review_item", ["reason"])
     op.create_index("ix_review_item_sample_ref", "review_item", ["sample_ref"])
+    op.create_index("ix_review_item_task", "review_item", ["destination_id", "ls_task_id"])
     op.create_table(
         "review_project",
         sa.Column("id", sa.Integer(), primary_key=True),
