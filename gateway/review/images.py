@@ -40,15 +40,23 @@ def _signature(key: DatasetKeyMaterial, destination_id: str, item_id: str, sha: 
     return crypto.keyed_digest(f"{destination_id}/{item_id}/{sha}".encode(), key=_key(key))
 
 
+NO_RENDITION = "none"  # what a URL is signed over when the asset has no redacted copy yet
+
+
+def _shown(asset: Asset) -> str:
+    return asset.redacted_sha256 if asset.redacted_blob and asset.redacted_sha256 else NO_RENDITION
+
+
 def review_image_url(
     ctx: GatewayContext, session: Session, *, destination: Destination, item: ReviewItem
-) -> str | None:
-    """The URL of the item's rendition (None: the asset has no redacted rendition)."""
+) -> str:
+    """The URL of the item's rendition, or of a placeholder saying there is none yet (a
+    quarantine before any rendition: re-process or reject)."""
     asset = session.get(Asset, item.asset_id)
-    if asset is None or asset.redacted_blob is None or asset.redacted_sha256 is None:
-        return None
+    if asset is None:
+        raise NotFound("the review item's asset is gone", asset=item.asset_id)
     key = ctx.keys.dataset_key(session, asset.dataset_id)
-    sig = _signature(key, destination.id, item.id, asset.redacted_sha256)
+    sig = _signature(key, destination.id, item.id, _shown(asset))
     base = (destination.gateway_url or "").rstrip("/")
     return f"{base}/v1/review-images/{destination.id}/{item.id}?k={key.version}&s={sig}"
 
@@ -66,13 +74,13 @@ def resolve_review_image(
     item = session.get(ReviewItem, item_id)
     destination = session.get(Destination, destination_id)
     asset = session.get(Asset, item.asset_id) if item else None
-    if item is None or destination is None or asset is None or asset.redacted_sha256 is None:
+    if item is None or destination is None or asset is None:
         raise NotFound("no such image")
     try:
         key = ctx.keys.dataset_key(session, asset.dataset_id, version=key_version)
     except GatewayError:
         raise NotFound("no such image") from None
-    expected = _signature(key, destination.id, item.id, asset.redacted_sha256)
+    expected = _signature(key, destination.id, item.id, _shown(asset))
     if not hmac.compare_digest(expected, signature):
         raise NotFound("no such image")
     project = session.get(ReviewProject, _project_id(session, asset.dataset_id))
@@ -81,7 +89,6 @@ def resolve_review_image(
         or AssetState(asset.state) in GONE_STATES
         or project is None
         or project.destination_id != destination.id
-        or asset.redacted_blob is None
     ):
         raise NotFound("no such image")
     try:
@@ -99,6 +106,8 @@ def resolve_review_image(
         )
     except ResidencyViolation:
         raise ImageWithheld("this image cannot be shown here") from None
+    if _shown(asset) == NO_RENDITION or asset.redacted_blob is None:
+        return ServedImage(placeholder(), "image/png", origin_of(destination.url))
     try:
         data = ctx.store.get(asset.redacted_blob)
     except NotFound:
@@ -109,6 +118,22 @@ def resolve_review_image(
         media_type=MEDIA_TYPES.get(extension, "application/octet-stream"),
         allow_origin=origin_of(destination.url),
     )
+
+
+def placeholder() -> bytes:
+    """A grey image that says there is nothing to look at (never any pixel of the asset)."""
+    import cv2
+    import numpy as np
+
+    from redaction.io import encode_image
+    from redaction.types import ImageFormat
+
+    pixels = np.full((360, 640, 3), 200, dtype=np.uint8)
+    for row, line in enumerate(("No redacted copy exists yet.", "Choose re-process or reject.")):
+        cv2.putText(
+            pixels, line, (40, 160 + 50 * row), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (40, 40, 40), 2
+        )
+    return encode_image(pixels, fmt=ImageFormat.PNG)
 
 
 def _project_id(session: Session, dataset_id: str) -> int | None:

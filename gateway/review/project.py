@@ -203,16 +203,17 @@ def _task(
     if asset is None:
         raise NotFound("the review item's asset is gone", asset=item.asset_id)
     url = review_image_url(ctx, session, destination=destination, item=item)
-    note = _note(item, has_rendition=url is not None)
+    has_rendition = asset.redacted_blob is not None
+    note = _note(item, has_rendition=has_rendition)
     task: dict[str, Any] = {
         "data": {
-            "image": url or "",
+            "image": url,
             "review_note": note,
             "gateway_review_item": item.id,
             "gateway_asset_id": asset.id,
         }
     }
-    if url is not None and asset.width and asset.height:
+    if has_rendition and asset.width and asset.height:
         regions = [
             {"x": d.x, "y": d.y, "w": d.w, "h": d.h}
             for d in session.exec(select(Detection).where(Detection.asset_id == asset.id)).all()

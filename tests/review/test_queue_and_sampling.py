@@ -138,3 +138,29 @@ def test_a_sample_recomputes_from_its_signed_checkpoint_and_tampering_shows(ctx,
         s.add(checkpoint)
     with transaction(ctx.engine) as s, pytest.raises(IntegrityFailure):
         verify_sample(ctx, s, queued.sample_id)
+
+
+def test_a_quarantine_without_a_rendition_shows_reviewers_a_placeholder_only(ctx, dataset) -> None:
+    from urllib.parse import parse_qs, urlsplit
+
+    from gateway.errors import NotFound
+    from gateway.review.images import resolve_review_image, review_image_url
+
+    _assets(ctx, dataset, [AssetState.QUARANTINED])
+    _review_destination(ctx, dataset)
+    with transaction(ctx.engine) as s:
+        enqueue_for_review(ctx, s, dataset.id, actor=ADMIN, sample=False)
+        (item,) = s.exec(select(ReviewItem)).all()
+        url = review_image_url(ctx, s, destination=s.get(Destination, "dest-review"), item=item)
+    query = parse_qs(urlsplit(url).query)
+    args = {"destination_id": "dest-review", "item_id": item.id, "key_version": int(query["k"][0])}
+    with transaction(ctx.engine) as s:
+        shown = resolve_review_image(ctx, s, signature=query["s"][0], **args)
+        assert shown.media_type == "image/png" and shown.data.startswith(b"\x89PNG")
+        with pytest.raises(NotFound):
+            resolve_review_image(ctx, s, signature="0" * 64, **args)
+        row = s.get(ReviewItem, item.id)
+        row.decided_at = ctx.clock()
+        s.add(row)
+    with transaction(ctx.engine) as s, pytest.raises(NotFound):
+        resolve_review_image(ctx, s, signature=query["s"][0], **args)
