@@ -1,6 +1,6 @@
 """Confidence bounds for a proportion seen as x findings in n samples, without scipy.
 
-Clopper–Pearson (exact) bounds are quantiles of beta distributions; the regularized incomplete
+Clopper-Pearson (exact) bounds are quantiles of beta distributions; the regularized incomplete
 beta function is evaluated with its continued fraction (Lentz's method, as in Numerical Recipes
 §6.4) and inverted by bisection, which is slow by numerical standards (about 60 evaluations)
 and cannot fail to converge: the function is monotone on [0, 1]. Wilson's score interval needs
@@ -78,11 +78,7 @@ def regularized_beta(x: float, a: float, b: float) -> float:
     if x >= 1.0:
         return 1.0
     log_front = (
-        math.lgamma(a + b)
-        - math.lgamma(a)
-        - math.lgamma(b)
-        + a * math.log(x)
-        + b * math.log1p(-x)
+        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
     )
     front = math.exp(log_front)
     if x < (a + 1.0) / (a + b + 2.0):

@@ -32,7 +32,7 @@ from redaction import operators
 from redaction.engine import grow
 from redaction.io import encode_image
 from redaction.policy import RedactionPolicy
-from redaction.types import Label, Region
+from redaction.types import BGRImage, Label, Region
 
 PHOTOS = Path(__file__).resolve().parents[1] / "demo_photos"
 MATCH_IOU = 0.3
@@ -89,36 +89,56 @@ def build_batch(
     """One item per photo with labelled faces: 0 to MAX_VISIBLE of its faces left visible,
     drawn with `random.Random(seed)` (the same seed gives the same batch)."""
     policy = policy or RedactionPolicy()
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311  (a reproducible draw, not a secret)
     items = []
     for name, boxes in sorted(labelled_faces(photos).items()):
         data = (photos / name).read_bytes()
-        count = rng.randint(0, min(MAX_VISIBLE, len(boxes)))
-        chosen = set(rng.sample(range(len(boxes)), count))
-        visible = tuple(b for i, b in enumerate(boxes) if i in chosen)
-        masked = tuple(b for i, b in enumerate(boxes) if i not in chosen)
+        pixels = _decode(data)
+        grown = _grown(pixels, boxes, policy)
+        # a face a neighbour's mask would touch cannot be planted: it would not stay visible
+        free = [i for i, b in enumerate(boxes) if not any(
+            _overlap(b, g) for j, g in enumerate(grown) if j != i)]  # fmt: skip
+        chosen = set(rng.sample(free, rng.randint(0, min(MAX_VISIBLE, len(free)))))
+        masked = [i for i in range(len(boxes)) if i not in chosen]
+        shown = operators.apply(pixels, [grown[i] for i in masked], operator=policy.operator)
         items.append(
             CalibrationItem(
                 photo=name,
                 photo_sha256=hashlib.sha256(data).hexdigest(),
-                image=_render(data, masked, policy),
-                visible=visible,
-                masked=masked,
+                image=encode_image(shown, quality=95),
+                visible=tuple(boxes[i] for i in sorted(chosen)),
+                masked=tuple(boxes[i] for i in masked),
             )
         )
     return CalibrationBatch(seed=seed, items=tuple(items))
 
 
-def _render(data: bytes, masked: Sequence[tuple[int, int, int, int]], policy: RedactionPolicy) -> bytes:
+def _decode(data: bytes) -> BGRImage:
     pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if pixels is None:
         raise ValueError("a bundled calibration photo does not decode")
+    return np.ascontiguousarray(pixels, dtype=np.uint8)
+
+
+def _grown(
+    pixels: BGRImage, boxes: Sequence[tuple[int, int, int, int]], policy: RedactionPolicy
+) -> list[Region]:
+    """The regions the engine would mask for these faces (its margins), in order."""
     height, width = pixels.shape[:2]
-    regions = [
-        grow(Region(Label.FACE, *box, 1.0, "calibration"), policy=policy, width=width, height=height)
-        for box in masked
+    return [
+        grow(Region(Label.FACE, *b, 1.0, "calibration"), policy=policy, width=width, height=height)
+        for b in boxes
     ]
-    return encode_image(operators.apply(pixels, regions, operator=policy.operator), quality=95)
+
+
+def _overlap(box: tuple[int, int, int, int], region: Region) -> bool:
+    x, y, w, h = box
+    return (
+        x < region.x + region.w
+        and region.x < x + w
+        and y < region.y + region.h
+        and (region.y < y + h)
+    )
 
 
 def planted_found(

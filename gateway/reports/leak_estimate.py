@@ -6,7 +6,7 @@ with the same fields): only items drawn by the random sample of released assets 
 sample, and an `ignored` decision changed nothing. An image counts as a leak for a label when
 the reviewer drew at least one box with that label on it.
 
-Every share comes with the exact (Clopper–Pearson) two-sided 95% interval, Wilson's interval
+Every share comes with the exact (Clopper-Pearson) two-sided 95% interval, Wilson's interval
 and the exact one-sided 95% upper bound; zero findings are reported as that upper bound, never
 as zero. Reviewers miss leaks too: without a calibration (see `calibration`), the estimate is
 a lower bound of the true share, and the report says so.
@@ -44,6 +44,8 @@ class Reviewed(Protocol):
     def lead_time_seconds(self) -> float | None: ...
     @property
     def policy_version_id(self) -> str | None: ...
+    @property
+    def original_available(self) -> bool: ...
 
 
 def decided(item: Reviewed) -> bool:
@@ -91,7 +93,7 @@ def figure(
         said = (
             f"{findings} of {samples} sampled image(s) with a {label} finding: "
             f"{percent(f'{findings / samples:.{PLACES}f}')}, 95% interval "
-            f"{percent(down(exact.lower))} to {percent(up(exact.upper))} (Clopper–Pearson)"
+            f"{percent(down(exact.lower))} to {percent(up(exact.upper))} (Clopper-Pearson)"
         )
     return LeakFigure(
         label=label,
