@@ -51,13 +51,12 @@ DPIA_NOTE = (
 
 def review_section(facts: Facts) -> ReviewSection:
     items = facts.reviews
-    names = {p.id: f"{p.name} v{p.version}" for p in facts.policies}
-    figures = leak.leak_figures(items, version_names=names)
+    figures = leak.leak_figures(items, version_names=facts.review_versions)
     recall = leak.reviewer_recall(facts.calibration)
     overall = headline(figures)
     corrected = leak.corrected_upper(overall.upper_bound_95, recall) if overall else None
     return ReviewSection(
-        items_by_reason=_tally(i.reason for i in items),
+        items_by_reason=_tally(i.reason for i in items if i.decision != "ignored"),
         decisions=_tally(i.decision or "open" for i in items),
         originals_missing=sum(1 for i in items if not i.original_available),
         target_bound=f"{leak.TARGET_BOUND:.4f}",

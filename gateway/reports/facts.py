@@ -77,6 +77,7 @@ class Facts:
     lineage: LineageSection
     reviews: list[Reviewed] = field(default_factory=list)
     calibration: list[RecallCount] = field(default_factory=list)
+    review_versions: dict[str, str] = field(default_factory=dict)
 
     @property
     def assets_total(self) -> int:
@@ -103,6 +104,7 @@ def collect(
     tools, digests = assets.tools_and_policies(session, scope)
     recall, recall_source = assets.measured_recall()
     current, source = policy.current_policy(session, dataset)
+    reviews = review.review_items(session, scope)
     return Facts(
         dataset=dataset,
         scope=scope,
@@ -148,8 +150,9 @@ def collect(
         vault_entries=policy.vault_entries(session, dataset.id),
         api_keys=active_api_keys(session, dataset.id, now=now),
         lineage=lineage_state or lineage.lineage_section(session, scope),
-        reviews=review.review_items(session, scope),
+        reviews=reviews,
         calibration=review.calibration_counts(session, scope),
+        review_versions=review.version_names(session, reviews),
     )
 
 

@@ -125,7 +125,7 @@ def leak_figures(
         return []
     groups: dict[str, list[Reviewed]] = {ALL_VERSIONS: reviewed}
     for item in reviewed:
-        key = version_names.get(item.policy_version_id or "", item.policy_version_id or "none")
+        key = version_names.get(item.policy_version_id or "", item.policy_version_id or "unrecorded")
         groups.setdefault(key, []).append(item)
     if len(groups) == 2:  # one version: its rows would repeat the "all" rows
         groups = {ALL_VERSIONS: reviewed}
