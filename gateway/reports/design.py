@@ -105,7 +105,7 @@ def residual_line(section: ReviewSection) -> str:
         else f" ({NOT_CALIBRATED})"
     )
     return (
-        f"Residual leak (any label): {top.statement}; at most {target} at 95% needs "
+        f"Residual leak: {top.statement}; stating at most {target} at 95% needs "
         f"n = {top.samples_needed} ({top.more_samples_needed} more){recall}."
     )
 

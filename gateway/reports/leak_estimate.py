@@ -84,14 +84,16 @@ def figure(
     score = wilson(findings, samples, confidence=CONFIDENCE)
     bound = up(upper_bound(findings, samples, confidence=CONFIDENCE))
     needed = samples_needed(target, confidence=CONFIDENCE, findings=findings)
+    what = "identifiable content (any label)" if label == ANY else f"a {label}"
+    where = "all policy versions" if version == ALL_VERSIONS else f"policy {version}"
     if findings == 0:
         said = (
-            f"no {label} finding in {samples} sampled image(s): the share is at most "
+            f"{where}: no sampled image of {samples} showed {what}; the share is at most "
             f"{percent(bound)} (95%, one-sided exact), not zero"
         )
     else:
         said = (
-            f"{findings} of {samples} sampled image(s) with a {label} finding: "
+            f"{where}: {findings} of {samples} sampled image(s) showed {what}: "
             f"{percent(f'{findings / samples:.{PLACES}f}')}, 95% interval "
             f"{percent(down(exact.lower))} to {percent(up(exact.upper))} (Clopper-Pearson)"
         )
@@ -125,7 +127,8 @@ def leak_figures(
         return []
     groups: dict[str, list[Reviewed]] = {ALL_VERSIONS: reviewed}
     for item in reviewed:
-        key = version_names.get(item.policy_version_id or "", item.policy_version_id or "unrecorded")
+        recorded = item.policy_version_id
+        key = version_names.get(recorded or "", recorded or "unrecorded")
         groups.setdefault(key, []).append(item)
     if len(groups) == 2:  # one version: its rows would repeat the "all" rows
         groups = {ALL_VERSIONS: reviewed}

@@ -64,7 +64,8 @@ def test_only_decided_samples_count_and_labels_are_separate() -> None:
     assert anything.observed == "0.0300"
     assert (anything.clopper_pearson_lower, anything.clopper_pearson_upper) == ("0.0062", "0.0852")
     assert anything.wilson_lower <= "0.0300" <= anything.wilson_upper
-    assert "3 of 100" in anything.statement and "0.62% to 8.52%" in anything.statement
+    assert "3 of 100 sampled image(s) showed identifiable content" in anything.statement
+    assert "0.62% to 8.52%" in anything.statement
 
 
 def test_figures_per_policy_version() -> None:

@@ -57,7 +57,8 @@ def _fill(ctx, dataset) -> dict[str, str]:
     batch = build_batch(seed=5)
     planted = [i for i in batch.items if i.visible]
     rows = [
-        *(_item(ctx, dataset, a1, v1, reason="sampled", lead_time_seconds=float(s)) for s in range(30)),
+        *(_item(ctx, dataset, a1, v1, reason="sampled", lead_time_seconds=float(s))
+          for s in range(30)),
         _item(ctx, dataset, a1, v1, reason="sampled", findings={"face": 1, "plate": 0}),
         *(_item(ctx, dataset, a2, v2, reason="sampled", lead_time_seconds=4.0) for _ in range(20)),
         _item(ctx, dataset, a2, v2, reason="sampled", decision="ignored", findings={"face": 3}),
@@ -83,7 +84,7 @@ def _figure(review: dict, label: str, version: str) -> dict:
 
 
 @pytest.mark.timeout(180)
-def test_review_sections_are_filled_from_records(ctx, dataset) -> None:
+def test_review_sections_are_filled_from_records(ctx, dataset, tmp_path) -> None:
     filled = _fill(ctx, dataset)
     signed = generate_dataset_report(ctx, dataset.id, actor=ACTOR)
     doc = json.loads(render(signed, ReportFormat.JSON))
@@ -123,13 +124,17 @@ def test_review_sections_are_filled_from_records(ctx, dataset) -> None:
         "Art. 35(7)(d)",
     ]
     risks = design["dpia_inputs"][2]["findings"]
-    assert risks[0].startswith("Residual leak (any label): 1 of 51")
+    assert risks[0].startswith("Residual leak: all policy versions: 1 of 51")
 
-    text = visible_text(render(signed, ReportFormat.HTML).decode())
+    html = render(signed, ReportFormat.HTML)
+    (tmp_path / "report.html").write_bytes(html)  # kept under pytest's basetemp, to look at
+    text = visible_text(html.decode())
     headline = _figure(review, "any", "all")["statement"]
     for wanted in ("Human review and residual leak", "Art. 35(7)(c)", headline):
         assert wanted in text
-    pdf = PdfReader(io.BytesIO(render(signed, ReportFormat.PDF)))
+    pdf_bytes = render(signed, ReportFormat.PDF)
+    (tmp_path / "report.pdf").write_bytes(pdf_bytes)
+    pdf = PdfReader(io.BytesIO(pdf_bytes))
     pdf_text = " ".join(page.extract_text() for page in pdf.pages)
     assert "Human review and residual leak" in pdf_text and "Art. 35(7)" in pdf_text
 
