@@ -155,7 +155,8 @@ def article_25(facts: Facts, review: ReviewSection) -> list[SecurityMeasure]:
             measure="Human review and measured residual leak (Art. 25(1))",
             detail="Quarantined, flagged and a seeded random sample of released images are "
             "reviewed in Label Studio on the redacted rendition; findings re-redact the image.",
-            evidence=f"review items: {_counts(review.items_by_reason)}; decisions: "
+            evidence=f"review policy now: {_pairs(facts, 'review')}; "
+            f"review items: {_counts(review.items_by_reason)}; decisions: "
             f"{_counts(review.decisions)}; {residual_line(review)} Reviewer recall: "
             + (
                 f"{recall.recall} ({recall.found} of {recall.planted} planted faces)"
@@ -190,8 +191,8 @@ def dpia_inputs(facts: Facts, review: ReviewSection) -> list[GovernanceItem]:
             reference="Art. 35(7)(a)",
             title="Systematic description of the processing and its purposes",
             findings=[
-                f"Purpose: {ident.purpose}; controller: {ident.controller}; legal basis: "
-                f"{ident.legal_basis_reference}.",
+                f"Purpose: {ident.purpose.rstrip('.')}; controller: {ident.controller}; "
+                f"legal basis: {ident.legal_basis_reference}.",
                 f"Data subjects: {', '.join(ident.data_subject_categories)}; personal data: "
                 f"{', '.join(ident.personal_data_categories)}.",
                 f"Assets: {facts.assets_total} ({_counts(facts.states)}); recipients: "

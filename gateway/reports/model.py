@@ -63,6 +63,9 @@ class PolicyVersionEntry(_Frozen):
         description="protections this policy switches off (faces, plates, leak_check); "
         "activating it needed an acknowledgement, recorded in lineage",
     )
+    review: dict[str, str] = Field(
+        default_factory=dict, description="the policy's human-review settings (sample_rate)"
+    )
 
 
 class PolicySection(_Frozen):

@@ -116,7 +116,7 @@ def test_review_sections_are_filled_from_records(ctx, dataset, tmp_path) -> None
     design = doc["report"]["gdpr_design"]
     measures = {m["measure"]: m["evidence"] for m in design["article_25"]}
     human = measures["Human review and measured residual leak (Art. 25(1))"]
-    assert "sampled: 51" in human and "1 of 51" in human
+    assert "sampled: 51" in human and "1 of 51" in human and "sample_rate: 0" in human
     assert [i["reference"] for i in design["dpia_inputs"]] == [
         "Art. 35(7)(a)",
         "Art. 35(7)(b)",
