@@ -18,6 +18,7 @@ from gateway.reports.build import gateway_public_keys, generate_dataset_report, 
 from gateway.reports.calibration import build_batch
 from gateway.reports.embedded import visible_text
 from gateway.reports.render import ReportFormat, render
+from gateway.reports.verify import verify_report_file
 from gateway.review.models import ReviewItem
 from tests.conftest import PHOTOS
 from tests.policy.helpers import bind, policy_doc
@@ -134,6 +135,10 @@ def test_review_sections_are_filled_from_records(ctx, dataset, tmp_path) -> None
         assert wanted in text
     pdf_bytes = render(signed, ReportFormat.PDF)
     (tmp_path / "report.pdf").write_bytes(pdf_bytes)
+    for name in ("report.html", "report.pdf"):  # the page re-renders from the signed JSON
+        assert verify_report_file(tmp_path / name, keys=gateway_public_keys(ctx)).report == (
+            signed.report
+        )
     pdf = PdfReader(io.BytesIO(pdf_bytes))
     pdf_text = " ".join(page.extract_text() for page in pdf.pages)
     assert "Human review and residual leak" in pdf_text and "Art. 35(7)" in pdf_text
