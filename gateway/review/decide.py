@@ -92,6 +92,7 @@ def _pull_item(
     if task is None or task.data.get("gateway_review_item") != item.id:
         report.refused[item.id] = "the review task is not in Label Studio as the gateway made it"
         return
+    decided = False
     for raw in sorted(task.annotations, key=lambda a: int(a.get("id") or 0)):
         try:
             held = held_annotation(raw, task_id=task.id)
@@ -101,8 +102,8 @@ def _pull_item(
             continue
         lead = raw.get("lead_time")
         lead_time = float(lead) if isinstance(lead, int | float) else None
-        if _decide(ctx, destination, item, held, lead_time, report, redactor):
-            return  # the item is closed: later annotations change nothing
+        # after the decision, later annotations are still read: a non-reviewer's is recorded
+        decided = _decide(ctx, destination, item, held, lead_time, report, redactor, decided)
 
 
 def _seen(ctx: GatewayContext, item: ReviewItem, ls_id: int) -> bool:
@@ -127,7 +128,9 @@ def _decide(
     lead_time: float | None,
     report: ReviewPull,
     redactor: Redactor,
+    decided: bool,
 ) -> bool:
+    """Act on one annotation; True once the item is decided (by this one or before)."""
     with transaction(ctx.engine) as session:
         asset = session.get(Asset, item.asset_id)
         assert asset is not None  # noqa: S101 (assets are never deleted, only their data)
@@ -138,7 +141,9 @@ def _decide(
         if not is_reviewer(session, item.dataset_id, who):
             _record_ignored(ctx, session, item, held, who, answer, lead_time)
             report.ignored.append(held.ls_id)
-            return False
+            return decided
+    if decided:
+        return True  # the first reviewer's decision stands
     reviewer = Actor("reviewer", who)
     refusal = _refusal(item, asset, answer)
     if refusal is not None:

@@ -1,9 +1,10 @@
 """The review project's labelling configuration and what a reviewer's annotation says (pure).
 
 Reviewers see the redacted rendition with the engine's regions drawn in as pre-annotations
-(control `engine`, read-only in effect: the gateway ignores changes to them, since removing an
-automatic region is off, a reviewer cannot see what lies under a blur). What they draw with
-the `missed` control (face, plate, text) becomes the asset's manual regions. One choice
+(label "redacted by the gateway", ignored when they come back: removing an automatic region
+is off, since a reviewer cannot see what lies under a blur). One box control serves both (Label
+Studio draws with the first box control of an image); what reviewers draw with face, plate or
+text becomes the asset's manual regions. One choice
 decides: release, reject, or (no rendition yet) re-process. Hotkeys make a typical photo a
 few seconds: F/P/T pick the box label, 1/2/3 the decision, Ctrl+Enter submits."""
 
@@ -15,7 +16,6 @@ from typing import Any
 from gateway.review.models import ReviewDecision
 
 IMAGE = "image"
-ENGINE = "engine"
 MISSED = "missed"
 DECISION = "decision"
 LABELS = {"face": "f", "plate": "p", "text": "t"}
@@ -47,11 +47,9 @@ def review_label_config() -> str:
         "<View>\n"
         '  <Header value="$review_note" size="5"/>\n'
         f'  <Image name="{IMAGE}" value="$image" zoom="true"/>\n'
-        f'  <RectangleLabels name="{ENGINE}" toName="{IMAGE}" showInline="true">\n'
-        f'    <Label value="{ENGINE_LABEL}" background="#1e88e5"/>\n'
-        "  </RectangleLabels>\n"
         f'  <RectangleLabels name="{MISSED}" toName="{IMAGE}" showInline="true">\n'
         f"{labels}\n"
+        f'    <Label value="{ENGINE_LABEL}" background="#1e88e5"/>\n'
         "  </RectangleLabels>\n"
         f'  <Choices name="{DECISION}" toName="{IMAGE}" choice="single-radio" '
         'required="true" showInline="true">\n'
@@ -133,7 +131,7 @@ def engine_prediction(regions: list[dict[str, Any]], *, width: int, height: int)
     result = [
         {
             "id": f"engine-{i}",
-            "from_name": ENGINE,
+            "from_name": MISSED,
             "to_name": IMAGE,
             "type": "rectanglelabels",
             "original_width": width,

@@ -263,3 +263,35 @@ def verify_sample(ctx: GatewayContext, session: Session, sample_id: str) -> Samp
     return SampleCheck(
         sample.id, checkpoint.tree_size, seed, drawn, seed == sample.seed and drawn == sample.drawn
     )
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    quarantined: list[str]
+    flagged: list[str]
+    sample_id: str | None
+    sampled: list[str]
+
+
+def enqueue_for_review(
+    ctx: GatewayContext,
+    session: Session,
+    dataset_ref: str,
+    *,
+    actor: Actor,
+    sample: bool = True,
+    rate: str | None = None,
+) -> Enqueued:
+    """Quarantined and flagged assets, and (`sample`) this batch's draw of released ones."""
+    from gateway.review.project import review_project
+
+    dataset = get_dataset(session, dataset_ref)
+    review_project(session, dataset.id)  # no review destination: nothing is queued
+    queued = queue_withheld(ctx, session, dataset.id, actor=actor)
+    drawn = sample_released(ctx, session, dataset.id, actor=actor, rate=rate) if sample else None
+    return Enqueued(
+        queued.quarantined,
+        queued.flagged,
+        drawn.id if drawn else None,
+        list(drawn.drawn) if drawn else [],
+    )

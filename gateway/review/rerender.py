@@ -24,7 +24,7 @@ from gateway.ingest import original_aad
 from gateway.keys import KeyPurpose
 from gateway.lineage import Actor
 from gateway.models import Asset, AssetState, Detection
-from gateway.pipeline import RedactionOutcome, Redactor, redactor_for
+from gateway.pipeline import RedactionOutcome, Redactor, _storage_allowed, redactor_for
 from gateway.policy.derived import delete_blob
 from gateway.policy.governing import governing_policy
 from gateway.pseudonymisation.release import release_file
@@ -135,6 +135,9 @@ def _record(
     with transaction(ctx.engine) as session:
         asset = _asset(session, asset_id)
         released = outcome.released and outcome.output is not None
+        if released:
+            outcome = _storage_allowed(ctx, session, asset, outcome)
+            released = outcome.released
         if released:
             assert outcome.output is not None  # noqa: S101 (narrowing for mypy)
             digest = crypto.sha256_hex(outcome.output)

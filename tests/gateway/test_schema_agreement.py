@@ -12,7 +12,8 @@ from gateway.labelstudio import tables as labelstudio_tables
 from gateway.policy import tables as policy_tables
 from gateway.review import models as review_tables
 
-TABLE_MODULES = (models, labelstudio_tables, policy_tables, review_tables)  # importing registers their tables
+# importing registers their tables
+TABLE_MODULES = (models, labelstudio_tables, policy_tables, review_tables)
 
 pytestmark = pytest.mark.db
 
