@@ -44,6 +44,8 @@ class CalibrationItem:
     photo: str
     photo_sha256: str
     image: bytes  # JPEG, every labelled face masked except `visible`
+    width: int
+    height: int
     visible: tuple[tuple[int, int, int, int], ...]  # planted: left unredacted on purpose
     masked: tuple[tuple[int, int, int, int], ...]
 
@@ -106,6 +108,8 @@ def build_batch(
                 photo=name,
                 photo_sha256=hashlib.sha256(data).hexdigest(),
                 image=encode_image(shown, quality=95),
+                width=int(pixels.shape[1]),
+                height=int(pixels.shape[0]),
                 visible=tuple(boxes[i] for i in sorted(chosen)),
                 masked=tuple(boxes[i] for i in masked),
             )

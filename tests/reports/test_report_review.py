@@ -13,15 +13,19 @@ from pypdf import PdfReader
 
 from gateway.db import transaction
 from gateway.ingest import Upload, ingest_upload
+from gateway.labelstudio.annotation_store import HeldAnnotation
 from gateway.lineage import Actor
 from gateway.reports.build import gateway_public_keys, generate_dataset_report, verify_report
 from gateway.reports.calibration import build_batch
 from gateway.reports.embedded import visible_text
 from gateway.reports.render import ReportFormat, render
 from gateway.reports.verify import verify_report_file
-from gateway.review.models import ReviewItem
+from gateway.review.calibration import close_calibration, open_calibration
+from gateway.review.labelconfig import ManualBox, ReviewAnswer
+from gateway.review.models import ReviewDecision, ReviewItem
 from tests.conftest import PHOTOS
 from tests.policy.helpers import bind, policy_doc
+from tests.review.test_calibration_items import _items, _review_destination
 
 pytestmark = [pytest.mark.db]
 ACTOR = Actor("cli", "officer")
@@ -55,8 +59,6 @@ def _fill(ctx, dataset) -> dict[str, str]:
     a1 = _ingest(ctx, dataset, "masks_maksssksksss44.jpg")
     v2 = bind(ctx, dataset, policy_doc("street", retention={"originals_days": 7})).version.id
     a2 = _ingest(ctx, dataset, "masks_maksssksksss79.jpg")
-    batch = build_batch(seed=5)
-    planted = [i for i in batch.items if i.visible]
     rows = [
         *(_item(ctx, dataset, a1, v1, reason="sampled", lead_time_seconds=float(s))
           for s in range(30)),
@@ -64,18 +66,22 @@ def _fill(ctx, dataset) -> dict[str, str]:
         *(_item(ctx, dataset, a2, v2, reason="sampled", lead_time_seconds=4.0) for _ in range(20)),
         _item(ctx, dataset, a2, v2, reason="sampled", decision="ignored", findings={"face": 3}),
         _item(ctx, dataset, a2, v2, reason="quarantined", decision=None),
-        *(
-            _item(
-                ctx, dataset, a1, v1, reason="calibration", findings={"face": len(i.visible)},
-                details={"calibration": i.manifest(),
-                         "face_boxes": [list(b) for b in i.visible[1 if n == 0 else 0 :]]},
-            )
-            for n, i in enumerate(planted)
-        ),
     ]  # fmt: skip
     with transaction(ctx.engine) as s:
         s.add_all(rows)
-    return {"v1": v1, "v2": v2, "planted": str(sum(len(i.visible) for i in planted))}
+    # the calibration batch through the review loop's path; the reviewer misses one face
+    _review_destination(ctx, dataset)
+    open_calibration(ctx, dataset.id, seed=5, actor=ACTOR)
+    plans = {p.photo: p for p in build_batch(seed=5).items}
+    planted = [(i, plans[i.details["calibration"]["photo"]]) for i in _items(ctx, dataset)]
+    planted = [(i, p) for i, p in planted if p.visible]
+    for n, (item, plan) in enumerate(planted):
+        boxes = plan.visible[1:] if n == 0 else plan.visible
+        answer = ReviewAnswer(ReviewDecision.RELEASED, tuple(ManualBox("face", *b) for b in boxes))
+        held = HeldAnnotation(ls_id=n + 1, task_id=n + 1, result=[], was_cancelled=False,
+                              completed_by=5)  # fmt: skip
+        close_calibration(ctx, item, held, "pn:reviewer", answer, 6.0)
+    return {"v1": v1, "v2": v2, "planted": str(sum(len(p.visible) for _, p in planted))}
 
 
 def _figure(review: dict, label: str, version: str) -> dict:
@@ -93,7 +99,12 @@ def test_review_sections_are_filled_from_records(ctx, dataset, tmp_path) -> None
     review = doc["report"]["review"]
 
     counts = {c["key"]: c["count"] for c in review["items_by_reason"]}
-    assert counts == {"sampled": 51, "quarantined": 1, "calibration": len(_planted())}
+    assert counts == {
+        "sampled": 51,
+        "quarantined": 1,
+        "calibration": len(build_batch(seed=5).items),
+    }
+    assert doc["report"]["redaction"]["assets_total"] == 2  # the calibration images are not data
     assert {c["key"]: c["count"] for c in review["decisions"]}["ignored"] == 1
     face_all = _figure(review, "face", "all")
     assert (face_all["samples"], face_all["findings"]) == (51, 1)
@@ -142,10 +153,6 @@ def test_review_sections_are_filled_from_records(ctx, dataset, tmp_path) -> None
     pdf = PdfReader(io.BytesIO(pdf_bytes))
     pdf_text = " ".join(page.extract_text() for page in pdf.pages)
     assert "Human review and residual leak" in pdf_text and "Art. 35(7)" in pdf_text
-
-
-def _planted() -> list[object]:
-    return [i for i in build_batch(seed=5).items if i.visible]
 
 
 def test_without_reviews_the_report_says_so(ctx, dataset) -> None:
