@@ -46,6 +46,7 @@ class CalibrationItem:
     image: bytes  # JPEG, every labelled face masked except `visible`
     width: int
     height: int
+    regions: tuple[tuple[int, int, int, int], ...]  # what was masked (grown as the engine grows)
     visible: tuple[tuple[int, int, int, int], ...]  # planted: left unredacted on purpose
     masked: tuple[tuple[int, int, int, int], ...]
 
@@ -110,6 +111,7 @@ def build_batch(
                 image=encode_image(shown, quality=95),
                 width=int(pixels.shape[1]),
                 height=int(pixels.shape[0]),
+                regions=tuple((grown[i].x, grown[i].y, grown[i].w, grown[i].h) for i in masked),
                 visible=tuple(boxes[i] for i in sorted(chosen)),
                 masked=tuple(boxes[i] for i in masked),
             )

@@ -5,9 +5,10 @@ CC0 photos with every labelled face masked except 0-2 left visible on purpose) t
 queue with reason `calibration`. Each image is its own asset of the dataset, created `rejected`
 with the reason code `calibration`: nothing syncs, samples, re-processes or releases it, and it
 has no original (a public photo, never user data). The review task shows it like a sampled
-image, so a reviewer cannot tell it apart. `close_calibration` records what the reviewer found
-(the face boxes, in pixels, in `details["face_boxes"]`) and never touches the asset: the
-governance report matches those boxes with the planted faces (`collect_review`)."""
+image, masked regions as the engine's pre-annotation, so a reviewer cannot tell it apart.
+`close_calibration` records what the reviewer found (the face boxes, in pixels, in
+`details["face_boxes"]`) and never touches the asset: the governance report matches those
+boxes with the planted faces (`collect_review`)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from gateway.datasets import get_dataset
 from gateway.db import transaction
 from gateway.labelstudio.annotation_store import HeldAnnotation
 from gateway.lineage import Actor, append
-from gateway.models import Asset, AssetState
+from gateway.models import Asset, AssetState, Detection
 from gateway.policy.enforcement import EnforcementPoint, enforce_residency, storage_region
 from gateway.pseudonymisation.dataset_secrets import content_digest_key
 from gateway.reports.calibration import CalibrationItem, build_batch, planted_found
@@ -81,6 +82,13 @@ def _open(
     if asset is None:
         asset = _calibration_asset(ctx, dataset_id, item, digest, now=now)
         session.add(asset)
+        session.flush()
+        # the masked regions, shown as the engine's pre-annotation like on any sampled image
+        session.add_all(
+            Detection(asset_id=asset.id, label="face", x=x, y=y, w=w, h=h, score_milli=1000,
+                      detector=CALIBRATION_CODE, stage="detect")
+            for x, y, w, h in item.regions
+        )  # fmt: skip
     elif _open_item(session, asset.id):
         return None
     row = ReviewItem(
