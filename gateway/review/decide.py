@@ -108,7 +108,11 @@ def _pull_item(
 
 
 def _seen(ctx: GatewayContext, item: ReviewItem, ls_id: int) -> bool:
+    """Already acted on: decided, ignored, or refused (each annotation counts once)."""
     with transaction(ctx.engine) as session:
+        fresh = session.get(ReviewItem, item.id)
+        if fresh is not None and ls_id in (fresh.details or {}).get("refused", []):
+            return True
         return (
             session.exec(
                 select(ReviewItem).where(
@@ -152,7 +156,7 @@ def _decide(
     refusal = _refusal(item, asset, answer)
     if refusal is not None:
         report.refused[item.id] = refusal
-        _record_refusal(ctx, item, who, answer, refusal)
+        _record_refusal(ctx, item, held.ls_id, who, answer, refusal)
         return False
     assert answer.decision is not None  # noqa: S101 (no decision is a refusal above)
     outcome = _apply(ctx, item, answer, reviewer, redactor, report)
@@ -425,9 +429,13 @@ def _record_ignored(
 
 
 def _record_refusal(
-    ctx: GatewayContext, item: ReviewItem, who: str, answer: ReviewAnswer, why: str
+    ctx: GatewayContext, item: ReviewItem, ls_id: int, who: str, answer: ReviewAnswer, why: str
 ) -> None:
     with transaction(ctx.engine) as session:
+        fresh = session.get(ReviewItem, item.id)
+        assert fresh is not None  # noqa: S101
+        fresh.details = {**fresh.details, "refused": [*fresh.details.get("refused", []), ls_id]}
+        session.add(fresh)
         append(
             session,
             action="review.decision_refused",
@@ -441,6 +449,7 @@ def _record_refusal(
                 "review_item": item.id,
                 "requested": answer.decision.value if answer.decision else "",
                 "why": why,
+                "annotation_id": ls_id,
             },
         )
 

@@ -18,6 +18,7 @@ import hashlib
 import io
 import os
 import re
+import uuid
 from pathlib import Path
 
 import httpx
@@ -159,7 +160,7 @@ def _non_reviewer_rejects(server, task_id: int) -> int:
             "/user/signup/",
             data={
                 "csrfmiddlewaretoken": token.group(1),
-                "email": "someone-else@gateway.local",
+                "email": f"not-a-reviewer-{uuid.uuid4().hex[:8]}@gateway.local",
                 "password": "not-a-reviewer-42",
                 "how_find_us": "Other",
             },
