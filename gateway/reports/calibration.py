@@ -28,13 +28,14 @@ import numpy as np
 
 from gateway.reports.agreement import Box, match_boxes
 from gateway.reports.leak_estimate import RecallCount
+from gateway.shipped import shipped_path
 from redaction import operators
 from redaction.engine import grow
 from redaction.io import encode_image
 from redaction.policy import RedactionPolicy
 from redaction.types import BGRImage, Label, Region
 
-PHOTOS = Path(__file__).resolve().parents[1] / "demo_photos"
+PHOTOS = shipped_path("demo_photos")
 MATCH_IOU = 0.3
 MAX_VISIBLE = 2
 
