@@ -47,6 +47,21 @@ def reviewers_add(
     out.print(f"reviewer {row.pseudonym} may decide reviews of {dataset}")
 
 
+@reviewers_app.command("remove")
+def reviewers_remove(
+    dataset: Dataset, pseudonym: Annotated[str, typer.Argument(help="as `add` printed it")]
+) -> None:
+    """Stop a reviewer's decisions from counting (later ones are recorded and ignored)."""
+    from gateway.review.project import remove_reviewer
+
+    with opened() as ctx:
+        in_tx(
+            ctx,
+            lambda s: remove_reviewer(ctx, s, dataset, pseudonym_=pseudonym, actor=cli_actor()),
+        )
+    out.print(f"reviewer {pseudonym} no longer decides reviews of {dataset}", highlight=False)
+
+
 @review_app.command("queue")
 def queue(
     dataset: Dataset,

@@ -20,9 +20,10 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from gateway.asset_states import transition
 from gateway.context import GatewayContext
@@ -41,7 +42,8 @@ from gateway.review.calibration import close_calibration
 from gateway.review.labelconfig import ReviewAnswer, read_answer
 from gateway.review.models import ReviewDecision, ReviewItem, ReviewReason
 from gateway.review.project import is_reviewer, review_project, reviewer_pseudonym
-from gateway.review.queue import end_hold, open_items
+from gateway.review.queue import open_items
+from gateway.review.records import close_item, record_ignored, record_refusal
 from gateway.review.rerender import rerender
 
 log = logging.getLogger(__name__)
@@ -144,7 +146,7 @@ def _decide(
         )
         answer = read_answer(held.result, width=asset.width or 1, height=asset.height or 1)
         if not is_reviewer(session, item.dataset_id, who):
-            _record_ignored(ctx, session, item, held, who, answer, lead_time)
+            record_ignored(ctx, session, item, held, who, answer, lead_time)
             report.ignored.append(held.ls_id)
             return decided
     if decided:
@@ -156,13 +158,35 @@ def _decide(
     refusal = _refusal(item, asset, answer)
     if refusal is not None:
         report.refused[item.id] = refusal
-        _record_refusal(ctx, item, held.ls_id, who, answer, refusal)
+        record_refusal(ctx, item, held.ls_id, who, answer, refusal)
         return False
     assert answer.decision is not None  # noqa: S101 (no decision is a refusal above)
+    if not _claim(ctx, item, held.ls_id):
+        return True  # another pull (the CLI, the service) is acting on this item now
     outcome = _apply(ctx, item, answer, reviewer, redactor, report)
-    _close(ctx, item, held, who, answer, outcome, lead_time, reviewer)
+    close_item(ctx, item, held, who, answer, outcome, lead_time, reviewer)
     report.decided[item.id] = outcome.value
     return True
+
+
+CLAIM_SECONDS = 600  # a pull that died mid-decision leaves its claim; it lapses after this
+
+
+def _claim(ctx: GatewayContext, item: ReviewItem, ls_id: int) -> bool:
+    """Take the item for this decision, once: a concurrent pull sees the claim and leaves it."""
+    now = ctx.clock()
+    with transaction(ctx.engine) as session:
+        row = session.get(ReviewItem, item.id, with_for_update=True)
+        if row is None or row.decided_at is not None:
+            return False
+        claim = (row.details or {}).get("claim")
+        if claim is not None:
+            at = datetime.fromisoformat(claim["at"])
+            if now - at < timedelta(seconds=CLAIM_SECONDS):
+                return False
+        row.details = {**row.details, "claim": {"annotation": ls_id, "at": now.isoformat()}}
+        session.add(row)
+        return True
 
 
 def _refusal(item: ReviewItem, asset: Asset, answer: ReviewAnswer) -> str | None:
@@ -306,151 +330,6 @@ def _requeue(ctx: GatewayContext, asset_id: str, reviewer: Actor, params: dict[s
                 created_at=now,
                 updated_at=now,
             )
-        )
-
-
-def _close(
-    ctx: GatewayContext,
-    item: ReviewItem,
-    held: HeldAnnotation,
-    who: str,
-    answer: ReviewAnswer,
-    outcome: ReviewDecision,
-    lead_time: float | None,
-    reviewer: Actor,
-) -> None:
-    now = ctx.clock()
-    with transaction(ctx.engine) as session:
-        row = session.get(ReviewItem, item.id)
-        asset = session.get(Asset, item.asset_id)
-        assert row is not None and asset is not None  # noqa: S101
-        row.decided_at, row.decision, row.reviewer = now, outcome.value, who
-        row.findings, row.lead_time_seconds = answer.findings(), lead_time
-        row.ls_annotation_id = held.ls_id
-        row.details = {**row.details, "requested": (answer.decision or outcome).value}
-        session.add(row)
-        end_hold(ctx, session, row, actor=reviewer)
-        _close_incident(ctx, session, row, outcome, reviewer)
-        append(
-            session,
-            action="review.decided",
-            entity_type="asset",
-            entity_id=row.asset_id,
-            dataset_id=row.dataset_id,
-            actor=reviewer,
-            now=now,
-            region=ctx.settings.region,
-            outputs={"redacted_sha256": asset.redacted_sha256 or "", "state": asset.state},
-            parameters={
-                "review_item": row.id,
-                "reviewer": who,
-                "decision": outcome.value,
-                "requested": (answer.decision or outcome).value,
-                "reason": row.reason,
-                "findings": row.findings,
-                "task_id": row.ls_task_id or 0,
-                "annotation_id": held.ls_id,
-            },
-        )
-
-
-def _close_incident(
-    ctx: GatewayContext, session: Session, item: ReviewItem, outcome: ReviewDecision, actor: Actor
-) -> None:
-    incidents = session.exec(
-        select(Incident).where(
-            Incident.asset_id == item.asset_id, col(Incident.closed_at).is_(None)
-        )
-    ).all()
-    for incident in incidents:
-        incident.closed_at = ctx.clock()
-        incident.details = {**incident.details, "outcome": outcome.value, "review_item": item.id}
-        session.add(incident)
-        append(
-            session,
-            action="incident.closed",
-            entity_type="incident",
-            entity_id=incident.id,
-            dataset_id=item.dataset_id,
-            actor=actor,
-            now=incident.closed_at,
-            region=ctx.settings.region,
-            parameters={"outcome": outcome.value, "review_item": item.id},
-        )
-
-
-def _record_ignored(
-    ctx: GatewayContext,
-    session: Session,
-    item: ReviewItem,
-    held: HeldAnnotation,
-    who: str,
-    answer: ReviewAnswer,
-    lead_time: float | None,
-) -> None:
-    now = ctx.clock()
-    session.add(
-        ReviewItem(
-            id=str(uuid.uuid4()),
-            dataset_id=item.dataset_id,
-            asset_id=item.asset_id,
-            reason=item.reason,
-            sample_ref=item.sample_ref,
-            opened_at=item.opened_at,
-            decided_at=now,
-            decision=ReviewDecision.IGNORED.value,
-            reviewer=who,
-            findings=answer.findings(),
-            lead_time_seconds=lead_time,
-            policy_version_id=item.policy_version_id,
-            destination_id=item.destination_id,
-            ls_task_id=item.ls_task_id,
-            ls_annotation_id=held.ls_id,
-            original_available=item.original_available,
-            details={"review_item": item.id, "why": "not a reviewer of this dataset"},
-        )
-    )
-    append(
-        session,
-        action="review.decision_ignored",
-        entity_type="asset",
-        entity_id=item.asset_id,
-        dataset_id=item.dataset_id,
-        actor=Actor("annotator", who),
-        now=now,
-        region=ctx.settings.region,
-        parameters={
-            "review_item": item.id,
-            "by": who,
-            "why": "not a reviewer of this dataset",
-            "annotation_id": held.ls_id,
-        },
-    )
-
-
-def _record_refusal(
-    ctx: GatewayContext, item: ReviewItem, ls_id: int, who: str, answer: ReviewAnswer, why: str
-) -> None:
-    with transaction(ctx.engine) as session:
-        fresh = session.get(ReviewItem, item.id)
-        assert fresh is not None  # noqa: S101
-        fresh.details = {**fresh.details, "refused": [*fresh.details.get("refused", []), ls_id]}
-        session.add(fresh)
-        append(
-            session,
-            action="review.decision_refused",
-            entity_type="asset",
-            entity_id=item.asset_id,
-            dataset_id=item.dataset_id,
-            actor=Actor("reviewer", who),
-            now=ctx.clock(),
-            region=ctx.settings.region,
-            parameters={
-                "review_item": item.id,
-                "requested": answer.decision.value if answer.decision else "",
-                "why": why,
-                "annotation_id": ls_id,
-            },
         )
 
 

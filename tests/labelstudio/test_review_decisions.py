@@ -24,6 +24,7 @@ from gateway.review.models import ReviewItem
 from gateway.review.outcomes import review_outcomes
 from gateway.review.project import add_reviewer, push_review_tasks, set_review_destination
 from gateway.review.queue import enqueue_for_review
+from gateway.review.schedule import ReviewPuller
 from tests.labelstudio.fixtures import ADMIN, FAST_RETRY, PHOTO_NAMES, release_photos
 from tests.labelstudio.helpers import lineage, project_tasks, sdk
 
@@ -109,9 +110,10 @@ def test_flagged_release_and_reject_only_when_the_original_is_gone(
     ]
     with sdk(labelstudio) as client:
         client.annotations.create(review[sampled]["id"], result=_decision("reject"))
-    second = pull_decisions(
-        ctx, dataset.id, redactor=session_redactor, actor=ADMIN, retry=FAST_RETRY
-    )
+    # the service's scheduled pull (as the supervisor runs it) takes the second decision
+    puller = ReviewPuller(ctx, interval_seconds=60, redactor_factory=lambda: session_redactor)
+    second = puller.run_once()[dataset.id]
+    puller.close()
     assert list(second.decided.values()) == ["rejected"]
 
     with transaction(ctx.engine) as s:
