@@ -167,8 +167,10 @@ def close_calibration(
     boxes = [[round(b.x), round(b.y), round(b.w), round(b.h)] for b in faces]
     now = ctx.clock()
     with transaction(ctx.engine) as session:
-        row = session.get(ReviewItem, item.id)
+        row = session.get(ReviewItem, item.id, with_for_update=True)
         assert row is not None  # noqa: S101 (review items are never deleted)
+        if row.decided_at is not None:  # a concurrent pull measured it first: once only
+            return str(row.decision)
         row.decided_at, row.decision, row.reviewer = now, decision.value, who
         row.findings, row.lead_time_seconds = answer.findings(), lead_time
         row.ls_annotation_id = held.ls_id

@@ -21,9 +21,9 @@ from gateway.models import Asset, AssetState, Destination, LineageRecord
 from gateway.reports.build import generate_dataset_report
 from gateway.reports.calibration import build_batch
 from gateway.reports.render import ReportFormat, render
-from gateway.review.calibration import open_calibration
+from gateway.review.calibration import close_calibration, open_calibration
 from gateway.review.decide import ReviewPull, _decide
-from gateway.review.labelconfig import DECISION, MISSED
+from gateway.review.labelconfig import DECISION, MISSED, ReviewAnswer
 from gateway.review.models import ReviewItem
 from gateway.review.project import add_reviewer, set_review_destination
 
@@ -121,6 +121,10 @@ def test_calibration_items_measure_reviewer_recall(ctx, dataset) -> None:
         pull = ReviewPull()
         assert _decide(ctx, destination, row, held, 3.0, pull, None, False) is True
         assert pull.decided == {row.id: "released"} and not pull.resynced
+    late = _annotation(first, [], user=REVIEWER, width=1, height=1)  # a concurrent pull's
+    assert close_calibration(ctx, first, late, "pn:late", ReviewAnswer(None, ()), 1.0) == (
+        "released"
+    )  # the first measure stands, recorded once (counted below)
 
     doc = json.loads(
         render(generate_dataset_report(ctx, dataset.id, actor=ADMIN), ReportFormat.JSON)
@@ -143,6 +147,7 @@ def test_calibration_items_measure_reviewer_recall(ctx, dataset) -> None:
         ).all()
     assert states == {AssetState.REJECTED}  # measured only: nothing released or re-rendered
     found = sorted(json.loads(r.payload)["parameters"]["found"] for r in decided)
+    assert len(decided) == len(planted)
     assert sum(found) == total - 1
 
 
