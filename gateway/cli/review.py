@@ -142,3 +142,23 @@ def verify_sample_command(sample_id: Annotated[str, typer.Argument()]) -> None:
     )
     if not check.matches:
         sys.exit(6)
+
+
+@review_app.command("calibrate")
+def calibrate(
+    dataset: Dataset,
+    seed: Annotated[int, typer.Option(help="draws which labelled faces stay visible (recorded)")],
+) -> None:
+    """Queue the calibration batch (bundled public photos, some labelled faces left visible on
+    purpose) to measure reviewer recall, and create its tasks in the review project."""
+    from gateway.review.calibration import open_calibration
+    from gateway.review.project import push_review_tasks
+
+    with opened() as ctx:
+        queued = open_calibration(ctx, dataset, seed=seed, actor=cli_actor())
+        pushed = push_review_tasks(ctx, dataset, actor=cli_actor())
+    out.print(
+        f"queued {len(queued)} calibration item(s) (seed {seed}); "
+        f"{len(pushed.created)} tasks created in review project {pushed.project_id}",
+        highlight=False,
+    )

@@ -38,8 +38,9 @@ from gateway.labelstudio.tables import Incident, IncidentKind
 from gateway.lineage import Actor, append
 from gateway.models import Asset, AssetState, AssetSync, Destination, Job, JobState, SyncState
 from gateway.pipeline import Redactor
+from gateway.review.calibration import close_calibration
 from gateway.review.labelconfig import ReviewAnswer, read_answer
-from gateway.review.models import ReviewDecision, ReviewItem
+from gateway.review.models import ReviewDecision, ReviewItem, ReviewReason
 from gateway.review.project import is_reviewer, review_project, reviewer_pseudonym
 from gateway.review.queue import open_items
 from gateway.review.records import close_item, record_ignored, record_refusal
@@ -150,6 +151,9 @@ def _decide(
             return decided
     if decided:
         return True  # the first reviewer's decision stands
+    if item.reason == ReviewReason.CALIBRATION and answer.decision is not None:
+        report.decided[item.id] = close_calibration(ctx, item, held, who, answer, lead_time)
+        return True  # a calibration image is only measured: no re-render, no release
     reviewer = Actor("reviewer", who)
     refusal = _refusal(item, asset, answer)
     if refusal is not None:

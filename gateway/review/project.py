@@ -227,7 +227,8 @@ def _note(item: ReviewItem, *, has_rendition: bool) -> str:
         "quarantined": "Quarantined by the gateway",
         "flagged": "Flagged by an annotator",
         "sampled": "Random sample of released images",
-        "calibration": "Calibration image",
+        # shown as a sample: a reviewer who knew would look harder (gateway.review.calibration)
+        "calibration": "Random sample of released images",
     }.get(item.reason, item.reason)
     parts = [why + (f" ({item.detail})" if item.detail else "")]
     if not item.original_available:
