@@ -101,6 +101,11 @@ RECORDED: dict[str, tuple[str, str]] = {
         "Apache-2.0",
         "no licence in its metadata; the LICENSE file inside the distribution is Apache 2.0",
     ),
+    "kubernetes-validate": (
+        "Apache-2.0",
+        "metadata says only 'Apache'; the LICENSE file inside the wheel is the Apache License 2.0 "
+        "(dev extra: validates deploy/k8s offline)",
+    ),
     "opencv-python": (
         "Apache-2.0",
         "scripts/setup.sh uninstalls it (one OpenCV: the headless build stays); same licence "
