@@ -1,0 +1,482 @@
+"""Scale-out figures (issue 17), on PostgreSQL.
+
+* engine: images/s with 1 and 2 worker processes draining a backlog of 400 px photos under the
+  default policy; per image, the time outside the redaction call (database, storage,
+  encryption, metadata gate, and the broker when there is one) against the redaction call
+  itself; queue latency (upload committed -> the redaction call starts) p50/p99 while photos
+  arrive one by one at ~60% of one worker's capacity.
+* ledger: lineage appends/s with 4 processes (standing for 2 workers + 2 API processes) writing
+  at once, each in its own transactions, through the real ledger (sequencer, outbox, drain).
+
+    PYTHONPATH=$PWD .venv/bin/python -m bench.scale [--images 40] [--engines embedded]
+
+Each part runs in a database it creates afresh (bench_scale_*; dropped at the end) on the
+server of --admin-url (default: the local PostgreSQL, db `test`). Writes
+bench/results/scale-<date>[-label].json and .md (machine, load, date, commit, figures).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import io
+import json
+import multiprocessing
+import os
+import platform
+import random
+import statistics
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageOps
+from sqlalchemy import create_engine, text
+from sqlmodel import select
+
+from gateway.context import GatewayContext
+from gateway.datasets import create_dataset
+from gateway.db import transaction
+from gateway.demo import DEMO_DATASET
+from gateway.ingest import Upload, ingest_upload
+from gateway.lineage import Actor
+from gateway.models import Dataset
+from gateway.pipeline import RedactionOutcome
+from gateway.processing import pending_jobs
+from gateway.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+PHOTOS = ROOT / "gateway" / "demo_photos"
+ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+SIDE = 400
+ACTOR = Actor("system", "bench-scale")
+
+
+# -- inputs -------------------------------------------------------------------------------------
+
+
+def photos(count: int) -> list[bytes]:
+    """`count` distinct JPEGs, 400 px on the long side, made from the demo photos (mirrored and
+    re-encoded at varying quality, so every one has its own content digest)."""
+    sources = sorted(PHOTOS.glob("*.jpg"))
+    out: list[bytes] = []
+    for i in range(count):
+        image = Image.open(sources[i % len(sources)]).convert("RGB")
+        image.thumbnail((SIDE, SIDE))
+        if (i // len(sources)) % 2:
+            image = ImageOps.mirror(image)
+        buffer = io.BytesIO()
+        image.save(buffer, "JPEG", quality=80 + (i // (2 * len(sources))) % 15)
+        out.append(buffer.getvalue())
+    if len({hashlib.sha256(b).digest() for b in out}) != count:
+        raise SystemExit("the bench photos are not distinct")
+    return out
+
+
+# -- databases ----------------------------------------------------------------------------------
+
+
+@contextmanager
+def fresh_database(admin_url: str, name: str) -> Iterator[str]:
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin_url.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def open_context(url: str, data: Path, *, workers: int) -> GatewayContext:
+    key = base64.b64encode(os.urandom(32)).decode()
+    settings = Settings(
+        data_dir=data,
+        database_url=url,
+        master_key=key,
+        region="eu-de",
+        workers=workers,
+        worker_poll_seconds=5.0,
+        retention_interval_seconds=0,
+        annotation_pull_interval_seconds=0,
+    )
+    return GatewayContext.open(settings)
+
+
+def dataset_id(ctx: GatewayContext) -> str:
+    with transaction(ctx.engine) as session:
+        found = session.exec(select(Dataset).where(Dataset.name == DEMO_DATASET.name)).first()
+        if found is None:
+            found = create_dataset(session, ctx, DEMO_DATASET, actor=ACTOR)
+        return found.id
+
+
+def upload(ctx: GatewayContext, dataset: str, data: bytes, name: str) -> float:
+    """Ingest one photo in its own transaction; the wall-clock moment it committed."""
+    with transaction(ctx.engine) as session:
+        found = session.get(Dataset, dataset)
+        if found is None:
+            raise LookupError(dataset)
+        ingest_upload(session, ctx, found, Upload(name, data), actor=ACTOR)
+    return time.time()
+
+
+# -- the redaction call, timed ------------------------------------------------------------------
+
+
+class TimedRedactor:
+    """The real redactor, with the start and length of every redaction call written down
+    (keyed by the digest of the original it was handed)."""
+
+    def __init__(self, inner: Any, log: dict[str, tuple[float, float]]) -> None:
+        self.inner, self.log = inner, log
+
+    def redact(self, data: bytes) -> RedactionOutcome:
+        started, t0 = time.time(), time.perf_counter()
+        outcome: RedactionOutcome = self.inner.redact(data)
+        self.log[hashlib.sha256(data).hexdigest()] = (started, time.perf_counter() - t0)
+        return outcome
+
+    def for_policy(self, policy: Any) -> TimedRedactor:
+        chosen = self.inner.for_policy(policy)
+        return self if chosen is self.inner else TimedRedactor(chosen, self.log)
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def __getattr__(self, name: str) -> Any:  # alive, revive: the supervisor's probes
+        return getattr(self.inner, name)
+
+
+def warm_redactors(ctx: GatewayContext, count: int, sample: bytes) -> list[IsolatedRedactorT]:
+    from gateway.redactor import IsolatedRedactor
+
+    made = [IsolatedRedactor(ctx.settings) for _ in range(count)]
+    for redactor in made:  # models loaded, first-call costs paid before the clock starts
+        redactor.redact(sample)
+    return made
+
+
+IsolatedRedactorT = Any
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+# -- the embedded engine ------------------------------------------------------------------------
+
+
+def embedded_backlog(admin_url: str, images: list[bytes], workers: int) -> dict[str, Any]:
+    """Enqueue every photo, then let `workers` job workers (one redaction process each) drain."""
+    from gateway.background import Supervisor
+    from gateway.workers import job_workers
+
+    with (
+        fresh_database(admin_url, f"bench_scale_e{workers}") as url,
+        tempfile.TemporaryDirectory(dir=scratch()) as tmp,
+    ):
+        ctx = open_context(url, Path(tmp), workers=workers)
+        log: dict[str, tuple[float, float]] = {}
+        pool = [TimedRedactor(r, log) for r in warm_redactors(ctx, workers, images[-1])]
+        log.clear()
+        dataset = dataset_id(ctx)
+        t_ingest = time.perf_counter()
+        for i, data in enumerate(images[:-1]):
+            upload(ctx, dataset, data, f"p{i}.jpg")
+        ingest_s = time.perf_counter() - t_ingest
+        count = len(images) - 1
+        supervisor = Supervisor()
+        free = iter(pool)
+        for worker in job_workers(ctx, redactor_factory=lambda: next(free), count=workers):
+            supervisor.add(worker)
+        t0 = time.perf_counter()
+        supervisor.start()
+        supervisor.wake()
+        wait_until(lambda: pending_jobs(ctx) == 0, timeout=1800)
+        wall = time.perf_counter() - t0
+        supervisor.stop()
+        ctx.close()
+    calls = [length for _, length in log.values()]
+    return {
+        "engine": "embedded",
+        "workers": workers,
+        "images": count,
+        "wall_s": round(wall, 3),
+        "images_per_s": round(count / wall, 3),
+        "ingest_ms_per_image": round(1000 * ingest_s / count, 1),
+        "redact_call_ms_mean": round(1000 * statistics.fmean(calls), 1),
+        "outside_redact_ms_per_image": round(
+            1000 * (wall * workers / count - statistics.fmean(calls)), 1
+        ),
+    }
+
+
+def embedded_trickle(admin_url: str, images: list[bytes], service_s: float) -> dict[str, Any]:
+    """One idle worker; photos arrive one at a time (Poisson, 60% of its capacity), each upload
+    waking the workers as the API does. Latency: upload committed -> redaction call starts."""
+    from gateway.background import Supervisor
+    from gateway.workers import job_workers
+
+    rng = random.Random(17)  # noqa: S311 (arrival times, not secrets)
+    with (
+        fresh_database(admin_url, "bench_scale_t") as url,
+        tempfile.TemporaryDirectory(dir=scratch()) as tmp,
+    ):
+        ctx = open_context(url, Path(tmp), workers=1)
+        log: dict[str, tuple[float, float]] = {}
+        (redactor,) = warm_redactors(ctx, 1, images[-1])
+        log.clear()
+        supervisor = Supervisor()
+        for worker in job_workers(
+            ctx, redactor_factory=lambda: TimedRedactor(redactor, log), count=1
+        ):
+            supervisor.add(worker)
+        supervisor.start()
+        committed: dict[str, float] = {}
+        dataset = dataset_id(ctx)
+        for i, data in enumerate(images[:-1]):
+            committed[hashlib.sha256(data).hexdigest()] = upload(ctx, dataset, data, f"t{i}.jpg")
+            supervisor.wake()
+            time.sleep(rng.expovariate(0.6 / service_s))  # open-loop arrivals, not a timing
+        wait_until(lambda: pending_jobs(ctx) == 0, timeout=600)
+        supervisor.stop()
+        ctx.close()
+    waits = [1000 * (log[d][0] - t) for d, t in committed.items() if d in log]
+    return {
+        "engine": "embedded",
+        "arrivals": "poisson, 60% of one worker",
+        "jobs": len(waits),
+        "queue_latency_ms_p50": round(percentile(waits, 50), 1),
+        "queue_latency_ms_p99": round(percentile(waits, 99), 1),
+    }
+
+
+def scratch() -> Path:
+    out = ROOT / "bench" / "out"
+    out.mkdir(exist_ok=True)
+    return out
+
+
+def wait_until(condition: Callable[[], bool], *, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the jobs did not finish in time")
+        time.sleep(0.05)
+
+
+# -- the ledger under several processes ---------------------------------------------------------
+
+
+def _ledger_writer(url: str, role: str, seconds: float, per_tx: int, out: Any) -> None:
+    from gateway.db import make_engine
+    from gateway.lineage import append
+
+    engine = make_engine(url)
+    done, latencies = 0, []
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        t0 = time.perf_counter()
+        with transaction(engine) as s:
+            for _ in range(per_tx):
+                append(
+                    s,
+                    action="asset.released",
+                    entity_type="asset",
+                    entity_id=str(uuid.uuid4()),
+                    actor=Actor("system", role),
+                    now=datetime.now(UTC),
+                    region="eu-de",
+                    dataset_id="00000000-0000-0000-0000-000000000001",
+                    inputs={"original_keyed_digest": os.urandom(32).hex()},
+                    outputs={"redacted_sha256": os.urandom(32).hex()},
+                    parameters={"detector": "centerface/1.0", "faces": 2},
+                )
+        latencies.append(time.perf_counter() - t0)
+        done += per_tx
+    engine.dispose()
+    out.put((role, done, latencies))
+
+
+def ledger(admin_url: str, *, seconds: float, per_tx: int) -> dict[str, Any]:
+    from gateway.db import make_engine, migrate
+    from gateway.lineage.ledger import drain, verify_chain
+
+    roles = ["worker-1", "worker-2", "api-1", "api-2"]
+    with fresh_database(admin_url, "bench_scale_l") as url:
+        engine = make_engine(url)
+        migrate(engine)
+        spawn = multiprocessing.get_context("spawn")
+        queue = spawn.Queue()
+        procs = [
+            spawn.Process(target=_ledger_writer, args=(url, r, seconds, per_tx, queue))
+            for r in roles
+        ]
+        for p in procs:
+            p.start()
+        results = [queue.get(timeout=seconds + 120) for _ in procs]
+        for p in procs:
+            p.join()
+        drain(engine)
+        with transaction(engine) as s:
+            chained = verify_chain(s)
+        engine.dispose()
+    total = sum(done for _, done, _ in results)
+    tx_ms = [1000 * t for _, _, lat in results for t in lat]
+    return {
+        "processes": roles,
+        "records_per_transaction": per_tx,
+        "seconds": seconds,
+        "records": total,
+        "records_verified_in_chain": chained,
+        "appends_per_s": round(total / seconds, 1),
+        "transaction_ms_p50": round(percentile(tx_ms, 50), 1),
+        "transaction_ms_p99": round(percentile(tx_ms, 99), 1),
+    }
+
+
+# -- report -------------------------------------------------------------------------------------
+
+
+def machine() -> dict[str, Any]:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def commit() -> str:
+    return subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    ).stdout.strip()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--images", type=int, default=40)
+    parser.add_argument("--admin-url", default=ADMIN_URL)
+    parser.add_argument("--engines", default="embedded")
+    parser.add_argument("--ledger-seconds", type=float, default=20.0)
+    parser.add_argument("--parts", default="engine,ledger")
+    parser.add_argument("--label", default="")
+    args = parser.parse_args()
+    report: dict[str, Any] = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "commit": commit(),
+        "machine": machine(),
+        "image_side_px": SIDE,
+        "policy": "default",
+        "backlog": [],
+        "latency": [],
+        "ledger": [],
+    }
+    images = photos(args.images + 1)  # the last one warms the redaction processes
+    parts = set(args.parts.split(","))
+    for engine in args.engines.split(","):
+        if "engine" not in parts:
+            break
+        run = ENGINES[engine]
+        for workers in (1, 2):
+            report["backlog"].append(run["backlog"](args.admin_url, images, workers))
+            print(json.dumps(report["backlog"][-1]))
+        service_s = report["backlog"][-2]["wall_s"] / report["backlog"][-2]["images"]
+        report["latency"].append(run["trickle"](args.admin_url, images[:21], service_s))
+        print(json.dumps(report["latency"][-1]))
+    if "ledger" in parts:
+        for per_tx in (1, 8):
+            report["ledger"].append(
+                ledger(args.admin_url, seconds=args.ledger_seconds, per_tx=per_tx)
+            )
+            print(json.dumps(report["ledger"][-1]))
+    report["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    write(report, args.label)
+
+
+ENGINES: dict[str, dict[str, Callable[..., dict[str, Any]]]] = {
+    "embedded": {"backlog": embedded_backlog, "trickle": embedded_trickle},
+}
+
+
+def write(report: dict[str, Any], label: str) -> None:
+    stem = f"scale-{report['date'][:10]}" + (f"-{label}" if label else "")
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    (RESULTS / f"{stem}.md").write_text(markdown(report), encoding="utf-8")
+    print(f"wrote bench/results/{stem}.json and .md")
+
+
+def markdown(r: dict[str, Any]) -> str:
+    m = r["machine"]
+    lines = [
+        f"# Scale-out bench, {r['date']} (commit {r['commit']})",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores shared with other engineers' work (load "
+        f"average {m['load_average_at_start']} at the start, {m['load_average_at_end']} at the "
+        f"end), Python {m['python']}, PostgreSQL on loopback. Photos {r['image_side_px']} px, "
+        f"policy {r['policy']}.",
+        "",
+        "## Backlog: images/s by worker processes",
+        "",
+        "| engine | workers | images | wall s | images/s | redaction call ms | outside it ms/img "
+        "| share outside | ingest ms/img |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for b in r["backlog"]:
+        share = b["outside_redact_ms_per_image"] / b["redact_call_ms_mean"]
+        lines.append(
+            f"| {b['engine']} | {b['workers']} | {b['images']} | {b['wall_s']} | "
+            f"{b['images_per_s']} | {b['redact_call_ms_mean']} | "
+            f"{b['outside_redact_ms_per_image']} | {share:.1%} | {b['ingest_ms_per_image']} |"
+        )
+    lines += ["", "## Queue latency (upload committed -> redaction starts)", ""]
+    lines += ["| engine | arrivals | jobs | p50 ms | p99 ms |", "|---|---|---|---|---|"]
+    for q in r["latency"]:
+        lines.append(
+            f"| {q['engine']} | {q['arrivals']} | {q['jobs']} | {q['queue_latency_ms_p50']} "
+            f"| {q['queue_latency_ms_p99']} |"
+        )
+    lines += ["", "## Ledger appends, 4 processes (2 workers + 2 API)", ""]
+    lines += [
+        "| records/tx | seconds | records | appends/s | tx p50 ms | tx p99 ms | chain verified |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for g in r["ledger"]:
+        lines.append(
+            f"| {g['records_per_transaction']} | {g['seconds']} | {g['records']} | "
+            f"{g['appends_per_s']} | {g['transaction_ms_p50']} | {g['transaction_ms_p99']} | "
+            f"{g['records_verified_in_chain']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
