@@ -34,15 +34,31 @@ class GatewayContext:
             migrate(engine)
         else:
             require_current_schema(engine)
-        master = load_master_key(settings, create=create_master_key)
         return cls(
             settings=settings,
             engine=engine,
-            keys=KeyProvider(
-                master, reload=lambda want: load_master_key(settings, create=False, want=want)
-            ).attach(engine),
+            keys=key_provider(settings, create_master_key=create_master_key).attach(engine),
             store=LocalBlobStore(settings.resolved_storage_dir),
         )
 
+    @property
+    def custody_region(self) -> str | None:
+        """The region the key service says this process's credential belongs to (None: a
+        local master key, no per-region custody)."""
+        return self.keys.custody_region
+
     def close(self) -> None:
         self.engine.dispose()
+
+
+def key_provider(settings: Settings, *, create_master_key: bool) -> KeyProvider:
+    """The key service's keys for this process's credential when one is configured (no
+    master key on disk), else the local master key file or environment variable."""
+    if settings.kms_url is not None:
+        from gateway.scaleout.kms import kms_key_provider
+
+        return kms_key_provider(settings)
+    master = load_master_key(settings, create=create_master_key)
+    return KeyProvider(
+        master, reload=lambda want: load_master_key(settings, create=False, want=want)
+    )

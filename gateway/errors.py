@@ -64,6 +64,12 @@ class KeyUnavailable(GatewayError):
     code, status, title = "key-unavailable", 500, "Key unavailable"
 
 
+class KeyCustodyRefused(KeyUnavailable):
+    """The key service refused this process's credential for the key (another region's)."""
+
+    code, status, title = "key-custody-refused", 403, "Key held by another region"
+
+
 class IntegrityFailure(GatewayError):
     code, status, title = "integrity-failure", 500, "Integrity check failed"
 

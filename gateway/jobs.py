@@ -40,9 +40,16 @@ class JobTiming:
 
 
 def claim_next(
-    session: Session, *, worker: str, now: datetime, lease_seconds: float, queue: str | None = None
+    session: Session,
+    *,
+    worker: str,
+    now: datetime,
+    lease_seconds: float,
+    queue: str | None = None,
+    job_id: int | None = None,
 ) -> Job | None:
-    """Take the oldest due job (queued, or running with an expired lease), locking its row."""
+    """Take the oldest due job (queued, or running with an expired lease), locking its row;
+    with `job_id`, that job only (a broker's wake-up names it), if it is due."""
     due = or_(col(Job.run_after).is_(None), col(Job.run_after) <= now)
     orphaned = or_(col(Job.lease_expires_at).is_(None), col(Job.lease_expires_at) < now)
     stmt = select(Job).where(
@@ -53,6 +60,8 @@ def claim_next(
     )
     if queue is not None:
         stmt = stmt.where(col(Job.queue) == queue)
+    if job_id is not None:
+        stmt = stmt.where(col(Job.id) == job_id)
     job = session.exec(
         stmt.order_by(col(Job.id)).limit(1).with_for_update(skip_locked=True)
     ).first()

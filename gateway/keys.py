@@ -1,7 +1,9 @@
 """Key custody: one master key wraps per-dataset keys; purpose-bound subkeys come from HKDF.
 
 The master key source is an interface: a local file or environment variable is the embedded
-default; a cloud KMS implements the same `MasterKey` protocol later.
+default; a key service with one master key per region (`gateway.scaleout.kms`) implements the
+same `MasterKey` protocol. Then dataset keys are wrapped under the region's key (`data_master`)
+and gateway-wide secrets under the service's gateway-wide key (`master`).
 """
 
 from __future__ import annotations
@@ -136,10 +138,23 @@ class KeyProvider:
         master: MasterKey,
         *,
         reload: Callable[[str], MasterKey] | None = None,
+        data_master: MasterKey | None = None,
+        resolve: Callable[[str], MasterKey] | None = None,
     ) -> None:
+        """`data_master` wraps dataset keys and secrets (default: `master`); `resolve` names
+        any other key by id (a key service, which decides whether this process may use it)."""
         self.master = master
+        self._data_master = data_master
         self._reload = reload
+        self._resolve = resolve
+        self._resolved: dict[str, MasterKey] = {}
         self._pepper: bytes | None = None
+        self.custody_region: str | None = None  # set by a per-region key service
+
+    @property
+    def data_master(self) -> MasterKey:
+        """The key that wraps dataset keys and dataset secrets this process creates."""
+        return self._data_master or self.master
 
     def attach(self, engine: Engine) -> KeyProvider:
         """Load the gateway-wide secrets kept (wrapped) in the database; call once at start."""
@@ -150,6 +165,12 @@ class KeyProvider:
 
     def master_for(self, master_key_id: str) -> MasterKey:
         """The loaded master key if it is `master_key_id`, reloading once if it is not."""
+        if self._data_master is not None and self._data_master.key_id == master_key_id:
+            return self._data_master
+        if self.master.key_id != master_key_id and self._resolve is not None:
+            if master_key_id not in self._resolved:
+                self._resolved[master_key_id] = self._resolve(master_key_id)
+            return self._resolved[master_key_id]
         if self.master.key_id != master_key_id and self._reload is not None:
             self.master = self._reload(master_key_id)
         if self.master.key_id != master_key_id:
@@ -174,8 +195,8 @@ class KeyProvider:
         row = DatasetKey(
             dataset_id=dataset_id,
             version=version,
-            master_key_id=self.master.key_id,
-            wrapped=self.master.wrap(secret, aad=self._aad(dataset_id, version)),
+            master_key_id=self.data_master.key_id,
+            wrapped=self.data_master.wrap(secret, aad=self._aad(dataset_id, version)),
             created_at=now,
         )
         session.add(row)

@@ -13,6 +13,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from gateway.api import apikeys, assets, datasets, health
 from gateway.api.contract import install_contract
+from gateway.background import Supervisor
 from gateway.context import GatewayContext
 from gateway.errors import GatewayError, InvalidRequest, ServiceUnavailable
 from gateway.http_limits import install_request_guard
@@ -36,7 +37,9 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         context = ctx or GatewayContext.open(settings)
         app.state.ctx, app.state.supervisor, app.state.role = context, None, settings.role
-        if settings.role != "api":  # jobs and schedules, each a supervised loop
+        if settings.broker_configured:  # workers and the scheduler are other processes
+            app.state.supervisor = broker_dispatcher(context, settings).start()
+        elif settings.role != "api":  # jobs and schedules, each a supervised loop
             factory = redactor_factory or default_redactor_factory(context)
             app.state.supervisor = background_supervisor(
                 context, settings, redactor_factory=factory
@@ -81,6 +84,15 @@ def create_app(
     app.include_router(ml_images.router)
 
     return app
+
+
+def broker_dispatcher(ctx: GatewayContext, settings: Settings) -> Supervisor:
+    """With a broker, the API runs no jobs and no periodic work: it only hands committed jobs
+    to the broker when woken by an upload (the scheduler's relay catches what it misses)."""
+    from gateway.scaleout.broker import celery_app
+    from gateway.scaleout.relay import CeleryPublisher, Dispatcher
+
+    return Supervisor().add(Dispatcher(ctx, CeleryPublisher(celery_app(settings))))
 
 
 def default_redactor_factory(ctx: GatewayContext) -> RedactorFactory:

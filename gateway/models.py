@@ -254,3 +254,5 @@ class Job(SQLModel, table=True):
         description="attempts given back because the database or storage was away",
     )
     finished_at: datetime | None = _ts(nullable=True)
+    published_at: datetime | None = _ts(nullable=True)
+    """When its wake-up was last handed to the broker (None: not yet; the outbox relay's mark)."""

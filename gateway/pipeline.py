@@ -89,19 +89,26 @@ def job_timing(ctx: GatewayContext) -> JobTiming:
     )
 
 
-def claim_job(ctx: GatewayContext, *, worker: str) -> Job | None:
-    """Take the oldest due job; mark its asset processing. A job past its attempt limit
-    (its last worker died with it) fails with its reason and quarantines its asset."""
+def claim_job(ctx: GatewayContext, *, worker: str, job_id: int | None = None) -> Job | None:
+    """Take the oldest due job (or job `job_id`, if due); mark its asset processing. A job
+    past its attempt limit (its last worker died with it) fails with its reason and
+    quarantines its asset."""
     while True:
         now = ctx.clock()
         with transaction(ctx.engine) as session:
             job = claim_next(
-                session, worker=worker, now=now, lease_seconds=job_timing(ctx).lease_seconds
+                session,
+                worker=worker,
+                now=now,
+                lease_seconds=job_timing(ctx).lease_seconds,
+                job_id=job_id,
             )
             if job is None:
                 return None
             if exhausted(job):
                 _give_up(ctx, session, job, code="attempts-exhausted", now=now)
+                if job_id is not None:
+                    return None
                 continue
             asset = session.get(Asset, job.asset_id)
             if asset is not None and asset.state != AssetState.PROCESSING:
@@ -348,11 +355,13 @@ class Ran:
     state: AssetState | None
 
 
-def process_next(ctx: GatewayContext, *, redactor: Redactor, worker: str) -> Ran | None:
-    """Claim one job and run it under a heartbeat; None when nothing is due. An error in the
-    run (database or disk away, a bug) spends the attempt, then propagates to the caller's
-    supervisor, which backs off."""
-    job = claim_job(ctx, worker=worker)
+def process_next(
+    ctx: GatewayContext, *, redactor: Redactor, worker: str, job_id: int | None = None
+) -> Ran | None:
+    """Claim one job (with `job_id`: that one) and run it under a heartbeat; None when
+    nothing is due. An error in the run (database or disk away, a bug) spends the attempt,
+    then propagates to the caller's supervisor, which backs off."""
+    job = claim_job(ctx, worker=worker, job_id=job_id)
     if job is None:
         return None
     started = time.perf_counter()

@@ -60,6 +60,32 @@ class Settings(BaseSettings):
         description="how often the service pulls annotations webhooks missed; 0: never (CLI)",
     )
 
+    broker_url: SecretStr | None = Field(
+        None,
+        description="Celery broker (amqp://...): redaction jobs run on `privacy-gateway worker` "
+        "processes and periodic work on `privacy-gateway scheduler`; unset: the embedded runner",
+    )
+    broker_queue_prefix: str = Field(
+        "", max_length=40, description="prefix of every queue name (several gateways, one broker)"
+    )
+    worker_regions: str | None = Field(
+        None,
+        description="regions that run workers, comma-separated, in order of preference: a job "
+        "goes to the queue of the first its dataset's residency allows; default: `region`",
+    )
+    relay_interval_seconds: float = Field(
+        5.0, gt=0, description="how often the scheduler's relay looks for jobs the broker lost"
+    )
+    relay_republish_seconds: float = Field(
+        60.0, gt=0, description="a due job published this long ago and not taken is sent again"
+    )
+    kms_url: str | None = Field(
+        None, description="key service holding one master key per region (instead of a file)"
+    )
+    kms_credential: SecretStr | None = Field(
+        None, description="this process's credential at the key service: it names the region"
+    )
+
     lineage_checkpoint_log: Path | None = Field(
         None,
         description="append-only file OUTSIDE the data directory: every signed lineage "
@@ -81,6 +107,15 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'gateway.db').resolve()}"
+
+    @property
+    def broker_configured(self) -> bool:
+        return self.broker_url is not None and bool(self.broker_url.get_secret_value())
+
+    @property
+    def routing_regions(self) -> list[str]:
+        names = (self.worker_regions or self.region).split(",")
+        return [name.strip() for name in names if name.strip()]
 
     @property
     def resolved_storage_dir(self) -> Path:

@@ -365,12 +365,46 @@ def serve(
 @app.command()
 def worker(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="health and metrics only")] = 8001,
+    port: Annotated[int, typer.Option(help="health and metrics only (embedded)")] = 8001,
+    queues: Annotated[
+        str | None, typer.Option(help="with a broker: queues to consume (its region's only)")
+    ] = None,
+    region: Annotated[
+        str | None,
+        typer.Option(help="with a broker: this worker's region (must match its KMS credential)"),
+    ] = None,
 ) -> None:
-    """Run job workers and schedules; /health/ready and /metrics answer on the port."""
+    """Run redaction jobs. With GATEWAY_BROKER_URL: a Celery worker of one region's queue;
+    else the embedded job workers and schedules (/health/ready and /metrics on the port)."""
+    from gateway.settings import Settings
+
+    settings = Settings()
+    if settings.broker_configured:
+        from gateway.logs import configure_logging
+        from gateway.scaleout.worker import run_worker
+
+        configure_logging(settings.log_level)
+        names = [q.strip() for q in queues.split(",") if q.strip()] if queues else None
+        run_worker(settings, queues=names, region=region)
+        return
     from gateway.service import run_service
 
     run_service(host=host, port=port, role="worker")
+
+
+@app.command()
+def scheduler() -> None:
+    """With GATEWAY_BROKER_URL: run retention, lineage checkpoints, the annotation reconcile
+    and the broker relay (jobs the broker lost). Run exactly one per gateway."""
+    from gateway.logs import configure_logging
+    from gateway.scaleout.worker import run_scheduler
+    from gateway.settings import Settings
+
+    settings = Settings()
+    if not settings.broker_configured:
+        raise GatewayError("the scheduler needs GATEWAY_BROKER_URL (without one, `serve` runs it)")
+    configure_logging(settings.log_level)
+    run_scheduler(settings)
 
 
 @app.command()
@@ -393,6 +427,7 @@ def demo(
 
 
 from gateway.cli import (  # noqa: E402  (sub-apps; none imports this module)
+    fake_kms,
     lineage,
     ml,
     policies,
@@ -405,5 +440,6 @@ from gateway.cli import (  # noqa: E402  (sub-apps; none imports this module)
 for _module in (lineage, redact, reports, policies, pseudonymisation, sync):
     app.add_typer(_module.app)
 app.add_typer(ml.ml_app, name="ml-backend")
+app.add_typer(fake_kms.app, name="fake-kms")
 
 __all__ = ["app", "main"]

@@ -59,6 +59,11 @@ def rotate_master_key(ctx: GatewayContext, *, actor: Actor, reason: str) -> dict
 
 
 def ensure_master_rotatable(ctx: GatewayContext) -> None:
+    if ctx.settings.kms_url is not None:
+        raise KeyUnavailable(
+            "master keys are held by the key service (GATEWAY_KMS_URL): rotate them there "
+            "(a new key version wraps new keys; see the README, 'Key custody per region')"
+        )
     if ctx.settings.master_key is not None:
         raise KeyUnavailable(
             "the master key comes from GATEWAY_MASTER_KEY, which the gateway cannot rotate; "

@@ -1,0 +1,151 @@
+"""The outbox relay: job rows (committed with their assets) become broker wake-ups.
+
+A job is first marked published (its queue chosen, `published_at` set, in its own short
+transaction), then published. If the process dies between the two, or the broker loses the
+message (a restart without persistence, a purged queue, a consumer that acknowledged and
+died), the job is still due and unclaimed in the database, and the relay sends it again:
+
+- queued, due, and not published since it became due (never, before its retry time, or
+  longer ago than `relay_republish_seconds`);
+- running with an expired lease (its worker died) and not published since the lease ran out.
+
+Publishing twice is harmless: a task claims its job by id, under the job's own fencing.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from sqlalchemy import ColumnElement, and_, or_, update
+from sqlmodel import col, select
+
+from gateway.background import Periodic
+from gateway.context import GatewayContext
+from gateway.db import transaction
+from gateway.models import Job, JobState
+from gateway.scaleout.routing import HELD, UNROUTED, queue_for
+
+log = logging.getLogger(__name__)
+BATCH = 200
+
+
+class Publisher(Protocol):
+    def publish(self, job_id: int, *, queue: str) -> None: ...
+
+
+class CeleryPublisher:
+    """Sends the redaction task by name (the API needs no task code, only the broker)."""
+
+    def __init__(self, app: object) -> None:
+        from celery import Celery
+
+        assert isinstance(app, Celery)  # noqa: S101 (narrowing: celery is imported lazily)
+        self._app = app
+
+    def publish(self, job_id: int, *, queue: str) -> None:
+        from gateway.scaleout.broker import REDACT_TASK
+
+        self._app.send_task(REDACT_TASK, args=[job_id], queue=queue, routing_key=queue)
+
+
+def _new() -> ColumnElement[bool]:
+    return and_(col(Job.state) == JobState.QUEUED, col(Job.published_at).is_(None))
+
+
+def _lost(now: datetime, republish: timedelta) -> ColumnElement[bool]:
+    never_or_stale = or_(col(Job.published_at).is_(None), col(Job.published_at) < now - republish)
+    queued = and_(
+        col(Job.state) == JobState.QUEUED,
+        or_(col(Job.run_after).is_(None), col(Job.run_after) <= now),
+        or_(never_or_stale, col(Job.published_at) < col(Job.run_after)),
+    )
+    orphaned = and_(
+        col(Job.state) == JobState.RUNNING,
+        col(Job.lease_expires_at) < now,
+        or_(never_or_stale, col(Job.published_at) < col(Job.lease_expires_at)),
+    )
+    return or_(queued, orphaned)
+
+
+def dispatch(ctx: GatewayContext, publisher: Publisher, *, lost: bool = False) -> int:
+    """Route and publish new jobs (or, with `lost`, every job the broker may have lost);
+    returns how many were published. Raises if the broker is away (the loop backs off; the
+    jobs stay marked and the relay sends them again after `relay_republish_seconds`)."""
+    now = ctx.clock()
+    republish = timedelta(seconds=ctx.settings.relay_republish_seconds)
+    where = _lost(now, republish) if lost else _new()
+    with transaction(ctx.engine) as session:
+        ids = session.exec(select(Job.id).where(where).order_by(col(Job.id)).limit(BATCH)).all()
+    published = 0
+    for job_id in ids:
+        assert job_id is not None  # noqa: S101 (a stored row has its id)
+        queue = _mark(ctx, job_id, where, now=now)
+        if queue is None or queue == HELD:
+            continue
+        publisher.publish(job_id, queue=queue)
+        published += 1
+    if published:
+        log.info("jobs published", extra={"count": published, "relay": lost})
+    return published
+
+
+def _mark(
+    ctx: GatewayContext, job_id: int, where: ColumnElement[bool], *, now: datetime
+) -> str | None:
+    """Choose the job's queue (once) and mark it published, if it still needs publishing
+    (another relay or API process may have just done it); the queue, or None."""
+    with transaction(ctx.engine) as session:
+        job = session.get(Job, job_id)
+        if job is None:
+            return None
+        queue = job.queue
+        if queue in (UNROUTED, HELD):
+            queue = queue_for(ctx, session, job)
+            if queue == HELD:
+                log.warning("no worker region may process this job", extra={"job_id": job_id})
+        result = session.execute(
+            update(Job)
+            .where(col(Job.id) == job_id, where)
+            .values(queue=queue, published_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return queue if int(getattr(result, "rowcount", 0)) == 1 else None
+
+
+class Dispatcher:
+    """The API's loop with a broker: woken when an upload committed, publishes new jobs.
+    It only hands over; the scheduler's relay catches anything it did not."""
+
+    name = "broker-dispatch"
+    interval = 3600.0
+    first_after_interval = False
+    wakeable = True
+    critical = False
+
+    def __init__(self, ctx: GatewayContext, publisher: Publisher) -> None:
+        self.ctx, self._publisher = ctx, publisher
+
+    def tick(self) -> bool:
+        return dispatch(self.ctx, self._publisher) >= BATCH
+
+    def able(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        return None
+
+
+def relay_loop(ctx: GatewayContext, publisher: Publisher) -> Periodic:
+    """The scheduler's relay: jobs the broker lost, and new ones nobody dispatched."""
+
+    def once() -> None:
+        dispatch(ctx, publisher, lost=True)
+
+    return Periodic(
+        "broker-relay",
+        ctx.settings.relay_interval_seconds,
+        once,
+        first_after_interval=False,
+    )

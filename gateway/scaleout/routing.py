@@ -1,0 +1,38 @@
+"""Region-pinned queues: a job goes to a queue of a region its dataset may be processed in.
+
+Routing is not enforcement: the worker checks residency again for its own region, and holds
+only its region's key material (`gateway.scaleout.kms`), before it touches data.
+"""
+
+from __future__ import annotations
+
+from sqlmodel import Session
+
+from gateway.context import GatewayContext
+from gateway.models import Asset, Job
+from gateway.policy.enforcement import EnforcementPoint, check_residency
+from gateway.scaleout.broker import region_queue
+
+UNROUTED = "default"  # what the job table holds before routing (and the embedded runner)
+HELD = "held.no-region"
+"""No region with workers may process the dataset: the job waits (never sent anywhere)."""
+
+
+def queue_for(ctx: GatewayContext, session: Session, job: Job) -> str:
+    """The queue of the first worker region (in the configured order) whose processing the
+    dataset's residency allows; `HELD` if none does."""
+    asset = session.get(Asset, job.asset_id)
+    if asset is None:
+        return HELD
+    for region in ctx.settings.routing_regions:
+        decision, _ = check_residency(
+            session,
+            point=EnforcementPoint.INGEST,
+            dataset_id=asset.dataset_id,
+            target_region=region,
+            transfer_basis=None,
+            ctx=ctx,
+        )
+        if decision.allowed:
+            return region_queue(region, prefix=ctx.settings.broker_queue_prefix)
+    return HELD

@@ -1,0 +1,114 @@
+"""The redaction task a Celery worker runs: a wake-up naming a job id, nothing more.
+
+Idempotent by job id: a job already settled, not yet due, or held by a live lease elsewhere
+is left alone (the message is acknowledged; the relay wakes the job again when it is due).
+Before claiming, the worker checks again that its own region may process the dataset
+(residency) and that its credential can unwrap the dataset's key (custody); a refusal is
+recorded in lineage and the job is left for a worker of the right region.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from gateway.context import GatewayContext
+from gateway.db import transaction
+from gateway.errors import KeyUnavailable, ResidencyViolation
+from gateway.lineage import Actor, append
+from gateway.models import Asset, Job, JobState
+from gateway.pipeline import Redactor, process_next
+from gateway.policy.enforcement import EnforcementPoint, enforce_residency
+
+log = logging.getLogger(__name__)
+REFUSAL_RECORDED_ONCE_PER = timedelta(minutes=10)
+CUSTODY_REFUSED = "key.custody-refused"
+
+
+@dataclass
+class WorkerRuntime:
+    """What a worker process holds: its context, its region (from its credential when a key
+    service is configured), its redactor and its name in the job table."""
+
+    ctx: GatewayContext
+    region: str
+    redactor: Redactor
+    name: str
+
+    @property
+    def actor(self) -> Actor:
+        return Actor("system", f"worker:{self.region}")
+
+
+def run_woken_job(rt: WorkerRuntime, job_id: int) -> str:
+    """Run job `job_id` if it is due and this worker may; returns what happened."""
+    with transaction(rt.ctx.engine) as session:
+        job = session.get(Job, job_id)
+        if job is None:
+            return "missing"
+        if job.state in (JobState.DONE, JobState.FAILED):
+            return f"already-{job.state.value}"  # a duplicate wake-up
+        asset = session.get(Asset, job.asset_id)
+        if asset is None:
+            return "missing"
+        session.expunge(asset)
+    refusal = refusal_for(rt, asset)
+    if refusal is not None:
+        return refusal
+    try:
+        ran = process_next(rt.ctx, redactor=rt.redactor, worker=rt.name, job_id=job_id)
+    except Exception:  # the attempt was spent and the job sent back; the relay wakes it
+        log.exception("job run failed; it will be woken again", extra={"job_id": job_id})
+        return "error"
+    if ran is None:
+        return "not-due"
+    return ran.state.value if ran.state is not None else "retry"
+
+
+def refusal_for(rt: WorkerRuntime, asset: Asset) -> str | None:
+    """Residency for this worker's region, then key custody; None if both allow."""
+    ctx = rt.ctx
+    try:
+        with transaction(ctx.engine) as session:
+            enforce_residency(
+                ctx,
+                session,
+                point=EnforcementPoint.INGEST,
+                dataset_id=asset.dataset_id,
+                target_region=rt.region,
+                actor=rt.actor,
+                entity_type="asset",
+                entity_id=asset.id,
+                record_once_per=REFUSAL_RECORDED_ONCE_PER,
+            )
+    except ResidencyViolation as exc:
+        log.warning("job refused: residency", extra={"asset_id": asset.id, "rule": exc.code})
+        return "refused-residency"
+    try:
+        with transaction(ctx.engine) as session:
+            ctx.keys.dataset_key(session, asset.dataset_id, version=asset.key_version)
+    except KeyUnavailable as exc:
+        record_custody_refusal(rt, asset, exc)
+        return "refused-key-custody"
+    return None
+
+
+def record_custody_refusal(rt: WorkerRuntime, asset: Asset, exc: KeyUnavailable) -> None:
+    log.warning("job refused: key custody", extra={"asset_id": asset.id, "code": exc.code})
+    with transaction(rt.ctx.engine) as session:
+        append(
+            session,
+            action=CUSTODY_REFUSED,
+            entity_type="asset",
+            entity_id=asset.id,
+            dataset_id=asset.dataset_id,
+            actor=rt.actor,
+            now=rt.ctx.clock(),
+            region=rt.region,
+            parameters={
+                "code": exc.code,
+                "worker_region": rt.region,
+                "wrapped_under": str(exc.details.get("key_id") or ""),
+            },
+        )

@@ -1,0 +1,122 @@
+"""The two separate deployables of a broker set-up: `worker` (Celery, one region's queues)
+and `scheduler` (periodic work and the relay, one process for the whole gateway)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+
+from gateway.background import Supervisor
+from gateway.context import GatewayContext
+from gateway.errors import GatewayError, KeyCustodyRefused
+from gateway.pipeline import Redactor, worker_id
+from gateway.scaleout.broker import REDACT_TASK, celery_app, region_queue
+from gateway.scaleout.relay import CeleryPublisher, relay_loop
+from gateway.scaleout.tasks import WorkerRuntime, run_woken_job
+from gateway.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class WorkerMisconfigured(GatewayError):
+    code, status, title = "worker-misconfigured", 400, "Worker configuration refused"
+
+
+def worker_region(ctx: GatewayContext, *, claimed: str | None) -> str:
+    """With a key service, the region is the credential's: a different `--region` is refused.
+    Without one (a local master key), the flag, else the gateway's region setting."""
+    custody = ctx.custody_region
+    if custody is None:
+        return claimed or ctx.settings.region
+    if claimed is not None and claimed != custody:
+        raise KeyCustodyRefused(
+            f"this worker's credential belongs to region {custody}, not {claimed}",
+            credential_region=custody,
+            claimed=claimed,
+        )
+    return custody
+
+
+def worker_queues(region: str, queues: list[str] | None, *, prefix: str = "") -> list[str]:
+    """Its region's queue by default; any other region's queue is refused."""
+    own = region_queue(region, prefix=prefix)
+    chosen = queues or [own]
+    foreign = [name for name in chosen if name != own]
+    if foreign:
+        raise WorkerMisconfigured(
+            f"a worker of region {region} consumes only {own}, not {', '.join(foreign)}",
+            region=region,
+        )
+    return chosen
+
+
+def worker_runtime(
+    settings: Settings, *, region: str | None, redactor_factory: Callable[[], Redactor]
+) -> WorkerRuntime:
+    ctx = GatewayContext.open(settings, migrate_schema=False)
+    mine = worker_region(ctx, claimed=region)
+    ctx.settings = ctx.settings.model_copy(update={"region": mine})  # lineage says where
+    return WorkerRuntime(ctx, mine, redactor_factory(), f"{worker_id()}:{mine}")
+
+
+def run_worker(settings: Settings, *, queues: list[str] | None, region: str | None) -> None:
+    """A Celery worker (solo pool: one job at a time, its redaction in an isolated process)."""
+    from gateway.redactor import IsolatedRedactor
+
+    rt = worker_runtime(
+        settings, region=region, redactor_factory=lambda: IsolatedRedactor(settings)
+    )
+    names = worker_queues(rt.region, queues, prefix=settings.broker_queue_prefix)
+    app = celery_app(settings, queues=names)
+
+    def redact(job_id: int) -> str:
+        return run_woken_job(rt, int(job_id))
+
+    app.task(name=REDACT_TASK)(redact)
+    log.info("worker starting", extra={"region": rt.region, "queues": names})
+    try:
+        app.worker_main(
+            [
+                "worker",
+                "--pool=solo",
+                "--concurrency=1",
+                f"--queues={','.join(names)}",
+                f"--hostname={rt.region}@{worker_id()}",
+                "--without-gossip",
+                "--without-mingle",
+                f"--loglevel={settings.log_level}",
+            ]
+        )
+    finally:
+        close = getattr(rt.redactor, "close", None)
+        if callable(close):
+            close()
+        rt.ctx.close()
+
+
+def scheduler_supervisor(ctx: GatewayContext, settings: Settings) -> Supervisor:
+    """Retention, lineage checkpoints, the annotation reconcile and the broker relay."""
+    from gateway.workers import schedules
+
+    supervisor = Supervisor()
+    for loop in schedules(ctx, settings):
+        supervisor.add(loop)
+    supervisor.add(relay_loop(ctx, CeleryPublisher(celery_app(settings))))
+    return supervisor
+
+
+def run_scheduler(settings: Settings) -> None:
+    """Run until SIGTERM or SIGINT. Run exactly one per gateway (not one per API process)."""
+    ctx = GatewayContext.open(settings, migrate_schema=False)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    supervisor = scheduler_supervisor(ctx, settings).start()
+    log.info("scheduler started", extra={"loops": [loop.name for loop in supervisor.loops]})
+    try:
+        stop.wait()
+    finally:
+        supervisor.stop()
+        ctx.close()
