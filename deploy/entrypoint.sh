@@ -18,6 +18,11 @@ if [ -n "${GATEWAY_BROKER_URL_FILE:-}" ]; then
   GATEWAY_BROKER_URL=$(cat "$GATEWAY_BROKER_URL_FILE")
   export GATEWAY_BROKER_URL
 fi
+# The key-service credential names this process's region: from its region's secret file.
+if [ -n "${GATEWAY_KMS_CREDENTIAL_FILE:-}" ]; then
+  GATEWAY_KMS_CREDENTIAL=$(cat "$GATEWAY_KMS_CREDENTIAL_FILE")
+  export GATEWAY_KMS_CREDENTIAL
+fi
 
 case "${1:-serve}" in
   serve)
@@ -27,7 +32,8 @@ case "${1:-serve}" in
     ;;
   worker)
     if [ "$#" -gt 0 ]; then shift; fi
-    privacy-gateway init
+    # embedded: prepares its data directory; with a broker the API's init owns the schema
+    if [ -z "${GATEWAY_BROKER_URL:-}" ]; then privacy-gateway init; fi
     exec privacy-gateway worker --host 0.0.0.0 --port 8000 "$@"
     ;;
   scheduler)

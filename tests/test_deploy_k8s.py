@@ -221,8 +221,9 @@ def test_every_pod_meets_the_restricted_profile(overlay: str) -> None:
 def test_servers_have_ready_and_live_probes(overlay: str) -> None:
     for name, deployment in deployments(overlay).items():
         (container,) = deployment["spec"]["template"]["spec"]["containers"]
-        if container["args"][0] == "scheduler":
-            continue  # serves nothing; Kubernetes restarts it if it exits
+        if container["args"][0] in {"scheduler", "worker"}:
+            assert "ports" not in container, name  # Celery worker, scheduler: no server
+            continue  # Kubernetes restarts them when they exit
         assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"http": 8000}
         paths = {"readinessProbe": "/health/ready", "livenessProbe": "/health/live"}
         for probe, path in paths.items():
@@ -338,11 +339,11 @@ def test_a_worker_holds_only_its_own_regions_key_and_bucket_credentials(region: 
         assert env[key].startswith(f"/run/secrets/privacy-gateway-{region}/"), key
     others = [r for r in REGIONS if r != region]
     assert not any(f"privacy-gateway-{o}" in json.dumps(worker) for o in others)
-    assert mounted_secrets(found["privacy-gateway-scheduler"]) == {"privacy-gateway"}
-    assert mounted_secrets(found["privacy-gateway-api"]) == {
-        "privacy-gateway",
-        *(f"privacy-gateway-{r}" for r in REGIONS),
-    }
+    for home in ("api", "scheduler"):  # region eu-de: the eu credential, never the us one
+        assert mounted_secrets(found[f"privacy-gateway-{home}"]) == {
+            "privacy-gateway",
+            "privacy-gateway-eu",
+        }
 
 
 # -- autoscaling and disruption -----------------------------------------------------------------
@@ -477,8 +478,10 @@ def test_only_the_api_and_the_regions_own_workers_reach_its_originals_and_keys()
         worker = gateway_pod("eu-us", f"worker-{region}")
         for originals, port in ((store, 9000), (kms, 8200)):
             assert allowed(policies, worker, originals(region), port), (region, port)
-            assert allowed(policies, api, originals(region), port), (region, port)
-            assert not allowed(policies, scheduler, originals(region), port)
+            # the API and the scheduler are of region eu-de
+            assert allowed(policies, api, originals(region), port) == (region == "eu")
+            signer = originals is kms and region == "eu"  # the gateway-wide signing key
+            assert allowed(policies, scheduler, originals(region), port) == signer
             assert not allowed(policies, LABEL_STUDIO, originals(region), port)
             assert not allowed(policies, ML_BACKEND, originals(region), port)
             for other in REGIONS:
