@@ -28,6 +28,7 @@ import platform
 import random
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -47,7 +48,7 @@ from gateway.db import transaction
 from gateway.demo import DEMO_DATASET
 from gateway.ingest import Upload, ingest_upload
 from gateway.lineage import Actor
-from gateway.models import Dataset
+from gateway.models import Dataset, Job
 from gateway.pipeline import RedactionOutcome
 from gateway.processing import pending_jobs
 from gateway.settings import Settings
@@ -121,14 +122,14 @@ def dataset_id(ctx: GatewayContext) -> str:
         return found.id
 
 
-def upload(ctx: GatewayContext, dataset: str, data: bytes, name: str) -> float:
-    """Ingest one photo in its own transaction; the wall-clock moment it committed."""
+def upload(ctx: GatewayContext, dataset: str, data: bytes, name: str) -> tuple[str, float]:
+    """Ingest one photo in its own transaction; its asset id and the moment it committed."""
     with transaction(ctx.engine) as session:
         found = session.get(Dataset, dataset)
         if found is None:
             raise LookupError(dataset)
-        ingest_upload(session, ctx, found, Upload(name, data), actor=ACTOR)
-    return time.time()
+        outcome = ingest_upload(session, ctx, found, Upload(name, data), actor=ACTOR)
+    return outcome.asset_id, time.time()
 
 
 # -- the redaction call, timed ------------------------------------------------------------------
@@ -218,6 +219,7 @@ def embedded_backlog(admin_url: str, images: list[bytes], workers: int) -> dict[
         "images": count,
         "wall_s": round(wall, 3),
         "images_per_s": round(count / wall, 3),
+        "ms_per_image_per_worker": round(1000 * wall * workers / count, 1),
         "ingest_ms_per_image": round(1000 * ingest_s / count, 1),
         "redact_call_ms_mean": round(1000 * statistics.fmean(calls), 1),
         "outside_redact_ms_per_image": round(
@@ -247,7 +249,7 @@ def embedded_trickle(admin_url: str, images: list[bytes], service_s: float) -> d
         ):
             supervisor.add(worker)
         supervisor.start()
-        committed: dict[str, float] = {}
+        committed: dict[str, tuple[str, float]] = {}
         dataset = dataset_id(ctx)
         for i, data in enumerate(images[:-1]):
             committed[hashlib.sha256(data).hexdigest()] = upload(ctx, dataset, data, f"t{i}.jpg")
@@ -255,14 +257,169 @@ def embedded_trickle(admin_url: str, images: list[bytes], service_s: float) -> d
             time.sleep(rng.expovariate(0.6 / service_s))  # open-loop arrivals, not a timing
         wait_until(lambda: pending_jobs(ctx) == 0, timeout=600)
         supervisor.stop()
+        finished = finish_times(ctx)
         ctx.close()
-    waits = [1000 * (log[d][0] - t) for d, t in committed.items() if d in log]
+    waits = [1000 * (log[d][0] - t) for d, (_, t) in committed.items() if d in log]
     return {
         "engine": "embedded",
         "arrivals": "poisson, 60% of one worker",
         "jobs": len(waits),
         "queue_latency_ms_p50": round(percentile(waits, 50), 1),
         "queue_latency_ms_p99": round(percentile(waits, 99), 1),
+        **sojourn(committed.values(), finished),
+    }
+
+
+def finish_times(ctx: GatewayContext) -> dict[str, float]:
+    with transaction(ctx.engine) as session:
+        rows = session.exec(select(Job.asset_id, Job.finished_at)).all()
+    return {a: f.timestamp() for a, f in rows if f is not None}
+
+
+def sojourn(committed: Any, finished: dict[str, float]) -> dict[str, float]:
+    """Upload committed -> job finished, per job (queue wait + redaction + recording)."""
+    times = [1000 * (finished[a] - t) for a, t in committed if a in finished]
+    return {
+        "sojourn_ms_p50": round(percentile(times, 50), 1),
+        "sojourn_ms_p99": round(percentile(times, 99), 1),
+    }
+
+
+# -- the Celery engine (RabbitMQ) ---------------------------------------------------------------
+
+BROKER = "amqp://guest:guest@127.0.0.1:5672//"
+
+
+@contextmanager
+def celery_workers(url: str, data: Path, key: str, prefix: str, count: int) -> Iterator[None]:
+    """`count` separate `privacy-gateway worker` processes of region eu-de on RabbitMQ."""
+    env = {
+        **os.environ,
+        "GATEWAY_BROKER_URL": BROKER,
+        "GATEWAY_BROKER_QUEUE_PREFIX": prefix,
+        "GATEWAY_DATABASE_URL": url,
+        "GATEWAY_DATA_DIR": str(data),
+        "GATEWAY_MASTER_KEY": key,
+        "GATEWAY_REGION": "eu-de",
+        "GATEWAY_LOG_LEVEL": "WARNING",
+    }
+    cli = str(Path(sys.executable).with_name("privacy-gateway"))
+    procs = [
+        subprocess.Popen(
+            [cli, "worker", "--region", "eu-de"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=(scratch() / f"celery-worker-{i}.log").open("w"),
+        )
+        for i in range(count)
+    ]
+    try:
+        yield
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=60)
+
+
+def broker_context(url: str, data: Path, key: str, prefix: str) -> GatewayContext:
+    settings = Settings(
+        data_dir=data,
+        database_url=url,
+        master_key=key,
+        region="eu-de",
+        broker_url=BROKER,
+        broker_queue_prefix=prefix,
+        retention_interval_seconds=0,
+        annotation_pull_interval_seconds=0,
+    )
+    return GatewayContext.open(settings)
+
+
+def celery_run(
+    admin_url: str, images: list[bytes], workers: int, *, arrival_s: float | None
+) -> tuple[float, int, dict[str, tuple[str, float]], dict[str, float]]:
+    """Upload (as the API does: commit, then its dispatcher publishes the wake-up) to
+    `workers` Celery worker processes; a backlog first when `arrival_s` is None, else one
+    photo at a time. The wall time of the measured part, its count, commits, finishes."""
+    from gateway.scaleout.broker import celery_app
+    from gateway.scaleout.relay import CeleryPublisher, dispatch
+
+    rng = random.Random(17)  # noqa: S311 (arrival times, not secrets)
+    key = base64.b64encode(os.urandom(32)).decode()
+    prefix = f"bench-{uuid.uuid4().hex[:8]}."
+    name = f"bench_scale_c{workers}{'t' if arrival_s else ''}"
+    with fresh_database(admin_url, name) as url, tempfile.TemporaryDirectory(dir=scratch()) as tmp:
+        ctx = broker_context(url, Path(tmp), key, prefix)
+        publisher = CeleryPublisher(celery_app(ctx.settings))
+        dataset = dataset_id(ctx)
+        warm = images[-5 : -5 + 2 * workers]  # two per worker: each gets one, prefetch 1
+        measured = images[:-5]
+        with celery_workers(url, Path(tmp), key, prefix, workers):
+            for i, data in enumerate(warm):  # models loaded in every worker first
+                upload(ctx, dataset, data, f"w{i}.jpg")
+                dispatch(ctx, publisher)
+            wait_until(lambda: pending_jobs(ctx) == 0, timeout=600)
+            committed: dict[str, tuple[str, float]] = {}
+            t0 = time.perf_counter()
+            for i, data in enumerate(measured):
+                committed[str(i)] = upload(ctx, dataset, data, f"c{i}.jpg")
+                if arrival_s is not None:
+                    dispatch(ctx, publisher)
+                    time.sleep(rng.expovariate(1 / arrival_s))  # open-loop arrivals
+            if arrival_s is None:
+                t0 = time.perf_counter()
+                while dispatch(ctx, publisher):
+                    pass
+            wait_until(lambda: pending_jobs(ctx) == 0, timeout=1800)
+            wall = time.perf_counter() - t0
+            finished = finish_times(ctx)
+        ctx.close()
+    return wall, len(measured), committed, finished
+
+
+def celery_backlog(admin_url: str, images: list[bytes], workers: int) -> dict[str, Any]:
+    wall, count, _, _ = celery_run(admin_url, images, workers, arrival_s=None)
+    return {
+        "engine": "celery",
+        "workers": workers,
+        "images": count,
+        "wall_s": round(wall, 3),
+        "images_per_s": round(count / wall, 3),
+        "ms_per_image_per_worker": round(1000 * wall * workers / count, 1),
+    }
+
+
+def celery_trickle(admin_url: str, images: list[bytes], service_s: float) -> dict[str, Any]:
+    _, count, committed, finished = celery_run(admin_url, images, 1, arrival_s=service_s / 0.6)
+    return {
+        "engine": "celery",
+        "arrivals": "poisson, 60% of one worker",
+        "jobs": count,
+        **sojourn(committed.values(), finished),
+    }
+
+
+def broker_hop(messages: int = 300) -> dict[str, Any]:
+    """RabbitMQ alone: publish one persistent message, take it from the queue, acknowledge."""
+    from kombu import Connection, Queue
+
+    name = f"bench-hop-{uuid.uuid4().hex[:8]}"
+    hops = []
+    with Connection(BROKER) as conn:
+        queue = Queue(name, routing_key=name, durable=True, auto_delete=False)
+        producer = conn.Producer()
+        with conn.SimpleQueue(queue) as simple:
+            for i in range(messages):
+                t0 = time.perf_counter()
+                producer.publish({"job": i}, routing_key=name, delivery_mode=2, declare=[queue])
+                simple.get(timeout=10).ack()
+                hops.append(1000 * (time.perf_counter() - t0))
+        queue(conn.channel()).delete()
+    return {
+        "messages": messages,
+        "hop_ms_p50": round(percentile(hops, 50), 2),
+        "hop_ms_p99": round(percentile(hops, 99), 2),
     }
 
 
@@ -313,11 +470,11 @@ def _ledger_writer(url: str, role: str, seconds: float, per_tx: int, out: Any) -
     out.put((role, done, latencies))
 
 
-def ledger(admin_url: str, *, seconds: float, per_tx: int) -> dict[str, Any]:
+def ledger(admin_url: str, *, seconds: float, per_tx: int, processes: int) -> dict[str, Any]:
     from gateway.db import make_engine, migrate
     from gateway.lineage.ledger import drain, verify_chain
 
-    roles = ["worker-1", "worker-2", "api-1", "api-2"]
+    roles = ["worker-1", "api-1", "worker-2", "api-2"][:processes]
     with fresh_database(admin_url, "bench_scale_l") as url:
         engine = make_engine(url)
         migrate(engine)
@@ -381,12 +538,12 @@ def commit() -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--images", type=int, default=40)
     parser.add_argument("--admin-url", default=ADMIN_URL)
-    parser.add_argument("--engines", default="embedded")
+    parser.add_argument("--engines", default="embedded,celery")
     parser.add_argument("--ledger-seconds", type=float, default=20.0)
-    parser.add_argument("--parts", default="engine,ledger")
+    parser.add_argument("--parts", default="engine,broker,ledger")
     parser.add_argument("--label", default="")
     args = parser.parse_args()
     report: dict[str, Any] = {
@@ -399,30 +556,37 @@ def main() -> None:
         "latency": [],
         "ledger": [],
     }
-    images = photos(args.images + 1)  # the last one warms the redaction processes
+    images = photos(args.images + 5)  # the last ones warm the redaction processes
     parts = set(args.parts.split(","))
-    for engine in args.engines.split(","):
-        if "engine" not in parts:
-            break
+    for engine in args.engines.split(",") if "engine" in parts else []:
         run = ENGINES[engine]
         for workers in (1, 2):
             report["backlog"].append(run["backlog"](args.admin_url, images, workers))
-            print(json.dumps(report["backlog"][-1]))
-        service_s = report["backlog"][-2]["wall_s"] / report["backlog"][-2]["images"]
-        report["latency"].append(run["trickle"](args.admin_url, images[:21], service_s))
-        print(json.dumps(report["latency"][-1]))
+            print(json.dumps(report["backlog"][-1]), flush=True)
+        one = report["backlog"][-2]
+        service_s = one["wall_s"] / one["images"]
+        report["latency"].append(
+            run["trickle"](args.admin_url, images[:21] + images[-5:], service_s)
+        )
+        print(json.dumps(report["latency"][-1]), flush=True)
+    if "broker" in parts:
+        report["broker_hop"] = broker_hop()
+        print(json.dumps(report["broker_hop"]), flush=True)
     if "ledger" in parts:
-        for per_tx in (1, 8):
+        for processes, per_tx in ((1, 1), (4, 1), (4, 8)):
             report["ledger"].append(
-                ledger(args.admin_url, seconds=args.ledger_seconds, per_tx=per_tx)
+                ledger(
+                    args.admin_url, seconds=args.ledger_seconds, per_tx=per_tx, processes=processes
+                )
             )
-            print(json.dumps(report["ledger"][-1]))
+            print(json.dumps(report["ledger"][-1]), flush=True)
     report["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     write(report, args.label)
 
 
 ENGINES: dict[str, dict[str, Callable[..., dict[str, Any]]]] = {
     "embedded": {"backlog": embedded_backlog, "trickle": embedded_trickle},
+    "celery": {"backlog": celery_backlog, "trickle": celery_trickle},
 }
 
 
@@ -441,39 +605,55 @@ def markdown(r: dict[str, Any]) -> str:
         "",
         f"Machine: {m['cpu']}, {m['cores']} cores shared with other engineers' work (load "
         f"average {m['load_average_at_start']} at the start, {m['load_average_at_end']} at the "
-        f"end), Python {m['python']}, PostgreSQL on loopback. Photos {r['image_side_px']} px, "
-        f"policy {r['policy']}.",
+        f"end), Python {m['python']}, PostgreSQL and RabbitMQ on loopback. Photos "
+        f"{r['image_side_px']} px, policy {r['policy']}. Timings on shared cores are noisy; the "
+        "ratios within one run are the figures to quote.",
         "",
         "## Backlog: images/s by worker processes",
         "",
-        "| engine | workers | images | wall s | images/s | redaction call ms | outside it ms/img "
-        "| share outside | ingest ms/img |",
+        "| engine | workers | images | wall s | images/s | x vs 1 worker | ms/img per worker "
+        "| redaction call ms | outside it ms/img |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
+    one: dict[str, float] = {}
     for b in r["backlog"]:
-        share = b["outside_redact_ms_per_image"] / b["redact_call_ms_mean"]
+        one.setdefault(b["engine"], b["images_per_s"])
         lines.append(
             f"| {b['engine']} | {b['workers']} | {b['images']} | {b['wall_s']} | "
-            f"{b['images_per_s']} | {b['redact_call_ms_mean']} | "
-            f"{b['outside_redact_ms_per_image']} | {share:.1%} | {b['ingest_ms_per_image']} |"
+            f"{b['images_per_s']} | {b['images_per_s'] / one[b['engine']]:.2f} | "
+            f"{b['ms_per_image_per_worker']} | {b.get('redact_call_ms_mean', '')} | "
+            f"{b.get('outside_redact_ms_per_image', '')} |"
         )
-    lines += ["", "## Queue latency (upload committed -> redaction starts)", ""]
-    lines += ["| engine | arrivals | jobs | p50 ms | p99 ms |", "|---|---|---|---|---|"]
+    lines += ["", "## Latency (one photo at a time, Poisson arrivals at 60% of one worker)", ""]
+    lines += [
+        "| engine | jobs | queue p50 ms | queue p99 ms | upload->done p50 ms "
+        "| upload->done p99 ms |",
+        "|---|---|---|---|---|---|",
+    ]
     for q in r["latency"]:
         lines.append(
-            f"| {q['engine']} | {q['arrivals']} | {q['jobs']} | {q['queue_latency_ms_p50']} "
-            f"| {q['queue_latency_ms_p99']} |"
+            f"| {q['engine']} | {q['jobs']} | {q.get('queue_latency_ms_p50', '')} "
+            f"| {q.get('queue_latency_ms_p99', '')} | {q['sojourn_ms_p50']} "
+            f"| {q['sojourn_ms_p99']} |"
         )
-    lines += ["", "## Ledger appends, 4 processes (2 workers + 2 API)", ""]
+    if "broker_hop" in r:
+        h = r["broker_hop"]
+        lines += [
+            "",
+            f"RabbitMQ alone (persistent publish -> get -> ack, {h['messages']} messages): "
+            f"p50 {h['hop_ms_p50']} ms, p99 {h['hop_ms_p99']} ms.",
+        ]
+    lines += ["", "## Ledger appends on PostgreSQL", ""]
     lines += [
-        "| records/tx | seconds | records | appends/s | tx p50 ms | tx p99 ms | chain verified |",
-        "|---|---|---|---|---|---|---|",
+        "| processes | records/tx | seconds | records | appends/s | tx p50 ms | tx p99 ms "
+        "| chain verified |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for g in r["ledger"]:
         lines.append(
-            f"| {g['records_per_transaction']} | {g['seconds']} | {g['records']} | "
-            f"{g['appends_per_s']} | {g['transaction_ms_p50']} | {g['transaction_ms_p99']} | "
-            f"{g['records_verified_in_chain']} |"
+            f"| {len(g['processes'])} | {g['records_per_transaction']} | {g['seconds']} | "
+            f"{g['records']} | {g['appends_per_s']} | {g['transaction_ms_p50']} | "
+            f"{g['transaction_ms_p99']} | {g['records_verified_in_chain']} |"
         )
     return "\n".join(lines) + "\n"
 
