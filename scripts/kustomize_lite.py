@@ -137,9 +137,7 @@ def _pod_spec(obj: Obj) -> Obj | None:
 def _set_image(objects: list[Obj], image: Obj) -> None:
     for obj in objects:
         pod = _pod_spec(obj)
-        for container in (pod or {}).get("containers", []) + (pod or {}).get(
-            "initContainers", []
-        ):
+        for container in (pod or {}).get("containers", []) + (pod or {}).get("initContainers", []):
             name, _, tag = container["image"].partition(":")
             if name == image["name"]:
                 name = image.get("newName", name)
