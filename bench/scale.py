@@ -30,6 +30,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -195,6 +196,7 @@ def embedded_backlog(admin_url: str, images: list[bytes], workers: int) -> dict[
         log: dict[str, tuple[float, float]] = {}
         pool = [TimedRedactor(r, log) for r in warm_redactors(ctx, workers, images[-1])]
         log.clear()
+        db = DatabaseMeter(ctx)
         dataset = dataset_id(ctx)
         t_ingest = time.perf_counter()
         for i, data in enumerate(images[:-1]):
@@ -205,12 +207,15 @@ def embedded_backlog(admin_url: str, images: list[bytes], workers: int) -> dict[
         free = iter(pool)
         for worker in job_workers(ctx, redactor_factory=lambda: next(free), count=workers):
             supervisor.add(worker)
+        db.reset()
         t0 = time.perf_counter()
         supervisor.start()
         supervisor.wake()
         wait_until(lambda: pending_jobs(ctx) == 0, timeout=1800)
         wall = time.perf_counter() - t0
         supervisor.stop()
+        statements, commits, statement_s = db.statements, db.commits, db.seconds
+        commit_ms = commit_latency_ms(ctx)
         ctx.close()
     calls = [length for _, length in log.values()]
     return {
@@ -225,7 +230,59 @@ def embedded_backlog(admin_url: str, images: list[bytes], workers: int) -> dict[
         "outside_redact_ms_per_image": round(
             1000 * (wall * workers / count - statistics.fmean(calls)), 1
         ),
+        "db_statements_per_image": round(statements / count, 1),
+        "db_commits_per_image": round(commits / count, 1),
+        "db_statement_ms_per_image": round(1000 * statement_s / count, 1),
+        "db_commit_ms_p50_alone": commit_ms,
     }
+
+
+class DatabaseMeter:
+    """Counts the statements and commits this process sends, and the time spent in them."""
+
+    def __init__(self, ctx: GatewayContext) -> None:
+        from sqlalchemy import event
+
+        self.statements = self.commits = 0
+        self.seconds = 0.0
+        self._lock = threading.Lock()
+        self._started: dict[int, float] = {}
+        event.listen(ctx.engine, "before_cursor_execute", self._before)
+        event.listen(ctx.engine, "after_cursor_execute", self._after)
+        event.listen(ctx.engine, "commit", self._commit)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.statements = self.commits = 0
+            self.seconds = 0.0
+
+    def _before(self, conn: Any, *_: Any) -> None:
+        self._started[id(conn)] = time.perf_counter()
+
+    def _after(self, conn: Any, *_: Any) -> None:
+        elapsed = time.perf_counter() - self._started.pop(id(conn), time.perf_counter())
+        with self._lock:
+            self.statements += 1
+            self.seconds += elapsed
+
+    def _commit(self, _conn: Any) -> None:
+        with self._lock:
+            self.commits += 1
+
+
+def commit_latency_ms(ctx: GatewayContext, rounds: int = 200) -> float:
+    """One small durable write and its COMMIT, alone, on this server: the unit of the
+    database's cost per job."""
+    times = []
+    with ctx.engine.connect() as conn:
+        conn.execute(text("CREATE TABLE bench_commit (n int)"))  # logged, as real rows
+        conn.commit()
+        for i in range(rounds):
+            t0 = time.perf_counter()
+            conn.execute(text("INSERT INTO bench_commit VALUES (:n)"), {"n": i})
+            conn.commit()
+            times.append(1000 * (time.perf_counter() - t0))
+    return round(percentile(times, 50), 2)
 
 
 def embedded_trickle(admin_url: str, images: list[bytes], service_s: float) -> dict[str, Any]:
