@@ -41,7 +41,7 @@ from typing import Any
 
 from PIL import Image, ImageOps
 from sqlalchemy import create_engine, text
-from sqlmodel import select
+from sqlmodel import func, select
 
 from gateway.context import GatewayContext
 from gateway.datasets import create_dataset
@@ -49,7 +49,7 @@ from gateway.db import transaction
 from gateway.demo import DEMO_DATASET
 from gateway.ingest import Upload, ingest_upload
 from gateway.lineage import Actor
-from gateway.models import Dataset, Job
+from gateway.models import Dataset, Job, LineageRecord
 from gateway.pipeline import RedactionOutcome
 from gateway.processing import pending_jobs
 from gateway.settings import Settings
@@ -216,6 +216,8 @@ def embedded_backlog(admin_url: str, images: list[bytes], workers: int) -> dict[
         supervisor.stop()
         statements, commits, statement_s = db.statements, db.commits, db.seconds
         commit_ms = commit_latency_ms(ctx)
+        rtt_ms = round_trip_ms(ctx)
+        records = ledger_records(ctx)
         ctx.close()
     calls = [length for _, length in log.values()]
     return {
@@ -234,7 +236,22 @@ def embedded_backlog(admin_url: str, images: list[bytes], workers: int) -> dict[
         "db_commits_per_image": round(commits / count, 1),
         "db_statement_ms_per_image": round(1000 * statement_s / count, 1),
         "db_commit_ms_p50_alone": commit_ms,
+        "db_round_trip_ms_p50_alone": rtt_ms,
+        # statements x a lone round trip + commits x a lone durable commit: the database's
+        # own cost per image without the CPU contention of this shared machine
+        "db_ms_per_image_estimate": round(
+            statements / count * rtt_ms + commits / count * commit_ms, 1
+        ),
+        "ledger_records_per_image_incl_ingest": round(records / (count + workers), 1),
     }
+
+
+def ledger_records(ctx: GatewayContext) -> int:
+    from gateway.lineage.ledger import drain
+
+    drain(ctx.engine)
+    with transaction(ctx.engine) as session:
+        return int(session.exec(select(func.count()).select_from(LineageRecord)).one())
 
 
 class DatabaseMeter:
@@ -268,6 +285,17 @@ class DatabaseMeter:
     def _commit(self, _conn: Any) -> None:
         with self._lock:
             self.commits += 1
+
+
+def round_trip_ms(ctx: GatewayContext, rounds: int = 200) -> float:
+    """One trivial statement, alone, on this server: the unit cost of a statement."""
+    times = []
+    with ctx.engine.connect() as conn:
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            conn.execute(text("SELECT 1")).scalar()
+            times.append(1000 * (time.perf_counter() - t0))
+    return round(percentile(times, 50), 3)
 
 
 def commit_latency_ms(ctx: GatewayContext, rounds: int = 200) -> float:
@@ -681,6 +709,22 @@ def markdown(r: dict[str, Any]) -> str:
             f"{b['ms_per_image_per_worker']} | {b.get('redact_call_ms_mean', '')} | "
             f"{b.get('outside_redact_ms_per_image', '')} |"
         )
+    lines += [
+        "",
+        "## Database per image (embedded engine; the worker process's own statements)",
+        "",
+        "| workers | statements | commits | time in statements ms | lone round trip ms "
+        "| lone durable commit ms | estimate ms | ledger records |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for b in r["backlog"]:
+        if "db_statements_per_image" in b:
+            lines.append(
+                f"| {b['workers']} | {b['db_statements_per_image']} | {b['db_commits_per_image']} "
+                f"| {b['db_statement_ms_per_image']} | {b['db_round_trip_ms_p50_alone']} "
+                f"| {b['db_commit_ms_p50_alone']} | {b['db_ms_per_image_estimate']} "
+                f"| {b['ledger_records_per_image_incl_ingest']} |"
+            )
     lines += ["", "## Latency (one photo at a time, Poisson arrivals at 60% of one worker)", ""]
     lines += [
         "| engine | jobs | queue p50 ms | queue p99 ms | upload->done p50 ms "
