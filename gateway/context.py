@@ -11,7 +11,7 @@ from gateway.db import make_engine, migrate, require_current_schema
 from gateway.filemodes import private_dir
 from gateway.keys import KeyProvider, load_master_key
 from gateway.settings import Settings
-from gateway.storage import BlobStore, LocalBlobStore
+from gateway.storage import BlobStore
 
 
 @dataclass
@@ -34,11 +34,13 @@ class GatewayContext:
             migrate(engine)
         else:
             require_current_schema(engine)
+        from gateway.storage_s3 import open_store  # boto3 only when buckets are configured
+
         return cls(
             settings=settings,
             engine=engine,
             keys=key_provider(settings, create_master_key=create_master_key).attach(engine),
-            store=LocalBlobStore(settings.resolved_storage_dir),
+            store=open_store(settings),
         )
 
     @property

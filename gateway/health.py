@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 
 from gateway.background import Supervisor
 from gateway.models import Job
-from gateway.storage import BlobStore
+from gateway.storage import BlobStore, probe_key
 
 PROBE_PREFIX = "health"
 
@@ -27,7 +27,7 @@ def database_answers(engine: Engine) -> None:
 
 def storage_writable(store: BlobStore) -> None:
     """Write and remove a tiny blob; raises (e.g. ENOSPC) when storage cannot take a write."""
-    key = f"{PROBE_PREFIX}/probe-{uuid.uuid4().hex}"
+    key = probe_key(store, f"{PROBE_PREFIX}/probe-{uuid.uuid4().hex}")
     store.put(key, b"ok")
     store.delete(key)
 

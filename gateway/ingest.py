@@ -24,7 +24,7 @@ from gateway.policy.enforcement import EnforcementPoint, enforce_residency, stor
 from gateway.pseudonymisation.dataset_secrets import content_digest_key
 from gateway.pseudonymisation.facts import facts_json
 from gateway.pseudonymisation.task_meta import remember_identifiers
-from gateway.storage import original_key
+from gateway.storage import located_key, original_key
 from redaction.errors import InputError
 from redaction.io import decode_image
 from redaction.policy import Limits
@@ -215,17 +215,20 @@ def _record_acceptance(
     *,
     actor: Actor,
 ) -> IngestOutcome:
+    region = storage_region(ctx)
     enforce_residency(
         ctx,
         session,
         point=EnforcementPoint.STORAGE_WRITE,
         dataset_id=asset.dataset_id,
-        target_region=storage_region(ctx),
+        target_region=region,
         actor=actor,
         entity_type="asset",
         entity_id=asset.id,
     )
-    asset.original_blob = original_key(asset.dataset_id, asset.id)
+    asset.original_blob = located_key(
+        ctx.store, original_key(asset.dataset_id, asset.id), region=region
+    )
     sealed = crypto.seal(
         upload.data, key=key.subkey(KeyPurpose.AT_REST), aad=original_aad(asset.id, key)
     )

@@ -36,7 +36,7 @@ from gateway.metrics import JOB_SECONDS, JOBS, QUARANTINES, observe_redaction
 from gateway.models import Asset, AssetState, Detection, Job, JobState
 from gateway.policy.enforcement import EnforcementPoint, enforce_residency, storage_region
 from gateway.pseudonymisation.release import release_file
-from gateway.storage import redacted_key
+from gateway.storage import StorageRegionUnavailable, located_key, redacted_key
 from redaction.errors import RedactionError
 
 log = logging.getLogger(__name__)
@@ -221,6 +221,9 @@ def run_job(ctx: GatewayContext, job: Job, *, redactor: Redactor) -> AssetState 
                     ctx, dataset_id=asset.dataset_id, original=data, output=outcome.output
                 )
                 outcome = replace(outcome, output=output)
+        except StorageRegionUnavailable as exc:  # this process may not read that region's bucket:
+            # no verdict on the image; tried again (by a worker of its region), bounded
+            return retry_or_fail(ctx, job, code=exc.code, message=exc.message)
         except (GatewayError, RedactionError) as exc:  # fail closed: quarantine with the reason
             outcome = RedactionOutcome(
                 False, None, "", reasons=[{"code": exc.code, "message": exc.message}]
@@ -269,8 +272,10 @@ def _record_outcome(ctx: GatewayContext, job: Job, outcome: RedactionOutcome) ->
         if released:
             assert outcome.output is not None  # noqa: S101 (narrowing for mypy)
             digest = crypto.sha256_hex(outcome.output)
-            asset.redacted_blob = redacted_key(
-                asset.dataset_id, asset.id, digest, outcome.extension
+            asset.redacted_blob = located_key(
+                ctx.store,
+                redacted_key(asset.dataset_id, asset.id, digest, outcome.extension),
+                region=storage_region(ctx),
             )
             asset.redacted_sha256 = digest
             ctx.store.put(asset.redacted_blob, outcome.output)

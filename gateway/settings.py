@@ -6,8 +6,48 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class S3Bucket(BaseModel):
+    """One region's bucket on an S3-compatible store (AWS S3, MinIO, Ceph RGW, SeaweedFS).
+
+    Credentials: the access key pair inline (the whole map can come from a secret as JSON),
+    from two files (mounted secrets), or `default_credentials` (boto3's own chain: instance
+    or pod role, web identity, AWS_* variables). A process lists only the regions whose
+    credentials it holds: a worker of region X lists X alone."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    bucket: str = Field(min_length=3, max_length=63)
+    endpoint_url: str | None = Field(None, description="None: AWS S3 itself")
+    s3_region: str | None = Field(
+        None, description="the S3 API's own region name for signing (e.g. eu-central-1)"
+    )
+    addressing_style: Literal["auto", "path", "virtual"] = "auto"
+    prefix: str = Field("", pattern=r"^([a-z0-9][a-z0-9_\-]*/)*$", description="key prefix")
+    access_key_id: SecretStr | None = None
+    secret_access_key: SecretStr | None = None
+    access_key_id_file: Path | None = None
+    secret_access_key_file: Path | None = None
+    default_credentials: bool = False
+    ca_bundle: Path | None = Field(None, description="CA bundle for a private endpoint's TLS")
+
+    @model_validator(mode="after")
+    def _one_credential_source(self) -> S3Bucket:
+        inline = self.access_key_id is not None or self.secret_access_key is not None
+        files = self.access_key_id_file is not None or self.secret_access_key_file is not None
+        if sum((inline, files, self.default_credentials)) != 1:
+            raise ValueError(
+                "give exactly one credential source: access_key_id + secret_access_key, "
+                "access_key_id_file + secret_access_key_file, or default_credentials"
+            )
+        if inline and (self.access_key_id is None or self.secret_access_key is None):
+            raise ValueError("access_key_id and secret_access_key go together")
+        if files and (self.access_key_id_file is None or self.secret_access_key_file is None):
+            raise ValueError("access_key_id_file and secret_access_key_file go together")
+        return self
 
 
 class Settings(BaseSettings):
@@ -20,6 +60,13 @@ class Settings(BaseSettings):
         None, description="SQLAlchemy URL; default: a SQLite file in the data directory"
     )
     storage_dir: Path | None = Field(None, description="blob store; default: <data_dir>/storage")
+    storage_backend: Literal["local", "s3"] = Field(
+        "local", description="local: the storage directory; s3: one bucket per region"
+    )
+    s3_buckets: dict[str, S3Bucket] = Field(
+        default_factory=dict,
+        description="region -> its bucket (JSON); only the regions this process may access",
+    )
     region: str = Field("eu-de", description="region this gateway instance runs in")
     storage_region: str | None = Field(
         None, description="region of the blob store (residency checks); default: `region`"
@@ -100,6 +147,16 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _resolve_paths(self) -> Settings:
         self.data_dir = self.data_dir.expanduser()
+        return self
+
+    @model_validator(mode="after")
+    def _s3_needs_its_write_bucket(self) -> Settings:
+        write_region = self.storage_region or self.region
+        if self.storage_backend == "s3" and write_region not in self.s3_buckets:
+            raise ValueError(
+                f"storage_backend s3 writes to region {write_region!r}: "
+                f"s3_buckets must name its bucket (it names {sorted(self.s3_buckets)})"
+            )
         return self
 
     @property

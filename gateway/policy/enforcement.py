@@ -37,6 +37,7 @@ from gateway.policy.errors import PolicyMissing
 from gateway.policy.governing import governing_policy
 from gateway.policy.residency import TransferDecision, decide_transfer
 from gateway.policy.schema import EnforcedMove
+from gateway.storage import grant_storage_write
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,8 @@ def enforce_residency(
         ctx=ctx,
     )
     if decision.allowed:
+        if point is EnforcementPoint.STORAGE_WRITE:  # the store refuses writes without it
+            grant_storage_write(dataset_id, target_region)
         return
     details = {
         "rule": decision.rule,

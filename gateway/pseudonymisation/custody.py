@@ -25,6 +25,7 @@ from gateway.lineage import Actor, append
 from gateway.models import Asset, AssetState, Dataset, DatasetKey, Job, JobState
 from gateway.pseudonymisation.master_rotation import ensure_master_rotatable, rotate_master_key
 from gateway.pseudonymisation.tables import DatasetSecret, VaultEntry
+from gateway.storage import grant_storage_write, region_of
 
 
 def rotate_dataset_key(ctx: GatewayContext, dataset_id: str, *, actor: Actor) -> int:
@@ -92,6 +93,11 @@ def _reencrypt_asset(ctx: GatewayContext, asset_id: str) -> None:
                 aad=asset_aad("original", asset.id, old),
             )
             new_blob = f"{old_blob.split('.v', 1)[0].removesuffix('.bin')}.v{new.version}.bin"
+            # re-sealed in place: same bucket as the old blob, so no move to check residency
+            # of (the old blob goes once the row names the new one)
+            grant_storage_write(
+                asset.dataset_id, region_of(ctx.store, old_blob, default=ctx.settings.region)
+            )
             ctx.store.put(
                 new_blob,
                 crypto.seal(

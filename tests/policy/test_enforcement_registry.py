@@ -45,7 +45,11 @@ EXEMPT: dict[str, str] = {
     "gateway/pipeline.py::run_job": "reads the original into this gateway's own redaction "
     "worker (same process settings and region as ingest, which was checked)",
     "gateway/pseudonymisation/custody.py::_reencrypt_asset": "re-seals a blob in place in the "
-    "same store under a new key; nothing leaves the store's region",
+    "same store under a new key; nothing leaves the store's region (with buckets it grants "
+    "itself the permit for the old blob's own region, named by its key)",
+    "gateway/storage.py::put": "RegionalBlobStore routes a write to the bucket its key names "
+    "and refuses it unless an allowed enforce_residency(STORAGE_WRITE) for that dataset and "
+    "region granted a permit in the same context (the callers, registered above, check)",
     "gateway/reports/schema.py::*": "writes the report JSON Schema (no personal data)",
     "gateway/labelstudio/demo.py::_credentials": "writes the local demo's Label Studio login "
     "(no personal data of any dataset)",
