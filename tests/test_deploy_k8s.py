@@ -335,8 +335,12 @@ def test_a_worker_holds_only_its_own_regions_key_and_bucket_credentials(region: 
     assert mounted_secrets(worker) == {"privacy-gateway", f"privacy-gateway-{region}"}
     (container,) = worker["spec"]["template"]["spec"]["containers"]
     env = env_of(container)
-    for key in ("GATEWAY_KMS_CREDENTIAL_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
-        assert env[key].startswith(f"/run/secrets/privacy-gateway-{region}/"), key
+    assert env["GATEWAY_KMS_CREDENTIAL_FILE"].startswith(f"/run/secrets/privacy-gateway-{region}/")
+    buckets = json.loads(env["GATEWAY_S3_BUCKETS"])
+    assert list(buckets) == [REGIONS[region]], "its own region's bucket, no other"
+    (bucket,) = buckets.values()
+    for key in ("access_key_id_file", "secret_access_key_file"):
+        assert bucket[key].startswith(f"/run/secrets/privacy-gateway-{region}/"), key
     others = [r for r in REGIONS if r != region]
     assert not any(f"privacy-gateway-{o}" in json.dumps(worker) for o in others)
     for home in ("api", "scheduler"):  # region eu-de: the eu credential, never the us one
@@ -507,6 +511,23 @@ def test_gateway_pods_reach_their_dependencies_and_nothing_else(overlay: str) ->
 
 
 # -- settings the manifests name are settings the gateway reads ---------------------------------
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_container_environment_builds_valid_settings(
+    overlay: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gateway.settings import Settings
+
+    for name, deployment in deployments(overlay).items():
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        with monkeypatch.context() as patched:
+            for key, value in env_of(container).items():
+                patched.setenv(key, value)
+            settings = Settings()
+        assert settings.region == env_of(container)["GATEWAY_REGION"], name
+        if settings.storage_backend == "s3":  # the bucket it writes to is its own region's
+            assert list(settings.s3_buckets) == [settings.region], name
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
