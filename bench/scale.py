@@ -172,6 +172,44 @@ def warm_redactors(ctx: GatewayContext, count: int, sample: bytes) -> list[Isola
 IsolatedRedactorT = Any
 
 
+def _proc_stat(pid: str) -> tuple[int, int] | None:
+    """(parent pid, user+system CPU ticks) of a process, from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return int(fields[1]), int(fields[11]) + int(fields[12])
+
+
+def cpu_seconds() -> dict[str, float]:
+    """CPU seconds used so far by this process and its live descendants ("ours", the
+    redaction processes and Celery workers included), and by the whole machine ("machine")."""
+    stats = {pid: _proc_stat(pid) for pid in os.listdir("/proc") if pid.isdigit()}
+    children: dict[int, list[int]] = {}
+    for pid, stat in stats.items():
+        if stat is not None:
+            children.setdefault(stat[0], []).append(int(pid))
+    ours, todo = 0, [os.getpid()]
+    while todo:
+        pid = todo.pop()
+        stat = stats.get(str(pid))
+        ours += stat[1] if stat else 0
+        todo += children.get(pid, [])
+    line = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    busy = sum(int(x) for x in line) - int(line[3]) - int(line[4])  # minus idle, iowait
+    tick = os.sysconf("SC_CLK_TCK")
+    return {"ours": ours / tick, "machine": busy / tick}
+
+
+def cpu_share(before: dict[str, float], after: dict[str, float], wall: float) -> dict[str, float]:
+    """Cores this bench had and cores the whole machine used while it ran: when the machine
+    is full and ours is well under 2, the ceiling is other people's work, not the engine."""
+    return {
+        "cores_used_by_bench": round((after["ours"] - before["ours"]) / wall, 2),
+        "cores_busy_machine": round((after["machine"] - before["machine"]) / wall, 2),
+    }
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     if not ordered:
@@ -208,11 +246,13 @@ def embedded_backlog(admin_url: str, images: list[bytes], workers: int) -> dict[
         for worker in job_workers(ctx, redactor_factory=lambda: next(free), count=workers):
             supervisor.add(worker)
         db.reset()
+        cpu0 = cpu_seconds()
         t0 = time.perf_counter()
         supervisor.start()
         supervisor.wake()
         wait_until(lambda: pending_jobs(ctx) == 0, timeout=1800)
         wall = time.perf_counter() - t0
+        cpu = cpu_share(cpu0, cpu_seconds(), wall)
         supervisor.stop()
         statements, commits, statement_s = db.statements, db.commits, db.seconds
         durable = db.durable_commits
@@ -228,6 +268,8 @@ def embedded_backlog(admin_url: str, images: list[bytes], workers: int) -> dict[
         "wall_s": round(wall, 3),
         "images_per_s": round(count / wall, 3),
         "ms_per_image_per_worker": round(1000 * wall * workers / count, 1),
+        **cpu,
+        "cpu_ms_per_image": round(1000 * cpu["cores_used_by_bench"] * wall / count, 1),
         "ingest_ms_per_image": round(1000 * ingest_s / count, 1),
         "redact_call_ms_mean": round(1000 * statistics.fmean(calls), 1),
         "outside_redact_ms_per_image": round(
@@ -431,7 +473,7 @@ def broker_context(url: str, data: Path, key: str, prefix: str) -> GatewayContex
 
 def celery_run(
     admin_url: str, images: list[bytes], workers: int, *, arrival_s: float | None
-) -> tuple[float, int, dict[str, tuple[str, float]], dict[str, float]]:
+) -> tuple[float, int, dict[str, tuple[str, float]], dict[str, float], dict[str, float]]:
     """Upload (as the API does: commit, then its dispatcher publishes the wake-up) to
     `workers` Celery worker processes; a backlog first when `arrival_s` is None, else one
     photo at a time. The wall time of the measured part, its count, commits, finishes."""
@@ -461,18 +503,20 @@ def celery_run(
                     dispatch(ctx, publisher)
                     time.sleep(rng.expovariate(1 / arrival_s))  # open-loop arrivals
             if arrival_s is None:
+                cpu0 = cpu_seconds()
                 t0 = time.perf_counter()
                 while dispatch(ctx, publisher):
                     pass
             wait_until(lambda: pending_jobs(ctx) == 0, timeout=1800)
             wall = time.perf_counter() - t0
+            cpu = cpu_share(cpu0, cpu_seconds(), wall) if arrival_s is None else {}
             finished = finish_times(ctx)
         ctx.close()
-    return wall, len(measured), committed, finished
+    return wall, len(measured), committed, finished, cpu
 
 
 def celery_backlog(admin_url: str, images: list[bytes], workers: int) -> dict[str, Any]:
-    wall, count, _, _ = celery_run(admin_url, images, workers, arrival_s=None)
+    wall, count, _, _, cpu = celery_run(admin_url, images, workers, arrival_s=None)
     return {
         "engine": "celery",
         "workers": workers,
@@ -480,11 +524,13 @@ def celery_backlog(admin_url: str, images: list[bytes], workers: int) -> dict[st
         "wall_s": round(wall, 3),
         "images_per_s": round(count / wall, 3),
         "ms_per_image_per_worker": round(1000 * wall * workers / count, 1),
+        **cpu,
+        "cpu_ms_per_image": round(1000 * cpu["cores_used_by_bench"] * wall / count, 1),
     }
 
 
 def celery_trickle(admin_url: str, images: list[bytes], service_s: float) -> dict[str, Any]:
-    _, count, committed, finished = celery_run(admin_url, images, 1, arrival_s=service_s / 0.6)
+    _, count, committed, finished, _ = celery_run(admin_url, images, 1, arrival_s=service_s / 0.6)
     return {
         "engine": "celery",
         "arrivals": "poisson, 60% of one worker",
@@ -705,8 +751,8 @@ def markdown(r: dict[str, Any]) -> str:
         "## Backlog: images/s by worker processes",
         "",
         "| engine | workers | images | wall s | images/s | x vs 1 worker | ms/img per worker "
-        "| redaction call ms | outside it ms/img |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| redaction call ms | outside it ms/img | CPU ms/img | cores ours / machine busy |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     one: dict[str, float] = {}
     for b in r["backlog"]:
@@ -715,7 +761,8 @@ def markdown(r: dict[str, Any]) -> str:
             f"| {b['engine']} | {b['workers']} | {b['images']} | {b['wall_s']} | "
             f"{b['images_per_s']} | {b['images_per_s'] / one[b['engine']]:.2f} | "
             f"{b['ms_per_image_per_worker']} | {b.get('redact_call_ms_mean', '')} | "
-            f"{b.get('outside_redact_ms_per_image', '')} |"
+            f"{b.get('outside_redact_ms_per_image', '')} | {b.get('cpu_ms_per_image', '')} | "
+            f"{b.get('cores_used_by_bench', '')} / {b.get('cores_busy_machine', '')} |"
         )
     lines += [
         "",
