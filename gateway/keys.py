@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
@@ -26,6 +26,9 @@ from gateway.errors import KeyUnavailable
 from gateway.filemodes import private_dir
 from gateway.models import DatasetKey
 from gateway.settings import Settings
+
+if TYPE_CHECKING:
+    from gateway.scaleout.kms import KmsClient
 
 
 class KeyPurpose(StrEnum):
@@ -138,11 +141,12 @@ class KeyProvider:
         master: MasterKey,
         *,
         reload: Callable[[str], MasterKey] | None = None,
-        data_master: MasterKey | None = None,
+        data_master: Callable[[], MasterKey] | None = None,
         resolve: Callable[[str], MasterKey] | None = None,
     ) -> None:
-        """`data_master` wraps dataset keys and secrets (default: `master`); `resolve` names
-        any other key by id (a key service, which decides whether this process may use it)."""
+        """`data_master` gives the key that wraps new dataset keys and secrets, asked each
+        time (a key service's current version; default: `master`); `resolve` names any other
+        key by id (a key service, which decides whether this process may use it)."""
         self.master = master
         self._data_master = data_master
         self._reload = reload
@@ -150,11 +154,13 @@ class KeyProvider:
         self._resolved: dict[str, MasterKey] = {}
         self._pepper: bytes | None = None
         self.custody_region: str | None = None  # set by a per-region key service
+        self.kms: KmsClient | None = None  # its client (rotation), when one is configured
 
     @property
     def data_master(self) -> MasterKey:
-        """The key that wraps dataset keys and dataset secrets this process creates."""
-        return self._data_master or self.master
+        """The key that wraps dataset keys and dataset secrets this process creates (read it
+        once per wrap: its id and its wrap must agree)."""
+        return self._data_master() if self._data_master is not None else self.master
 
     def attach(self, engine: Engine) -> KeyProvider:
         """Load the gateway-wide secrets kept (wrapped) in the database; call once at start."""
@@ -165,8 +171,6 @@ class KeyProvider:
 
     def master_for(self, master_key_id: str) -> MasterKey:
         """The loaded master key if it is `master_key_id`, reloading once if it is not."""
-        if self._data_master is not None and self._data_master.key_id == master_key_id:
-            return self._data_master
         if self.master.key_id != master_key_id and self._resolve is not None:
             if master_key_id not in self._resolved:
                 self._resolved[master_key_id] = self._resolve(master_key_id)
@@ -192,11 +196,12 @@ class KeyProvider:
         latest = self._latest_row(session, dataset_id)
         version = 1 if latest is None else latest.version + 1
         secret = os.urandom(crypto.KEY_BYTES)
+        wrapping = self.data_master
         row = DatasetKey(
             dataset_id=dataset_id,
             version=version,
-            master_key_id=self.data_master.key_id,
-            wrapped=self.data_master.wrap(secret, aad=self._aad(dataset_id, version)),
+            master_key_id=wrapping.key_id,
+            wrapped=wrapping.wrap(secret, aad=self._aad(dataset_id, version)),
             created_at=now,
         )
         session.add(row)

@@ -19,7 +19,7 @@ DEBIAN_PACKAGES=(tesseract-ocr tesseract-ocr-eng libimage-exiftool-perl
   libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core)  # last line: PDF reports (WeasyPrint)
 # Tests and the demo only (Label Studio editor test in headless Chromium); a service image
 # sets GATEWAY_SETUP_MINIMAL=1 and gets neither these nor the Label Studio environment.
-TEST_DEBIAN_PACKAGES=(chromium chromium-driver)
+TEST_DEBIAN_PACKAGES=(chromium chromium-driver socat iproute2)  # socat, ip: two-region namespace test
 [ "${GATEWAY_SETUP_MINIMAL:-0}" = 1 ] || DEBIAN_PACKAGES+=("${TEST_DEBIAN_PACKAGES[@]}")
 
 missing=()

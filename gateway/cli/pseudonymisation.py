@@ -49,12 +49,14 @@ def reencrypt(dataset: Annotated[str, typer.Option(help="dataset name or id")]) 
 
 @keys_app.command("rotate-master")
 def rotate_master(reason: Annotated[str, typer.Option()] = "scheduled rotation") -> None:
-    """New master key file; every wrapped secret re-wrapped; the old key destroyed."""
+    """New master key file; every wrapped secret re-wrapped; the old key destroyed. With a
+    key service: this region's key rotated there, its data keys re-wrapped, old versions
+    retired."""
     from gateway.pseudonymisation.master_rotation import rotate_master_key
 
     with opened() as ctx:
         counts = rotate_master_key(ctx, actor=cli_actor(), reason=reason)
-        out.print(f"master key {ctx.keys.master.key_id}; re-wrapped {counts}")
+        out.print(f"master key {ctx.keys.data_master.key_id}; re-wrapped {counts}")
 
 
 @keys_app.command("shred")

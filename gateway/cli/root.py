@@ -292,6 +292,13 @@ def ingest(
 
 
 def _process(ctx: Any, bar: Progress) -> None:
+    if ctx.settings.broker_configured:  # the region's Celery workers redact them
+        from gateway.scaleout.broker import celery_app
+        from gateway.scaleout.relay import CeleryPublisher, dispatch
+
+        sent = dispatch(ctx, CeleryPublisher(celery_app(ctx.settings)))
+        out.print(f"queued for the workers: {sent} job(s) (GATEWAY_BROKER_URL is set)")
+        return
     from gateway.processing import process_pending
 
     task = bar.add_task("redacting", total=None)
@@ -365,7 +372,7 @@ def serve(
 @app.command()
 def worker(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="health and metrics only (embedded)")] = 8001,
+    port: Annotated[int, typer.Option(help="health and metrics only")] = 8001,
     queues: Annotated[
         str | None, typer.Option(help="with a broker: queues to consume (its region's only)")
     ] = None,
@@ -385,7 +392,7 @@ def worker(
 
         configure_logging(settings.log_level)
         names = [q.strip() for q in queues.split(",") if q.strip()] if queues else None
-        run_worker(settings, queues=names, region=region)
+        run_worker(settings, queues=names, region=region, probes=(host, port))
         return
     from gateway.service import run_service
 

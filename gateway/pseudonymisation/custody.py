@@ -161,6 +161,10 @@ def shred_dataset(
             ).all()
             if r.wrapped is not None
         ]
+        if ctx.keys.kms is not None:  # per-region custody: only the key's region shreds
+            from gateway.scaleout.kms_rotation import ensure_region_holds
+
+            ensure_region_holds(ctx, [r.master_key_id for r in key_rows])
         for key_row in key_rows:
             key_row.wrapped, key_row.shredded_at = None, now
             session.add(key_row)

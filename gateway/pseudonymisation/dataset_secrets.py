@@ -121,14 +121,15 @@ def _create(
         raise NotFound("no such dataset (it has no keys)", dataset_id=dataset_id)
     if all(r.wrapped is None for r in key_rows):
         raise KeyUnavailable("the dataset was crypto-shredded", dataset_id=dataset_id)
-    wrapped = keys.data_master.wrap(
+    wrapping = keys.data_master
+    wrapped = wrapping.wrap(
         os.urandom(crypto.KEY_BYTES), aad=dataset_secret_aad(dataset_id, purpose, 1)
     )
     values = {
         "dataset_id": dataset_id,
         "purpose": purpose.value,
         "version": 1,
-        "master_key_id": keys.data_master.key_id,
+        "master_key_id": wrapping.key_id,
         "wrapped": wrapped,
         "created_at": now,
     }

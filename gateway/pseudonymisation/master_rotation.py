@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import inspect, text
@@ -29,9 +30,16 @@ from gateway.pseudonymisation.dataset_secrets import dataset_secret_aad
 from gateway.pseudonymisation.gateway_secrets import gateway_secret_aad
 from gateway.pseudonymisation.tables import DatasetSecret, GatewaySecret
 
+KeyFilter = Callable[[str], bool]
+
 
 def rotate_master_key(ctx: GatewayContext, *, actor: Actor, reason: str) -> dict[str, int]:
-    """Rotate the local master key file; returns how many secrets of each kind were re-wrapped."""
+    """Rotate the local master key file; returns how many secrets of each kind were re-wrapped.
+    With a key service: rotate this region's key there (`gateway.scaleout.kms_rotation`)."""
+    if ctx.keys.kms is not None:
+        from gateway.scaleout.kms_rotation import rotate_region_key
+
+        return rotate_region_key(ctx, actor=actor, reason=reason)
     ensure_master_rotatable(ctx)
     path = ctx.settings.resolved_master_key_file
     old = ctx.keys.master
@@ -59,11 +67,8 @@ def rotate_master_key(ctx: GatewayContext, *, actor: Actor, reason: str) -> dict
 
 
 def ensure_master_rotatable(ctx: GatewayContext) -> None:
-    if ctx.settings.kms_url is not None:
-        raise KeyUnavailable(
-            "master keys are held by the key service (GATEWAY_KMS_URL): rotate them there "
-            "(a new key version wraps new keys; see the README, 'Key custody per region')"
-        )
+    if ctx.keys.kms is not None:
+        return  # the key service rotates this region's key (gateway.scaleout.kms_rotation)
     if ctx.settings.master_key is not None:
         raise KeyUnavailable(
             "the master key comes from GATEWAY_MASTER_KEY, which the gateway cannot rotate; "
@@ -83,10 +88,15 @@ def rewrap_all(session: Session, keys: KeyProvider, *, new: MasterKey) -> dict[s
     return counts
 
 
-def _rewrap_dataset_keys(session: Session, keys: KeyProvider, new: MasterKey) -> int:
+def _rewrap_dataset_keys(
+    session: Session, keys: KeyProvider, new: MasterKey, *, only: KeyFilter | None = None
+) -> int:
+    """`only`: re-wrap just the rows whose wrapping key it accepts (one region's key)."""
     count = 0
     for row in session.exec(select(DatasetKey)).all():
         if row.wrapped is None or row.master_key_id == new.key_id:
+            continue
+        if only is not None and not only(row.master_key_id):
             continue
         aad = f"lpg/v1/dataset-key/{row.dataset_id}/v{row.version}".encode()
         plain = keys.unwrap(row.wrapped, aad=aad, master_key_id=row.master_key_id)
@@ -96,10 +106,15 @@ def _rewrap_dataset_keys(session: Session, keys: KeyProvider, new: MasterKey) ->
     return count
 
 
-def _rewrap_dataset_secrets(session: Session, keys: KeyProvider, new: MasterKey) -> int:
+def _rewrap_dataset_secrets(
+    session: Session, keys: KeyProvider, new: MasterKey, *, only: KeyFilter | None = None
+) -> int:
+    """`only`: re-wrap just the rows whose wrapping key it accepts (one region's key)."""
     count = 0
     for row in session.exec(select(DatasetSecret)).all():
         if row.wrapped is None or row.master_key_id == new.key_id:
+            continue
+        if only is not None and not only(row.master_key_id):
             continue
         aad = dataset_secret_aad(row.dataset_id, row.purpose, row.version)
         plain = keys.unwrap(row.wrapped, aad=aad, master_key_id=row.master_key_id)

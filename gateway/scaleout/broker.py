@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
-from kombu import Queue
+from kombu.entity import Queue
 
 from gateway.settings import Settings
 
@@ -34,10 +34,18 @@ def celery_app(settings: Settings, *, queues: list[str] | None = None) -> Celery
         "worker_hijack_root_logger": False,
         "worker_send_task_events": False,
         "task_publish_retry": True,
-        "task_publish_retry_policy": {"max_retries": 3, "interval_start": 0.2},
+        "task_publish_retry_policy": {
+            "max_retries": 3,
+            "interval_start": 0,
+            "interval_step": 0.2,
+            "interval_max": 0.5,
+        },
     }
     if queues:
-        conf["task_queues"] = [Queue(name, routing_key=name, durable=True) for name in queues]
+        conf["task_queues"] = [
+            Queue(name, routing_key=name, durable=True)  # type: ignore[no-untyped-call]
+            for name in queues
+        ]
     app.conf.update(conf)
     return app
 

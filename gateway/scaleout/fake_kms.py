@@ -67,13 +67,30 @@ class FakeKmsState:
     def current(self, name: str) -> str:
         return f"kms:{name}:{len(self.keys[name])}"
 
+    def retire(self, key_id: str) -> None:
+        """Destroy a version that is not current: nothing wrapped under it opens again."""
+        _, name, version = key_id.split(":")
+        if key_id == self.current(name):
+            raise ValueError("the current version cannot be retired; rotate first")
+        self.keys[name][int(version) - 1] = ""
+        self.save()
+
     def secret(self, key_id: str) -> tuple[str, bytes]:
         _, name, version = key_id.split(":")
-        return name, base64.b64decode(self.keys[name][int(version) - 1])
+        if int(version) < 1:
+            raise IndexError(version)
+        value = self.keys[name][int(version) - 1]
+        if not value:
+            raise KeyError(f"{key_id} was retired")
+        return name, base64.b64decode(value)
 
 
 class _Refused(Exception):
     pass
+
+
+class _Gone(Exception):
+    """No such key, or a retired version."""
 
 
 class FakeKms:
@@ -88,6 +105,9 @@ class FakeKms:
         region = self.state.credentials.get(_digest(credential or ""))
         if region is None:
             raise _Refused("unknown credential")
+        if operation == "rotate":  # a region rotates its own key only
+            with self._lock:
+                return {"key_id": self.state.rotate(region)}
         if operation == "whoami":
             return {
                 "region": region,
@@ -95,11 +115,17 @@ class FakeKms:
                 "gateway_key_id": self.state.current(GATEWAY_KEY),
             }
         key_id = str(body.get("key_id", ""))
+        if operation == "retire":
+            return self._retire(region, key_id)
         try:
             name, secret = self.state.secret(key_id)
         except (ValueError, KeyError, IndexError) as exc:
-            raise _Refused(f"no such key {key_id}") from exc
-        allowed = name in (region, GATEWAY_KEY) and (operation != "derive" or name == GATEWAY_KEY)
+            raise _Gone(f"no such key {key_id} (or it was retired)") from exc
+        allowed = {
+            "wrap": name in (region, GATEWAY_KEY),
+            "unwrap": name in (region, GATEWAY_KEY),
+            "derive": name == GATEWAY_KEY,
+        }.get(operation, False)
         with self._lock:
             self.audit.append(
                 {"operation": operation, "key_id": key_id, "caller": region, "allowed": allowed}
@@ -108,6 +134,19 @@ class FakeKms:
             log.warning("fake KMS refused %s of %s to a %s credential", operation, key_id, region)
             raise _Refused(f"a {region} credential may not use {key_id}")
         return self._apply(operation, secret, body)
+
+    def _retire(self, region: str, key_id: str) -> dict[str, str]:
+        """A region retires its own old versions (again: a no-op); never the current one."""
+        parts = key_id.split(":")
+        allowed = len(parts) == 3 and parts[1] == region and key_id != self.state.current(region)
+        with self._lock:
+            self.audit.append(
+                {"operation": "retire", "key_id": key_id, "caller": region, "allowed": allowed}
+            )
+            if not allowed:
+                raise _Refused(f"a {region} credential may not retire {key_id}")
+            self.state.retire(key_id)
+        return {"retired": key_id}
 
     @staticmethod
     def _apply(operation: str, secret: bytes, body: dict[str, Any]) -> dict[str, str]:
@@ -140,6 +179,8 @@ def _handler(kms: FakeKms) -> type[BaseHTTPRequestHandler]:
                 status, answer = 200, kms.handle(credential, operation, body)
             except _Refused as exc:
                 status, answer = 403, {"error": str(exc)}
+            except _Gone as exc:
+                status, answer = 410, {"error": str(exc)}
             except Exception as exc:  # a bad request: answered, never a dead thread
                 status, answer = 400, {"error": type(exc).__name__}
             data = json.dumps(answer).encode()

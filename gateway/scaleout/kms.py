@@ -63,6 +63,12 @@ class KmsClient:
                 operation=operation,
                 key_id=body.get("key_id"),
             )
+        if answer.status_code == 410:
+            raise KeyUnavailable(
+                "the key service no longer holds this key (retired after a rotation or a "
+                "crypto-shredding): what it wrapped cannot be opened",
+                key_id=body.get("key_id"),
+            )
         if answer.status_code != 200:
             raise KeyUnavailable(
                 f"the key service answered {answer.status_code} to {operation}",
@@ -116,8 +122,9 @@ def kms_key_provider(settings: Settings) -> KeyProvider:
     me = client.whoami()
     provider = KeyProvider(
         KmsMasterKey(client, me.gateway_key_id),
-        data_master=KmsMasterKey(client, me.region_key_id),
+        data_master=lambda: KmsMasterKey(client, client.whoami().region_key_id),
         resolve=lambda key_id: KmsMasterKey(client, key_id),
     )
     provider.custody_region = me.region
+    provider.kms = client
     return provider

@@ -5,9 +5,11 @@ transaction), then published. If the process dies between the two, or the broker
 message (a restart without persistence, a purged queue, a consumer that acknowledged and
 died), the job is still due and unclaimed in the database, and the relay sends it again:
 
-- queued, due, and not published since it became due (never, before its retry time, or
-  longer ago than `relay_republish_seconds`);
-- running with an expired lease (its worker died) and not published since the lease ran out.
+- queued and due, and not published since it became due: never, or before its retry time;
+- running with an expired lease (its worker died) and not published since the lease ran out;
+- queued, due, published longer ago than `relay_republish_seconds`, and its queue holds no
+  ready message (a backlog still being worked through is not a loss: without this guard a
+  long queue would be sent again every window).
 
 Publishing twice is harmless: a task claims its job by id, under the job's own fencing.
 """
@@ -34,6 +36,10 @@ BATCH = 200
 class Publisher(Protocol):
     def publish(self, job_id: int, *, queue: str) -> None: ...
 
+    def ready(self, queue: str) -> int:
+        """Messages waiting in `queue` (0 if it does not exist)."""
+        ...
+
 
 class CeleryPublisher:
     """Sends the redaction task by name (the API needs no task code, only the broker)."""
@@ -49,24 +55,45 @@ class CeleryPublisher:
 
         self._app.send_task(REDACT_TASK, args=[job_id], queue=queue, routing_key=queue)
 
+    def ready(self, queue: str) -> int:
+        from amqp.exceptions import NotFound
+
+        with self._app.connection_for_read() as conn, conn.channel() as channel:
+            try:
+                return int(channel.queue_declare(queue, passive=True).message_count)
+            except NotFound:
+                return 0
+
 
 def _new() -> ColumnElement[bool]:
     return and_(col(Job.state) == JobState.QUEUED, col(Job.published_at).is_(None))
 
 
-def _lost(now: datetime, republish: timedelta) -> ColumnElement[bool]:
-    never_or_stale = or_(col(Job.published_at).is_(None), col(Job.published_at) < now - republish)
+def _due(now: datetime) -> ColumnElement[bool]:
+    """Queued and due but not published since it became due, or orphaned by a dead worker."""
     queued = and_(
         col(Job.state) == JobState.QUEUED,
         or_(col(Job.run_after).is_(None), col(Job.run_after) <= now),
-        or_(never_or_stale, col(Job.published_at) < col(Job.run_after)),
+        or_(col(Job.published_at).is_(None), col(Job.published_at) < col(Job.run_after)),
     )
     orphaned = and_(
         col(Job.state) == JobState.RUNNING,
         col(Job.lease_expires_at) < now,
-        or_(never_or_stale, col(Job.published_at) < col(Job.lease_expires_at)),
+        or_(
+            col(Job.published_at).is_(None),
+            col(Job.published_at) < col(Job.lease_expires_at),
+        ),
     )
     return or_(queued, orphaned)
+
+
+def _stale(now: datetime, republish: timedelta) -> ColumnElement[bool]:
+    """Queued, due, and published longer ago than the window (lost, or still in a backlog)."""
+    return and_(
+        col(Job.state) == JobState.QUEUED,
+        or_(col(Job.run_after).is_(None), col(Job.run_after) <= now),
+        col(Job.published_at) < now - republish,
+    )
 
 
 def dispatch(ctx: GatewayContext, publisher: Publisher, *, lost: bool = False) -> int:
@@ -74,20 +101,50 @@ def dispatch(ctx: GatewayContext, publisher: Publisher, *, lost: bool = False) -
     returns how many were published. Raises if the broker is away (the loop backs off; the
     jobs stay marked and the relay sends them again after `relay_republish_seconds`)."""
     now = ctx.clock()
+    if not lost:
+        return _publish(ctx, publisher, _new(), now=now)
+    published = _publish(ctx, publisher, _due(now), now=now)
     republish = timedelta(seconds=ctx.settings.relay_republish_seconds)
-    where = _lost(now, republish) if lost else _new()
+    idle = {queue: publisher.ready(queue) == 0 for queue in _queues(ctx, _stale(now, republish))}
+    return published + _publish(
+        ctx, publisher, _stale(now, republish), now=now, only={q for q, ok in idle.items() if ok}
+    )
+
+
+def _queues(ctx: GatewayContext, where: ColumnElement[bool]) -> list[str]:
     with transaction(ctx.engine) as session:
-        ids = session.exec(select(Job.id).where(where).order_by(col(Job.id)).limit(BATCH)).all()
+        return list(session.exec(select(Job.queue).where(where).distinct()).all())
+
+
+def _publish(
+    ctx: GatewayContext,
+    publisher: Publisher,
+    where: ColumnElement[bool],
+    *,
+    now: datetime,
+    only: set[str] | None = None,
+) -> int:
+    if only is not None and not only:
+        return 0
+    stmt = select(Job.id).where(where)
+    if only is not None:
+        stmt = stmt.where(col(Job.queue).in_(sorted(only)))
+    with transaction(ctx.engine) as session:
+        ids = session.exec(stmt.order_by(col(Job.id)).limit(BATCH)).all()
     published = 0
     for job_id in ids:
         assert job_id is not None  # noqa: S101 (a stored row has its id)
         queue = _mark(ctx, job_id, where, now=now)
         if queue is None or queue == HELD:
             continue
-        publisher.publish(job_id, queue=queue)
+        try:
+            publisher.publish(job_id, queue=queue)
+        except Exception:  # the broker is away: unmark, so the next pass sends it at once
+            _unmark(ctx, job_id, now=now)
+            raise
         published += 1
     if published:
-        log.info("jobs published", extra={"count": published, "relay": lost})
+        log.info("jobs published", extra={"count": published, "queues": sorted(only or [])})
     return published
 
 
@@ -112,6 +169,16 @@ def _mark(
             .execution_options(synchronize_session=False)
         )
         return queue if int(getattr(result, "rowcount", 0)) == 1 else None
+
+
+def _unmark(ctx: GatewayContext, job_id: int, *, now: datetime) -> None:
+    with transaction(ctx.engine) as session:
+        session.execute(
+            update(Job)
+            .where(col(Job.id) == job_id, col(Job.published_at) == now)
+            .values(published_at=None)
+            .execution_options(synchronize_session=False)
+        )
 
 
 class Dispatcher:

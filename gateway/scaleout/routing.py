@@ -6,12 +6,13 @@ only its region's key material (`gateway.scaleout.kms`), before it touches data.
 
 from __future__ import annotations
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from gateway.context import GatewayContext
-from gateway.models import Asset, Job
+from gateway.models import Asset, DatasetKey, Job
 from gateway.policy.enforcement import EnforcementPoint, check_residency
 from gateway.scaleout.broker import region_queue
+from gateway.scaleout.kms import key_region
 
 UNROUTED = "default"  # what the job table holds before routing (and the embedded runner)
 HELD = "held.no-region"
@@ -20,11 +21,15 @@ HELD = "held.no-region"
 
 def queue_for(ctx: GatewayContext, session: Session, job: Job) -> str:
     """The queue of the first worker region (in the configured order) whose processing the
-    dataset's residency allows; `HELD` if none does."""
+    dataset's residency allows and, when its key is held per region, that holds its key;
+    `HELD` if none does."""
     asset = session.get(Asset, job.asset_id)
     if asset is None:
         return HELD
+    custody = key_custody_region(session, asset)
     for region in ctx.settings.routing_regions:
+        if custody is not None and region != custody:
+            continue
         decision, _ = check_residency(
             session,
             point=EnforcementPoint.INGEST,
@@ -36,3 +41,12 @@ def queue_for(ctx: GatewayContext, session: Session, job: Job) -> str:
         if decision.allowed:
             return region_queue(region, prefix=ctx.settings.broker_queue_prefix)
     return HELD
+
+
+def key_custody_region(session: Session, asset: Asset) -> str | None:
+    """The region whose key service key wraps the asset's dataset key (None: a local key)."""
+    stmt = select(DatasetKey).where(DatasetKey.dataset_id == asset.dataset_id)
+    if asset.key_version is not None:
+        stmt = stmt.where(DatasetKey.version == asset.key_version)
+    row = session.exec(stmt.order_by(col(DatasetKey.version).desc())).first()
+    return None if row is None else key_region(row.master_key_id)

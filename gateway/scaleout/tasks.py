@@ -15,7 +15,7 @@ from datetime import timedelta
 
 from gateway.context import GatewayContext
 from gateway.db import transaction
-from gateway.errors import KeyUnavailable, ResidencyViolation
+from gateway.errors import KeyCustodyRefused, KeyUnavailable, ResidencyViolation
 from gateway.lineage import Actor, append
 from gateway.models import Asset, Job, JobState
 from gateway.pipeline import Redactor, process_next
@@ -48,7 +48,7 @@ def run_woken_job(rt: WorkerRuntime, job_id: int) -> str:
         if job is None:
             return "missing"
         if job.state in (JobState.DONE, JobState.FAILED):
-            return f"already-{job.state.value}"  # a duplicate wake-up
+            return f"already-{JobState(job.state).value}"  # a duplicate wake-up
         asset = session.get(Asset, job.asset_id)
         if asset is None:
             return "missing"
@@ -88,13 +88,17 @@ def refusal_for(rt: WorkerRuntime, asset: Asset) -> str | None:
     try:
         with transaction(ctx.engine) as session:
             ctx.keys.dataset_key(session, asset.dataset_id, version=asset.key_version)
-    except KeyUnavailable as exc:
+    except KeyCustodyRefused as exc:
         record_custody_refusal(rt, asset, exc)
         return "refused-key-custody"
+    except KeyUnavailable as exc:  # the key service is away, or the key was shredded (its
+        # jobs are cancelled with it): not claimed, so no attempt is spent; woken again later
+        log.warning("job left: key unavailable", extra={"asset_id": asset.id, "code": exc.code})
+        return "key-unavailable"
     return None
 
 
-def record_custody_refusal(rt: WorkerRuntime, asset: Asset, exc: KeyUnavailable) -> None:
+def record_custody_refusal(rt: WorkerRuntime, asset: Asset, exc: KeyCustodyRefused) -> None:
     log.warning("job refused: key custody", extra={"asset_id": asset.id, "code": exc.code})
     with transaction(rt.ctx.engine) as session:
         append(

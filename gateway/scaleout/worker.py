@@ -14,6 +14,7 @@ from gateway.errors import GatewayError, KeyCustodyRefused
 from gateway.pipeline import Redactor, worker_id
 from gateway.scaleout.broker import REDACT_TASK, celery_app, region_queue
 from gateway.scaleout.relay import CeleryPublisher, relay_loop
+from gateway.scaleout.singleton import SchedulerLock
 from gateway.scaleout.tasks import WorkerRuntime, run_woken_job
 from gateway.settings import Settings
 
@@ -61,8 +62,15 @@ def worker_runtime(
     return WorkerRuntime(ctx, mine, redactor_factory(), f"{worker_id()}:{mine}")
 
 
-def run_worker(settings: Settings, *, queues: list[str] | None, region: str | None) -> None:
-    """A Celery worker (solo pool: one job at a time, its redaction in an isolated process)."""
+def run_worker(
+    settings: Settings,
+    *,
+    queues: list[str] | None,
+    region: str | None,
+    probes: tuple[str, int] | None = None,
+) -> None:
+    """A Celery worker (solo pool: one job at a time, its redaction in an isolated process);
+    `probes`: (host, port) of its /health/live, /health/ready and /metrics."""
     from gateway.redactor import IsolatedRedactor
 
     rt = worker_runtime(
@@ -76,6 +84,12 @@ def run_worker(settings: Settings, *, queues: list[str] | None, region: str | No
 
     app.task(name=REDACT_TASK)(redact)
     log.info("worker starting", extra={"region": rt.region, "queues": names})
+    server = None
+    if probes is not None:
+        from gateway.scaleout.probes import serve_probes
+
+        server = serve_probes(rt, host=probes[0], port=probes[1])
+        threading.Thread(target=server.serve_forever, name="probes", daemon=True).start()
     try:
         app.worker_main(
             [
@@ -90,6 +104,8 @@ def run_worker(settings: Settings, *, queues: list[str] | None, region: str | No
             ]
         )
     finally:
+        if server is not None:
+            server.shutdown()
         close = getattr(rt.redactor, "close", None)
         if callable(close):
             close()
@@ -107,16 +123,39 @@ def scheduler_supervisor(ctx: GatewayContext, settings: Settings) -> Supervisor:
     return supervisor
 
 
-def run_scheduler(settings: Settings) -> None:
-    """Run until SIGTERM or SIGINT. Run exactly one per gateway (not one per API process)."""
+def run_scheduler(settings: Settings, *, standby_seconds: float = 5.0) -> None:
+    """Run until SIGTERM or SIGINT. Any number may run: one holds the scheduler lock and
+    works, the others wait as standbys and take over when it goes (or loses its database)."""
     ctx = GatewayContext.open(settings, migrate_schema=False)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    supervisor = scheduler_supervisor(ctx, settings).start()
-    log.info("scheduler started", extra={"loops": [loop.name for loop in supervisor.loops]})
+    lock = SchedulerLock(ctx.engine)
     try:
-        stop.wait()
+        while not stop.is_set():
+            if not lock.try_acquire():
+                stop.wait(standby_seconds)  # another scheduler is active
+                continue
+            _lead(ctx, settings, lock, stop, check_seconds=standby_seconds)
+    finally:
+        lock.release()
+        ctx.close()
+
+
+def _lead(
+    ctx: GatewayContext,
+    settings: Settings,
+    lock: SchedulerLock,
+    stop: threading.Event,
+    *,
+    check_seconds: float,
+) -> None:
+    supervisor = scheduler_supervisor(ctx, settings).start()
+    log.info("scheduler active", extra={"loops": [loop.name for loop in supervisor.loops]})
+    try:
+        while not stop.wait(check_seconds):
+            if not lock.held():
+                log.warning("scheduler lock lost; standing by")
+                return
     finally:
         supervisor.stop()
-        ctx.close()

@@ -43,7 +43,9 @@ EXEMPT: dict[str, str] = {
     "gateway/health.py::storage_writable": "readiness writes and deletes a probe blob that "
     "belongs to no dataset (no personal data)",
     "gateway/pipeline.py::run_job": "reads the original into this gateway's own redaction "
-    "worker (same process settings and region as ingest, which was checked)",
+    "worker: in the embedded runner the region of ingest, which was checked; a Celery worker "
+    "checks residency for its own region first (gateway/scaleout/tasks.py::refusal_for, "
+    "tests/scaleout) and can unwrap only its region's keys",
     "gateway/pseudonymisation/custody.py::_reencrypt_asset": "re-seals a blob in place in the "
     "same store under a new key; nothing leaves the store's region (with buckets it grants "
     "itself the permit for the old blob's own region, named by its key)",

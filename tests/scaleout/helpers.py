@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -55,12 +56,15 @@ def purge(name: str) -> None:
 
 
 def delete_queues(prefix: str) -> None:
-    for region in ("eu-de", "us-east", "default"):
+    for region in ("eu-de", "ch-zh", "us-east", "default"):
         with Connection(BROKER_URL) as conn, conn.channel() as channel:
-            try:
-                channel.queue_delete(f"{prefix}redact.{region}")
-            except Exception:  # never declared
-                continue
+            channel.queue_delete(f"{prefix}redact.{region}")  # absent: a no-op
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def wait_for(check: Callable[[], T | None], *, timeout: float, what: str) -> T:
@@ -94,6 +98,11 @@ def gateway_env(settings: Settings, **extra: str) -> dict[str, str]:
         env["GATEWAY_BROKER_URL"] = settings.broker_url.get_secret_value()
     if settings.master_key is not None:
         env["GATEWAY_MASTER_KEY"] = settings.master_key.get_secret_value()
+    if settings.storage_dir is not None:
+        env["GATEWAY_STORAGE_DIR"] = str(settings.storage_dir)
+    if settings.kms_url is not None and settings.kms_credential is not None:
+        env["GATEWAY_KMS_URL"] = settings.kms_url
+        env["GATEWAY_KMS_CREDENTIAL"] = settings.kms_credential.get_secret_value()
     return env | extra
 
 

@@ -53,9 +53,10 @@ def test_the_relay_republishes_a_job_the_broker_lost(broker_ctx, dataset, clock)
     ingest(ctx, dataset, 1)
     eu = f"{ctx.settings.broker_queue_prefix}redact.eu-de"
     assert dispatch(ctx, publisher) == 1
+    clock.advance(seconds=ctx.settings.relay_republish_seconds + 1)
+    assert dispatch(ctx, publisher, lost=True) == 0  # still waiting in the queue: not lost
     purge(eu)  # the broker lost the wake-up (a restart without persistence, a purge)
     assert queue_depth(eu) == 0
-    clock.advance(seconds=ctx.settings.relay_republish_seconds + 1)
     assert dispatch(ctx, publisher, lost=True) == 1
     assert queue_depth(eu) == 1
     clock.advance(seconds=1)  # just republished: not again before the window ends
@@ -96,3 +97,62 @@ def test_no_worker_region_allowed_holds_the_job_unpublished(broker_ctx, dataset)
     publisher = CeleryPublisher(celery_app(ctx.settings))
     assert dispatch(ctx, publisher) == 0
     assert [job.queue for job in _jobs(ctx)] == [HELD]
+
+
+def test_cli_ingest_with_a_broker_queues_for_the_workers_instead_of_redacting(
+    broker_ctx, dataset, tmp_path
+):
+    import subprocess
+    import sys
+
+    from tests.gateway.bad_inputs import good_jpeg
+    from tests.scaleout.helpers import gateway_env
+
+    ctx = broker_ctx
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(2):
+        (folder / f"{i}.jpg").write_bytes(good_jpeg(i, size=(120, 160)))
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway", "ingest", str(folder), "--dataset", dataset.name],
+        env=gateway_env(ctx.settings),
+        capture_output=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    assert "queued for the workers: 2 job(s)" in done.stdout.decode()
+    jobs = _jobs(ctx)
+    assert [job.state for job in jobs] == [JobState.QUEUED] * 2  # nothing redacted here
+    assert queue_depth(f"{ctx.settings.broker_queue_prefix}redact.eu-de") == 2
+
+
+def test_one_scheduler_holds_the_lock_the_others_stand_by(ctx):
+    from gateway.scaleout.singleton import SchedulerLock
+
+    first, second = SchedulerLock(ctx.engine), SchedulerLock(ctx.engine)
+    try:
+        assert first.try_acquire() and first.held()
+        assert not second.try_acquire()  # a second scheduler waits
+        first.release()
+        assert second.try_acquire() and second.held()  # and takes over when the first goes
+        assert not first.try_acquire()
+    finally:
+        first.release()
+        second.release()
+
+
+def test_an_upload_while_the_broker_is_away_is_kept_and_sent_when_it_is_back(broker_ctx, dataset):
+    from pydantic import SecretStr
+
+    ctx = broker_ctx
+    away = ctx.settings.model_copy(
+        update={"broker_url": SecretStr("amqp://guest:guest@127.0.0.1:9//")}  # nothing listens
+    )
+    ingest(ctx, dataset, 1)  # the job row is committed with the asset: nothing depends on AMQP
+    with pytest.raises(Exception):  # noqa: B017 (kombu's connection error, any kind)
+        dispatch(ctx, CeleryPublisher(celery_app(away)))
+    [job] = _jobs(ctx)
+    assert job.state == JobState.QUEUED and job.published_at is None  # unmarked: sent next pass
+    assert dispatch(ctx, CeleryPublisher(celery_app(ctx.settings)), lost=True) == 1
+    assert queue_depth(f"{ctx.settings.broker_queue_prefix}redact.eu-de") == 1

@@ -1,0 +1,68 @@
+"""The FAKE key service (stand-in for a cloud KMS) on loopback, and contexts of one region."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from gateway.clock import Clock
+from gateway.context import GatewayContext
+from gateway.scaleout.fake_kms import FakeKms, FakeKmsState, serve
+from gateway.settings import Settings
+
+REGIONS = ("eu-de", "ch-zh", "us-east")
+
+
+@dataclass
+class KmsService:
+    url: str
+    kms: FakeKms
+    credentials: dict[str, str]
+    port: int
+    server: ThreadingHTTPServer
+
+    def refused(self) -> list[dict[str, object]]:
+        return [entry for entry in self.kms.audit if not entry["allowed"]]
+
+
+@pytest.fixture
+def kms_service(tmp_path: Path) -> Iterator[KmsService]:
+    home = tmp_path / "kms"  # the key service's own place, not a gateway data directory
+    home.mkdir()
+    state = FakeKmsState.load(home / "state.json")
+    credentials = {region: state.add_region(region) for region in REGIONS}
+    kms = FakeKms(state)
+    server = serve(kms, host="127.0.0.1", port=0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    port = int(server.server_address[1])
+    yield KmsService(f"http://127.0.0.1:{port}", kms, credentials, port, server)
+    server.shutdown()
+    server.server_close()
+
+
+def region_settings(settings: Settings, kms: KmsService, region: str, **more: object) -> Settings:
+    """A process of `region`: its KMS credential, no local master key, its own data dir."""
+    return settings.model_copy(
+        update={
+            "region": region,
+            "master_key": None,
+            "kms_url": kms.url,
+            "kms_credential": SecretStr(kms.credentials[region]),
+            "data_dir": settings.data_dir.parent / f"data-{region}",
+            "storage_dir": settings.resolved_storage_dir,  # one shared store (a bucket)
+            **more,
+        }
+    )
+
+
+def region_ctx(settings: Settings, kms: KmsService, region: str, clock: Clock) -> GatewayContext:
+    ctx = GatewayContext.open(region_settings(settings, kms, region))
+    ctx.clock = clock
+    return ctx
