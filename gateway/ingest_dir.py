@@ -37,12 +37,15 @@ class IngestSummary:
     rejected: list[IngestOutcome] = field(default_factory=list)
     outcomes: list[IngestOutcome] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
+    resumed: int = 0  # objects an earlier run took (object-storage import), not read again
 
     def describe(self) -> str:
         lines = [
             f"imported {self.new} new, {self.duplicates} already present, "
             f"{len(self.rejected)} rejected, {len(self.skipped)} skipped"
         ]
+        if self.resumed:
+            lines.append(f"  {self.resumed} taken by an earlier run (not read again)")
         reasons = Counter(o.error["code"] for o in self.rejected if o.error)
         lines += [f"  rejected {n} x {code}" for code, n in reasons.most_common()]
         lines += [f"  {o.filename}: {o.error['message']}" for o in self.rejected[:10] if o.error]
@@ -119,13 +122,17 @@ def ingest_directory(
             if session.get(type(dataset), dataset.id) is None:
                 raise NotFound("the dataset disappeared during import", dataset=dataset_ref)
             outcome = ingest_upload(session, ctx, dataset, upload, actor=CLI)
-        summary.outcomes.append(outcome)
-        if outcome.duplicate:
-            summary.duplicates += 1
-        elif outcome.state == AssetState.REJECTED:
-            summary.rejected.append(outcome)
-        else:
-            summary.new += 1
+        count_outcome(summary, outcome)
         if progress:
             progress(done, len(files))
     return summary
+
+
+def count_outcome(summary: IngestSummary, outcome: IngestOutcome) -> None:
+    summary.outcomes.append(outcome)
+    if outcome.duplicate:
+        summary.duplicates += 1
+    elif outcome.state == AssetState.REJECTED:
+        summary.rejected.append(outcome)
+    else:
+        summary.new += 1

@@ -256,3 +256,15 @@ class Job(SQLModel, table=True):
     finished_at: datetime | None = _ts(nullable=True)
     published_at: datetime | None = _ts(nullable=True)
     """When its wake-up was last handed to the broker (None: not yet; the outbox relay's mark)."""
+
+
+class IngestedObject(SQLModel, table=True):
+    """An object of an object-storage prefix already imported into a dataset (accepted or
+    refused), so a re-run skips it without downloading it again. Named by a keyed digest of
+    (bucket, key, ETag) under the dataset's content-digest secret: the table holds no object
+    names (file names are personal metadata, sealed on the asset)."""
+
+    dataset_id: str = Field(foreign_key="dataset.id", primary_key=True, max_length=36)
+    source_digest: str = Field(primary_key=True, max_length=64)
+    asset_id: str = Field(foreign_key="asset.id", index=True, max_length=36)
+    created_at: datetime = _ts()

@@ -129,7 +129,8 @@ _PERMITS: contextvars.ContextVar[frozenset[tuple[str, str]]] = contextvars.Conte
 
 
 def grant_storage_write(dataset_id: str, region: str) -> None:
-    """Called by `enforce_residency` when a storage write to `region` is allowed (only there)."""
+    """Called by `enforce_residency` when a storage write to `region` is allowed (only there);
+    the next write of the dataset's blob to that region uses it up."""
     _PERMITS.set(_PERMITS.get() | {(dataset_id, region)})
 
 
@@ -137,7 +138,8 @@ def _require_permit(key: str, region: str) -> None:
     if key.startswith(NO_DATASET_PREFIXES):
         return
     dataset_id = dataset_of(key)
-    if dataset_id is None or (dataset_id, region) not in _PERMITS.get():
+    permits = _PERMITS.get()
+    if dataset_id is None or (dataset_id, region) not in permits:
         log.error("blob write without a residency check refused: %s in %s", key, region)
         raise ResidencyViolation(
             f"no storage residency check allowed this write to region {region}",
@@ -145,6 +147,7 @@ def _require_permit(key: str, region: str) -> None:
             point="storage_write",
             target_region=region,
         )
+    _PERMITS.set(permits - {(dataset_id, region)})  # one write per check: none lingers
 
 
 class RegionalBlobStore:

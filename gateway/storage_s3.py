@@ -93,7 +93,7 @@ def _code(exc: Exception) -> str:
 
 
 @contextmanager
-def translated(bucket: str, key: str) -> Iterator[None]:
+def translated(bucket: str, key: str, *, expect_missing: bool = False) -> Iterator[None]:
     """botocore's errors as the gateway's: typed, and never naming where data lives to a client."""
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -102,7 +102,8 @@ def translated(bucket: str, key: str) -> Iterator[None]:
     except ClientError as exc:
         code = _code(exc)
         if code in MISSING:
-            log.warning("blob missing from bucket %s: %s", bucket, key)
+            if not expect_missing:  # the key stays in the operator's log, never in a body
+                log.warning("blob missing from bucket %s: %s", bucket, key)
             raise NotFound("blob not found") from exc
         if code in REFUSED:
             log.error("bucket %s refused this process (%s)", bucket, code)
@@ -141,7 +142,8 @@ class S3BlobStore:
 
     def exists(self, key: str) -> bool:
         try:
-            self._call(key, lambda k: self.client.head_object(Bucket=self.bucket, Key=k))
+            with translated(self.bucket, key, expect_missing=True):
+                self.client.head_object(Bucket=self.bucket, Key=self._key(key))
         except NotFound:
             return False
         return True

@@ -269,26 +269,67 @@ def datasets_list(as_json: JsonFlag = False) -> None:
 
 @app.command()
 def ingest(
-    directory: Annotated[Path, typer.Argument(exists=True, file_okay=False)],
+    source: Annotated[str, typer.Argument(help="a folder, or s3://bucket/prefix")],
     dataset: Annotated[str, typer.Option(help="dataset name or id")],
     process: Annotated[bool, typer.Option(help="redact right after import")] = True,
+    endpoint_url: Annotated[
+        str | None, typer.Option(help="s3:// only: an S3-compatible endpoint (MinIO, Ceph...)")
+    ] = None,
+    s3_region: Annotated[str | None, typer.Option(help="s3:// only: the S3 region")] = None,
+    path_style: Annotated[bool, typer.Option(help="s3:// only: path-style addressing")] = False,
 ) -> None:
-    """Import every file under DIRECTORY (resumable and idempotent), then redact them."""
-    from gateway.ingest_dir import ingest_directory
-
+    """Import every file under SOURCE, a folder or s3://bucket/prefix (credentials of an
+    s3:// source: the AWS_* environment or profile), resumable and idempotent; then redact."""
     with opened() as ctx, progress_bar() as bar:
         task = bar.add_task("importing", total=None)
-        summary = ingest_directory(
-            ctx,
-            directory,
-            dataset_ref=dataset,
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
-        )
+
+        def step(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        if source.startswith("s3://"):
+            summary = _ingest_s3(ctx, source, dataset, step, endpoint_url, s3_region, path_style)
+        else:
+            summary = _ingest_folder(ctx, source, dataset, step)
         out.print(summary.describe())
         if process:
             _process(ctx, bar)
     if summary.rejected:
         sys.exit(2)
+
+
+def _ingest_folder(ctx: Any, source: str, dataset: str, step: Any) -> Any:
+    from gateway.ingest_dir import ingest_directory
+
+    directory = Path(source)
+    if not directory.is_dir():
+        raise typer.BadParameter(f"{source!r} is not a folder (or give s3://bucket/prefix)")
+    return ingest_directory(ctx, directory, dataset_ref=dataset, progress=step)
+
+
+def _ingest_s3(
+    ctx: Any,
+    source: str,
+    dataset: str,
+    step: Any,
+    endpoint_url: str | None,
+    s3_region: str | None,
+    path_style: bool,
+) -> Any:
+    from gateway.ingest_s3 import S3Source, ingest_prefix
+    from gateway.settings import S3Bucket
+    from gateway.storage_s3 import s3_client
+
+    parsed = S3Source.parse(source)
+    client = s3_client(
+        S3Bucket(
+            bucket=parsed.bucket,
+            endpoint_url=endpoint_url,
+            s3_region=s3_region,
+            addressing_style="path" if path_style else "auto",
+            default_credentials=True,
+        )
+    )
+    return ingest_prefix(ctx, parsed, client=client, dataset_ref=dataset, progress=step)
 
 
 def _process(ctx: Any, bar: Progress) -> None:

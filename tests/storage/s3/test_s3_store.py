@@ -4,10 +4,13 @@ process that holds one region's credentials only."""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from sqlmodel import select
 
 from gateway import crypto
+from gateway.context import GatewayContext
 from gateway.db import transaction
 from gateway.errors import NotFound, ResidencyViolation
 from gateway.ingest import Upload, ingest_upload, original_aad
@@ -92,16 +95,19 @@ def test_residency_refuses_a_bucket_its_policy_does_not_allow(
 def test_the_store_refuses_a_write_no_residency_check_let_through(
     ctx, moto_endpoint, buckets
 ) -> None:
-    key = "regions/eu-de/originals/ds-unchecked/ab/abc.bin"
+    dataset_id = f"ds-{uuid.uuid4().hex[:8]}"
+    key = f"regions/eu-de/originals/{dataset_id}/ab/abc.bin"
     with pytest.raises(ResidencyViolation, match="no storage residency check"):
         ctx.store.put(key, b"sealed")
-    grant_storage_write("ds-unchecked", "eu-fr")  # a check for another region does not count
+    grant_storage_write(dataset_id, "eu-fr")  # a check for another region does not count
     with pytest.raises(ResidencyViolation):
         ctx.store.put(key, b"sealed")
     assert bucket_keys(moto_endpoint, buckets["eu-de"]) == set()
-    grant_storage_write("ds-unchecked", "eu-de")
+    grant_storage_write(dataset_id, "eu-de")
     ctx.store.put(key, b"sealed")
     assert ctx.store.get(key) == b"sealed"
+    with pytest.raises(ResidencyViolation):  # one write per check
+        ctx.store.put(key, b"again")
 
 
 def test_a_process_holding_one_regions_credentials_reaches_only_that_bucket(
@@ -145,3 +151,37 @@ def test_settings_refuse_a_bucket_map_without_the_write_region(moto_endpoint) ->
         S3Bucket.model_validate({**entry, "default_credentials": True})
     with pytest.raises(ValueError, match="go together"):
         S3Bucket.model_validate({"bucket": "b-us", "access_key_id": "only-half"})
+
+
+def test_a_worker_without_the_regions_credentials_gives_the_job_back(
+    ctx, dataset, settings, moto_endpoint, buckets
+) -> None:
+    """A us-east worker handed an eu-de asset's job cannot read its original: no verdict on
+    the image (not quarantined), the job is queued again for a worker that can, bounded by
+    its attempts."""
+    from gateway.models import Job, JobState
+    from gateway.pipeline import process_next
+    from tests.pseudonymisation.test_custody import DecryptsOnly
+
+    asset_id = _ingest(ctx, dataset).asset_id
+    us_settings = Settings(
+        **{
+            **settings.model_dump(exclude={"s3_buckets", "region"}),
+            "region": "us-east",
+            "s3_buckets": {"us-east": bucket_entry(moto_endpoint, "us-east", buckets["us-east"])},
+        }
+    )
+    us_worker = GatewayContext(
+        settings=us_settings,
+        engine=ctx.engine,
+        keys=ctx.keys,
+        store=open_store(us_settings),
+        clock=ctx.clock,
+    )
+    ran = process_next(us_worker, redactor=DecryptsOnly(), worker="us-worker")
+    assert ran is not None and ran.state is None  # tried again later
+    with transaction(ctx.engine) as s:
+        asset = s.get(Asset, asset_id)
+        job = s.exec(select(Job).where(Job.asset_id == asset_id)).one()
+    assert asset is not None and asset.state == "processing"  # not quarantined
+    assert job.state == JobState.QUEUED and job.error_code == "storage-region-unavailable"
