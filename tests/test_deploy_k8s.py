@@ -221,9 +221,9 @@ def test_every_pod_meets_the_restricted_profile(overlay: str) -> None:
 def test_servers_have_ready_and_live_probes(overlay: str) -> None:
     for name, deployment in deployments(overlay).items():
         (container,) = deployment["spec"]["template"]["spec"]["containers"]
-        if container["args"][0] in {"scheduler", "worker"}:
-            assert "ports" not in container, name  # Celery worker, scheduler: no server
-            continue  # Kubernetes restarts them when they exit
+        if container["args"][0] == "scheduler":
+            assert "ports" not in container, name  # serves nothing
+            continue  # Kubernetes restarts it when it exits
         assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"http": 8000}
         paths = {"readinessProbe": "/health/ready", "livenessProbe": "/health/live"}
         for probe, path in paths.items():
