@@ -345,6 +345,8 @@ def test_scale_out_runs_stateless_api_replicas_on_the_broker_and_one_scheduler()
     )
     assert services["scheduler"]["command"] == ["scheduler"]
     assert "replicas" not in services["scheduler"].get("deploy", {})
+    ml = environment(compose()["services"]["ml-backend"])
+    assert "GATEWAY_ML_GATEWAY_ALLOW_LOCAL_ADDRESSES" not in ml, "private addresses need no opt-in"
     # the embedded single-host default stays: no broker, no key service
     single = environment(compose()["services"]["gateway"])
     assert "GATEWAY_BROKER_URL_FILE" not in single and "GATEWAY_KMS_URL" not in single
