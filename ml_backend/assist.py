@@ -80,7 +80,7 @@ def _clip_rect(
     return x0, y0, x1 - x0, y1 - y0
 
 
-def segment(image: BGRImage, seed: Seed) -> Mask | None:
+def segment(image: BGRImage, seed: Seed, *, work_side: int = _WORK_SIDE) -> Mask | None:
     """Full-size 0/255 mask of the largest object GrabCut finds, or None.
 
     In a busy scene GrabCut may find the whole rectangle as busy as its surroundings and keep
@@ -93,7 +93,7 @@ def segment(image: BGRImage, seed: Seed) -> Mask | None:
     x0, y0 = max(0, rx - mx), max(0, ry - my)
     x1, y1 = min(w, rx + rw + mx), min(h, ry + rh + my)
     roi = image[y0:y1, x0:x1]
-    scale = min(1.0, _WORK_SIDE / max(roi.shape[:2]))
+    scale = min(1.0, work_side / max(roi.shape[:2]))
     small: Mask = np.asarray(
         roi if scale == 1.0 else cv2.resize(roi, None, fx=scale, fy=scale), dtype=np.uint8
     )

@@ -1,6 +1,7 @@
 """Model classes -> project label names, through a configurable mapping.
 
-A model class (`person`, `face`, `plate`, `text`, or any class of an admin's ONNX model) maps to a
+A model class (`person`, `car`, `truck`, `bus`, `motorcycle`, `bicycle`, `face`, `plate`,
+`text`, or any class of an admin's ONNX model) maps to a
 project label when, case-insensitively:
 1. the label's own `predicted_values` attribute names the class, or
 2. the mapping (built-in synonyms, extended or overridden by the admin's file) lists the label
@@ -23,6 +24,11 @@ DEFAULT_SYNONYMS: dict[str, tuple[str, ...]] = {
     "face": ("face", "faces", "head", "blurred face", "redacted face"),
     "plate": ("plate", "licence plate", "license plate", "number plate", "car plate"),
     "text": ("text", "text region", "text line", "sign"),
+    "car": ("car", "cars", "vehicle", "vehicles", "automobile"),
+    "truck": ("truck", "lorry", "van", "vehicle", "vehicles"),
+    "bus": ("bus", "vehicle", "vehicles"),
+    "motorcycle": ("motorcycle", "motorbike", "vehicle", "vehicles"),
+    "bicycle": ("bicycle", "bike", "cycle", "vehicle", "vehicles"),
 }
 
 

@@ -17,8 +17,9 @@ from ml_backend.assist import BadContext, assist_results, parse_seed
 from ml_backend.calibration import CalibrationStore, evidence_for, project_key
 from ml_backend.detections import Detection
 from ml_backend.images import ImageRefused, ImageSource, RedactedImage
-from ml_backend.labelconfig import ProjectSchema, UnsupportedConfig, parse_label_config
+from ml_backend.labelconfig import ControlKind, ProjectSchema, UnsupportedConfig, parse_label_config
 from ml_backend.mapping import LabelMapping
+from ml_backend.masks import with_outlines
 from ml_backend.readback import AnnotationReader
 from ml_backend.results import ImageFrame, Labelled, build_prediction, label_detections
 from ml_backend.sources.base import SourceSet
@@ -94,6 +95,12 @@ class PreLabeller:
         if image is None:
             return []
         detections, failed = self._detect(image)
+        if schema.of_kind(ControlKind.POLYGON, ControlKind.BRUSH):
+            detections = with_outlines(
+                image.pixels,
+                detections,
+                wanted=lambda d: d.score >= self.sources.threshold_for(d.model_class),
+            )
         labelled = label_detections(detections, schema=schema, mapping=self.mapping)
         calibration = self.calibration.load(project) if project else None
 

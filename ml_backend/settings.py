@@ -7,7 +7,9 @@ from pathlib import Path
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-ALL_SOURCES = ("faces", "plates", "text", "people", "onnx")
+ALL_SOURCES = ("persons", "vehicles", "faces", "plates", "text", "onnx")
+DEFAULT_SOURCES = ("persons", "vehicles")
+"""Faces, plates and text rarely fire on redacted copies (they are masked): opt-in."""
 
 
 class MLBackendSettings(BaseSettings):
@@ -47,7 +49,10 @@ class MLBackendSettings(BaseSettings):
     gateway_timeout_seconds: float = Field(
         10.0, gt=0, le=60, description="connect/read timeout per gateway request"
     )
-    sources: tuple[str, ...] = Field(ALL_SOURCES, description="pre-label sources to load")
+    sources: tuple[str, ...] = Field(DEFAULT_SOURCES, description="pre-label sources to load")
+    detector_tiles: bool = Field(
+        True, description="persons/vehicles: also run on square tiles (crowds, far cars)"
+    )
     onnx_model: Path | None = Field(None, description="YOLO-style ONNX detection model")
     onnx_classes: Path | None = Field(None, description="class names, one per line")
     onnx_threshold: float = Field(0.35, gt=0, lt=1)

@@ -276,9 +276,13 @@ def _check_tiff_data(data: bytes, im: Image.Image) -> None:
 
 
 def _as_ints(value: object) -> tuple[int, ...]:
+    """A strip/tile table as integers; anything else (a BYTE-typed tag read as bytes, a
+    rational, text) is a malformed file, refused rather than guessed at."""
     if value is None:
         return ()
     items = value if isinstance(value, tuple) else (value,)
+    if not all(isinstance(item, int) and not isinstance(item, bool) for item in items):
+        raise CorruptImage("The TIFF file is corrupt (pixel data table is not integers).")
     return tuple(int(item) for item in items)
 
 

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import create_engine, text
 
 from gateway.context import GatewayContext
@@ -19,6 +20,12 @@ from gateway.keys import KeyProvider, LocalMasterKey
 from gateway.models import Dataset
 from gateway.settings import Settings
 from gateway.storage import LocalBlobStore
+
+# Property tests explore the same examples on every run of the test command (CI passes or fails
+# the same way each time); HYPOTHESIS_PROFILE=explore draws fresh ones for a hunt.
+hypothesis_settings.register_profile("repeatable", derandomize=True, print_blob=True)
+hypothesis_settings.register_profile("explore", derandomize=False, print_blob=True)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 # one session-wide Label Studio server (and redactor pool) for every folder that needs it
 pytest_plugins = ["tests.labelstudio.fixtures"]

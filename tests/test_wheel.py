@@ -37,6 +37,10 @@ DATA_FILES = (
     "redaction/models/centerface.onnx",
     "redaction/models/centerface-int8.onnx",
     "redaction/models/LICENSE-centerface.txt",
+    "ml_backend/models/nanodet-m-416.onnx",
+    "ml_backend/models/ssd-mobilenetv2-oidv4.onnx",
+    "ml_backend/models/LICENSE-nanodet.txt",
+    "ml_backend/models/LICENSE-ssd-oidv4.txt",
 )
 
 

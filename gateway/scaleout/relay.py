@@ -9,7 +9,8 @@ died), the job is still due and unclaimed in the database, and the relay sends i
 - running with an expired lease (its worker died) and not published since the lease ran out;
 - queued, due, published longer ago than `relay_republish_seconds`, and its queue holds no
   ready message (a backlog still being worked through is not a loss: without this guard a
-  long queue would be sent again every window).
+  long queue would be sent again every window); or published more than `STARVED` windows
+  ago whatever the queue holds (a queue that never empties must not hide a lost job).
 
 Publishing twice is harmless: a task claims its job by id, under the job's own fencing.
 """
@@ -27,10 +28,11 @@ from gateway.background import Periodic
 from gateway.context import GatewayContext
 from gateway.db import transaction
 from gateway.models import Job, JobState
-from gateway.scaleout.routing import HELD, UNROUTED, queue_for
+from gateway.scaleout.routing import HELD, UNROUTED, Routes, queue_for
 
 log = logging.getLogger(__name__)
 BATCH = 200
+STARVED = 10  # windows after which a queued job is re-sent even into a busy queue
 
 
 class Publisher(Protocol):
@@ -103,8 +105,9 @@ def dispatch(ctx: GatewayContext, publisher: Publisher, *, lost: bool = False) -
     now = ctx.clock()
     if not lost:
         return _publish(ctx, publisher, _new(), now=now)
-    published = _publish(ctx, publisher, _due(now), now=now)
     republish = timedelta(seconds=ctx.settings.relay_republish_seconds)
+    published = _publish(ctx, publisher, _due(now), now=now)
+    published += _publish(ctx, publisher, _stale(now, republish * STARVED), now=now)
     idle = {queue: publisher.ready(queue) == 0 for queue in _queues(ctx, _stale(now, republish))}
     return published + _publish(
         ctx, publisher, _stale(now, republish), now=now, only={q for q, ok in idle.items() if ok}
@@ -131,10 +134,10 @@ def _publish(
         stmt = stmt.where(col(Job.queue).in_(sorted(only)))
     with transaction(ctx.engine) as session:
         ids = session.exec(stmt.order_by(col(Job.id)).limit(BATCH)).all()
-    published = 0
+    published, seen = 0, Routes()
     for job_id in ids:
         assert job_id is not None  # noqa: S101 (a stored row has its id)
-        queue = _mark(ctx, job_id, where, now=now)
+        queue = _mark(ctx, job_id, where, now=now, seen=seen)
         if queue is None or queue == HELD:
             continue
         try:
@@ -149,7 +152,12 @@ def _publish(
 
 
 def _mark(
-    ctx: GatewayContext, job_id: int, where: ColumnElement[bool], *, now: datetime
+    ctx: GatewayContext,
+    job_id: int,
+    where: ColumnElement[bool],
+    *,
+    now: datetime,
+    seen: Routes,
 ) -> str | None:
     """Choose the job's queue (once) and mark it published, if it still needs publishing
     (another relay or API process may have just done it); the queue, or None."""
@@ -159,7 +167,7 @@ def _mark(
             return None
         queue = job.queue
         if queue in (UNROUTED, HELD):
-            queue = queue_for(ctx, session, job)
+            queue = queue_for(ctx, session, job, seen=seen)
             if queue == HELD:
                 log.warning("no worker region may process this job", extra={"job_id": job_id})
         result = session.execute(

@@ -19,13 +19,29 @@ HELD = "held.no-region"
 """No region with workers may process the dataset: the job waits (never sent anywhere)."""
 
 
-def queue_for(ctx: GatewayContext, session: Session, job: Job) -> str:
+Routes = dict[tuple[str, int | None], str]
+"""Queues already chosen in one relay pass, by dataset and key version."""
+
+
+def queue_for(
+    ctx: GatewayContext, session: Session, job: Job, *, seen: Routes | None = None
+) -> str:
     """The queue of the first worker region (in the configured order) whose processing the
     dataset's residency allows and, when its key is held per region, that holds its key;
-    `HELD` if none does."""
+    `HELD` if none does. `seen` remembers the answer per dataset for one pass."""
     asset = session.get(Asset, job.asset_id)
     if asset is None:
         return HELD
+    key = (asset.dataset_id, asset.key_version)
+    if seen is not None and key in seen:
+        return seen[key]
+    queue = _choose(ctx, session, asset)
+    if seen is not None:
+        seen[key] = queue
+    return queue
+
+
+def _choose(ctx: GatewayContext, session: Session, asset: Asset) -> str:
     custody = key_custody_region(session, asset)
     for region in ctx.settings.routing_regions:
         if custody is not None and region != custody:

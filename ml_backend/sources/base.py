@@ -60,15 +60,16 @@ class SourceSet:
 def load_sources(settings: MLBackendSettings) -> SourceSet:
     """Load every source `settings.sources` names, once. A missing optional model is logged and
     skipped (never downloaded); a packaged model that fails to load is an error."""
+    from ml_backend.sources.nanodet import PersonSource, VehicleSource
     from ml_backend.sources.onnx_yolo import onnx_source
-    from ml_backend.sources.people import HogPeopleSource
     from ml_backend.sources.redaction_models import FaceSource, PlateSource, TextSource
 
     factories: dict[str, SourceFactory] = {
         "faces": FaceSource,
         "plates": PlateSource,
         "text": TextSource,
-        "people": HogPeopleSource,
+        "persons": PersonSource,
+        "vehicles": VehicleSource,
         "onnx": onnx_source,
     }
     loaded: list[PreLabelSource] = []

@@ -1,8 +1,10 @@
 """Bounded atheris runs inside the test command: each target gets real seeds (the shipped
 policies, a real signed bundle and report; the image validator has its own run in
-test_fuzz_image_validator.py) and FUZZ_SECONDS (default 2) of
-coverage-guided mutation in a subprocess (libFuzzer exits the process when done). Any exception
-other than the target's typed error is a crash and fails the test with atheris's report."""
+test_fuzz_image_validator.py) and a fixed number of coverage-guided mutations from a fixed seed
+(deterministic: the same inputs on every machine; FUZZ_RUNS overrides, 0 = unbounded) in a
+subprocess, capped at FUZZ_SECONDS (default 30; libFuzzer exits the process when done). Any
+exception other than the target's typed error is a crash and fails the test with atheris's
+report."""
 
 from __future__ import annotations
 
@@ -28,7 +30,10 @@ from gateway.reports.render import ReportFormat, render
 from tests.conftest import DATASET_SPEC
 
 pytestmark = [pytest.mark.db, pytest.mark.integration]
-SECONDS = int(os.environ.get("FUZZ_SECONDS", "2"))
+SECONDS = int(os.environ.get("FUZZ_SECONDS", "30"))
+SEED = int(os.environ.get("FUZZ_SEED", "1"))
+# about 2 s each on CI's machine; the report verifier is cheap per input
+RUNS = {"policy": 1000, "bundle": 1000, "report": 10000}
 ROOT = Path(__file__).resolve().parents[2]
 OFFICER = Actor("api-key", "fuzz")
 
@@ -77,7 +82,9 @@ def test_fuzz_target_raises_only_typed_errors(target: str, ctx: Any, tmp_path: P
     if target in ("bundle", "report"):
         _seed_verifies(target, corpus_dir, key.read_bytes())  # mutations start from a valid one
     env = os.environ | {"FUZZ_TRUSTED_KEY": str(key), "PYTHONPATH": str(ROOT)}
-    args = [f"-max_total_time={SECONDS}", "-rss_limit_mb=2048", "-timeout=10", "-seed=1"]
+    runs = int(os.environ.get("FUZZ_RUNS", RUNS[target])) or -1
+    args = [f"-max_total_time={SECONDS}", f"-runs={runs}", f"-seed={SEED}"]
+    args += ["-rss_limit_mb=2048", "-timeout=10"]
     args.append(f"-artifact_prefix={tmp_path}/")  # a crashing input lands there, not in the repo
     run = subprocess.run(
         [sys.executable, "-m", "tests.fuzz.harness", target, str(corpus_dir), *args],

@@ -34,7 +34,7 @@ USER, PASSWORD = "label-studio", "a long shared secret for the ML backend"
 
 @pytest.fixture(scope="module")
 def ml_sources() -> SourceSet:
-    return load_sources(MLBackendSettings(sources=("faces", "plates", "people")))
+    return load_sources(MLBackendSettings(sources=("faces", "plates", "persons", "vehicles")))
 
 
 class Recorded:
@@ -61,7 +61,7 @@ def ml_backend(
         label_studio_token=labelstudio.token,
         label_studio_allow_local_addresses=True,  # the test's Label Studio is on loopback
         state_dir=tmp_path / "ml",
-        sources=("faces", "plates", "people"),
+        sources=("faces", "plates", "persons", "vehicles"),
     )
     app = Recorded(create_app(settings, ctx=ctx, sources=ml_sources))
     port = free_port()

@@ -75,7 +75,9 @@ def redactor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MemoisedRedac
 
 @pytest.fixture(scope="session")
 def sources() -> SourceSet:
-    return load_sources(MLBackendSettings(sources=("faces", "plates", "text", "people")))
+    return load_sources(
+        MLBackendSettings(sources=("faces", "plates", "text", "persons", "vehicles"))
+    )
 
 
 @dataclass
@@ -116,7 +118,7 @@ def ml_settings(tmp_path: Path, **overrides: Any) -> MLBackendSettings:
         "basic_auth_user": USER,
         "basic_auth_password": PASSWORD,
         "state_dir": tmp_path / "ml-state",
-        "sources": ("faces", "plates", "text", "people"),
+        "sources": ("faces", "plates", "text", "persons", "vehicles"),
     }
     return MLBackendSettings(**(values | overrides))
 

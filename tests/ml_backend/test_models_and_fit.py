@@ -22,6 +22,7 @@ from ml_backend.sources.base import SourceSet, load_sources
 from ml_backend.sources.onnx_yolo import OnnxYoloSource
 from tests.ml_backend.conftest import (
     PEOPLE,
+    PLATE,
     HeldInLabelStudio,
     Released,
     auth,
@@ -220,12 +221,17 @@ def _annotation_event(
     }
 
 
-def test_people_detector_finds_someone_on_the_redacted_photo(sources: SourceSet) -> None:
+def test_persons_and_vehicles_sources_find_them_on_the_photos(sources: SourceSet) -> None:
     from tests.conftest import PHOTOS
 
-    image = cv2.imread(str(PHOTOS / PEOPLE))
-    people = [s for s in sources.sources if s.name == "people"]
-    assert people and any(d.score >= 0.5 for d in people[0].detect(image))
+    by_name = {s.name: s for s in sources.sources}
+    crowd = by_name["persons"].detect(cv2.imread(str(PHOTOS / PEOPLE)))
+    assert sum(d.score >= 0.4 for d in crowd) >= 5  # a crowd of a dozen walkers
+    assert {d.model_class for d in crowd} == {"person"} and {d.source for d in crowd} == {"persons"}
+    street = by_name["vehicles"].detect(cv2.imread(str(PHOTOS / PLATE)))
+    assert any(d.model_class == "car" and d.score >= 0.4 for d in street)
+    assert by_name["vehicles"].model_id.startswith(by_name["persons"].model_id + "+ssd-oidv4:")
+    assert by_name["persons"].model is by_name["vehicles"].model  # one shared NanoDet run
 
 
 def test_tasks_past_the_time_budget_get_no_prediction(

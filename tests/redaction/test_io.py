@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import struct
 import zlib
@@ -285,6 +286,20 @@ def test_truncated_tiff_is_refused() -> None:
     data = pil_bytes(bgr_to_pil(textured()), "TIFF")
     with pytest.raises(CorruptImage):
         decode_image(data[: len(data) - 100], limits=LIMITS)
+
+
+# found by atheris in CI: a strip offset table typed BYTE (Pillow hands back bytes, not ints)
+# crashed the completeness check with a ValueError instead of a typed refusal
+TIFF_BYTE_TYPED_STRIP_OFFSETS = base64.b64decode(
+    "SUkqAAgAAAAKAAABBAABAAAAIAAAAAEBBAABAAAAGAAAAAIBAwADAAAAhgAAAAMBAwABAAAAAQAAAAYBAwABAAAAAgAA"
+    "ABEBAQABAAAAjAAAABUBAwABAAAAAwAAABYBBAABAAAAGAAAABcBBAABAAAAAAkAAOT+/P/+////AAAAAAAAAAAIAAgA"
+    "CABegcHYzuoOoiDW2IH3vA9Et+e+VY4GC5VeQr/aCN/XjMw="
+)
+
+
+def test_tiff_with_a_non_integer_strip_table_is_refused_as_corrupt() -> None:
+    with pytest.raises(CorruptImage):
+        decode_image(TIFF_BYTE_TYPED_STRIP_OFFSETS, limits=LIMITS)
 
 
 def test_png_with_bogus_size_header() -> None:

@@ -61,6 +61,12 @@ def test_the_relay_republishes_a_job_the_broker_lost(broker_ctx, dataset, clock)
     assert queue_depth(eu) == 1
     clock.advance(seconds=1)  # just republished: not again before the window ends
     assert dispatch(ctx, publisher, lost=True) == 0
+    # a queue that never empties does not hide a lost job for ever: re-sent after 10 windows
+    clock.advance(seconds=5 * ctx.settings.relay_republish_seconds)
+    assert dispatch(ctx, publisher, lost=True) == 0
+    clock.advance(seconds=5 * ctx.settings.relay_republish_seconds)
+    assert dispatch(ctx, publisher, lost=True) == 1
+    assert queue_depth(eu) == 2
 
 
 def test_a_retry_and_an_expired_lease_are_woken_when_due(broker_ctx, dataset, clock):

@@ -1,14 +1,14 @@
 """jobs: when a job's wake-up was last handed to the broker (the outbox relay's mark)
 
 Revision ID: 0017_job_published_at
-Revises: 0016_job_leases
+Revises: 0013_api_key_seal
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0017_job_published_at"
-down_revision = "0016_job_leases"
+down_revision = "0013_api_key_seal"
 branch_labels = None
 depends_on = None
 
