@@ -1,10 +1,10 @@
 """Import from an object-storage prefix (`privacy-gateway ingest s3://bucket/prefix`).
 
 Lists the prefix a page at a time (S3's own key order) and imports each object as the
-folder import does a file: one transaction per object, the same typed outcomes and summary. Resumable by
-recorded objects: each object taken (accepted or refused) is recorded with its asset in the
-same transaction, named by a keyed digest of (bucket, key, ETag); a re-run after an
-interruption lists again and skips every recorded object without downloading it. Why not a
+folder import does a file: one transaction per object, the same typed outcomes and summary.
+Resumable by recorded objects: each object taken (accepted or refused) is recorded with its
+asset in the same transaction, named by a keyed digest of (bucket, key, ETag); a re-run after
+an interruption lists again and skips every recorded object without downloading it. Why not a
 cursor (the last key done): objects added to the prefix later may sort before it, and a
 cursor says nothing about an object replaced under the same key, which has a new ETag here
 and is taken as the new content it is. The keyed content digest stays the last net: the
