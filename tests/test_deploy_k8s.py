@@ -541,3 +541,22 @@ def test_every_gateway_variable_is_read_by_the_gateway_or_its_entry_point(overla
             for key in env_of(container):
                 if key.startswith("GATEWAY_"):
                     assert key in known or re.search(rf"\b{key}\b", entrypoint), (name, key)
+
+
+def test_the_regions_differ_only_in_their_names() -> None:
+    """A region is a copy of another with its names changed: no policy, budget or limit
+    drifts between them unnoticed."""
+
+    def text(region: str) -> str:
+        return json.dumps(lite().build(K8S / "regions" / region), sort_keys=True)
+
+    eu = text("eu")
+    us = (
+        text("us")
+        .replace("us-east-1", "eu-central-1")
+        .replace(REGIONS["us"], REGIONS["eu"])
+        .replace("-us", "-eu")
+        .replace('"us"', '"eu"')
+        .replace("us's", "eu's")
+    )
+    assert us == eu
