@@ -130,7 +130,7 @@ def test_entrypoint_commands_exist_in_the_cli() -> None:
     from gateway.cli import app
 
     names = {c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands}
-    assert {"init", "serve", "worker"} <= names
+    assert {"init", "serve", "worker", "scheduler"} <= names
 
 
 def test_build_context_ignores_secrets_and_the_virtualenv() -> None:
