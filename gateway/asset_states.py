@@ -24,7 +24,7 @@ ALLOWED: dict[AssetState, frozenset[AssetState]] = {
     S.RECEIVED: frozenset({S.PROCESSING, S.QUARANTINED, S.ERASED, S.EXPIRED}),
     S.PROCESSING: frozenset({S.RELEASED, S.QUARANTINED, S.RECEIVED}),
     S.RELEASED: frozenset({S.PROCESSING, S.QUARANTINED, S.EXPIRED, S.ERASED}),
-    S.QUARANTINED: frozenset({S.PROCESSING, S.EXPIRED, S.ERASED}),
+    S.QUARANTINED: frozenset({S.PROCESSING, S.REJECTED, S.EXPIRED, S.ERASED}),  # rejected: review
     S.REJECTED: frozenset({S.EXPIRED, S.ERASED}),
     S.EXPIRED: frozenset({S.ERASED}),
     S.ERASED: frozenset(),

@@ -126,6 +126,12 @@ class Supervisor:
             if loop.wakeable:
                 wake.set()
 
+    def wake_loop(self, name: str) -> None:
+        """Work for one named loop arrived (e.g. a review decision): it ticks now."""
+        for loop, wake, _ in self._loops:
+            if loop.name == name:
+                wake.set()
+
     def stop(self, timeout: float = 30.0) -> None:
         self._stop.set()
         for _, wake, _ in self._loops:

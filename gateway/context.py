@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
@@ -12,6 +13,8 @@ from gateway.filemodes import private_dir
 from gateway.keys import KeyProvider, load_master_key
 from gateway.settings import Settings
 from gateway.storage import BlobStore
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -36,6 +39,11 @@ class GatewayContext:
             require_current_schema(engine)
         from gateway.storage_s3 import open_store  # boto3 only when buckets are configured
 
+        if settings.storage_backend == "s3" and settings.database_url is None:
+            log.warning(
+                "blobs go to buckets but the database is this host's SQLite file: other "
+                "replicas cannot share it (set GATEWAY_DATABASE_URL to PostgreSQL)"
+            )
         return cls(
             settings=settings,
             engine=engine,

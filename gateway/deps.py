@@ -30,6 +30,9 @@ class _NoWorkers:
     def wake(self) -> None:
         return None
 
+    def wake_loop(self, name: str) -> None:
+        del name  # the worker processes run their loops on their own schedule
+
 
 def get_workers(request: Request) -> Supervisor | _NoWorkers:
     supervisor: Supervisor | None = request.app.state.supervisor

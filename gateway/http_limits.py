@@ -11,8 +11,9 @@ request head only:
 - every route has a body limit: a declared `Content-Length` over it is answered 413 at once,
   and a body without one (chunked) is counted as it arrives and cut off at the limit.
 
-Signed image URLs (`/v1/images/...`) carry their credential in the query; `/health` and the
-OpenAPI pages are public. Anything new under `/v1/` needs a key unless listed here.
+Signed image URLs (`/v1/images/...`, `/v1/review-images/...`) carry their credential in the
+query; `/health` and the OpenAPI pages are public. Anything new under `/v1/` needs a key unless
+listed here.
 """
 
 from __future__ import annotations
@@ -74,6 +75,8 @@ def route_rules(settings: Settings) -> tuple[RouteRule, ...]:
             WEBHOOK_BODY_LIMIT,
         ),
         RouteRule(None, re.compile(r"^/v1/images/"), Credential.NONE, DEFAULT_BODY_LIMIT),
+        # signed review URLs (gateway.review.images): the HMAC in the query is the credential
+        RouteRule(None, re.compile(r"^/v1/review-images/"), Credential.NONE, DEFAULT_BODY_LIMIT),
         RouteRule(None, re.compile(r"^/v1(/|$)"), Credential.API_KEY, DEFAULT_BODY_LIMIT),
         RouteRule(None, re.compile(r""), Credential.NONE, DEFAULT_BODY_LIMIT),
     )

@@ -75,9 +75,14 @@ def create_app(
     from gateway.api import vault as vault_api  # re-identification vault (admin, purpose)
 
     app.include_router(vault_api.router)
-    from gateway.api import destinations, images, webhooks  # Label Studio sync
+    from gateway.api import (  # Label Studio sync
+        destinations,
+        images,
+        review,  # human review of redaction (admin, compliance)
+        webhooks,
+    )
 
-    for ls_module in (destinations, images, webhooks):
+    for ls_module in (destinations, images, webhooks, review):
         app.include_router(ls_module.router)
     from gateway.api import ml_images  # redacted renditions for the ML backend (ml role)
 

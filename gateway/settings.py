@@ -106,6 +106,11 @@ class Settings(BaseSettings):
         ge=0,
         description="how often the service pulls annotations webhooks missed; 0: never (CLI)",
     )
+    review_pull_interval_seconds: float = Field(
+        60.0,
+        ge=0,
+        description="how often the service reads reviewers' decisions back; 0: never (CLI)",
+    )
 
     broker_url: SecretStr | None = Field(
         None,

@@ -120,4 +120,14 @@ def background_supervisor(
         supervisor.add(worker)
     for loop in schedules(ctx, settings):
         supervisor.add(loop)
+    if settings.review_pull_interval_seconds > 0:  # re-renders: it needs its own redactor
+        from gateway.review.schedule import ReviewPuller
+
+        supervisor.add(
+            ReviewPuller(
+                ctx,
+                interval_seconds=settings.review_pull_interval_seconds,
+                redactor_factory=redactor_factory,
+            )
+        )
     return supervisor

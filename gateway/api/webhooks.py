@@ -25,7 +25,7 @@ from starlette.requests import ClientDisconnect
 from gateway.api.views import WebhookAccepted
 from gateway.authz import public
 from gateway.context import GatewayContext
-from gateway.deps import Context
+from gateway.deps import Context, Workers
 from gateway.http_limits import WEBHOOK_BODY_LIMIT, PayloadTooLarge
 from gateway.labelstudio.annotations import (
     WebhookHint,
@@ -35,6 +35,7 @@ from gateway.labelstudio.annotations import (
     parse_hint,
 )
 from gateway.metrics import WEBHOOKS
+from gateway.review.project import REVIEW_PULL_LOOP, is_open_review_task
 
 router = APIRouter(tags=["webhooks"])
 log = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ async def labelstudio_webhook(
     destination_id: str,
     request: Request,
     ctx: Context,
+    workers: Workers,
     x_gateway_webhook_secret: Annotated[str | None, Header()] = None,
 ) -> Any:
     try:  # bytes only, bounded: parsing waits for the secret check
@@ -65,6 +67,10 @@ async def labelstudio_webhook(
     asyncio.get_running_loop().run_in_executor(
         None, confirm_in_background, ctx, destination_id, hint
     )
+    if hint.task_id is not None and await run_in_threadpool(
+        is_open_review_task, ctx, destination_id, hint.task_id
+    ):  # a review decision: the review pull reads it back by task id now
+        workers.wake_loop(REVIEW_PULL_LOOP)
     return {
         "accepted": list(hint.annotation_ids),
         "action": hint.action,

@@ -482,10 +482,11 @@ from gateway.cli import (  # noqa: E402  (sub-apps; none imports this module)
     pseudonymisation,
     redact,
     reports,
+    review,
     sync,
 )
 
-for _module in (lineage, redact, reports, policies, pseudonymisation, sync):
+for _module in (lineage, redact, reports, policies, pseudonymisation, sync, review):
     app.add_typer(_module.app)
 app.add_typer(ml.ml_app, name="ml-backend")
 app.add_typer(fake_kms.app, name="fake-kms")

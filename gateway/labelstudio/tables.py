@@ -68,6 +68,7 @@ class Annotation(SQLModel, table=True):
 
 class IncidentKind(StrEnum):
     ANNOTATOR_LEAK_FLAG = "annotator_leak_flag"
+    REVIEW_FINDING = "review_finding"  # a reviewer found something on a released asset
 
 
 class Incident(SQLModel, table=True):

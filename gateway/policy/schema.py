@@ -144,6 +144,17 @@ class RetentionPolicy(_Strict):
         return self
 
 
+class ReviewPolicy(_Strict):
+    """Human review of redaction (gateway.review)."""
+
+    sample_rate: str = Field(
+        "0",
+        pattern=r"^(0(\.[0-9]{1,6})?|1(\.0{1,6})?)$",
+        description="share of each batch's released assets drawn for review, a decimal "
+        "string such as '0.02' (no floats in signed records); '0' draws none",
+    )
+
+
 class PolicyDocument(_Strict):
     """A whole policy: what an admin writes in `policies/*.yaml`."""
 
@@ -157,6 +168,9 @@ class PolicyDocument(_Strict):
     )
     pseudonymisation: PseudonymisationPolicy = Field(
         description="which metadata is dropped, kept, coarsened or pseudonymised"
+    )
+    review: ReviewPolicy = Field(
+        default_factory=ReviewPolicy, description="human review of redaction: sampling"
     )
 
     @field_validator("name")

@@ -30,7 +30,7 @@ from gateway.lineage.signing import (
     verify_document,
 )
 from gateway.models import AssetState
-from gateway.reports import sections
+from gateway.reports import design, sections
 from gateway.reports.collect_lineage import lineage_section
 from gateway.reports.datasheet import datasheet
 from gateway.reports.facts import Facts, collect
@@ -135,6 +135,7 @@ def dataset_report(
         if facts.recall
         else "No measured redaction recall is on record for this installation."
     )
+    review = design.review_section(facts)
     return GovernanceReport(
         report_id=str(uuid.uuid4()),
         generated_at=now.isoformat(),
@@ -177,6 +178,8 @@ def dataset_report(
         ),
         lineage=facts.lineage,
         datasheet=datasheet(facts),
+        review=review,
+        gdpr_design=design.gdpr_design(facts, review),
     )
 
 

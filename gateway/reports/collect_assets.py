@@ -12,12 +12,18 @@ from sqlmodel import Session, col
 from gateway.models import Asset, AssetState, Detection, LineageRecord
 from gateway.reports.model import Count, DetectorUse, RecallFigure
 from gateway.reports.query import Scope, counts, grouped, json_text, run
+from gateway.review.models import ReviewItem, ReviewReason
 
 BENCH_RESULTS = Path(__file__).resolve().parents[2] / "bench" / "results"
 
 
 def asset_filter(scope: Scope) -> list[Any]:
-    clauses: list[Any] = []
+    """The dataset's assets in the period, without calibration images (bundled public photos
+    in the review queue to measure reviewer recall: not data of the dataset)."""
+    calibration = select(col(ReviewItem.asset_id)).where(
+        col(ReviewItem.reason) == ReviewReason.CALIBRATION.value
+    )
+    clauses: list[Any] = [col(Asset.id).not_in(calibration)]
     if scope.dataset_id is not None:
         clauses.append(col(Asset.dataset_id) == scope.dataset_id)
     if scope.start is not None:

@@ -65,6 +65,7 @@ def policy_entry(
             str(k): _text(v) for k, v in (document.get("pseudonymisation") or {}).items()
         },
         weakened=weakened_in_document(document),
+        review={str(k): _text(v) for k, v in (document.get("review") or {}).items()},
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -13,6 +13,8 @@ from gateway.reports import collect_annotations as ls
 from gateway.reports import collect_assets as assets
 from gateway.reports import collect_lineage as lineage
 from gateway.reports import collect_policy as policy
+from gateway.reports import collect_review as review
+from gateway.reports.leak_estimate import RecallCount, Reviewed
 from gateway.reports.model import (
     AnnotationQuality,
     Count,
@@ -73,6 +75,9 @@ class Facts:
     vault_entries: list[Count]
     api_keys: list[Count]
     lineage: LineageSection
+    reviews: list[Reviewed] = field(default_factory=list)
+    calibration: list[RecallCount] = field(default_factory=list)
+    review_versions: dict[str, str] = field(default_factory=dict)
 
     @property
     def assets_total(self) -> int:
@@ -99,6 +104,7 @@ def collect(
     tools, digests = assets.tools_and_policies(session, scope)
     recall, recall_source = assets.measured_recall()
     current, source = policy.current_policy(session, dataset)
+    reviews = review.review_items(session, scope)
     return Facts(
         dataset=dataset,
         scope=scope,
@@ -144,6 +150,9 @@ def collect(
         vault_entries=policy.vault_entries(session, dataset.id),
         api_keys=active_api_keys(session, dataset.id, now=now),
         lineage=lineage_state or lineage.lineage_section(session, scope),
+        reviews=reviews,
+        calibration=review.calibration_counts(session, scope),
+        review_versions=review.version_names(session, reviews),
     )
 
 

@@ -63,6 +63,9 @@ class PolicyVersionEntry(_Frozen):
         description="protections this policy switches off (faces, plates, leak_check); "
         "activating it needed an acknowledgement, recorded in lineage",
     )
+    review: dict[str, str] = Field(
+        default_factory=dict, description="the policy's human-review settings (sample_rate)"
+    )
 
 
 class PolicySection(_Frozen):
@@ -280,6 +283,74 @@ class IncidentsSection(_Frozen):
     erasure_register: list[ErasureEntry]
 
 
+class LeakFigure(_Frozen):
+    """Sampled released images with a reviewer finding of one label, under one policy version
+    ("all": every version). Ratios are decimal strings; bounds are rounded outwards."""
+
+    label: str = Field(description="face, plate, text, or any (at least one of them)")
+    policy_version: str
+    samples: int = Field(description="sampled released images decided by a listed reviewer")
+    findings: int = Field(description="of these, images where the reviewer drew this label")
+    observed: str
+    clopper_pearson_lower: str = Field(description="exact two-sided 95% interval")
+    clopper_pearson_upper: str
+    wilson_lower: str = Field(description="Wilson score two-sided 95% interval")
+    wilson_upper: str
+    upper_bound_95: str = Field(description="exact one-sided 95% upper bound")
+    samples_needed: int = Field(
+        description="samples the target bound needs, given these findings and no further one"
+    )
+    more_samples_needed: int
+    statement: str
+
+
+class ReviewerRecall(_Frozen):
+    """Share of deliberately visible faces (calibration items) the reviewers found."""
+
+    calibration_items: int
+    planted: int
+    found: int
+    recall: str
+    clopper_pearson_lower: str
+    clopper_pearson_upper: str
+
+
+class ReviewTime(_Frozen):
+    """Label Studio's lead time of decided review tasks ("all", or one review reason)."""
+
+    reason: str
+    tasks: int
+    median_seconds: str
+    p90_seconds: str
+
+
+class ReviewSection(_Frozen):
+    items_by_reason: list[Count] = Field(description="review items per reason")
+    decisions: list[Count] = Field(description="per decision; open: not decided yet")
+    originals_missing: int = Field(
+        description="items whose original retention had already deleted (reject only)"
+    )
+    target_bound: str
+    confidence: str
+    samples_needed_without_findings: int
+    residual_leak: list[LeakFigure]
+    reviewer_recall: ReviewerRecall | None = Field(description="None: not calibrated")
+    bound_kind: str
+    corrected_upper_bound: str | None = Field(
+        description="the any-label upper bound divided by the recall's lower bound"
+    )
+    review_time: list[ReviewTime]
+    method: str
+
+
+class GdprDesignSection(_Frozen):
+    """GDPR Art. 25 measures in force and the inputs of a DPIA (Art. 35(7)), from records."""
+
+    article_25: list[SecurityMeasure]
+    dpia_inputs: list[GovernanceItem]
+    dpia_note: str
+
+
 class SigningKeyInfo(_Frozen):
     key_id: str
     fingerprint: str = Field(description="SHA-256 of the raw Ed25519 public key, hex")
@@ -339,6 +410,12 @@ class GovernanceReport(_Frozen):
     incidents: IncidentsSection
     lineage: LineageSection
     datasheet: Datasheet
+    review: ReviewSection | None = Field(
+        None, description="human review and the residual-leak estimate (None: older report)"
+    )
+    gdpr_design: GdprDesignSection | None = Field(
+        None, description="GDPR Art. 25 and Art. 35(7) DPIA inputs (None: older report)"
+    )
 
 
 class ProcessingActivities(_Frozen):

@@ -165,6 +165,7 @@ def settings_for(tmp_path: Path, **overrides: Any) -> Settings:
         "worker_poll_seconds": 3600.0,  # only uploads, retries and leases wake the worker
         "retention_interval_seconds": 0,
         "annotation_pull_interval_seconds": 0,
+        "review_pull_interval_seconds": 0,
     }
     values.update(overrides)
     return Settings(**values)

@@ -85,6 +85,7 @@ PUBLIC = {
     "/redoc",
     "/v1/images/{destination_id}/{asset_id}",
     "/v1/webhooks/labelstudio/{destination_id}",
+    "/v1/review-images/{destination_id}/{item_id}",  # a signed review URL (gateway/review)
 }
 
 Request = tuple[str, str, dict[str, Any]]
@@ -315,6 +316,34 @@ ROUTES: dict[tuple[str, str], tuple[str, Build, Ok]] = {
         not_found_saying("no released redacted copy"),  # quarantined: the handler's 404
     ),
     ("POST", "/v1/ml/assets/{asset_id}/uses"): ("ml", _ml_use, status(422)),
+    ("PUT", "/v1/datasets/{dataset_ref}/review/destination"): (
+        "dataset-admin",
+        lambda w, t: (
+            "PUT",
+            f"/v1/datasets/{w.dataset(t)}/review/destination",
+            {"json": {"destination": "nowhere"}},
+        ),
+        not_found_saying("destination"),  # allowed, then the handler finds no such destination
+    ),
+    ("POST", "/v1/datasets/{dataset_ref}/review/reviewers"): (
+        "dataset-admin",
+        lambda w, t: (
+            "POST",
+            f"/v1/datasets/{w.dataset(t)}/review/reviewers",
+            {"json": {"labelstudio_user_id": 1}},
+        ),
+        not_found_saying("no review destination"),
+    ),
+    ("POST", "/v1/datasets/{dataset_ref}/review/queue"): (
+        "dataset-admin",
+        lambda w, t: ("POST", f"/v1/datasets/{w.dataset(t)}/review/queue", {}),
+        not_found_saying("no review destination"),
+    ),
+    ("GET", "/v1/datasets/{dataset_ref}/review/samples/{sample_id}/verify"): (
+        "governance",
+        lambda w, t: ("GET", f"/v1/datasets/{w.dataset(t)}/review/samples/nope/verify", {}),
+        not_found_saying("no review sample"),
+    ),
 }
 
 

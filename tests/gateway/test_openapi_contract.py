@@ -17,6 +17,7 @@ PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 OWN_AUTHENTICATION = {  # not an API key: Label Studio's browser and webhooks hold none
     "GET /v1/images/{destination_id}/{asset_id}",  # a signed, expiring URL (k, s)
     "POST /v1/webhooks/labelstudio/{destination_id}",  # the destination's webhook secret
+    "GET /v1/review-images/{destination_id}/{item_id}",  # a signed review URL (k, s)
 }
 
 

@@ -10,8 +10,10 @@ from gateway import models
 from gateway.db import make_engine, migrate
 from gateway.labelstudio import tables as labelstudio_tables
 from gateway.policy import tables as policy_tables
+from gateway.review import models as review_tables
 
-TABLE_MODULES = (models, labelstudio_tables, policy_tables)  # importing registers their tables
+# importing registers their tables
+TABLE_MODULES = (models, labelstudio_tables, policy_tables, review_tables)
 
 pytestmark = pytest.mark.db
 
@@ -31,3 +33,16 @@ def test_every_model_column_is_in_the_migrated_schema(database_url: str) -> None
     engine.dispose()
     assert {t: cols for t, cols in missing.items() if cols} == {}
     assert absent == []
+
+
+def test_the_migrations_form_one_line_with_a_single_head() -> None:
+    """Branches that each add a migration off the same parent leave two heads; `migrate`
+    would apply both in an undefined order. The merge must chain them."""
+    from alembic.script import ScriptDirectory
+
+    from gateway.db import alembic_config
+
+    engine = make_engine("sqlite://")
+    heads = ScriptDirectory.from_config(alembic_config(engine)).get_heads()
+    engine.dispose()
+    assert len(heads) == 1, f"several migration heads: {sorted(heads)}"

@@ -75,6 +75,7 @@ def test_kill_9_and_restart_loses_and_duplicates_nothing(tmp_path) -> None:
         "GATEWAY_JOB_LEASE_SECONDS": str(LEASE),
         "GATEWAY_RETENTION_INTERVAL_SECONDS": "0",
         "GATEWAY_ANNOTATION_PULL_INTERVAL_SECONDS": "0",
+        "GATEWAY_REVIEW_PULL_INTERVAL_SECONDS": "0",
     }
     env.pop("GATEWAY_DATABASE_URL", None)
     logs = tmp_path / "service.log"

@@ -86,10 +86,14 @@ class Editor:
         until(self._canvas, "the drawing canvas")
 
     def _canvas(self) -> Any:
+        from selenium.common.exceptions import StaleElementReferenceException
         from selenium.webdriver.common.by import By
 
         canvases = self.driver.find_elements(By.CSS_SELECTOR, "canvas")
-        shown = [c for c in canvases if c.size["width"] > 300 and c.size["height"] > 100]
+        try:
+            shown = [c for c in canvases if c.size["width"] > 300 and c.size["height"] > 100]
+        except StaleElementReferenceException:  # re-rendered meanwhile: look again
+            return None
         return shown[-1] if shown else None
 
     def pick_label(self, name: str) -> None:

@@ -38,6 +38,9 @@ REGISTRY: dict[str, EnforcementPoint] = {
     "gateway/labelstudio/local_files.py::local_file_url": P.SYNC,
     "gateway/reports/demo_reports.py::write_demo_reports": P.EXPORT,
     "gateway/demo.py::_report": P.EXPORT,
+    "gateway/review/project.py::push_review_tasks": P.SYNC,
+    "gateway/review/rerender.py::_record": P.STORAGE_WRITE,
+    "gateway/review/calibration.py::_calibration_asset": P.STORAGE_WRITE,
 }
 EXEMPT: dict[str, str] = {
     "gateway/health.py::storage_writable": "readiness writes and deletes a probe blob that "

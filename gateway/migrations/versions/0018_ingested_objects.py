@@ -1,14 +1,14 @@
 """ingested objects: what an object-storage import already took (resumable `ingest s3://`)
 
 Revision ID: 0018_ingested_objects
-Revises: 0013_api_key_seal
+Revises: 0017_job_published_at
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0018_ingested_objects"
-down_revision = "0013_api_key_seal"
+down_revision = "0017_job_published_at"
 branch_labels = None
 depends_on = None
 

@@ -58,6 +58,18 @@ def test_an_unreachable_endpoint_is_an_outage_not_a_verdict(buckets) -> None:
         store.get("health/x")
 
 
+def test_readiness_says_when_the_bucket_is_away(ctx, settings) -> None:
+    from gateway.health import readiness
+
+    away = settings.s3_buckets["eu-de"].model_copy(update={"endpoint_url": "http://127.0.0.1:9"})
+    dead = RegionalBlobStore(
+        {"eu-de": S3BlobStore(s3_client(away), away.bucket)}, write_region="eu-de"
+    )
+    assert readiness(ctx.engine, ctx.store, None).checks == {"database": "ok", "storage": "ok"}
+    report = readiness(ctx.engine, dead, None)
+    assert not report.ready and report.checks["storage"] == "StorageOutage"
+
+
 def test_originals_reach_the_bucket_sealed(ctx, dataset, moto_endpoint, buckets) -> None:
     outcome = _ingest(ctx, dataset)
     with transaction(ctx.engine) as s:

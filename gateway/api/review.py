@@ -1,0 +1,179 @@
+"""Human review of redaction: a dataset's review destination, its reviewers, what is queued
+for review (quarantined, flagged, sampled), a sample's verification, and the review images
+Label Studio's editor loads (a signed URL is their credential). Decisions come back through
+`privacy-gateway review pull` (read back from Label Studio by task id)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from gateway.api.paging import MAX_DB_INT
+from gateway.api.views import binary
+from gateway.authz import DatasetFrom, Grant, authority, public
+from gateway.deps import Context, DbSession
+from gateway.models import Role
+
+router = APIRouter(tags=["review"])
+DatasetAdmin = Annotated[Grant, authority(Role.ADMIN, scope=DatasetFrom.path("dataset_ref"))]
+Governance = Annotated[
+    Grant, authority(Role.ADMIN, Role.COMPLIANCE, scope=DatasetFrom.path("dataset_ref"))
+]
+
+
+class ReviewDestinationBody(BaseModel):
+    destination: str = Field(description="name or id of the destination that holds reviews")
+
+
+class ReviewerBody(BaseModel):
+    labelstudio_user_id: int = Field(ge=1, le=MAX_DB_INT, description="the Label Studio user")
+
+
+class ReviewProjectView(BaseModel):
+    dataset_id: str
+    destination_id: str
+    project_id: int | None
+
+
+class ReviewerView(BaseModel):
+    dataset_id: str
+    pseudonym: str
+
+
+class QueueView(BaseModel):
+    quarantined: list[str]
+    flagged: list[str]
+    sample_id: str | None
+    sampled: list[str]
+    tasks_created: int
+    project_id: int
+
+
+class SampleCheckView(BaseModel):
+    sample_id: str
+    checkpoint_tree_size: int
+    seed: str
+    drawn: list[str]
+    matches: bool
+
+
+@router.put("/v1/datasets/{dataset_ref}/review/destination", response_model=ReviewProjectView)
+def set_destination(
+    dataset_ref: str,  # noqa: ARG001 (resolved and checked by the route's authority)
+    body: ReviewDestinationBody,
+    ctx: Context,
+    session: DbSession,
+    key: DatasetAdmin,
+) -> dict[str, Any]:
+    """Name the destination that holds the dataset's review project (residency checked)."""
+    from gateway.review.project import set_review_destination
+
+    row = set_review_destination(ctx, session, key.dataset_id, body.destination, actor=key.actor)
+    return {
+        "dataset_id": row.dataset_id,
+        "destination_id": row.destination_id,
+        "project_id": row.project_id,
+    }
+
+
+@router.post(
+    "/v1/datasets/{dataset_ref}/review/reviewers", status_code=201, response_model=ReviewerView
+)
+def add_reviewer(
+    dataset_ref: str,  # noqa: ARG001 (resolved and checked by the route's authority)
+    body: ReviewerBody,
+    ctx: Context,
+    session: DbSession,
+    key: DatasetAdmin,
+) -> dict[str, Any]:
+    """Allow a Label Studio user of the review destination to decide this dataset's reviews."""
+    from gateway.review.project import add_reviewer as add
+
+    row = add(ctx, session, key.dataset_id, user=body.labelstudio_user_id, actor=key.actor)
+    return {"dataset_id": row.dataset_id, "pseudonym": row.pseudonym}
+
+
+@router.post("/v1/datasets/{dataset_ref}/review/queue", response_model=QueueView)
+def queue_for_review(
+    dataset_ref: str,  # noqa: ARG001 (resolved and checked by the route's authority)
+    ctx: Context,
+    key: DatasetAdmin,
+    sample: bool = True,
+) -> dict[str, Any]:
+    """Queue every quarantined and flagged asset, draw this batch's sample of released ones
+    (policy `review.sample_rate`), and create their tasks in the review project."""
+    from dataclasses import asdict
+
+    from gateway.db import transaction
+    from gateway.review.project import push_review_tasks
+    from gateway.review.queue import enqueue_for_review
+
+    with transaction(ctx.engine) as session:
+        queued = enqueue_for_review(ctx, session, key.dataset_id, actor=key.actor, sample=sample)
+    pushed = push_review_tasks(ctx, key.dataset_id, actor=key.actor)
+    return asdict(queued) | {"tasks_created": len(pushed.created), "project_id": pushed.project_id}
+
+
+@router.get(
+    "/v1/datasets/{dataset_ref}/review/samples/{sample_id}/verify",
+    response_model=SampleCheckView,
+)
+def verify_review_sample(
+    dataset_ref: str,  # noqa: ARG001 (resolved and checked by the route's authority)
+    sample_id: str,
+    ctx: Context,
+    session: DbSession,
+    key: Governance,
+) -> dict[str, Any]:
+    """Recompute a review sample from the signed checkpoint that seeded it."""
+    from gateway.errors import NotFound
+    from gateway.review.models import ReviewSample
+    from gateway.review.queue import verify_sample
+
+    row = session.get(ReviewSample, sample_id)
+    if row is None or row.dataset_id != key.dataset_id:
+        raise NotFound(f"no review sample {sample_id!r} in this dataset", sample=sample_id)
+    check = verify_sample(ctx, session, sample_id)
+    return {
+        "sample_id": check.sample_id,
+        "checkpoint_tree_size": check.checkpoint_tree_size,
+        "seed": check.seed,
+        "drawn": check.drawn,
+        "matches": check.matches,
+    }
+
+
+@router.get(
+    "/v1/review-images/{destination_id}/{item_id}",
+    dependencies=[public("a signed URL: the HMAC in `s` is the credential")],
+    response_class=Response,
+    responses=binary("image/jpeg", "image/png", description="the redacted rendition under review"),
+)
+def get_review_image(
+    destination_id: str,
+    item_id: str,
+    ctx: Context,
+    session: DbSession,
+    k: Annotated[int, Query(ge=1, le=MAX_DB_INT, description="dataset key version")],
+    s: Annotated[str, Query(min_length=64, max_length=64, pattern="^[0-9a-f]+$")],
+) -> Response:
+    from gateway.review.images import resolve_review_image
+
+    image = resolve_review_image(
+        ctx, session, destination_id=destination_id, item_id=item_id, key_version=k, signature=s
+    )
+    return Response(
+        content=image.data,
+        media_type=image.media_type,
+        headers={
+            "Access-Control-Allow-Origin": image.allow_origin,
+            "Vary": "Origin",
+            "Cache-Control": "no-store",
+            "Cross-Origin-Resource-Policy": "cross-origin",
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "no-referrer",
+        },
+    )

@@ -1,0 +1,143 @@
+"""Signed URLs of the renditions a review task shows.
+
+Like annotators' URLs (gateway.labelstudio.urls), a review URL names one destination and one
+review item and carries an HMAC over both and the rendition's SHA-256, under a subkey of the
+dataset key. It answers only while the item is open, on the destination that holds the
+dataset's review project, while residency allows that destination's region: a quarantined
+or flagged asset's redacted copy is shown to reviewers there and nowhere else. Never an
+original: the only bytes served are the asset's redacted rendition."""
+
+from __future__ import annotations
+
+import hmac
+
+from sqlmodel import Session
+
+from gateway import crypto
+from gateway.context import GatewayContext
+from gateway.errors import GatewayError, NotFound, ResidencyViolation
+from gateway.keys import DatasetKeyMaterial
+from gateway.labelstudio.urls import (
+    GONE_STATES,
+    IMAGE_URL,
+    MEDIA_TYPES,
+    REFUSAL_RECORD_WINDOW,
+    ImageWithheld,
+    ServedImage,
+    origin_of,
+)
+from gateway.models import Asset, AssetState, Destination
+from gateway.policy.enforcement import EnforcementPoint, enforce_residency
+from gateway.review.models import ReviewItem, ReviewProject
+
+
+def _key(key: DatasetKeyMaterial) -> bytes:
+    info = f"lpg/v1/dataset/{key.dataset_id}/v{key.version}/review-image-url".encode()
+    return crypto.derive(key.secret, info=info)
+
+
+def _signature(key: DatasetKeyMaterial, destination_id: str, item_id: str, sha: str) -> str:
+    return crypto.keyed_digest(f"{destination_id}/{item_id}/{sha}".encode(), key=_key(key))
+
+
+NO_RENDITION = "none"  # what a URL is signed over when the asset has no redacted copy yet
+
+
+def _shown(asset: Asset) -> str:
+    return asset.redacted_sha256 if asset.redacted_blob and asset.redacted_sha256 else NO_RENDITION
+
+
+def review_image_url(
+    ctx: GatewayContext, session: Session, *, destination: Destination, item: ReviewItem
+) -> str:
+    """The URL of the item's rendition, or of a placeholder saying there is none yet (a
+    quarantine before any rendition: re-process or reject)."""
+    asset = session.get(Asset, item.asset_id)
+    if asset is None:
+        raise NotFound("the review item's asset is gone", asset=item.asset_id)
+    key = ctx.keys.dataset_key(session, asset.dataset_id)
+    sig = _signature(key, destination.id, item.id, _shown(asset))
+    base = (destination.gateway_url or "").rstrip("/")
+    return f"{base}/v1/review-images/{destination.id}/{item.id}?k={key.version}&s={sig}"
+
+
+def resolve_review_image(
+    ctx: GatewayContext,
+    session: Session,
+    *,
+    destination_id: str,
+    item_id: str,
+    key_version: int,
+    signature: str,
+) -> ServedImage:
+    """The rendition behind a review URL; the same 404 for everything not proven."""
+    item = session.get(ReviewItem, item_id)
+    destination = session.get(Destination, destination_id)
+    asset = session.get(Asset, item.asset_id) if item else None
+    if item is None or destination is None or asset is None:
+        raise NotFound("no such image")
+    try:
+        key = ctx.keys.dataset_key(session, asset.dataset_id, version=key_version)
+    except GatewayError:
+        raise NotFound("no such image") from None
+    expected = _signature(key, destination.id, item.id, _shown(asset))
+    if not hmac.compare_digest(expected, signature):
+        raise NotFound("no such image")
+    project = session.get(ReviewProject, _project_id(session, asset.dataset_id))
+    if (
+        item.decided_at is not None
+        or AssetState(asset.state) in GONE_STATES
+        or project is None
+        or project.destination_id != destination.id
+    ):
+        raise NotFound("no such image")
+    try:
+        enforce_residency(
+            ctx,
+            session,
+            point=EnforcementPoint.SYNC,
+            dataset_id=asset.dataset_id,
+            target_region=destination.region,
+            actor=IMAGE_URL,
+            entity_type="asset",
+            entity_id=asset.id,
+            transfer_basis=destination.transfer_basis,
+            record_once_per=REFUSAL_RECORD_WINDOW,
+        )
+    except ResidencyViolation:
+        raise ImageWithheld("this image cannot be shown here") from None
+    if _shown(asset) == NO_RENDITION or asset.redacted_blob is None:
+        return ServedImage(placeholder(), "image/png", origin_of(destination.url))
+    try:
+        data = ctx.store.get(asset.redacted_blob)
+    except NotFound:
+        raise NotFound("no such image") from None
+    extension = asset.redacted_blob.rsplit(".", 1)[-1]
+    return ServedImage(
+        data=data,
+        media_type=MEDIA_TYPES.get(extension, "application/octet-stream"),
+        allow_origin=origin_of(destination.url),
+    )
+
+
+def placeholder() -> bytes:
+    """A grey image that says there is nothing to look at (never any pixel of the asset)."""
+    import cv2
+    import numpy as np
+
+    from redaction.io import encode_image
+    from redaction.types import ImageFormat
+
+    pixels = np.full((360, 640, 3), 200, dtype=np.uint8)
+    for row, line in enumerate(("No redacted copy exists yet.", "Choose re-process or reject.")):
+        cv2.putText(
+            pixels, line, (40, 160 + 50 * row), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (40, 40, 40), 2
+        )
+    return encode_image(pixels, fmt=ImageFormat.PNG)
+
+
+def _project_id(session: Session, dataset_id: str) -> int | None:
+    from sqlmodel import select
+
+    row = session.exec(select(ReviewProject).where(ReviewProject.dataset_id == dataset_id)).first()
+    return row.id if row else None

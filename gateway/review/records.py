@@ -1,0 +1,165 @@
+"""What a review decision leaves behind: the item closed (who, what, findings, Label Studio's
+lead time), its retention hold ended, its incidents closed with the outcome, and the ledger
+records; and the traces of decisions that changed nothing (ignored, refused)."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlmodel import Session, col, select
+
+from gateway.context import GatewayContext
+from gateway.db import transaction
+from gateway.labelstudio.annotation_store import HeldAnnotation
+from gateway.labelstudio.tables import Incident
+from gateway.lineage import Actor, append
+from gateway.models import Asset
+from gateway.review.labelconfig import ReviewAnswer
+from gateway.review.models import ReviewDecision, ReviewItem
+from gateway.review.queue import end_hold
+
+
+def close_item(
+    ctx: GatewayContext,
+    item: ReviewItem,
+    held: HeldAnnotation,
+    who: str,
+    answer: ReviewAnswer,
+    outcome: ReviewDecision,
+    lead_time: float | None,
+    reviewer: Actor,
+) -> None:
+    now = ctx.clock()
+    with transaction(ctx.engine) as session:
+        row = session.get(ReviewItem, item.id)
+        asset = session.get(Asset, item.asset_id)
+        assert row is not None and asset is not None  # noqa: S101
+        row.decided_at, row.decision, row.reviewer = now, outcome.value, who
+        row.findings, row.lead_time_seconds = answer.findings(), lead_time
+        row.ls_annotation_id = held.ls_id
+        kept = {k: v for k, v in row.details.items() if k != "claim"}
+        row.details = {**kept, "requested": (answer.decision or outcome).value}
+        session.add(row)
+        end_hold(ctx, session, row, actor=reviewer)
+        close_incident(ctx, session, row, outcome, reviewer)
+        append(
+            session,
+            action="review.decided",
+            entity_type="asset",
+            entity_id=row.asset_id,
+            dataset_id=row.dataset_id,
+            actor=reviewer,
+            now=now,
+            region=ctx.settings.region,
+            outputs={"redacted_sha256": asset.redacted_sha256 or "", "state": asset.state},
+            parameters={
+                "review_item": row.id,
+                "reviewer": who,
+                "decision": outcome.value,
+                "requested": (answer.decision or outcome).value,
+                "reason": row.reason,
+                "findings": row.findings,
+                "task_id": row.ls_task_id or 0,
+                "annotation_id": held.ls_id,
+            },
+        )
+
+
+def close_incident(
+    ctx: GatewayContext, session: Session, item: ReviewItem, outcome: ReviewDecision, actor: Actor
+) -> None:
+    incidents = session.exec(
+        select(Incident).where(
+            Incident.asset_id == item.asset_id, col(Incident.closed_at).is_(None)
+        )
+    ).all()
+    for incident in incidents:
+        incident.closed_at = ctx.clock()
+        incident.details = {**incident.details, "outcome": outcome.value, "review_item": item.id}
+        session.add(incident)
+        append(
+            session,
+            action="incident.closed",
+            entity_type="incident",
+            entity_id=incident.id,
+            dataset_id=item.dataset_id,
+            actor=actor,
+            now=incident.closed_at,
+            region=ctx.settings.region,
+            parameters={"outcome": outcome.value, "review_item": item.id},
+        )
+
+
+def record_ignored(
+    ctx: GatewayContext,
+    session: Session,
+    item: ReviewItem,
+    held: HeldAnnotation,
+    who: str,
+    answer: ReviewAnswer,
+    lead_time: float | None,
+) -> None:
+    now = ctx.clock()
+    session.add(
+        ReviewItem(
+            id=str(uuid.uuid4()),
+            dataset_id=item.dataset_id,
+            asset_id=item.asset_id,
+            reason=item.reason,
+            sample_ref=item.sample_ref,
+            opened_at=item.opened_at,
+            decided_at=now,
+            decision=ReviewDecision.IGNORED.value,
+            reviewer=who,
+            findings=answer.findings(),
+            lead_time_seconds=lead_time,
+            policy_version_id=item.policy_version_id,
+            destination_id=item.destination_id,
+            ls_task_id=item.ls_task_id,
+            ls_annotation_id=held.ls_id,
+            original_available=item.original_available,
+            details={"review_item": item.id, "why": "not a reviewer of this dataset"},
+        )
+    )
+    append(
+        session,
+        action="review.decision_ignored",
+        entity_type="asset",
+        entity_id=item.asset_id,
+        dataset_id=item.dataset_id,
+        actor=Actor("annotator", who),
+        now=now,
+        region=ctx.settings.region,
+        parameters={
+            "review_item": item.id,
+            "by": who,
+            "why": "not a reviewer of this dataset",
+            "annotation_id": held.ls_id,
+        },
+    )
+
+
+def record_refusal(
+    ctx: GatewayContext, item: ReviewItem, ls_id: int, who: str, answer: ReviewAnswer, why: str
+) -> None:
+    with transaction(ctx.engine) as session:
+        fresh = session.get(ReviewItem, item.id)
+        assert fresh is not None  # noqa: S101
+        fresh.details = {**fresh.details, "refused": [*fresh.details.get("refused", []), ls_id]}
+        session.add(fresh)
+        append(
+            session,
+            action="review.decision_refused",
+            entity_type="asset",
+            entity_id=item.asset_id,
+            dataset_id=item.dataset_id,
+            actor=Actor("reviewer", who),
+            now=ctx.clock(),
+            region=ctx.settings.region,
+            parameters={
+                "review_item": item.id,
+                "requested": answer.decision.value if answer.decision else "",
+                "why": why,
+                "annotation_id": ls_id,
+            },
+        )

@@ -1,0 +1,78 @@
+"""The service's scheduled review pull: every `review_pull_interval_seconds` a supervised loop
+reads reviewers' decisions back from Label Studio for every dataset with a review project and
+acts on them (`review pull`), with its own redactor (one isolated redaction process, made on
+first use). One dataset that fails does not stop the others; the next tick tries again."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from sqlmodel import select
+
+from gateway.context import GatewayContext
+from gateway.db import transaction
+from gateway.errors import GatewayError
+from gateway.lineage import Actor
+from gateway.pipeline import Redactor
+from gateway.review.decide import ReviewPull, pull_decisions
+from gateway.review.models import ReviewProject
+from gateway.review.project import REVIEW_PULL_LOOP
+from gateway.workers import RedactorFactory
+
+log = logging.getLogger(__name__)
+REVIEW_PULL = Actor("system", "review-pull")
+
+
+class ReviewPuller:
+    name = REVIEW_PULL_LOOP
+    first_after_interval = True
+    wakeable = False
+    critical = False
+
+    def __init__(
+        self, ctx: GatewayContext, *, interval_seconds: float, redactor_factory: RedactorFactory
+    ) -> None:
+        self.ctx, self.interval = ctx, interval_seconds
+        self._factory = redactor_factory
+        self._redactor: Redactor | None = None
+        self._lock = threading.Lock()
+
+    def tick(self) -> bool:
+        self.run_once()
+        return False
+
+    def run_once(self) -> dict[str, ReviewPull]:
+        with transaction(self.ctx.engine) as session:
+            datasets = list(
+                session.exec(
+                    select(ReviewProject.dataset_id).where(
+                        ReviewProject.project_id.is_not(None)  # type: ignore[union-attr]
+                    )
+                ).all()
+            )
+        done: dict[str, ReviewPull] = {}
+        for dataset_id in datasets:
+            try:
+                done[dataset_id] = pull_decisions(
+                    self.ctx, dataset_id, redactor=self._current(), actor=REVIEW_PULL
+                )
+            except GatewayError as exc:
+                log.warning("review pull of %s failed: %s", dataset_id, exc.code)
+        return done
+
+    def able(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        with self._lock:
+            redactor, self._redactor = self._redactor, None
+        close = getattr(redactor, "close", None)
+        if callable(close):
+            close()
+
+    def _current(self) -> Redactor:
+        with self._lock:
+            if self._redactor is None:
+                self._redactor = self._factory()
+            return self._redactor
