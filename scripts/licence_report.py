@@ -101,6 +101,11 @@ RECORDED: dict[str, tuple[str, str]] = {
         "Apache-2.0",
         "no licence in its metadata; the LICENSE file inside the distribution is Apache 2.0",
     ),
+    "kubernetes-validate": (
+        "Apache-2.0",
+        "metadata says only 'Apache'; the LICENSE file inside the wheel is the Apache License 2.0 "
+        "(dev extra: validates deploy/k8s offline)",
+    ),
     "opencv-python": (
         "Apache-2.0",
         "scripts/setup.sh uninstalls it (one OpenCV: the headless build stays); same licence "
@@ -176,6 +181,15 @@ SERVICES = {
         "Label Studio Community Edition, its own container; receives redacted images",
     ),
     "postgres (deploy/compose.yaml)": ("PostgreSQL", "the database server, its own container"),
+    "rabbitmq (deploy/compose.scale.yaml)": (
+        "MPL-2.0",
+        "the broker of the scale-out layout, its own container, unmodified; talked to over AMQP",
+    ),
+    "KEDA CRD schemas (deploy/k8s/schemas/, vendored)": (
+        "Apache-2.0",
+        "the OpenAPI schemas of KEDA's ScaledObject and TriggerAuthentication (kedacore/keda "
+        "config/crd/bases), data only, used by the tests to validate deploy/k8s offline",
+    ),
 }
 
 

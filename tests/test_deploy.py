@@ -130,7 +130,7 @@ def test_entrypoint_commands_exist_in_the_cli() -> None:
     from gateway.cli import app
 
     names = {c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands}
-    assert {"init", "serve", "worker"} <= names
+    assert {"init", "serve", "worker", "scheduler"} <= names
 
 
 def test_build_context_ignores_secrets_and_the_virtualenv() -> None:
@@ -141,9 +141,63 @@ def test_build_context_ignores_secrets_and_the_virtualenv() -> None:
 # -- compose ------------------------------------------------------------------------------------
 
 
-def compose() -> dict[str, Any]:
-    loaded: dict[str, Any] = yaml.safe_load((DEPLOY / "compose.yaml").read_text("utf-8"))
+class ComposeLoader(yaml.SafeLoader):
+    """YAML as docker compose reads it: `!reset` drops an inherited value, `!override`
+    replaces it instead of merging (compose 2.24+)."""
+
+
+class Reset:
+    pass
+
+
+class Override:
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+ComposeLoader.add_constructor("!reset", lambda _loader, _node: Reset())
+ComposeLoader.add_constructor(
+    "!override",
+    lambda loader, node: Override(
+        loader.construct_sequence(node, deep=True)
+        if isinstance(node, yaml.SequenceNode)
+        else loader.construct_mapping(node, deep=True)
+    ),
+)
+
+
+def load_compose(name: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.load((DEPLOY / name).read_text("utf-8"), ComposeLoader)  # noqa: S506
     return loaded
+
+
+def compose() -> dict[str, Any]:
+    return load_compose("compose.yaml")
+
+
+def merge(base: Any, over: Any) -> Any:
+    """`docker compose -f base -f over`: mappings merge key by key, sequences append (without
+    repeats), scalars are replaced; `!reset` removes, `!override` replaces."""
+    if isinstance(over, Override):
+        return over.value
+    if isinstance(base, dict) and isinstance(over, dict):
+        out = dict(base)
+        for key, value in over.items():
+            if isinstance(value, Reset):
+                out.pop(key, None)
+            else:
+                out[key] = merge(base[key], value) if key in base else merge(None, value)
+        return out
+    if isinstance(base, list) and isinstance(over, list):
+        return base + [v for v in over if v not in base]
+    if isinstance(over, dict):
+        return {k: merge(None, v) for k, v in over.items() if not isinstance(v, Reset)}
+    return over
+
+
+def scaled() -> dict[str, Any]:
+    merged: dict[str, Any] = merge(compose(), load_compose("compose.scale.yaml"))
+    return merged
 
 
 def environment(service: dict[str, Any]) -> dict[str, str]:
@@ -161,21 +215,27 @@ def assert_no_plaintext_secrets(env: dict[str, str], where: str) -> None:
             assert value.startswith("/run/secrets/"), f"{where}: {key} not from a secret mount"
 
 
-def test_compose_has_the_services_with_healthchecks() -> None:
-    services = compose()["services"]
-    assert {"gateway", "postgres", "labelstudio"} <= services.keys()
+LAYOUTS = {"single-host": compose, "scale-out": scaled}
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_compose_has_the_services_with_healthchecks(layout: str) -> None:
+    services = LAYOUTS[layout]()["services"]
+    assert {"gateway", "postgres", "labelstudio", "ml-backend"} <= services.keys()
     for name, service in services.items():
         check = service.get("healthcheck")
         assert check and not check.get("disable"), f"{name} has no healthcheck"
         assert check["test"][0] in {"CMD", "CMD-SHELL"}
     assert "pg_isready" in services["postgres"]["healthcheck"]["test"]
-    for name in ("gateway", "worker"):  # ready, not merely alive: it can do its work
+    workers = [n for n, s in services.items() if s.get("command", [""])[0] == "worker"]
+    for name in ("gateway", *workers):  # ready, not merely alive: it can do its work
         check = " ".join(services[name]["healthcheck"]["test"])
         assert "127.0.0.1:8000/health/ready" in check, name
 
 
-def test_compose_images_are_pinned_by_tag() -> None:
-    for name, service in compose()["services"].items():
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_compose_images_are_pinned_by_tag(layout: str) -> None:
+    for name, service in LAYOUTS[layout]()["services"].items():
         image = service.get("image")
         assert image, f"{name} has no image"
         _, _, tag = image.rpartition(":")
@@ -191,15 +251,18 @@ def test_compose_builds_the_gateway_from_the_containerfile() -> None:
     assert (context / build["dockerfile"]).resolve() == DEPLOY / "Containerfile"
 
 
-def test_compose_keeps_secrets_out_of_the_file() -> None:
-    doc = compose()
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_compose_keeps_secrets_out_of_the_file(layout: str) -> None:
+    doc = LAYOUTS[layout]()
     secrets = doc["secrets"]
     for name, service in doc["services"].items():
         env = environment(service)
         assert_no_plaintext_secrets(env, name)
+        mounted = [s if isinstance(s, str) else s["source"] for s in service.get("secrets", [])]
+        assert set(mounted) <= secrets.keys(), name
         for key, value in env.items():
             if key.endswith("_FILE") and value.startswith("/run/secrets/"):
-                assert value.removeprefix("/run/secrets/") in service.get("secrets", []), key
+                assert value.removeprefix("/run/secrets/") in mounted, key
     for name, spec in secrets.items():
         assert spec["file"].startswith("./secrets/"), name
     gitignore = (DEPLOY / "secrets/.gitignore").read_text(encoding="utf-8").splitlines()
@@ -209,18 +272,84 @@ def test_compose_keeps_secrets_out_of_the_file() -> None:
 
 
 def test_compose_gateway_settings_are_real_settings() -> None:
-    from gateway.settings import Settings
-
-    known = {f"GATEWAY_{name.upper()}" for name in Settings.model_fields}
-    entrypoint = (DEPLOY / "entrypoint.sh").read_text(encoding="utf-8")
-    services = compose()["services"]
-    env = environment(services["gateway"])
+    env = environment(compose()["services"]["gateway"])
     assert env["GATEWAY_DATABASE_URL"].startswith("postgresql+psycopg://gateway@postgres:5432/")
     assert env["GATEWAY_MASTER_KEY_FILE"] == "/run/secrets/gateway_master_key"
     assert "GATEWAY_REGION" in env
-    for key in env:
-        if key.startswith("GATEWAY_"):
-            assert key in known or key in entrypoint, f"{key} is read by nothing"
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_compose_variables_are_read_by_the_gateway_the_ml_backend_or_the_entry_point(
+    layout: str,
+) -> None:
+    from gateway.settings import Settings
+    from ml_backend.settings import MLBackendSettings
+
+    known = {f"GATEWAY_{name.upper()}" for name in Settings.model_fields}
+    known |= {f"GATEWAY_ML_{name.upper()}" for name in MLBackendSettings.model_fields}
+    entrypoint = (DEPLOY / "entrypoint.sh").read_text(encoding="utf-8")
+    for name, service in LAYOUTS[layout]()["services"].items():
+        for key in environment(service):
+            if key.startswith("GATEWAY_"):
+                assert key in known or re.search(rf"\b{key}\b", entrypoint), (name, key)
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_compose_references_resolve(layout: str) -> None:
+    doc = LAYOUTS[layout]()
+    services = doc["services"]
+    for name, service in services.items():
+        for target in service.get("depends_on", {}):
+            assert target in services, (name, target)
+            assert target != name
+        assert set(service.get("networks", [])) <= doc["networks"].keys(), name
+        for volume in service.get("volumes", []):
+            source = volume.split(":", 1)[0]
+            assert source in doc["volumes"], (name, source)
+
+
+def test_scale_out_workers_take_their_regions_queue_with_their_regions_credential() -> None:
+    from gateway.scaleout.broker import region_queue
+
+    services = scaled()["services"]
+    workers = {n: s for n, s in services.items() if "--queues" in s.get("command", [])}
+    assert set(workers) == {"worker-eu", "worker-us"}
+    for name, worker in workers.items():
+        command, env = worker["command"], environment(worker)
+        region = command[command.index("--region") + 1]
+        assert env["GATEWAY_REGION"] == region
+        assert command[command.index("--queues") + 1] == region_queue(region)
+        short = name.removeprefix("worker-")
+        assert region.startswith(f"{short}-")
+        credentials = [s for s in worker["secrets"] if s.startswith("kms_credential_")]
+        assert credentials == [f"kms_credential_{short}"], name
+        assert env["GATEWAY_KMS_CREDENTIAL_FILE"] == f"/run/secrets/kms_credential_{short}"
+        assert "gateway_master_key" not in worker["secrets"]
+    for name, service in services.items():  # no process holds two regions' credentials
+        held = [s for s in service.get("secrets", []) if str(s).startswith("kms_credential_")]
+        assert len(held) <= 1, name
+
+
+def test_scale_out_runs_stateless_api_replicas_on_the_broker_and_one_scheduler() -> None:
+    services = scaled()["services"]
+    api = services["gateway"]
+    env = environment(api)
+    assert api["deploy"]["replicas"] == 2
+    first, _, last = api["ports"][0].split(":")[1].partition("-")
+    assert int(last) - int(first) + 1 >= api["deploy"]["replicas"]
+    assert env["GATEWAY_ROLE"] == "api" and "GATEWAY_BROKER_URL_FILE" in env
+    assert "GATEWAY_MASTER_KEY_FILE" not in env and "gateway_master_key" not in api["secrets"]
+    assert (
+        environment(services["scheduler"])["GATEWAY_WORKER_REGIONS"]
+        == env["GATEWAY_WORKER_REGIONS"]
+    )
+    assert services["scheduler"]["command"] == ["scheduler"]
+    assert "replicas" not in services["scheduler"].get("deploy", {})
+    ml = environment(compose()["services"]["ml-backend"])
+    assert "GATEWAY_ML_GATEWAY_ALLOW_LOCAL_ADDRESSES" not in ml, "private addresses need no opt-in"
+    # the embedded single-host default stays: no broker, no key service
+    single = environment(compose()["services"]["gateway"])
+    assert "GATEWAY_BROKER_URL_FILE" not in single and "GATEWAY_KMS_URL" not in single
 
 
 def test_compose_start_order_waits_for_health() -> None:
@@ -232,103 +361,4 @@ def test_compose_start_order_waits_for_health() -> None:
     assert "postgres" not in str(services["labelstudio"].get("environment", {})).lower()
 
 
-# -- Kubernetes ---------------------------------------------------------------------------------
-
-
-def k8s_objects() -> dict[str, dict[str, Any]]:
-    objects: dict[str, dict[str, Any]] = {}
-    for path in sorted((DEPLOY / "k8s").glob("*.yaml")):
-        for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
-            if doc:
-                assert doc["kind"] not in objects, f"two {doc['kind']} objects"
-                objects[doc["kind"]] = doc
-    return objects
-
-
-def pod_spec() -> dict[str, Any]:
-    spec: dict[str, Any] = k8s_objects()["Deployment"]["spec"]["template"]["spec"]
-    return spec
-
-
-def test_k8s_has_the_kinds_and_no_secret_values() -> None:
-    objects = k8s_objects()
-    assert {"Deployment", "Service", "PersistentVolumeClaim", "NetworkPolicy"} <= objects.keys()
-    assert "Secret" not in objects, "reference the Secret; never commit its values"
-    resources = objects["Kustomization"]["resources"]
-    on_disk = {p.name for p in (DEPLOY / "k8s").glob("*.yaml")} - {"kustomization.yaml"}
-    assert set(resources) == on_disk
-
-
-def test_k8s_container_probes_resources_and_security() -> None:
-    spec = pod_spec()
-    (container,) = spec["containers"]
-    assert spec["securityContext"]["runAsNonRoot"] is True
-    assert str(spec["securityContext"]["runAsUser"]) == _user_id()
-    assert spec["automountServiceAccountToken"] is False
-    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    assert ports == {"http": 8000}
-    paths = {"readinessProbe": "/health/ready", "livenessProbe": "/health/live"}
-    for probe, path in paths.items():
-        get = container[probe]["httpGet"]
-        assert get["path"] == path and get["port"] in {"http", 8000}, probe
-    for kind in ("requests", "limits"):
-        assert {"cpu", "memory"} <= container["resources"][kind].keys()
-    security = container["securityContext"]
-    assert security["readOnlyRootFilesystem"] is True
-    assert security["allowPrivilegeEscalation"] is False
-    assert security["capabilities"]["drop"] == ["ALL"]
-    image, _, tag = container["image"].rpartition(":")
-    assert image and tag and tag != "latest"
-
-
-def test_k8s_mounts_data_tmp_and_the_referenced_secret() -> None:
-    spec = pod_spec()
-    (container,) = spec["containers"]
-    env = {e["name"]: e.get("value", "") for e in container["env"]}
-    assert all("valueFrom" not in e or "secretKeyRef" in e["valueFrom"] for e in container["env"])
-    assert_no_plaintext_secrets(env, "Deployment")
-    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
-    volumes = {v["name"]: v for v in spec["volumes"]}
-    assert {DATA_DIR, "/tmp"} <= mounts.keys()
-    claim = volumes[mounts[DATA_DIR]]["persistentVolumeClaim"]["claimName"]
-    assert claim == k8s_objects()["PersistentVolumeClaim"]["metadata"]["name"]
-    secret_dir = next(p for p, n in mounts.items() if "secret" in volumes[n])
-    assert env["GATEWAY_MASTER_KEY_FILE"].startswith(secret_dir + "/")
-    assert env["GATEWAY_DATABASE_PASSWORD_FILE"].startswith(secret_dir + "/")
-
-
-def test_k8s_service_selects_the_gateway_pods() -> None:
-    objects = k8s_objects()
-    labels = objects["Deployment"]["spec"]["template"]["metadata"]["labels"]
-    selector = objects["Service"]["spec"]["selector"]
-    assert selector.items() <= labels.items()
-    assert objects["Service"]["spec"]["ports"][0]["targetPort"] == "http"
-
-
-def test_k8s_network_policy_lets_the_gateway_reach_postgres_and_label_studio_only() -> None:
-    objects = k8s_objects()
-    policy = objects["NetworkPolicy"]["spec"]
-    labels = objects["Deployment"]["spec"]["template"]["metadata"]["labels"]
-    assert policy["podSelector"]["matchLabels"].items() <= labels.items()
-    assert set(policy["policyTypes"]) == {"Ingress", "Egress"}
-    reachable = set()
-    for rule in policy["egress"]:
-        assert rule.get("to"), "an egress rule without peers allows everything"
-        for peer in rule["to"]:
-            assert "ipBlock" not in peer
-            reachable.add(tuple(sorted(peer["podSelector"]["matchLabels"].items())))
-    assert reachable == {
-        (("app.kubernetes.io/name", "postgres"),),
-        (("app.kubernetes.io/name", "label-studio"),),
-        (("k8s-app", "kube-dns"),),
-    }
-    ports = {p["port"] for rule in policy["egress"] for p in rule["ports"]}
-    assert ports == {5432, 8080, 53}
-
-
-@pytest.mark.parametrize("path", sorted(p.name for p in (DEPLOY / "k8s").glob("*.yaml")))
-def test_k8s_files_have_api_version_kind_and_name(path: str) -> None:
-    for doc in yaml.safe_load_all((DEPLOY / "k8s" / path).read_text(encoding="utf-8")):
-        assert doc["apiVersion"] and doc["kind"]
-        if doc["kind"] != "Kustomization":
-            assert doc["metadata"]["name"]
+# Kubernetes: tests/test_deploy_k8s.py
