@@ -4,11 +4,13 @@ summarise its JSON for one label."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+# ../shared beside the clone; BENCH_SHARED points elsewhere (a git worktree one level deeper).
+SHARED = Path(os.environ.get("BENCH_SHARED") or Path(__file__).resolve().parents[2] / "shared")
 EVAL = SHARED / "tools" / "eval_redaction.py"
 
 

@@ -41,11 +41,11 @@ import numpy as np
 from presidio_image_redactor.ocr import OCR
 
 from bench.redaction import REPO, machine_info
+from bench.scoring import SHARED
 from redaction.detectors.text_pii import TextPIIDetector
 from redaction.policy import TextPolicy
 from redaction.types import Region
 
-SHARED = REPO.parent / "shared"
 SAMPLES = {
     "EMAIL_ADDRESS": ["jane.doe@example.com", "m.rossi@posteo.de", "info@kanzlei-weber.at"],
     "PHONE_NUMBER": ["+49 30 1234567", "(212) 555-0187", "+44 20 7946 0958"],

@@ -34,8 +34,6 @@ from redaction.types import BGRImage, Label, Region
 INSIDE_COVERAGE = 0.5
 """Share of a hit's box on masked pixels above which the hit is 'inside' an applied mask."""
 
-_ELLIPSE_MIN_SIDE = 8  # same rule as operators: tiny boxes are masked whole
-
 Mask = npt.NDArray[np.bool_]
 RunDetector = Callable[[Detector, BGRImage, str], list[Region]]
 GrowRegion = Callable[[Region], Region]
@@ -108,7 +106,7 @@ def mask_of(
         x1, y1 = min(width, r.x + r.w), min(height, r.y + r.h)
         if x1 <= x0 or y1 <= y0:
             continue
-        if r.label in ellipse_labels and min(x1 - x0, y1 - y0) >= _ELLIPSE_MIN_SIDE:
+        if r.label in ellipse_labels and min(x1 - x0, y1 - y0) >= operators.ELLIPSE_MIN_SIDE:
             xs = (np.arange(x0, x1, dtype=np.float32) + 0.5 - (r.x + r.w / 2)) / (r.w / 2)
             ys = (np.arange(y0, y1, dtype=np.float32) + 0.5 - (r.y + r.h / 2)) / (r.h / 2)
             mask[y0:y1, x0:x1] |= (ys[:, None] ** 2 + xs[None, :] ** 2) <= 1.0

@@ -3,6 +3,8 @@
 Presidio's image analyzer reads the text (our PP-OCRv4 models by default: on synthetic PII over
 photos they found 10x more than Tesseract, see bench/text_recall.py; Tesseract stays an option)
 and its analyzer finds e-mail addresses, phone numbers, card numbers, IBANs and URLs in it.
+IBANs and card numbers are found by shape; their checksums raise the score, never veto (an OCR
+misread of one digit must not leave a number readable).
 PP-OCR's boxes are put in reading order, one text line per line of the analysed text
 (text_layout.py), and every word an entity touches is masked whole (WordBoxImageAnalyzerEngine,
 text_entity_boxes.py). We compose the analyzer by hand so that nothing is fetched at run time:
@@ -57,6 +59,24 @@ class OfflineEmailRecognizer(EmailRecognizer):
         return bool(self._extractor(pattern_text).fqdn)
 
 
+class ShapeIbanRecognizer(IbanRecognizer):
+    """An IBAN by its shape: a valid checksum raises the score to 1.0, a failed one keeps the
+    pattern's score (0.5). OCR misreading one character breaks the checksum, and redaction
+    must not fail open on it (issue 20): validation may raise a score, never veto."""
+
+    def validate_result(self, pattern_text: str) -> bool | None:
+        return True if super().validate_result(pattern_text) else None
+
+
+class ShapeCreditCardRecognizer(CreditCardRecognizer):
+    """A card number by its shape: Luhn raises the score to 1.0, a failed Luhn keeps the
+    pattern's score (0.3), for the same reason as `ShapeIbanRecognizer`."""
+
+    # PatternRecognizer.validate_result may answer None (no verdict); this subclass narrowed it.
+    def validate_result(self, pattern_text: str) -> bool | None:  # type: ignore[override]
+        return True if super().validate_result(pattern_text) else None
+
+
 def offline_suffix_extractor() -> tldextract.TLDExtract:
     """tldextract with no URLs to fetch and no cache: the snapshot inside the package."""
     return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, fallback_to_snapshot=True)
@@ -65,8 +85,8 @@ def offline_suffix_extractor() -> tldextract.TLDExtract:
 _RECOGNIZERS: dict[str, Callable[[tldextract.TLDExtract], EntityRecognizer]] = {
     "EMAIL_ADDRESS": lambda ex: OfflineEmailRecognizer(extractor=ex),
     "PHONE_NUMBER": lambda _ex: PhoneRecognizer(),
-    "CREDIT_CARD": lambda _ex: CreditCardRecognizer(),
-    "IBAN_CODE": lambda _ex: IbanRecognizer(),
+    "CREDIT_CARD": lambda _ex: ShapeCreditCardRecognizer(),
+    "IBAN_CODE": lambda _ex: ShapeIbanRecognizer(),
     "URL": lambda _ex: UrlRecognizer(),
 }
 

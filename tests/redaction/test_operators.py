@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from redaction.operators import apply
+from redaction.leakcheck import mask_of
+from redaction.operators import ELLIPSE_MIN_SIDE, apply
 from redaction.policy import Operator
 from redaction.types import Label, Region
 
@@ -128,6 +129,21 @@ def test_small_face_boxes_are_masked_whole() -> None:
     image = checkerboard(30, 30)
     out = apply(image, [region(10, 10, 6, 7, Label.FACE)], operator=Operator.FILL)
     assert (out[10:17, 10:16] == 0).all()
+
+
+@pytest.mark.parametrize(
+    ("side", "whole"), [(ELLIPSE_MIN_SIDE - 1, True), (ELLIPSE_MIN_SIDE, False)]
+)
+def test_face_boxes_under_the_ellipse_side_are_masked_whole(side: int, whole: bool) -> None:
+    # A face of a few pixels sits in a grown box of ~20 px: the ellipse's corners missed it.
+    image = checkerboard(80, 80)
+    face = region(20, 20, side, side + 4, Label.FACE)
+    out = apply(image, [face], operator=Operator.FILL)
+    assert bool((out[20, 20] == 0).all()) is whole  # the box's corner
+    assert (out[20 + side // 2, 20 + side // 2] == 0).all()
+    # The leak check's view of the masks follows the same rule.
+    mask = mask_of([face], width=80, height=80, ellipse_labels=frozenset({Label.FACE}))
+    assert np.array_equal(mask, (out == 0).all(axis=2) & box_mask(image.shape, [face]))
 
 
 def test_regions_outside_or_empty_are_clipped() -> None:

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from redaction.detectors.ocr import TextBox, crop_quad, order_clockwise
+from redaction.detectors.ocr import TextBox, crop_quad, detector_blob, order_clockwise
 from redaction.detectors.plates import PlateDetector, PlateShape, drop_nested, pass_scales
 from redaction.errors import DetectorFailed
 from redaction.types import Label
@@ -143,3 +143,11 @@ def test_unloadable_model_raises(tmp_path: Path) -> None:
 def test_wrong_pixel_layout_raises(detector: PlateDetector) -> None:
     with pytest.raises(DetectorFailed):
         detector.detect(np.zeros((32, 32), np.uint8))
+
+
+def test_detector_blob_is_paddleocr_normalisation() -> None:
+    image = np.random.default_rng(3).integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    expected = (image.astype(np.float32) / 255.0 - 0.5) / 0.5
+    blob = detector_blob(image)
+    assert blob.shape == (1, 3, 37, 53) and blob.dtype == np.float32
+    assert np.allclose(blob[0].transpose(1, 2, 0), expected, atol=1e-6)

@@ -228,3 +228,46 @@ def test_no_pattern_runs_from_one_line_into_the_next(detector: TextPIIDetector) 
     assert detector.detect(img) == []
     img, _ = _large_text(["4111 1111", "1111 1111"], scale=1.0)
     assert detector.detect(img) == []
+
+
+# ------------------------------------------------------------- shape first, checksum second
+# An OCR misreading one character breaks an IBAN's or a card number's checksum: the number
+# must still be masked (issue 20). These readings are what PP-OCR gives for such a misread.
+MISREAD_IBAN = "DE89 3704 0044 0532 0130 01"  # DE89 3704 0044 0532 0130 00, last digit misread
+MISREAD_CARD = "4111 1111 1111 1117"  # 4111 1111 1111 1111, Luhn fails
+
+
+def test_checksum_raises_the_score_but_never_vetoes() -> None:
+    def found(entity: str, text: str) -> list[tuple[str, float]]:
+        results = offline_analyzer([entity]).analyze(text=text, language="en", score_threshold=0.3)
+        return [(text[r.start : r.end], r.score) for r in results]
+
+    (valid_iban,) = found("IBAN_CODE", "DE89 3704 0044 0532 0130 00")
+    (misread_iban,) = found("IBAN_CODE", MISREAD_IBAN)
+    assert misread_iban[0] == MISREAD_IBAN
+    assert valid_iban[1] > misread_iban[1] >= 0.3
+    (valid_card,) = found("CREDIT_CARD", "4111 1111 1111 1111")
+    (misread_card,) = found("CREDIT_CARD", MISREAD_CARD)
+    assert misread_card[0] == MISREAD_CARD
+    assert valid_card[1] > misread_card[1] >= 0.3
+    # Shape still matters: too short for a card, no country code for an IBAN.
+    assert found("CREDIT_CARD", "4111 1111 111") == []
+    assert found("IBAN_CODE", "89 3704 0044 0532 0130 00") == []
+
+
+@pytest.mark.integration
+def test_iban_and_card_with_a_misread_checksum_are_masked(detector: TextPIIDetector) -> None:
+    # 30 px black on white, as in the issue's sheet.
+    img = np.full((200, 1000, 3), 255, np.uint8)
+    scale = cv2.getFontScaleFromHeight(cv2.FONT_HERSHEY_SIMPLEX, 30, 2)
+    targets = []
+    for i, text in enumerate([MISREAD_IBAN, MISREAD_CARD]):
+        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 2)
+        cv2.putText(img, text, (30, 70 + 80 * i), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 2,
+                    cv2.LINE_AA)  # fmt: skip
+        targets.append((30, 70 + 80 * i - th, tw, th + base))
+    regions = detector.detect(img)
+    # (The IBAN's middle digits are card-shaped too; the same words are masked either way.)
+    assert {r.detector for r in regions} == {
+        "presidio-text:IBAN_CODE", "presidio-text:CREDIT_CARD"}  # fmt: skip
+    assert all(_covered_by(t, _grown(regions), 0.9) for t in targets)
