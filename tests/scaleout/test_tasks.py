@@ -28,3 +28,31 @@ def test_a_duplicate_or_stale_wake_up_changes_nothing(ctx, dataset):
         done = s.get(Job, job.id)
     assert done.state == JobState.DONE and done.attempts == 1
     assert [r["entity"]["id"] for r in lineage(ctx, "asset.released")] == [asset_id]
+
+
+def test_the_scheduler_sends_retention_and_reconcile_and_runs_neither(ctx) -> None:
+    """With a broker, retention and the reconcile are tasks for the workers: the scheduler's
+    loops are the checkpointer, the relay and two senders (one retention run per region)."""
+    from gateway.scaleout.periodic import RECONCILE_TASK, RETENTION_TASK, dispatch_loops
+    from gateway.scaleout.worker import scheduler_supervisor
+    from tests.scaleout.helpers import delete_queues, with_broker
+
+    settings = with_broker(ctx.settings, worker_regions="eu-de,us-east")
+    try:
+        loops = [loop.name for loop in scheduler_supervisor(ctx, settings).loops]
+        assert sorted(loops) == sorted(
+            ["lineage-checkpointer", "retention-dispatch", "reconcile-dispatch", "broker-relay"]
+        )
+        sent: list[tuple[str, list[str], str, float]] = []
+        for loop in dispatch_loops(settings, lambda *a: sent.append(a)):
+            loop.fn()
+        prefix = settings.broker_queue_prefix
+        assert sorted(sent) == sorted(
+            [
+                (RETENTION_TASK, ["eu-de"], f"{prefix}redact.eu-de", 3600.0),
+                (RETENTION_TASK, ["us-east"], f"{prefix}redact.us-east", 3600.0),
+                (RECONCILE_TASK, ["eu-de"], f"{prefix}redact.eu-de", 900.0),
+            ]
+        )
+    finally:
+        delete_queues(settings.broker_queue_prefix)
