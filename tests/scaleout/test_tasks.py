@@ -56,3 +56,34 @@ def test_the_scheduler_sends_retention_and_reconcile_and_runs_neither(ctx) -> No
         )
     finally:
         delete_queues(settings.broker_queue_prefix)
+
+
+def test_a_sync_job_is_routed_by_its_dataset_and_fails_closed_on_a_worker(ctx, dataset):
+    """A sync job woken on a worker runs there (the job model's claim and fencing); a
+    destination that no longer exists fails it at once with its reason, no retry."""
+    from gateway.jobs import SYNC_KIND
+    from gateway.scaleout.routing import queue_for
+
+    now = ctx.clock()
+    with transaction(ctx.engine) as s:
+        job = Job(
+            kind=SYNC_KIND,
+            state=JobState.QUEUED,
+            payload={
+                "dataset_id": dataset.id,
+                "destination": "removed-since",
+                "actor": {"kind": "cli", "id": "t"},
+            },
+            created_at=now,
+            updated_at=now,
+        )
+        s.add(job)
+        s.flush()
+        assert queue_for(ctx, s, job) == "redact.eu-de"  # the dataset's region (eea policy)
+        job_id = job.id
+    rt = WorkerRuntime(ctx, "eu-de", Releases(), "host:1:eu-de")
+    assert run_woken_job(rt, job_id) == "failed"
+    assert run_woken_job(rt, job_id) == "already-failed"
+    with transaction(ctx.engine) as s:
+        failed = s.get(Job, job_id)
+    assert failed.attempts == 1 and failed.error_code == "not-found", failed.error_code
