@@ -87,3 +87,36 @@ def test_a_sync_job_is_routed_by_its_dataset_and_fails_closed_on_a_worker(ctx, d
     with transaction(ctx.engine) as s:
         failed = s.get(Job, job_id)
     assert failed.attempts == 1 and failed.error_code == "not-found", failed.error_code
+
+
+def test_the_relay_sends_a_sync_job_to_its_datasets_region_queue(ctx, dataset):
+    """With a broker, a background sync reaches a worker as a redaction job does: routed by
+    its dataset, published once, the wake-up naming only the job id."""
+    from gateway.jobs import SYNC_KIND
+    from gateway.scaleout.broker import celery_app
+    from gateway.scaleout.relay import CeleryPublisher, dispatch
+    from tests.scaleout.helpers import delete_queues, queue_depth, with_broker
+
+    ctx.settings = with_broker(ctx.settings, worker_regions="us-east,eu-de")
+    prefix = ctx.settings.broker_queue_prefix
+    now = ctx.clock()
+    try:
+        with transaction(ctx.engine) as s:
+            s.add(
+                Job(
+                    kind=SYNC_KIND,
+                    state=JobState.QUEUED,
+                    payload={"dataset_id": dataset.id, "destination": "d", "actor": {}},
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        publisher = CeleryPublisher(celery_app(ctx.settings))
+        assert dispatch(ctx, publisher) == 1
+        assert dispatch(ctx, publisher) == 0  # published: not sent again
+        with transaction(ctx.engine) as s:
+            [job] = s.exec(select(Job)).all()
+        assert job.queue == f"{prefix}redact.eu-de"  # the eea dataset skips us-east
+        assert queue_depth(f"{prefix}redact.eu-de") == 1
+    finally:
+        delete_queues(prefix)
