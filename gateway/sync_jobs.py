@@ -82,27 +82,13 @@ def run_sync_job(ctx: GatewayContext, *, worker: str, job_id: int | None = None)
     from gateway.labelstudio.sync import sync_dataset
     from gateway.pipeline import job_timing
 
-    timing = job_timing(ctx)
-    now = ctx.clock()
-    with transaction(ctx.engine) as session:
-        job = claim_next(
-            session,
-            worker=worker,
-            now=now,
-            lease_seconds=timing.lease_seconds,
-            job_id=job_id,
-            kind=SYNC_KIND,
-        )
-        if job is None:
-            return None
-        if exhausted(job):
-            settle(session, job, state=JobState.FAILED, now=now, code="attempts-exhausted")
-            return "failed"
-        session.expunge(job)
+    job = _claim(ctx, worker=worker, job_id=job_id)
+    if job is None or isinstance(job, str):
+        return job
     payload = dict(job.payload or {})
     actor = Actor(str(payload["actor"]["kind"]), str(payload["actor"]["id"]))
     try:
-        with Heartbeat(ctx.engine, job, clock=ctx.clock, timing=timing):
+        with Heartbeat(ctx.engine, job, clock=ctx.clock, timing=job_timing(ctx)):
             report = sync_dataset(
                 ctx,
                 dataset_ref=str(payload["dataset_id"]),
@@ -123,6 +109,29 @@ def run_sync_job(ctx: GatewayContext, *, worker: str, job_id: int | None = None)
             .values(payload={**payload, "report": report.view()})
         )
     return "done"
+
+
+def _claim(ctx: GatewayContext, *, worker: str, job_id: int | None) -> Job | str | None:
+    """The claimed job (detached), "failed" if it was past its attempts, None if none due."""
+    from gateway.pipeline import job_timing
+
+    now = ctx.clock()
+    with transaction(ctx.engine) as session:
+        job = claim_next(
+            session,
+            worker=worker,
+            now=now,
+            lease_seconds=job_timing(ctx).lease_seconds,
+            job_id=job_id,
+            kind=SYNC_KIND,
+        )
+        if job is None:
+            return None
+        if exhausted(job):
+            settle(session, job, state=JobState.FAILED, now=now, code="attempts-exhausted")
+            return "failed"
+        session.expunge(job)
+    return job
 
 
 def _failed(ctx: GatewayContext, job: Job, code: str, message: str, *, final: bool) -> str:
