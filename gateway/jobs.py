@@ -24,6 +24,8 @@ from gateway.clock import Clock
 from gateway.models import Job, JobState
 
 log = logging.getLogger(__name__)
+REDACT_KIND = "redact"  # one asset's redaction
+SYNC_KIND = "sync"  # one dataset's sync to a destination (`gateway.sync_jobs`)
 
 
 @dataclass(frozen=True)
@@ -47,9 +49,11 @@ def claim_next(
     lease_seconds: float,
     queue: str | None = None,
     job_id: int | None = None,
+    kind: str | None = None,
 ) -> Job | None:
     """Take the oldest due job (queued, or running with an expired lease), locking its row;
-    with `job_id`, that job only (a broker's wake-up names it), if it is due."""
+    with `job_id`, that job only (a broker's wake-up names it), if it is due; with `kind`,
+    only a job of that kind."""
     due = or_(col(Job.run_after).is_(None), col(Job.run_after) <= now)
     orphaned = or_(col(Job.lease_expires_at).is_(None), col(Job.lease_expires_at) < now)
     stmt = select(Job).where(
@@ -62,6 +66,8 @@ def claim_next(
         stmt = stmt.where(col(Job.queue) == queue)
     if job_id is not None:
         stmt = stmt.where(col(Job.id) == job_id)
+    if kind is not None:
+        stmt = stmt.where(col(Job.kind) == kind)
     job = session.exec(
         stmt.order_by(col(Job.id)).limit(1).with_for_update(skip_locked=True)
     ).first()

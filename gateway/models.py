@@ -229,7 +229,9 @@ class Job(SQLModel, table=True):
     __table_args__ = (Index("ix_job_queue_state", "queue", "state"),)
     id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(max_length=32)
-    asset_id: str = Field(foreign_key="asset.id", index=True, max_length=36)
+    asset_id: str | None = Field(
+        default=None, foreign_key="asset.id", index=True, max_length=36
+    )  # None: a job of a whole dataset (`kind` "sync", the dataset in `payload`)
     state: JobState = _enum(index=True)
     attempts: int = 0
     worker: str | None = Field(default=None, max_length=64)

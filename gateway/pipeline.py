@@ -29,7 +29,16 @@ from gateway.context import GatewayContext
 from gateway.db import transaction
 from gateway.errors import GatewayError, ResidencyViolation
 from gateway.ingest import original_aad
-from gateway.jobs import Heartbeat, JobTiming, claim_next, exhausted, is_outage, settle, spent
+from gateway.jobs import (
+    REDACT_KIND,
+    Heartbeat,
+    JobTiming,
+    claim_next,
+    exhausted,
+    is_outage,
+    settle,
+    spent,
+)
 from gateway.keys import KeyPurpose
 from gateway.lineage import Actor
 from gateway.metrics import JOB_SECONDS, JOBS, QUARANTINES, observe_redaction
@@ -102,6 +111,7 @@ def claim_job(ctx: GatewayContext, *, worker: str, job_id: int | None = None) ->
                 now=now,
                 lease_seconds=job_timing(ctx).lease_seconds,
                 job_id=job_id,
+                kind=REDACT_KIND,
             )
             if job is None:
                 return None
@@ -237,8 +247,8 @@ def redactor_for(session: Session, asset: Asset, redactor: Redactor) -> Redactor
     return choose(session, asset, redactor)
 
 
-def _asset(session: Session, asset_id: str) -> Asset:
-    asset = session.get(Asset, asset_id)
+def _asset(session: Session, asset_id: str | None) -> Asset:
+    asset = None if asset_id is None else session.get(Asset, asset_id)
     if asset is None:
         raise LookupError(f"job refers to a missing asset {asset_id}")
     return asset

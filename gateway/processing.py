@@ -17,7 +17,7 @@ from sqlmodel import col, func, select
 
 from gateway.context import GatewayContext
 from gateway.db import transaction
-from gateway.jobs import next_due
+from gateway.jobs import REDACT_KIND, next_due
 from gateway.models import AssetState, Job, JobState
 from gateway.pipeline import Redactor, drain, worker_id
 
@@ -38,7 +38,10 @@ def pending_jobs(ctx: GatewayContext) -> int:
         stmt = (
             select(func.count())
             .select_from(Job)
-            .where(col(Job.state).in_([JobState.QUEUED, JobState.RUNNING]))
+            .where(
+                col(Job.state).in_([JobState.QUEUED, JobState.RUNNING]),
+                col(Job.kind) == REDACT_KIND,  # what `process` runs (not a dataset's sync)
+            )
         )
         return int(session.exec(stmt).one())
 

@@ -212,6 +212,15 @@ def probe_key(store: BlobStore, key: str) -> str:
     return key
 
 
+def named_region(key: str) -> str | None:
+    """The region a bucket key names (`regions/<region>/...`), read without credentials for
+    it; None for a local store's key."""
+    parts = key.split("/", 2)
+    if len(parts) == 3 and parts[0] == REGIONS_PREFIX and _REGION.match(parts[1]):
+        return parts[1]
+    return None
+
+
 def region_of(store: BlobStore, key: str, *, default: str) -> str:
     """The region a stored blob lives in (`default`: the local store's one region)."""
     if isinstance(store, RegionalBlobStore):

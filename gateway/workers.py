@@ -19,6 +19,7 @@ from gateway.health import storage_writable
 from gateway.jobs import next_due
 from gateway.pipeline import Redactor, process_next, worker_id
 from gateway.settings import Settings
+from gateway.sync_jobs import run_sync_job
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,8 @@ class JobWorker:
         storage_writable(self.ctx.store)
         redactor = self._current()
         ran = process_next(self.ctx, redactor=redactor, worker=self.worker)
+        if ran is None and run_sync_job(self.ctx, worker=self.worker) is not None:
+            return True  # a dataset sync ran (`POST .../sync?background=true`)
         if ran is None:
             revive = getattr(redactor, "revive", None)
             if callable(revive):  # a worker process killed while idle is replaced now

@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
 
 from gateway.api.paging import PAGED, Paging, page
-from gateway.api.views import DestinationView, SyncView
+from gateway.api.views import DestinationView, SyncJobView, SyncView
 from gateway.authz import DatasetFrom, Grant, authority
-from gateway.deps import Context, DbSession
+from gateway.db import transaction
+from gateway.deps import Context, DbSession, Workers
 from gateway.labelstudio.destinations import (
     DestinationSpec,
     destination_view,
@@ -18,6 +20,7 @@ from gateway.labelstudio.destinations import (
     remove_destination,
 )
 from gateway.models import Role
+from gateway.sync_jobs import enqueue_sync, sync_job, sync_job_view
 
 router = APIRouter(tags=["destinations"])
 # destinations serve every dataset: global settings, unscoped admin keys only
@@ -45,16 +48,45 @@ def delete_destination(ref: str, ctx: Context, session: DbSession, key: Admin) -
     remove_destination(ctx, session, ref, actor=key.actor)
 
 
-@router.post("/v1/datasets/{dataset_ref}/sync", response_model=SyncView)
+DatasetAdmin = Annotated[Grant, authority(Role.ADMIN, scope=DatasetFrom.path("dataset_ref"))]
+
+
+@router.post(
+    "/v1/datasets/{dataset_ref}/sync",
+    response_model=SyncView,
+    responses={202: {"model": SyncJobView, "description": "background=true: the job, to poll"}},
+)
 def sync_to_destination(
     dataset_ref: str,  # noqa: ARG001 (resolved and checked by the route's authority)
     to: str,
     ctx: Context,
-    key: Annotated[Grant, authority(Role.ADMIN, scope=DatasetFrom.path("dataset_ref"))],
-) -> dict[str, Any]:
+    key: DatasetAdmin,
+    workers: Workers,
+    background: bool = False,
+) -> Any:
     """Sync the dataset's released assets to destination `to`; the answer lists every asset
-    not sent with its reason (`skipped`) and every one that failed."""
+    not sent with its reason (`skipped`) and every one that failed. `background=true`: 202
+    at once with a job (run by a worker; retried if Label Studio is away) to poll."""
+    if background:
+        with transaction(ctx.engine) as session:
+            job = enqueue_sync(
+                ctx, session, dataset_id=key.dataset_id, destination_ref=to, actor=key.actor
+            )
+            view = sync_job_view(job)
+        workers.wake()  # committed: a worker (or the broker dispatch) may take it now
+        return JSONResponse(view, status_code=202)
     from gateway.labelstudio.sync import sync_dataset
 
     report = sync_dataset(ctx, dataset_ref=key.dataset_id, destination_ref=to, actor=key.actor)
     return report.view()
+
+
+@router.get("/v1/datasets/{dataset_ref}/sync/{job_id}", response_model=SyncJobView)
+def get_sync_job(
+    dataset_ref: str,  # noqa: ARG001 (resolved and checked by the route's authority)
+    job_id: int,
+    session: DbSession,
+    key: DatasetAdmin,
+) -> dict[str, Any]:
+    """A background sync's state, and its report once done."""
+    return sync_job_view(sync_job(session, job_id, dataset_id=key.dataset_id))

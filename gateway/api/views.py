@@ -97,6 +97,19 @@ class SkippedAsset(View):
     reason: str
 
 
+class SyncJobView(View):
+    """A background sync: poll `GET /v1/datasets/{ref}/sync/{job_id}` until `done` (the
+    report is then in `report`) or `failed` (`error_code`, `error`)."""
+
+    job_id: int
+    state: str = Field(description="queued, running, done or failed")
+    destination: str
+    attempts: int
+    error_code: str | None
+    error: str | None
+    report: SyncView | None
+
+
 class SyncView(View):
     dataset: str
     destination: str
@@ -299,3 +312,6 @@ def binary(*media_types: str, description: str) -> dict[int | str, dict[str, Any
     return {
         200: {"description": description, "content": {m: {"schema": schema} for m in media_types}}
     }
+
+
+SyncJobView.model_rebuild()

@@ -125,7 +125,11 @@ class RegionCatalogue(_Strict):
             raise UnknownName(f"unknown region {rid!r}") from None
 
     def free_flow_countries(self, origin: str) -> set[str]:
-        return set().union(*(self._countries_named(n) for n in self.jurisdiction(origin).free_flow))
+        """The origin's free-flow area, and always its own countries: data that stays under
+        the law it came from is not a transfer (a US dataset processed in the US)."""
+        home = {code for code, c in self.countries.items() if c.jurisdiction == origin}
+        named = (self._countries_named(n) for n in self.jurisdiction(origin).free_flow)
+        return home.union(*named)
 
     def adequacy_for(self, origin: str, country: str, *, on: date) -> AdequacyDecision | None:
         for decision in self.jurisdiction(origin).adequacy:

@@ -202,11 +202,15 @@ def run_retention(
     task_remover: TaskRemover | None = None,
     on_item: Callable[[DueItem], None] | None = None,
     datasets: Collection[str] | None = None,
+    mine: Callable[[Session, DueItem], bool] | None = None,
 ) -> RetentionReport:
-    """Plan, then (unless dry) delete each due item in its own transaction."""
+    """Plan, then (unless dry) delete each due item in its own transaction. `mine`: the due
+    items this process takes (a region's worker: those whose blobs are in its bucket)."""
     now = ctx.clock()
     with transaction(ctx.engine) as session:
         plan = plan_retention(session, now=now, datasets=datasets)
+        if mine is not None:
+            plan.due = [item for item in plan.due if mine(session, item)]
     report = RetentionReport(plan=plan, dry_run=dry_run)
     if dry_run:
         return report
@@ -306,8 +310,8 @@ def _remove_tasks(
 
 
 def _delete_vault_entry(ctx: GatewayContext, session: Session, item: DueItem) -> bool:
-    entry = session.get(VaultEntry, int(item.entity_id))
-    if entry is None:
+    entry = session.get(VaultEntry, int(item.entity_id), with_for_update=True)
+    if entry is None:  # a concurrent run took it
         return False
     session.delete(entry)
     append(

@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlmodel import Session, col, select
 
 from gateway.context import GatewayContext
+from gateway.jobs import SYNC_KIND
 from gateway.models import Asset, DatasetKey, Job
 from gateway.policy.enforcement import EnforcementPoint, check_residency
 from gateway.scaleout.broker import region_queue
@@ -28,8 +29,12 @@ def queue_for(
 ) -> str:
     """The queue of the first worker region (in the configured order) whose processing the
     dataset's residency allows and, when its key is held per region, that holds its key;
-    `HELD` if none does. `seen` remembers the answer per dataset for one pass."""
-    asset = session.get(Asset, job.asset_id)
+    `HELD` if none does. `seen` remembers the answer per dataset for one pass. A sync job
+    (no asset) is routed by its dataset, with the dataset's current key."""
+    if job.kind == SYNC_KIND:
+        dataset_id = str((job.payload or {}).get("dataset_id", ""))
+        return _choose_for(ctx, session, dataset_id, key_version=None)
+    asset = None if job.asset_id is None else session.get(Asset, job.asset_id)
     if asset is None:
         return HELD
     key = (asset.dataset_id, asset.key_version)
@@ -42,14 +47,20 @@ def queue_for(
 
 
 def _choose(ctx: GatewayContext, session: Session, asset: Asset) -> str:
-    custody = key_custody_region(session, asset)
+    return _choose_for(ctx, session, asset.dataset_id, key_version=asset.key_version)
+
+
+def _choose_for(
+    ctx: GatewayContext, session: Session, dataset_id: str, *, key_version: int | None
+) -> str:
+    custody = key_custody_region(session, dataset_id, key_version)
     for region in ctx.settings.routing_regions:
         if custody is not None and region != custody:
             continue
         decision, _ = check_residency(
             session,
             point=EnforcementPoint.INGEST,
-            dataset_id=asset.dataset_id,
+            dataset_id=dataset_id,
             target_region=region,
             transfer_basis=None,
             ctx=ctx,
@@ -59,10 +70,11 @@ def _choose(ctx: GatewayContext, session: Session, asset: Asset) -> str:
     return HELD
 
 
-def key_custody_region(session: Session, asset: Asset) -> str | None:
-    """The region whose key service key wraps the asset's dataset key (None: a local key)."""
-    stmt = select(DatasetKey).where(DatasetKey.dataset_id == asset.dataset_id)
-    if asset.key_version is not None:
-        stmt = stmt.where(DatasetKey.version == asset.key_version)
+def key_custody_region(session: Session, dataset_id: str, version: int | None) -> str | None:
+    """The region whose key service key wraps the dataset's key `version` (None: its newest;
+    the answer None: a local key)."""
+    stmt = select(DatasetKey).where(DatasetKey.dataset_id == dataset_id)
+    if version is not None:
+        stmt = stmt.where(DatasetKey.version == version)
     row = session.exec(stmt.order_by(col(DatasetKey.version).desc())).first()
     return None if row is None else key_region(row.master_key_id)

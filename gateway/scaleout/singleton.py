@@ -14,13 +14,18 @@ from typing import IO
 
 from sqlalchemy import Connection, Engine, text
 
-LOCK_KEY = "hashtext(current_database() || '/' || current_schema() || '/lpg-scheduler')"
-"""The advisory lock's number: one per database and schema (gateways sharing a server)."""
+LOCK_KEY = "hashtext(current_database() || '/' || current_schema() || '/' || :name)"
+"""The advisory lock's number: one per name, database and schema (gateways sharing a server)."""
+SCHEDULER = "lpg-scheduler"
 
 
 class SchedulerLock:
-    def __init__(self, engine: Engine) -> None:
+    """`name`: which role the lock guards (the scheduler, or one periodic task of a region:
+    the same lock keeps two runs of it from overlapping, whoever sent them)."""
+
+    def __init__(self, engine: Engine, name: str = SCHEDULER) -> None:
         self._engine = engine
+        self._name = name
         self._conn: Connection | None = None
         self._file: IO[bytes] | None = None
 
@@ -31,14 +36,19 @@ class SchedulerLock:
     def try_acquire(self) -> bool:
         if self._postgres:
             conn = self._engine.connect()
-            got = bool(conn.execute(text(f"SELECT pg_try_advisory_lock({LOCK_KEY})")).scalar())
+            got = bool(
+                conn.execute(
+                    text(f"SELECT pg_try_advisory_lock({LOCK_KEY})"), {"name": self._name}
+                ).scalar()
+            )
             conn.commit()
             if got:
                 self._conn = conn
             else:
                 conn.close()
             return got
-        path = Path(str(self._engine.url.database or "gateway.db") + ".scheduler.lock")
+        suffix = "scheduler" if self._name == SCHEDULER else self._name.replace("/", "-")
+        path = Path(f"{self._engine.url.database or 'gateway.db'}.{suffix}.lock")
         fh = path.open("ab")
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -66,7 +76,9 @@ class SchedulerLock:
     def release(self) -> None:
         if self._conn is not None:
             try:
-                self._conn.execute(text(f"SELECT pg_advisory_unlock({LOCK_KEY})"))
+                self._conn.execute(
+                    text(f"SELECT pg_advisory_unlock({LOCK_KEY})"), {"name": self._name}
+                )
                 self._conn.commit()
             finally:
                 self._conn.close()

@@ -16,10 +16,12 @@ from datetime import timedelta
 from gateway.context import GatewayContext
 from gateway.db import transaction
 from gateway.errors import KeyCustodyRefused, KeyUnavailable, ResidencyViolation
+from gateway.jobs import SYNC_KIND
 from gateway.lineage import Actor, append
 from gateway.models import Asset, Job, JobState
 from gateway.pipeline import Redactor, process_next
 from gateway.policy.enforcement import EnforcementPoint, enforce_residency
+from gateway.sync_jobs import run_sync_job
 
 log = logging.getLogger(__name__)
 REFUSAL_RECORDED_ONCE_PER = timedelta(minutes=10)
@@ -49,10 +51,15 @@ def run_woken_job(rt: WorkerRuntime, job_id: int) -> str:
             return "missing"
         if job.state in (JobState.DONE, JobState.FAILED):
             return f"already-{JobState(job.state).value}"  # a duplicate wake-up
-        asset = session.get(Asset, job.asset_id)
-        if asset is None:
-            return "missing"
-        session.expunge(asset)
+        kind = job.kind
+        asset = None if job.asset_id is None else session.get(Asset, job.asset_id)
+        if asset is not None:
+            session.expunge(asset)
+    if kind == SYNC_KIND:  # a dataset's sync (no asset, no residency gate of a worker: the
+        # sync itself checks the destination's residency for the dataset)
+        return run_sync_job(rt.ctx, worker=rt.name, job_id=job_id) or "not-due"
+    if asset is None:
+        return "missing"
     refusal = refusal_for(rt, asset)
     if refusal is not None:
         return refusal

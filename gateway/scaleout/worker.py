@@ -13,6 +13,14 @@ from gateway.context import GatewayContext
 from gateway.errors import GatewayError, KeyCustodyRefused
 from gateway.pipeline import Redactor, worker_id
 from gateway.scaleout.broker import REDACT_TASK, celery_app, region_queue
+from gateway.scaleout.periodic import (
+    RECONCILE_TASK,
+    RETENTION_TASK,
+    celery_send,
+    dispatch_loops,
+    run_reconcile_task,
+    run_retention_task,
+)
 from gateway.scaleout.relay import CeleryPublisher, relay_loop
 from gateway.scaleout.singleton import SchedulerLock
 from gateway.scaleout.tasks import WorkerRuntime, run_woken_job
@@ -82,7 +90,15 @@ def run_worker(
     def redact(job_id: int) -> str:
         return run_woken_job(rt, int(job_id))
 
+    def retention(region: str) -> str:
+        return run_retention_task(rt, str(region))
+
+    def reconcile(_region: str) -> str:
+        return run_reconcile_task(rt)
+
     app.task(name=REDACT_TASK)(redact)
+    app.task(name=RETENTION_TASK)(retention)
+    app.task(name=RECONCILE_TASK)(reconcile)
     log.info("worker starting", extra={"region": rt.region, "queues": names})
     server = None
     if probes is not None:
@@ -113,13 +129,16 @@ def run_worker(
 
 
 def scheduler_supervisor(ctx: GatewayContext, settings: Settings) -> Supervisor:
-    """Retention, lineage checkpoints, the annotation reconcile and the broker relay."""
-    from gateway.workers import schedules
+    """Lineage checkpoints (ledger only) and the broker relay run here; retention and the
+    annotation reconcile are only sent from here, as tasks run by the workers."""
+    from gateway.lineage.checkpointer import Checkpointer
 
+    app = celery_app(settings)
     supervisor = Supervisor()
-    for loop in schedules(ctx, settings):
+    supervisor.add(Checkpointer(ctx).periodic())
+    for loop in dispatch_loops(settings, celery_send(app)):
         supervisor.add(loop)
-    supervisor.add(relay_loop(ctx, CeleryPublisher(celery_app(settings))))
+    supervisor.add(relay_loop(ctx, CeleryPublisher(app)))
     return supervisor
 
 

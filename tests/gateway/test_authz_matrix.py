@@ -238,6 +238,11 @@ ROUTES: dict[tuple[str, str], tuple[str, Build, Ok]] = {
         lambda w, t: ("POST", f"/v1/datasets/{w.dataset(t)}/sync", {"params": {"to": "nowhere"}}),
         not_found_saying("destination"),  # allowed, then the handler finds no such destination
     ),
+    ("GET", "/v1/datasets/{dataset_ref}/sync/{job_id}"): (
+        "dataset-admin",
+        lambda w, t: ("GET", f"/v1/datasets/{w.dataset(t)}/sync/999999", {}),
+        not_found_saying("sync job"),  # allowed, then the handler finds no such job
+    ),
     ("POST", "/v1/retention/run"): (
         "retention-run",
         fixed("POST", "/v1/retention/run", {"params": {"dry_run": "true"}}),

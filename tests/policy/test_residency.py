@@ -104,3 +104,18 @@ def test_catalogue_groups_and_jurisdictions() -> None:
     assert CAT.adequacy_for("eu-gdpr", "US", on=TODAY).requires_basis == "dpf"
     assert CAT.adequacy_for("eu-gdpr", "IN", on=TODAY) is None
     assert "eu-de" in CAT.expand(["adequate"], origin="uk-gdpr", on=TODAY)  # EEA adequate for UK
+
+
+def test_data_kept_under_its_own_law_is_not_a_transfer() -> None:
+    """A US-origin dataset processed in a US region: domestic, no Chapter V basis needed; the
+    same dataset may still not go to the EU unless its policy lists it."""
+    policy = _policy(
+        origin="us", processing_regions=["US"], storage_regions=["US"], annotation_regions=["US"]
+    )
+    home = _decide(policy, "us-east", EnforcedMove.PROCESSING)
+    assert (home.allowed, home.rule) == (True, "chapter-v.free-flow")
+    away = _decide(policy, "eu-de", EnforcedMove.PROCESSING)
+    assert (away.allowed, away.rule) == (False, "residency.processing_regions")
+    # EU data in the US still needs the recipient's declared basis
+    eu_in_us = _decide(_policy(processing_regions=["US"]), "us-east", EnforcedMove.PROCESSING)
+    assert not eu_in_us.allowed

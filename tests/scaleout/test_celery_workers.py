@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import signal
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -12,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import col, select
 
+from gateway.asset_states import ORIGINAL_DELETED_ACTION
 from gateway.clock import utc_now
 from gateway.db import transaction
 from gateway.ingest import Upload, ingest_upload
@@ -128,7 +130,7 @@ def test_kill_9_of_a_worker_mid_job_loses_and_duplicates_nothing(live, dataset, 
             )
         ids.append(out.asset_id)
     assert dispatch(ctx, CeleryPublisher(celery_app(ctx.settings))) == len(ids)
-    env = gateway_env(ctx.settings)
+    env = gateway_env(ctx.settings, GATEWAY_RETENTION_INTERVAL_SECONDS="0.5")
     with process(["worker", "--port", "0"], env=env, log=tmp_path / "a.log") as a:
         mine = f":{a.pid}:"
 
@@ -152,6 +154,20 @@ def test_kill_9_of_a_worker_mid_job_loses_and_duplicates_nothing(live, dataset, 
             timeout=150,
             what="worker B to finish every job (the killed one after its lease ran out)",
         )
+        with transaction(ctx.engine) as s:  # 31 days old: the originals are due
+            for asset in s.exec(select(Asset)).all():
+                asset.created_at = utc_now() - timedelta(days=31)
+                s.add(asset)
+        wait_for(
+            lambda: len(_actions(ctx, ORIGINAL_DELETED_ACTION)) == len(ids),
+            timeout=60,
+            what="the scheduler to send retention and worker B to run it",
+        )
+    # the scheduler only sent it: the deletion ran as a task on worker B, in its region
+    assert "deleted-" in (tmp_path / "b.log").read_text()
+    deleted = _actions(ctx, ORIGINAL_DELETED_ACTION)
+    assert sorted(r["entity"]["id"] for r in deleted) == sorted(ids)  # once each
+    assert {r["region"] for r in deleted} == {"eu-de"}
     jobs = {j.id: j for j in _jobs(ctx)}
     assert all(j.state == JobState.DONE for j in jobs.values())
     assert jobs[victim.id].attempts == 2  # taken once more, after the lease of A ran out

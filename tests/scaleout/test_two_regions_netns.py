@@ -1,12 +1,16 @@
-"""Two worker hosts of two regions (network namespaces) against one broker and one database:
-each takes only its region's jobs; a job sent to the wrong region's queue is refused there
-and recorded; the eu host's worker killed with SIGKILL mid-image loses and duplicates
-nothing. The hosts reach PostgreSQL, RabbitMQ and the key service only through their veth
-link (socat in the root namespace), as separate machines would."""
+"""Two worker hosts, one in the EU (eu-de) and one in the US (us-east), as network
+namespaces against one broker and one database: each takes only its region's jobs; an eu job
+id sent to the us queue is refused there and recorded, and the us host's credential cannot
+unwrap the eu dataset's key (the key service refuses it); the eu host's worker killed with
+SIGKILL mid-image loses and duplicates nothing. The hosts reach PostgreSQL, RabbitMQ and the
+key service only through their veth link (socat in the root namespace), as separate machines
+would."""
 
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from urllib.parse import urlsplit, urlunsplit
 
@@ -39,12 +43,27 @@ from tests.scaleout.netns import Host, netns_or_skip
 pytestmark = [pytest.mark.db, pytest.mark.integration, pytest.mark.timeout(240)]
 SMALL = sorted(PHOTOS.glob("masks_*.jpg"))[:2]
 DASHCAM = sorted(PHOTOS.glob("dashcam_*.jpg"))[:2]  # seconds each: time to kill mid-image
-SWISS = {
-    "processing_regions": ["CH"],
-    "storage_regions": ["CH"],
-    "annotation_regions": ["CH"],
-    "adequacy_counts": True,  # Switzerland: an adequacy decision for EU data
+US_ONLY = {  # a US dataset under US law: processed, stored and annotated in the US only
+    "origin": "us",
+    "processing_regions": ["US"],
+    "storage_regions": ["US"],
+    "annotation_regions": ["US"],
 }
+UNWRAP_PROBE = """
+import sys
+from sqlmodel import Session
+from gateway.context import GatewayContext
+from gateway.errors import KeyCustodyRefused
+from gateway.settings import Settings
+ctx = GatewayContext.open(Settings(), migrate_schema=False)
+try:
+    with Session(ctx.engine) as s:
+        ctx.keys.dataset_key(s, sys.argv[1])
+except KeyCustodyRefused as exc:
+    print("refused", exc.details.get("key_id"))
+else:
+    print("unwrapped")
+"""
 
 
 @pytest.fixture
@@ -52,7 +71,7 @@ def hosts() -> Iterator[dict[str, Host]]:
     netns_or_skip()
     made: dict[str, Host] = {}
     try:
-        for region in ("eu-de", "ch-zh"):
+        for region in ("eu-de", "us-east"):
             made[region] = Host.create(region.split("-")[0])
         yield made
     finally:
@@ -104,7 +123,7 @@ def _running_on(ctx, pid: int) -> Job | None:
 def test_each_region_host_takes_only_its_regions_jobs(settings, kms_service, hosts, tmp_path):
     base = with_broker(
         settings,
-        worker_regions="eu-de,ch-zh",
+        worker_regions="eu-de,us-east",
         job_lease_seconds=3.0,
         job_heartbeat_seconds=0.5,
         relay_interval_seconds=0.5,
@@ -112,45 +131,58 @@ def test_each_region_host_takes_only_its_regions_jobs(settings, kms_service, hos
     )
     prefix = base.broker_queue_prefix
     eu = region_ctx(base, kms_service, "eu-de", utc_now)
-    ch = region_ctx(base, kms_service, "ch-zh", utc_now)
+    us = region_ctx(base, kms_service, "us-east", utc_now)
     try:
         spec = DatasetSpec.model_validate(DATASET_SPEC)
         with transaction(eu.engine) as s:
             eu_data = create_dataset(s, eu, spec, actor=Actor("cli", "t"))
-        with transaction(ch.engine) as s:  # created by the Swiss region: its key is Swiss
-            zurich = spec.model_copy(update={"name": "zurich"})
-            ch_data = create_dataset(s, ch, zurich, actor=Actor("cli", "t"))
-        bind(ch, ch_data, policy_doc(residency=SWISS))
-        eu_ids, ch_ids = _ingest(eu, eu_data, DASHCAM), _ingest(ch, ch_data, SMALL)
+        with transaction(us.engine) as s:  # created by the US region: its key is American
+            virginia = spec.model_copy(update={"name": "virginia"})
+            us_data = create_dataset(s, us, virginia, actor=Actor("cli", "t"))
+        bind(us, us_data, policy_doc(residency=US_ONLY))
+        eu_ids, us_ids = _ingest(eu, eu_data, DASHCAM), _ingest(us, us_data, SMALL)
 
         publisher = CeleryPublisher(celery_app(eu.settings))
         assert dispatch(eu, publisher) == 4
         jobs = _jobs(eu)
         assert {jobs[a].queue for a in eu_ids} == {f"{prefix}redact.eu-de"}
-        assert {jobs[a].queue for a in ch_ids} == {f"{prefix}redact.ch-zh"}
+        assert {jobs[a].queue for a in us_ids} == {f"{prefix}redact.us-east"}
         rogue = jobs[eu_ids[0]]
-        publisher.publish(rogue.id, queue=f"{prefix}redact.ch-zh")  # an eu job, wrong queue
+        publisher.publish(rogue.id, queue=f"{prefix}redact.us-east")  # an eu job, wrong queue
 
-        eu_host, ch_host = hosts["eu-de"], hosts["ch-zh"]
+        eu_host, us_host = hosts["eu-de"], hosts["us-east"]
         eu_env = _host_env(eu.settings, eu_host, kms_service)
-        ch_env = _host_env(ch.settings, ch_host, kms_service)
-        assert not ch_host.reaches("127.0.0.1", 5672)  # a host of its own: no shared loopback
-        assert ch_host.reaches(ch_host.gateway_ip, 5672)
+        us_env = _host_env(us.settings, us_host, kms_service)
+        assert not us_host.reaches("127.0.0.1", 5672)  # a host of its own: no shared loopback
+        assert us_host.reaches(us_host.gateway_ip, 5672)
 
         def settled(ids: list[str]) -> bool:
             now = _jobs(eu)
             return all(now[a].state in (JobState.DONE, JobState.FAILED) for a in ids)
 
         with process(
-            ["worker", "--port", "0"], env=ch_env, log=tmp_path / "ch.log", prefix=ch_host.prefix
+            ["worker", "--port", "0"], env=us_env, log=tmp_path / "us.log", prefix=us_host.prefix
         ):
-            wait_for(lambda: settled(ch_ids), timeout=120, what="the Swiss host's jobs")
+            wait_for(lambda: settled(us_ids), timeout=120, what="the us host's jobs")
             wait_for(
                 lambda: lineage(eu, "residency.blocked"),
                 timeout=60,
-                what="the Swiss host to refuse the eu job handed to it",
+                what="the us host to refuse the eu job handed to it",
             )
-            assert not settled(eu_ids)  # nothing of the eu dataset was taken in Switzerland
+            assert not settled(eu_ids)  # nothing of the eu dataset was taken in the US
+            probe = subprocess.run(  # the us host's own credential, over its own link
+                [*us_host.prefix, sys.executable, "-c", UNWRAP_PROBE, eu_data.id],
+                env=us_env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            assert probe.stdout.startswith("refused"), probe.stdout + probe.stderr
+            assert any(
+                r["caller"] == "us-east" and ":eu-de:" in str(r["key_id"])
+                for r in kms_service.refused()
+            ), kms_service.refused()
             log_a = tmp_path / "eu-a.log"
             with process(
                 ["worker", "--port", "0"], env=eu_env, log=log_a, prefix=eu_host.prefix
@@ -172,7 +204,7 @@ def test_each_region_host_takes_only_its_regions_jobs(settings, kms_service, hos
                 wait_for(lambda: settled(eu_ids), timeout=120, what="the eu host's jobs")
 
         jobs = _jobs(eu)
-        for ids, region in ((eu_ids, "eu-de"), (ch_ids, "ch-zh")):
+        for ids, region in ((eu_ids, "eu-de"), (us_ids, "us-east")):
             for asset_id in ids:
                 assert jobs[asset_id].state == JobState.DONE
                 assert jobs[asset_id].worker.endswith(f":{region}"), jobs[asset_id].worker
@@ -182,12 +214,12 @@ def test_each_region_host_takes_only_its_regions_jobs(settings, kms_service, hos
             assert {a.state for a in s.exec(select(Asset)).all()} == {AssetState.RELEASED}
         released = [(r["entity"]["id"], r["region"]) for r in lineage(eu, "asset.released")]
         assert sorted(released) == sorted(
-            [(a, "eu-de") for a in eu_ids] + [(a, "ch-zh") for a in ch_ids]
+            [(a, "eu-de") for a in eu_ids] + [(a, "us-east") for a in us_ids]
         )  # each asset released once, by a worker of its region
         [blocked] = lineage(eu, "residency.blocked")
         assert blocked["entity"]["id"] == eu_ids[0]
-        assert blocked["actor"] == {"kind": "system", "id": "worker:ch-zh"}
+        assert blocked["actor"] == {"kind": "system", "id": "worker:us-east"}
     finally:
         eu.close()
-        ch.close()
+        us.close()
         delete_queues(prefix)
