@@ -1,14 +1,14 @@
 """jobs: a job need not belong to one asset (a dataset sync is a job of its dataset)
 
 Revision ID: 0022_sync_jobs
-Revises: 0018_ingested_objects
+Revises: 0019_review
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0022_sync_jobs"
-down_revision = "0018_ingested_objects"
+down_revision = "0019_review"
 branch_labels = None
 depends_on = None
 
