@@ -43,16 +43,8 @@ class ReviewPuller:
         return False
 
     def run_once(self) -> dict[str, ReviewPull]:
-        with transaction(self.ctx.engine) as session:
-            datasets = list(
-                session.exec(
-                    select(ReviewProject.dataset_id).where(
-                        ReviewProject.project_id.is_not(None)  # type: ignore[union-attr]
-                    )
-                ).all()
-            )
         done: dict[str, ReviewPull] = {}
-        for dataset_id in datasets:
+        for dataset_id in review_datasets(self.ctx):
             try:
                 done[dataset_id] = pull_decisions(
                     self.ctx, dataset_id, redactor=self._current(), actor=REVIEW_PULL
@@ -76,3 +68,15 @@ class ReviewPuller:
             if self._redactor is None:
                 self._redactor = self._factory()
             return self._redactor
+
+
+def review_datasets(ctx: GatewayContext) -> list[str]:
+    """The datasets whose review project exists in Label Studio."""
+    with transaction(ctx.engine) as session:
+        return list(
+            session.exec(
+                select(ReviewProject.dataset_id).where(
+                    ReviewProject.project_id.is_not(None)  # type: ignore[union-attr]
+                )
+            ).all()
+        )

@@ -6,6 +6,9 @@
   Studio tasks, vault entries, open erasure requests' pending recipients), and blobs of a
   local store, go to the first worker region (`home_region`).
 - The annotation reconcile (`gateway.reconcile`): one message, on the home region's queue.
+- The review pull (`gateway.review_pull`): one message per worker region; a region's worker
+  reads back the decisions of the datasets routed to it (a release re-renders from the
+  original, which only a worker holding the dataset's key and bucket can open).
 
 Each run holds a lock named after the task and its region (a PostgreSQL advisory lock, an
 `flock` beside a SQLite file): a second run sent while one works (a duplicate message, a slow
@@ -23,6 +26,7 @@ from collections.abc import Callable
 from sqlmodel import Session
 
 from gateway.background import Periodic
+from gateway.db import transaction
 from gateway.errors import GatewayError
 from gateway.models import Asset
 from gateway.policy.retention import DueItem, DueKind
@@ -35,6 +39,7 @@ from gateway.storage import named_region
 log = logging.getLogger(__name__)
 RETENTION_TASK = "gateway.retention"
 RECONCILE_TASK = "gateway.reconcile"
+REVIEW_PULL_TASK = "gateway.review_pull"
 Send = Callable[[str, list[str], str, float], None]
 """(task name, args, queue, expires in seconds): how the scheduler sends a periodic task."""
 
@@ -68,9 +73,15 @@ def dispatch_loops(settings: Settings, send: Send) -> list[Periodic]:
         every = settings.annotation_pull_interval_seconds
         send(RECONCILE_TASK, [home], region_queue(home, prefix=prefix), every)
 
+    def review_pull() -> None:
+        every = settings.review_pull_interval_seconds
+        for region in settings.routing_regions:
+            send(REVIEW_PULL_TASK, [region], region_queue(region, prefix=prefix), every)
+
     loops = [
         Periodic("retention-dispatch", settings.retention_interval_seconds, retention),
         Periodic("reconcile-dispatch", settings.annotation_pull_interval_seconds, reconcile),
+        Periodic("review-pull-dispatch", settings.review_pull_interval_seconds, review_pull),
     ]
     return [loop for loop in loops if loop.interval > 0]
 
@@ -127,3 +138,34 @@ def run_reconcile_task(rt: WorkerRuntime) -> str:
     finally:
         lock.release()
     return f"pulled-{len(tick.pulled)}-failed-{len(tick.failed)}"
+
+
+def run_review_pull_task(rt: WorkerRuntime, region: str) -> str:
+    """One region's review pull on its worker: the datasets with a review project whose work is
+    routed to this region (residency and key custody, as their jobs are)."""
+    from gateway.review.decide import pull_decisions
+    from gateway.review.schedule import REVIEW_PULL, review_datasets
+    from gateway.scaleout.routing import dataset_queue
+
+    if region != rt.region:
+        log.warning("review pull for %s refused by a %s worker", region, rt.region)
+        return "refused-region"
+    lock = SchedulerLock(rt.ctx.engine, f"lpg-review-pull/{region}")
+    if not lock.try_acquire():
+        return "busy"
+    mine = region_queue(rt.region, prefix=rt.ctx.settings.broker_queue_prefix)
+    decided = 0
+    try:
+        for dataset_id in review_datasets(rt.ctx):
+            with transaction(rt.ctx.engine) as session:
+                if dataset_queue(rt.ctx, session, dataset_id) != mine:
+                    continue
+            try:
+                pull = pull_decisions(rt.ctx, dataset_id, redactor=rt.redactor, actor=REVIEW_PULL)
+            except GatewayError as exc:  # one dataset does not stop the others
+                log.warning("review pull of %s failed: %s", dataset_id, exc.code)
+                continue
+            decided += len(pull.decided)
+    finally:
+        lock.release()
+    return f"decided-{decided}"

@@ -46,6 +46,11 @@ def queue_for(
     return queue
 
 
+def dataset_queue(ctx: GatewayContext, session: Session, dataset_id: str) -> str:
+    """The queue of work on the dataset as a whole (its current key): `HELD` if none."""
+    return _choose_for(ctx, session, dataset_id, key_version=None)
+
+
 def _choose(ctx: GatewayContext, session: Session, asset: Asset) -> str:
     return _choose_for(ctx, session, asset.dataset_id, key_version=asset.key_version)
 

@@ -16,10 +16,12 @@ from gateway.scaleout.broker import REDACT_TASK, celery_app, region_queue
 from gateway.scaleout.periodic import (
     RECONCILE_TASK,
     RETENTION_TASK,
+    REVIEW_PULL_TASK,
     celery_send,
     dispatch_loops,
     run_reconcile_task,
     run_retention_task,
+    run_review_pull_task,
 )
 from gateway.scaleout.relay import CeleryPublisher, relay_loop
 from gateway.scaleout.singleton import SchedulerLock
@@ -98,7 +100,12 @@ def run_worker(
 
     app.task(name=REDACT_TASK)(redact)
     app.task(name=RETENTION_TASK)(retention)
+
+    def review_pull(region: str) -> str:
+        return run_review_pull_task(rt, str(region))
+
     app.task(name=RECONCILE_TASK)(reconcile)
+    app.task(name=REVIEW_PULL_TASK)(review_pull)
     log.info("worker starting", extra={"region": rt.region, "queues": names})
     server = None
     if probes is not None:

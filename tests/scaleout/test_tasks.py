@@ -31,9 +31,15 @@ def test_a_duplicate_or_stale_wake_up_changes_nothing(ctx, dataset):
 
 
 def test_the_scheduler_sends_retention_and_reconcile_and_runs_neither(ctx) -> None:
-    """With a broker, retention and the reconcile are tasks for the workers: the scheduler's
-    loops are the checkpointer, the relay and two senders (one retention run per region)."""
-    from gateway.scaleout.periodic import RECONCILE_TASK, RETENTION_TASK, dispatch_loops
+    """With a broker, retention, the reconcile and the review pull are tasks for the workers:
+    the scheduler's loops are the checkpointer, the relay and three senders (one retention run
+    and one review pull per region)."""
+    from gateway.scaleout.periodic import (
+        RECONCILE_TASK,
+        RETENTION_TASK,
+        REVIEW_PULL_TASK,
+        dispatch_loops,
+    )
     from gateway.scaleout.worker import scheduler_supervisor
     from tests.scaleout.helpers import delete_queues, with_broker
 
@@ -41,7 +47,13 @@ def test_the_scheduler_sends_retention_and_reconcile_and_runs_neither(ctx) -> No
     try:
         loops = [loop.name for loop in scheduler_supervisor(ctx, settings).loops]
         assert sorted(loops) == sorted(
-            ["lineage-checkpointer", "retention-dispatch", "reconcile-dispatch", "broker-relay"]
+            [
+                "lineage-checkpointer",
+                "retention-dispatch",
+                "reconcile-dispatch",
+                "review-pull-dispatch",
+                "broker-relay",
+            ]
         )
         sent: list[tuple[str, list[str], str, float]] = []
         for loop in dispatch_loops(settings, lambda *a: sent.append(a)):
@@ -52,10 +64,22 @@ def test_the_scheduler_sends_retention_and_reconcile_and_runs_neither(ctx) -> No
                 (RETENTION_TASK, ["eu-de"], f"{prefix}redact.eu-de", 3600.0),
                 (RETENTION_TASK, ["us-east"], f"{prefix}redact.us-east", 3600.0),
                 (RECONCILE_TASK, ["eu-de"], f"{prefix}redact.eu-de", 900.0),
+                (REVIEW_PULL_TASK, ["eu-de"], f"{prefix}redact.eu-de", 60.0),
+                (REVIEW_PULL_TASK, ["us-east"], f"{prefix}redact.us-east", 60.0),
             ]
         )
     finally:
         delete_queues(settings.broker_queue_prefix)
+
+
+def test_a_review_pull_runs_only_on_its_regions_worker(ctx, dataset) -> None:
+    """A review pull sent to another region's queue is refused; on its own region's worker it
+    pulls the datasets routed there (none have a review project here: nothing decided)."""
+    from gateway.scaleout.periodic import run_review_pull_task
+
+    rt = WorkerRuntime(ctx, "eu-de", Releases(), "host:1:eu-de")
+    assert run_review_pull_task(rt, "us-east") == "refused-region"
+    assert run_review_pull_task(rt, "eu-de") == "decided-0"
 
 
 def test_a_sync_job_is_routed_by_its_dataset_and_fails_closed_on_a_worker(ctx, dataset):
