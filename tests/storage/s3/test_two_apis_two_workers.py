@@ -1,6 +1,9 @@
 """Two API processes and two Celery worker processes on one PostgreSQL database, one broker
 and one bucket behave like one gateway: uploads through either API are each redacted exactly
-once, and the lineage ledger they all appended to verifies after a checkpoint."""
+once; a background sync through either API runs on a worker and puts them in the real Label
+Studio, whose tasks' images the APIs serve from the bucket; and the lineage ledger they all
+appended to verifies after a checkpoint. (The same flow on the embedded default, one process
+and no broker: tests/storage/s3/test_s3_flow.py.)"""
 
 from __future__ import annotations
 
@@ -15,10 +18,13 @@ import pytest
 from sqlmodel import col, select
 
 from gateway.db import transaction
+from gateway.jobs import SYNC_KIND
 from gateway.models import Asset, AssetState, Job, JobState
 from gateway.vocabulary import Role
 from tests.conftest import PHOTOS
 from tests.gateway.test_api import auth, make_key
+from tests.labelstudio.fixtures import add_destination
+from tests.labelstudio.helpers import project_tasks
 from tests.policy.helpers import lineage
 from tests.scaleout.helpers import (
     ROOT,
@@ -31,7 +37,7 @@ from tests.scaleout.helpers import (
 )
 from tests.storage.s3.conftest import bucket_entry, bucket_keys
 
-pytestmark = [pytest.mark.db, pytest.mark.integration, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.db, pytest.mark.integration, pytest.mark.timeout(240)]
 PHOTOS_4 = sorted(PHOTOS.glob("masks_*.jpg"))[:4]
 
 
@@ -54,8 +60,23 @@ def _cli(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[st
     )
 
 
+def _sync_through(api: str, dataset_id: str, destination: str, key: str) -> dict:
+    sync = f"{api}/v1/datasets/{dataset_id}/sync"
+    answer = httpx.post(
+        sync, params={"to": destination, "background": "true"}, headers=auth(key), timeout=30
+    )
+    assert answer.status_code == 202, answer.text
+    job = answer.json()["job_id"]
+
+    def done() -> dict | None:
+        body = httpx.get(f"{sync}/{job}", headers=auth(key), timeout=30).json()
+        return body if body["state"] in ("done", "failed") else None
+
+    return wait_for(done, timeout=120, what="the background sync on a worker")
+
+
 def test_two_apis_and_two_workers_are_one_gateway(
-    ctx, dataset, moto_endpoint, buckets, tmp_path: Path
+    ctx, dataset, moto_endpoint, buckets, labelstudio, tmp_path: Path
 ) -> None:
     if not ctx.settings.resolved_database_url.startswith("postgresql"):
         pytest.skip("replicas on several hosts share PostgreSQL (SQLite is one host's file)")
@@ -111,9 +132,22 @@ def test_two_apis_and_two_workers_are_one_gateway(
                     )
 
             wait_for(settled, timeout=90, what="the workers to redact every upload")
+            # annotators' project: registered once, synced in the background through API 2
+            destination = add_destination(ctx, labelstudio, apis[0], name="ann", region="eu-de")
+            admin = make_key(ctx, Role.ADMIN, scope=None)
+            synced = _sync_through(apis[1], dataset.id, destination.name, admin)
+            assert (synced["state"], synced["attempts"]) == ("done", 1), synced
+            assert synced["report"]["created"] == len(ids)
+            tasks = project_tasks(labelstudio, synced["report"]["project_id"])
+            assert sorted(t["data"]["gateway_asset_id"] for t in tasks) == sorted(ids)
+            for task in tasks:  # served by API 1 from the bucket, the released copy
+                image = httpx.get(task["data"]["image"], headers={"Origin": labelstudio.url})
+                assert image.status_code == 200
+                assert image.content[:2] == b"\xff\xd8" and len(image.content) > 1000
         with transaction(ctx.engine) as s:
             jobs = s.exec(select(Job).order_by(col(Job.id))).all()
             assets = {a.id: a for a in s.exec(select(Asset)).all()}
+        jobs = [j for j in jobs if j.kind != SYNC_KIND]
         assert [(j.state, j.attempts) for j in jobs] == [(JobState.DONE, 1)] * len(ids)
         assert {a.state for a in assets.values()} == {AssetState.RELEASED}
         released = [r["entity"]["id"] for r in lineage(ctx, "asset.released")]
