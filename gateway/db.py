@@ -9,7 +9,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlmodel import Session
 
 from gateway.errors import GatewayError
@@ -54,9 +54,26 @@ def alembic_config(engine: Engine) -> Config:
     return cfg
 
 
+MIGRATION_LOCK = "hashtext(current_database() || '/' || current_schema() || '/lpg-migrate')"
+"""PostgreSQL: one advisory lock per database and schema around a migration."""
+
+
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest migration (idempotent)."""
-    command.upgrade(alembic_config(engine), "heads")
+    """Bring the schema to the newest migration (idempotent). On PostgreSQL several replicas
+    may run `init` at once (each API pod's start): they take turns under an advisory lock, and
+    the later ones find the schema current. (SQLite is one host's file; its write lock
+    serialises the migration's transactions.)"""
+    if engine.dialect.name != "postgresql":
+        command.upgrade(alembic_config(engine), "heads")
+        return
+    with engine.connect() as lock:
+        lock.execute(text(f"SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+        lock.commit()  # the lock is the session's; no transaction stays open while we wait
+        try:
+            command.upgrade(alembic_config(engine), "heads")
+        finally:
+            lock.execute(text(f"SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
+            lock.commit()
 
 
 class SchemaOutdated(GatewayError):

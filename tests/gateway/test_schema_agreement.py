@@ -46,3 +46,33 @@ def test_the_migrations_form_one_line_with_a_single_head() -> None:
     heads = ScriptDirectory.from_config(alembic_config(engine)).get_heads()
     engine.dispose()
     assert len(heads) == 1, f"several migration heads: {sorted(heads)}"
+
+
+@pytest.mark.timeout(180)
+def test_replicas_migrating_at_once_take_turns(database_url: str) -> None:
+    """Each API replica runs `init` when it starts; on a fresh PostgreSQL schema three at once
+    all succeed and leave it current (without the lock, two raced to create the same tables)."""
+    import subprocess
+    import sys
+
+    from gateway.db import require_current_schema
+
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite is one host's file: its write lock serialises migrations")
+    code = (
+        "import sys; from gateway.db import make_engine, migrate; migrate(make_engine(sys.argv[1]))"
+    )
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, database_url],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    outputs = [run.communicate(timeout=150)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0, 0], outputs
+    engine = make_engine(database_url)
+    require_current_schema(engine)
+    engine.dispose()
