@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -62,22 +63,25 @@ def _synced_asset(ctx: GatewayContext, dataset: Dataset) -> Destination:
     return destination
 
 
-def _race_at_the_annotation_table(ctx: GatewayContext, barrier: threading.Barrier) -> None:
+def _race_at_the_annotation_table(
+    ctx: GatewayContext, barrier: threading.Barrier, writers: set[int]
+) -> Callable[..., None] | None:
     """Hold each writer just before its first statement on the annotation table until both are
     there: both have looked at nothing yet, so both would insert. On SQLite the writers are
     serialised by BEGIN IMMEDIATE (the second cannot reach the table before the first commits),
     so there they only start together."""
     if ctx.engine.dialect.name == "sqlite":
-        return
-    arrived = threading.local()
+        return None
+    arrived: set[int] = set()
 
-    @event.listens_for(ctx.engine, "before_cursor_execute")
-    def _hold(_conn: Any, _cur: Any, statement: str, *_args: Any) -> None:
-        if " annotation " in f" {statement.replace(chr(10), ' ')} " and not getattr(
-            arrived, "done", False
-        ):
-            arrived.done = True
+    def hold(_conn: Any, _cur: Any, statement: str, *_args: Any) -> None:
+        me = threading.get_ident()
+        if me in writers and me not in arrived and " annotation " in f" {statement} ":
+            arrived.add(me)
             barrier.wait(timeout=20)
+
+    event.listen(ctx.engine, "before_cursor_execute", hold)
+    return hold
 
 
 def test_two_concurrent_stores_of_one_annotation_keep_one_row_and_one_record(
@@ -87,15 +91,17 @@ def test_two_concurrent_stores_of_one_annotation_keep_one_row_and_one_record(
     held = HeldAnnotation(ls_id=7, task_id=TASK, result=[BOX], was_cancelled=False, completed_by=3)
     start = threading.Barrier(2, timeout=20)
     at_table = threading.Barrier(2, timeout=20)
-    _race_at_the_annotation_table(ctx, at_table)
+    writers: set[int] = set()
+    hold = _race_at_the_annotation_table(ctx, at_table, writers)
     errors: list[BaseException] = []
 
     def writer(actor: Actor) -> None:
+        writers.add(threading.get_ident())
         try:
             start.wait()
             with transaction(ctx.engine) as session:
                 store_annotation(ctx, session, destination, held, actor=actor)
-        except BaseException as exc:  # noqa: BLE001 - reported below, with its type
+        except BaseException as exc:  # reported below, with its type
             errors.append(exc)
 
     threads = [
@@ -107,6 +113,8 @@ def test_two_concurrent_stores_of_one_annotation_keep_one_row_and_one_record(
     for thread in threads:
         thread.join(timeout=60)
     assert not any(t.is_alive() for t in threads)
+    if hold is not None:
+        event.remove(ctx.engine, "before_cursor_execute", hold)
     assert errors == []
     with transaction(ctx.engine) as s:
         rows = s.exec(select(Annotation).where(Annotation.ls_annotation_id == 7)).all()
