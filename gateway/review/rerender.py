@@ -28,6 +28,7 @@ from gateway.pipeline import RedactionOutcome, Redactor, _storage_allowed, redac
 from gateway.policy.derived import delete_blob
 from gateway.policy.governing import governing_policy
 from gateway.pseudonymisation.release import release_file
+from gateway.review.candidates import drop_candidate
 from gateway.review.labelconfig import ManualBox
 from gateway.storage import redacted_key
 from redaction import operators
@@ -153,6 +154,7 @@ def _record(
             asset.redacted_sha256 = digest
             ctx.store.put(asset.redacted_blob, outcome.output)
             _replace_detections(session, asset_id, automatic, outcome.regions, manual)
+        drop_candidate(ctx, session, asset_id)  # a failed re-render is rejected (decide)
         transition(
             session,
             asset,
