@@ -153,6 +153,7 @@ def _give_up(
         reasons=[{"code": code, "message": message}],
         parameters={"attempt": job.attempts},
     )
+    _keep_candidate(ctx, session, asset, RedactionOutcome(False, None, ""), released=False)
     QUARANTINES.labels(reason=code).inc()
     return AssetState.QUARANTINED
 
