@@ -5,7 +5,7 @@ and one round of leak-check fixes, so RetinaFace on the output still sees faces 
 pass let through (bundled photo masks_maksssksksss30.jpg, measured: quarantined with
 `leak-detected`). The candidate is sealed at rest, metadata-free, served only through the
 review URL while the item is open, shown with the leak hits as pre-annotations, and deleted
-when the review ends and with the asset on erasure."""
+when the review ends and with the asset on erasure and retention."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from gateway.lineage import Actor
 from gateway.models import Asset, AssetState, Dataset, Destination
 from gateway.pipeline import drain
 from gateway.policy.erasure import request_erasure
+from gateway.policy.retention import run_retention
 from gateway.redactor import IsolatedRedactor
 from gateway.review.candidates import candidate_image, candidate_of
 from gateway.review.images import resolve_review_image, review_image_url
@@ -36,7 +37,7 @@ from gateway.review.models import ReviewDecision, ReviewItem, ReviewProject
 from gateway.review.project import _task
 from gateway.review.queue import enqueue_for_review
 from gateway.review.records import close_item
-from tests.conftest import PHOTOS
+from tests.conftest import PHOTOS, FakeClock
 from tests.policy.helpers import bind, policy_doc
 
 pytestmark = [pytest.mark.db, pytest.mark.integration]
@@ -162,3 +163,19 @@ def test_a_leak_check_quarantine_is_reviewed_on_its_candidate(
         assert candidate_of(s, erased) is None
     with pytest.raises(NotFound):
         ctx.store.get(gone.blob)
+
+
+def test_retention_deletes_the_candidates_with_the_originals(
+    ctx: GatewayContext, quarantined: list[str], clock: FakeClock
+) -> None:
+    with transaction(ctx.engine) as s:
+        blobs = [row.blob for a in quarantined if (row := candidate_of(s, a)) is not None]
+    assert len(blobs) == len(quarantined)
+    clock.advance(days=400)  # past every retention period of the default policy
+    assert run_retention(ctx, dry_run=False, task_remover=UNREACHABLE).done
+    with transaction(ctx.engine) as s:
+        assert [candidate_of(s, a) for a in quarantined] == [None] * len(quarantined)
+        assert all(s.get(Asset, a).original_blob is None for a in quarantined)
+    for blob in blobs:
+        with pytest.raises(NotFound):
+            ctx.store.get(blob)
