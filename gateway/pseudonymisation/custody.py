@@ -125,8 +125,11 @@ def _reencrypt_asset(ctx: GatewayContext, asset_id: str) -> None:
 
 
 def _retire_unused_versions(ctx: GatewayContext, session: Session, dataset_id: str) -> list[int]:
+    from gateway.policy.derived import candidate_key_versions
+
     current = ctx.keys.dataset_key(session, dataset_id).version
     used = set(session.exec(select(Asset.key_version).where(Asset.dataset_id == dataset_id)).all())
+    used |= candidate_key_versions(session, dataset_id)  # kept until the review ends
     retired = []
     for row in ctx.keys.dataset_key_versions(session, dataset_id):
         if row.version < current and row.wrapped is not None and row.version not in used:

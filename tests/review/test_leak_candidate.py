@@ -29,6 +29,7 @@ from gateway.models import Asset, AssetState, Dataset, Destination
 from gateway.pipeline import drain
 from gateway.policy.erasure import request_erasure
 from gateway.policy.retention import run_retention
+from gateway.pseudonymisation.custody import reencrypt_dataset, rotate_dataset_key
 from gateway.redactor import IsolatedRedactor
 from gateway.review.candidates import candidate_image, candidate_of
 from gateway.review.images import resolve_review_image, review_image_url
@@ -165,12 +166,19 @@ def test_a_leak_check_quarantine_is_reviewed_on_its_candidate(
         ctx.store.get(gone.blob)
 
 
-def test_retention_deletes_the_candidates_with_the_originals(
-    ctx: GatewayContext, quarantined: list[str], clock: FakeClock
+def test_key_rotation_keeps_candidates_readable_and_retention_deletes_them(
+    ctx: GatewayContext, dataset: Dataset, quarantined: list[str], clock: FakeClock
 ) -> None:
     with transaction(ctx.engine) as s:
         blobs = [row.blob for a in quarantined if (row := candidate_of(s, a)) is not None]
     assert len(blobs) == len(quarantined)
+    assert rotate_dataset_key(ctx, dataset.id, actor=ADMIN) == 2
+    assert reencrypt_dataset(ctx, dataset.id, actor=ADMIN) == len(quarantined)
+    with transaction(ctx.engine) as s:  # the originals moved to v2; v1 stays for the candidates
+        for asset_id in quarantined:
+            asset, row = s.get(Asset, asset_id), candidate_of(s, asset_id)
+            assert asset is not None and asset.key_version == 2
+            assert row is not None and candidate_image(ctx, s, asset, row).startswith(PNG)
     clock.advance(days=400)  # past every retention period of the default policy
     assert run_retention(ctx, dry_run=False, task_remover=UNREACHABLE).done
     with transaction(ctx.engine) as s:
