@@ -134,12 +134,21 @@ def pull_review_decisions(
 ) -> dict[str, Any]:
     """Read reviewers' decisions back from Label Studio now and act on them (re-render,
     release, reject, re-process), as `privacy-gateway review pull` and the service's review
-    loop do: for a process that runs the API only. A redaction process is started only if a
-    decision needs a re-render."""
+    loop do: for a process that runs the API only (without a broker: with one, the region's
+    worker runs it and this answers 409). A redaction process is started only if a decision
+    needs a re-render."""
     from dataclasses import asdict
 
+    from gateway.errors import Conflict
     from gateway.review.schedule import pull_now
 
+    if ctx.settings.broker_configured:  # a release re-renders from the original, which only
+        # the worker of the dataset's region may open: never from this process
+        raise Conflict(
+            "with a broker the review pull runs on the worker of the dataset's region (the "
+            "scheduler sends it every GATEWAY_REVIEW_PULL_INTERVAL_SECONDS)",
+            dataset=key.dataset_id,
+        )
     factory = request.app.state.redactor_factory
     report = pull_now(ctx, key.dataset_id, actor=key.actor, redactor_factory=factory)
     return asdict(report)
