@@ -37,6 +37,8 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         context = ctx or GatewayContext.open(settings)
         app.state.ctx, app.state.supervisor, app.state.role = context, None, settings.role
+        # made on demand only (heavy imports, a process): e.g. a review pull the API triggers
+        app.state.redactor_factory = redactor_factory or default_redactor_factory(context)
         if settings.broker_configured:  # workers and the scheduler are other processes
             app.state.supervisor = broker_dispatcher(context, settings).start()
         elif settings.role != "api":  # jobs and schedules, each a supervised loop

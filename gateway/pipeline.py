@@ -66,6 +66,11 @@ class RedactionOutcome:
     tools: list[dict[str, Any]] = field(default_factory=list)
     policy_digest: str = ""
     timings_ms: dict[str, float] = field(default_factory=dict)
+    candidate: bytes | None = None
+    """A leak-check quarantine's candidate rendition (metadata-free PNG): kept, sealed, for
+    review only (gateway.review.candidates); never released."""
+    leak_hits: list[dict[str, Any]] = field(default_factory=list)
+    """The leak check's hits that persisted (region and score each), for the review task."""
 
     @property
     def retryable(self) -> bool:
@@ -158,6 +163,7 @@ def _give_up(
         reasons=[{"code": code, "message": message}],
         parameters={"attempt": job.attempts},
     )
+    _keep_candidate(ctx, session, asset, RedactionOutcome(False, None, ""), released=False)
     QUARANTINES.labels(reason=code).inc()
     return AssetState.QUARANTINED
 
@@ -289,6 +295,7 @@ def _record_outcome(ctx: GatewayContext, job: Job, outcome: RedactionOutcome) ->
             )
             asset.redacted_sha256 = digest
             ctx.store.put(asset.redacted_blob, outcome.output)
+        _keep_candidate(ctx, session, asset, outcome, released=released)
         _record_detections(session, asset.id, outcome.regions)
         target = AssetState.RELEASED if released else AssetState.QUARANTINED
         transition(
@@ -313,6 +320,32 @@ def _record_outcome(ctx: GatewayContext, job: Job, outcome: RedactionOutcome) ->
         )
         observe_redaction(target.value, reasons=outcome.reasons, timings_ms=outcome.timings_ms)
         return target
+
+
+def _keep_candidate(
+    ctx: GatewayContext,
+    session: Session,
+    asset: Asset,
+    outcome: RedactionOutcome,
+    *,
+    released: bool,
+) -> None:
+    """A new outcome replaces an earlier candidate; a leak-check quarantine keeps its own
+    (sealed, for review only: gateway.review.candidates)."""
+    from gateway.review.candidates import drop_candidate, keep_candidate
+
+    if released:
+        drop_candidate(ctx, session, asset.id)
+        return
+    keep_candidate(
+        ctx,
+        session,
+        asset,
+        image=outcome.candidate,
+        leak_hits=outcome.leak_hits,
+        reasons=outcome.reasons,
+        actor=PIPELINE,
+    )
 
 
 def _storage_allowed(

@@ -110,4 +110,12 @@ def to_outcome(worker: WorkerOutcome, *, policy_digest: str) -> RedactionOutcome
         tools=models,
         policy_digest=policy_digest,
         timings_ms={str(k): float(v) for k, v in worker.result.get("timings_ms", {}).items()},
+        candidate=None if released else worker.candidate,
+        leak_hits=[] if released else _persisting(worker.result),
     )
+
+
+def _persisting(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The leak check's hits still present at quarantine (the evidence a reviewer is shown)."""
+    leak = result.get("leak_check") or {}
+    return [dict(h) for h in leak.get("persisting", []) if isinstance(h, dict)]

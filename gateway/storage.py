@@ -114,10 +114,16 @@ def redacted_key(dataset_id: str, asset_id: str, sha256: str, extension: str) ->
     return f"redacted/{dataset_id}/{asset_id}/{sha256}.{extension}"
 
 
+def candidate_key(dataset_id: str, asset_id: str) -> str:
+    """A leak-check quarantine's sealed candidate rendition (review only), one per asset."""
+    return f"candidates/{dataset_id}/{asset_id[:2]}/{asset_id}.bin"
+
+
 def dataset_of(key: str) -> str | None:
-    """The dataset a blob key belongs to (`originals/<dataset>/...`, `redacted/<dataset>/...`)."""
+    """The dataset a blob key belongs to (`originals/<dataset>/...`, `redacted/<dataset>/...`,
+    `candidates/<dataset>/...`)."""
     parts = key.split("/")
-    if len(parts) >= 3 and parts[0] in ("originals", "redacted"):
+    if len(parts) >= 3 and parts[0] in ("originals", "redacted", "candidates"):
         return parts[1]
     return None
 

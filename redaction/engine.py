@@ -59,6 +59,9 @@ class RedactionResult:
     reasons: tuple[Reason, ...]
     models: tuple[Mapping[str, str], ...]
     timings_ms: Mapping[str, float]
+    candidate: BGRImage | None = None
+    """A leak-check quarantine's masked image (the rendition that failed the check), for human
+    review only; None otherwise. Never a release: it may still show what the check found."""
 
     @property
     def released(self) -> bool:
@@ -84,6 +87,8 @@ class RedactedOutput:
     """The encoded, metadata-free redacted image when released; None when quarantined."""
     format: ImageFormat
     source_format: ImageFormat
+    candidate: bytes | None = None
+    """A leak-check quarantine's candidate rendition, encoded (metadata-free) for review."""
 
 
 def model_infos(detectors: DetectorSet) -> tuple[dict[str, str], ...]:
@@ -191,6 +196,7 @@ def _quarantined(
     leak: LeakCheckReport | None = None,
     models: tuple[dict[str, str], ...] = (),
     timings: Mapping[str, float],
+    candidate: BGRImage | None = None,
 ) -> RedactionResult:
     return RedactionResult(
         status=Status.QUARANTINED,
@@ -201,6 +207,7 @@ def _quarantined(
         reasons=tuple(reasons),
         models=models,
         timings_ms=dict(timings),
+        candidate=candidate,
     )
 
 
@@ -277,6 +284,7 @@ def redact(
             leak=leak.report,
             models=models,
             timings=timings,
+            candidate=leak.pixels,
         )
     return RedactionResult(
         status=Status.RELEASED,
@@ -313,4 +321,8 @@ def redact_bytes(
         enc_start = time.perf_counter()
         encoded = io.encode_image(result.pixels, fmt=fmt, quality=quality)
         timings["encode"] = (time.perf_counter() - enc_start) * 1000
-    return RedactedOutput(replace(result, timings_ms=timings), encoded, fmt, image.source_format)
+    candidate = None
+    if result.candidate is not None:  # lossless: a reviewer sees exactly what failed the check
+        candidate = io.encode_image(result.candidate, fmt=ImageFormat.PNG)
+    result = replace(result, timings_ms=timings, candidate=None)
+    return RedactedOutput(result, encoded, fmt, image.source_format, candidate=candidate)

@@ -55,6 +55,8 @@ class WorkerOutcome:
     result: dict[str, Any] = field(default_factory=dict)
     """`RedactionResult.as_dict()` when the engine ran: regions, leak check, models, timings."""
     elapsed_ms: float = 0.0
+    candidate: bytes | None = None
+    """A leak-check quarantine's candidate rendition (PNG, metadata-free), for review only."""
 
     @property
     def regions(self) -> list[dict[str, Any]]:
@@ -113,6 +115,7 @@ def _redact_plain(data: bytes, config: _WorkerConfig, state: dict[str, Any]) -> 
         "reasons": result["reasons"],
         "result": result,
         "elapsed_ms": (time.perf_counter() - start) * 1000,
+        "candidate": out.candidate,
     }
 
 
@@ -314,6 +317,7 @@ def _outcome(payload: dict[str, Any], *, elapsed_ms: float) -> WorkerOutcome:
         reasons=tuple(payload.get("reasons", ())),
         result=dict(payload.get("result", {})),
         elapsed_ms=elapsed_ms,
+        candidate=payload.get("candidate"),
     )
 
 

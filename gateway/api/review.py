@@ -1,13 +1,14 @@
 """Human review of redaction: a dataset's review destination, its reviewers, what is queued
 for review (quarantined, flagged, sampled), a sample's verification, and the review images
 Label Studio's editor loads (a signed URL is their credential). Decisions come back through
-`privacy-gateway review pull` (read back from Label Studio by task id)."""
+`privacy-gateway review pull`, the service's review loop or `POST .../review/pull` (read back
+from Label Studio by task id)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
@@ -50,6 +51,13 @@ class QueueView(BaseModel):
     sampled: list[str]
     tasks_created: int
     project_id: int
+
+
+class ReviewPullView(BaseModel):
+    decided: dict[str, str] = Field(description="review item id -> decision applied")
+    ignored: list[int] = Field(description="Label Studio annotation ids by non-reviewers")
+    refused: dict[str, str] = Field(description="review item id -> why it was not applied")
+    resynced: list[str] = Field(description="asset ids re-rendered and sent to annotators again")
 
 
 class SampleCheckView(BaseModel):
@@ -115,6 +123,35 @@ def queue_for_review(
         queued = enqueue_for_review(ctx, session, key.dataset_id, actor=key.actor, sample=sample)
     pushed = push_review_tasks(ctx, key.dataset_id, actor=key.actor)
     return asdict(queued) | {"tasks_created": len(pushed.created), "project_id": pushed.project_id}
+
+
+@router.post("/v1/datasets/{dataset_ref}/review/pull", response_model=ReviewPullView)
+def pull_review_decisions(
+    dataset_ref: str,  # noqa: ARG001 (resolved and checked by the route's authority)
+    request: Request,
+    ctx: Context,
+    key: DatasetAdmin,
+) -> dict[str, Any]:
+    """Read reviewers' decisions back from Label Studio now and act on them (re-render,
+    release, reject, re-process), as `privacy-gateway review pull` and the service's review
+    loop do: for a process that runs the API only (without a broker: with one, the region's
+    worker runs it and this answers 409). A redaction process is started only if a decision
+    needs a re-render."""
+    from dataclasses import asdict
+
+    from gateway.errors import Conflict
+    from gateway.review.schedule import pull_now
+
+    if ctx.settings.broker_configured:  # a release re-renders from the original, which only
+        # the worker of the dataset's region may open: never from this process
+        raise Conflict(
+            "with a broker the review pull runs on the worker of the dataset's region (the "
+            "scheduler sends it every GATEWAY_REVIEW_PULL_INTERVAL_SECONDS)",
+            dataset=key.dataset_id,
+        )
+    factory = request.app.state.redactor_factory
+    report = pull_now(ctx, key.dataset_id, actor=key.actor, redactor_factory=factory)
+    return asdict(report)
 
 
 @router.get(

@@ -27,6 +27,7 @@ from gateway.labelstudio.tables import (
 from gateway.lineage import Actor, append
 from gateway.models import Asset, AssetState, AssetSync, Destination
 from gateway.pseudonymisation import PseudonymField, pseudonym
+from gateway.pseudonymisation.upsert import insert_if_absent
 
 WEBHOOK = Actor("system", "labelstudio-webhook")
 # "original deleted" is still a lifecycle state here (the ls-state branch moves it to a field)
@@ -120,19 +121,29 @@ def store_annotation(
         return []  # erased or expired: its derived data went with it and does not come back
     digest = result_sha256(held.result)  # before anything changes: it may refuse the numbers
     annotator = _annotator(ctx, session, asset, destination, held.completed_by)
-    row = _row(session, destination.id, held.ls_id)
-    created, now = row is None, ctx.clock()
-    if row is None:
-        row = Annotation(
-            asset_id=asset.id,
-            destination_id=destination.id,
-            task_id=held.task_id,
-            ls_annotation_id=held.ls_id,
-            annotator=annotator,
-            result=[],
-            created_at=now,
-        )
-    elif (row.result, row.was_cancelled, row.annotator, row.deleted_at) == (
+    now = ctx.clock()
+    # The webhook's read-back and the pull may store the same annotation at once: claim the
+    # row first (insert-if-absent waits for a concurrent insert), then work on it under a lock,
+    # so the second writer sees the first one's row and records nothing twice.
+    created = insert_if_absent(
+        session,
+        Annotation,
+        {
+            "asset_id": asset.id,
+            "destination_id": destination.id,
+            "task_id": held.task_id,
+            "ls_annotation_id": held.ls_id,
+            "annotator": annotator,
+            "result": [],
+            "was_cancelled": False,
+            "created_at": now,
+            "updated_at": now,
+        },
+    )
+    row = _row(session, destination.id, held.ls_id, lock=True)
+    if row is None:  # pragma: no cover - the insert above or a committed writer made it
+        raise UnusableAnnotation("the annotation's row could not be claimed", annotation=held.ls_id)
+    if not created and (row.result, row.was_cancelled, row.annotator, row.deleted_at) == (
         held.result,
         held.was_cancelled,
         annotator,
@@ -165,12 +176,15 @@ def store_annotation(
     return []
 
 
-def _row(session: Session, destination_id: str, ls_id: int) -> Annotation | None:
-    return session.exec(
-        select(Annotation).where(
-            Annotation.destination_id == destination_id, Annotation.ls_annotation_id == ls_id
-        )
-    ).first()
+def _row(
+    session: Session, destination_id: str, ls_id: int, *, lock: bool = False
+) -> Annotation | None:
+    query = select(Annotation).where(
+        Annotation.destination_id == destination_id, Annotation.ls_annotation_id == ls_id
+    )
+    if lock:  # a row lock on PostgreSQL; SQLite's writers are serialised by BEGIN IMMEDIATE
+        query = query.with_for_update()
+    return session.exec(query).first()
 
 
 def _annotator(
@@ -286,7 +300,7 @@ def mark_deleted(
     actor: Actor = WEBHOOK,
 ) -> int:
     """Record that Label Studio no longer holds the annotation (only after reading it back)."""
-    row = _row(session, destination.id, ls_id)
+    row = _row(session, destination.id, ls_id, lock=True)
     now = ctx.clock()
     resolve_failures(session, destination.id, ls_id, "absent-in-labelstudio", now=now)
     if row is None or row.deleted_at is not None:

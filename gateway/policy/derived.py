@@ -63,9 +63,24 @@ def delete_detections(session: Session, asset_id: str) -> None:
     session.exec(delete(Annotation).where(col(Annotation.asset_id) == asset_id))
 
 
+def candidate_key_versions(session: Session, dataset_id: str) -> set[int]:
+    """Key versions that sealed the dataset's review candidates (gateway.review.candidates)."""
+    from gateway.models import Asset
+    from gateway.review.models import ReviewCandidate
+
+    return set(
+        session.exec(
+            select(ReviewCandidate.key_version)
+            .join(Asset, col(Asset.id) == col(ReviewCandidate.asset_id))
+            .where(Asset.dataset_id == dataset_id)
+        ).all()
+    )
+
+
 def shred_unused_key_versions(session: Session, dataset_id: str, *, now: datetime) -> list[int]:
-    """Crypto-shred dataset key versions that no stored original or sealed metadata needs any
-    more (never the newest: new uploads are sealed under it). Returns the versions shredded."""
+    """Crypto-shred dataset key versions that no stored original, sealed metadata or review
+    candidate needs any more (never the newest: new uploads are sealed under it). Returns the
+    versions shredded."""
     from gateway.models import Asset
 
     keys = session.exec(
@@ -83,6 +98,7 @@ def shred_unused_key_versions(session: Session, dataset_id: str, *, now: datetim
             )
         ).all()
     )
+    in_use |= candidate_key_versions(session, dataset_id)  # a candidate under review needs it
     shredded = []
     for key in keys[:-1]:
         if key.version not in in_use:

@@ -31,6 +31,7 @@ from gateway.pseudonymisation.dataset_secrets import SecretPurpose, dataset_secr
 from gateway.pseudonymisation.pseudonyms import compute_pseudonym
 from gateway.pseudonymisation.tables import VaultEntry
 from gateway.pseudonymisation.task_meta import identifiers, private_metadata
+from gateway.review.candidates import drop_candidate
 
 
 def one_month_later(moment: datetime) -> datetime:
@@ -181,6 +182,8 @@ def erase_asset(
     ]
     delete_blob(ctx, session, asset.original_blob, owner=asset.id)
     delete_blob(ctx, session, asset.redacted_blob, owner=asset.id)
+    if drop_candidate(ctx, session, asset.id):
+        deleted.append("review-candidate")
     recipients = remover.remove_tasks(ctx, session, asset_id=asset.id, reason="erasure")
     delete_detections(session, asset.id)
     if aliases:

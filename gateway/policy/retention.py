@@ -35,6 +35,7 @@ from gateway.policy.governing import governing_policy
 from gateway.policy.schema import RetentionPolicy
 from gateway.policy.tables import LegalHold
 from gateway.pseudonymisation.tables import VaultEntry
+from gateway.review.candidates import drop_candidate
 
 RETENTION = Actor("system", "retention")
 S = AssetState
@@ -245,13 +246,16 @@ def _delete_original(ctx: GatewayContext, session: Session, asset: Asset, item: 
     if asset.original_blob is None:
         return False
     delete_blob(ctx, session, asset.original_blob, owner=asset.id)
+    deleted = ["original"]
+    if drop_candidate(ctx, session, asset.id):  # it is the original's masked pixels
+        deleted.append("review-candidate")
     record_original_deleted(  # the state stays: a released asset is still released
         session,
         asset,
         actor=RETENTION,
         now=ctx.clock(),
         region=ctx.settings.region,
-        parameters={"rule": item.rule, "deleted": ["original"]},
+        parameters={"rule": item.rule, "deleted": deleted},
     )
     shred_unused_key_versions(session, asset.dataset_id, now=ctx.clock())
     return True
@@ -273,6 +277,8 @@ def _expire(
     ]
     delete_blob(ctx, session, asset.original_blob, owner=asset.id)
     delete_blob(ctx, session, asset.redacted_blob, owner=asset.id)
+    if drop_candidate(ctx, session, asset.id):
+        deleted.append("review-candidate")
     recipients = remover.remove_tasks(ctx, session, asset_id=asset.id, reason=item.rule)
     delete_detections(session, asset.id)
     note_original_gone(asset, now=now)

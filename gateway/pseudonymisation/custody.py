@@ -25,6 +25,7 @@ from gateway.lineage import Actor, append
 from gateway.models import Asset, AssetState, Dataset, DatasetKey, Job, JobState
 from gateway.pseudonymisation.master_rotation import ensure_master_rotatable, rotate_master_key
 from gateway.pseudonymisation.tables import DatasetSecret, VaultEntry
+from gateway.review.models import ReviewCandidate
 from gateway.storage import grant_storage_write, region_of
 
 
@@ -125,8 +126,11 @@ def _reencrypt_asset(ctx: GatewayContext, asset_id: str) -> None:
 
 
 def _retire_unused_versions(ctx: GatewayContext, session: Session, dataset_id: str) -> list[int]:
+    from gateway.policy.derived import candidate_key_versions
+
     current = ctx.keys.dataset_key(session, dataset_id).version
     used = set(session.exec(select(Asset.key_version).where(Asset.dataset_id == dataset_id)).all())
+    used |= candidate_key_versions(session, dataset_id)  # kept until the review ends
     retired = []
     for row in ctx.keys.dataset_key_versions(session, dataset_id):
         if row.version < current and row.wrapped is not None and row.version not in used:
@@ -181,23 +185,30 @@ def shred_dataset(
         entries = session.exec(select(VaultEntry).where(VaultEntry.dataset_id == dataset_id)).all()
         for entry in entries:
             session.delete(entry)
-        blobs = []
+        blobs, candidates = [], []
         for asset in session.exec(select(Asset).where(Asset.dataset_id == dataset_id)).all():
             if asset.original_blob is not None:
                 blobs.append(asset.original_blob)
             asset.original_blob, asset.private_meta = None, None
             session.add(asset)
+            candidate = session.get(ReviewCandidate, asset.id)  # sealed masked pixels: they go
+            if candidate is not None:
+                candidates.append(candidate.blob)
+                session.delete(candidate)
         cancelled = _cancel_jobs(session, dataset_id, now=now)
         params = {
             "key_versions": len(key_rows),
             "secrets": len(secret_rows),
             "vault_entries": len(entries),
             "originals": len(blobs),
+            "review_candidates": len(candidates),
             "jobs_cancelled": cancelled,
             "reason": reason,
         }
         _record(ctx, session, "dataset.crypto-shredded", dataset_id, actor, params)
     deleted = sum(1 for blob in blobs if ctx.store.delete(blob))
+    for blob in candidates:
+        ctx.store.delete(blob)
     rotate_master_key(ctx, actor=actor, reason=f"crypto-shredding of dataset {dataset_id}")
     scrub_database(ctx)
     return ShredReport(

@@ -5,7 +5,9 @@ review item and carries an HMAC over both and the rendition's SHA-256, under a s
 dataset key. It answers only while the item is open, on the destination that holds the
 dataset's review project, while residency allows that destination's region: a quarantined
 or flagged asset's redacted copy is shown to reviewers there and nowhere else. Never an
-original: the only bytes served are the asset's redacted rendition."""
+original: the only bytes served are the asset's redacted rendition or, for a leak-check
+quarantine, the engine's candidate rendition (gateway.review.candidates), which is served
+nowhere else."""
 
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ from gateway.labelstudio.urls import (
 )
 from gateway.models import Asset, AssetState, Destination
 from gateway.policy.enforcement import EnforcementPoint, enforce_residency
+from gateway.review.candidates import candidate_image, candidate_of
 from gateway.review.models import ReviewItem, ReviewProject
 
 
@@ -43,7 +46,12 @@ def _signature(key: DatasetKeyMaterial, destination_id: str, item_id: str, sha: 
 NO_RENDITION = "none"  # what a URL is signed over when the asset has no redacted copy yet
 
 
-def _shown(asset: Asset) -> str:
+def _shown(session: Session, asset: Asset) -> str:
+    """What a URL is signed over: the candidate of a leak-check quarantine, else the redacted
+    copy, else nothing (a new candidate or copy makes earlier URLs answer 404)."""
+    candidate = candidate_of(session, asset.id)
+    if candidate is not None:
+        return f"candidate:{candidate.sha256}"
     return asset.redacted_sha256 if asset.redacted_blob and asset.redacted_sha256 else NO_RENDITION
 
 
@@ -56,7 +64,7 @@ def review_image_url(
     if asset is None:
         raise NotFound("the review item's asset is gone", asset=item.asset_id)
     key = ctx.keys.dataset_key(session, asset.dataset_id)
-    sig = _signature(key, destination.id, item.id, _shown(asset))
+    sig = _signature(key, destination.id, item.id, _shown(session, asset))
     base = (destination.gateway_url or "").rstrip("/")
     return f"{base}/v1/review-images/{destination.id}/{item.id}?k={key.version}&s={sig}"
 
@@ -80,7 +88,8 @@ def resolve_review_image(
         key = ctx.keys.dataset_key(session, asset.dataset_id, version=key_version)
     except GatewayError:
         raise NotFound("no such image") from None
-    expected = _signature(key, destination.id, item.id, _shown(asset))
+    shown = _shown(session, asset)
+    expected = _signature(key, destination.id, item.id, shown)
     if not hmac.compare_digest(expected, signature):
         raise NotFound("no such image")
     project = session.get(ReviewProject, _project_id(session, asset.dataset_id))
@@ -106,7 +115,14 @@ def resolve_review_image(
         )
     except ResidencyViolation:
         raise ImageWithheld("this image cannot be shown here") from None
-    if _shown(asset) == NO_RENDITION or asset.redacted_blob is None:
+    candidate = candidate_of(session, asset.id) if shown.startswith("candidate:") else None
+    if candidate is not None:
+        try:
+            data = candidate_image(ctx, session, asset, candidate)
+        except GatewayError:
+            raise NotFound("no such image") from None
+        return ServedImage(data, "image/png", origin_of(destination.url))
+    if shown == NO_RENDITION or asset.redacted_blob is None:
         return ServedImage(placeholder(), "image/png", origin_of(destination.url))
     try:
         data = ctx.store.get(asset.redacted_blob)

@@ -29,7 +29,10 @@ INSTRUCTIONS = (
     "<li>Then choose <b>1 release</b> (the gateway blurs your boxes as well and releases), "
     "<b>2 reject</b> (never released), or <b>3 re-process</b> (only offered when there is no "
     "redacted copy yet), and submit with <b>Ctrl+Enter</b>.</li>"
-    "<li>Blue boxes are what the gateway already blurred; you cannot remove them.</li></ul>"
+    "<li>Blue boxes are what the gateway already blurred; you cannot remove them.</li>"
+    "<li>On an image the leak check quarantined, red boxes are where it still sees a face or "
+    "plate: keep a box to have it redacted, delete it if nothing identifiable is there.</li>"
+    "</ul>"
     "<p>Only reviewers named for this dataset decide; anyone else's answer is recorded and "
     "ignored.</p>"
 )
@@ -126,26 +129,39 @@ def _boxes(item: dict[str, Any], value: dict[str, Any], width: int, height: int)
     ]
 
 
-def engine_prediction(regions: list[dict[str, Any]], *, width: int, height: int) -> dict[str, Any]:
-    """The engine's regions (pixels) as a Label Studio prediction on the `engine` control."""
-    result = [
-        {
-            "id": f"engine-{i}",
-            "from_name": MISSED,
-            "to_name": IMAGE,
-            "type": "rectanglelabels",
-            "original_width": width,
-            "original_height": height,
-            "image_rotation": 0,
-            "value": {
-                "x": 100 * r["x"] / width,
-                "y": 100 * r["y"] / height,
-                "width": 100 * r["w"] / width,
-                "height": 100 * r["h"] / height,
-                "rotation": 0,
-                "rectanglelabels": [ENGINE_LABEL],
-            },
-        }
-        for i, r in enumerate(regions)
+def engine_prediction(
+    regions: list[dict[str, Any]],
+    *,
+    width: int,
+    height: int,
+    leak_hits: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The engine's regions (pixels) as a Label Studio prediction on the `engine` control,
+    and a leak-check quarantine's persisting hits as boxes with their own label (face or
+    plate): a reviewer keeps one to have it redacted, or deletes it."""
+    result = [_box(f"engine-{i}", r, ENGINE_LABEL, width, height) for i, r in enumerate(regions)]
+    result += [
+        _box(f"leak-{i}", h, h["label"] if h.get("label") in LABELS else "face", width, height)
+        for i, h in enumerate(leak_hits or [])
     ]
     return {"model_version": "gateway-engine", "score": 1.0, "result": result}
+
+
+def _box(ident: str, r: dict[str, Any], label: str, width: int, height: int) -> dict[str, Any]:
+    return {
+        "id": ident,
+        "from_name": MISSED,
+        "to_name": IMAGE,
+        "type": "rectanglelabels",
+        "original_width": width,
+        "original_height": height,
+        "image_rotation": 0,
+        "value": {
+            "x": 100 * r["x"] / width,
+            "y": 100 * r["y"] / height,
+            "width": 100 * r["w"] / width,
+            "height": 100 * r["h"] / height,
+            "rotation": 0,
+            "rectanglelabels": [label],
+        },
+    }

@@ -109,3 +109,19 @@ class ReviewSample(SQLModel, table=True):
     population: list[str] = Field(default_factory=list, sa_column=Column(JSON))
     drawn: list[str] = Field(default_factory=list, sa_column=Column(JSON))
     drawn_at: datetime = _ts()
+
+
+class ReviewCandidate(SQLModel, table=True):
+    """A leak-check quarantine's candidate rendition: the engine's masked image that failed the
+    leak check, metadata-free, sealed under the dataset key like an original (it may still
+    show a person). Served only to the dataset's reviewers while its item is open; deleted
+    when the review ends, when the asset is processed again, and with the asset (erasure,
+    retention). `leak_hits` are the hits that persisted (pixels), shown as pre-annotations."""
+
+    __tablename__ = "review_candidate"
+    asset_id: str = Field(foreign_key="asset.id", primary_key=True, max_length=36)
+    blob: str = Field(max_length=500)
+    sha256: str = Field(max_length=64, description="SHA-256 of the plain image")
+    key_version: int
+    leak_hits: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
+    created_at: datetime = _ts()

@@ -24,6 +24,7 @@ from gateway.lineage import Actor, append
 from gateway.models import Asset, Dataset, Destination, Detection
 from gateway.policy.enforcement import EnforcementPoint, enforce_residency
 from gateway.pseudonymisation import PseudonymField, pseudonym
+from gateway.review.candidates import candidate_of
 from gateway.review.images import review_image_url
 from gateway.review.labelconfig import INSTRUCTIONS, engine_prediction, review_label_config
 from gateway.review.models import Reviewer, ReviewItem, ReviewProject
@@ -203,7 +204,8 @@ def _task(
     if asset is None:
         raise NotFound("the review item's asset is gone", asset=item.asset_id)
     url = review_image_url(ctx, session, destination=destination, item=item)
-    has_rendition = asset.redacted_blob is not None
+    candidate = candidate_of(session, asset.id)
+    has_rendition = asset.redacted_blob is not None or candidate is not None
     note = _note(item, has_rendition=has_rendition)
     task: dict[str, Any] = {
         "data": {
@@ -218,7 +220,10 @@ def _task(
             {"x": d.x, "y": d.y, "w": d.w, "h": d.h}
             for d in session.exec(select(Detection).where(Detection.asset_id == asset.id)).all()
         ]
-        task["predictions"] = [engine_prediction(regions, width=asset.width, height=asset.height)]
+        hits = candidate.leak_hits if candidate is not None else []
+        task["predictions"] = [
+            engine_prediction(regions, width=asset.width, height=asset.height, leak_hits=hits)
+        ]
     return task
 
 

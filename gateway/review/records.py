@@ -14,6 +14,7 @@ from gateway.labelstudio.annotation_store import HeldAnnotation
 from gateway.labelstudio.tables import Incident
 from gateway.lineage import Actor, append
 from gateway.models import Asset
+from gateway.review.candidates import drop_reviewed_candidate
 from gateway.review.labelconfig import ReviewAnswer
 from gateway.review.models import ReviewDecision, ReviewItem
 from gateway.review.queue import end_hold
@@ -41,6 +42,7 @@ def close_item(
         row.details = {**kept, "requested": (answer.decision or outcome).value}
         session.add(row)
         end_hold(ctx, session, row, actor=reviewer)
+        drop_reviewed_candidate(ctx, session, row)
         close_incident(ctx, session, row, outcome, reviewer)
         append(
             session,

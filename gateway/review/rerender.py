@@ -28,12 +28,14 @@ from gateway.pipeline import RedactionOutcome, Redactor, _storage_allowed, redac
 from gateway.policy.derived import delete_blob
 from gateway.policy.governing import governing_policy
 from gateway.pseudonymisation.release import release_file
+from gateway.review.candidates import drop_candidate
 from gateway.review.labelconfig import ManualBox
 from gateway.storage import redacted_key
 from redaction import operators
 from redaction.errors import RedactionError
 from redaction.io import decode_image, encode_image
-from redaction.types import ImageFormat, Label, Region
+from redaction.policy import RedactionPolicy
+from redaction.types import BGRImage, ImageFormat, Label, Region
 
 MANUAL = "manual"
 REVIEWER_DETECTOR = "reviewer"
@@ -55,6 +57,17 @@ def manual_regions(boxes: tuple[ManualBox, ...], *, width: int, height: int) -> 
         if x1 > x0 and y1 > y0:
             regions.append(Region(Label(b.label), x0, y0, x1 - x0, y1 - y0, 1.0, REVIEWER_DETECTOR))
     return regions
+
+
+def mask_regions(
+    pixels: BGRImage, automatic: list[Region], manual: list[Region], *, policy: RedactionPolicy
+) -> BGRImage:
+    """Mask as the engine does for its own regions (the policy's operator; faces as inscribed
+    ellipses when the policy says so), and every manual box as a whole rectangle: the reviewer
+    drew a rectangle, and covering all of it is the safe choice."""
+    ellipse = frozenset({Label.FACE}) if policy.faces.ellipse else frozenset()
+    masked = operators.apply(pixels, automatic, operator=policy.operator, ellipse_labels=ellipse)
+    return operators.apply(masked, manual, operator=policy.operator, ellipse_labels=frozenset())
 
 
 def rerender(
@@ -92,12 +105,7 @@ def rerender(
         image = decode_image(original, limits=policy.limits)
         height, width = image.pixels.shape[:2]
         manual = manual_regions(boxes, width=width, height=height)
-        masked = operators.apply(
-            image.pixels,
-            [*automatic, *manual],
-            operator=policy.operator,
-            ellipse_labels=frozenset(),
-        )
+        masked = mask_regions(image.pixels, automatic, manual, policy=policy)
         outcome = chosen.redact(encode_image(masked, fmt=ImageFormat.PNG))
         if outcome.released and outcome.output is not None:
             outcome = replace(
@@ -146,6 +154,7 @@ def _record(
             asset.redacted_sha256 = digest
             ctx.store.put(asset.redacted_blob, outcome.output)
             _replace_detections(session, asset_id, automatic, outcome.regions, manual)
+        drop_candidate(ctx, session, asset_id)  # a failed re-render is rejected (decide)
         transition(
             session,
             asset,

@@ -14,7 +14,7 @@ from gateway.context import GatewayContext
 from gateway.db import transaction
 from gateway.errors import GatewayError
 from gateway.lineage import Actor
-from gateway.pipeline import Redactor
+from gateway.pipeline import RedactionOutcome, Redactor
 from gateway.review.decide import ReviewPull, pull_decisions
 from gateway.review.models import ReviewProject
 from gateway.review.project import REVIEW_PULL_LOOP
@@ -22,6 +22,38 @@ from gateway.workers import RedactorFactory
 
 log = logging.getLogger(__name__)
 REVIEW_PULL = Actor("system", "review-pull")
+
+
+class OnDemandRedactor:
+    """A redactor made on first use only (a pull with nothing to re-render starts no
+    redaction process) and closed by its owner."""
+
+    def __init__(self, factory: RedactorFactory) -> None:
+        self._factory = factory
+        self._redactor: Redactor | None = None
+
+    def redact(self, data: bytes) -> RedactionOutcome:
+        if self._redactor is None:
+            self._redactor = self._factory()
+        return self._redactor.redact(data)
+
+    def close(self) -> None:
+        close = getattr(self._redactor, "close", None)
+        self._redactor = None
+        if callable(close):
+            close()
+
+
+def pull_now(
+    ctx: GatewayContext, dataset_id: str, *, actor: Actor, redactor_factory: RedactorFactory
+) -> ReviewPull:
+    """One review pull of one dataset, now (the API's trigger; the loop below otherwise).
+    A pull running at the same time is safe: each decision is claimed once (decide._claim)."""
+    redactor = OnDemandRedactor(redactor_factory)
+    try:
+        return pull_decisions(ctx, dataset_id, redactor=redactor, actor=actor)
+    finally:
+        redactor.close()
 
 
 class ReviewPuller:

@@ -10,12 +10,13 @@ import time
 import httpx
 from sqlmodel import select
 
+from gateway.apikeys import create_api_key
 from gateway.asset_states import record_original_deleted
 from gateway.db import transaction
 from gateway.labelstudio.config import PRIVACY_FLAG_NAME
 from gateway.labelstudio.sync import sync_dataset
 from gateway.labelstudio.tables import Incident
-from gateway.models import Asset, AssetState, AssetSync, SyncState
+from gateway.models import Asset, AssetState, AssetSync, Role, SyncState
 from gateway.policy.derived import delete_blob
 from gateway.policy.tables import LegalHold
 from gateway.review.models import ReviewItem
@@ -130,11 +131,31 @@ def test_flagged_release_and_reject_only_when_the_original_is_gone(
     with sdk(labelstudio) as client:
         client.annotations.create(review[sampled]["id"], result=_decision("reject"))
     _until(lambda: _decided(ctx, sampled), "the sampled asset's review decided")
-    # a pull with nothing new does nothing (every answer is acted on once)
+    # a pull with nothing new does nothing (every answer is acted on once): the loop's, and
+    # the one an API-only process triggers over HTTP
     puller = ReviewPuller(ctx, interval_seconds=60, redactor_factory=lambda: session_redactor)
     again = puller.run_once()[dataset.id]
     puller.close()
     assert (again.decided, again.ignored, again.refused) == ({}, [], {})
+    with transaction(ctx.engine) as s:
+        _, admin = create_api_key(
+            s,
+            role=Role.ADMIN,
+            label="review-pull",
+            dataset_scope=None,
+            expires_at=None,
+            pepper=ctx.keys.api_key_pepper(),
+            actor=ADMIN,
+            now=ctx.clock(),
+            region=ctx.settings.region,
+        )
+    triggered = httpx.post(
+        f"{destination.gateway_url}/v1/datasets/{dataset.id}/review/pull",
+        headers={"Authorization": f"Bearer {admin}"},
+        timeout=60,
+    )
+    assert triggered.status_code == 200, triggered.text
+    assert triggered.json() == {"decided": {}, "ignored": [], "refused": {}, "resynced": []}
 
     with transaction(ctx.engine) as s:
         released = s.get(Asset, flagged)

@@ -41,6 +41,7 @@ REGISTRY: dict[str, EnforcementPoint] = {
     "gateway/review/project.py::push_review_tasks": P.SYNC,
     "gateway/review/rerender.py::_record": P.STORAGE_WRITE,
     "gateway/review/calibration.py::_calibration_asset": P.STORAGE_WRITE,
+    "gateway/review/candidates.py::keep_candidate": P.STORAGE_WRITE,
 }
 EXEMPT: dict[str, str] = {
     "gateway/health.py::storage_writable": "readiness writes and deletes a probe blob that "

@@ -321,3 +321,27 @@ def test_shredding_refuses_up_front_when_the_master_key_cannot_rotate(ctx, datas
         shred_dataset(ctx, dataset.id, actor=ADMIN, reason="not possible here")
     with transaction(ctx.engine) as s:
         assert ctx.keys.dataset_key(s, dataset.id).version == 1  # nothing was destroyed
+
+
+def test_crypto_shredding_deletes_review_candidates(file_ctx) -> None:
+    from gateway.review.candidates import candidate_of, keep_candidate
+
+    ctx = file_ctx
+    ds = _dataset(ctx, "shredded-in-review")
+    asset_id = _ingest(ctx, ds, exif_jpeg(), filename="a.jpg")
+    with transaction(ctx.engine) as s:
+        kept = keep_candidate(
+            ctx,
+            s,
+            s.get(Asset, asset_id),
+            image=b"masked pixels",
+            leak_hits=[],
+            reasons=[{"code": "leak-detected"}],
+            actor=ADMIN,
+        )
+        assert kept is not None
+    shred_dataset(ctx, ds, actor=ADMIN, reason="erasure of the whole dataset")
+    with transaction(ctx.engine) as s:
+        assert candidate_of(s, asset_id) is None
+    with pytest.raises(GatewayError):
+        ctx.store.get(kept.blob)
