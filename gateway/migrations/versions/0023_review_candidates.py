@@ -1,14 +1,14 @@
 """review candidates: a leak-check quarantine's masked image, sealed, kept for review only
 
 Revision ID: 0023_review_candidates
-Revises: 0019_review
+Revises: 0022_sync_jobs
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0023_review_candidates"
-down_revision = "0019_review"
+down_revision = "0022_sync_jobs"
 branch_labels = None
 depends_on = None
 
