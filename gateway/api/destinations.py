@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import JSONResponse
 
 from gateway.api.paging import PAGED, Paging, page
@@ -84,7 +84,7 @@ def sync_to_destination(
 @router.get("/v1/datasets/{dataset_ref}/sync/{job_id}", response_model=SyncJobView)
 def get_sync_job(
     dataset_ref: str,  # noqa: ARG001 (resolved and checked by the route's authority)
-    job_id: int,
+    job_id: Annotated[int, Path(ge=1, le=2**31 - 1)],  # the job table's id is a 32-bit integer
     session: DbSession,
     key: DatasetAdmin,
 ) -> dict[str, Any]:
