@@ -183,23 +183,23 @@ def test_predict_boxes_on_redacted_photos_with_lineage(
                 GT[name]["width"],
                 GT[name]["height"],
             )
-        expected = {
+        expected = sorted(
             (
                 {"person": "Person", "plate": "Licence plate", "face": "Face"}[d.model_class],
-                round(d.x),
-                round(d.y),
-                round(d.w),
-                round(d.h),
+                d.x,
+                d.y,
+                d.w,
+                d.h,
             )
             for d in _detections(ctx, sources, released.ids[name])
             if d.model_class in ("person", "plate", "face")  # the config has no vehicle label
             and d.score >= sources.threshold_for(d.model_class)
-        }
-        got = {
-            (r["value"]["rectanglelabels"][0], *(round(v) for v in _px(r)))
-            for r in prediction["result"]
-        }
-        assert got == expected
+        )
+        got = sorted((r["value"]["rectanglelabels"][0], *_px(r)) for r in prediction["result"])
+        # the same boxes; percentages and back lose a hair (33.5 px came back as 33.4999)
+        assert [g[0] for g in got] == [e[0] for e in expected]
+        for g, e in zip(got, expected, strict=True):
+            assert all(abs(a - b) < 0.01 for a, b in zip(g[1:], e[1:], strict=True)), (g, e)
     people = results[0][0]["result"]
     assert [r["value"]["rectanglelabels"] for r in people].count(["Person"]) >= 1
     records = _records(ctx, "ml.predicted")
