@@ -12,7 +12,7 @@ from gateway.api.paging import MAX_DB_INT
 from gateway.api.views import binary
 from gateway.authz import public
 from gateway.deps import Context, DbSession
-from gateway.labelstudio.urls import resolve_image
+from gateway.labelstudio.urls import ServedImage, resolve_image
 
 router = APIRouter(tags=["images"])
 
@@ -34,6 +34,12 @@ def get_image(
     image = resolve_image(
         ctx, session, destination_id=destination_id, asset_id=asset_id, key_version=k, signature=s
     )
+    return signed_image_response(image)
+
+
+def signed_image_response(image: ServedImage) -> Response:
+    """An image behind a signed URL: readable by the editor's origin only, never cached
+    (every fetch re-checks the asset), never sniffed, no referrer."""
     return Response(
         content=image.data,
         media_type=image.media_type,

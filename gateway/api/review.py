@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
+from gateway.api.images import signed_image_response
 from gateway.api.paging import MAX_DB_INT
 from gateway.api.views import binary
 from gateway.authz import DatasetFrom, Grant, authority, public
@@ -202,15 +203,4 @@ def get_review_image(
     image = resolve_review_image(
         ctx, session, destination_id=destination_id, item_id=item_id, key_version=k, signature=s
     )
-    return Response(
-        content=image.data,
-        media_type=image.media_type,
-        headers={
-            "Access-Control-Allow-Origin": image.allow_origin,
-            "Vary": "Origin",
-            "Cache-Control": "no-store",
-            "Cross-Origin-Resource-Policy": "cross-origin",
-            "X-Content-Type-Options": "nosniff",
-            "Referrer-Policy": "no-referrer",
-        },
-    )
+    return signed_image_response(image)
