@@ -13,6 +13,7 @@ from gateway.context import GatewayContext
 from gateway.errors import Conflict, NotFound
 from gateway.lineage import Actor, append
 from gateway.models import Dataset, LegalBasis
+from gateway.pseudonymisation.dataset_secrets import create_dataset_secrets
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,99}$")
 
@@ -86,6 +87,7 @@ def create_dataset(
     session.add(dataset)
     session.flush()
     key_version = ctx.keys.create_dataset_key(session, dataset.id, now=now)
+    create_dataset_secrets(ctx.keys, session, dataset.id, now=now)  # pseudonyms, digests, vault
     append(
         session,
         action="dataset.created",

@@ -88,6 +88,16 @@ class DatasetKey(SQLModel, table=True):
     shredded_at: datetime | None = _ts(nullable=True)
 
 
+class GatewaySecret(SQLModel, table=True):
+    """Gateway-wide secrets (the API-key pepper) that must outlive master-key rotation."""
+
+    __tablename__ = "gateway_secret"
+    purpose: str = Field(primary_key=True, max_length=32)
+    master_key_id: str = Field(max_length=64)
+    wrapped: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime = _ts()
+
+
 class Asset(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("dataset_id", "content_digest"),)
     id: str = Field(primary_key=True, max_length=36)

@@ -23,12 +23,17 @@ from gateway import crypto
 from gateway.context import GatewayContext
 from gateway.db import transaction
 from gateway.errors import KeyUnavailable
-from gateway.keys import KeyProvider, LocalMasterKey, MasterKey, pending_key_file
+from gateway.keys import (
+    KeyProvider,
+    LocalMasterKey,
+    MasterKey,
+    gateway_secret_aad,
+    pending_key_file,
+)
 from gateway.lineage import Actor, append
-from gateway.models import DatasetKey
+from gateway.models import DatasetKey, GatewaySecret
 from gateway.pseudonymisation.dataset_secrets import dataset_secret_aad
-from gateway.pseudonymisation.gateway_secrets import gateway_secret_aad
-from gateway.pseudonymisation.tables import DatasetSecret, GatewaySecret
+from gateway.pseudonymisation.tables import DatasetSecret
 
 KeyFilter = Callable[[str], bool]
 
