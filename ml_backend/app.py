@@ -33,7 +33,8 @@ from ml_backend.mapping import LabelMapping
 from ml_backend.readback import AnnotationReader, LabelStudioReader
 from ml_backend.service import MODEL_CLASS, TRAIN_EVENTS, PreLabeller
 from ml_backend.settings import MLBackendSettings
-from ml_backend.sources.base import SourceSet, load_sources
+from ml_backend.sources.base import SourceSet
+from ml_backend.sources.loading import load_sources
 from redaction.policy import Limits
 
 log = logging.getLogger(__name__)

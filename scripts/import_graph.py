@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Count function-level imports and import cycles in the gateway's own packages.
 
-    .venv/bin/python scripts/import_graph.py            # counts, then every cycle and deferred import
+    .venv/bin/python scripts/import_graph.py            # counts, cycles, deferred imports
     .venv/bin/python scripts/import_graph.py --summary  # the two counts only
 
 A function-level import is an `import` inside a function body (at any depth below a `def`);

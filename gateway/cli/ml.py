@@ -64,7 +64,7 @@ def serve(
 
 
 def _load(settings: MLBackendSettings) -> SourceSet:
-    from ml_backend.sources.base import load_sources
+    from ml_backend.sources.loading import load_sources
 
     err.print("loading pre-label models ...")
     sources = load_sources(settings)

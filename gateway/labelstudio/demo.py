@@ -161,7 +161,7 @@ def ml_backend_app(
     annotations back from the demo's Label Studio (on loopback, hence the opt-in)."""
     from ml_backend.app import create_app as create_ml_app
     from ml_backend.settings import MLBackendSettings
-    from ml_backend.sources.base import load_sources
+    from ml_backend.sources.loading import load_sources
 
     settings = MLBackendSettings(
         basic_auth_user=login["ml_user"],
