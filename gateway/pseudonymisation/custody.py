@@ -23,7 +23,11 @@ from gateway.errors import NotFound
 from gateway.keys import KeyPurpose, asset_aad
 from gateway.lineage import Actor, append
 from gateway.models import Asset, AssetState, Dataset, DatasetKey, Job, JobState
-from gateway.pseudonymisation.master_rotation import ensure_master_rotatable, rotate_master_key
+from gateway.pseudonymisation.master_rotation import (
+    ensure_master_rotatable,
+    ensure_region_holds,
+    rotate_master_key,
+)
 from gateway.pseudonymisation.tables import DatasetSecret, VaultEntry
 from gateway.review.models import ReviewCandidate
 from gateway.storage import grant_storage_write, region_of
@@ -166,8 +170,6 @@ def shred_dataset(
             if r.wrapped is not None
         ]
         if ctx.keys.kms is not None:  # per-region custody: only the key's region shreds
-            from gateway.scaleout.kms_rotation import ensure_region_holds
-
             ensure_region_holds(ctx, [r.master_key_id for r in key_rows])
         for key_row in key_rows:
             key_row.wrapped, key_row.shredded_at = None, now
