@@ -18,8 +18,9 @@ from gateway.context import GatewayContext
 from gateway.errors import GatewayError, InvalidRequest, ServiceUnavailable
 from gateway.http_limits import install_request_guard
 from gateway.logs import request_context
+from gateway.redaction_step import RedactorFactory
 from gateway.settings import Settings
-from gateway.workers import RedactorFactory, background_supervisor
+from gateway.workers import background_supervisor
 
 log = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"

@@ -4,6 +4,7 @@ redactors (`gateway.redactor`) can name it without importing the orchestration."
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -37,6 +38,10 @@ class RedactionOutcome:
 
 class Redactor(Protocol):
     def redact(self, data: bytes) -> RedactionOutcome: ...
+
+
+RedactorFactory = Callable[[], Redactor]
+"""Makes one redactor per worker thread (each drives its own isolated redaction process)."""
 
 
 class NotBuiltRedactor:

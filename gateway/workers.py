@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 
 from gateway.background import Periodic, Supervisor
 from gateway.context import GatewayContext
@@ -18,12 +17,11 @@ from gateway.db import transaction
 from gateway.health import storage_writable
 from gateway.jobs import next_due
 from gateway.pipeline import Redactor, process_next, worker_id
+from gateway.redaction_step import RedactorFactory
 from gateway.settings import Settings
 from gateway.sync_jobs import run_sync_job
 
 log = logging.getLogger(__name__)
-
-RedactorFactory = Callable[[], Redactor]
 
 
 class JobWorker:

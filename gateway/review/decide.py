@@ -41,8 +41,8 @@ from gateway.pipeline import Redactor
 from gateway.review.calibration import close_calibration
 from gateway.review.labelconfig import ReviewAnswer, read_answer
 from gateway.review.models import ReviewDecision, ReviewItem, ReviewReason
-from gateway.review.project import is_reviewer, review_project, reviewer_pseudonym
-from gateway.review.queue import open_items
+from gateway.review.project import is_reviewer, reviewer_pseudonym
+from gateway.review.queue import open_items, review_project
 from gateway.review.records import close_item, record_ignored, record_refusal
 from gateway.review.rerender import rerender
 

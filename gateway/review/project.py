@@ -28,7 +28,7 @@ from gateway.review.candidates import candidate_of
 from gateway.review.images import review_image_url
 from gateway.review.labelconfig import INSTRUCTIONS, engine_prediction, review_label_config
 from gateway.review.models import Reviewer, ReviewItem, ReviewProject
-from gateway.review.queue import open_items
+from gateway.review.queue import open_items, review_project, review_project_row
 
 
 def set_review_destination(
@@ -39,7 +39,7 @@ def set_review_destination(
     dataset = get_dataset(session, dataset_ref)
     destination = get_destination(session, destination_ref)
     _check_residency(ctx, session, dataset, destination, actor)
-    row = _row(session, dataset.id)
+    row = review_project_row(session, dataset.id)
     if row is not None:
         if row.destination_id != destination.id:
             raise InvalidRequest(
@@ -58,21 +58,6 @@ def set_review_destination(
     _record(
         ctx, session, dataset.id, "review.destination_set", actor, destination_id=destination.id
     )
-    return row
-
-
-def _row(session: Session, dataset_id: str) -> ReviewProject | None:
-    return session.exec(select(ReviewProject).where(ReviewProject.dataset_id == dataset_id)).first()
-
-
-def review_project(session: Session, dataset_id: str) -> ReviewProject:
-    row = _row(session, dataset_id)
-    if row is None:
-        raise NotFound(
-            "the dataset has no review destination: name one with "
-            "`privacy-gateway review setup DATASET --destination NAME`",
-            dataset=dataset_id,
-        )
     return row
 
 
