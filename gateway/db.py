@@ -9,6 +9,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, text
 from sqlmodel import Session
 
@@ -83,9 +85,6 @@ class SchemaOutdated(GatewayError):
 def require_current_schema(engine: Engine) -> None:
     """Refuse to work on a database whose schema is not at the newest migration (a command
     never migrates on its own: `privacy-gateway init` does, once, when the operator says so)."""
-    from alembic.runtime.migration import MigrationContext
-    from alembic.script import ScriptDirectory
-
     with engine.connect() as conn:
         current = set(MigrationContext.configure(conn).get_current_heads())
     heads = set(ScriptDirectory.from_config(alembic_config(engine)).get_heads())

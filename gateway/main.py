@@ -11,14 +11,30 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from gateway.api import apikeys, assets, datasets, health
+from gateway.api import (
+    apikeys,
+    assets,
+    datasets,
+    destinations,
+    health,
+    images,
+    ml_images,
+    review,
+    webhooks,
+)
+from gateway.api import lineage as lineage_api
+from gateway.api import policies as policies_api
+from gateway.api import reports as reports_api
+from gateway.api import vault as vault_api
 from gateway.api.contract import install_contract
+from gateway.api.docs import install_offline_docs
 from gateway.background import Supervisor
 from gateway.context import GatewayContext
 from gateway.errors import GatewayError, InvalidRequest, ServiceUnavailable
 from gateway.http_limits import install_request_guard
 from gateway.logs import request_context
 from gateway.redaction_step import RedactorFactory
+from gateway.redactor import IsolatedRedactor
 from gateway.settings import Settings
 from gateway.workers import background_supervisor
 
@@ -61,35 +77,17 @@ def create_app(
     install_contract(app)  # 401/404/405 as problem+json, OpenAPI security and problems
     install_request_guard(app, settings)  # credentials present and body limits, before any body
     app.middleware("http")(request_context)
-    from gateway.api.docs import install_offline_docs  # Swagger UI from a package, no CDN
-
-    install_offline_docs(app)
+    install_offline_docs(app)  # Swagger UI from a package, no CDN
     for module in (health, datasets, assets, apikeys):
         app.include_router(module.router)
-    from gateway.api import lineage as lineage_api
-
     app.include_router(lineage_api.router)
-    from gateway.api import reports as reports_api  # governance reports (compliance role)
-
-    app.include_router(reports_api.router)
-    from gateway.api import policies as policies_api  # policies, retention, erasure (admin)
-
-    app.include_router(policies_api.router)
-    from gateway.api import vault as vault_api  # re-identification vault (admin, purpose)
-
-    app.include_router(vault_api.router)
-    from gateway.api import (  # Label Studio sync
-        destinations,
-        images,
-        review,  # human review of redaction (admin, compliance)
-        webhooks,
-    )
-
+    app.include_router(reports_api.router)  # governance reports (compliance role)
+    app.include_router(policies_api.router)  # policies, retention, erasure (admin)
+    app.include_router(vault_api.router)  # re-identification vault (admin, purpose)
+    # Label Studio sync, and the human review of redaction (admin, compliance)
     for ls_module in (destinations, images, webhooks, review):
         app.include_router(ls_module.router)
-    from gateway.api import ml_images  # redacted renditions for the ML backend (ml role)
-
-    app.include_router(ml_images.router)
+    app.include_router(ml_images.router)  # redacted renditions for the ML backend (ml role)
 
     return app
 
@@ -104,8 +102,6 @@ def broker_dispatcher(ctx: GatewayContext, settings: Settings) -> Supervisor:
 
 
 def default_redactor_factory(ctx: GatewayContext) -> RedactorFactory:
-    from gateway.redactor import IsolatedRedactor  # heavy imports only when serving
-
     return lambda: IsolatedRedactor(ctx.settings)
 
 

@@ -49,6 +49,7 @@ from gateway.pseudonymisation.release import release_file
 from gateway.redaction_step import NotBuiltRedactor as NotBuiltRedactor  # re-exported
 from gateway.redaction_step import RedactionOutcome as RedactionOutcome
 from gateway.redaction_step import Redactor as Redactor
+from gateway.review.candidates import drop_candidate, keep_candidate
 from gateway.storage import StorageRegionUnavailable, located_key, redacted_key
 from redaction.errors import RedactionError
 
@@ -291,8 +292,6 @@ def _keep_candidate(
 ) -> None:
     """A new outcome replaces an earlier candidate; a leak-check quarantine keeps its own
     (sealed, for review only: gateway.review.candidates)."""
-    from gateway.review.candidates import drop_candidate, keep_candidate
-
     if released:
         drop_candidate(ctx, session, asset.id)
         return

@@ -9,9 +9,11 @@ imports under `if TYPE_CHECKING:` at module level do not count. The graph is bui
 syntax tree alone (nothing is imported): an edge A -> B for every module-level or function-level
 import in A of a module B in the packages, `from pkg import name` resolving to `pkg.name` when
 that is a module, else to `pkg`. Imports under `if TYPE_CHECKING:` are not edges (they never run).
-A cycle is a strongly connected component of more than one module. Importing a submodule makes
-Python run the parent package's `__init__`, but that is not an edge here: a package `__init__`
-that re-exports from its own submodules would otherwise always form a cycle with them.
+Importing `p.q.r` first runs the packages `p` and `p.q` (their `__init__`), so an import from
+outside a package is also an edge to that package: a package `__init__` that re-exports from
+its submodules hides a cycle otherwise (`policy.schema` -> `pseudonymisation` (`__init__`) ->
+`task_meta` -> ... -> `policy.schema`). A module's own ancestor packages are no edge (Python
+runs them before it). A cycle is a strongly connected component of more than one module.
 """
 
 from __future__ import annotations
@@ -105,6 +107,12 @@ def _targets(
             name = name.rpartition(".")[0]
         if name and name != module:
             targets.append(name)
+        # the packages Python runs on the way, unless the importer is inside them
+        parent = name.rpartition(".")[0]
+        while parent:
+            if parent in known and not module.startswith(parent + "."):
+                targets.append(parent)
+            parent = parent.rpartition(".")[0]
     return targets
 
 

@@ -19,6 +19,7 @@ from gateway.labelstudio.destinations import (
     register_destination,
     remove_destination,
 )
+from gateway.labelstudio.sync import sync_dataset
 from gateway.models import Role
 from gateway.sync_jobs import enqueue_sync, sync_job, sync_job_view
 
@@ -75,8 +76,6 @@ def sync_to_destination(
             view = sync_job_view(job)
         workers.wake()  # committed: a worker (or the broker dispatch) may take it now
         return JSONResponse(view, status_code=202)
-    from gateway.labelstudio.sync import sync_dataset
-
     report = sync_dataset(ctx, dataset_ref=key.dataset_id, destination_ref=to, actor=key.actor)
     return report.view()
 

@@ -6,6 +6,7 @@ from Label Studio by task id)."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -16,8 +17,16 @@ from gateway.api.images import signed_image_response
 from gateway.api.paging import MAX_DB_INT
 from gateway.api.views import binary
 from gateway.authz import DatasetFrom, Grant, authority, public
+from gateway.db import transaction
 from gateway.deps import Context, DbSession
+from gateway.errors import Conflict, NotFound
 from gateway.models import Role
+from gateway.review import project as review_projects
+from gateway.review.images import resolve_review_image
+from gateway.review.models import ReviewSample
+from gateway.review.project import push_review_tasks, set_review_destination
+from gateway.review.queue import enqueue_for_review, verify_sample
+from gateway.review.schedule import pull_now
 
 router = APIRouter(tags=["review"])
 DatasetAdmin = Annotated[Grant, authority(Role.ADMIN, scope=DatasetFrom.path("dataset_ref"))]
@@ -78,8 +87,6 @@ def set_destination(
     key: DatasetAdmin,
 ) -> dict[str, Any]:
     """Name the destination that holds the dataset's review project (residency checked)."""
-    from gateway.review.project import set_review_destination
-
     row = set_review_destination(ctx, session, key.dataset_id, body.destination, actor=key.actor)
     return {
         "dataset_id": row.dataset_id,
@@ -99,9 +106,9 @@ def add_reviewer(
     key: DatasetAdmin,
 ) -> dict[str, Any]:
     """Allow a Label Studio user of the review destination to decide this dataset's reviews."""
-    from gateway.review.project import add_reviewer as add
-
-    row = add(ctx, session, key.dataset_id, user=body.labelstudio_user_id, actor=key.actor)
+    row = review_projects.add_reviewer(
+        ctx, session, key.dataset_id, user=body.labelstudio_user_id, actor=key.actor
+    )
     return {"dataset_id": row.dataset_id, "pseudonym": row.pseudonym}
 
 
@@ -114,12 +121,6 @@ def queue_for_review(
 ) -> dict[str, Any]:
     """Queue every quarantined and flagged asset, draw this batch's sample of released ones
     (policy `review.sample_rate`), and create their tasks in the review project."""
-    from dataclasses import asdict
-
-    from gateway.db import transaction
-    from gateway.review.project import push_review_tasks
-    from gateway.review.queue import enqueue_for_review
-
     with transaction(ctx.engine) as session:
         queued = enqueue_for_review(ctx, session, key.dataset_id, actor=key.actor, sample=sample)
     pushed = push_review_tasks(ctx, key.dataset_id, actor=key.actor)
@@ -138,11 +139,6 @@ def pull_review_decisions(
     loop do: for a process that runs the API only (without a broker: with one, the region's
     worker runs it and this answers 409). A redaction process is started only if a decision
     needs a re-render."""
-    from dataclasses import asdict
-
-    from gateway.errors import Conflict
-    from gateway.review.schedule import pull_now
-
     if ctx.settings.broker_configured:  # a release re-renders from the original, which only
         # the worker of the dataset's region may open: never from this process
         raise Conflict(
@@ -167,10 +163,6 @@ def verify_review_sample(
     key: Governance,
 ) -> dict[str, Any]:
     """Recompute a review sample from the signed checkpoint that seeded it."""
-    from gateway.errors import NotFound
-    from gateway.review.models import ReviewSample
-    from gateway.review.queue import verify_sample
-
     row = session.get(ReviewSample, sample_id)
     if row is None or row.dataset_id != key.dataset_id:
         raise NotFound(f"no review sample {sample_id!r} in this dataset", sample=sample_id)
@@ -198,8 +190,6 @@ def get_review_image(
     k: Annotated[int, Query(ge=1, le=MAX_DB_INT, description="dataset key version")],
     s: Annotated[str, Query(min_length=64, max_length=64, pattern="^[0-9a-f]+$")],
 ) -> Response:
-    from gateway.review.images import resolve_review_image
-
     image = resolve_review_image(
         ctx, session, destination_id=destination_id, item_id=item_id, key_version=k, signature=s
     )

@@ -26,7 +26,8 @@ from gateway.labelstudio.tables import (
 )
 from gateway.lineage import Actor, append
 from gateway.models import Asset, AssetState, AssetSync, Destination
-from gateway.pseudonymisation import PseudonymField, pseudonym
+from gateway.pseudonymisation.policy import PseudonymField
+from gateway.pseudonymisation.task_meta import pseudonym
 from gateway.pseudonymisation.upsert import insert_if_absent
 
 WEBHOOK = Actor("system", "labelstudio-webhook")

@@ -23,6 +23,7 @@ from sqlmodel import Session, col, select
 from gateway.context import GatewayContext
 from gateway.errors import Conflict, InvalidRequest, NotFound
 from gateway.labelstudio.client import LabelStudioClient, RetryPolicy
+from gateway.labelstudio.tables import Annotation, LabelStudioProject
 from gateway.lineage import Actor, append
 from gateway.models import AssetSync, Destination, SyncState
 from gateway.outbound import AddressPolicy
@@ -236,8 +237,6 @@ def remove_destination(
             "the destination still holds tasks; remove them (retention/erasure) first",
             destination=destination.name,
         )
-    from gateway.labelstudio.tables import Annotation, LabelStudioProject
-
     if session.exec(select(Annotation).where(Annotation.destination_id == destination.id)).first():
         raise Conflict(
             "annotations from this destination are kept in the gateway and name it; "

@@ -22,6 +22,7 @@ from sqlmodel import Session, col, select
 from gateway.context import GatewayContext
 from gateway.db import transaction
 from gateway.errors import GatewayError, ResidencyViolation
+from gateway.labelstudio.annotations import pull_annotations
 from gateway.labelstudio.client import RetryPolicy
 from gateway.labelstudio.removal import remove_asset_tasks
 from gateway.lineage import Actor, append
@@ -233,8 +234,6 @@ def withdraw_forbidden(
     if not groups:
         return report
     if not annotations_pulled:
-        from gateway.labelstudio.annotations import pull_annotations
-
         try:
             pull_annotations(ctx, destination, actor=actor, retry=retry)
         except GatewayError as exc:

@@ -12,7 +12,7 @@ from gateway.context import GatewayContext
 from gateway.labelstudio.local_files import local_file_url, uses_local_files
 from gateway.labelstudio.urls import image_url
 from gateway.models import Asset, Destination
-from gateway.pseudonymisation import task_metadata
+from gateway.pseudonymisation.task_meta import task_metadata
 
 
 def task_data(

@@ -16,7 +16,7 @@ from gateway.errors import IntegrityFailure, NotFound
 from gateway.lineage.canonical import GENESIS_HASH, canonical_json
 from gateway.lineage.ledger import current_frontier, read_head, sequence_pending
 from gateway.lineage.merkle import Frontier, leaf_hash
-from gateway.lineage.signing import sign_bytes, verify_signature
+from gateway.lineage.signing import ensure_signing_key, public_keys, sign_bytes, verify_signature
 from gateway.lineage.tables import LineageCheckpoint
 from gateway.models import LineageRecord
 
@@ -51,8 +51,6 @@ def create_checkpoint(ctx: GatewayContext, session: Session) -> LineageCheckpoin
         return existing
     frontier = current_frontier(session, head_seq)[0]
     root = frontier.root().hex()
-    from gateway.lineage.signing import ensure_signing_key
-
     key = ensure_signing_key(ctx, session)
     now = ctx.clock()
     body = checkpoint_body(
@@ -179,8 +177,6 @@ def get_checkpoint(session: Session, tree_size: int | None) -> LineageCheckpoint
 
 def verify_stored_checkpoints(session: Session) -> int:
     """Every stored checkpoint: signature by its key, and root/head equal to the chain's."""
-    from gateway.lineage.signing import public_keys
-
     keys = public_keys(session)
     cps = list_checkpoints(session)
     frontier, head, pos = Frontier(), GENESIS_HASH, 0

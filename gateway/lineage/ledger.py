@@ -33,6 +33,7 @@ from gateway.errors import IntegrityFailure, InvalidRequest
 from gateway.lineage.canonical import GENESIS_HASH, SCHEMA, canonical_json, chain_hash
 from gateway.lineage.merkle import Frontier, leaf_hash
 from gateway.lineage.tables import LineageOutbox, LineageTree
+from gateway.lineage.walk import Position, walk
 from gateway.models import LineageHead, LineageRecord
 
 log = logging.getLogger(__name__)
@@ -374,8 +375,6 @@ def verify_chain(session: Session, *, batch: int = 20_000) -> int:
     The head is read first, and records are walked up to it: writers appending meanwhile (a
     live ledger) cannot make a consistent chain look broken. Returns the records verified.
     """
-    from gateway.lineage.walk import Position, walk
-
     head_seq, head_hash = read_head(session, lock=False)
     end = walk(
         session,

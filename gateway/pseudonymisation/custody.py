@@ -23,6 +23,7 @@ from gateway.errors import NotFound
 from gateway.keys import KeyPurpose, asset_aad
 from gateway.lineage import Actor, append
 from gateway.models import Asset, AssetState, Dataset, DatasetKey, Job, JobState
+from gateway.policy.derived import candidate_key_versions
 from gateway.pseudonymisation.master_rotation import (
     ensure_master_rotatable,
     ensure_region_holds,
@@ -130,8 +131,6 @@ def _reencrypt_asset(ctx: GatewayContext, asset_id: str) -> None:
 
 
 def _retire_unused_versions(ctx: GatewayContext, session: Session, dataset_id: str) -> list[int]:
-    from gateway.policy.derived import candidate_key_versions
-
     current = ctx.keys.dataset_key(session, dataset_id).version
     used = set(session.exec(select(Asset.key_version).where(Asset.dataset_id == dataset_id)).all())
     used |= candidate_key_versions(session, dataset_id)  # kept until the review ends

@@ -31,6 +31,7 @@ from gateway.keys import (
     pending_key_file,
 )
 from gateway.lineage import Actor, append
+from gateway.lineage.signing import all_keys, rewrap_signing_keys
 from gateway.models import DatasetKey, GatewaySecret
 from gateway.pseudonymisation.dataset_secrets import dataset_secret_aad
 from gateway.pseudonymisation.tables import DatasetSecret
@@ -142,8 +143,6 @@ def _rewrap_gateway_secrets(session: Session, keys: KeyProvider, new: MasterKey)
 
 
 def _rewrap_signing_keys(session: Session, keys: KeyProvider, new: MasterKey) -> int:
-    from gateway.lineage.signing import all_keys, rewrap_signing_keys
-
     for row in all_keys(session):  # each row must be under the loaded key (or reloadable)
         if row.wrapped is not None and row.master_key_id != new.key_id:
             keys.master_for(row.master_key_id)

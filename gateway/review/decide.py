@@ -34,6 +34,7 @@ from gateway.labelstudio.annotation_store import HeldAnnotation, held_annotation
 from gateway.labelstudio.client import LabelStudioClient, RetryPolicy
 from gateway.labelstudio.destinations import connect, get_destination
 from gateway.labelstudio.removal import remove_asset_tasks
+from gateway.labelstudio.sync import sync_dataset
 from gateway.labelstudio.tables import Incident, IncidentKind
 from gateway.lineage import Actor, append
 from gateway.models import Asset, AssetState, AssetSync, Destination, Job, JobState, SyncState
@@ -338,8 +339,6 @@ def _send_again(
 ) -> None:
     """A released again asset goes back to the annotation projects it was withdrawn from
     (a new task with the new copy; the annotations kept by the gateway stay with it)."""
-    from gateway.labelstudio.sync import sync_dataset
-
     with transaction(ctx.engine) as session:
         asset = session.get(Asset, asset_id)
         rows = session.exec(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hmac
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from gateway import crypto
 from gateway.context import GatewayContext
@@ -153,7 +153,5 @@ def placeholder() -> bytes:
 
 
 def _project_id(session: Session, dataset_id: str) -> int | None:
-    from sqlmodel import select
-
     row = session.exec(select(ReviewProject).where(ReviewProject.dataset_id == dataset_id)).first()
     return row.id if row else None

@@ -23,7 +23,8 @@ from gateway.labelstudio.projects import webhook_url
 from gateway.lineage import Actor, append
 from gateway.models import Asset, Dataset, Destination, Detection
 from gateway.policy.enforcement import EnforcementPoint, enforce_residency
-from gateway.pseudonymisation import PseudonymField, pseudonym
+from gateway.pseudonymisation.policy import PseudonymField
+from gateway.pseudonymisation.task_meta import pseudonym
 from gateway.review.candidates import candidate_of
 from gateway.review.images import review_image_url
 from gateway.review.labelconfig import INSTRUCTIONS, engine_prediction, review_label_config

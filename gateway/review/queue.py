@@ -13,13 +13,15 @@ from sqlmodel import Session, col, select
 
 from gateway.context import GatewayContext
 from gateway.datasets import get_dataset
-from gateway.errors import Conflict, InvalidRequest, NotFound
+from gateway.errors import Conflict, IntegrityFailure, InvalidRequest, NotFound
 from gateway.labelstudio.tables import Incident
 from gateway.lineage import Actor, append
-from gateway.lineage.checkpoints import create_checkpoint
+from gateway.lineage.checkpoints import create_checkpoint, get_checkpoint, verify_checkpoint
+from gateway.lineage.signing import public_keys
 from gateway.models import Asset, AssetState
 from gateway.policy.governing import governing_policy
 from gateway.policy.holds import place_hold, release_hold
+from gateway.policy.schema import ReviewPolicy
 from gateway.review.models import ReviewItem, ReviewProject, ReviewReason, ReviewSample
 from gateway.review.sampling import draw, seed_of
 
@@ -236,8 +238,6 @@ def sample_released(
 
 
 def _check_rate(rate: str) -> None:
-    from gateway.policy.schema import ReviewPolicy
-
     try:
         ReviewPolicy(sample_rate=rate)
     except ValueError:
@@ -259,10 +259,6 @@ def verify_sample(ctx: GatewayContext, session: Session, sample_id: str) -> Samp
     """Recompute a draw from its signed checkpoint: the checkpoint's signature must verify,
     the seed must be its digest, and the draw must be what the seed gives. Raises
     IntegrityFailure when the checkpoint does not verify."""
-    from gateway.errors import IntegrityFailure, NotFound
-    from gateway.lineage.checkpoints import get_checkpoint, verify_checkpoint
-    from gateway.lineage.signing import public_keys
-
     sample = session.get(ReviewSample, sample_id)
     if sample is None:
         raise NotFound(f"no review sample {sample_id!r}", sample=sample_id)
