@@ -64,6 +64,7 @@ def key_provider(settings: Settings, *, create_master_key: bool) -> KeyProvider:
     """The key service's keys for this process's credential when one is configured (no
     master key on disk), else the local master key file or environment variable."""
     if settings.kms_url is not None:
+        # deferred: the key-service client (httpx) only with GATEWAY_KMS_URL
         from gateway.scaleout.kms import kms_key_provider
 
         return kms_key_provider(settings)

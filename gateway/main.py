@@ -95,6 +95,7 @@ def create_app(
 def broker_dispatcher(ctx: GatewayContext, settings: Settings) -> Supervisor:
     """With a broker, the API runs no jobs and no periodic work: it only hands committed jobs
     to the broker when woken by an upload (the scheduler's relay catches what it misses)."""
+    # deferred: Celery only with a broker (GATEWAY_BROKER_URL)
     from gateway.scaleout.broker import celery_app
     from gateway.scaleout.relay import CeleryPublisher, Dispatcher
 

@@ -120,6 +120,7 @@ def _redact_plain(data: bytes, config: _WorkerConfig, state: dict[str, Any]) -> 
 
 
 def _load(config: _WorkerConfig) -> dict[str, Any]:
+    # deferred: OpenCV loads in the worker process, not in the service that starts it
     import cv2
 
     cv2.setNumThreads(config.threads)

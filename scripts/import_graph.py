@@ -37,7 +37,7 @@ class LocalImport:
     module: str
     line: int
     text: str
-    commented: bool  # a `#` comment on the line or the line above (the reason it is deferred)
+    commented: bool  # a `#` comment on it or above it (the reason it is deferred)
 
 
 def module_files(root: Path = ROOT, packages: Iterable[str] = PACKAGES) -> dict[str, Path]:
@@ -116,10 +116,22 @@ def _targets(
     return targets
 
 
-def _has_comment(lines: list[str], line: int) -> bool:
-    here = lines[line - 1]
-    above = lines[line - 2].strip() if line >= 2 else ""
-    return "#" in here or above.startswith("#")
+DEFERRED_MARKER = "# deferred imports:"
+"""A module-level comment starting so gives the reason for every import inside its functions
+(the command line: each command loads only what it runs)."""
+
+
+def _has_comment(lines: list[str], node: ast.stmt, import_lines: set[int]) -> bool:
+    """A comment on the statement, or above it or above the run of imports it belongs to."""
+    end = node.end_lineno or node.lineno
+    if any("#" in lines[i - 1] for i in range(node.lineno, end + 1)):
+        return True
+    line = node.lineno - 1
+    while line >= 1 and (
+        line in import_lines or (not lines[line - 1].strip() and line - 1 in import_lines)
+    ):  # up through the run (isort's blank line between its groups included)
+        line -= 1
+    return line >= 1 and lines[line - 1].strip().startswith("#")
 
 
 def analyse(
@@ -134,11 +146,17 @@ def analyse(
         source = path.read_text(encoding="utf-8")
         lines = source.splitlines()
         is_package = path.name == "__init__.py"
-        for node, in_function in _walk_imports(ast.parse(source), in_function=False):
+        found = list(_walk_imports(ast.parse(source), in_function=False))
+        import_lines = {
+            i for node, _ in found for i in range(node.lineno, (node.end_lineno or node.lineno) + 1)
+        }
+        module_reason = any(line.startswith(DEFERRED_MARKER) for line in lines)
+        for node, in_function in found:
             graph[name].update(_targets(name, is_package, node, known))
             if in_function:
                 text = lines[node.lineno - 1].strip()
-                local.append(LocalImport(name, node.lineno, text, _has_comment(lines, node.lineno)))
+                commented = module_reason or _has_comment(lines, node, import_lines)
+                local.append(LocalImport(name, node.lineno, text, commented))
     return graph, local
 
 

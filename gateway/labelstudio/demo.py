@@ -161,6 +161,7 @@ def ml_backend_app(
 ) -> Any:
     """The ML backend, embedded: same process and database as the demo's gateway; `fit` reads
     annotations back from the demo's Label Studio (on loopback, hence the opt-in)."""
+    # deferred: the ML backend and its model runtimes (onnxruntime) only when the demo starts it
     from ml_backend.app import create_app as create_ml_app
     from ml_backend.sources.loading import load_sources
 

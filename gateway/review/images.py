@@ -138,6 +138,7 @@ def resolve_review_image(
 
 def placeholder() -> bytes:
     """A grey image that says there is nothing to look at (never any pixel of the asset)."""
+    # deferred: OpenCV, NumPy and the codecs only when a placeholder is drawn
     import cv2
     import numpy as np
 
