@@ -20,7 +20,7 @@ from gateway.labelstudio.destinations import (
     remove_destination,
 )
 from gateway.labelstudio.sync import sync_dataset
-from gateway.models import Role
+from gateway.models import MAX_INT, Role
 from gateway.sync_jobs import enqueue_sync, sync_job, sync_job_view
 
 router = APIRouter(tags=["destinations"])
@@ -83,7 +83,7 @@ def sync_to_destination(
 @router.get("/v1/datasets/{dataset_ref}/sync/{job_id}", response_model=SyncJobView)
 def get_sync_job(
     dataset_ref: str,  # noqa: ARG001 (resolved and checked by the route's authority)
-    job_id: Annotated[int, Path(ge=1, le=2**31 - 1)],  # the job table's id is a 32-bit integer
+    job_id: Annotated[int, Path(ge=1, le=MAX_INT)],  # the job table's id is an Integer column
     session: DbSession,
     key: DatasetAdmin,
 ) -> dict[str, Any]:

@@ -14,13 +14,12 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from gateway.api.images import signed_image_response
-from gateway.api.paging import MAX_DB_INT
 from gateway.api.views import binary
 from gateway.authz import DatasetFrom, Grant, authority, public
 from gateway.db import transaction
 from gateway.deps import Context, DbSession
 from gateway.errors import Conflict, NotFound
-from gateway.models import Role
+from gateway.models import MAX_BIGINT, Role
 from gateway.review import project as review_projects
 from gateway.review.images import resolve_review_image
 from gateway.review.models import ReviewSample
@@ -40,7 +39,7 @@ class ReviewDestinationBody(BaseModel):
 
 
 class ReviewerBody(BaseModel):
-    labelstudio_user_id: int = Field(ge=1, le=MAX_DB_INT, description="the Label Studio user")
+    labelstudio_user_id: int = Field(ge=1, le=MAX_BIGINT, description="the Label Studio user")
 
 
 class ReviewProjectView(BaseModel):
@@ -187,7 +186,7 @@ def get_review_image(
     item_id: str,
     ctx: Context,
     session: DbSession,
-    k: Annotated[int, Query(ge=1, le=MAX_DB_INT, description="dataset key version")],
+    k: Annotated[int, Query(ge=1, le=MAX_BIGINT, description="dataset key version")],
     s: Annotated[str, Query(min_length=64, max_length=64, pattern="^[0-9a-f]+$")],
 ) -> Response:
     image = resolve_review_image(
