@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import InterfaceError, OperationalError
 
@@ -28,9 +27,10 @@ from gateway.api import reports as reports_api
 from gateway.api import vault as vault_api
 from gateway.api.contract import install_contract
 from gateway.api.docs import install_offline_docs
+from gateway.api.problems import install_problem_handlers
 from gateway.background import Supervisor
 from gateway.context import GatewayContext
-from gateway.errors import GatewayError, InvalidRequest, ServiceUnavailable
+from gateway.errors import PROBLEM, ServiceUnavailable
 from gateway.http_limits import install_request_guard
 from gateway.logs import request_context
 from gateway.redaction_step import RedactorFactory
@@ -39,7 +39,6 @@ from gateway.settings import Settings
 from gateway.workers import background_supervisor
 
 log = logging.getLogger(__name__)
-PROBLEM = "application/problem+json"
 
 
 def create_app(
@@ -107,18 +106,9 @@ def default_redactor_factory(ctx: GatewayContext) -> RedactorFactory:
 
 
 def _install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(GatewayError)
-    async def gateway_error(_: Request, exc: GatewayError) -> JSONResponse:
-        return JSONResponse(exc.problem(), status_code=exc.status, media_type=PROBLEM)
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
-            for e in exc.errors()
-        ]
-        problem = InvalidRequest("the request does not match the schema", errors=errors)
-        return JSONResponse(problem.problem(), status_code=422, media_type=PROBLEM)
+    install_problem_handlers(
+        app, log=log, schema_message="the request does not match the schema", echo_values=True
+    )
 
     async def outage(_: Request, exc: Exception) -> JSONResponse:
         what = "storage" if isinstance(exc, OSError) else "database"
@@ -129,9 +119,3 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     for kind in (OSError, OperationalError, InterfaceError):
         app.add_exception_handler(kind, outage)
-
-    @app.exception_handler(Exception)
-    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", exc_info=exc)
-        body = GatewayError("internal error; the operator's log has the details").problem()
-        return JSONResponse(body, status_code=500, media_type=PROBLEM)
