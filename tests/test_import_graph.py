@@ -31,6 +31,20 @@ def test_the_packages_have_no_import_cycles() -> None:
     assert graph_tool.cycles(graph) == []
 
 
+# Their owners are changing these modules this session; their deferred imports get reasons there.
+NOT_YET_REASONED = ("gateway.scaleout.", "gateway.lineage.verify")
+
+
+def test_every_import_inside_a_function_says_why_it_is_deferred() -> None:
+    _, local = graph_tool.analyse()
+    silent = [
+        f"{i.module}:{i.line}: {i.text}"
+        for i in local
+        if not i.commented and not i.module.startswith(NOT_YET_REASONED)
+    ]
+    assert silent == [], "import at module level, or say why not (a heavy optional dependency)"
+
+
 def _write(root: Path, files: dict[str, str]) -> None:
     for name, text in files.items():
         path = root / name
@@ -51,8 +65,9 @@ def test_a_cycle_through_a_function_level_import_is_found(tmp_path: Path) -> Non
                 "def g():\n"
                 "    # deferred: heavy\n"
                 "    from pkg.c import h\n"
+                "    x = h\n"
                 "    import json\n"
-                "    return h, json\n"
+                "    return x, json\n"
             ),
             "pkg/c.py": "from .a import f\n\ndef h():\n    return f\n",
             "pkg/d.py": "from pkg.b import g\nD = g\n",
@@ -64,7 +79,7 @@ def test_a_cycle_through_a_function_level_import_is_found(tmp_path: Path) -> Non
     assert graph_tool.cycles(graph) == [["pkg.a", "pkg.b", "pkg.c"]]
     assert [(i.module, i.line, i.commented) for i in local] == [
         ("pkg.b", 6, True),
-        ("pkg.b", 7, False),
+        ("pkg.b", 8, False),  # the comment covers its own run of imports only
     ]
 
 
