@@ -141,7 +141,7 @@ def verify_offline(
 ) -> None:
     from dataclasses import asdict
 
-    from gateway.lineage.verify import load_anchor, verify_bundle
+    from gateway.lineage.format.verify import load_anchor, verify_bundle
 
     report = verify_bundle(path, anchor=load_anchor(trusted_keys, fingerprints))
     if as_json:
@@ -158,7 +158,8 @@ def public_key(
     output: Annotated[Path | None, typer.Option(help="write the PEM here")] = None,
 ) -> None:
     """Print (and optionally write) the active signing key's PEM and fingerprint: publish it."""
-    from gateway.lineage.signing import ensure_signing_key, public_pem
+    from gateway.lineage.format.keys import public_pem
+    from gateway.lineage.signing import ensure_signing_key
 
     with opened() as ctx:
         row = in_tx(ctx, lambda s: ensure_signing_key(ctx, s))
