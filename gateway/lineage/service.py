@@ -12,9 +12,9 @@ from sqlmodel import Session, col, select
 from gateway.errors import InvalidRequest
 from gateway.lineage.bundle import BundleFilter, export_bundle, select_records
 from gateway.lineage.checkpoints import create_checkpoint, get_checkpoint, leaf_hashes
+from gateway.lineage.format.merkle import Tree
 from gateway.lineage.interop import openlineage_lines, prov_document
 from gateway.lineage.ledger import Actor, append
-from gateway.lineage.merkle import Tree
 from gateway.models import LineageRecord
 
 if TYPE_CHECKING:
