@@ -39,8 +39,12 @@ def create_app(
         app.state.ctx, app.state.supervisor, app.state.role = context, None, settings.role
         # made on demand only (heavy imports, a process): e.g. a review pull the API triggers
         app.state.redactor_factory = redactor_factory or default_redactor_factory(context)
+        app.state.broker = None
         if settings.broker_configured:  # workers and the scheduler are other processes
-            app.state.supervisor = broker_dispatcher(context, settings).start()
+            from gateway.scaleout.broker import celery_app
+
+            app.state.broker = celery_app(settings)  # also sends the API's review pulls
+            app.state.supervisor = broker_dispatcher(context, app.state.broker).start()
         elif settings.role != "api":  # jobs and schedules, each a supervised loop
             factory = redactor_factory or default_redactor_factory(context)
             app.state.supervisor = background_supervisor(
@@ -93,13 +97,13 @@ def create_app(
     return app
 
 
-def broker_dispatcher(ctx: GatewayContext, settings: Settings) -> Supervisor:
+def broker_dispatcher(ctx: GatewayContext, broker: object) -> Supervisor:
     """With a broker, the API runs no jobs and no periodic work: it only hands committed jobs
-    to the broker when woken by an upload (the scheduler's relay catches what it misses)."""
-    from gateway.scaleout.broker import celery_app
+    to the broker (`broker`: the Celery app) when woken by an upload (the scheduler's relay
+    catches what it misses)."""
     from gateway.scaleout.relay import CeleryPublisher, Dispatcher
 
-    return Supervisor().add(Dispatcher(ctx, CeleryPublisher(celery_app(settings))))
+    return Supervisor().add(Dispatcher(ctx, CeleryPublisher(broker)))
 
 
 def default_redactor_factory(ctx: GatewayContext) -> RedactorFactory:

@@ -2,14 +2,14 @@
 for review (quarantined, flagged, sampled), a sample's verification, and the review images
 Label Studio's editor loads (a signed URL is their credential). Decisions come back through
 `privacy-gateway review pull`, the service's review loop or `POST .../review/pull` (read back
-from Label Studio by task id)."""
+from Label Studio by task id; with a broker, sent to the worker of the dataset's region)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from gateway.api.images import signed_image_response
@@ -59,6 +59,18 @@ class ReviewPullView(BaseModel):
     ignored: list[int] = Field(description="Label Studio annotation ids by non-reviewers")
     refused: dict[str, str] = Field(description="review item id -> why it was not applied")
     resynced: list[str] = Field(description="asset ids re-rendered and sent to annotators again")
+
+
+class ReviewPullDispatchView(BaseModel):
+    state: Literal["dispatched"] = Field(
+        "dispatched",
+        description="sent to the broker; the outcome is not kept by it: the worker's log names "
+        "the task id, and each decision applied is recorded in lineage",
+    )
+    dataset_id: str
+    region: str = Field(description="the worker region that runs the pull")
+    queue: str = Field(description="the region's queue the task was sent to")
+    task_id: str = Field(description="the Celery task id (in the worker's log)")
 
 
 class SampleCheckView(BaseModel):
@@ -126,30 +138,38 @@ def queue_for_review(
     return asdict(queued) | {"tasks_created": len(pushed.created), "project_id": pushed.project_id}
 
 
-@router.post("/v1/datasets/{dataset_ref}/review/pull", response_model=ReviewPullView)
+@router.post(
+    "/v1/datasets/{dataset_ref}/review/pull",
+    response_model=ReviewPullView,
+    responses={
+        202: {
+            "model": ReviewPullDispatchView,
+            "description": "with a broker: the pull was sent to the worker of the dataset's region",
+        }
+    },
+)
 def pull_review_decisions(
     dataset_ref: str,  # noqa: ARG001 (resolved and checked by the route's authority)
     request: Request,
     ctx: Context,
     key: DatasetAdmin,
-) -> dict[str, Any]:
+) -> Any:
     """Read reviewers' decisions back from Label Studio now and act on them (re-render,
     release, reject, re-process), as `privacy-gateway review pull` and the service's review
-    loop do: for a process that runs the API only (without a broker: with one, the region's
-    worker runs it and this answers 409). A redaction process is started only if a decision
-    needs a re-render."""
+    loop do. Without a broker: here, answering what was decided (a redaction process is
+    started only if a decision needs a re-render). With a broker: 202 at once, the pull sent
+    as a task to the worker of the dataset's region (a release re-renders from the original,
+    which only that worker may open); its decisions are recorded in lineage."""
     from dataclasses import asdict
 
-    from gateway.errors import Conflict
+    if ctx.settings.broker_configured:
+        from gateway.scaleout.review_dispatch import dispatch_review_pull
+
+        sent = dispatch_review_pull(ctx, key.dataset_id, broker=request.app.state.broker)
+        view = ReviewPullDispatchView(**asdict(sent))
+        return JSONResponse(view.model_dump(), status_code=202)
     from gateway.review.schedule import pull_now
 
-    if ctx.settings.broker_configured:  # a release re-renders from the original, which only
-        # the worker of the dataset's region may open: never from this process
-        raise Conflict(
-            "with a broker the review pull runs on the worker of the dataset's region (the "
-            "scheduler sends it every GATEWAY_REVIEW_PULL_INTERVAL_SECONDS)",
-            dataset=key.dataset_id,
-        )
     factory = request.app.state.redactor_factory
     report = pull_now(ctx, key.dataset_id, actor=key.actor, redactor_factory=factory)
     return asdict(report)

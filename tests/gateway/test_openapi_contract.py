@@ -101,3 +101,20 @@ def test_every_operation_declares_what_its_success_answers(client) -> None:
                 if not schemas or any(_is_any(s) for s in schemas):
                     undeclared.append(f"{code} {method.upper()} {path}")
     assert undeclared == []
+
+
+def test_the_review_pull_declares_its_in_process_and_its_brokered_answer(client) -> None:
+    """200: the decisions made here (no broker); 202: sent to the region's worker (a broker)."""
+    document = client.get("/openapi.json").json()
+    op = document["paths"]["/v1/datasets/{dataset_ref}/review/pull"]["post"]
+    answers = {
+        code: r["content"]["application/json"]["schema"]
+        for code, r in op["responses"].items()
+        if code.startswith("2")
+    }
+    assert answers == {
+        "200": {"$ref": "#/components/schemas/ReviewPullView"},
+        "202": {"$ref": "#/components/schemas/ReviewPullDispatchView"},
+    }
+    dispatched = document["components"]["schemas"]["ReviewPullDispatchView"]
+    assert set(dispatched["required"]) == {"dataset_id", "region", "queue", "task_id"}
