@@ -39,12 +39,8 @@ def create_app(
         app.state.ctx, app.state.supervisor, app.state.role = context, None, settings.role
         # made on demand only (heavy imports, a process): e.g. a review pull the API triggers
         app.state.redactor_factory = redactor_factory or default_redactor_factory(context)
-        app.state.broker = None
         if settings.broker_configured:  # workers and the scheduler are other processes
-            from gateway.scaleout.broker import celery_app
-
-            app.state.broker = celery_app(settings)  # also sends the API's review pulls
-            app.state.supervisor = broker_dispatcher(context, app.state.broker).start()
+            app.state.supervisor = broker_dispatcher(context, settings).start()
         elif settings.role != "api":  # jobs and schedules, each a supervised loop
             factory = redactor_factory or default_redactor_factory(context)
             app.state.supervisor = background_supervisor(
@@ -97,13 +93,13 @@ def create_app(
     return app
 
 
-def broker_dispatcher(ctx: GatewayContext, broker: object) -> Supervisor:
+def broker_dispatcher(ctx: GatewayContext, settings: Settings) -> Supervisor:
     """With a broker, the API runs no jobs and no periodic work: it only hands committed jobs
-    to the broker (`broker`: the Celery app) when woken by an upload (the scheduler's relay
-    catches what it misses)."""
+    to the broker when woken by an upload (the scheduler's relay catches what it misses)."""
+    from gateway.scaleout.broker import celery_app
     from gateway.scaleout.relay import CeleryPublisher, Dispatcher
 
-    return Supervisor().add(Dispatcher(ctx, CeleryPublisher(broker)))
+    return Supervisor().add(Dispatcher(ctx, CeleryPublisher(celery_app(settings))))
 
 
 def default_redactor_factory(ctx: GatewayContext) -> RedactorFactory:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
@@ -16,7 +16,7 @@ from gateway.api.images import signed_image_response
 from gateway.api.paging import MAX_DB_INT
 from gateway.api.views import binary
 from gateway.authz import DatasetFrom, Grant, authority, public
-from gateway.deps import Context, DbSession
+from gateway.deps import Context, DbSession, Workers
 from gateway.models import Role
 
 router = APIRouter(tags=["review"])
@@ -61,16 +61,14 @@ class ReviewPullView(BaseModel):
     resynced: list[str] = Field(description="asset ids re-rendered and sent to annotators again")
 
 
-class ReviewPullDispatchView(BaseModel):
-    state: Literal["dispatched"] = Field(
-        "dispatched",
-        description="sent to the broker; the outcome is not kept by it: the worker's log names "
-        "the task id, and each decision applied is recorded in lineage",
-    )
-    dataset_id: str
-    region: str = Field(description="the worker region that runs the pull")
-    queue: str = Field(description="the region's queue the task was sent to")
-    task_id: str = Field(description="the Celery task id (in the worker's log)")
+class ReviewPullJobView(BaseModel):
+    job_id: int
+    state: Literal["queued", "running", "done", "failed"]
+    queue: str | None = Field(description="the region queue it was handed to (None: not yet)")
+    attempts: int
+    error_code: str | None
+    error: str | None
+    report: ReviewPullView | None = Field(description="once done: what the pull decided")
 
 
 class SampleCheckView(BaseModel):
@@ -143,8 +141,8 @@ def queue_for_review(
     response_model=ReviewPullView,
     responses={
         202: {
-            "model": ReviewPullDispatchView,
-            "description": "with a broker: the pull was sent to the worker of the dataset's region",
+            "model": ReviewPullJobView,
+            "description": "with a broker: a job for the worker of the dataset's region, to poll",
         }
     },
 )
@@ -153,26 +151,40 @@ def pull_review_decisions(
     request: Request,
     ctx: Context,
     key: DatasetAdmin,
+    workers: Workers,
 ) -> Any:
     """Read reviewers' decisions back from Label Studio now and act on them (re-render,
     release, reject, re-process), as `privacy-gateway review pull` and the service's review
     loop do. Without a broker: here, answering what was decided (a redaction process is
-    started only if a decision needs a re-render). With a broker: 202 at once, the pull sent
-    as a task to the worker of the dataset's region (a release re-renders from the original,
-    which only that worker may open); its decisions are recorded in lineage."""
+    started only if a decision needs a re-render). With a broker: 202 at once with a job for
+    the worker of the dataset's region (a release re-renders from the original, which only
+    that worker may open), to poll at `GET .../review/pull/{job_id}`."""
     from dataclasses import asdict
 
     if ctx.settings.broker_configured:
-        from gateway.scaleout.review_dispatch import dispatch_review_pull
+        from gateway.scaleout.review_dispatch import queue_review_pull
 
-        sent = dispatch_review_pull(ctx, key.dataset_id, broker=request.app.state.broker)
-        view = ReviewPullDispatchView(**asdict(sent))
-        return JSONResponse(view.model_dump(), status_code=202)
+        view = queue_review_pull(ctx, key.dataset_id, actor=key.actor)
+        workers.wake()  # committed: the broker dispatch may hand it over now
+        return JSONResponse(view, status_code=202)
     from gateway.review.schedule import pull_now
 
     factory = request.app.state.redactor_factory
     report = pull_now(ctx, key.dataset_id, actor=key.actor, redactor_factory=factory)
     return asdict(report)
+
+
+@router.get("/v1/datasets/{dataset_ref}/review/pull/{job_id}", response_model=ReviewPullJobView)
+def get_review_pull_job(
+    dataset_ref: str,  # noqa: ARG001 (resolved and checked by the route's authority)
+    job_id: Annotated[int, Path(ge=1, le=MAX_DB_INT)],
+    session: DbSession,
+    key: DatasetAdmin,
+) -> dict[str, Any]:
+    """A review-pull job's state (with a broker), and its report once done."""
+    from gateway.review.pull_jobs import review_pull_job, review_pull_job_view
+
+    return review_pull_job_view(review_pull_job(session, job_id, dataset_id=key.dataset_id))
 
 
 @router.get(

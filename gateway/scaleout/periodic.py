@@ -140,43 +140,32 @@ def run_reconcile_task(rt: WorkerRuntime) -> str:
     return f"pulled-{len(tick.pulled)}-failed-{len(tick.failed)}"
 
 
-def run_review_pull_task(rt: WorkerRuntime, region: str, dataset_id: str | None = None) -> str:
+def run_review_pull_task(rt: WorkerRuntime, region: str) -> str:
     """One region's review pull on its worker: the datasets with a review project whose work is
-    routed to this region (residency and key custody, as their jobs are); `dataset_id`: that
-    dataset only (`POST .../review/pull` with a broker; no region lock: each decision is
-    claimed once, so it may overlap the periodic run)."""
-    from gateway.review.schedule import review_datasets
+    routed to this region (residency and key custody, as their jobs are)."""
+    from gateway.review.decide import pull_decisions
+    from gateway.review.schedule import REVIEW_PULL, review_datasets
+    from gateway.scaleout.routing import dataset_queue
 
     if region != rt.region:
         log.warning("review pull for %s refused by a %s worker", region, rt.region)
         return "refused-region"
-    if dataset_id is not None:
-        return _pull_dataset(rt, dataset_id)
     lock = SchedulerLock(rt.ctx.engine, f"lpg-review-pull/{region}")
     if not lock.try_acquire():
         return "busy"
+    mine = region_queue(rt.region, prefix=rt.ctx.settings.broker_queue_prefix)
+    decided = 0
     try:
-        outcomes = [_pull_dataset(rt, one) for one in review_datasets(rt.ctx)]
+        for dataset_id in review_datasets(rt.ctx):
+            with transaction(rt.ctx.engine) as session:
+                if dataset_queue(rt.ctx, session, dataset_id) != mine:
+                    continue
+            try:
+                pull = pull_decisions(rt.ctx, dataset_id, redactor=rt.redactor, actor=REVIEW_PULL)
+            except GatewayError as exc:  # one dataset does not stop the others
+                log.warning("review pull of %s failed: %s", dataset_id, exc.code)
+                continue
+            decided += len(pull.decided)
     finally:
         lock.release()
-    decided = sum(int(o.removeprefix("decided-")) for o in outcomes if o.startswith("decided-"))
     return f"decided-{decided}"
-
-
-def _pull_dataset(rt: WorkerRuntime, dataset_id: str) -> str:
-    """`decided-<n>`, `failed-<code>` (logged; the next run retries), or `refused-region` if
-    the dataset's work is not routed to this worker's region."""
-    from gateway.review.decide import pull_decisions
-    from gateway.review.schedule import REVIEW_PULL
-    from gateway.scaleout.routing import dataset_queue
-
-    mine = region_queue(rt.region, prefix=rt.ctx.settings.broker_queue_prefix)
-    with transaction(rt.ctx.engine) as session:
-        if dataset_queue(rt.ctx, session, dataset_id) != mine:
-            return "refused-region"
-    try:
-        pull = pull_decisions(rt.ctx, dataset_id, redactor=rt.redactor, actor=REVIEW_PULL)
-    except GatewayError as exc:  # one dataset does not stop the others
-        log.warning("review pull of %s failed: %s", dataset_id, exc.code)
-        return f"failed-{exc.code}"
-    return f"decided-{len(pull.decided)}"

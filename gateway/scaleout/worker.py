@@ -103,9 +103,8 @@ def run_worker(
     app.task(name=REDACT_TASK)(redact)
     app.task(name=RETENTION_TASK)(retention)
 
-    def review_pull(region: str, dataset_id: str | None = None) -> str:
-        only = None if dataset_id is None else str(dataset_id)
-        return run_review_pull_task(rt, str(region), only)
+    def review_pull(region: str) -> str:
+        return run_review_pull_task(rt, str(region))
 
     app.task(name=RECONCILE_TASK)(reconcile)
     app.task(name=REVIEW_PULL_TASK)(review_pull)

@@ -1,8 +1,9 @@
 """`POST .../review/pull` with a broker: the API process does not pull (a release re-renders
-from the original, which only the worker of the dataset's region may open); it sends one
-review-pull task to that region's queue on the real RabbitMQ and answers 202 with where it
-went. Without a review destination: 404 before anything is sent; a dataset no worker region
-may process: 409. (A worker taking the task: tests/scaleout/test_scheduler_custody.py.)"""
+from the original, which only the worker of the dataset's region may open); it commits a
+review-pull job, answers 202 with it, and its dispatcher hands the job to that region's queue
+on the real RabbitMQ; the caller polls `GET .../review/pull/{job_id}`. Without a review
+destination: 404 before anything is queued; a dataset no worker region may process: 409.
+(A worker process taking it: tests/scaleout/test_scheduler_custody.py.)"""
 
 from __future__ import annotations
 
@@ -11,20 +12,21 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from kombu import Connection
+from sqlmodel import select
 
 from gateway.db import transaction
 from gateway.labelstudio.destinations import DestinationSecrets, seal_secrets
 from gateway.main import create_app
-from gateway.models import Destination
+from gateway.models import Destination, Job
 from gateway.pipeline import NotBuiltRedactor
 from gateway.review.models import ReviewProject
-from gateway.scaleout.periodic import REVIEW_PULL_TASK, run_review_pull_task
-from gateway.scaleout.tasks import WorkerRuntime
+from gateway.scaleout.broker import REDACT_TASK
+from gateway.scaleout.tasks import WorkerRuntime, run_woken_job
 from gateway.vocabulary import Role
 from tests.gateway.test_api import auth, make_key
 from tests.gateway.test_jobs import Releases
 from tests.policy.helpers import bind, policy_doc
-from tests.scaleout.helpers import BROKER_URL, delete_queues, queue_depth, with_broker
+from tests.scaleout.helpers import BROKER_URL, delete_queues, queue_depth, wait_for, with_broker
 
 pytestmark = [pytest.mark.db, pytest.mark.timeout(60)]
 US_ONLY = {
@@ -80,79 +82,98 @@ def brokered(ctx):
     delete_queues(ctx.settings.broker_queue_prefix)
 
 
-def _post(ctx, dataset_id: str) -> Any:
+def _client(ctx) -> TestClient:
+    return TestClient(create_app(ctx.settings, ctx=ctx, redactor_factory=NotBuiltRedactor))
+
+
+def _post_and_poll(ctx, dataset_id: str, queue: str | None) -> tuple[Any, list[Any]]:
+    """POST the pull; with a `queue`, wait for the API's dispatcher to hand the job there
+    and GET the job's view after; the answers."""
     token = make_key(ctx, Role.ADMIN)
-    app = create_app(ctx.settings, ctx=ctx, redactor_factory=NotBuiltRedactor)
-    with TestClient(app) as client:
-        return client.post(f"/v1/datasets/{dataset_id}/review/pull", headers=auth(token))
+    url = f"/v1/datasets/{dataset_id}/review/pull"
+    with _client(ctx) as client:
+        answers = [client.post(url, headers=auth(token))]
+        if queue is not None and answers[0].status_code == 202:
+            wait_for(lambda: queue_depth(queue), timeout=30, what=f"a wake-up in {queue}")
+            job_id = answers[0].json()["job_id"]
+            answers.append(client.get(f"{url}/{job_id}", headers=auth(token)))
+    return answers[0], answers[1:]
 
 
-def test_with_a_broker_the_pull_is_sent_to_the_datasets_region_queue(brokered, dataset) -> None:
+def test_with_a_broker_the_pull_is_a_job_handed_to_the_datasets_region(brokered, dataset):
     ctx = brokered
     prefix = ctx.settings.broker_queue_prefix
     review_destination(ctx, dataset)
-    answer = _post(ctx, dataset.id)
-    assert answer.status_code == 202, answer.text
-    body = answer.json()
     queue = f"{prefix}redact.eu-de"  # the eea dataset's region
-    assert body == {
-        "state": "dispatched",
-        "dataset_id": dataset.id,
-        "region": "eu-de",
-        "queue": queue,
-        "task_id": body["task_id"],
+    answer, [polled] = _post_and_poll(ctx, dataset.id, queue)
+    assert answer.status_code == 202, answer.text
+    job_id = answer.json()["job_id"]
+    assert answer.json() == {
+        "job_id": job_id,
+        "state": "queued",
+        "queue": None,  # not handed over yet when it answered
+        "attempts": 0,
+        "error_code": None,
+        "error": None,
+        "report": None,
     }
+    assert polled.status_code == 200, polled.text
+    assert polled.json()["queue"] == queue and polled.json()["state"] == "queued"
     assert queue_depth(f"{prefix}redact.us-east") == 0
     headers, args = _take(queue)
-    assert headers["task"] == REVIEW_PULL_TASK
-    assert headers["id"] == body["task_id"]
-    assert args == ["eu-de", dataset.id]  # the region (checked again by the worker) and dataset
+    assert headers["task"] == REDACT_TASK  # a wake-up naming the job id, nothing more
+    assert args == [job_id]
+
+    us = WorkerRuntime(ctx, "us-east", Releases(), "host:1:us-east")
+    assert run_woken_job(us, job_id) == "refused-region"  # not its dataset: left alone
+    eu = WorkerRuntime(ctx, "eu-de", Releases(), "host:1:eu-de")
+    assert run_woken_job(eu, job_id) == "done"  # no open review item: nothing decided
+    assert run_woken_job(eu, job_id) == "already-done"
+    token = make_key(ctx, Role.ADMIN)
+    with _client(ctx) as client:
+        done = client.get(f"/v1/datasets/{dataset.id}/review/pull/{job_id}", headers=auth(token))
+        other = client.get(f"/v1/datasets/{dataset.id}/review/pull/99999", headers=auth(token))
+    assert done.json()["state"] == "done" and done.json()["attempts"] == 1
+    assert done.json()["report"] == {"decided": {}, "ignored": [], "refused": {}, "resynced": []}
+    assert other.status_code == 404
 
 
 def test_a_us_dataset_goes_to_the_us_queue(brokered, dataset) -> None:
     ctx = brokered
     bind(ctx, dataset, policy_doc(residency=US_ONLY))
     review_destination(ctx, dataset)
-    answer = _post(ctx, dataset.id)
+    queue = f"{ctx.settings.broker_queue_prefix}redact.us-east"
+    answer, [polled] = _post_and_poll(ctx, dataset.id, queue)
     assert answer.status_code == 202, answer.text
-    assert answer.json()["region"] == "us-east"
-    _headers, args = _take(f"{ctx.settings.broker_queue_prefix}redact.us-east")
-    assert args == ["us-east", dataset.id]
+    assert polled.json()["queue"] == queue
+    _headers, args = _take(queue)
+    assert args == [answer.json()["job_id"]]
 
 
-def test_no_review_destination_is_404_and_sends_nothing(brokered, dataset) -> None:
+def test_no_review_destination_is_404_and_queues_nothing(brokered, dataset) -> None:
     ctx = brokered
-    answer = _post(ctx, dataset.id)
+    answer, _ = _post_and_poll(ctx, dataset.id, None)
     assert answer.status_code == 404, answer.text
     assert answer.headers["content-type"] == "application/problem+json"
-    prefix = ctx.settings.broker_queue_prefix
-    assert queue_depth(f"{prefix}redact.eu-de") == queue_depth(f"{prefix}redact.us-east") == 0
+    with transaction(ctx.engine) as s:
+        assert s.exec(select(Job)).all() == []
 
 
 def test_a_dataset_no_worker_region_may_process_is_409(brokered, dataset) -> None:
     ctx = brokered
     ctx.settings = ctx.settings.model_copy(update={"worker_regions": "us-east"})  # eea: none
     review_destination(ctx, dataset)
-    answer = _post(ctx, dataset.id)
+    answer, _ = _post_and_poll(ctx, dataset.id, None)
     assert answer.status_code == 409, answer.text
     assert "no worker region" in answer.json()["detail"]
-    assert queue_depth(f"{ctx.settings.broker_queue_prefix}redact.us-east") == 0
-
-
-def test_the_worker_runs_one_datasets_pull_only_in_its_region(brokered, dataset) -> None:
-    """What the worker does with the task (in process here): a pull for another region, or of a
-    dataset routed elsewhere, is refused; in its region it pulls (no open item: none decided)."""
-    ctx = brokered
-    review_destination(ctx, dataset)
-    eu = WorkerRuntime(ctx, "eu-de", Releases(), "host:1:eu-de")
-    us = WorkerRuntime(ctx, "us-east", Releases(), "host:1:us-east")
-    assert run_review_pull_task(us, "eu-de", dataset.id) == "refused-region"
-    assert run_review_pull_task(us, "us-east", dataset.id) == "refused-region"  # eea dataset
-    assert run_review_pull_task(eu, "eu-de", dataset.id) == "decided-0"
+    with transaction(ctx.engine) as s:
+        assert s.exec(select(Job)).all() == []
 
 
 def test_without_a_broker_the_route_pulls_in_process(ctx, dataset) -> None:
     review_destination(ctx, dataset)
-    answer = _post(ctx, dataset.id)
+    answer, _ = _post_and_poll(ctx, dataset.id, None)
     assert answer.status_code == 200, answer.text
     assert answer.json() == {"decided": {}, "ignored": [], "refused": {}, "resynced": []}
+    with transaction(ctx.engine) as s:
+        assert s.exec(select(Job)).all() == []

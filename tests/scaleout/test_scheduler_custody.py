@@ -25,7 +25,7 @@ from gateway.errors import KeyCustodyRefused
 from gateway.lineage import Actor
 from gateway.lineage.tables import LineageCheckpoint
 from gateway.main import create_app
-from gateway.models import Asset, AssetState, DatasetKey
+from gateway.models import Asset, AssetState, DatasetKey, Job
 from gateway.pipeline import NotBuiltRedactor, drain
 from gateway.scaleout.kms import CredentialRefused, KmsClient
 from gateway.scaleout.periodic import RECONCILE_TASK, REVIEW_PULL_TASK
@@ -224,15 +224,22 @@ def test_a_scheduler_with_the_gateway_credential_runs_the_whole_schedule(
             )
             app = create_app(eu.settings, ctx=eu, redactor_factory=NotBuiltRedactor)
             token = make_key(eu, Role.ADMIN)
+            url = f"/v1/datasets/{eu_data.id}/review/pull"
             with TestClient(app) as client:
-                sent = client.post(f"/v1/datasets/{eu_data.id}/review/pull", headers=auth(token))
-            assert sent.status_code == 202, sent.text
-            task_id = sent.json()["task_id"]
-            wait_for(
-                lambda: f"{REVIEW_PULL_TASK}[{task_id}] succeeded" in logs["eu-de"].read_text(),
-                timeout=60,
-                what="the eu worker to run the pull the API sent",
-            )
+                sent = client.post(url, headers=auth(token))
+                assert sent.status_code == 202, sent.text
+                job_url = f"{url}/{sent.json()['job_id']}"
+
+                def settled() -> dict[str, Any] | None:
+                    view: dict[str, Any] = client.get(job_url, headers=auth(token)).json()
+                    return view if view["state"] in ("done", "failed") else None
+
+                pulled = wait_for(settled, timeout=60, what="the eu worker to run the pull job")
+            assert pulled["state"] == "done", pulled
+            assert pulled["queue"] == f"{prefix}redact.eu-de" and pulled["attempts"] == 1
+            with transaction(eu.engine) as s:
+                job = s.get(Job, pulled["job_id"])
+                assert job is not None and str(job.worker).endswith(":eu-de")
         deleted = {r["entity"]["id"]: r["region"] for r in lineage(eu, ORIGINAL_DELETED_ACTION)}
         assert deleted == originals  # each by its own region's worker, once
         for region, name in buckets.items():
