@@ -106,7 +106,7 @@ def schedules(ctx: GatewayContext, settings: Settings) -> list[Periodic]:
 
     loops = [
         RetentionScheduler(ctx, interval_seconds=settings.retention_interval_seconds).periodic(),
-        Checkpointer(ctx).periodic(),
+        Checkpointer(ctx, poll_seconds=settings.lineage_checkpoint_poll_seconds).periodic(),
         AnnotationReconciler(
             ctx, interval_seconds=settings.annotation_pull_interval_seconds
         ).periodic(),

@@ -347,8 +347,9 @@ def worker(
 
 @app.command()
 def scheduler() -> None:
-    """With GATEWAY_BROKER_URL: run retention, lineage checkpoints, the annotation reconcile
-    and the broker relay (jobs the broker lost). Run exactly one per gateway."""
+    """With GATEWAY_BROKER_URL: sign lineage checkpoints, relay jobs the broker lost, and send
+    retention, the annotation reconcile and review pulls to the region workers. Run one per
+    gateway; with a key service give it the gateway-wide credential (a region's is refused)."""
     from gateway.logs import configure_logging
     from gateway.scaleout.worker import run_scheduler
     from gateway.settings import Settings
