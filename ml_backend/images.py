@@ -24,6 +24,7 @@ from gateway.lineage import Actor, append
 from gateway.ml_images import servable_redacted
 from gateway.models import Asset
 from gateway.policy.enforcement import EnforcementPoint, enforce_residency
+from gateway.storage import get_cleared
 from redaction.errors import RedactionError
 from redaction.io import decode_image
 from redaction.policy import Limits
@@ -117,7 +118,7 @@ class GatewayImages:
             except NotFound as exc:
                 raise ImageRefused("not-released", f"the asset is {asset.state}") from exc
             try:
-                enforce_residency(
+                clearance = enforce_residency(
                     self.ctx,
                     session,
                     point=EnforcementPoint.ML_BACKEND,
@@ -131,7 +132,13 @@ class GatewayImages:
                 raise ImageRefused("residency-violation", exc.message) from exc
             dataset_id = asset.dataset_id
         try:
-            data = self.ctx.store.get(blob)
+            data = get_cleared(
+                self.ctx.store,
+                blob,
+                clearance,
+                point=EnforcementPoint.ML_BACKEND,
+                to_region=self.region,
+            )
         except GatewayError as exc:
             raise ImageRefused("redacted-blob-missing", exc.message) from exc
         if crypto.sha256_hex(data) != expected:

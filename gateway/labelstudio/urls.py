@@ -27,6 +27,7 @@ from gateway.keys import DatasetKeyMaterial
 from gateway.lineage import Actor
 from gateway.models import Asset, AssetState, AssetSync, Destination, SyncState
 from gateway.policy.enforcement import EnforcementPoint, enforce_residency
+from gateway.storage import get_cleared
 
 IMAGE_URL = Actor("system", "image-url")
 REFUSAL_RECORD_WINDOW = timedelta(hours=1)  # one refused-fetch record per asset and hour
@@ -106,7 +107,7 @@ def resolve_image(
     blob = _check_servable(session, asset, destination)
     # the destination's region may have been denied since the sync: fail closed per fetch
     try:
-        enforce_residency(
+        clearance = enforce_residency(
             ctx,
             session,
             point=EnforcementPoint.SYNC,
@@ -122,7 +123,9 @@ def resolve_image(
         # the holder of a URL learns nothing of the policy, its digest or the dataset
         raise ImageWithheld("this image cannot be shown here") from None
     try:
-        data = ctx.store.get(blob)
+        data = get_cleared(
+            ctx.store, blob, clearance, point=EnforcementPoint.SYNC, to_region=destination.region
+        )
     except NotFound:
         raise _no_such_image() from None  # the store's own error names the blob's path
     extension = blob.rsplit(".", 1)[-1]

@@ -32,6 +32,7 @@ from gateway.models import Asset, AssetState, Destination
 from gateway.policy.enforcement import EnforcementPoint, enforce_residency
 from gateway.review.candidates import candidate_image, candidate_of
 from gateway.review.models import ReviewItem, ReviewProject
+from gateway.storage import get_cleared
 
 
 def _key(key: DatasetKeyMaterial) -> bytes:
@@ -101,7 +102,7 @@ def resolve_review_image(
     ):
         raise NotFound("no such image")
     try:
-        enforce_residency(
+        clearance = enforce_residency(
             ctx,
             session,
             point=EnforcementPoint.SYNC,
@@ -125,7 +126,13 @@ def resolve_review_image(
     if shown == NO_RENDITION or asset.redacted_blob is None:
         return ServedImage(placeholder(), "image/png", origin_of(destination.url))
     try:
-        data = ctx.store.get(asset.redacted_blob)
+        data = get_cleared(
+            ctx.store,
+            asset.redacted_blob,
+            clearance,
+            point=EnforcementPoint.SYNC,
+            to_region=destination.region,
+        )
     except NotFound:
         raise NotFound("no such image") from None
     extension = asset.redacted_blob.rsplit(".", 1)[-1]

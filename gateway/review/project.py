@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from gateway.clearance import Clearance
 from gateway.context import GatewayContext
 from gateway.datasets import get_dataset
 from gateway.db import transaction
@@ -166,7 +167,7 @@ def push_review_tasks(
         dataset = get_dataset(session, dataset_ref)
         project = review_project(session, dataset.id)
         destination = get_destination(session, project.destination_id)
-        _check_residency(ctx, session, dataset, destination, actor)
+        clearance = _check_residency(ctx, session, dataset, destination, actor)
     client = connect(ctx, destination, retry=retry)
     pushed = Pushed()
     try:
@@ -175,7 +176,7 @@ def push_review_tasks(
             todo = [i for i in open_items(session, dataset.id) if i.ls_task_id is None]
             tasks = [(i.id, _task(ctx, session, destination, i)) for i in todo]
         if tasks:
-            ids = client.import_tasks(pushed.project_id, [t for _, t in tasks])
+            ids = client.import_tasks(pushed.project_id, [t for _, t in tasks], clearance=clearance)
             with transaction(ctx.engine) as session:
                 for (item_id, _), task_id in zip(tasks, ids, strict=True):
                     item = session.get(ReviewItem, item_id)
@@ -304,8 +305,8 @@ def _created_project(
 
 def _check_residency(
     ctx: GatewayContext, session: Session, dataset: Dataset, destination: Destination, actor: Actor
-) -> None:
-    enforce_residency(
+) -> Clearance:
+    return enforce_residency(
         ctx,
         session,
         point=EnforcementPoint.SYNC,
