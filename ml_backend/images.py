@@ -20,6 +20,7 @@ from gateway import crypto
 from gateway.context import GatewayContext
 from gateway.db import transaction
 from gateway.errors import GatewayError, NotFound, ResidencyViolation
+from gateway.labelstudio.task_model import TaskField, claimed
 from gateway.lineage import Actor, append
 from gateway.ml_images import servable_redacted
 from gateway.models import Asset
@@ -60,7 +61,7 @@ class RedactedImage:
 
 def asset_id_of(task_data: Mapping[str, Any]) -> str:
     """The gateway asset id the task names, as a canonical UUID, or ImageRefused."""
-    raw = task_data.get("gateway_asset_id")
+    raw = claimed(task_data, TaskField.ASSET_ID)
     if raw is None:
         raise ImageRefused(
             "no-gateway-asset", "the task names no gateway asset (its URL is never fetched)"
@@ -104,14 +105,14 @@ class GatewayImages:
             asset = session.get(Asset, asset_id)
             if asset is None:
                 raise ImageRefused("unknown-asset", "no such gateway asset")
-            claimed = task_data.get("gateway_dataset_id")
-            if claimed is None:  # no key scope stands behind the embedded backend: fail closed
+            named = claimed(task_data, TaskField.DATASET_ID)
+            if named is None:  # no key scope stands behind the embedded backend: fail closed
                 raise ImageRefused(
                     "no-gateway-dataset",
                     "the task names no gateway_dataset_id; the embedded backend serves only "
                     "tasks the gateway's sync wrote",
                 )
-            if str(claimed) != asset.dataset_id:
+            if str(named) != asset.dataset_id:
                 raise ImageRefused("dataset-mismatch", "the task's dataset is not the asset's")
             try:  # released (with or without its original): the gateway's own rule
                 blob, expected = servable_redacted(asset)

@@ -19,6 +19,7 @@ from label_studio_sdk.core.api_error import ApiError
 
 from gateway.clearance import Clearance, ClearanceMismatch, EnforcementPoint
 from gateway.labelstudio.errors import LabelStudioRejected, LabelStudioUnavailable
+from gateway.labelstudio.task_model import TaskField, claimed
 from gateway.outbound import AddressPolicy, guarded_client
 
 T = TypeVar("T")
@@ -229,8 +230,9 @@ class LabelStudioClient:
             EnforcementPoint.SYNC, dataset_id=clearance.dataset_id, region=self.region
         )
         for task in tasks:
-            claimed = task.get("data", {}).get("gateway_dataset_id", clearance.dataset_id)
-            clearance.require(EnforcementPoint.SYNC, dataset_id=str(claimed), region=self.region)
+            named = claimed(task.get("data"), TaskField.DATASET_ID)
+            dataset_id = clearance.dataset_id if named is None else str(named)
+            clearance.require(EnforcementPoint.SYNC, dataset_id=dataset_id, region=self.region)
         response = self.call(
             "import tasks",
             lambda: self._sdk.projects.import_tasks(

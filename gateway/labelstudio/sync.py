@@ -35,6 +35,7 @@ from gateway.labelstudio.removal import remove_asset_tasks
 from gateway.labelstudio.residency_withdrawal import enforce_or_withdraw
 from gateway.labelstudio.sync_plan import plan_sync, skipped_by_reason
 from gateway.labelstudio.task_data import task_data
+from gateway.labelstudio.task_model import TaskField, claimed
 from gateway.lineage import Actor, append
 from gateway.metrics import observe_sync
 from gateway.models import Asset, AssetState, AssetSync, Dataset, Destination, SyncState
@@ -230,7 +231,7 @@ def _resume(
 def _tasks_by_asset(client: LabelStudioClient, project_id: int) -> dict[str, list[int]]:
     held: dict[str, list[int]] = {}
     for task in client.tasks(project_id):
-        asset_id = task.data.get("gateway_asset_id")
+        asset_id = claimed(task.data, TaskField.ASSET_ID)
         if isinstance(asset_id, str):
             held.setdefault(asset_id, []).append(task.id)
     return {k: sorted(v) for k, v in held.items()}

@@ -21,6 +21,7 @@ from gateway.errors import InvalidRequest, NotFound
 from gateway.labelstudio.client import LabelStudioClient, RetryPolicy
 from gateway.labelstudio.destinations import connect, get_destination, open_secrets
 from gateway.labelstudio.projects import webhook_url
+from gateway.labelstudio.task_model import TaskData, TaskField
 from gateway.lineage import Actor, append
 from gateway.models import Asset, Dataset, Destination, Detection
 from gateway.policy.enforcement import EnforcementPoint, enforce_residency
@@ -208,14 +209,8 @@ def _task(
     candidate = candidate_of(session, asset.id)
     has_rendition = asset.redacted_blob is not None or candidate is not None
     note = _note(item, has_rendition=has_rendition)
-    task: dict[str, Any] = {
-        "data": {
-            "image": url,
-            "review_note": note,
-            "gateway_review_item": item.id,
-            "gateway_asset_id": asset.id,
-        }
-    }
+    data = TaskData(image=url, asset_id=asset.id, review_item=item.id, review_note=note)
+    task: dict[str, Any] = {"data": data.to_label_studio()}
     if has_rendition and asset.width and asset.height:
         regions = [
             {"x": d.x, "y": d.y, "w": d.w, "h": d.h}
@@ -247,9 +242,9 @@ def _note(item: ReviewItem, *, has_rendition: bool) -> str:
 REVIEW_VIEW = "Review"
 # reviewers need the image and why it is there; the gateway's ids stay out of the way
 HIDDEN_REVIEW_COLUMNS = (
-    "tasks:data.gateway_review_item",
-    "tasks:data.gateway_asset_id",
-    "tasks:data.review_note",
+    TaskField.REVIEW_ITEM.column,
+    TaskField.ASSET_ID.column,
+    TaskField.REVIEW_NOTE.column,
 )
 
 
