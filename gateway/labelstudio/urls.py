@@ -26,7 +26,7 @@ from gateway.errors import GatewayError, KeyUnavailable, NotFound, ResidencyViol
 from gateway.keys import DatasetKeyMaterial
 from gateway.lineage import Actor
 from gateway.models import Asset, AssetState, AssetSync, Destination, SyncState
-from gateway.policy.enforcement import EnforcementPoint, enforce_residency
+from gateway.policy.enforcement import Clearance, EnforcementPoint, enforce_residency
 from gateway.storage import get_cleared
 
 IMAGE_URL = Actor("system", "image-url")
@@ -105,23 +105,7 @@ def resolve_image(
     if not hmac.compare_digest(expected, signature):
         raise _no_such_image()
     blob = _check_servable(session, asset, destination)
-    # the destination's region may have been denied since the sync: fail closed per fetch
-    try:
-        clearance = enforce_residency(
-            ctx,
-            session,
-            point=EnforcementPoint.SYNC,
-            dataset_id=asset.dataset_id,
-            target_region=destination.region,
-            actor=IMAGE_URL,
-            entity_type="asset",
-            entity_id=asset.id,
-            transfer_basis=destination.transfer_basis,
-            record_once_per=REFUSAL_RECORD_WINDOW,
-        )
-    except ResidencyViolation:
-        # the holder of a URL learns nothing of the policy, its digest or the dataset
-        raise ImageWithheld("this image cannot be shown here") from None
+    clearance = fetch_clearance(ctx, session, asset, destination)
     try:
         data = get_cleared(
             ctx.store, blob, clearance, point=EnforcementPoint.SYNC, to_region=destination.region
@@ -134,6 +118,30 @@ def resolve_image(
         media_type=MEDIA_TYPES.get(extension, "application/octet-stream"),
         allow_origin=origin_of(destination.url),
     )
+
+
+def fetch_clearance(
+    ctx: GatewayContext, session: Session, asset: Asset, destination: Destination
+) -> Clearance:
+    """The per-fetch residency check of a signed image URL (annotation or review image): the
+    destination's region may have been denied since the task was made, so it fails closed at
+    every fetch, recording a refusal once per asset and window. The holder of a URL learns
+    nothing of the policy, its digest or the dataset: only ImageWithheld."""
+    try:
+        return enforce_residency(
+            ctx,
+            session,
+            point=EnforcementPoint.SYNC,
+            dataset_id=asset.dataset_id,
+            target_region=destination.region,
+            actor=IMAGE_URL,
+            entity_type="asset",
+            entity_id=asset.id,
+            transfer_basis=destination.transfer_basis,
+            record_once_per=REFUSAL_RECORD_WINDOW,
+        )
+    except ResidencyViolation:
+        raise ImageWithheld("this image cannot be shown here") from None
 
 
 def _check_servable(session: Session, asset: Asset, destination: Destination) -> str:

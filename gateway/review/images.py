@@ -17,19 +17,17 @@ from sqlmodel import Session
 
 from gateway import crypto
 from gateway.context import GatewayContext
-from gateway.errors import GatewayError, NotFound, ResidencyViolation
+from gateway.errors import GatewayError, NotFound
 from gateway.keys import DatasetKeyMaterial
 from gateway.labelstudio.urls import (
     GONE_STATES,
-    IMAGE_URL,
     MEDIA_TYPES,
-    REFUSAL_RECORD_WINDOW,
-    ImageWithheld,
     ServedImage,
+    fetch_clearance,
     origin_of,
 )
 from gateway.models import Asset, AssetState, Destination
-from gateway.policy.enforcement import EnforcementPoint, enforce_residency
+from gateway.policy.enforcement import EnforcementPoint
 from gateway.review.candidates import candidate_image, candidate_of
 from gateway.review.models import ReviewItem, ReviewProject
 from gateway.storage import get_cleared
@@ -101,21 +99,7 @@ def resolve_review_image(
         or project.destination_id != destination.id
     ):
         raise NotFound("no such image")
-    try:
-        clearance = enforce_residency(
-            ctx,
-            session,
-            point=EnforcementPoint.SYNC,
-            dataset_id=asset.dataset_id,
-            target_region=destination.region,
-            actor=IMAGE_URL,
-            entity_type="asset",
-            entity_id=asset.id,
-            transfer_basis=destination.transfer_basis,
-            record_once_per=REFUSAL_RECORD_WINDOW,
-        )
-    except ResidencyViolation:
-        raise ImageWithheld("this image cannot be shown here") from None
+    clearance = fetch_clearance(ctx, session, asset, destination)
     candidate = candidate_of(session, asset.id) if shown.startswith("candidate:") else None
     if candidate is not None:
         try:
