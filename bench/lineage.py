@@ -30,13 +30,14 @@ from gateway.context import GatewayContext
 from gateway.db import make_engine, migrate, transaction
 from gateway.keys import KeyProvider, LocalMasterKey
 from gateway.lineage import Actor, append
-from gateway.lineage.bundle import BUNDLE_SCHEMA, MANIFEST_SCHEMA, entries_digest
-from gateway.lineage.canonical import GENESIS_HASH, SCHEMA, canonical_json, chain_hash
-from gateway.lineage.checkpoints import checkpoint_body, create_checkpoint
+from gateway.lineage.checkpoints import create_checkpoint
+from gateway.lineage.format.bundle import BUNDLE_SCHEMA, MANIFEST_SCHEMA, entries_digest
+from gateway.lineage.format.canonical import GENESIS_HASH, SCHEMA, canonical_json, chain_hash
+from gateway.lineage.format.checkpoint import checkpoint_body
+from gateway.lineage.format.keys import b64, fingerprint, key_id_for, public_raw
+from gateway.lineage.format.merkle import Frontier, leaf_hash
+from gateway.lineage.format.verify import Anchor, verify_bundle
 from gateway.lineage.ledger import drain
-from gateway.lineage.merkle import Frontier, leaf_hash
-from gateway.lineage.signing import b64, fingerprint, key_id_for, public_raw
-from gateway.lineage.verify import Anchor, verify_bundle
 from gateway.settings import Settings
 from gateway.storage import LocalBlobStore
 

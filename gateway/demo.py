@@ -25,6 +25,7 @@ from gateway.processing import process_pending
 from gateway.reports.demo_reports import write_demo_reports
 from gateway.settings import Settings
 from gateway.shipped import shipped_path
+from gateway.storage import get_cleared
 
 PHOTOS = shipped_path("demo_photos")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff"}
@@ -112,7 +113,7 @@ def _report(ctx: GatewayContext, names: dict[str, str], data_dir: Path, out: Con
             ]
             copy = ""
             if asset.redacted_blob:
-                enforce_residency(  # a preview folder on this machine is an export
+                clearance = enforce_residency(  # a preview folder on this machine: an export
                     ctx,
                     session,
                     point=EnforcementPoint.EXPORT,
@@ -123,7 +124,15 @@ def _report(ctx: GatewayContext, names: dict[str, str], data_dir: Path, out: Con
                     entity_id=asset.id,
                 )
                 target = export / f"{Path(name).stem}.{asset.redacted_blob.rsplit('.', 1)[-1]}"
-                target.write_bytes(ctx.store.get(asset.redacted_blob))
+                target.write_bytes(
+                    get_cleared(
+                        ctx.store,
+                        asset.redacted_blob,
+                        clearance,
+                        point=EnforcementPoint.EXPORT,
+                        to_region=ctx.settings.region,
+                    )
+                )
                 copy = str(target)
             table.add_row(
                 name,

@@ -24,7 +24,7 @@ from gateway.policy.enforcement import EnforcementPoint, enforce_residency, stor
 from gateway.pseudonymisation.dataset_secrets import content_digest_key
 from gateway.pseudonymisation.facts import facts_json
 from gateway.pseudonymisation.task_meta import remember_identifiers
-from gateway.storage import located_key, original_key
+from gateway.storage import located_key, original_key, put_cleared
 from redaction.errors import InputError
 from redaction.io import decode_image
 from redaction.policy import Limits
@@ -216,7 +216,7 @@ def _record_acceptance(
     actor: Actor,
 ) -> IngestOutcome:
     region = storage_region(ctx)
-    enforce_residency(
+    clearance = enforce_residency(
         ctx,
         session,
         point=EnforcementPoint.STORAGE_WRITE,
@@ -232,7 +232,7 @@ def _record_acceptance(
     sealed = crypto.seal(
         upload.data, key=key.subkey(KeyPurpose.AT_REST), aad=original_aad(asset.id, key)
     )
-    ctx.store.put(asset.original_blob, sealed)
+    put_cleared(ctx.store, asset.original_blob, sealed, clearance)
     remember_identifiers(ctx, session, asset)
     _record_arrival(
         session,

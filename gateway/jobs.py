@@ -26,6 +26,7 @@ from gateway.models import Job, JobState
 log = logging.getLogger(__name__)
 REDACT_KIND = "redact"  # one asset's redaction
 SYNC_KIND = "sync"  # one dataset's sync to a destination (`gateway.sync_jobs`)
+REVIEW_PULL_KIND = "review-pull"  # one dataset's review pull (`gateway.review.pull_jobs`)
 
 
 @dataclass(frozen=True)

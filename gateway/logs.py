@@ -14,10 +14,11 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from starlette.requests import Request
-from starlette.responses import Response
+if TYPE_CHECKING:  # annotations only: the CLI configures logging without loading the web stack
+    from starlette.requests import Request
+    from starlette.responses import Response
 
 REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {

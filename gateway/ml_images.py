@@ -22,6 +22,7 @@ from gateway.errors import IntegrityFailure, InvalidRequest, NotFound
 from gateway.lineage import append
 from gateway.models import Asset, AssetState, Role
 from gateway.policy.enforcement import EnforcementPoint, enforce_residency
+from gateway.storage import get_cleared
 
 SERVED_ACTION = "ml.image-served"
 REGION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -53,7 +54,7 @@ def redacted_for_ml(
         raise NotFound("no such asset", asset_id=asset_id)
     principal.require_dataset(asset.dataset_id)  # out of scope: the same 404 as unknown
     blob, expected = servable_redacted(asset)
-    enforce_residency(
+    clearance = enforce_residency(
         ctx,
         session,
         point=EnforcementPoint.ML_BACKEND,
@@ -63,7 +64,9 @@ def redacted_for_ml(
         entity_type="asset",
         entity_id=asset.id,
     )
-    data = ctx.store.get(blob)
+    data = get_cleared(
+        ctx.store, blob, clearance, point=EnforcementPoint.ML_BACKEND, to_region=region
+    )
     if not crypto.sha256_hex(data) == expected:
         raise IntegrityFailure(
             "the stored redacted copy does not match its recorded SHA-256; not served",

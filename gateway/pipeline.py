@@ -43,14 +43,19 @@ from gateway.keys import KeyPurpose
 from gateway.lineage import Actor
 from gateway.metrics import JOB_SECONDS, JOBS, QUARANTINES, observe_redaction
 from gateway.models import Asset, AssetState, Detection, Job, JobState
-from gateway.policy.enforcement import EnforcementPoint, enforce_residency, storage_region
+from gateway.policy.enforcement import (
+    Clearance,
+    EnforcementPoint,
+    enforce_residency,
+    storage_region,
+)
 from gateway.policy.redaction_choice import redactor_for
 from gateway.pseudonymisation.release import release_file
 from gateway.redaction_step import NotBuiltRedactor as NotBuiltRedactor  # re-exported
 from gateway.redaction_step import RedactionOutcome as RedactionOutcome
 from gateway.redaction_step import Redactor as Redactor
 from gateway.review.candidates import drop_candidate, keep_candidate
-from gateway.storage import StorageRegionUnavailable, located_key, redacted_key
+from gateway.storage import StorageRegionUnavailable, located_key, put_cleared, redacted_key
 from redaction.errors import RedactionError
 
 log = logging.getLogger(__name__)
@@ -242,11 +247,12 @@ def _record_outcome(ctx: GatewayContext, job: Job, outcome: RedactionOutcome) ->
         if not settle(session, job, state=JobState.DONE, now=now):  # fence first (row lock)
             raise _Overtaken
         asset = _asset(session, job.asset_id)
+        clearance = None
         if released:
-            outcome = _storage_allowed(ctx, session, asset, outcome)
+            outcome, clearance = _storage_allowed(ctx, session, asset, outcome)
             released = outcome.released
         if released:
-            assert outcome.output is not None  # noqa: S101 (narrowing for mypy)
+            assert outcome.output is not None and clearance is not None  # noqa: S101 (mypy)
             digest = crypto.sha256_hex(outcome.output)
             asset.redacted_blob = located_key(
                 ctx.store,
@@ -254,7 +260,7 @@ def _record_outcome(ctx: GatewayContext, job: Job, outcome: RedactionOutcome) ->
                 region=storage_region(ctx),
             )
             asset.redacted_sha256 = digest
-            ctx.store.put(asset.redacted_blob, outcome.output)
+            put_cleared(ctx.store, asset.redacted_blob, outcome.output, clearance)
         _keep_candidate(ctx, session, asset, outcome, released=released)
         _record_detections(session, asset.id, outcome.regions)
         target = AssetState.RELEASED if released else AssetState.QUARANTINED
@@ -308,10 +314,10 @@ def _keep_candidate(
 
 def _storage_allowed(
     ctx: GatewayContext, session: Session, asset: Asset, outcome: RedactionOutcome
-) -> RedactionOutcome:
+) -> tuple[RedactionOutcome, Clearance | None]:
     """Residency at the storage write: a blocked write quarantines the asset (fail closed)."""
     try:
-        enforce_residency(
+        clearance = enforce_residency(
             ctx,
             session,
             point=EnforcementPoint.STORAGE_WRITE,
@@ -323,8 +329,8 @@ def _storage_allowed(
         )
     except ResidencyViolation as exc:
         reason = {"code": exc.code, "message": exc.message}
-        return replace(outcome, released=False, output=None, reasons=[reason])
-    return outcome
+        return replace(outcome, released=False, output=None, reasons=[reason]), None
+    return outcome, clearance
 
 
 def _record_detections(session: Session, asset_id: str, regions: list[dict[str, Any]]) -> None:

@@ -135,9 +135,14 @@ class Settings(BaseSettings):
         None, description="key service holding one master key per region (instead of a file)"
     )
     kms_credential: SecretStr | None = Field(
-        None, description="this process's credential at the key service: it names the region"
+        None,
+        description="this process's credential at the key service: it names the region (the "
+        "scheduler's: the gateway-wide credential, which names none)",
     )
 
+    lineage_checkpoint_poll_seconds: float = Field(
+        30.0, gt=0, description="how often the checkpointer looks whether a checkpoint is due"
+    )
     lineage_checkpoint_log: Path | None = Field(
         None,
         description="append-only file OUTSIDE the data directory: every signed lineage "

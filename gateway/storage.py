@@ -6,9 +6,10 @@ half-written blob under its final name (an S3 PUT is atomic by itself).
 With buckets (`RegionalBlobStore`), a blob's key names its region, `regions/<region>/<key>`,
 so every reader finds the bucket from the key alone, and a process holding only one region's
 credentials gets a typed `StorageRegionUnavailable` for the others. Every write needs a
-storage permit for the key's dataset and region, granted only by an allowed residency check
-(`enforce_residency(point=STORAGE_WRITE)`) in the same context: the store itself refuses a
-write no residency check let through.
+storage permit for the key's dataset and region, which only `put_cleared` grants, from the
+`Clearance` an allowed residency check (`enforce_residency(point=STORAGE_WRITE)`) made: the
+store itself refuses a write no residency check let through. `put_cleared` is the one way
+dataset blobs are written, whatever the store.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
 
+from gateway.clearance import Clearance, EnforcementPoint
 from gateway.errors import GatewayError, NotFound, ResidencyViolation
 from gateway.filemodes import private_dir
 
@@ -134,10 +136,41 @@ _PERMITS: contextvars.ContextVar[frozenset[tuple[str, str]]] = contextvars.Conte
 )
 
 
-def grant_storage_write(dataset_id: str, region: str) -> None:
-    """Called by `enforce_residency` when a storage write to `region` is allowed (only there);
-    the next write of the dataset's blob to that region uses it up."""
-    _PERMITS.set(_PERMITS.get() | {(dataset_id, region)})
+def grant_storage_write(clearance: Clearance) -> None:
+    """A permit for the next write of the cleared dataset's blob to the cleared region (only
+    there); that write uses it up. `put_cleared` grants it just before its write."""
+    clearance.require(
+        EnforcementPoint.STORAGE_WRITE, dataset_id=clearance.dataset_id, region=clearance.region
+    )
+    _PERMITS.set(_PERMITS.get() | {(clearance.dataset_id, clearance.region)})
+
+
+def put_cleared(store: BlobStore, key: str, data: bytes, clearance: Clearance) -> None:
+    """Write a dataset's blob under the storage clearance of that dataset and region: the
+    clearance is checked against the key (its dataset, and its region with buckets) before
+    anything is written."""
+    region = region_of(store, key, default=clearance.region)
+    inner = store.split(key)[1] if isinstance(store, RegionalBlobStore) else check_key(key)
+    dataset_id = dataset_of(inner)
+    if dataset_id is None:
+        raise ValueError(f"not a dataset blob key: {key!r}")
+    clearance.require(EnforcementPoint.STORAGE_WRITE, dataset_id=dataset_id, region=region)
+    if isinstance(store, RegionalBlobStore):  # the bucket store checks the permit itself
+        grant_storage_write(clearance)
+    store.put(key, data)
+
+
+def get_cleared(
+    store: BlobStore, key: str, clearance: Clearance, *, point: EnforcementPoint, to_region: str
+) -> bytes:
+    """Read a dataset's blob to hand it onwards (to Label Studio, an ML backend, an export) in
+    `to_region`, under the clearance of that move for the blob's dataset."""
+    inner = store.split(key)[1] if isinstance(store, RegionalBlobStore) else check_key(key)
+    dataset_id = dataset_of(inner)
+    if dataset_id is None:
+        raise ValueError(f"not a dataset blob key: {key!r}")
+    clearance.require(point, dataset_id=dataset_id, region=to_region)
+    return store.get(key)
 
 
 def _require_permit(key: str, region: str) -> None:

@@ -82,7 +82,7 @@ def sync_job_view(job: Job) -> dict[str, Any]:
 
 def run_sync_job(ctx: GatewayContext, *, worker: str, job_id: int | None = None) -> str | None:
     """Claim a due sync job (or job `job_id`) and run it; what happened, None if none was due."""
-    job = _claim(ctx, worker=worker, job_id=job_id)
+    job = claim_dataset_job(ctx, worker=worker, job_id=job_id, kind=SYNC_KIND)
     if job is None or isinstance(job, str):
         return job
     payload = dict(job.payload or {})
@@ -96,10 +96,10 @@ def run_sync_job(ctx: GatewayContext, *, worker: str, job_id: int | None = None)
                 actor=actor,
             )
     except GatewayError as exc:
-        return _failed(ctx, job, exc.code, exc.message, final=exc.status < 500)
+        return fail_dataset_job(ctx, job, exc.code, exc.message, final=exc.status < 500)
     except Exception as exc:  # a bug or a dropped connection: retried, bounded by attempts
         log.exception("sync job failed", extra={"job_id": job.id})
-        return _failed(ctx, job, "internal-error", type(exc).__name__, final=False)
+        return fail_dataset_job(ctx, job, "internal-error", type(exc).__name__, final=False)
     with transaction(ctx.engine) as session:
         if not settle(session, job, state=JobState.DONE, now=ctx.clock()):
             return "overtaken"
@@ -111,8 +111,11 @@ def run_sync_job(ctx: GatewayContext, *, worker: str, job_id: int | None = None)
     return "done"
 
 
-def _claim(ctx: GatewayContext, *, worker: str, job_id: int | None) -> Job | str | None:
-    """The claimed job (detached), "failed" if it was past its attempts, None if none due."""
+def claim_dataset_job(
+    ctx: GatewayContext, *, worker: str, job_id: int | None, kind: str
+) -> Job | str | None:
+    """The claimed job of `kind` (detached), "failed" if it was past its attempts, None if
+    none was due (the sync job's, and the review pull's: `gateway.review.pull_jobs`)."""
     now = ctx.clock()
     with transaction(ctx.engine) as session:
         job = claim_next(
@@ -121,7 +124,7 @@ def _claim(ctx: GatewayContext, *, worker: str, job_id: int | None) -> Job | str
             now=now,
             lease_seconds=job_timing(ctx).lease_seconds,
             job_id=job_id,
-            kind=SYNC_KIND,
+            kind=kind,
         )
         if job is None:
             return None
@@ -132,7 +135,7 @@ def _claim(ctx: GatewayContext, *, worker: str, job_id: int | None) -> Job | str
     return job
 
 
-def _failed(ctx: GatewayContext, job: Job, code: str, message: str, *, final: bool) -> str:
+def fail_dataset_job(ctx: GatewayContext, job: Job, code: str, message: str, *, final: bool) -> str:
     """A refusal (a 4xx: residency, a missing destination) fails at once; anything else is
     retried after a back-off until the attempts run out."""
     now = ctx.clock()

@@ -104,7 +104,7 @@ def schedules(ctx: GatewayContext, settings: Settings) -> list[Periodic]:
     """Retention, lineage checkpoints and the annotation reconcile (an interval of 0: off)."""
     loops = [
         RetentionScheduler(ctx, interval_seconds=settings.retention_interval_seconds).periodic(),
-        Checkpointer(ctx).periodic(),
+        Checkpointer(ctx, poll_seconds=settings.lineage_checkpoint_poll_seconds).periodic(),
         AnnotationReconciler(
             ctx, interval_seconds=settings.annotation_pull_interval_seconds
         ).periodic(),

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 
 from gateway import crypto
+from gateway.labelstudio.task_model import TaskField, claimed
 from gateway.outbound import AddressPolicy, OutboundAddressRefused, guarded_client
 from ml_backend.images import ImageRefused, RedactedImage, asset_id_of
 from redaction.errors import RedactionError
@@ -75,8 +76,8 @@ class HttpGatewayImages:
             raise ImageRefused(exc.code, exc.message) from exc
         if not stated or crypto.sha256_hex(data) != stated:
             raise ImageRefused("redacted-digest-mismatch", "the served image fails its digest")
-        claimed = task_data.get("gateway_dataset_id")
-        if claimed is not None and str(claimed) != dataset_id:
+        named = claimed(task_data, TaskField.DATASET_ID)
+        if named is not None and str(named) != dataset_id:
             raise ImageRefused("dataset-mismatch", "the task's dataset is not the asset's")
         try:
             decoded = decode_image(data, limits=self.limits)

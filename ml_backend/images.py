@@ -20,10 +20,12 @@ from gateway import crypto
 from gateway.context import GatewayContext
 from gateway.db import transaction
 from gateway.errors import GatewayError, NotFound, ResidencyViolation
+from gateway.labelstudio.task_model import TaskField, claimed
 from gateway.lineage import Actor, append
 from gateway.ml_images import servable_redacted
 from gateway.models import Asset
 from gateway.policy.enforcement import EnforcementPoint, enforce_residency
+from gateway.storage import get_cleared
 from redaction.errors import RedactionError
 from redaction.io import decode_image
 from redaction.policy import Limits
@@ -59,7 +61,7 @@ class RedactedImage:
 
 def asset_id_of(task_data: Mapping[str, Any]) -> str:
     """The gateway asset id the task names, as a canonical UUID, or ImageRefused."""
-    raw = task_data.get("gateway_asset_id")
+    raw = claimed(task_data, TaskField.ASSET_ID)
     if raw is None:
         raise ImageRefused(
             "no-gateway-asset", "the task names no gateway asset (its URL is never fetched)"
@@ -103,21 +105,21 @@ class GatewayImages:
             asset = session.get(Asset, asset_id)
             if asset is None:
                 raise ImageRefused("unknown-asset", "no such gateway asset")
-            claimed = task_data.get("gateway_dataset_id")
-            if claimed is None:  # no key scope stands behind the embedded backend: fail closed
+            named = claimed(task_data, TaskField.DATASET_ID)
+            if named is None:  # no key scope stands behind the embedded backend: fail closed
                 raise ImageRefused(
                     "no-gateway-dataset",
                     "the task names no gateway_dataset_id; the embedded backend serves only "
                     "tasks the gateway's sync wrote",
                 )
-            if str(claimed) != asset.dataset_id:
+            if str(named) != asset.dataset_id:
                 raise ImageRefused("dataset-mismatch", "the task's dataset is not the asset's")
             try:  # released (with or without its original): the gateway's own rule
                 blob, expected = servable_redacted(asset)
             except NotFound as exc:
                 raise ImageRefused("not-released", f"the asset is {asset.state}") from exc
             try:
-                enforce_residency(
+                clearance = enforce_residency(
                     self.ctx,
                     session,
                     point=EnforcementPoint.ML_BACKEND,
@@ -131,7 +133,13 @@ class GatewayImages:
                 raise ImageRefused("residency-violation", exc.message) from exc
             dataset_id = asset.dataset_id
         try:
-            data = self.ctx.store.get(blob)
+            data = get_cleared(
+                self.ctx.store,
+                blob,
+                clearance,
+                point=EnforcementPoint.ML_BACKEND,
+                to_region=self.region,
+            )
         except GatewayError as exc:
             raise ImageRefused("redacted-blob-missing", exc.message) from exc
         if crypto.sha256_hex(data) != expected:

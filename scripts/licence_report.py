@@ -185,6 +185,12 @@ SERVICES = {
         "MPL-2.0",
         "the broker of the scale-out layout, its own container, unmodified; talked to over AMQP",
     ),
+    "chrislusf/seaweedfs (deploy/compose.scale.yaml)": (
+        "Apache-2.0",
+        "one S3-compatible object store per region in the scale-out layout, its own container, "
+        "unmodified; talked to over the S3 API (MinIO, AGPL-3.0, is not shipped: only as an "
+        "external store an operator runs)",
+    ),
     "KEDA CRD schemas (deploy/k8s/schemas/, vendored)": (
         "Apache-2.0",
         "the OpenAPI schemas of KEDA's ScaledObject and TriggerAuthentication (kedacore/keda "

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+from tests.storage.s3.conftest import moto_endpoint
+
+__all__ = ["moto_endpoint"]  # fixture: moto's S3 server on loopback (the bucket job's test)
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -218,11 +224,17 @@ def assert_no_plaintext_secrets(env: dict[str, str], where: str) -> None:
 LAYOUTS = {"single-host": compose, "scale-out": scaled}
 
 
+def one_shot(service: dict[str, Any]) -> bool:
+    return str(service.get("restart")) == "no"
+
+
 @pytest.mark.parametrize("layout", sorted(LAYOUTS))
 def test_compose_has_the_services_with_healthchecks(layout: str) -> None:
     services = LAYOUTS[layout]()["services"]
     assert {"gateway", "postgres", "labelstudio", "ml-backend"} <= services.keys()
     for name, service in services.items():
+        if one_shot(service):  # runs to completion; others wait for that, not for health
+            continue
         check = service.get("healthcheck")
         assert check and not check.get("disable"), f"{name} has no healthcheck"
         assert check["test"][0] in {"CMD", "CMD-SHELL"}
@@ -306,6 +318,11 @@ def test_compose_references_resolve(layout: str) -> None:
         for volume in service.get("volumes", []):
             source = volume.split(":", 1)[0]
             assert source in doc["volumes"], (name, source)
+        for target, condition in (service.get("depends_on") or {}).items():
+            if condition["condition"] == "service_completed_successfully":
+                assert one_shot(services[target]), (name, target)
+            else:
+                assert not one_shot(services[target]), (name, target)
 
 
 def test_scale_out_workers_take_their_regions_queue_with_their_regions_credential() -> None:
@@ -362,3 +379,174 @@ def test_compose_start_order_waits_for_health() -> None:
 
 
 # Kubernetes: tests/test_deploy_k8s.py
+
+
+# -- scale-out: one bucket per region, no shared originals volume, custody of credentials ------
+
+GATEWAY_COMMANDS = {"worker", "scheduler"}
+REGION_SHORT = {"eu-de": "eu", "us-east": "us"}
+
+
+def default_services() -> dict[str, dict[str, Any]]:
+    """What `up` starts with the scale-out file (services behind a profile are left out: the
+    single host's extra embedded `worker` profile is not part of this layout)."""
+    return {n: s for n, s in scaled()["services"].items() if not s.get("profiles")}
+
+
+def gateway_services() -> dict[str, dict[str, Any]]:
+    return {
+        n: s
+        for n, s in default_services().items()
+        if s.get("image", "").startswith("privacy-gateway:")
+        and (n == "gateway" or (s.get("command") or [""])[0] in GATEWAY_COMMANDS)
+    }
+
+
+def mounted(service: dict[str, Any]) -> list[str]:
+    return [s if isinstance(s, str) else s["source"] for s in service.get("secrets", [])]
+
+
+def named_volumes(service: dict[str, Any]) -> list[str]:
+    return [v.split(":", 1)[0] for v in service.get("volumes", []) if not v.startswith(("/", "."))]
+
+
+def test_scale_out_shares_no_volume_and_keeps_no_originals_on_disk() -> None:
+    services = default_services()
+    gateway = gateway_services()
+    assert set(gateway) == {"gateway", "scheduler", "worker-eu", "worker-us"}
+    for name, service in gateway.items():
+        assert named_volumes(service) == [], f"{name}: blobs live in buckets, not a volume"
+        tmpfs = [t.split(":", 1)[0] for t in service.get("tmpfs", [])]
+        assert DATA_DIR in tmpfs, f"{name}: its data directory is a tmpfs (nothing to keep)"
+        assert "GATEWAY_STORAGE_DIR" not in environment(service)
+    users: dict[str, list[str]] = {}
+    for name, service in services.items():
+        for volume in named_volumes(service):
+            users.setdefault(volume, []).append(name)
+    shared = {v: names for v, names in users.items() if len(names) > 1}
+    assert shared == {}, f"volumes mounted by more than one service: {shared}"
+    assert "gateway-data" not in users
+
+
+@pytest.mark.parametrize("name", ["gateway", "worker-eu", "worker-us"])
+def test_each_gateway_service_names_only_its_regions_bucket_and_credentials(name: str) -> None:
+    from gateway.settings import S3Bucket, Settings
+
+    services = default_services()
+    service = services[name]
+    env = environment(service)
+    region = env["GATEWAY_REGION"] if name != "gateway" else "eu-de"  # the API's: eu-de
+    short = REGION_SHORT[region]
+    assert env["GATEWAY_STORAGE_BACKEND"] == "s3"
+    buckets = json.loads(env["GATEWAY_S3_BUCKETS"])
+    assert list(buckets) == [region], f"{name}: its own region's bucket, no other"
+    bucket = S3Bucket.model_validate(buckets[region])
+    assert bucket.bucket == f"privacy-gateway-{region}"
+    assert bucket.endpoint_url == f"http://object-store-{short}:8333"
+    secrets = mounted(service)
+    for path in (bucket.access_key_id_file, bucket.secret_access_key_file):
+        assert path is not None and str(path).startswith("/run/secrets/")
+        assert str(path).removeprefix("/run/secrets/") in secrets
+    for secret in secrets:  # bucket and key-service credentials: its own region's only
+        if secret.startswith(("s3_", "kms_credential_")):
+            assert secret.endswith(f"_{short}"), (name, secret)
+    assert env["GATEWAY_KMS_CREDENTIAL_FILE"] == f"/run/secrets/kms_credential_{short}"
+    storage = [n for n in service["networks"] if n.startswith("storage-")]
+    assert storage == [f"storage-{short}"], f"{name} reaches only its region's store"
+    # the settings these variables make are valid for this process (JSON parsed as the
+    # gateway parses it; the write region's bucket is named)
+    made = Settings(
+        storage_backend="s3", region=region, s3_buckets=buckets, database_url="sqlite://"
+    )
+    assert list(made.s3_buckets) == [region]
+
+
+def test_the_scheduler_holds_the_gateway_wide_credential_and_no_bucket() -> None:
+    scheduler = default_services()["scheduler"]
+    env = environment(scheduler)
+    assert mounted(scheduler) == ["postgres_password", "broker_url", "kms_credential_gateway"]
+    assert env["GATEWAY_KMS_CREDENTIAL_FILE"] == "/run/secrets/kms_credential_gateway"
+    assert not {"GATEWAY_S3_BUCKETS", "GATEWAY_STORAGE_BACKEND", "GATEWAY_MASTER_KEY_FILE"} & set(
+        env
+    )
+    assert not [n for n in scheduler["networks"] if n.startswith("storage-")]
+    holders = [n for n, s in default_services().items() if "kms_credential_gateway" in mounted(s)]
+    assert holders == ["scheduler"]
+
+
+@pytest.mark.parametrize("short", ["eu", "us"])
+def test_each_regions_object_store_and_bucket_job(short: str) -> None:
+    doc = scaled()
+    services = default_services()
+    region = {v: k for k, v in REGION_SHORT.items()}[short]
+    store, job = services[f"object-store-{short}"], services[f"buckets-{short}"]
+    assert store["image"].startswith("chrislusf/seaweedfs:")  # Apache-2.0
+    assert f"-s3.config=/run/secrets/s3_config_{short}" in store["command"]
+    assert mounted(store) == [f"s3_config_{short}"]
+    assert store["networks"] == [f"storage-{short}"]
+    assert doc["networks"][f"storage-{short}"]["internal"] is True
+    assert one_shot(job) and mounted(job) == [f"s3_admin_{short}"]
+    assert job["networks"] == [f"storage-{short}"]
+    job_env = environment(job)
+    assert job_env["S3_ENDPOINT"] == f"http://object-store-{short}:8333"
+    assert job_env["S3_BUCKET"] == f"privacy-gateway-{region}"
+    assert job["depends_on"][f"object-store-{short}"]["condition"] == "service_healthy"
+    on_network = {n for n, s in services.items() if f"storage-{short}" in s.get("networks", [])}
+    expected = {f"object-store-{short}", f"buckets-{short}", f"worker-{short}"}
+    assert on_network == expected | ({"gateway"} if short == "eu" else set())
+    for name in on_network - {f"object-store-{short}", f"buckets-{short}"}:
+        assert f"buckets-{short}" in _waits_for(services, name), f"{name} before its bucket"
+    admins = [n for n, s in services.items() if any(x.startswith("s3_admin") for x in mounted(s))]
+    assert sorted(admins) == ["buckets-eu", "buckets-us"]
+
+
+def _waits_for(services: dict[str, dict[str, Any]], name: str) -> set[str]:
+    seen: set[str] = set()
+    todo = [name]
+    while todo:
+        for target in services[todo.pop()].get("depends_on") or {}:
+            if target not in seen:
+                seen.add(target)
+                todo.append(target)
+    return seen
+
+
+def test_the_bucket_job_creates_its_bucket_once_against_s3(moto_endpoint, tmp_path) -> None:
+    """The one-shot job's script, run as compose runs it, against moto's S3 on loopback:
+    the bucket is made, and a second run (a restart) is a no-op."""
+    from tests.storage.s3.conftest import admin_client
+
+    job = default_services()["buckets-eu"]
+    command = job["command"]
+    assert command[:2] == ["python", "-c"]
+    admin = tmp_path / "s3_admin_eu"
+    admin.write_text("ADMINKEY adminsecret\n")
+    bucket = f"privacy-gateway-eu-de-{os.getpid()}"
+    env = {
+        "PATH": os.environ["PATH"],
+        "S3_ENDPOINT": moto_endpoint,
+        "S3_BUCKET": bucket,
+        "S3_ADMIN_FILE": str(admin),
+    }
+    for _ in range(2):
+        run = subprocess.run(
+            [sys.executable, "-c", command[2]],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert run.returncode == 0, run.stderr
+        assert f"bucket ready: {bucket}" in run.stdout
+    names = [b["Name"] for b in admin_client(moto_endpoint).list_buckets()["Buckets"]]
+    assert names.count(bucket) == 1
+
+
+def test_the_single_host_compose_keeps_its_volume_and_no_bucket() -> None:
+    services = compose()["services"]
+    for name in ("gateway", "worker"):
+        env = environment(services[name])
+        assert "GATEWAY_S3_BUCKETS" not in env and "GATEWAY_STORAGE_BACKEND" not in env
+        assert services[name]["volumes"] == [f"gateway-data:{DATA_DIR}"]
+    assert not [n for n in services if n.startswith(("object-store", "buckets"))]

@@ -343,11 +343,24 @@ def test_a_worker_holds_only_its_own_regions_key_and_bucket_credentials(region: 
         assert bucket[key].startswith(f"/run/secrets/privacy-gateway-{region}/"), key
     others = [r for r in REGIONS if r != region]
     assert not any(f"privacy-gateway-{o}" in json.dumps(worker) for o in others)
-    for home in ("api", "scheduler"):  # region eu-de: the eu credential, never the us one
-        assert mounted_secrets(found[f"privacy-gateway-{home}"]) == {
-            "privacy-gateway",
-            "privacy-gateway-eu",
-        }
+    # the API is of region eu-de: the eu credential, never the us one
+    assert mounted_secrets(found["privacy-gateway-api"]) == {
+        "privacy-gateway",
+        "privacy-gateway-eu",
+    }
+
+
+def test_the_scheduler_holds_only_the_gateway_wide_key_service_credential() -> None:
+    """No region's Secret (no region key, no bucket): what needs them runs on the workers."""
+    scheduler = deployments("eu-us")["privacy-gateway-scheduler"]
+    assert mounted_secrets(scheduler) == {"privacy-gateway", "privacy-gateway-scheduler"}
+    (container,) = scheduler["spec"]["template"]["spec"]["containers"]
+    env = env_of(container)
+    assert env["GATEWAY_KMS_CREDENTIAL_FILE"] == (
+        "/run/secrets/privacy-gateway-scheduler/kms_credential"
+    )
+    assert "GATEWAY_S3_BUCKETS" not in env and "GATEWAY_MASTER_KEY_FILE" not in env
+    assert not any(f"privacy-gateway-{r}" in json.dumps(scheduler) for r in REGIONS)
 
 
 # -- autoscaling and disruption -----------------------------------------------------------------

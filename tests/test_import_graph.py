@@ -31,8 +31,9 @@ def test_the_packages_have_no_import_cycles() -> None:
     assert graph_tool.cycles(graph) == []
 
 
-# Their owners are changing these modules this session; their deferred imports get reasons there.
-NOT_YET_REASONED = ("gateway.scaleout.", "gateway.lineage.verify")
+# Their owners are changing these modules this session (scale-out, the verify command); their
+# deferred imports get a reason, or move to module level, there.
+NOT_YET_REASONED = ("gateway.scaleout.", "gateway.cli.verify")
 
 
 def test_every_import_inside_a_function_says_why_it_is_deferred() -> None:

@@ -2,28 +2,29 @@
 for review (quarantined, flagged, sampled), a sample's verification, and the review images
 Label Studio's editor loads (a signed URL is their credential). Decisions come back through
 `privacy-gateway review pull`, the service's review loop or `POST .../review/pull` (read back
-from Label Studio by task id)."""
+from Label Studio by task id; with a broker, sent to the worker of the dataset's region)."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from gateway.api.images import signed_image_response
 from gateway.api.views import binary
 from gateway.authz import DatasetFrom, Grant, authority, public
 from gateway.db import transaction
-from gateway.deps import Context, DbSession
-from gateway.errors import Conflict, NotFound
-from gateway.models import MAX_BIGINT, Role
+from gateway.deps import Context, DbSession, Workers
+from gateway.errors import NotFound
+from gateway.models import MAX_BIGINT, MAX_INT, Role
 from gateway.review import project as review_projects
 from gateway.review.images import resolve_review_image
 from gateway.review.models import ReviewSample
 from gateway.review.project import push_review_tasks, set_review_destination
+from gateway.review.pull_jobs import review_pull_job, review_pull_job_view
 from gateway.review.queue import enqueue_for_review, verify_sample
 from gateway.review.schedule import pull_now
 
@@ -67,6 +68,16 @@ class ReviewPullView(BaseModel):
     ignored: list[int] = Field(description="Label Studio annotation ids by non-reviewers")
     refused: dict[str, str] = Field(description="review item id -> why it was not applied")
     resynced: list[str] = Field(description="asset ids re-rendered and sent to annotators again")
+
+
+class ReviewPullJobView(BaseModel):
+    job_id: int
+    state: Literal["queued", "running", "done", "failed"]
+    queue: str | None = Field(description="the region queue it was handed to (None: not yet)")
+    attempts: int
+    error_code: str | None
+    error: str | None
+    report: ReviewPullView | None = Field(description="once done: what the pull decided")
 
 
 class SampleCheckView(BaseModel):
@@ -126,28 +137,50 @@ def queue_for_review(
     return asdict(queued) | {"tasks_created": len(pushed.created), "project_id": pushed.project_id}
 
 
-@router.post("/v1/datasets/{dataset_ref}/review/pull", response_model=ReviewPullView)
+@router.post(
+    "/v1/datasets/{dataset_ref}/review/pull",
+    response_model=ReviewPullView,
+    responses={
+        202: {
+            "model": ReviewPullJobView,
+            "description": "with a broker: a job for the worker of the dataset's region, to poll",
+        }
+    },
+)
 def pull_review_decisions(
     dataset_ref: str,  # noqa: ARG001 (resolved and checked by the route's authority)
     request: Request,
     ctx: Context,
     key: DatasetAdmin,
-) -> dict[str, Any]:
+    workers: Workers,
+) -> Any:
     """Read reviewers' decisions back from Label Studio now and act on them (re-render,
     release, reject, re-process), as `privacy-gateway review pull` and the service's review
-    loop do: for a process that runs the API only (without a broker: with one, the region's
-    worker runs it and this answers 409). A redaction process is started only if a decision
-    needs a re-render."""
-    if ctx.settings.broker_configured:  # a release re-renders from the original, which only
-        # the worker of the dataset's region may open: never from this process
-        raise Conflict(
-            "with a broker the review pull runs on the worker of the dataset's region (the "
-            "scheduler sends it every GATEWAY_REVIEW_PULL_INTERVAL_SECONDS)",
-            dataset=key.dataset_id,
-        )
+    loop do. Without a broker: here, answering what was decided (a redaction process is
+    started only if a decision needs a re-render). With a broker: 202 at once with a job for
+    the worker of the dataset's region (a release re-renders from the original, which only
+    that worker may open), to poll at `GET .../review/pull/{job_id}`."""
+    if ctx.settings.broker_configured:
+        # deferred: the broker client (Celery) only with a broker
+        from gateway.scaleout.review_dispatch import queue_review_pull
+
+        view = queue_review_pull(ctx, key.dataset_id, actor=key.actor)
+        workers.wake()  # committed: the broker dispatch may hand it over now
+        return JSONResponse(view, status_code=202)
     factory = request.app.state.redactor_factory
     report = pull_now(ctx, key.dataset_id, actor=key.actor, redactor_factory=factory)
     return asdict(report)
+
+
+@router.get("/v1/datasets/{dataset_ref}/review/pull/{job_id}", response_model=ReviewPullJobView)
+def get_review_pull_job(
+    dataset_ref: str,  # noqa: ARG001 (resolved and checked by the route's authority)
+    job_id: Annotated[int, Path(ge=1, le=MAX_INT)],  # the job table's id is an Integer column
+    session: DbSession,
+    key: DatasetAdmin,
+) -> dict[str, Any]:
+    """A review-pull job's state (with a broker), and its report once done."""
+    return review_pull_job_view(review_pull_job(session, job_id, dataset_id=key.dataset_id))
 
 
 @router.get(

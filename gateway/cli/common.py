@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+PROG = "privacy-gateway"
 out = Console()
 err = Console(stderr=True)
 T = TypeVar("T")

@@ -24,6 +24,15 @@ def add_region(region: str, state: State) -> None:
     out.print(FakeKmsState.load(state).add_region(region), markup=False, highlight=False)
 
 
+@app.command("add-gateway")
+def add_gateway(state: State) -> None:
+    """Print a new gateway-wide credential: the gateway-wide key only, no region's key (the
+    scheduler's: it signs lineage checkpoints and reads gateway secrets, never a dataset key)."""
+    from gateway.scaleout.fake_kms import FakeKmsState
+
+    out.print(FakeKmsState.load(state).add_gateway(), markup=False, highlight=False)
+
+
 @app.command("serve")
 def serve(
     state: State,

@@ -11,7 +11,8 @@ from typing import Annotated, Any
 
 import typer
 
-from gateway.cli.common import CLI_ACTOR_ID, JsonFlag, err, in_tx, opened, out, print_json
+from gateway.cli.common import CLI_ACTOR_ID, JsonFlag, in_tx, opened, out
+from gateway.cli.verify import verify_offline
 
 app = typer.Typer()  # merged into the root app by gateway.cli.root
 
@@ -138,29 +139,13 @@ def verify_bundle_cmd(
     verify_offline(path, trusted_key or [], fingerprint or [], as_json=as_json)
 
 
-def verify_offline(
-    path: Path, trusted_keys: list[Path], fingerprints: list[str], *, as_json: bool = False
-) -> None:
-    from dataclasses import asdict
-
-    from gateway.lineage.verify import load_anchor, verify_bundle
-
-    report = verify_bundle(path, anchor=load_anchor(trusted_keys, fingerprints))
-    if as_json:
-        print_json({"intact": True, **asdict(report)})
-        return
-    text = report.describe()
-    out.print(text.splitlines()[0])
-    for line in text.splitlines()[1:]:
-        (err if line.startswith("WARNING") else out).print(line)
-
-
 @lineage_app.command("public-key")
 def public_key(
     output: Annotated[Path | None, typer.Option(help="write the PEM here")] = None,
 ) -> None:
     """Print (and optionally write) the active signing key's PEM and fingerprint: publish it."""
-    from gateway.lineage.signing import ensure_signing_key, public_pem
+    from gateway.lineage.format.keys import public_pem
+    from gateway.lineage.signing import ensure_signing_key
 
     with opened() as ctx:
         row = in_tx(ctx, lambda s: ensure_signing_key(ctx, s))
@@ -183,52 +168,3 @@ def rotate_key() -> None:
         f"new signing key {row.key_id} (fingerprint {row.fingerprint}), "
         f"handed over from {row.previous_key_id}"
     )
-
-
-def verify_live(
-    *,
-    trusted_keys: list[Path],
-    fingerprints: list[str],
-    against: list[Path],
-    strict: bool,
-    from_anchor: bool,
-    allow_empty: bool,
-    as_json: bool = False,
-) -> None:
-    """The live ledger against the key and checkpoints the verifier trusts (flags first, then
-    GATEWAY_LINEAGE_TRUSTED_FINGERPRINT and GATEWAY_LINEAGE_CHECKPOINT_LOG, then the gateway's
-    own key proven with the master key)."""
-    from gateway.lineage.ledger import drain
-    from gateway.lineage.live import verify_live_ledger, verify_options, with_own_key
-
-    with opened() as ctx:
-        options = verify_options(
-            ctx.settings,
-            trusted_keys=trusted_keys,
-            fingerprints=fingerprints,
-            against=against,
-            strict=strict,
-            from_anchor=from_anchor,
-            allow_empty=allow_empty,
-        )
-        drain(ctx.engine)
-        result = in_tx(ctx, lambda s: verify_live_ledger(s, with_own_key(options, ctx.keys, s)))
-    if as_json:
-        print_json(
-            {
-                "intact": True,
-                "records": result.head_seq,
-                "walked_from": result.walked_from,
-                "checkpoints": result.stored_checkpoints,
-                "pinned_checkpoints": result.pinned_checkpoints,
-                "anchored_size": result.anchored_size,
-                "unanchored": result.unanchored,
-                "trusted_key": result.trusted_key,
-                "cross_check": None
-                if result.cross is None
-                else {"assets": result.cross.assets, "detections": result.cross.detections},
-            }
-        )
-        return
-    for line in result.describe():
-        out.print(line)

@@ -85,7 +85,7 @@ def report_verify(
     """Check a report's signature (a JSON report, or the one an HTML or PDF report embeds):
     offline against a key or fingerprint you trust, or (with neither) against this gateway's
     lineage keys. An HTML page's text must also be what the signed report renders to."""
-    from gateway.lineage.verify import load_anchor
+    from gateway.lineage.format.keys import load_anchor
     from gateway.reports.build import gateway_public_keys
     from gateway.reports.verify import anchored_keys, load_document, verify_report_file
 

@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.progress import Progress
 
 from gateway.cli.common import (
     CLI_ACTOR_ID,
+    PROG,
     JsonFlag,
     err,
     in_tx,
@@ -24,67 +24,15 @@ from gateway.cli.common import (
     print_json,
     progress_bar,
 )
-from gateway.errors import GatewayError, NotAuthenticated, NotFound
+from gateway.errors import GatewayError
 from gateway.vocabulary import LegalBasis, Role
-from redaction.errors import InputError, RedactionError
 
-PROG = "privacy-gateway"
 # plain (click) help: rich's help renderer costs more than the 0.5 s a `--help` may take
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__, rich_markup_mode=None)
 keys_app = typer.Typer(no_args_is_help=True, help="API keys with roles, scope and expiry.")
 datasets_app = typer.Typer(no_args_is_help=True, help="Datasets and what they are for.")
 app.add_typer(keys_app, name="api-keys")
 app.add_typer(datasets_app, name="datasets")
-EXIT_CODES: dict[type[Exception], int] = {
-    NotAuthenticated: 4,
-    NotFound: 3,
-    InputError: 2,
-    GatewayError: 1,
-    RedactionError: 1,
-}
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Console entry point. Usage errors: one line on stderr, exit 2; typed domain errors: one
-    line with their code and the exit code of EXIT_CODES; a command's own exit code passes on.
-    Only a bug (any other exception) prints a traceback."""
-    import os
-
-    from gateway.logs import configure_logging
-
-    configure_logging(os.environ.get("GATEWAY_LOG_LEVEL", "WARNING"))  # JSON lines, stderr
-    try:
-        rc = app(args=argv, prog_name=PROG, standalone_mode=False)
-    except (GatewayError, RedactionError) as exc:
-        sys.exit(_domain_error(exc))
-    except (typer.Abort, KeyboardInterrupt):
-        err.print("aborted", markup=False, highlight=False)
-        sys.exit(130)
-    except typer.TyperException as exc:  # Typer's bundled click: usage and file errors
-        sys.exit(_usage_error(exc))
-    sys.exit(rc if isinstance(rc, int) else 0)
-
-
-def _domain_error(exc: GatewayError | RedactionError) -> int:
-    # escaped: "[code]" and user text must not be read as rich markup (it vanished)
-    err.print(
-        f"[red]error[/red] {escape(f'[{exc.code}]')}: {escape(exc.message)}",
-        soft_wrap=True,  # one line however long: scripts grep it
-        highlight=False,
-    )
-    return next(c for t, c in EXIT_CODES.items() if isinstance(exc, t))
-
-
-def _usage_error(exc: typer.TyperException) -> int:
-    code = getattr(exc, "exit_code", 2)
-    ctx = getattr(exc, "ctx", None)
-    if type(exc).__name__ == "NoArgsIsHelpError":  # a group run bare: its help, as click does
-        err.print(exc.format_message(), markup=False, highlight=False)
-        return int(code)
-    where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
-    message = " ".join(exc.format_message().split())  # one line, whatever click wrapped
-    err.print(f"usage error: {message}{where}", markup=False, highlight=False, soft_wrap=True)
-    return int(code)
 
 
 def _version(value: bool) -> None:
@@ -359,49 +307,6 @@ def process_cmd() -> None:
 
 
 @app.command()
-def verify(
-    bundle: Annotated[
-        Path | None, typer.Argument(help="an exported bundle (offline); none: the live chain")
-    ] = None,
-    trusted_key: Annotated[list[Path] | None, typer.Option(help="PEM public key you trust")] = None,
-    fingerprint: Annotated[list[str] | None, typer.Option(help="SHA-256 key fingerprint")] = None,
-    report: Annotated[
-        Path | None, typer.Option(help="a signed JSON governance report to check instead")
-    ] = None,
-    against: Annotated[
-        list[Path] | None, typer.Option(help="pinned checkpoint file (kept outside the data dir)")
-    ] = None,
-    strict: Annotated[bool, typer.Option(help="fail on records no checkpoint signs")] = False,
-    from_anchor: Annotated[
-        bool, typer.Option(help="walk from the newest trusted checkpoint")
-    ] = False,
-    allow_empty: Annotated[bool, typer.Option(help="an empty, unsigned ledger passes")] = False,
-    as_json: JsonFlag = False,
-) -> None:
-    """Verify lineage: a bundle offline (names the first bad record), or the live chain against
-    a trusted key and pinned checkpoints; or, with --report, a governance report's signature."""
-    from gateway.cli.lineage import verify_live, verify_offline
-
-    if report is not None:
-        from gateway.cli.reports import report_verify
-
-        report_verify(report, trusted_key, fingerprint, as_json=as_json)
-        return
-    if bundle is not None:
-        verify_offline(bundle, trusted_key or [], fingerprint or [], as_json=as_json)
-        return
-    verify_live(
-        trusted_keys=trusted_key or [],
-        fingerprints=fingerprint or [],
-        against=against or [],
-        strict=strict,
-        from_anchor=from_anchor,
-        allow_empty=allow_empty,
-        as_json=as_json,
-    )
-
-
-@app.command()
 def serve(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8000,
@@ -444,8 +349,9 @@ def worker(
 
 @app.command()
 def scheduler() -> None:
-    """With GATEWAY_BROKER_URL: run retention, lineage checkpoints, the annotation reconcile
-    and the broker relay (jobs the broker lost). Run exactly one per gateway."""
+    """With GATEWAY_BROKER_URL: sign lineage checkpoints, relay jobs the broker lost, and send
+    retention, the annotation reconcile and review pulls to the region workers. Run one per
+    gateway; with a key service give it the gateway-wide credential (a region's is refused)."""
     from gateway.logs import configure_logging
     from gateway.scaleout.worker import run_scheduler
     from gateway.settings import Settings
@@ -486,11 +392,13 @@ from gateway.cli import (  # noqa: E402  (sub-apps; none imports this module)
     reports,
     review,
     sync,
+    verify,
 )
 
 for _module in (lineage, redact, reports, policies, pseudonymisation, sync, review):
     app.add_typer(_module.app)
+app.command()(verify.verify)  # also run on its own by gateway.cli.entry
 app.add_typer(ml.ml_app, name="ml-backend")
 app.add_typer(fake_kms.app, name="fake-kms")
 
-__all__ = ["app", "main"]
+__all__ = ["app"]

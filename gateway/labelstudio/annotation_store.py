@@ -24,6 +24,7 @@ from gateway.labelstudio.tables import (
     Incident,
     IncidentKind,
 )
+from gateway.labelstudio.task_model import TaskField, claimed
 from gateway.lineage import Actor, append
 from gateway.models import Asset, AssetState, AssetSync, Destination
 from gateway.pseudonymisation.policy import PseudonymField
@@ -112,7 +113,7 @@ def store_annotation(
     sync = sync_for_task(session, destination.id, held.task_id)
     if sync is None:
         return []  # not a task the gateway made: nothing of ours to record
-    if task_data is not None and task_data.get("gateway_asset_id") != sync.asset_id:
+    if task_data is not None and claimed(task_data, TaskField.ASSET_ID) != sync.asset_id:
         raise UnusableAnnotation(
             "the task in Label Studio is not the asset the gateway synced to it",
             task=held.task_id,

@@ -40,6 +40,7 @@ from gateway.labelstudio.destinations import connect, open_secrets
 from gateway.labelstudio.errors import WebhookUnauthorised
 from gateway.labelstudio.removal import remove_asset_tasks
 from gateway.labelstudio.tables import Annotation, LabelStudioProject
+from gateway.labelstudio.task_model import TaskField, claimed
 from gateway.lineage import Actor
 from gateway.models import Asset, AssetState, Destination
 
@@ -98,12 +99,12 @@ def parse_hint(body: bytes) -> WebhookHint:
         if not isinstance(task, dict) or not isinstance(result, list):
             raise InvalidRequest(f"{action} with a malformed task or result")
         data = task.get("data") if isinstance(task.get("data"), dict) else {}
-        claimed = data.get("gateway_asset_id") if data else None
+        claimed_asset = claimed(data, TaskField.ASSET_ID)
         return WebhookHint(
             action=action,
             annotation_ids=(annotation["id"],),
             task_id=task["id"] if is_id(task.get("id")) else None,
-            claimed_asset_id=claimed if isinstance(claimed, str) else None,
+            claimed_asset_id=claimed_asset if isinstance(claimed_asset, str) else None,
             flags=tuple(privacy_flags([r for r in result if isinstance(r, dict)])),
         )
     if action == DELETED:

@@ -17,7 +17,9 @@ import pydantic
 from label_studio_sdk.client import LabelStudio
 from label_studio_sdk.core.api_error import ApiError
 
+from gateway.clearance import Clearance, ClearanceMismatch, EnforcementPoint
 from gateway.labelstudio.errors import LabelStudioRejected, LabelStudioUnavailable
+from gateway.labelstudio.task_model import TaskField, claimed
 from gateway.outbound import AddressPolicy, guarded_client
 
 T = TypeVar("T")
@@ -57,10 +59,13 @@ class LabelStudioClient:
         policy: AddressPolicy,
         retry: RetryPolicy | None = None,
         timeout: float = 15.0,
+        region: str | None = None,
     ) -> None:
         """`policy` says which addresses the URL may reach, checked at every connection
-        (`gateway.outbound`): the token never leaves for a refused address."""
+        (`gateway.outbound`): the token never leaves for a refused address. `region` is where
+        the server keeps what it is sent: task imports need a sync clearance for it."""
         self.url = url.rstrip("/")
+        self.region = region
         self._http = guarded_client(policy, timeout=timeout)
         self._sdk = LabelStudio(  # type: ignore[no-untyped-call]
             base_url=self.url, api_key=token, httpx_client=self._http, max_retries=0
@@ -212,8 +217,22 @@ class LabelStudioClient:
         )
         return int(storage.id or 0)
 
-    def import_tasks(self, project_id: int, tasks: list[dict[str, Any]]) -> list[int]:
-        """Import in one request; the new task ids, in the order of `tasks`."""
+    def import_tasks(
+        self, project_id: int, tasks: list[dict[str, Any]], *, clearance: Clearance
+    ) -> list[int]:
+        """Import in one request; the new task ids, in the order of `tasks`. Only under a sync
+        clearance for this server's region and for every dataset a task names."""
+        if self.region is None:
+            raise ClearanceMismatch(
+                "this Label Studio client names no region; no task is sent", rule="sync.no-region"
+            )
+        clearance.require(
+            EnforcementPoint.SYNC, dataset_id=clearance.dataset_id, region=self.region
+        )
+        for task in tasks:
+            named = claimed(task.get("data"), TaskField.DATASET_ID)
+            dataset_id = clearance.dataset_id if named is None else str(named)
+            clearance.require(EnforcementPoint.SYNC, dataset_id=dataset_id, region=self.region)
         response = self.call(
             "import tasks",
             lambda: self._sdk.projects.import_tasks(

@@ -119,6 +119,7 @@ def connect(
         open_secrets(ctx, destination).token,
         policy=address_policy(destination.allow_local_addresses),
         retry=retry,
+        region=destination.region,
     )
 
 

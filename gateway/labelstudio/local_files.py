@@ -27,6 +27,7 @@ from gateway.labelstudio.client import LabelStudioClient
 from gateway.lineage import Actor
 from gateway.models import Asset, Destination
 from gateway.policy.enforcement import EnforcementPoint, enforce_residency
+from gateway.storage import get_cleared
 
 LOCAL_FILES = "local-files"
 STORAGE_TITLE = "privacy gateway: redacted copies"
@@ -55,7 +56,7 @@ def local_file_url(
     reaches the destination, so residency is checked right here."""
     if asset.redacted_blob is None or asset.redacted_sha256 is None:
         raise NotFound("the asset has no redacted copy", asset_id=asset.id)
-    enforce_residency(
+    clearance = enforce_residency(
         ctx,
         session,
         point=EnforcementPoint.SYNC,
@@ -72,7 +73,15 @@ def local_file_url(
     target = folder / f"{asset.id}-{asset.redacted_sha256[:16]}.{extension}"
     if not target.exists():
         partial = target.with_suffix(".partial")
-        partial.write_bytes(ctx.store.get(asset.redacted_blob))
+        partial.write_bytes(
+            get_cleared(
+                ctx.store,
+                asset.redacted_blob,
+                clearance,
+                point=EnforcementPoint.SYNC,
+                to_region=destination.region,
+            )
+        )
         os.replace(partial, target)
     for older in folder.glob(f"{asset.id}-*"):
         if older != target:

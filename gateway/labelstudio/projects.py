@@ -16,6 +16,7 @@ from gateway.labelstudio.destinations import open_secrets
 from gateway.labelstudio.errors import LabelStudioRejected
 from gateway.labelstudio.ontology import current_ontology_version
 from gateway.labelstudio.tables import LabelStudioProject
+from gateway.labelstudio.task_model import TaskField
 from gateway.lineage import Actor, append
 from gateway.models import Dataset, Destination
 
@@ -30,9 +31,9 @@ ANNOTATOR_VIEW = "Tasks"
 # what annotators need is the image and the annotation state; the gateway's ids (for the ML
 # backend and the gateway) and the pseudonymous metadata JSON stay in task data, out of the way
 HIDDEN_TASK_COLUMNS = (
-    "tasks:data.gateway_asset_id",
-    "tasks:data.gateway_dataset_id",
-    "tasks:data.meta",
+    TaskField.ASSET_ID.column,
+    TaskField.DATASET_ID.column,
+    TaskField.META.column,
 )
 
 

@@ -23,6 +23,7 @@ from gateway.errors import GatewayError
 from gateway.labelstudio.client import LabelStudioClient
 from gateway.labelstudio.errors import LabelStudioRejected
 from gateway.labelstudio.task_data import task_data
+from gateway.labelstudio.task_model import TaskField, claimed
 from gateway.lineage import Actor, append
 from gateway.models import Asset, AssetState, AssetSync, Destination, SyncState
 
@@ -90,7 +91,7 @@ def _refresh_one(
         data = task_data(ctx, session, destination, asset)
         signed_for, task_id, before = asset.redacted_sha256, row.task_id, row.task_sha256
     remote = client.task(task_id)
-    if remote is None or remote.data.get("gateway_asset_id") != asset_id:
+    if remote is None or claimed(remote.data, TaskField.ASSET_ID) != asset_id:
         _send_back_to_import(ctx, destination, asset_id, task_id, before, actor)
         return "replaced"
     if remote.data != data:
@@ -98,7 +99,7 @@ def _refresh_one(
             _send_back_to_import(ctx, destination, asset_id, task_id, before, actor)
             return "replaced"
         check = client.task(task_id)
-        if check is None or check.data.get("image") != data["image"]:
+        if check is None or claimed(check.data, TaskField.IMAGE) != data[TaskField.IMAGE]:
             raise LabelStudioRejected(
                 "Label Studio did not keep the task's new image URL", task_id=task_id
             )
@@ -114,7 +115,7 @@ def _refresh_one(
             action="labelstudio.task_refreshed",
             entity_type="asset",
             entity_id=asset_id,
-            dataset_id=data["gateway_dataset_id"],
+            dataset_id=data[TaskField.DATASET_ID],
             actor=actor,
             now=now,
             region=ctx.settings.region,

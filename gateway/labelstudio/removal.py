@@ -23,6 +23,7 @@ from gateway.labelstudio.annotation_store import keep_task_annotations
 from gateway.labelstudio.client import LabelStudioClient, RemoteTask, RetryPolicy
 from gateway.labelstudio.destinations import connect
 from gateway.labelstudio.local_files import delete_exports
+from gateway.labelstudio.task_model import TaskField, claimed
 from gateway.lineage import Actor, append
 from gateway.models import Asset, AssetSync, Destination, SyncState
 
@@ -119,7 +120,7 @@ def _candidates(client: LabelStudioClient, row: AssetSync) -> list[RemoteTask]:
         task = client.task(row.task_id)
         if task is None:
             return []
-        if task.data.get("gateway_asset_id") != row.asset_id:
+        if claimed(task.data, TaskField.ASSET_ID) != row.asset_id:
             raise _StillThere(
                 "the recorded task does not belong to this asset; not deleting it",
                 task_id=row.task_id,
@@ -128,7 +129,9 @@ def _candidates(client: LabelStudioClient, row: AssetSync) -> list[RemoteTask]:
     if row.project_id is None:
         return []
     return [
-        t for t in client.tasks(row.project_id) if t.data.get("gateway_asset_id") == row.asset_id
+        t
+        for t in client.tasks(row.project_id)
+        if claimed(t.data, TaskField.ASSET_ID) == row.asset_id
     ]
 
 

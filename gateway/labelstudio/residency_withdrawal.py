@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from gateway.clearance import Clearance
 from gateway.context import GatewayContext
 from gateway.db import transaction
 from gateway.errors import GatewayError, ResidencyViolation
@@ -170,12 +171,12 @@ def enforce_or_withdraw(
     *,
     actor: Actor,
     retry: RetryPolicy | None = None,
-) -> None:
-    """The sync's residency check. Denied: withdraw the dataset's tasks at the destination
-    first, then raise the violation (saying what was withdrawn)."""
+) -> Clearance:
+    """The sync's residency check: its clearance. Denied: withdraw the dataset's tasks at the
+    destination first, then raise the violation (saying what was withdrawn)."""
     try:
         with transaction(ctx.engine) as session:
-            enforce_residency(
+            return enforce_residency(
                 ctx,
                 session,
                 point=EnforcementPoint.SYNC,

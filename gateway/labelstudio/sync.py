@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from gateway.clearance import Clearance
 from gateway.context import GatewayContext
 from gateway.datasets import get_dataset
 from gateway.db import transaction
@@ -34,6 +35,7 @@ from gateway.labelstudio.removal import remove_asset_tasks
 from gateway.labelstudio.residency_withdrawal import enforce_or_withdraw
 from gateway.labelstudio.sync_plan import plan_sync, skipped_by_reason
 from gateway.labelstudio.task_data import task_data
+from gateway.labelstudio.task_model import TaskField, claimed
 from gateway.lineage import Actor, append
 from gateway.metrics import observe_sync
 from gateway.models import Asset, AssetState, AssetSync, Dataset, Destination, SyncState
@@ -97,7 +99,9 @@ def sync_dataset(
     retry: RetryPolicy | None = None,
     progress: Progress | None = None,
 ) -> SyncReport:
-    dataset, destination = _check_residency(ctx, dataset_ref, destination_ref, actor, retry)
+    dataset, destination, clearance = _check_residency(
+        ctx, dataset_ref, destination_ref, actor, retry
+    )
     report = SyncReport(dataset=dataset.name, destination=destination.name)
     client = connect(ctx, destination, retry=retry)
     try:
@@ -117,7 +121,7 @@ def sync_dataset(
         total, done = len(todo), 0
         for start in range(0, total, batch_size):
             batch = todo[start : start + batch_size]
-            _import_batch(ctx, client, destination, report, batch, actor)
+            _import_batch(ctx, client, destination, report, batch, actor, clearance)
             done += len(batch)
             if progress:
                 progress(done, total)
@@ -134,14 +138,14 @@ def _check_residency(
     destination_ref: str,
     actor: Actor,
     retry: RetryPolicy | None = None,
-) -> tuple[Dataset, Destination]:
+) -> tuple[Dataset, Destination, Clearance]:
     """Residency first. Denied (e.g. a policy activated since the last sync forbids the
     destination's region): the dataset's tasks there are withdrawn, then the sync is refused."""
     with transaction(ctx.engine) as session:
         dataset = get_dataset(session, dataset_ref)
         destination = get_destination(session, destination_ref)
-    enforce_or_withdraw(ctx, dataset.id, destination, actor=actor, retry=retry)
-    return dataset, destination
+    clearance = enforce_or_withdraw(ctx, dataset.id, destination, actor=actor, retry=retry)
+    return dataset, destination, clearance
 
 
 def _connect_local_storage(
@@ -227,7 +231,7 @@ def _resume(
 def _tasks_by_asset(client: LabelStudioClient, project_id: int) -> dict[str, list[int]]:
     held: dict[str, list[int]] = {}
     for task in client.tasks(project_id):
-        asset_id = task.data.get("gateway_asset_id")
+        asset_id = claimed(task.data, TaskField.ASSET_ID)
         if isinstance(asset_id, str):
             held.setdefault(asset_id, []).append(task.id)
     return {k: sorted(v) for k, v in held.items()}
@@ -256,6 +260,7 @@ def _import_batch(
     report: SyncReport,
     asset_ids: list[str],
     actor: Actor,
+    clearance: Clearance,
 ) -> None:
     tasks = _record_intent(
         ctx, destination, report.project_id, asset_ids, actor, failures=report.failed
@@ -263,14 +268,16 @@ def _import_batch(
     if not tasks:
         return
     try:
-        task_ids = client.import_tasks(report.project_id, [t for _, t in tasks])
+        task_ids = client.import_tasks(
+            report.project_id, [t for _, t in tasks], clearance=clearance
+        )
     except LabelStudioRejected as exc:
         if len(tasks) == 1:
             _mark_failed(ctx, destination, tasks[0][0], exc, actor)
             report.failed[tasks[0][0]] = exc.code
             return
         for asset_id, _ in tasks:  # isolate the asset Label Studio refuses
-            _import_batch(ctx, client, destination, report, [asset_id], actor)
+            _import_batch(ctx, client, destination, report, [asset_id], actor, clearance)
         return
     with transaction(ctx.engine) as session:
         for (asset_id, _), task_id in zip(tasks, task_ids, strict=True):

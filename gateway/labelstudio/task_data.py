@@ -10,6 +10,7 @@ from sqlmodel import Session
 
 from gateway.context import GatewayContext
 from gateway.labelstudio.local_files import local_file_url, uses_local_files
+from gateway.labelstudio.task_model import TaskData
 from gateway.labelstudio.urls import image_url
 from gateway.models import Asset, Destination
 from gateway.pseudonymisation.task_meta import task_metadata
@@ -22,9 +23,9 @@ def task_data(
         image = local_file_url(ctx, session, destination, asset)
     else:
         image = image_url(ctx, session, destination=destination, asset=asset)
-    return {
-        "image": image,
-        "gateway_asset_id": asset.id,
-        "gateway_dataset_id": asset.dataset_id,
-        "meta": task_metadata(ctx, session, asset),
-    }
+    return TaskData(
+        image=image,
+        asset_id=asset.id,
+        dataset_id=asset.dataset_id,
+        meta=task_metadata(ctx, session, asset),
+    ).to_label_studio()

@@ -27,7 +27,8 @@ from gateway.errors import GatewayError, KeyUnavailable, NotFound, ResidencyViol
 from gateway.keys import DatasetKeyMaterial
 from gateway.lineage import Actor
 from gateway.models import Asset, AssetState, AssetSync, Destination, SyncState
-from gateway.policy.enforcement import EnforcementPoint, enforce_residency
+from gateway.policy.enforcement import Clearance, EnforcementPoint, enforce_residency
+from gateway.storage import get_cleared
 
 IMAGE_URL = Actor("system", "image-url")
 REFUSAL_RECORD_WINDOW = timedelta(hours=1)  # one refused-fetch record per asset and hour
@@ -105,9 +106,30 @@ def resolve_image(
     if not hmac.compare_digest(expected, signature):
         raise _no_such_image()
     blob = _check_servable(session, asset, destination)
-    # the destination's region may have been denied since the sync: fail closed per fetch
+    clearance = fetch_clearance(ctx, session, asset, destination)
     try:
-        enforce_residency(
+        data = get_cleared(
+            ctx.store, blob, clearance, point=EnforcementPoint.SYNC, to_region=destination.region
+        )
+    except NotFound:
+        raise _no_such_image() from None  # the store's own error names the blob's path
+    extension = blob.rsplit(".", 1)[-1]
+    return ServedImage(
+        data=data,
+        media_type=MEDIA_TYPES.get(extension, "application/octet-stream"),
+        allow_origin=origin_of(destination.url),
+    )
+
+
+def fetch_clearance(
+    ctx: GatewayContext, session: Session, asset: Asset, destination: Destination
+) -> Clearance:
+    """The per-fetch residency check of a signed image URL (annotation or review image): the
+    destination's region may have been denied since the task was made, so it fails closed at
+    every fetch, recording a refusal once per asset and window. The holder of a URL learns
+    nothing of the policy, its digest or the dataset: only ImageWithheld."""
+    try:
+        return enforce_residency(
             ctx,
             session,
             point=EnforcementPoint.SYNC,
@@ -120,18 +142,7 @@ def resolve_image(
             record_once_per=REFUSAL_RECORD_WINDOW,
         )
     except ResidencyViolation:
-        # the holder of a URL learns nothing of the policy, its digest or the dataset
         raise ImageWithheld("this image cannot be shown here") from None
-    try:
-        data = ctx.store.get(blob)
-    except NotFound:
-        raise _no_such_image() from None  # the store's own error names the blob's path
-    extension = blob.rsplit(".", 1)[-1]
-    return ServedImage(
-        data=data,
-        media_type=MEDIA_TYPES.get(extension, "application/octet-stream"),
-        allow_origin=origin_of(destination.url),
-    )
 
 
 def _check_servable(session: Session, asset: Asset, destination: Destination) -> str:

@@ -1,23 +1,17 @@
 """Trust anchors the database does not hold: signed checkpoints pinned in a file outside the
-data directory, and the signing key the verifier trusts.
-
-A checkpoint file is JSON Lines, one signed tree head a line, oldest first:
-
-    {"kind": "checkpoint", "tree_size": N, "key_id": K, "body": "<RFC 8785>",
-     "signature": "<base64 Ed25519>", "frontier": ["<hex>", ...]}
+data directory (its format and reader: `gateway.lineage.format.checkpoint`), and the signing
+key the verifier trusts.
 
 The checkpointer appends a line after every checkpoint it commits (when
 `GATEWAY_LINEAGE_CHECKPOINT_LOG` names a file), and `lineage checkpoint --output FILE` appends
 the newest one for a compliance officer to keep. `frontier` (the Merkle subtree roots of
-records 1..N) lets a verifier continue the tree from N without re-reading records 1..N; it is
-checked against the signed root, so it needs no signature of its own.
+records 1..N) lets a verifier continue the tree from N without re-reading records 1..N.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,30 +19,18 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlmodel import Session
 
 from gateway.errors import IntegrityFailure, KeyUnavailable
-from gateway.lineage.bundle import key_line
-from gateway.lineage.checkpoints import checkpoint_fields as parse_checkpoint
-from gateway.lineage.checkpoints import is_hex64, leaf_hashes
+from gateway.lineage.checkpoints import leaf_hashes
+from gateway.lineage.format.bundle import key_line
+from gateway.lineage.format.errors import BundleInvalid
+from gateway.lineage.format.keys import Anchor, check_key_chain, public_raw
+from gateway.lineage.format.merkle import Frontier
 from gateway.lineage.ledger import current_frontier, read_head
-from gateway.lineage.merkle import Frontier, ProofError
-from gateway.lineage.signing import (
-    active_key,
-    all_keys,
-    public_raw,
-    signing_key_aad,
-    verify_signature,
-)
+from gateway.lineage.signing import active_key, all_keys, signing_key_aad
 from gateway.lineage.tables import LineageCheckpoint
-from gateway.lineage.verify import Anchor, BundleInvalid, _check_keys
-from gateway.lineage.walk import LedgerTampered, TreeHead
+from gateway.lineage.walk import LedgerTampered
 
 if TYPE_CHECKING:
     from gateway.keys import KeyProvider
-
-
-class AnchorInvalid(IntegrityFailure):
-    """A pinned checkpoint file is unreadable, malformed or not signed by a trusted key."""
-
-    code, title = "lineage-anchor-invalid", "Pinned lineage checkpoint is invalid"
 
 
 class NotAnchored(IntegrityFailure):
@@ -56,15 +38,6 @@ class NotAnchored(IntegrityFailure):
     signed checkpoint exists."""
 
     code, title = "lineage-not-anchored", "Lineage has no trust anchor"
-
-
-@dataclass(frozen=True, slots=True)
-class PinnedCheckpoint:
-    head: TreeHead
-    body: str
-    key_id: str
-    signature: str
-    frontier: Frontier | None
 
 
 def pinned_line(session: Session, row: LineageCheckpoint) -> dict[str, Any]:
@@ -143,83 +116,8 @@ def trusted_keys(session: Session, anchor: Anchor) -> tuple[dict[str, bytes], st
     signed by the old key and the new one) reaches a key the verifier pinned."""
     lines = [key_line(row) for row in all_keys(session)]
     try:
-        chain, anchored = _check_keys(lines, anchor, where="database")
+        chain, anchored = check_key_chain(lines, anchor, where="database")
     except BundleInvalid as exc:
         raise LedgerTampered(exc.message, **exc.details) from exc
     assert anchored is not None  # noqa: S101 (the anchor is not empty here)
     return chain, anchored
-
-
-def read_checkpoint_file(path: Path, keys: dict[str, bytes]) -> list[PinnedCheckpoint]:
-    """Every checkpoint in a pinned file, each signature checked against `keys` (trusted)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise AnchorInvalid(
-            f"cannot read the checkpoint file {path}: {exc}", path=str(path)
-        ) from exc
-    pinned = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if line.strip():
-            pinned.append(_pinned(line, keys, where=f"{path}:{number}"))
-    if not pinned:
-        raise AnchorInvalid(f"{path} holds no checkpoint", path=str(path))
-    return pinned
-
-
-def _pinned(line: str, keys: dict[str, bytes], *, where: str) -> PinnedCheckpoint:
-    try:
-        obj = json.loads(line)
-    except (json.JSONDecodeError, RecursionError) as exc:
-        raise AnchorInvalid(f"{where} is not JSON", at=where) from exc
-    if not isinstance(obj, dict) or obj.get("kind") != "checkpoint":
-        raise AnchorInvalid(f"{where} is not a checkpoint line", at=where)
-    key_id, text, signature = obj.get("key_id"), obj.get("body"), obj.get("signature")
-    if not (isinstance(key_id, str) and isinstance(text, str) and isinstance(signature, str)):
-        raise AnchorInvalid(f"{where}: key_id, body and signature must be strings", at=where)
-    if key_id not in keys:
-        raise AnchorInvalid(
-            f"{where}: the checkpoint is signed by {key_id}, which is not a trusted key "
-            "(nor handed over from one)",
-            at=where,
-            key_id=key_id,
-        )
-    body = checkpoint_fields(text, where=where)
-    try:
-        verify_signature(keys[key_id], text.encode(), signature)
-    except IntegrityFailure as exc:
-        raise AnchorInvalid(
-            f"{where}: the checkpoint's signature does not verify", at=where
-        ) from exc
-    if body["key_id"] != key_id:
-        raise AnchorInvalid(f"{where}: the checkpoint names another key than its line", at=where)
-    head = TreeHead(body["tree_size"], body["root_hash"], body["chain_head"], f"pinned {where}")
-    return PinnedCheckpoint(head, text, key_id, signature, _frontier(obj, head, where=where))
-
-
-def checkpoint_fields(text: str, *, where: str) -> dict[str, Any]:
-    """A signed checkpoint body, parsed and type-checked (typed errors, never a traceback)."""
-    try:
-        return parse_checkpoint(text)
-    except IntegrityFailure as exc:
-        raise AnchorInvalid(f"{where}: {exc.message}", at=where) from exc
-
-
-def _frontier(obj: dict[str, Any], head: TreeHead, *, where: str) -> Frontier | None:
-    return checked_frontier(obj.get("frontier"), head, where=where)
-
-
-def checked_frontier(nodes: Any, head: TreeHead, *, where: str) -> Frontier | None:
-    """A frontier (list of hex subtree roots) that leads to the head's signed root, or None
-    if there is none; anything else is AnchorInvalid."""
-    if nodes is None:
-        return None
-    if not isinstance(nodes, list) or not all(is_hex64(n) for n in nodes):
-        raise AnchorInvalid(f"{where}: the frontier is malformed", at=where)
-    try:
-        frontier = Frontier(head.tree_size, [bytes.fromhex(n) for n in nodes])
-    except ProofError as exc:
-        raise AnchorInvalid(f"{where}: the frontier does not fit the tree size", at=where) from exc
-    if frontier.root().hex() != head.root_hash:
-        raise AnchorInvalid(f"{where}: the frontier does not lead to the signed root", at=where)
-    return frontier

@@ -1,21 +1,13 @@
 """Export a self-contained lineage bundle: records, signed checkpoints, public keys with their
-rotation chain, proofs, and a signed manifest. JSON Lines, one object per line:
-
-    {"kind": "header", ...}          what was exported (filter, tree size)
-    {"kind": "key", ...}             every signing key, oldest first, with hand-over signatures
-    {"kind": "checkpoint", ...}      signed tree heads up to the bundle's tree size
-    {"kind": "consistency", ...}     (partial bundles) each older checkpoint -> the newest
-    {"kind": "record", ...}          the records, in chain order; partial bundles add proofs
-    {"kind": "manifest", ...}        the signed list of (seq, record hash) the bundle must hold
+rotation chain, proofs, and a signed manifest, in the layout of `gateway.lineage.format.bundle`.
 
 A complete bundle (no filter) is verified by walking the chain and recomputing every
 checkpoint's root; a partial one (one dataset, since a time, one asset) by an inclusion proof
-per record against the newest checkpoint. See `gateway.lineage.verify`.
+per record against the newest checkpoint. See `gateway.lineage.format.verify`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,16 +18,22 @@ from typing import IO, TYPE_CHECKING, Any
 from sqlmodel import Session, col, select
 
 from gateway.lineage.checkpoints import create_checkpoint, leaf_hashes, list_checkpoints
-from gateway.lineage.merkle import Tree
-from gateway.lineage.signing import all_keys, b64, sign_document
-from gateway.lineage.tables import LineageCheckpoint, LineageSigningKey
+from gateway.lineage.format.bundle import (
+    BUNDLE_SCHEMA,
+    MANIFEST_SCHEMA,
+    checkpoint_line,
+    entries_digest,
+)
+
+# re-exported: the API's key listing (gateway.api.lineage) imports it from here
+from gateway.lineage.format.bundle import key_line as key_line
+from gateway.lineage.format.merkle import Tree
+from gateway.lineage.signing import all_keys, sign_document
 from gateway.models import LineageRecord
 
 if TYPE_CHECKING:
     from gateway.context import GatewayContext
 
-BUNDLE_SCHEMA = "lpg.lineage.bundle/v1"
-MANIFEST_SCHEMA = "lpg.lineage.bundle-manifest/v1"
 BATCH = 5000
 
 
@@ -64,36 +62,6 @@ class ExportSummary:
     tree_size: int
     checkpoints: int
     keys: int
-
-
-def entries_digest(entries: list[list[Any]]) -> str:
-    return hashlib.sha256(json.dumps(entries, separators=(",", ":")).encode()).hexdigest()
-
-
-def key_line(row: LineageSigningKey) -> dict[str, Any]:
-    return {
-        "kind": "key",
-        "key_id": row.key_id,
-        "alg": "Ed25519",
-        "public_key": b64(row.public_key),
-        "fingerprint": row.fingerprint,
-        "created_at": row.created_at.isoformat(),
-        "retired_at": row.retired_at.isoformat() if row.retired_at else None,
-        "previous_key_id": row.previous_key_id,
-        "handover": row.handover,
-        "handover_old_signature": row.handover_old_signature,
-        "handover_new_signature": row.handover_new_signature,
-    }
-
-
-def checkpoint_line(row: LineageCheckpoint) -> dict[str, Any]:
-    return {
-        "kind": "checkpoint",
-        "tree_size": row.tree_size,
-        "body": row.body,
-        "key_id": row.key_id,
-        "signature": row.signature,
-    }
 
 
 def select_records(session: Session, flt: BundleFilter, tree_size: int) -> Iterator[LineageRecord]:

@@ -1,4 +1,5 @@
-"""Signed checkpoints (RFC 9162-style signed tree heads) and the proofs that hang off them.
+"""Signed checkpoints (RFC 9162-style signed tree heads) in the database: made, listed, and
+checked against the records. Their body and its checks are `gateway.lineage.format.checkpoint`.
 
 A checkpoint says: records 1..tree_size have Merkle root R and chain head H, signed by key K.
 Verifying a million records is then a chain walk plus one signature per checkpoint.
@@ -7,38 +8,25 @@ Verifying a million records is then a chain walk plus one signature per checkpoi
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from sqlmodel import Session, col, select
 
 from gateway.errors import IntegrityFailure, NotFound
-from gateway.lineage.canonical import GENESIS_HASH, canonical_json
+from gateway.lineage.format.canonical import GENESIS_HASH, canonical_json
+from gateway.lineage.format.checkpoint import checkpoint_body
+
+# re-exported: review sampling (gateway.review.queue) checks a draw's checkpoint with it
+from gateway.lineage.format.checkpoint import verify_checkpoint as verify_checkpoint
+from gateway.lineage.format.merkle import Frontier, leaf_hash
 from gateway.lineage.ledger import current_frontier, read_head, sequence_pending
-from gateway.lineage.merkle import Frontier, leaf_hash
-from gateway.lineage.signing import ensure_signing_key, public_keys, sign_bytes, verify_signature
+from gateway.lineage.signing import ensure_signing_key, public_keys, sign_bytes
 from gateway.lineage.tables import LineageCheckpoint
 from gateway.models import LineageRecord
 
 if TYPE_CHECKING:
     from gateway.context import GatewayContext
-
-CHECKPOINT_SCHEMA = "lpg.lineage.checkpoint/v1"
-ORIGIN = "label-studio-privacy-gateway/lineage"
-
-
-def checkpoint_body(
-    *, tree_size: int, root_hash: str, chain_head: str, time: datetime, key_id: str
-) -> dict[str, Any]:
-    return {
-        "schema": CHECKPOINT_SCHEMA,
-        "origin": ORIGIN,
-        "tree_size": tree_size,
-        "root_hash": root_hash,
-        "chain_head": chain_head,
-        "time": time.isoformat(timespec="microseconds"),
-        "key_id": key_id,
-    }
 
 
 def create_checkpoint(ctx: GatewayContext, session: Session) -> LineageCheckpoint:
@@ -114,51 +102,6 @@ def leaf_hashes(session: Session, size: int) -> list[bytes]:
     if len(leaves) != size:
         raise IntegrityFailure("records missing below the checkpoint", size=size, found=len(leaves))
     return leaves
-
-
-HEX64 = frozenset("0123456789abcdef")
-
-
-def is_hex64(value: Any) -> bool:
-    """A SHA-256 digest as this ledger writes it: 64 lowercase hex digits."""
-    return isinstance(value, str) and len(value) == 64 and set(value) <= HEX64
-
-
-def checkpoint_fields(text: str) -> dict[str, Any]:
-    """A signed checkpoint body, parsed and type-checked: canonical, the right schema, a
-    non-negative integer size, hex digests and a key id. Raises IntegrityFailure (callers say
-    where the checkpoint came from), never a traceback."""
-    try:
-        body = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
-        raise IntegrityFailure("the checkpoint body is not JSON") from exc
-    if not isinstance(body, dict) or body.get("schema") != CHECKPOINT_SCHEMA:
-        raise IntegrityFailure("not a lineage checkpoint")
-    try:
-        canonical = canonical_json(body).decode()
-    except (TypeError, ValueError) as exc:
-        raise IntegrityFailure("the checkpoint body is not canonical JSON") from exc
-    size = body.get("tree_size")
-    if (
-        canonical != text
-        or not isinstance(size, int)
-        or isinstance(size, bool)
-        or size < 0
-        or not is_hex64(body.get("root_hash"))
-        or not is_hex64(body.get("chain_head"))
-        or not isinstance(body.get("key_id"), str)
-    ):
-        raise IntegrityFailure("the checkpoint body is malformed")
-    return body
-
-
-def verify_checkpoint(row_body: str, signature: str, public_key: bytes) -> dict[str, Any]:
-    """Check one checkpoint's signature; returns its body."""
-    body: dict[str, Any] = json.loads(row_body)
-    if body.get("schema") != CHECKPOINT_SCHEMA or canonical_json(body).decode() != row_body:
-        raise IntegrityFailure("not a canonical lineage checkpoint")
-    verify_signature(public_key, row_body.encode(), signature)
-    return body
 
 
 def get_checkpoint(session: Session, tree_size: int | None) -> LineageCheckpoint:

@@ -30,8 +30,10 @@ from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Session, select
 
 from gateway.errors import IntegrityFailure, InvalidRequest
-from gateway.lineage.canonical import GENESIS_HASH, SCHEMA, canonical_json, chain_hash
-from gateway.lineage.merkle import Frontier, leaf_hash
+from gateway.lineage.format.canonical import GENESIS_HASH, canonical_json, chain_hash
+from gateway.lineage.format.merkle import Frontier, leaf_hash
+from gateway.lineage.format.records import Actor as Actor
+from gateway.lineage.format.records import RecordBody, with_position
 from gateway.lineage.tables import LineageOutbox, LineageTree
 from gateway.lineage.walk import Position, walk
 from gateway.models import LineageHead, LineageRecord
@@ -53,18 +55,6 @@ class DirectIdentifierInLineage(InvalidRequest):
     """Lineage holds pseudonyms and digests only; an e-mail address is refused outright."""
 
     code = "direct-identifier-in-lineage"
-
-
-@dataclass(frozen=True, slots=True)
-class Actor:
-    """Who caused a change: an API key id, the CLI operator, a pseudonymised annotator, or a
-    gateway component. Never a name or e-mail address."""
-
-    kind: str  # "api-key" | "cli" | "annotator" | "system"
-    id: str
-
-    def as_dict(self) -> dict[str, str]:
-        return {"kind": self.kind, "id": self.id}
 
 
 SYSTEM = Actor("system", "gateway")
@@ -98,19 +88,19 @@ def append(
     written) and hold no direct identifiers: originals only as keyed digests.
     """
     record_id = str(uuid.uuid4())
-    body = {
-        "schema": SCHEMA,
-        "record_id": record_id,
-        "time": now.isoformat(timespec="microseconds"),
-        "actor": actor.as_dict(),
-        "action": action,
-        "entity": {"type": entity_type, "id": entity_id},
-        "dataset": dataset_id,
-        "region": region,
-        "inputs": inputs or {},
-        "outputs": outputs or {},
-        "parameters": parameters or {},
-    }
+    body = RecordBody(
+        record_id=record_id,
+        time=now,
+        actor=actor,
+        action=action,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        region=region,
+        dataset_id=dataset_id,
+        inputs=inputs or {},
+        outputs=outputs or {},
+        parameters=parameters or {},
+    ).as_dict()
     text = canonical_json(body).decode()
     if _EMAIL.search(text):
         raise DirectIdentifierInLineage(
@@ -235,21 +225,6 @@ def _sequence(
 def _insert_many(session: OrmSession, table: Table, rows: list[dict[str, Any]]) -> None:
     """One executemany (psycopg pipelines it; the compiled statement is cached)."""
     session.connection().execute(table.insert(), rows)
-
-
-def with_position(body: str, *, record_id: str, seq: int, prev: str) -> bytes:
-    """Insert "prev" and "seq" into a record body's canonical JSON where RFC 8785 key order
-    puts them ("parameters" < "prev" < "record_id", "schema" < "seq" < "time"), without
-    re-encoding the whole body. "time" is the last key and "record_id" precedes only "region",
-    "schema" and "time", whose values the gateway itself writes, so `rfind` finds the top-level
-    keys. (Tested equal to a full canonical encoding.)"""
-    at_time = body.rfind(',"time":"')
-    at_id = body.rfind(f',"record_id":"{record_id}"', 0, at_time)
-    if at_time < 0 or at_id < 0:
-        raise IntegrityFailure("malformed lineage record body", record_id=record_id)
-    return (
-        f'{body[:at_id]},"prev":"{prev}"{body[at_id:at_time]},"seq":{seq}{body[at_time:]}'
-    ).encode()
 
 
 def _record_row(

@@ -30,24 +30,23 @@ from typing import TYPE_CHECKING
 from sqlmodel import Session, col, select
 
 from gateway.errors import IntegrityFailure
-from gateway.lineage.anchor import (
-    AnchorInvalid,
-    NotAnchored,
-    PinnedCheckpoint,
-    checked_frontier,
-    checkpoint_fields,
-    own_key_anchor,
-    read_checkpoint_file,
-    trusted_keys,
-)
-from gateway.lineage.canonical import GENESIS_HASH
+from gateway.lineage.anchor import NotAnchored, own_key_anchor, trusted_keys
 from gateway.lineage.crosscheck import CrossCheck, cross_check
+from gateway.lineage.format.canonical import GENESIS_HASH
+from gateway.lineage.format.checkpoint import (
+    PinnedCheckpoint,
+    TreeHead,
+    checked_frontier,
+    pinned_fields,
+    read_checkpoint_file,
+)
+from gateway.lineage.format.errors import AnchorInvalid
+from gateway.lineage.format.keys import Anchor, load_anchor, verify_signature
+from gateway.lineage.format.merkle import Frontier
 from gateway.lineage.ledger import read_head
-from gateway.lineage.merkle import Frontier
-from gateway.lineage.signing import public_keys, verify_signature
+from gateway.lineage.signing import public_keys
 from gateway.lineage.tables import LineageCheckpoint
-from gateway.lineage.verify import Anchor, load_anchor
-from gateway.lineage.walk import LedgerTampered, Position, TreeHead, walk
+from gateway.lineage.walk import LedgerTampered, Position, walk
 from gateway.models import LineageRecord
 from gateway.settings import Settings
 
@@ -186,7 +185,7 @@ def _stored_heads(
                 tree_size=cp.tree_size,
             )
         try:
-            body = checkpoint_fields(cp.body, where=where)
+            body = pinned_fields(cp.body, where=where)
         except AnchorInvalid as exc:
             raise LedgerTampered(exc.message, tree_size=cp.tree_size) from exc
         try:

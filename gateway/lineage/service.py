@@ -13,9 +13,9 @@ from gateway.datasets import get_dataset
 from gateway.errors import InvalidRequest, NotFound
 from gateway.lineage.bundle import BundleFilter, export_bundle, select_records
 from gateway.lineage.checkpoints import create_checkpoint, get_checkpoint, leaf_hashes
+from gateway.lineage.format.merkle import Tree
 from gateway.lineage.interop import openlineage_lines, prov_document
 from gateway.lineage.ledger import Actor, append
-from gateway.lineage.merkle import Tree
 from gateway.models import Asset, LineageRecord
 from gateway.policy.enforcement import EnforcementPoint, enforce_residency
 

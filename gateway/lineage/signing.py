@@ -1,65 +1,34 @@
 """Ed25519 lineage signing keys: stored wrapped by the master key, identified by key ids,
-rotated with a hand-over the old key signs; detached signatures over RFC 8785 JSON."""
+rotated with a hand-over the old key signs; detached signatures over RFC 8785 JSON.
+
+Verification (fingerprints, key ids, signatures, the rotation chain) is database-free and
+lives in `gateway.lineage.format.keys`."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
 from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import (
-    Encoding,
-    NoEncryption,
-    PrivateFormat,
-    PublicFormat,
-)
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from sqlmodel import Session, col, select
 
-from gateway.errors import IntegrityFailure, KeyUnavailable
-from gateway.lineage.canonical import canonical_json
+from gateway.errors import KeyUnavailable
+from gateway.lineage.format.canonical import canonical_json
+from gateway.lineage.format.keys import ALG, b64, handover_body, public_raw
+
+# re-exported: the report signer and verifier (gateway.reports) import these from here
+from gateway.lineage.format.keys import fingerprint as fingerprint
+from gateway.lineage.format.keys import key_id_for as key_id_for
+from gateway.lineage.format.keys import unb64 as unb64
+from gateway.lineage.format.keys import verify_document as verify_document
 from gateway.lineage.ledger import SYSTEM, Actor, append, read_head
 from gateway.lineage.tables import LineageSigningKey
 
 if TYPE_CHECKING:
     from gateway.context import GatewayContext
     from gateway.keys import KeyProvider, MasterKey
-
-ALG = "Ed25519"
-HANDOVER_SCHEMA = "lpg.lineage.key-handover/v1"
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
-def unb64(text: str) -> bytes:
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise IntegrityFailure("not valid base64") from exc
-
-
-def fingerprint(public_raw: bytes) -> str:
-    """SHA-256 of the raw 32-byte public key, hex: what a verifier pins."""
-    return hashlib.sha256(public_raw).hexdigest()
-
-
-def key_id_for(public_raw: bytes) -> str:
-    return "ed25519-" + fingerprint(public_raw)[:16]
-
-
-def public_raw(key: Ed25519PublicKey) -> bytes:
-    return key.public_bytes(Encoding.Raw, PublicFormat.Raw)
-
-
-def public_pem(public_key: bytes) -> str:
-    pub = Ed25519PublicKey.from_public_bytes(public_key)
-    return pub.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()
 
 
 def signing_key_aad(key_id: str) -> bytes:
@@ -147,39 +116,15 @@ def sign_document(
     return {"key_id": key_id, "alg": ALG, "signature": signature}
 
 
-def verify_signature(public_key: bytes, message: bytes, signature_b64: str) -> None:
-    try:
-        Ed25519PublicKey.from_public_bytes(public_key).verify(unb64(signature_b64), message)
-    except (InvalidSignature, ValueError) as exc:
-        raise IntegrityFailure("signature does not verify") from exc
-
-
-def verify_document(
-    payload: Mapping[str, Any], envelope: Mapping[str, Any], public_keys: Mapping[str, bytes]
-) -> None:
-    """Raise IntegrityFailure unless `envelope` is a valid signature over `payload` by one of
-    `public_keys` (key id -> raw 32-byte Ed25519 public key)."""
-    if envelope.get("alg") != ALG:
-        raise IntegrityFailure("unsupported signature algorithm", alg=envelope.get("alg"))
-    key_id = str(envelope.get("key_id"))
-    if key_id not in public_keys:
-        raise IntegrityFailure("signed by an unknown key", key_id=key_id)
-    verify_signature(public_keys[key_id], canonical_json(payload), str(envelope.get("signature")))
-
-
 def handover_statement(
     old: LineageSigningKey, new: LineageSigningKey, *, now: datetime
 ) -> dict[str, Any]:
-    return {
-        "schema": HANDOVER_SCHEMA,
-        "previous": {"key_id": old.key_id, "fingerprint": old.fingerprint},
-        "next": {
-            "key_id": new.key_id,
-            "fingerprint": new.fingerprint,
-            "public_key": b64(new.public_key),
-        },
-        "time": now.isoformat(timespec="microseconds"),
-    }
+    return handover_body(
+        old_key_id=old.key_id,
+        old_fingerprint=old.fingerprint,
+        new_public=new.public_key,
+        time=now.isoformat(timespec="microseconds"),
+    )
 
 
 def rotate_signing_key(ctx: GatewayContext, session: Session, *, actor: Actor) -> LineageSigningKey:

@@ -19,7 +19,8 @@ from sqlalchemy import Table, select
 from sqlmodel import Session
 
 from gateway.errors import IntegrityFailure
-from gateway.lineage.merkle import Frontier
+from gateway.lineage.format.checkpoint import TreeHead
+from gateway.lineage.format.merkle import Frontier
 from gateway.models import LineageRecord
 
 _RECORDS: Table = LineageRecord.__table__  # type: ignore[attr-defined]
@@ -30,17 +31,6 @@ class LedgerTampered(IntegrityFailure):
     """The live ledger disagrees with itself or with a signed tree head."""
 
     code, title = "lineage-tampered", "Lineage ledger does not verify"
-
-
-@dataclass(frozen=True, slots=True)
-class TreeHead:
-    """A signed tree head whose signature has been checked: records 1..tree_size have Merkle
-    root `root_hash` and chain head `chain_head`. `source` says where it came from."""
-
-    tree_size: int
-    root_hash: str
-    chain_head: str
-    source: str
 
 
 @dataclass(slots=True)

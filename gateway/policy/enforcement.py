@@ -4,7 +4,9 @@
                       target_region=destination.region, actor=..., entity_type="asset",
                       entity_id=asset.id, transfer_basis=destination_basis)
 
-Allowed: returns None (the caller's own lineage record carries the region). Denied: raises
+Allowed: returns a `Clearance` (gateway/clearance.py) naming the point, dataset, region and
+policy; the sink that moves the data requires it (the caller's own lineage record carries the
+region). Nothing but this module makes a Clearance. Denied: raises
 ResidencyViolation naming the rule, the policy and the regions, and records the blocked
 attempt in lineage in its OWN committed transaction, since the caller's rolls back. When the
 caller's session already holds a transaction (it may hold SQLite's write lock or the lineage
@@ -20,12 +22,12 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import event
 from sqlmodel import Session, col, select
 
+from gateway.clearance import Clearance, EnforcementPoint, policy_version_of
 from gateway.context import GatewayContext
 from gateway.db import transaction
 from gateway.errors import ResidencyViolation
@@ -37,17 +39,9 @@ from gateway.policy.errors import PolicyMissing
 from gateway.policy.governing import governing_policy
 from gateway.policy.residency import TransferDecision, decide_transfer
 from gateway.policy.schema import EnforcedMove
-from gateway.storage import grant_storage_write
 
 log = logging.getLogger(__name__)
-
-
-class EnforcementPoint(StrEnum):
-    INGEST = "ingest"
-    STORAGE_WRITE = "storage_write"
-    SYNC = "sync"
-    ML_BACKEND = "ml_backend"
-    EXPORT = "export"
+__all__ = ["Clearance", "EnforcementPoint", "check_residency", "enforce_residency"]
 
 
 MOVE_OF: dict[EnforcementPoint, EnforcedMove] = {
@@ -103,7 +97,7 @@ def enforce_residency(
     entity_id: str,
     transfer_basis: str | None = None,
     record_once_per: timedelta | None = None,
-) -> None:
+) -> Clearance:
     decision, policy_ref = check_residency(
         session,
         point=point,
@@ -113,9 +107,7 @@ def enforce_residency(
         ctx=ctx,
     )
     if decision.allowed:
-        if point is EnforcementPoint.STORAGE_WRITE:  # the store refuses writes without it
-            grant_storage_write(dataset_id, target_region)
-        return
+        return Clearance(dataset_id, point, target_region, policy_version_of(policy_ref))
     details = {
         "rule": decision.rule,
         "point": point.value,
@@ -138,6 +130,12 @@ def enforce_residency(
         f"{decision.message}",
         **details,
     )
+
+
+def reseal_clearance(dataset_id: str, region: str) -> Clearance:
+    """For re-sealing a blob in place (key rotation): it stays in the region it is in, under
+    the same key name, so no policy decides anything; the store still requires a clearance."""
+    return Clearance(dataset_id, EnforcementPoint.STORAGE_WRITE, region, "in-place-reseal")
 
 
 def _lineage_safe(details: dict[str, Any]) -> dict[str, Any]:

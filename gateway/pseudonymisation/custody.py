@@ -24,6 +24,7 @@ from gateway.keys import KeyPurpose, asset_aad
 from gateway.lineage import Actor, append
 from gateway.models import Asset, AssetState, Dataset, DatasetKey, Job, JobState
 from gateway.policy.derived import candidate_key_versions
+from gateway.policy.enforcement import reseal_clearance
 from gateway.pseudonymisation.master_rotation import (
     ensure_master_rotatable,
     ensure_region_holds,
@@ -31,7 +32,7 @@ from gateway.pseudonymisation.master_rotation import (
 )
 from gateway.pseudonymisation.tables import DatasetSecret, VaultEntry
 from gateway.review.models import ReviewCandidate
-from gateway.storage import grant_storage_write, region_of
+from gateway.storage import put_cleared, region_of
 
 
 def rotate_dataset_key(ctx: GatewayContext, dataset_id: str, *, actor: Actor) -> int:
@@ -101,16 +102,16 @@ def _reencrypt_asset(ctx: GatewayContext, asset_id: str) -> None:
             new_blob = f"{old_blob.split('.v', 1)[0].removesuffix('.bin')}.v{new.version}.bin"
             # re-sealed in place: same bucket as the old blob, so no move to check residency
             # of (the old blob goes once the row names the new one)
-            grant_storage_write(
-                asset.dataset_id, region_of(ctx.store, old_blob, default=ctx.settings.region)
-            )
-            ctx.store.put(
+            region = region_of(ctx.store, old_blob, default=ctx.settings.region)
+            put_cleared(
+                ctx.store,
                 new_blob,
                 crypto.seal(
                     plain,
                     key=new.subkey(KeyPurpose.AT_REST),
                     aad=asset_aad("original", asset.id, new),
                 ),
+                reseal_clearance(asset.dataset_id, region),
             )
             asset.original_blob = new_blob
         if asset.private_meta is not None:

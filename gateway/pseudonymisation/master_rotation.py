@@ -214,8 +214,13 @@ def _fsync_dir(directory: Path) -> None:
 
 def rotate_region_key(ctx: GatewayContext, *, actor: Actor, reason: str) -> dict[str, int]:
     client, region = ctx.keys.kms, ctx.keys.custody_region
-    if client is None or region is None:
+    if client is None:
         raise KeyUnavailable("no key service is configured (GATEWAY_KMS_URL)")
+    if region is None:
+        raise KeyCustodyRefused(
+            "this process holds the gateway-wide credential only: rotate a region's key from "
+            "a process of that region"
+        )
     new = KmsMasterKey(client, str(client.call("rotate")["key_id"]))
 
     def mine(key_id: str) -> bool:
@@ -248,6 +253,11 @@ def ensure_region_holds(ctx: GatewayContext, master_key_ids: list[str]) -> None:
     dataset's keys are another region's, whose old key would then stay live."""
     region = ctx.keys.custody_region
     if region is None:
+        if ctx.keys.kms is not None:  # the gateway-wide credential: no region key at all
+            raise KeyCustodyRefused(
+                "this process holds the gateway-wide credential only: shred the dataset from "
+                "a process of the region that holds its keys"
+            )
         return
     foreign = sorted({k for k in master_key_ids if key_region(k) not in (None, region)})
     if foreign:

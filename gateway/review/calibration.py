@@ -25,13 +25,18 @@ from gateway.db import transaction
 from gateway.labelstudio.annotation_store import HeldAnnotation
 from gateway.lineage import Actor, append
 from gateway.models import Asset, AssetState, Detection
-from gateway.policy.enforcement import EnforcementPoint, enforce_residency, storage_region
+from gateway.policy.enforcement import (
+    Clearance,
+    EnforcementPoint,
+    enforce_residency,
+    storage_region,
+)
 from gateway.pseudonymisation.dataset_secrets import content_digest_key
 from gateway.reports.calibration import CalibrationItem, build_batch, planted_found
 from gateway.review.labelconfig import ReviewAnswer
 from gateway.review.models import ReviewDecision, ReviewItem, ReviewReason
 from gateway.review.queue import review_project
-from gateway.storage import redacted_key
+from gateway.storage import located_key, put_cleared, redacted_key
 
 CALIBRATION_CODE = "calibration"
 CALIBRATION_NOTE = (
@@ -49,7 +54,7 @@ def open_calibration(
     with transaction(ctx.engine) as session:
         dataset = get_dataset(session, dataset_ref)
         review_project(session, dataset.id)  # no review destination: refused before any write
-        enforce_residency(
+        clearance = enforce_residency(
             ctx,
             session,
             point=EnforcementPoint.STORAGE_WRITE,
@@ -60,7 +65,8 @@ def open_calibration(
             entity_id=dataset.id,
         )
         opened = [
-            _open(ctx, session, dataset.id, item, seed=seed, actor=actor) for item in batch.items
+            _open(ctx, session, dataset.id, item, clearance, seed=seed, actor=actor)
+            for item in batch.items
         ]
         return [item_id for item_id in opened if item_id is not None]
 
@@ -70,6 +76,7 @@ def _open(
     session: Session,
     dataset_id: str,
     item: CalibrationItem,
+    clearance: Clearance,
     *,
     seed: int,
     actor: Actor,
@@ -80,7 +87,7 @@ def _open(
         select(Asset).where(Asset.dataset_id == dataset_id, Asset.content_digest == digest)
     ).first()
     if asset is None:
-        asset = _calibration_asset(ctx, dataset_id, item, digest, now=now)
+        asset = _calibration_asset(ctx, dataset_id, item, digest, clearance, now=now)
         session.add(asset)
         session.flush()
         # the masked regions, shown as the engine's pre-annotation like on any sampled image
@@ -129,12 +136,20 @@ def _open_item(session: Session, asset_id: str) -> bool:
 
 
 def _calibration_asset(
-    ctx: GatewayContext, dataset_id: str, item: CalibrationItem, digest: str, *, now: datetime
+    ctx: GatewayContext,
+    dataset_id: str,
+    item: CalibrationItem,
+    digest: str,
+    clearance: Clearance,
+    *,
+    now: datetime,
 ) -> Asset:
     asset_id = str(uuid.uuid4())
     sha = crypto.sha256_hex(item.image)
-    blob = redacted_key(dataset_id, asset_id, sha, "jpg")
-    ctx.store.put(blob, item.image)
+    blob = located_key(
+        ctx.store, redacted_key(dataset_id, asset_id, sha, "jpg"), region=clearance.region
+    )
+    put_cleared(ctx.store, blob, item.image, clearance)
     return Asset(
         id=asset_id,
         dataset_id=dataset_id,

@@ -24,7 +24,7 @@ from gateway.lineage import Actor
 from gateway.models import Asset
 from gateway.policy.enforcement import EnforcementPoint, enforce_residency, storage_region
 from gateway.review.models import ReviewCandidate, ReviewItem
-from gateway.storage import candidate_key, located_key
+from gateway.storage import candidate_key, located_key, put_cleared
 
 log = logging.getLogger(__name__)
 LEAK_DETECTED = "leak-detected"
@@ -52,7 +52,7 @@ def keep_candidate(
         return None
     region = storage_region(ctx)
     try:
-        enforce_residency(
+        clearance = enforce_residency(
             ctx,
             session,
             point=EnforcementPoint.STORAGE_WRITE,
@@ -68,7 +68,7 @@ def keep_candidate(
     key = ctx.keys.dataset_key(session, asset.dataset_id)
     sealed = crypto.seal(image, key=key.subkey(KeyPurpose.AT_REST), aad=_aad(asset.id, key))
     blob = located_key(ctx.store, candidate_key(asset.dataset_id, asset.id), region=region)
-    ctx.store.put(blob, sealed)
+    put_cleared(ctx.store, blob, sealed, clearance)
     row = ReviewCandidate(
         asset_id=asset.id,
         blob=blob,

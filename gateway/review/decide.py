@@ -36,6 +36,7 @@ from gateway.labelstudio.destinations import connect, get_destination
 from gateway.labelstudio.removal import remove_asset_tasks
 from gateway.labelstudio.sync import sync_dataset
 from gateway.labelstudio.tables import Incident, IncidentKind
+from gateway.labelstudio.task_model import TaskField, claimed
 from gateway.lineage import Actor, append
 from gateway.models import Asset, AssetState, AssetSync, Destination, Job, JobState, SyncState
 from gateway.pipeline import Redactor
@@ -93,7 +94,7 @@ def _pull_item(
     redactor: Redactor,
 ) -> None:
     task = client.task(item.ls_task_id or 0)
-    if task is None or task.data.get("gateway_review_item") != item.id:
+    if task is None or claimed(task.data, TaskField.REVIEW_ITEM) != item.id:
         report.refused[item.id] = "the review task is not in Label Studio as the gateway made it"
         return
     decided = False

@@ -17,21 +17,20 @@ from sqlmodel import Session, select
 
 from gateway import crypto
 from gateway.context import GatewayContext
-from gateway.errors import GatewayError, NotFound, ResidencyViolation
+from gateway.errors import GatewayError, NotFound
 from gateway.keys import DatasetKeyMaterial
 from gateway.labelstudio.urls import (
     GONE_STATES,
-    IMAGE_URL,
     MEDIA_TYPES,
-    REFUSAL_RECORD_WINDOW,
-    ImageWithheld,
     ServedImage,
+    fetch_clearance,
     origin_of,
 )
 from gateway.models import Asset, AssetState, Destination
-from gateway.policy.enforcement import EnforcementPoint, enforce_residency
+from gateway.policy.enforcement import EnforcementPoint
 from gateway.review.candidates import candidate_image, candidate_of
 from gateway.review.models import ReviewItem, ReviewProject
+from gateway.storage import get_cleared
 
 
 def _key(key: DatasetKeyMaterial) -> bytes:
@@ -100,21 +99,7 @@ def resolve_review_image(
         or project.destination_id != destination.id
     ):
         raise NotFound("no such image")
-    try:
-        enforce_residency(
-            ctx,
-            session,
-            point=EnforcementPoint.SYNC,
-            dataset_id=asset.dataset_id,
-            target_region=destination.region,
-            actor=IMAGE_URL,
-            entity_type="asset",
-            entity_id=asset.id,
-            transfer_basis=destination.transfer_basis,
-            record_once_per=REFUSAL_RECORD_WINDOW,
-        )
-    except ResidencyViolation:
-        raise ImageWithheld("this image cannot be shown here") from None
+    clearance = fetch_clearance(ctx, session, asset, destination)
     candidate = candidate_of(session, asset.id) if shown.startswith("candidate:") else None
     if candidate is not None:
         try:
@@ -125,7 +110,13 @@ def resolve_review_image(
     if shown == NO_RENDITION or asset.redacted_blob is None:
         return ServedImage(placeholder(), "image/png", origin_of(destination.url))
     try:
-        data = ctx.store.get(asset.redacted_blob)
+        data = get_cleared(
+            ctx.store,
+            asset.redacted_blob,
+            clearance,
+            point=EnforcementPoint.SYNC,
+            to_region=destination.region,
+        )
     except NotFound:
         raise NotFound("no such image") from None
     extension = asset.redacted_blob.rsplit(".", 1)[-1]

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from gateway.clearance import Clearance
 from gateway.context import GatewayContext
 from gateway.datasets import get_dataset
 from gateway.db import transaction
@@ -20,6 +21,7 @@ from gateway.errors import InvalidRequest, NotFound
 from gateway.labelstudio.client import LabelStudioClient, RetryPolicy
 from gateway.labelstudio.destinations import connect, get_destination, open_secrets
 from gateway.labelstudio.projects import webhook_url
+from gateway.labelstudio.task_model import TaskData, TaskField
 from gateway.lineage import Actor, append
 from gateway.models import Asset, Dataset, Destination, Detection
 from gateway.policy.enforcement import EnforcementPoint, enforce_residency
@@ -152,7 +154,7 @@ def push_review_tasks(
         dataset = get_dataset(session, dataset_ref)
         project = review_project(session, dataset.id)
         destination = get_destination(session, project.destination_id)
-        _check_residency(ctx, session, dataset, destination, actor)
+        clearance = _check_residency(ctx, session, dataset, destination, actor)
     client = connect(ctx, destination, retry=retry)
     pushed = Pushed()
     try:
@@ -161,7 +163,7 @@ def push_review_tasks(
             todo = [i for i in open_items(session, dataset.id) if i.ls_task_id is None]
             tasks = [(i.id, _task(ctx, session, destination, i)) for i in todo]
         if tasks:
-            ids = client.import_tasks(pushed.project_id, [t for _, t in tasks])
+            ids = client.import_tasks(pushed.project_id, [t for _, t in tasks], clearance=clearance)
             with transaction(ctx.engine) as session:
                 for (item_id, _), task_id in zip(tasks, ids, strict=True):
                     item = session.get(ReviewItem, item_id)
@@ -193,14 +195,8 @@ def _task(
     candidate = candidate_of(session, asset.id)
     has_rendition = asset.redacted_blob is not None or candidate is not None
     note = _note(item, has_rendition=has_rendition)
-    task: dict[str, Any] = {
-        "data": {
-            "image": url,
-            "review_note": note,
-            "gateway_review_item": item.id,
-            "gateway_asset_id": asset.id,
-        }
-    }
+    data = TaskData(image=url, asset_id=asset.id, review_item=item.id, review_note=note)
+    task: dict[str, Any] = {"data": data.to_label_studio()}
     if has_rendition and asset.width and asset.height:
         regions = [
             {"x": d.x, "y": d.y, "w": d.w, "h": d.h}
@@ -232,9 +228,9 @@ def _note(item: ReviewItem, *, has_rendition: bool) -> str:
 REVIEW_VIEW = "Review"
 # reviewers need the image and why it is there; the gateway's ids stay out of the way
 HIDDEN_REVIEW_COLUMNS = (
-    "tasks:data.gateway_review_item",
-    "tasks:data.gateway_asset_id",
-    "tasks:data.review_note",
+    TaskField.REVIEW_ITEM.column,
+    TaskField.ASSET_ID.column,
+    TaskField.REVIEW_NOTE.column,
 )
 
 
@@ -290,8 +286,8 @@ def _created_project(
 
 def _check_residency(
     ctx: GatewayContext, session: Session, dataset: Dataset, destination: Destination, actor: Actor
-) -> None:
-    enforce_residency(
+) -> Clearance:
+    return enforce_residency(
         ctx,
         session,
         point=EnforcementPoint.SYNC,

@@ -32,7 +32,7 @@ from gateway.pseudonymisation.release import release_file
 from gateway.redaction_step import RedactionOutcome, Redactor
 from gateway.review.candidates import drop_candidate
 from gateway.review.labelconfig import ManualBox
-from gateway.storage import redacted_key
+from gateway.storage import located_key, put_cleared, redacted_key
 from redaction import operators
 from redaction.errors import RedactionError
 from redaction.io import decode_image, encode_image
@@ -145,16 +145,21 @@ def _record(
     with transaction(ctx.engine) as session:
         asset = _asset(session, asset_id)
         released = outcome.released and outcome.output is not None
+        clearance = None
         if released:
-            outcome = _storage_allowed(ctx, session, asset, outcome)
+            outcome, clearance = _storage_allowed(ctx, session, asset, outcome)
             released = outcome.released
         if released:
-            assert outcome.output is not None  # noqa: S101 (narrowing for mypy)
+            assert outcome.output is not None and clearance is not None  # noqa: S101 (mypy)
             digest = crypto.sha256_hex(outcome.output)
             delete_blob(ctx, session, asset.redacted_blob, owner=asset.id)
-            asset.redacted_blob = redacted_key(asset.dataset_id, asset.id, digest, "jpg")
+            asset.redacted_blob = located_key(
+                ctx.store,
+                redacted_key(asset.dataset_id, asset.id, digest, "jpg"),
+                region=clearance.region,
+            )
             asset.redacted_sha256 = digest
-            ctx.store.put(asset.redacted_blob, outcome.output)
+            put_cleared(ctx.store, asset.redacted_blob, outcome.output, clearance)
             _replace_detections(session, asset_id, automatic, outcome.regions, manual)
         drop_candidate(ctx, session, asset_id)  # a failed re-render is rejected (decide)
         transition(

@@ -2,10 +2,12 @@
 Vault Transit) where none runs, in tests and on one host. Not a production key store.
 
 It keeps what a KMS keeps: one master key per region (with versions: rotation adds one,
-old versions still unwrap until retired) and a gateway-wide key, and one credential per
-region. A caller is who its credential says; it may use its own region's key and the
-gateway-wide key, nothing else (403 otherwise, and every decision goes to the audit list).
-The state file lives with the service, never in a gateway replica's data directory.
+old versions still unwrap until retired) and a gateway-wide key, and credentials: one per
+region, and gateway-wide ones (the scheduler's). A caller is who its credential says: a
+region's may use its own region's key and the gateway-wide key, a gateway-wide one the
+gateway-wide key alone; nothing else (403 otherwise, and every decision goes to the audit
+list, whose `caller` is the region, or `gateway`). The state file lives with the service,
+never in a gateway replica's data directory.
 """
 
 from __future__ import annotations
@@ -52,10 +54,20 @@ class FakeKmsState:
 
     def add_region(self, region: str) -> str:
         """A master key for `region` (if new) and a new credential for it; returns it."""
-        for name in (GATEWAY_KEY, region):
+        if not region or region == GATEWAY_KEY or ":" in region:
+            raise ValueError(f"{region!r} cannot name a region (reserved or malformed)")
+        return self._credential_for(region)
+
+    def add_gateway(self) -> str:
+        """A new gateway-wide credential: the gateway-wide key only, no region's key (what
+        the scheduler holds: lineage checkpoints and gateway secrets, never a dataset key)."""
+        return self._credential_for(GATEWAY_KEY)
+
+    def _credential_for(self, owner: str) -> str:
+        for name in {GATEWAY_KEY, owner}:
             self.keys.setdefault(name, [base64.b64encode(os.urandom(32)).decode()])
         credential = secrets.token_urlsafe(32)
-        self.credentials[_digest(credential)] = region
+        self.credentials[_digest(credential)] = owner
         self.save()
         return credential
 
@@ -105,15 +117,18 @@ class FakeKms:
         region = self.state.credentials.get(_digest(credential or ""))
         if region is None:
             raise _Refused("unknown credential")
+        gateway_wide = region == GATEWAY_KEY
+        if operation == "whoami":
+            return {
+                "region": None if gateway_wide else region,
+                "region_key_id": None if gateway_wide else self.state.current(region),
+                "gateway_key_id": self.state.current(GATEWAY_KEY),
+            }
+        if operation in ("rotate", "retire") and gateway_wide:
+            self._refuse(region, operation, str(body.get("key_id", "")))
         if operation == "rotate":  # a region rotates its own key only
             with self._lock:
                 return {"key_id": self.state.rotate(region)}
-        if operation == "whoami":
-            return {
-                "region": region,
-                "region_key_id": self.state.current(region),
-                "gateway_key_id": self.state.current(GATEWAY_KEY),
-            }
         key_id = str(body.get("key_id", ""))
         if operation == "retire":
             return self._retire(region, key_id)
@@ -134,6 +149,14 @@ class FakeKms:
             log.warning("fake KMS refused %s of %s to a %s credential", operation, key_id, region)
             raise _Refused(f"a {region} credential may not use {key_id}")
         return self._apply(operation, secret, body)
+
+    def _refuse(self, caller: str, operation: str, key_id: str) -> None:
+        """A gateway-wide credential holds no region key: it rotates and retires nothing."""
+        with self._lock:
+            self.audit.append(
+                {"operation": operation, "key_id": key_id, "caller": caller, "allowed": False}
+            )
+        raise _Refused(f"a {caller} credential may not {operation}")
 
     def _retire(self, region: str, key_id: str) -> dict[str, str]:
         """A region retires its own old versions (again: a no-op); never the current one."""

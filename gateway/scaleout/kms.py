@@ -4,8 +4,10 @@ The service holds one master key per region and a gateway-wide key. A process's 
 names its region: it may wrap and unwrap under its region's key and the gateway-wide key,
 and nothing else. So the region of a worker is what its credential says, not a flag, and a
 worker of one region cannot unwrap another region's dataset keys (the service answers 403,
-raised here as `KeyCustodyRefused`). Key ids say what wrapped a key: `kms:<key>:<version>`.
-No master key is ever on this process's disk.
+raised here as `KeyCustodyRefused`). A gateway-wide credential (the scheduler's) names no
+region: the gateway-wide key alone, so such a process creates and opens no dataset key. Key
+ids say what wrapped a key: `kms:<key>:<version>`. No master key is ever on this process's
+disk.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from gateway.errors import KeyCustodyRefused, KeyUnavailable
+from gateway.errors import GatewayError, KeyCustodyRefused, KeyUnavailable
 from gateway.keys import KeyProvider
 from gateway.settings import Settings
 
@@ -27,8 +29,10 @@ lineage signing keys, Label Studio tokens), never a dataset's keys."""
 
 @dataclass(frozen=True, slots=True)
 class Identity:
-    region: str
-    region_key_id: str
+    """Who the key service says a credential is: `region` None for a gateway-wide one."""
+
+    region: str | None
+    region_key_id: str | None
     gateway_key_id: str
 
 
@@ -79,7 +83,25 @@ class KmsClient:
 
     def whoami(self) -> Identity:
         me = self.call("whoami")
-        return Identity(str(me["region"]), str(me["region_key_id"]), str(me["gateway_key_id"]))
+        region, region_key = me.get("region"), me.get("region_key_id")
+        if (region is None) != (region_key is None):
+            raise KeyUnavailable("the key service's answer to whoami is inconsistent")
+        return Identity(
+            None if region is None else str(region),
+            None if region_key is None else str(region_key),
+            str(me["gateway_key_id"]),
+        )
+
+    def region_key_id(self) -> str:
+        """The current version of this credential's region key (asked each time: another
+        process may have rotated it); refused for a gateway-wide credential."""
+        key_id = self.whoami().region_key_id
+        if key_id is None:
+            raise KeyCustodyRefused(
+                "this process holds the gateway-wide credential only: it creates and opens no "
+                "dataset key (that is the work of a process of the dataset's region)"
+            )
+        return key_id
 
     def close(self) -> None:
         self._http.close()
@@ -122,9 +144,43 @@ def kms_key_provider(settings: Settings) -> KeyProvider:
     me = client.whoami()
     provider = KeyProvider(
         KmsMasterKey(client, me.gateway_key_id),
-        data_master=lambda: KmsMasterKey(client, client.whoami().region_key_id),
+        data_master=lambda: KmsMasterKey(client, client.region_key_id()),
         resolve=lambda key_id: KmsMasterKey(client, key_id),
     )
-    provider.custody_region = me.region
+    provider.custody_region = me.region  # None: the gateway-wide credential
     provider.kms = client
     return provider
+
+
+def holds_gateway_credential_only(keys: KeyProvider) -> bool:
+    """The process's credential is the gateway-wide one: a key service, and no region."""
+    return keys.kms is not None and keys.custody_region is None
+
+
+class CredentialRefused(GatewayError):
+    code, status, title = "credential-refused", 400, "Credential refused for this process"
+
+
+def require_gateway_credential(keys: KeyProvider) -> None:
+    """The scheduler holds the gateway-wide credential, never a region's: it signs lineage
+    checkpoints and reads gateway secrets, and everything that needs a region's keys runs as a
+    task on that region's worker. Refused at start (fail closed), not ignored: a region
+    credential here would let the one process that talks to every region's queue open that
+    region's dataset keys, and a copied worker secret is a deployment mistake to stop early."""
+    if keys.kms is not None and keys.custody_region is not None:
+        raise CredentialRefused(
+            f"the scheduler holds only the gateway-wide credential, not region "
+            f"{keys.custody_region}'s: give it the credential from `fake-kms add-gateway` (or "
+            "your key service's gateway-wide grant); region credentials belong to that "
+            "region's workers and API",
+            credential_region=keys.custody_region,
+        )
+
+
+def require_region_credential(keys: KeyProvider) -> None:
+    """A worker's region is its credential's: the gateway-wide credential names none."""
+    if holds_gateway_credential_only(keys):
+        raise CredentialRefused(
+            "a worker needs its region's credential at the key service, not the gateway-wide "
+            "one (which opens no dataset key)"
+        )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlmodel import Session, col, select
 
 from gateway.context import GatewayContext
-from gateway.jobs import SYNC_KIND
+from gateway.jobs import REVIEW_PULL_KIND, SYNC_KIND
 from gateway.models import Asset, DatasetKey, Job
 from gateway.policy.enforcement import EnforcementPoint, check_residency
 from gateway.scaleout.broker import region_queue
@@ -29,9 +29,9 @@ def queue_for(
 ) -> str:
     """The queue of the first worker region (in the configured order) whose processing the
     dataset's residency allows and, when its key is held per region, that holds its key;
-    `HELD` if none does. `seen` remembers the answer per dataset for one pass. A sync job
-    (no asset) is routed by its dataset, with the dataset's current key."""
-    if job.kind == SYNC_KIND:
+    `HELD` if none does. `seen` remembers the answer per dataset for one pass. A sync or
+    review-pull job (no asset) is routed by its dataset, with the dataset's current key."""
+    if job.kind in (SYNC_KIND, REVIEW_PULL_KIND):
         dataset_id = str((job.payload or {}).get("dataset_id", ""))
         return _choose_for(ctx, session, dataset_id, key_version=None)
     asset = None if job.asset_id is None else session.get(Asset, job.asset_id)

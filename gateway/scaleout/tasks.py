@@ -16,7 +16,7 @@ from datetime import timedelta
 from gateway.context import GatewayContext
 from gateway.db import transaction
 from gateway.errors import KeyCustodyRefused, KeyUnavailable, ResidencyViolation
-from gateway.jobs import SYNC_KIND
+from gateway.jobs import REVIEW_PULL_KIND, SYNC_KIND
 from gateway.lineage import Actor, append
 from gateway.models import Asset, Job, JobState
 from gateway.pipeline import Redactor, process_next
@@ -55,6 +55,10 @@ def run_woken_job(rt: WorkerRuntime, job_id: int) -> str:
         asset = None if job.asset_id is None else session.get(Asset, job.asset_id)
         if asset is not None:
             session.expunge(asset)
+    if kind == REVIEW_PULL_KIND:  # re-renders from originals: this region's datasets only
+        from gateway.scaleout.review_dispatch import run_review_pull_wakeup
+
+        return run_review_pull_wakeup(rt, job_id)
     if kind == SYNC_KIND:  # a dataset's sync (no asset, no residency gate of a worker: the
         # sync itself checks the destination's residency for the dataset)
         return run_sync_job(rt.ctx, worker=rt.name, job_id=job_id) or "not-due"

@@ -13,6 +13,7 @@ from gateway.context import GatewayContext
 from gateway.errors import GatewayError, KeyCustodyRefused
 from gateway.pipeline import Redactor, worker_id
 from gateway.scaleout.broker import REDACT_TASK, celery_app, region_queue
+from gateway.scaleout.kms import require_gateway_credential, require_region_credential
 from gateway.scaleout.periodic import (
     RECONCILE_TASK,
     RETENTION_TASK,
@@ -38,6 +39,7 @@ class WorkerMisconfigured(GatewayError):
 def worker_region(ctx: GatewayContext, *, claimed: str | None) -> str:
     """With a key service, the region is the credential's: a different `--region` is refused.
     Without one (a local master key), the flag, else the gateway's region setting."""
+    require_region_credential(ctx.keys)
     custody = ctx.custody_region
     if custody is None:
         return claimed or ctx.settings.region
@@ -142,7 +144,8 @@ def scheduler_supervisor(ctx: GatewayContext, settings: Settings) -> Supervisor:
 
     app = celery_app(settings)
     supervisor = Supervisor()
-    supervisor.add(Checkpointer(ctx).periodic())
+    poll = settings.lineage_checkpoint_poll_seconds
+    supervisor.add(Checkpointer(ctx, poll_seconds=poll).periodic())
     for loop in dispatch_loops(settings, celery_send(app)):
         supervisor.add(loop)
     supervisor.add(relay_loop(ctx, CeleryPublisher(app)))
@@ -153,6 +156,11 @@ def run_scheduler(settings: Settings, *, standby_seconds: float = 5.0) -> None:
     """Run until SIGTERM or SIGINT. Any number may run: one holds the scheduler lock and
     works, the others wait as standbys and take over when it goes (or loses its database)."""
     ctx = GatewayContext.open(settings, migrate_schema=False)
+    try:
+        require_gateway_credential(ctx.keys)
+    except GatewayError:
+        ctx.close()
+        raise
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

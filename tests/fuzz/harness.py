@@ -18,8 +18,8 @@ import atheris
 
 with atheris.instrument_imports(include=["gateway"]):
     from gateway.errors import IntegrityFailure
+    from gateway.lineage.format.verify import Anchor, verify_bundle
     from gateway.lineage.signing import key_id_for
-    from gateway.lineage.verify import Anchor, verify_bundle
     from gateway.policy.errors import PolicyInvalid
     from gateway.policy.loader import load_policy_text
     from gateway.reports.build import verify_report

@@ -23,8 +23,8 @@ from gateway.db import transaction
 from gateway.lineage import Actor
 from gateway.lineage.bundle import BundleFilter, export_bundle
 from gateway.lineage.checkpoints import create_checkpoint
+from gateway.lineage.format.verify import Anchor, verify_bundle
 from gateway.lineage.signing import all_keys, key_id_for
-from gateway.lineage.verify import Anchor, verify_bundle
 from gateway.reports.build import generate_processing_activities, verify_report
 from gateway.reports.render import ReportFormat, render
 from tests.conftest import DATASET_SPEC

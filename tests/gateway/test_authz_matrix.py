@@ -349,6 +349,11 @@ ROUTES: dict[tuple[str, str], tuple[str, Build, Ok]] = {
         lambda w, t: ("POST", f"/v1/datasets/{w.dataset(t)}/review/pull", {}),
         not_found_saying("no review destination"),
     ),
+    ("GET", "/v1/datasets/{dataset_ref}/review/pull/{job_id}"): (
+        "dataset-admin",
+        lambda w, t: ("GET", f"/v1/datasets/{w.dataset(t)}/review/pull/999999", {}),
+        not_found_saying("no review pull job"),  # allowed, then no such job of this dataset
+    ),
     ("GET", "/v1/datasets/{dataset_ref}/review/samples/{sample_id}/verify"): (
         "governance",
         lambda w, t: ("GET", f"/v1/datasets/{w.dataset(t)}/review/samples/nope/verify", {}),

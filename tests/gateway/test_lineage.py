@@ -9,7 +9,7 @@ from sqlmodel import Session, select
 from gateway.db import transaction
 from gateway.errors import IntegrityFailure
 from gateway.lineage import Actor, append, verify_chain
-from gateway.lineage.canonical import FloatInPayload, canonical_json
+from gateway.lineage.format.canonical import FloatInPayload, canonical_json
 from gateway.models import LineageRecord
 
 pytestmark = pytest.mark.db

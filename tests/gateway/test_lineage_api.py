@@ -10,8 +10,8 @@ from fastapi.testclient import TestClient
 
 from gateway.db import transaction
 from gateway.lineage import Actor, append
-from gateway.lineage.merkle import leaf_hash, verify_inclusion
-from gateway.lineage.signing import unb64, verify_signature
+from gateway.lineage.format.keys import unb64, verify_signature
+from gateway.lineage.format.merkle import leaf_hash, verify_inclusion
 from gateway.main import create_app
 from gateway.models import Role
 from gateway.pipeline import NotBuiltRedactor
@@ -95,8 +95,8 @@ def test_asset_history_comes_with_proofs_a_client_can_check(client, ctx, dataset
     assert client.get("/v1/lineage/assets/nope", headers=auth(officer)).status_code == 404
     # the same history as an offline proof bundle (an export: residency-checked, recorded)
     from gateway.errors import ResidencyViolation
+    from gateway.lineage.format.verify import Anchor, verify_bundle
     from gateway.lineage.service import prove_asset
-    from gateway.lineage.verify import Anchor, verify_bundle
 
     bundle = tmp_path / "asset.jsonl"
     with transaction(ctx.engine) as s:

@@ -12,22 +12,19 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from gateway.db import transaction
 from gateway.errors import IntegrityFailure
 from gateway.lineage import Actor, append
-from gateway.lineage.bundle import BundleFilter, entries_digest, export_bundle
-from gateway.lineage.canonical import canonical_json, chain_hash
+from gateway.lineage.bundle import BundleFilter, export_bundle
 from gateway.lineage.checkpoints import create_checkpoint, verify_stored_checkpoints
-from gateway.lineage.merkle import Frontier, leaf_hash
+from gateway.lineage.format.bundle import entries_digest
+from gateway.lineage.format.canonical import canonical_json, chain_hash
+from gateway.lineage.format.keys import b64, fingerprint, key_id_for, public_raw, verify_document
+from gateway.lineage.format.merkle import Frontier, leaf_hash
+from gateway.lineage.format.verify import Anchor, BundleInvalid, verify_bundle
 from gateway.lineage.signing import (
-    b64,
     ensure_signing_key,
-    fingerprint,
-    key_id_for,
     public_keys,
-    public_raw,
     rotate_signing_key,
     sign_document,
-    verify_document,
 )
-from gateway.lineage.verify import Anchor, BundleInvalid, verify_bundle
 
 pytestmark = pytest.mark.db
 ACTOR = Actor("system", "test")

@@ -8,8 +8,8 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.lineage.canonical import SCHEMA, canonical_json
-from gateway.lineage.ledger import with_position
+from gateway.lineage.format.canonical import SCHEMA, canonical_json
+from gateway.lineage.format.records import with_position
 
 _scalars = st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | st.text()
 _values = st.recursive(

@@ -15,10 +15,12 @@ from sqlalchemy import text
 from gateway.db import transaction
 from gateway.errors import IntegrityFailure
 from gateway.lineage import Actor, append
-from gateway.lineage.anchor import AnchorInvalid, NotAnchored, append_checkpoint, pinned_line
-from gateway.lineage.canonical import chain_hash
+from gateway.lineage.anchor import NotAnchored, append_checkpoint, pinned_line
 from gateway.lineage.checkpointer import Checkpointer
 from gateway.lineage.checkpoints import create_checkpoint
+from gateway.lineage.format.canonical import chain_hash
+from gateway.lineage.format.errors import AnchorInvalid
+from gateway.lineage.format.verify import TrustedKeyInvalid
 from gateway.lineage.ledger import drain
 from gateway.lineage.live import (
     LedgerUnanchored,
@@ -27,7 +29,6 @@ from gateway.lineage.live import (
     verify_options,
 )
 from gateway.lineage.signing import ensure_signing_key
-from gateway.lineage.verify import TrustedKeyInvalid
 from gateway.lineage.walk import LedgerTampered
 
 pytestmark = pytest.mark.db
@@ -170,7 +171,7 @@ def test_history_rewritten_and_checkpoints_deleted_fails(ctx, pin: Path) -> None
 def test_no_trusted_key_or_no_checkpoint_never_passes(ctx) -> None:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from gateway.lineage.signing import fingerprint, public_raw
+    from gateway.lineage.format.keys import fingerprint, public_raw
 
     fp = _checkpoint(ctx)
     assert _verify(ctx, fp).unanchored == 0
@@ -248,9 +249,9 @@ def test_a_forged_key_and_its_checkpoints_fail(ctx, pin: Path) -> None:
     history and signs fresh checkpoints with it."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from gateway.lineage.canonical import canonical_json
-    from gateway.lineage.checkpoints import checkpoint_body
-    from gateway.lineage.signing import b64, fingerprint, key_id_for, public_raw
+    from gateway.lineage.format.canonical import canonical_json
+    from gateway.lineage.format.checkpoint import checkpoint_body
+    from gateway.lineage.format.keys import b64, fingerprint, key_id_for, public_raw
 
     _records(ctx, 6)
     fp = _checkpoint(ctx, pin)

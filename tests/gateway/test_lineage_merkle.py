@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from gateway.lineage.merkle import (
+from gateway.lineage.format.merkle import (
     EMPTY_ROOT,
     Frontier,
     ProofError,

@@ -16,8 +16,8 @@ from gateway.errors import IntegrityFailure
 from gateway.lineage import Actor, append
 from gateway.lineage.bundle import BundleFilter, export_bundle
 from gateway.lineage.checkpoints import create_checkpoint
+from gateway.lineage.format.verify import Anchor, verify_bundle
 from gateway.lineage.signing import rotate_signing_key
-from gateway.lineage.verify import Anchor, verify_bundle
 
 pytestmark = pytest.mark.db
 WRONG = [None, -1, 1.5, True, "", "00" * 32, [], [1], {"a": 1}, 10**30]

@@ -4,6 +4,7 @@ operation; 401s say how to authenticate; 404 and 405 are problem+json too."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -101,3 +102,28 @@ def test_every_operation_declares_what_its_success_answers(client) -> None:
                 if not schemas or any(_is_any(s) for s in schemas):
                     undeclared.append(f"{code} {method.upper()} {path}")
     assert undeclared == []
+
+
+def test_the_review_pull_declares_its_in_process_and_its_brokered_answer(client) -> None:
+    """200: the decisions made here (no broker); 202: a job for the region's worker (a
+    broker), whose view the GET answers."""
+    document = client.get("/openapi.json").json()
+    paths = document["paths"]
+
+    def successes(op: dict[str, Any]) -> dict[str, Any]:
+        return {
+            code: r["content"]["application/json"]["schema"]
+            for code, r in op["responses"].items()
+            if code.startswith("2")
+        }
+
+    job = {"$ref": "#/components/schemas/ReviewPullJobView"}
+    assert successes(paths["/v1/datasets/{dataset_ref}/review/pull"]["post"]) == {
+        "200": {"$ref": "#/components/schemas/ReviewPullView"},
+        "202": job,
+    }
+    assert successes(paths["/v1/datasets/{dataset_ref}/review/pull/{job_id}"]["get"]) == {
+        "200": job
+    }
+    view = document["components"]["schemas"]["ReviewPullJobView"]
+    assert set(view["required"]) >= {"job_id", "state", "queue", "report"}

@@ -16,6 +16,7 @@ from gateway.db import transaction
 from gateway.errors import ResidencyViolation
 from gateway.labelstudio.destinations import connect
 from gateway.labelstudio.projects import ensure_project
+from gateway.labelstudio.residency_withdrawal import enforce_or_withdraw
 from gateway.labelstudio.sync import _record_intent, sync_dataset
 from gateway.labelstudio.tables import LabelStudioProject
 from gateway.models import Asset, AssetState, AssetSync, SyncState
@@ -60,7 +61,8 @@ def test_a_crash_between_import_and_record_is_resumed_exactly_once(
         )
         # what a run killed right after Label Studio accepted the import leaves behind
         crashed = _record_intent(ctx, destination, project_id, released[:2], ADMIN)
-        client.import_tasks(project_id, [data for _, data in crashed])
+        clearance = enforce_or_withdraw(ctx, dataset.id, destination, actor=ADMIN)
+        client.import_tasks(project_id, [data for _, data in crashed], clearance=clearance)
         # and a run killed right after recording its intent, before the import
         _record_intent(ctx, destination, project_id, released[2:3], ADMIN)
     finally:

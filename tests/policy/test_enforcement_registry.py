@@ -39,6 +39,7 @@ REGISTRY: dict[str, EnforcementPoint] = {
     "gateway/reports/demo_reports.py::write_demo_reports": P.EXPORT,
     "gateway/demo.py::_report": P.EXPORT,
     "gateway/review/project.py::push_review_tasks": P.SYNC,
+    "gateway/review/images.py::resolve_review_image": P.SYNC,
     "gateway/review/rerender.py::_record": P.STORAGE_WRITE,
     "gateway/review/calibration.py::_calibration_asset": P.STORAGE_WRITE,
     "gateway/review/candidates.py::keep_candidate": P.STORAGE_WRITE,
@@ -56,6 +57,9 @@ EXEMPT: dict[str, str] = {
     "gateway/storage.py::put": "RegionalBlobStore routes a write to the bucket its key names "
     "and refuses it unless an allowed enforce_residency(STORAGE_WRITE) for that dataset and "
     "region granted a permit in the same context (the callers, registered above, check)",
+    "gateway/storage.py::put_cleared": "the storage sink itself: it requires the Clearance of "
+    "an allowed STORAGE_WRITE check for the key's dataset and region (tests/policy/"
+    "test_clearance.py); its callers, registered above, make that check",
     "gateway/reports/schema.py::*": "writes the report JSON Schema (no personal data)",
     "gateway/labelstudio/demo.py::_credentials": "writes the local demo's Label Studio login "
     "(no personal data of any dataset)",
@@ -63,6 +67,7 @@ EXEMPT: dict[str, str] = {
 ENTRY_POINTS = {"gateway/ingest.py::ingest_upload"}  # where data enters the gateway
 STORE_CALLS = {"put"}  # store writes, everywhere
 STORE_READS_OUT = {"get"}  # store reads that hand data onwards
+CLEARED_SINKS = {"put_cleared", "get_cleared"}  # every call moves data, wherever it is
 SYNC_CALLS = {"import_tasks", "create_many", "import_tasks_async"}
 FILE_WRITES = {"write_bytes", "write_text", "dump"}
 EXPORT_MODULES = (
@@ -114,6 +119,8 @@ def _receiver(call: ast.Call) -> str:
 
 def _moves(module: Module, call: ast.Call) -> bool:
     name, receiver = _name(call), _receiver(call)
+    if name in CLEARED_SINKS:
+        return True
     if receiver == "store" and name in STORE_CALLS:
         return True
     if receiver == "store" and name in STORE_READS_OUT:

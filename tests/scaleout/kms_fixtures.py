@@ -26,6 +26,10 @@ class KmsService:
     credentials: dict[str, str]
     port: int
     server: ThreadingHTTPServer
+    gateway_credential: str  # the gateway-wide one (the scheduler's): no region's key
+
+    def calls_by(self, caller: str) -> list[dict[str, object]]:
+        return [entry for entry in self.kms.audit if entry["caller"] == caller]
 
     def refused(self) -> list[dict[str, object]]:
         return [entry for entry in self.kms.audit if not entry["allowed"]]
@@ -37,12 +41,14 @@ def kms_service(tmp_path: Path) -> Iterator[KmsService]:
     home.mkdir()
     state = FakeKmsState.load(home / "state.json")
     credentials = {region: state.add_region(region) for region in REGIONS}
+    gateway_credential = state.add_gateway()
     kms = FakeKms(state)
     server = serve(kms, host="127.0.0.1", port=0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     port = int(server.server_address[1])
-    yield KmsService(f"http://127.0.0.1:{port}", kms, credentials, port, server)
+    url = f"http://127.0.0.1:{port}"
+    yield KmsService(url, kms, credentials, port, server, gateway_credential)
     server.shutdown()
     server.server_close()
 
@@ -66,3 +72,17 @@ def region_ctx(settings: Settings, kms: KmsService, region: str, clock: Clock) -
     ctx = GatewayContext.open(region_settings(settings, kms, region))
     ctx.clock = clock
     return ctx
+
+
+def gateway_wide_settings(settings: Settings, kms: KmsService, **more: object) -> Settings:
+    """The scheduler's: the gateway-wide credential, its own data directory, no store shared."""
+    return settings.model_copy(
+        update={
+            "master_key": None,
+            "kms_url": kms.url,
+            "kms_credential": SecretStr(kms.gateway_credential),
+            "data_dir": settings.data_dir.parent / "data-scheduler",
+            "storage_dir": settings.data_dir.parent / "scheduler-blobs",
+            **more,
+        }
+    )

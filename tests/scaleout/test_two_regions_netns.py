@@ -37,7 +37,7 @@ from tests.scaleout.helpers import (
     wait_for,
     with_broker,
 )
-from tests.scaleout.kms_fixtures import KmsService, region_ctx
+from tests.scaleout.kms_fixtures import KmsService, gateway_wide_settings, region_ctx
 from tests.scaleout.netns import Host, netns_or_skip
 
 pytestmark = [pytest.mark.db, pytest.mark.integration, pytest.mark.timeout(240)]
@@ -199,7 +199,11 @@ def test_each_region_host_takes_only_its_regions_jobs(settings, kms_service, hos
                     log=tmp_path / "eu-b.log",
                     prefix=eu_host.prefix,
                 ),
-                process(["scheduler"], env=gateway_env(eu.settings), log=tmp_path / "sched.log"),
+                process(  # the gateway-wide credential only: it relays, it opens no key
+                    ["scheduler"],
+                    env=gateway_env(gateway_wide_settings(base, kms_service)),
+                    log=tmp_path / "sched.log",
+                ),
             ):
                 wait_for(lambda: settled(eu_ids), timeout=120, what="the eu host's jobs")
 

@@ -10,6 +10,7 @@ import pytest
 from sqlmodel import select
 
 from gateway import crypto
+from gateway.clearance import Clearance, EnforcementPoint
 from gateway.context import GatewayContext
 from gateway.db import transaction
 from gateway.errors import NotFound, ResidencyViolation
@@ -104,6 +105,11 @@ def test_residency_refuses_a_bucket_its_policy_does_not_allow(
     assert len(lineage(ctx, "residency.blocked")) == 1
 
 
+def _cleared(dataset_id: str, region: str) -> Clearance:
+    """Tests make clearances directly; in the product only the enforcement code does."""
+    return Clearance(dataset_id, EnforcementPoint.STORAGE_WRITE, region, "test@1")
+
+
 def test_the_store_refuses_a_write_no_residency_check_let_through(
     ctx, moto_endpoint, buckets
 ) -> None:
@@ -111,11 +117,11 @@ def test_the_store_refuses_a_write_no_residency_check_let_through(
     key = f"regions/eu-de/originals/{dataset_id}/ab/abc.bin"
     with pytest.raises(ResidencyViolation, match="no storage residency check"):
         ctx.store.put(key, b"sealed")
-    grant_storage_write(dataset_id, "eu-fr")  # a check for another region does not count
+    grant_storage_write(_cleared(dataset_id, "eu-fr"))  # a check for another region does not count
     with pytest.raises(ResidencyViolation):
         ctx.store.put(key, b"sealed")
     assert bucket_keys(moto_endpoint, buckets["eu-de"]) == set()
-    grant_storage_write(dataset_id, "eu-de")
+    grant_storage_write(_cleared(dataset_id, "eu-de"))
     ctx.store.put(key, b"sealed")
     assert ctx.store.get(key) == b"sealed"
     with pytest.raises(ResidencyViolation):  # one write per check
@@ -147,7 +153,7 @@ def test_a_process_holding_one_regions_credentials_reaches_only_that_bucket(
             operation(us_key)
         assert info.value.code == "storage-region-unavailable"
         assert info.value.details == {"region": "us-east"}
-    grant_storage_write("ds-x", "us-east")  # even a permit gives no credentials
+    grant_storage_write(_cleared("ds-x", "us-east"))  # even a permit gives no credentials
     with pytest.raises(StorageRegionUnavailable):
         ctx.store.put("regions/us-east/originals/ds-x/ab/abc.bin", b"x")
     assert us_store.get(us_key) == b"us data"  # still there, untouched

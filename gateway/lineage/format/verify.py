@@ -10,15 +10,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gateway.errors import IntegrityFailure
-from gateway.lineage.bundle import BUNDLE_SCHEMA, MANIFEST_SCHEMA, entries_digest
-from gateway.lineage.canonical import GENESIS_HASH, chain_hash
-from gateway.lineage.checkpoints import checkpoint_fields, is_hex64
-from gateway.lineage.merkle import (
+from gateway.lineage.format.bundle import BUNDLE_SCHEMA, MANIFEST_SCHEMA, entries_digest
+from gateway.lineage.format.canonical import GENESIS_HASH, chain_hash
+from gateway.lineage.format.checkpoint import checkpoint_fields, is_hex64
+from gateway.lineage.format.errors import BundleInvalid, TrustedKeyInvalid
+from gateway.lineage.format.keys import (
+    Anchor,
+    check_key_chain,
+    load_anchor,
+    verify_document,
+    verify_signature,
+)
+from gateway.lineage.format.merkle import (
     EMPTY_ROOT,
     Frontier,
     ProofError,
@@ -26,35 +34,17 @@ from gateway.lineage.merkle import (
     verify_consistency,
     verify_inclusion,
 )
-from gateway.lineage.signing import (
-    HANDOVER_SCHEMA,
-    b64,
-    fingerprint,
-    key_id_for,
-    unb64,
-    verify_document,
-    verify_signature,
-)
+from gateway.lineage.format.records import position
 
-
-class BundleInvalid(IntegrityFailure):
-    code, title = "lineage-bundle-invalid", "Lineage bundle does not verify"
-
-
-@dataclass
-class Anchor:
-    """What the verifier trusts: raw public keys and/or SHA-256 fingerprints (hex)."""
-
-    public_keys: list[bytes] = field(default_factory=list)
-    fingerprints: list[str] = field(default_factory=list)
-
-    @property
-    def empty(self) -> bool:
-        return not self.public_keys and not self.fingerprints
-
-    def trusts(self, public_key: bytes) -> bool:
-        fp = fingerprint(public_key)
-        return public_key in self.public_keys or fp in self.fingerprints
+# the verifier's surface: what `privacy-gateway verify BUNDLE` and other verifiers import
+__all__ = [
+    "Anchor",
+    "BundleInvalid",
+    "TrustedKeyInvalid",
+    "VerificationReport",
+    "load_anchor",
+    "verify_bundle",
+]
 
 
 @dataclass
@@ -141,72 +131,6 @@ def _parse(path: Path) -> _Parsed:
     return _Parsed(header, keys, cps, cons, manifest)
 
 
-def _check_keys(
-    keys: list[dict[str, Any]], anchor: Anchor, *, where: str = "bundle"
-) -> tuple[dict[str, bytes], str | None]:
-    """The rotation chain: a genesis key, then keys each handed over by its predecessor (and
-    countersigned by itself). Trust in any key of the chain extends to all of it. `where`
-    names what holds the keys (the bundle, or the database for live verification)."""
-    chain: dict[str, bytes] = {}
-    previous: str | None = None
-    for key in keys:
-        public = unb64(str(key.get("public_key")))
-        key_id = str(key.get("key_id"))
-        if key.get("alg") != "Ed25519" or len(public) != 32:
-            raise BundleInvalid("key is not an Ed25519 public key", key_id=key_id)
-        if key_id != key_id_for(public) or key.get("fingerprint") != fingerprint(public):
-            raise BundleInvalid(
-                "key id or fingerprint does not match the public key", key_id=key_id
-            )
-        if key.get("previous_key_id") != previous:
-            raise BundleInvalid("keys do not form one rotation chain", key_id=key_id)
-        if previous is not None:
-            _check_handover(key, chain[previous], public, previous)
-        chain[key_id] = public
-        previous = key_id
-    if not chain:
-        raise BundleInvalid(f"the {where} holds no public keys")
-    if anchor.empty:
-        return chain, None
-    for key_id, public in chain.items():
-        if anchor.trusts(public):
-            return chain, f"{key_id} (fingerprint {fingerprint(public)})"
-    raise BundleInvalid(
-        f"no key in the {where} matches the trusted key or fingerprint: it was signed by "
-        "someone else, or the trusted key belongs to another gateway",
-        keys=list(chain),
-    )
-
-
-def _check_handover(key: dict[str, Any], old_public: bytes, new_public: bytes, old_id: str) -> None:
-    statement = str(key.get("handover"))
-    try:
-        body = json.loads(statement)
-    except (json.JSONDecodeError, RecursionError) as exc:
-        raise BundleInvalid("key hand-over is not JSON", key_id=key.get("key_id")) from exc
-    if not isinstance(body, dict) or not isinstance(body.get("previous"), dict):
-        raise BundleInvalid("key hand-over is malformed", key_id=key.get("key_id"))
-    expected_next = {
-        "key_id": key.get("key_id"),
-        "fingerprint": fingerprint(new_public),
-        "public_key": b64(new_public),
-    }
-    if (
-        body.get("schema") != HANDOVER_SCHEMA
-        or body.get("previous", {}).get("key_id") != old_id
-        or body.get("previous", {}).get("fingerprint") != fingerprint(old_public)
-        or body.get("next") != expected_next
-    ):
-        raise BundleInvalid("key hand-over names other keys", key_id=key.get("key_id"))
-    try:
-        verify_signature(old_public, statement.encode(), str(key.get("handover_old_signature")))
-        verify_signature(new_public, statement.encode(), str(key.get("handover_new_signature")))
-    except IntegrityFailure as exc:
-        raise BundleInvalid(
-            "key hand-over is not signed by both the old and the new key", key_id=key.get("key_id")
-        ) from exc
-
-
 def _check_manifest(manifest: dict[str, Any], chain: dict[str, bytes]) -> list[list[Any]]:
     body, envelope, entries = (
         manifest.get("body"),
@@ -274,7 +198,7 @@ def _check_checkpoints(cps: list[dict[str, Any]], chain: dict[str, bytes]) -> li
 
 def verify_bundle(path: Path, *, anchor: Anchor) -> VerificationReport:
     parsed = _parse(path)
-    chain, anchored = _check_keys(parsed.keys, anchor)
+    chain, anchored = check_key_chain(parsed.keys, anchor)
     entries = _check_manifest(parsed.manifest, chain)
     checkpoints = _check_checkpoints(parsed.checkpoints, chain)
     final = checkpoints[-1]
@@ -308,18 +232,6 @@ class _Record:
     computed: str
 
 
-def _position(payload: str) -> tuple[int, str]:
-    """The payload's top-level "seq" and "prev" without parsing it all: in canonical JSON they
-    follow every other key but "record_id", "region", "schema" and "time", so the last match is
-    the top-level key. (A payload crafted to fool this cannot match its signed hash anyway.)"""
-    at_prev, at_seq = payload.rfind(',"prev":"'), payload.rfind(',"seq":')
-    end_seq = payload.find(",", at_seq + 7)
-    if at_prev < 0 or at_seq < 0 or end_seq < 0:
-        fields = json.loads(payload)
-        return int(fields["seq"]), str(fields["prev"])
-    return int(payload[at_seq + 7 : end_seq]), payload[at_prev + 9 : at_prev + 73]
-
-
 def _records(path: Path) -> Iterator[_Record]:
     for number, line in _lines(path):
         if not line.startswith('{"kind":"record"'):
@@ -327,7 +239,7 @@ def _records(path: Path) -> Iterator[_Record]:
         try:
             obj = json.loads(line)
             payload = str(obj["payload"])
-            seq, (payload_seq, prev) = int(obj["seq"]), _position(payload)
+            seq, (payload_seq, prev) = int(obj["seq"]), position(payload)
             if payload_seq != seq:
                 raise BundleInvalid(
                     f"record seq {seq} (line {number}) was modified: its payload says seq "
@@ -467,46 +379,3 @@ def _walk_partial(path: Path, entries: list[list[Any]], final: dict[str, Any]) -
         raise BundleInvalid(
             f"record seq {seq} is missing: the bundle ends early", seq=seq, problem="missing"
         )
-
-
-class TrustedKeyInvalid(IntegrityFailure):
-    code, title = "lineage-trusted-key-invalid", "The trusted key or fingerprint is unusable"
-
-
-def load_anchor(trusted_key_files: Sequence[Path], fingerprints: Sequence[str]) -> Anchor:
-    """Trusted keys as PEM (SubjectPublicKeyInfo) or base64 raw; fingerprints as hex."""
-    keys = [_trusted_key(file) for file in trusted_key_files]
-    fps = []
-    for given in fingerprints:
-        fp = given.strip().lower().removeprefix("sha256:").replace(":", "")
-        if len(fp) != 64 or any(c not in "0123456789abcdef" for c in fp):
-            raise TrustedKeyInvalid(
-                f"{given!r} is not a SHA-256 fingerprint (64 hex digits, as "
-                "`privacy-gateway lineage public-key` prints it)"
-            )
-        fps.append(fp)
-    return Anchor(keys, fps)
-
-
-def _trusted_key(file: Path) -> bytes:
-    from cryptography.exceptions import UnsupportedAlgorithm
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-    from cryptography.hazmat.primitives.serialization import (
-        Encoding,
-        PublicFormat,
-        load_pem_public_key,
-    )
-
-    try:
-        data = file.read_bytes()
-        if b"BEGIN PUBLIC KEY" in data:
-            key = load_pem_public_key(data)
-            if isinstance(key, Ed25519PublicKey):
-                return key.public_bytes(Encoding.Raw, PublicFormat.Raw)
-        else:
-            raw = unb64(data.decode("ascii").strip())
-            if len(raw) == 32:
-                return raw
-    except (OSError, ValueError, UnsupportedAlgorithm, IntegrityFailure) as exc:
-        raise TrustedKeyInvalid(f"{file} is not a readable Ed25519 public key: {exc}") from exc
-    raise TrustedKeyInvalid(f"{file} is not an Ed25519 public key")
