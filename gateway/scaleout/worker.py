@@ -102,13 +102,17 @@ def run_worker(
     queues: list[str] | None,
     region: str | None,
     probes: tuple[str, int] | None = None,
+    redactor_factory: Callable[[], Redactor] | None = None,
 ) -> None:
     """A Celery worker (one job at a time on a task thread, its redaction in an isolated
-    process); `probes`: (host, port) of its /health/live, /health/ready and /metrics."""
+    process); `probes`: (host, port) of its /health/live, /health/ready and /metrics;
+    `redactor_factory`: the redactor (the isolated redaction engine unless given)."""
     from gateway.redactor import IsolatedRedactor
 
     rt = worker_runtime(
-        settings, region=region, redactor_factory=lambda: IsolatedRedactor(settings)
+        settings,
+        region=region,
+        redactor_factory=redactor_factory or (lambda: IsolatedRedactor(settings)),
     )
     names = worker_queues(rt.region, queues, prefix=settings.broker_queue_prefix)
     app = celery_app(settings, queues=names)
@@ -139,9 +143,7 @@ def run_worker(
         threading.Thread(target=server.serve_forever, name="probes", daemon=True).start()
     try:
         app.worker_main(
-            worker_argv(
-                names, hostname=f"{rt.region}@{worker_id()}", log_level=settings.log_level
-            )
+            worker_argv(names, hostname=f"{rt.region}@{worker_id()}", log_level=settings.log_level)
         )
     finally:
         if server is not None:
