@@ -197,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         name, changes = variant.split(":", 1)
         for row in run_variant(name, changes, args.sets.split(","), args.part, args):
             row.update(changes=changes, date=date, commit=machine["commit"],
+                       dirty=machine["worktree_dirty"],
                        load=machine["loadavg_at_start"])  # fmt: skip
             with log.open("a") as fh:
                 fh.write(json.dumps(row) + "\n")
