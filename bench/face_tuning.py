@@ -85,7 +85,7 @@ def edge_buckets(
     }
 
 
-DETECTOR_FIELDS = ("border_pad", "border_mode")
+DETECTOR_FIELDS = ("border_pad", "border_mode", "border_place")
 """Face-detector settings that are not policy fields (`CenterFaceDetector` arguments)."""
 
 
@@ -93,18 +93,19 @@ def policy_with(changes: str) -> tuple[RedactionPolicy, dict[str, Any]]:
     """The policy for a variant and the face-detector settings it changes. Not policy fields:
     `ellipse_min_side=N` sets the short side under which the operator and the leak check mask
     a face box whole instead of its ellipse; `border_pad=N` (or `null`) and
-    `border_mode=constant|reflect|replicate` set the face detector's context at image edges."""
+    `border_mode=constant|reflect|replicate`, `border_place=both|end` set the face detector's context at image edges."""
     data: dict[str, Any] = RedactionPolicy().model_dump(mode="json")
     data["plates"]["enabled"] = False
     operators.ELLIPSE_MIN_SIDE = DEFAULT_ELLIPSE_MIN_SIDE
-    detector = {"border_pad": borders.BORDER_PAD, "border_mode": borders.BORDER_MODE}
+    detector = {"border_pad": borders.BORDER_PAD, "border_mode": borders.BORDER_MODE,
+                "border_place": borders.BORDER_PLACE}  # fmt: skip
     for item in filter(None, changes.split(",")):
         path, value = item.split("=", 1)
         if path == "ellipse_min_side":
             operators.ELLIPSE_MIN_SIDE = int(value)
             continue
         if path in DETECTOR_FIELDS:
-            detector[path] = value if path == "border_mode" else json.loads(value)
+            detector[path] = json.loads(value) if path == "border_pad" else value
             continue
         *parents, leaf = path.split(".")
         node = data

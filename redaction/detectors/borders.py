@@ -25,6 +25,9 @@ from redaction.detectors._onnx import FloatArray
 from redaction.types import BGRImage
 
 BorderMode = Literal["constant", "reflect", "replicate"]
+BorderPlace = Literal["both", "end"]
+"""Where the context goes: on both sides of each axis, or only at the right and bottom, where
+the network pads anyway (the image then sits where it would unpadded: no shift at all)."""
 _BORDER_TYPES: Final = {
     "constant": cv2.BORDER_CONSTANT,
     "reflect": cv2.BORDER_REFLECT_101,
@@ -33,6 +36,7 @@ _BORDER_TYPES: Final = {
 BORDER_PAD: Final[int | None] = None
 """Context in pixels added on every side before the face network runs (None: none)."""
 BORDER_MODE: Final[BorderMode] = "reflect"
+BORDER_PLACE: Final[BorderPlace] = "both"
 CENTRE_TOLERANCE: Final = 4.0
 """Pixels a candidate's centre may lie outside the image (one grid cell of CenterFace)."""
 _ALIGN: Final = 32
@@ -41,7 +45,7 @@ _STRIDE: Final = 4
 
 
 def pad_for_borders(
-    image: BGRImage, *, minimum: int, mode: BorderMode
+    image: BGRImage, *, minimum: int, mode: BorderMode, place: BorderPlace = "both"
 ) -> tuple[BGRImage, int, int]:
     """`image` with at least `minimum` px added on every side, each axis rounded up to a
     multiple of 32 px (the size the network pads to anyway, so a few pixels of context often
@@ -53,8 +57,11 @@ def pad_for_borders(
     height, width = image.shape[:2]
     extra_w = -(width + 2 * minimum) % _ALIGN + 2 * minimum
     extra_h = -(height + 2 * minimum) % _ALIGN + 2 * minimum
-    left = _stride_multiple_at_least(extra_w // 2, minimum)
-    top = _stride_multiple_at_least(extra_h // 2, minimum)
+    if place == "end":
+        left = top = 0
+    else:
+        left = _stride_multiple_at_least(extra_w // 2, minimum)
+        top = _stride_multiple_at_least(extra_h // 2, minimum)
     extra_w, extra_h = max(extra_w, left + minimum), max(extra_h, top + minimum)
     if extra_w == 0 and extra_h == 0:
         return image, 0, 0

@@ -19,7 +19,9 @@ from redaction.detectors.base import ModelInfo
 from redaction.detectors.borders import (
     BORDER_MODE,
     BORDER_PAD,
+    BORDER_PLACE,
     BorderMode,
+    BorderPlace,
     centres_inside,
     pad_for_borders,
 )
@@ -58,6 +60,7 @@ class CenterFaceDetector:
         quantized: bool = False,
         border_pad: int | None = BORDER_PAD,
         border_mode: BorderMode = BORDER_MODE,
+        border_place: BorderPlace = BORDER_PLACE,
     ) -> None:
         if not 0 < threshold < 1:
             raise ValueError("threshold must be in (0, 1)")
@@ -72,6 +75,7 @@ class CenterFaceDetector:
             raise ValueError("border_pad must be >= 0")
         self.border_pad = border_pad
         self.border_mode = border_mode
+        self.border_place = border_place
         self._model = CenterFaceModel(model_path=model_path, threads=threads, quantized=quantized)
         self.model: ModelInfo = self._model.info
 
@@ -98,7 +102,9 @@ class CenterFaceDetector:
         (tiles have inner edges: large images are scanned unpadded)."""
         if self.border_pad is None:
             return None
-        padded, left, top = pad_for_borders(image, minimum=self.border_pad, mode=self.border_mode)
+        padded, left, top = pad_for_borders(
+            image, minimum=self.border_pad, mode=self.border_mode, place=self.border_place
+        )
         if self.scales.plan(padded.shape[1], padded.shape[0]).tiled:
             return None
         height, width = image.shape[:2]
