@@ -37,6 +37,7 @@ from redaction.registry import build_detectors
 from redaction.types import ImageFormat
 
 DEFAULT_ELLIPSE_MIN_SIDE = operators.ELLIPSE_MIN_SIDE
+DEFAULT_EDGE_SNAP = engine.FACE_EDGE_SNAP
 BORDER_PX = 3
 """A ground-truth face box is a border face when one of its edges lies within this many pixels
 of the image edge (touching or cut by it); geometry only, never a file name."""
@@ -92,17 +93,23 @@ DETECTOR_FIELDS = ("border_pad", "border_mode", "border_place")
 def policy_with(changes: str) -> tuple[RedactionPolicy, dict[str, Any]]:
     """The policy for a variant and the face-detector settings it changes. Not policy fields:
     `ellipse_min_side=N` sets the short side under which the operator and the leak check mask
-    a face box whole instead of its ellipse; `border_pad=N` (or `null`) and
-    `border_mode=constant|reflect|replicate`, `border_place=both|end` set the face detector's context at image edges."""
+    a face box whole instead of its ellipse; `edge_snap=S` extends grown face boxes to an
+    image edge they stop short of by at most S of their side (`engine.FACE_EDGE_SNAP`);
+    `border_pad=N` (or `null`), `border_mode=constant|reflect|replicate` and
+    `border_place=both|end` set the face detector's context at image edges."""
     data: dict[str, Any] = RedactionPolicy().model_dump(mode="json")
     data["plates"]["enabled"] = False
     operators.ELLIPSE_MIN_SIDE = DEFAULT_ELLIPSE_MIN_SIDE
+    engine.FACE_EDGE_SNAP = DEFAULT_EDGE_SNAP
     detector = {"border_pad": borders.BORDER_PAD, "border_mode": borders.BORDER_MODE,
                 "border_place": borders.BORDER_PLACE}  # fmt: skip
     for item in filter(None, changes.split(",")):
         path, value = item.split("=", 1)
         if path == "ellipse_min_side":
             operators.ELLIPSE_MIN_SIDE = int(value)
+            continue
+        if path == "edge_snap":
+            engine.FACE_EDGE_SNAP = float(value)
             continue
         if path in DETECTOR_FIELDS:
             detector[path] = json.loads(value) if path == "border_pad" else value
