@@ -8,7 +8,7 @@ redacts the file's bytes once with the detector's border context as configured
 (`border_pad=None`, the network's own zero padding), the order alternating from photo to
 photo; each call is timed with `time.process_time()` on one onnxruntime and OpenCV thread.
 The CenterFace stage alone is timed the same way. Writes
-`bench/results/face-border-cpu-<date>.md/.json` with the machine, commit and load.
+`bench/results/face-border-cpu-<date>[-<tag>].md/.json` with the machine, commit and load.
 """
 
 from __future__ import annotations
@@ -84,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sets", default="faces-masks,faces-dlib")
     ap.add_argument("--data", type=Path, default=SHARED / "data")
     ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--tag", default="", help="suffix of the results file names")
     ap.add_argument("--results", type=Path, default=REPO / "bench" / "results")
     args = ap.parse_args(argv)
     cv2.setNumThreads(1)
@@ -92,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     machine["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     date = datetime.now(UTC).strftime("%Y-%m-%d")
     out = {"date": date, "machine": machine, "results": results}
-    base = args.results / f"face-border-cpu-{date}"
+    suffix = f"-{args.tag}" if args.tag else ""
+    base = args.results / f"face-border-cpu-{date}{suffix}"
     base.with_suffix(".json").write_text(json.dumps(out, indent=1) + "\n")
     lines = [
         f"# Face border context: CPU per image ({date})",
