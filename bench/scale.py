@@ -160,6 +160,48 @@ class TimedRedactor:
         return getattr(self.inner, name)
 
 
+class FileLog(dict[str, tuple[float, float]]):
+    """A redaction-call log that a worker process also appends to a file (digest, start,
+    seconds a line), for the bench process to read back."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+
+    def __setitem__(self, digest: str, value: tuple[float, float]) -> None:
+        super().__setitem__(digest, value)
+        with self.path.open("a", encoding="utf-8") as sink:
+            sink.write(f"{digest} {value[0]} {value[1]}\n")
+
+
+def read_call_logs(paths: list[Path]) -> dict[str, tuple[float, float]]:
+    calls: dict[str, tuple[float, float]] = {}
+    for path in paths:
+        for line in path.read_text(encoding="utf-8").splitlines() if path.exists() else []:
+            digest, started, length = line.split()
+            calls[digest] = (float(started), float(length))
+    return calls
+
+
+def timed_worker(log_path: str, port: int) -> None:
+    """`privacy-gateway worker --region eu-de` (settings from the environment), its redaction
+    calls written down in `log_path`: run by `celery_workers` as its own process."""
+    from gateway.logs import configure_logging
+    from gateway.redactor import IsolatedRedactor
+    from gateway.scaleout.worker import run_worker
+
+    settings = Settings()
+    configure_logging(settings.log_level)
+    log = FileLog(Path(log_path))
+    run_worker(
+        settings,
+        queues=None,
+        region="eu-de",
+        probes=("127.0.0.1", port),
+        redactor_factory=lambda: TimedRedactor(IsolatedRedactor(settings), log),
+    )
+
+
 def warm_redactors(ctx: GatewayContext, count: int, sample: bytes) -> list[IsolatedRedactorT]:
     from gateway.redactor import IsolatedRedactor
 
@@ -426,8 +468,10 @@ BROKER = "amqp://guest:guest@127.0.0.1:5672//"
 
 
 @contextmanager
-def celery_workers(url: str, data: Path, key: str, prefix: str, count: int) -> Iterator[None]:
-    """`count` separate `privacy-gateway worker` processes of region eu-de on RabbitMQ."""
+def celery_workers(url: str, data: Path, key: str, prefix: str, count: int) -> Iterator[list[Path]]:
+    """`count` separate `privacy-gateway worker` processes of region eu-de on RabbitMQ, each
+    with its own probe port (on one port the second one could not start), each writing down
+    its redaction calls (the files yielded)."""
     env = {
         **os.environ,
         "GATEWAY_BROKER_URL": BROKER,
@@ -438,23 +482,36 @@ def celery_workers(url: str, data: Path, key: str, prefix: str, count: int) -> I
         "GATEWAY_REGION": "eu-de",
         "GATEWAY_LOG_LEVEL": "WARNING",
     }
-    cli = str(Path(sys.executable).with_name("privacy-gateway"))
+    logs = [data / f"calls-{i}.txt" for i in range(count)]
     procs = [
         subprocess.Popen(
-            [cli, "worker", "--region", "eu-de"],
+            [
+                sys.executable,
+                "-c",
+                f"from bench.scale import timed_worker; timed_worker({str(log)!r}, {free_port()})",
+            ],
             env=env,
+            cwd=ROOT,
             stdout=subprocess.DEVNULL,
             stderr=(scratch() / f"celery-worker-{i}.log").open("w"),
         )
-        for i in range(count)
+        for i, log in enumerate(logs)
     ]
     try:
-        yield
+        yield logs
     finally:
         for proc in procs:
             proc.terminate()
         for proc in procs:
             proc.wait(timeout=60)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def broker_context(url: str, data: Path, key: str, prefix: str) -> GatewayContext:
@@ -471,9 +528,19 @@ def broker_context(url: str, data: Path, key: str, prefix: str) -> GatewayContex
     return GatewayContext.open(settings)
 
 
+CeleryRun = tuple[
+    float,
+    int,
+    dict[str, tuple[str, float]],
+    dict[str, float],
+    dict[str, float],
+    dict[str, tuple[float, float]],
+]
+
+
 def celery_run(
     admin_url: str, images: list[bytes], workers: int, *, arrival_s: float | None
-) -> tuple[float, int, dict[str, tuple[str, float]], dict[str, float], dict[str, float]]:
+) -> CeleryRun:
     """Upload (as the API does: commit, then its dispatcher publishes the wake-up) to
     `workers` Celery worker processes; a backlog first when `arrival_s` is None, else one
     photo at a time. The wall time of the measured part, its count, commits, finishes."""
@@ -490,15 +557,19 @@ def celery_run(
         dataset = dataset_id(ctx)
         warm = images[-5 : -5 + 2 * workers]  # two per worker: each gets one, prefetch 1
         measured = images[:-5]
-        with celery_workers(url, Path(tmp), key, prefix, workers):
+        with celery_workers(url, Path(tmp), key, prefix, workers) as call_logs:
             for i, data in enumerate(warm):  # models loaded in every worker first
                 upload(ctx, dataset, data, f"w{i}.jpg")
                 dispatch(ctx, publisher)
             wait_until(lambda: pending_jobs(ctx) == 0, timeout=600)
+            wait_until(lambda: len(read_call_logs(call_logs)) >= len(warm), timeout=60)
+            warmed = set(read_call_logs(call_logs))
             committed: dict[str, tuple[str, float]] = {}
             t0 = time.perf_counter()
             for i, data in enumerate(measured):
-                committed[str(i)] = upload(ctx, dataset, data, f"c{i}.jpg")
+                committed[hashlib.sha256(data).hexdigest()] = upload(
+                    ctx, dataset, data, f"c{i}.jpg"
+                )
                 if arrival_s is not None:
                     dispatch(ctx, publisher)
                     time.sleep(rng.expovariate(1 / arrival_s))  # open-loop arrivals
@@ -511,12 +582,16 @@ def celery_run(
             wall = time.perf_counter() - t0
             cpu = cpu_share(cpu0, cpu_seconds(), wall) if arrival_s is None else {}
             finished = finish_times(ctx)
+            expected = {hashlib.sha256(d).hexdigest() for d in measured} - warmed
+            wait_until(lambda: expected <= set(read_call_logs(call_logs)), timeout=60)
+            calls = {d: c for d, c in read_call_logs(call_logs).items() if d in expected}
         ctx.close()
-    return wall, len(measured), committed, finished, cpu
+    return wall, len(measured), committed, finished, cpu, calls
 
 
 def celery_backlog(admin_url: str, images: list[bytes], workers: int) -> dict[str, Any]:
-    wall, count, _, _, cpu = celery_run(admin_url, images, workers, arrival_s=None)
+    wall, count, _, _, cpu, calls = celery_run(admin_url, images, workers, arrival_s=None)
+    lengths = [length for _, length in calls.values()]
     return {
         "engine": "celery",
         "workers": workers,
@@ -526,15 +601,24 @@ def celery_backlog(admin_url: str, images: list[bytes], workers: int) -> dict[st
         "ms_per_image_per_worker": round(1000 * wall * workers / count, 1),
         **cpu,
         "cpu_ms_per_image": round(1000 * cpu["cores_used_by_bench"] * wall / count, 1),
+        "redact_call_ms_mean": round(1000 * statistics.fmean(lengths), 1),
+        "outside_redact_ms_per_image": round(
+            1000 * (wall * workers / count - statistics.fmean(lengths)), 1
+        ),
     }
 
 
 def celery_trickle(admin_url: str, images: list[bytes], service_s: float) -> dict[str, Any]:
-    _, count, committed, finished, _ = celery_run(admin_url, images, 1, arrival_s=service_s / 0.6)
+    _, count, committed, finished, _, calls = celery_run(
+        admin_url, images, 1, arrival_s=service_s / 0.6
+    )
+    waits = [1000 * (calls[d][0] - t) for d, (_, t) in committed.items() if d in calls]
     return {
         "engine": "celery",
         "arrivals": "poisson, 60% of one worker",
         "jobs": count,
+        "queue_latency_ms_p50": round(percentile(waits, 50), 1),
+        "queue_latency_ms_p99": round(percentile(waits, 99), 1),
         **sojourn(committed.values(), finished),
     }
 

@@ -81,7 +81,7 @@ def refusal_for(rt: WorkerRuntime, asset: Asset) -> str | None:
     """Residency for this worker's region, then key custody; None if both allow."""
     ctx = rt.ctx
     try:
-        with transaction(ctx.engine) as session:
+        with transaction(ctx.engine) as session:  # both checks in one read-only transaction
             enforce_residency(
                 ctx,
                 session,
@@ -92,13 +92,11 @@ def refusal_for(rt: WorkerRuntime, asset: Asset) -> str | None:
                 entity_type="asset",
                 entity_id=asset.id,
                 record_once_per=REFUSAL_RECORDED_ONCE_PER,
-            )
+            )  # a refusal is recorded in its own transaction once this one ended
+            ctx.keys.dataset_key(session, asset.dataset_id, version=asset.key_version)
     except ResidencyViolation as exc:
         log.warning("job refused: residency", extra={"asset_id": asset.id, "rule": exc.code})
         return "refused-residency"
-    try:
-        with transaction(ctx.engine) as session:
-            ctx.keys.dataset_key(session, asset.dataset_id, version=asset.key_version)
     except KeyCustodyRefused as exc:
         record_custody_refusal(rt, asset, exc)
         return "refused-key-custody"

@@ -74,19 +74,47 @@ def worker_runtime(
     return WorkerRuntime(ctx, mine, redactor_factory(), f"{worker_id()}:{mine}")
 
 
+POOL = "threads"
+"""One task thread beside Celery's event loop, not `solo`: a solo pool runs the task inside
+the loop, and with `acks_late` the ack is only queued there (`hub.call_soon`); when the task
+was itself started from that queue (the next message was already read), nothing wakes the
+loop, so the ack, and with prefetch 1 the next message, waited for the loop's next timer:
+about 125 ms per job, up to 2 s (bench/README.md, "Where a Celery worker waited"; upstream
+celery/celery#7718). From a task thread the ack wakes the loop at once."""
+
+
+def worker_argv(queues: list[str], *, hostname: str, log_level: str) -> list[str]:
+    """`celery worker` arguments: one job at a time (concurrency 1 with prefetch 1 and late
+    acknowledgement, `broker.celery_app`), on a task thread of its own (`POOL`)."""
+    return [
+        "worker",
+        f"--pool={POOL}",
+        "--concurrency=1",
+        f"--queues={','.join(queues)}",
+        f"--hostname={hostname}",
+        "--without-gossip",
+        "--without-mingle",
+        f"--loglevel={log_level}",
+    ]
+
+
 def run_worker(
     settings: Settings,
     *,
     queues: list[str] | None,
     region: str | None,
     probes: tuple[str, int] | None = None,
+    redactor_factory: Callable[[], Redactor] | None = None,
 ) -> None:
-    """A Celery worker (solo pool: one job at a time, its redaction in an isolated process);
-    `probes`: (host, port) of its /health/live, /health/ready and /metrics."""
+    """A Celery worker (one job at a time on a task thread, its redaction in an isolated
+    process); `probes`: (host, port) of its /health/live, /health/ready and /metrics;
+    `redactor_factory`: the redactor (the isolated redaction engine unless given)."""
     from gateway.redactor import IsolatedRedactor
 
     rt = worker_runtime(
-        settings, region=region, redactor_factory=lambda: IsolatedRedactor(settings)
+        settings,
+        region=region,
+        redactor_factory=redactor_factory or (lambda: IsolatedRedactor(settings)),
     )
     names = worker_queues(rt.region, queues, prefix=settings.broker_queue_prefix)
     app = celery_app(settings, queues=names)
@@ -117,16 +145,7 @@ def run_worker(
         threading.Thread(target=server.serve_forever, name="probes", daemon=True).start()
     try:
         app.worker_main(
-            [
-                "worker",
-                "--pool=solo",
-                "--concurrency=1",
-                f"--queues={','.join(names)}",
-                f"--hostname={rt.region}@{worker_id()}",
-                "--without-gossip",
-                "--without-mingle",
-                f"--loglevel={settings.log_level}",
-            ]
+            worker_argv(names, hostname=f"{rt.region}@{worker_id()}", log_level=settings.log_level)
         )
     finally:
         if server is not None:

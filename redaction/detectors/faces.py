@@ -16,6 +16,15 @@ import numpy as np
 
 from redaction.detectors._onnx import FloatArray
 from redaction.detectors.base import ModelInfo
+from redaction.detectors.borders import (
+    BORDER_MODE,
+    BORDER_PAD,
+    BORDER_PLACE,
+    BorderMode,
+    BorderPlace,
+    centres_inside,
+    pad_for_borders,
+)
 from redaction.detectors.centerface import CenterFaceModel
 from redaction.detectors.tiling import ScalePolicy, merge_boxes, scan, to_regions
 from redaction.types import BGRImage, Label, Region
@@ -49,6 +58,9 @@ class CenterFaceDetector:
         threads: int = 1,
         model_path: Path | None = None,
         quantized: bool = False,
+        border_pad: int | None = BORDER_PAD,
+        border_mode: BorderMode = BORDER_MODE,
+        border_place: BorderPlace = BORDER_PLACE,
     ) -> None:
         if not 0 < threshold < 1:
             raise ValueError("threshold must be in (0, 1)")
@@ -59,6 +71,11 @@ class CenterFaceDetector:
         self.flip = flip
         self.chin = chin
         self.nms_iou = nms_iou
+        if border_pad is not None and border_pad < 0:
+            raise ValueError("border_pad must be >= 0")
+        self.border_pad = border_pad
+        self.border_mode = border_mode
+        self.border_place = border_place
         self._model = CenterFaceModel(model_path=model_path, threads=threads, quantized=quantized)
         self.model: ModelInfo = self._model.info
 
@@ -70,19 +87,48 @@ class CenterFaceDetector:
 
     def boxes(self, image: BGRImage) -> FloatArray:
         """Merged boxes as rows (x0, y0, x1, y1, score) in image pixels."""
-        boxes = scan(image, self._one_pass, policy=self.scales, nms_iou=self.nms_iou)
+        boxes = self._scan_padded(image)
+        if boxes is None:
+            boxes = scan(image, self._one_pass, policy=self.scales, nms_iou=self.nms_iou)
         # CenterFace's boxes reach above the brow but stop short of the chin, more so over
         # a mask: extend them downwards (measured on faces-masks and faces-dlib)
         boxes[:, 3] += self.chin * (boxes[:, 3] - boxes[:, 1])
         boxes[:, 3] = np.minimum(boxes[:, 3], image.shape[0])
         return boxes
 
-    def _one_pass(self, image: BGRImage, scale: float) -> FloatArray:
-        """One scale (and its mirror image when `flip`), suppressed within the pass."""
+    def _scan_padded(self, image: BGRImage) -> FloatArray | None:
+        """`scan` of the image with `border_pad` context around it (`borders.pad_for_borders`),
+        boxes in image pixels; None when padding is off or the padded image would be tiled
+        (tiles have inner edges: large images are scanned unpadded)."""
+        if self.border_pad is None:
+            return None
+        padded, left, top = pad_for_borders(
+            image, minimum=self.border_pad, mode=self.border_mode, place=self.border_place
+        )
+        if self.scales.plan(padded.shape[1], padded.shape[0]).tiled:
+            return None
+        height, width = image.shape[:2]
+        window = (left, top, left + width, top + height)
+
+        def one_pass(pixels: BGRImage, scale: float) -> FloatArray:
+            return self._one_pass(pixels, scale, inside=window)
+
+        boxes = scan(padded, one_pass, policy=self.scales, nms_iou=self.nms_iou)
+        boxes[:, 0:4:2] -= left
+        boxes[:, 1:4:2] -= top
+        return boxes
+
+    def _one_pass(
+        self, image: BGRImage, scale: float, inside: tuple[int, int, int, int] | None = None
+    ) -> FloatArray:
+        """One scale (and its mirror image when `flip`), suppressed within the pass; with
+        `inside`, only boxes centred in that window (x0, y0, x1, y1) count."""
         found = self._model.boxes(image, scale=scale, threshold=self.threshold)
         if self.flip:
             mirrored = self._model.boxes(image[:, ::-1], scale=scale, threshold=self.threshold)
             width = image.shape[1]
             mirrored[:, [0, 2]] = width - mirrored[:, [2, 0]]
             found = np.concatenate([found, mirrored])
+        if inside is not None:
+            found = found[centres_inside(found, inside)]
         return merge_boxes(found, iou=self.nms_iou, grow=False)
