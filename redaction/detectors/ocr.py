@@ -24,9 +24,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import numpy.typing as npt
-import onnxruntime as ort
 
 from redaction.detectors.base import ModelInfo
+from redaction.detectors.runtime import OrtRunner, Runner, Runtime, load_runner
 from redaction.errors import DetectorFailed
 from redaction.types import BGRImage
 
@@ -63,39 +63,19 @@ def model_info(path: Path, *, name: str) -> ModelInfo:
     )
 
 
-_SESSIONS: dict[tuple[str, int], ort.InferenceSession] = {}
-_SESSIONS_LOCK = threading.Lock()
+_RUNNERS: dict[tuple[str, int, str], Runner] = {}
+_RUNNERS_LOCK = threading.Lock()
 
 
-def open_session(path: Path, *, threads: int) -> ort.InferenceSession:
-    """The process's onnxruntime CPU session for `path` (loaded once: the plate detector and
-    the personal-text OCR share the PP-OCR models); refuses to start without the model."""
-    key = (str(path), threads)
-    with _SESSIONS_LOCK:
-        session = _SESSIONS.get(key)
-        if session is None:
-            session = _SESSIONS[key] = _new_session(path, threads=threads)
-    return session
-
-
-def _new_session(path: Path, *, threads: int) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.log_severity_level = 3
-    try:
-        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises bare RuntimeError/Fail subclasses
-        raise DetectorFailed(f"cannot load ONNX model {path}", error=str(exc)) from exc
-
-
-def _run(session: ort.InferenceSession, batch: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    try:
-        out = session.run(None, {session.get_inputs()[0].name: batch})[0]
-    except Exception as exc:  # fail closed: any runtime error means we could not look
-        raise DetectorFailed("OCR model inference failed", error=str(exc)) from exc
-    return np.asarray(out, dtype=np.float32)
+def open_runner(path: Path, *, threads: int, runtime: Runtime = "auto") -> Runner:
+    """The process's loaded model for `path` (loaded once: the plate detector and the
+    personal-text OCR share the PP-OCR models); refuses to start without the model."""
+    key = (str(path), threads, runtime)
+    with _RUNNERS_LOCK:
+        runner = _RUNNERS.get(key)
+        if runner is None:
+            runner = _RUNNERS[key] = load_runner(path, threads=threads, runtime=runtime)
+    return runner
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,10 +128,12 @@ class TextDetectorModel:
         pixel_threshold: float = 0.3,
         box_threshold: float = 0.5,
         unclip_ratio: float = 1.6,
+        runtime: Runtime = "auto",
     ) -> None:
         path = model_path or packaged_model_path(DET_MODEL_FILE)
         self.info = model_info(path, name="PP-OCRv4 text detector")
-        self._session = open_session(path, threads=threads)
+        self._runner = open_runner(path, threads=threads, runtime=runtime)
+        self.runtime = self._runner.runtime
         self.pixel_threshold = pixel_threshold
         self.box_threshold = box_threshold
         self.unclip_ratio = unclip_ratio
@@ -162,7 +144,7 @@ class TextDetectorModel:
         rh = max(32, round(h * scale / 32) * 32)
         rw = max(32, round(w * scale / 32) * 32)
         resized = np.asarray(cv2.resize(image, (rw, rh), interpolation=cv2.INTER_LINEAR), np.uint8)
-        prob: npt.NDArray[np.float32] = _run(self._session, detector_blob(resized))[0, 0]
+        prob: npt.NDArray[np.float32] = self._runner.run(detector_blob(resized))[0, 0]
         return prob
 
     def detect(self, image: BGRImage, *, scale: float = 1.0) -> list[TextBox]:
@@ -225,8 +207,13 @@ class TextRecognizerModel:
     ) -> None:
         path = model_path or packaged_model_path(REC_MODEL_FILE)
         self.info = model_info(path, name="PP-OCRv4 text recogniser")
-        self._session = open_session(path, threads=threads)
-        meta = self._session.get_modelmeta().custom_metadata_map
+        # onnxruntime on purpose: the batches change width with every call (OpenVINO pays for
+        # each new shape), and the character list is read from the ONNX metadata.
+        runner = open_runner(path, threads=threads, runtime="onnxruntime")
+        if not isinstance(runner, OrtRunner):
+            raise DetectorFailed("recogniser must run on onnxruntime", model=str(path))
+        self._runner = runner
+        meta = runner.metadata()
         if "character" not in meta:
             raise DetectorFailed("recogniser model has no character list", model=str(path))
         # CTC blank at index 0, a space appended at the end (PaddleOCR convention).
@@ -240,7 +227,7 @@ class TextRecognizerModel:
         for start in range(0, len(crops), self._batch_size):
             chunk = [int(i) for i in order[start : start + self._batch_size]]
             batch = _rec_batch([crops[i] for i in chunk])
-            for i, reading in zip(chunk, self._decode(_run(self._session, batch)), strict=True):
+            for i, reading in zip(chunk, self._decode(self._runner.run(batch)), strict=True):
                 readings[i] = reading
         return readings
 
