@@ -35,6 +35,8 @@ DET_MODEL_FILE = "ch_PP-OCRv4_det_infer.onnx"
 REC_MODEL_FILE = "ch_PP-OCRv4_rec_infer.onnx"
 _REC_HEIGHT = 48
 _MIN_BOX_SIDE = 3
+_DET_NORM = (127.5, 127.5)
+"""PaddleOCR's detector input, (x / 255 - 0.5) / 0.5 = (x - 127.5) / 127.5."""
 
 Quad = npt.NDArray[np.float32]
 """Four corners (x, y), clockwise from top-left, in image pixels."""
@@ -63,18 +65,26 @@ def model_info(path: Path, *, name: str) -> ModelInfo:
     )
 
 
-_RUNNERS: dict[tuple[str, int, str], Runner] = {}
+_RUNNERS: dict[tuple[str, int, str, tuple[float, float] | None], Runner] = {}
 _RUNNERS_LOCK = threading.Lock()
 
 
-def open_runner(path: Path, *, threads: int, runtime: Runtime = "auto") -> Runner:
+def open_runner(
+    path: Path,
+    *,
+    threads: int,
+    runtime: Runtime = "auto",
+    normalise: tuple[float, float] | None = None,
+) -> Runner:
     """The process's loaded model for `path` (loaded once: the plate detector and the
     personal-text OCR share the PP-OCR models); refuses to start without the model."""
-    key = (str(path), threads, runtime)
+    key = (str(path), threads, runtime, normalise)
     with _RUNNERS_LOCK:
         runner = _RUNNERS.get(key)
         if runner is None:
-            runner = _RUNNERS[key] = load_runner(path, threads=threads, runtime=runtime)
+            runner = _RUNNERS[key] = load_runner(
+                path, threads=threads, runtime=runtime, normalise=normalise
+            )
     return runner
 
 
@@ -132,7 +142,7 @@ class TextDetectorModel:
     ) -> None:
         path = model_path or packaged_model_path(DET_MODEL_FILE)
         self.info = model_info(path, name="PP-OCRv4 text detector")
-        self._runner = open_runner(path, threads=threads, runtime=runtime)
+        self._runner = open_runner(path, threads=threads, runtime=runtime, normalise=_DET_NORM)
         self.runtime = self._runner.runtime
         self.pixel_threshold = pixel_threshold
         self.box_threshold = box_threshold
@@ -144,7 +154,11 @@ class TextDetectorModel:
         rh = max(32, round(h * scale / 32) * 32)
         rw = max(32, round(w * scale / 32) * 32)
         resized = np.asarray(cv2.resize(image, (rw, rh), interpolation=cv2.INTER_LINEAR), np.uint8)
-        prob: npt.NDArray[np.float32] = self._runner.run(detector_blob(resized))[0, 0]
+        if self._runner.normalises == _DET_NORM:
+            out = self._runner.run(resized[None])  # normalised inside the graph
+        else:
+            out = self._runner.run(detector_blob(resized))
+        prob: npt.NDArray[np.float32] = out[0, 0]
         return prob
 
     def detect(self, image: BGRImage, *, scale: float = 1.0) -> list[TextBox]:

@@ -10,7 +10,12 @@ import cv2
 import numpy as np
 import pytest
 
-from redaction.detectors.ocr import DET_MODEL_FILE, detector_blob, packaged_model_path
+from redaction.detectors.ocr import (
+    DET_MODEL_FILE,
+    TextDetectorModel,
+    detector_blob,
+    packaged_model_path,
+)
 from redaction.detectors.runtime import OpenVinoRunner, OrtRunner, load_runner
 from redaction.errors import DetectorFailed
 
@@ -66,3 +71,20 @@ def test_unknown_runtime_and_bad_model_raise(tmp_path: Path) -> None:
     for runtime in ("onnxruntime", "openvino"):
         with pytest.raises(DetectorFailed, match="cannot load"):
             load_runner(bad, threads=1, runtime=runtime)  # type: ignore[arg-type]
+
+
+@pytest.mark.integration
+def test_text_detector_maps_agree_across_runtimes() -> None:
+    """The OpenVINO detector takes uint8 pixels and normalises inside the graph; onnxruntime
+    gets the float blob: the probability maps and the boxes must agree."""
+    image = _sign((200, 330))
+    on_ort = TextDetectorModel(runtime="onnxruntime")
+    on_ov = TextDetectorModel(runtime="openvino")
+    assert (on_ort.runtime, on_ov.runtime) == ("onnxruntime", "openvino")
+    for scale in (1.0, 2.0):
+        expected = on_ort.probability_map(image, scale=scale)
+        got = on_ov.probability_map(image, scale=scale)
+        assert got.shape == expected.shape and float(expected.max()) > 0.9
+        assert np.abs(got - expected).max() < 1e-3
+    boxes_ort, boxes_ov = on_ort.detect(image, scale=2.0), on_ov.detect(image, scale=2.0)
+    assert boxes_ort and [b.bbox() for b in boxes_ov] == [b.bbox() for b in boxes_ort]
