@@ -108,7 +108,7 @@ class PlateDetector:
             model_path=det_model_path, threads=threads, box_threshold=threshold, runtime=runtime
         )
         self._recognizer = recognizer or TextRecognizerModel(
-            model_path=rec_model_path, threads=threads
+            model_path=rec_model_path, threads=threads, runtime=runtime
         )
         self._threshold = threshold
         self._far_pass = far_pass

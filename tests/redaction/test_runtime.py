@@ -10,9 +10,12 @@ import cv2
 import numpy as np
 import pytest
 
+from redaction.detectors._onnx import onnx_metadata
 from redaction.detectors.ocr import (
     DET_MODEL_FILE,
+    REC_MODEL_FILE,
     TextDetectorModel,
+    TextRecognizerModel,
     detector_blob,
     packaged_model_path,
 )
@@ -88,3 +91,22 @@ def test_text_detector_maps_agree_across_runtimes() -> None:
         assert np.abs(got - expected).max() < 1e-3
     boxes_ort, boxes_ov = on_ort.detect(image, scale=2.0), on_ov.detect(image, scale=2.0)
     assert boxes_ort and [b.bbox() for b in boxes_ov] == [b.bbox() for b in boxes_ort]
+
+
+@pytest.mark.integration
+def test_recogniser_reads_the_same_on_both_runtimes() -> None:
+    image = _sign((200, 330))
+    boxes = TextDetectorModel(runtime="onnxruntime").detect(image)
+    assert boxes
+    read_ort = TextRecognizerModel(runtime="onnxruntime").read(image, boxes)
+    read_ov = TextRecognizerModel(runtime="openvino").read(image, boxes)
+    assert any("4711" in r.text for r in read_ort)
+    assert [r.text for r in read_ov] == [r.text for r in read_ort]
+    assert all(abs(a.score - b.score) < 1e-3 for a, b in zip(read_ov, read_ort, strict=True))
+
+
+def test_onnx_metadata_reads_the_character_list() -> None:
+    meta = onnx_metadata(packaged_model_path(REC_MODEL_FILE).read_bytes())
+    characters = meta["character"].splitlines()
+    assert len(characters) > 6000 and "A" in characters and "7" in characters
+    assert onnx_metadata(packaged_model_path(DET_MODEL_FILE).read_bytes()).get("character") is None
