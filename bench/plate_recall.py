@@ -21,6 +21,7 @@ import cv2
 
 from bench.scoring import SHARED, score, summary
 from redaction.detectors.plates import PlateDetector, PlateShape
+from redaction.detectors.runtime import RUNTIMES
 from redaction.engine import grow
 from redaction.policy import PlatePolicy, RedactionPolicy
 
@@ -39,6 +40,7 @@ def build(args: argparse.Namespace) -> PlateDetector:
         max_far_pixels=args.max_far_pixels,
         shape=shape,
         threads=args.threads,
+        runtime=args.runtime,
     )
 
 
@@ -86,6 +88,7 @@ def main() -> None:
     ap.add_argument("--max-aspect", type=float, default=12.0)
     ap.add_argument("--margin", type=float, default=0.5)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--runtime", choices=RUNTIMES, default="auto", help="text detector runtime")
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--missed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=Path("/tmp/plate_recall"))  # noqa: S108

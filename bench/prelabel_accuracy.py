@@ -1,17 +1,22 @@
-"""Pre-label precision and recall on redacted copies, against hand-drawn ground truth.
+"""Pre-label precision and recall on redacted copies, against ground truth labelled in Label Studio.
 
-    .venv/bin/python bench/prelabel_accuracy.py [--reuse]
+    .venv/bin/python bench/prelabel_accuracy.py [--reuse] [--tag NAME]
 
-(--reuse: take the redacted copies an earlier run left in bench/out/ instead of redacting again)
+(--reuse: take the redacted copies an earlier run left in bench/out/ instead of redacting again;
+--tag: written as bench/results/prelabels-<date>-<tag>.md/.json)
 
-Ground truth: bench/data/prelabels_ground_truth.json (a Label Studio export; images named by
-SHA-256, drawn before any detector ran on them; see bench/data/README.md). Each photo is found
+Ground truth: bench/data/prelabels_ground_truth.json, Label Studio's own JSON export of a project
+labelled in its editor (bench/prelabel_ground_truth.py; images named by SHA-256; see
+bench/data/README.md): one submitted annotation per task, its `result` is the truth, the
+task's predictions (the by-eye starting boxes) are ignored. The by-eye boxes
+(bench/data/prelabels_hand_boxes_by_eye.json) are matched too, for the default sources on the
+redacted copies, to show what the review in the editor changed. Each photo is found
 by its digest in gateway/demo_photos or ../shared/data, ingested into a throw-away gateway and
 redacted by the real isolated engine with the default policy: the detectors see what the ML
 backend sees. Matching: greedy by score, one prediction per ground-truth box, IoU >= 0.5 (0.3
 beside it, since the boxes are drawn by eye); vehicles are one class (car, truck, bus,
 motorcycle, bicycle merged as the backend's label mapping does). Writes
-bench/results/prelabels-<date>.md/.json.
+bench/results/prelabels-<date>[-<tag>].md/.json.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import numpy as np  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 GT_FILE = REPO / "bench" / "data" / "prelabels_ground_truth.json"
+BY_EYE_FILE = REPO / "bench" / "data" / "prelabels_hand_boxes_by_eye.json"
 SEARCH = (REPO / "gateway" / "demo_photos", REPO.parent / "shared" / "data",
           Path("/work/shared/data"))  # fmt: skip
 RESULTS = REPO / "bench" / "results"
@@ -94,13 +100,19 @@ def find_images(digests: set[str]) -> dict[str, Path]:
     return found
 
 
-def ground_truth() -> list[dict[str, Any]]:
-    tasks: list[dict[str, Any]] = json.loads(GT_FILE.read_text())
+def ground_truth(path: Path = GT_FILE) -> list[dict[str, Any]]:
+    """Each task's one submitted annotation (a Label Studio JSON export)."""
+    tasks: list[dict[str, Any]] = json.loads(path.read_text())
     out = []
     for task in tasks:
+        done = [a for a in task["annotations"] if not a.get("was_cancelled")]
+        if len(done) != 1:
+            raise SystemExit(f"task {task['id']}: {len(done)} annotations, expected one")
         boxes: dict[str, list[Box]] = {"person": [], "vehicle": []}
         width = height = 0
-        for r in task["annotations"][0]["result"]:
+        for r in done[0]["result"]:
+            if r["type"] != "rectanglelabels":
+                raise SystemExit(f"task {task['id']}: unexpected region type {r['type']}")
             width, height = r["original_width"], r["original_height"]
             v = r["value"]
             x0, y0 = v["x"] * width / 100, v["y"] * height / 100
@@ -231,6 +243,12 @@ def main() -> None:
     }
     threshold = 0.4
     runs: dict[str, dict[str, Any]] = {}
+    eye = (
+        {g["sha256"]: g["boxes"] for g in ground_truth(BY_EYE_FILE)}
+        if BY_EYE_FILE.exists()
+        else None
+    )
+    eye_totals = {(c, t): Counts() for c in ("person", "vehicle") for t in (0.5, 0.3)}
     for name, model in detectors.items():
         for copy in ("redacted", "original"):
             totals = {(c, t): Counts() for c in ("person", "vehicle") for t in (0.5, 0.3)}
@@ -246,6 +264,10 @@ def main() -> None:
                     if cls == "vehicle" and any(iou(box, b) > 0.5 for b, _ in preds[cls]):
                         continue  # car and truck on one object: one Vehicle label
                     preds[cls].append((box, d.score))
+                if eye is not None and name.startswith("default") and copy == "redacted":
+                    for cls in ("person", "vehicle"):
+                        for t in (0.5, 0.3):
+                            eye_totals[(cls, t)].add(match(preds[cls], eye[g["sha256"]][cls], t))
                 row: dict[str, Any] = {"sha256": g["sha256"][:12]}
                 for cls in ("person", "vehicle"):
                     for t in (0.5, 0.3):
@@ -258,6 +280,10 @@ def main() -> None:
                 "totals": {f"{c}@{t}": v.row() for (c, t), v in totals.items()},
                 "per_image": per_image,
             }
+    if eye is not None:
+        runs["default sources, redacted, against the by-eye boxes before the editor review"] = {
+            "totals": {f"{c}@{t}": v.row() for (c, t), v in eye_totals.items()}
+        }
     # HOG baseline (persons only), redacted copies
     hog_totals = {0.5: Counts(), 0.3: Counts()}
     for g, pixels in zip(gts, redacted, strict=True):
@@ -276,7 +302,8 @@ def main() -> None:
 def write_results(machine: dict[str, Any], runs: dict[str, dict[str, Any]], n_images: int,
                   n_person: int, n_vehicle: int, threshold: float) -> None:  # fmt: skip
     now = datetime.now(UTC)
-    stem = RESULTS / f"prelabels-{now:%Y-%m-%d}"
+    tag = sys.argv[sys.argv.index("--tag") + 1] if "--tag" in sys.argv else ""
+    stem = RESULTS / (f"prelabels-{now:%Y-%m-%d}" + (f"-{tag}" if tag else ""))
     payload = {"date": now.isoformat(timespec="seconds"), "machine": machine, "runs": runs,
                "images": n_images, "persons": n_person, "vehicles": n_vehicle,
                "threshold": threshold}  # fmt: skip
@@ -287,8 +314,10 @@ def write_results(machine: dict[str, Any], runs: dict[str, dict[str, Any]], n_im
         f"Machine: {machine['cpu']}, {machine['cores']} cores (shared); commit "
         f"{machine['commit'][:12]}.",
         "",
-        f"Ground truth: {n_images} CC0/MIT photos, {n_person} persons and {n_vehicle} vehicles "
-        "drawn by eye before any detector ran (bench/data/). Redacted copies: the real engine, "
+        f"Ground truth: {n_images} CC0/MIT photos, {n_person} persons and {n_vehicle} vehicles, "
+        "Label Studio's export of its editor (boxes drawn by eye before any detector ran, then "
+        "reviewed and corrected in the editor; bench/data/README.md). Load average at start "
+        f"{machine.get('loadavg_at_start')}. Redacted copies: the real engine, "
         f"default policy, as the ML backend sees them. Score threshold {threshold} (the "
         "sources' default, set before measuring).",
         "",

@@ -4,16 +4,24 @@ and `/metrics` (the same Prometheus instruments as the API, job counters include
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from gateway.errors import GatewayError
 from gateway.health import readiness
 from gateway.metrics import CONTENT_TYPE, render
 from gateway.scaleout.tasks import WorkerRuntime
 
 log = logging.getLogger(__name__)
+
+
+class ProbePortInUse(GatewayError):
+    """Another process (often a second worker on the same host) holds the probe port."""
+
+    code, status, title = "probe-port-in-use", 409, "The worker's probe port is taken"
 
 
 def worker_ready(rt: WorkerRuntime) -> tuple[bool, dict[str, str]]:
@@ -49,6 +57,16 @@ def serve_probes(rt: WorkerRuntime, *, host: str, port: int) -> ThreadingHTTPSer
         def log_message(self, format: str, *args: Any) -> None:
             del format, args  # probes every few seconds: not worth a log line each
 
-    server = ThreadingHTTPServer((host, port), Probes)
+    try:
+        server = ThreadingHTTPServer((host, port), Probes)
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        raise ProbePortInUse(
+            f"port {port} on {host} is taken (another worker on this host?): give each worker "
+            "on a host its own --port",
+            host=host,
+            port=port,
+        ) from None
     server.daemon_threads = True
     return server

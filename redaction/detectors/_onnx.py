@@ -22,6 +22,8 @@ FloatArray = npt.NDArray[np.float32]
 
 # Field numbers from onnx.proto3 (stable since IR version 3).
 _MODEL_GRAPH = 7
+_MODEL_METADATA = 14
+_ENTRY_KEY, _ENTRY_VALUE = 1, 2
 _GRAPH_INITIALIZER, _GRAPH_INPUT, _GRAPH_OUTPUT = 5, 11, 12
 _TENSOR_NAME = 8
 _VALUE_INFO_NAME, _VALUE_INFO_TYPE = 1, 2
@@ -230,6 +232,18 @@ def _graph(buf: bytes, names: set[str], keep: Sequence[int]) -> bytes:
             new = edit(body)
             out += _encode_varint(field << 3 | _LEN) + _encode_varint(len(new)) + new
     return bytes(out)
+
+
+def onnx_metadata(model: bytes) -> dict[str, str]:
+    """The model's `metadata_props` (key -> value), read without any runtime or `onnx`."""
+    props: dict[str, str] = {}
+    for field, wire, _, payload, end in _fields(model):
+        if field == _MODEL_METADATA and wire == _LEN:
+            entry = model[payload:end]
+            key = _field_bytes(entry, _ENTRY_KEY)
+            if key is not None:
+                props[key.decode()] = (_field_bytes(entry, _ENTRY_VALUE) or b"").decode()
+    return props
 
 
 def symbolic_io_dims(model: bytes, *, names: set[str], keep: Sequence[int] = (1,)) -> bytes:

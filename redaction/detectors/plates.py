@@ -17,6 +17,7 @@ import numpy as np
 
 from redaction.detectors.base import ModelInfo
 from redaction.detectors.ocr import TextBox, TextDetectorModel, TextRecognizerModel
+from redaction.detectors.runtime import Runtime
 from redaction.errors import DetectorFailed
 from redaction.types import BGRImage, Label, Region
 
@@ -101,12 +102,13 @@ class PlateDetector:
         rec_model_path: Path | None = None,
         text_detector: TextDetectorModel | None = None,
         recognizer: TextRecognizerModel | None = None,
+        runtime: Runtime = "auto",
     ) -> None:
         self._detector = text_detector or TextDetectorModel(
-            model_path=det_model_path, threads=threads, box_threshold=threshold
+            model_path=det_model_path, threads=threads, box_threshold=threshold, runtime=runtime
         )
         self._recognizer = recognizer or TextRecognizerModel(
-            model_path=rec_model_path, threads=threads
+            model_path=rec_model_path, threads=threads, runtime=runtime
         )
         self._threshold = threshold
         self._far_pass = far_pass
