@@ -17,6 +17,7 @@ demo-labelstudio: setup
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports  # the import contracts in pyproject.toml (layers; redaction stands alone)
 
 typecheck: setup
 	$(BIN)/mypy
@@ -31,4 +32,4 @@ unit: setup
 	$(BIN)/pytest -m "not integration"
 
 clean:
-	rm -rf var/demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf var/demo .pytest_cache .mypy_cache .ruff_cache .grimp_cache .import_linter_cache

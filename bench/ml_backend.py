@@ -163,7 +163,7 @@ def main() -> None:
     from gateway.models import Asset
     from ml_backend.app import create_app
     from ml_backend.settings import ALL_SOURCES, MLBackendSettings
-    from ml_backend.sources.base import load_sources
+    from ml_backend.sources.loading import load_sources
     from redaction.io import decode_image
     from redaction.policy import Limits
 
@@ -294,7 +294,7 @@ def predict_default_sources(
 
     from ml_backend.app import create_app
     from ml_backend.settings import DEFAULT_SOURCES, MLBackendSettings
-    from ml_backend.sources.base import load_sources
+    from ml_backend.sources.loading import load_sources
 
     settings = MLBackendSettings(
         basic_auth_user=USER,

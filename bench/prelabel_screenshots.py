@@ -52,7 +52,7 @@ def predictions(paths: list[Path]) -> tuple[list[dict[str, Any]], list[bytes]]:
     from gateway.models import Asset
     from ml_backend.app import create_app
     from ml_backend.settings import MLBackendSettings
-    from ml_backend.sources.base import load_sources
+    from ml_backend.sources.loading import load_sources
     from redaction.io import decode_image
     from redaction.policy import Limits
 

@@ -13,6 +13,7 @@ from gateway.filemodes import private_dir
 from gateway.keys import KeyProvider, load_master_key
 from gateway.settings import Settings
 from gateway.storage import BlobStore
+from gateway.storage_s3 import open_store
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +38,6 @@ class GatewayContext:
             migrate(engine)
         else:
             require_current_schema(engine)
-        from gateway.storage_s3 import open_store  # boto3 only when buckets are configured
-
         if settings.storage_backend == "s3" and settings.database_url is None:
             log.warning(
                 "blobs go to buckets but the database is this host's SQLite file: other "
@@ -65,6 +64,7 @@ def key_provider(settings: Settings, *, create_master_key: bool) -> KeyProvider:
     """The key service's keys for this process's credential when one is configured (no
     master key on disk), else the local master key file or environment variable."""
     if settings.kms_url is not None:
+        # deferred: the key-service client (httpx) only with GATEWAY_KMS_URL
         from gateway.scaleout.kms import kms_key_provider
 
         return kms_key_provider(settings)

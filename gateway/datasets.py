@@ -10,9 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlmodel import Session, col, select
 
 from gateway.context import GatewayContext
-from gateway.errors import Conflict, NotFound
+from gateway.db import get_by_id_or_name
+from gateway.errors import Conflict
 from gateway.lineage import Actor, append
 from gateway.models import Dataset, LegalBasis
+from gateway.pseudonymisation.dataset_secrets import create_dataset_secrets
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,99}$")
 
@@ -86,6 +88,7 @@ def create_dataset(
     session.add(dataset)
     session.flush()
     key_version = ctx.keys.create_dataset_key(session, dataset.id, now=now)
+    create_dataset_secrets(ctx.keys, session, dataset.id, now=now)  # pseudonyms, digests, vault
     append(
         session,
         action="dataset.created",
@@ -106,13 +109,7 @@ def create_dataset(
 
 def get_dataset(session: Session, ref: str) -> Dataset:
     """Find a dataset by id or by name."""
-    found = (
-        session.get(Dataset, ref)
-        or session.exec(select(Dataset).where(Dataset.name == ref)).first()
-    )
-    if found is None:
-        raise NotFound(f"no dataset {ref!r}", dataset=ref)
-    return found
+    return get_by_id_or_name(session, Dataset, ref, what="dataset")
 
 
 def list_datasets(session: Session) -> list[Dataset]:

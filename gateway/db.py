@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, text
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, NotFound
 from gateway.filemodes import private_sqlite_file
 from gateway.shipped import shipped_path
 
@@ -83,9 +85,6 @@ class SchemaOutdated(GatewayError):
 def require_current_schema(engine: Engine) -> None:
     """Refuse to work on a database whose schema is not at the newest migration (a command
     never migrates on its own: `privacy-gateway init` does, once, when the operator says so)."""
-    from alembic.runtime.migration import MigrationContext
-    from alembic.script import ScriptDirectory
-
     with engine.connect() as conn:
         current = set(MigrationContext.configure(conn).get_current_heads())
     heads = set(ScriptDirectory.from_config(alembic_config(engine)).get_heads())
@@ -108,3 +107,21 @@ def transaction(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+class _Named(Protocol):
+    name: str
+
+
+NamedRow = TypeVar("NamedRow", bound=_Named)
+
+
+def get_by_id_or_name(session: Session, table: type[NamedRow], ref: str, *, what: str) -> NamedRow:
+    """The row whose id, else whose name, is `ref` (datasets and destinations are named either
+    way on the API and the command line); NotFound names `what` was looked for."""
+    found = (
+        session.get(table, ref) or session.exec(select(table).where(col(table.name) == ref)).first()
+    )
+    if found is None:
+        raise NotFound(f"no {what} {ref!r}", **{what: ref})
+    return found

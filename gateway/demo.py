@@ -15,9 +15,14 @@ from gateway.datasets import DatasetSpec, create_dataset
 from gateway.db import transaction
 from gateway.ingest_dir import ingest_directory
 from gateway.lineage import Actor, verify_chain
+from gateway.lineage.checkpoints import create_checkpoint
+from gateway.lineage.ledger import drain
+from gateway.lineage.live import verify_live_ledger, verify_options, with_own_key
+from gateway.lineage.signing import ensure_signing_key
 from gateway.models import Asset, Dataset, Detection, LegalBasis
 from gateway.policy.enforcement import EnforcementPoint, enforce_residency
 from gateway.processing import process_pending
+from gateway.reports.demo_reports import write_demo_reports
 from gateway.settings import Settings
 from gateway.shipped import shipped_path
 from gateway.storage import get_cleared
@@ -67,8 +72,6 @@ def run_demo(data_dir: Path, *, out: Console, bar_factory: Callable[[], Progress
             out.print(result.describe())
         names = {o.asset_id: o.filename for o in summary.outcomes}
         _report(ctx, names, data_dir, out)
-        from gateway.reports.demo_reports import write_demo_reports  # the governance report
-
         write_demo_reports(ctx, DEMO_DATASET.name, data_dir, out=out)
         _checkpoint_and_verify(ctx, data_dir, out)
     finally:
@@ -78,11 +81,6 @@ def run_demo(data_dir: Path, *, out: Console, bar_factory: Callable[[], Progress
 def _checkpoint_and_verify(ctx: GatewayContext, data_dir: Path, out: Console) -> None:
     """Sign a checkpoint over everything the demo recorded (the service's checkpointer does
     this at intervals), then verify the live ledger as `privacy-gateway verify` does."""
-    from gateway.lineage.checkpoints import create_checkpoint
-    from gateway.lineage.ledger import drain
-    from gateway.lineage.live import verify_live_ledger, verify_options, with_own_key
-    from gateway.lineage.signing import ensure_signing_key
-
     with transaction(ctx.engine) as session:
         ensure_signing_key(ctx, session)
     drain(ctx.engine)

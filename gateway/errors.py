@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+PROBLEM = "application/problem+json"  # RFC 9457 media type of every error answer
+
 
 class GatewayError(Exception):
     """Base error: a stable code, an HTTP status, a message that tells the user what to do."""

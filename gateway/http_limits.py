@@ -28,13 +28,12 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.api.contract import WWW_AUTHENTICATE
-from gateway.errors import GatewayError, NotAuthenticated
+from gateway.errors import PROBLEM, GatewayError, NotAuthenticated
 from gateway.settings import Settings
 
 MIB = 1024 * 1024
 DEFAULT_BODY_LIMIT = 1 * MIB  # JSON documents: datasets, policies, keys, erasure requests
 WEBHOOK_BODY_LIMIT = 1 * MIB  # one annotation event; Label Studio sends far less
-PROBLEM = "application/problem+json"
 
 
 class PayloadTooLarge(GatewayError):

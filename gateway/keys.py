@@ -19,12 +19,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from gateway import crypto
+from gateway.clock import utc_now
 from gateway.errors import KeyUnavailable
 from gateway.filemodes import private_dir
-from gateway.models import DatasetKey
+from gateway.models import DatasetKey, GatewaySecret
 from gateway.settings import Settings
 
 if TYPE_CHECKING:
@@ -164,8 +166,6 @@ class KeyProvider:
 
     def attach(self, engine: Engine) -> KeyProvider:
         """Load the gateway-wide secrets kept (wrapped) in the database; call once at start."""
-        from gateway.pseudonymisation.gateway_secrets import gateway_secret
-
         self._pepper = gateway_secret(engine, self, purpose="api-key-hash")
         return self
 
@@ -206,10 +206,6 @@ class KeyProvider:
         )
         session.add(row)
         session.flush()
-        if version == 1:  # the dataset's stable secrets (pseudonyms, digests, vault) too
-            from gateway.pseudonymisation.dataset_secrets import create_dataset_secrets
-
-            create_dataset_secrets(self, session, dataset_id, now=now)
         return version
 
     def dataset_key(
@@ -260,3 +256,37 @@ def asset_aad(kind: str, asset_id: str, key: DatasetKeyMaterial) -> bytes:
     """AES-GCM associated data of one asset's sealed data: binds the ciphertext to its kind
     (original, private-meta), dataset, asset and key version, so nothing can be swapped."""
     return f"lpg/v1/{kind}/{key.dataset_id}/{asset_id}/v{key.version}".encode()
+
+
+# Gateway-wide secrets stored wrapped by the master key (they survive its rotation).
+
+
+def gateway_secret_aad(purpose: str) -> bytes:
+    return f"lpg/v1/gateway-secret/{purpose}".encode()
+
+
+def gateway_secret(engine: Engine, keys: KeyProvider, *, purpose: str) -> bytes:
+    """Read the secret for `purpose`, creating it on first use (race-safe: one insert wins)."""
+    for _ in range(2):
+        with Session(engine, expire_on_commit=False) as session:
+            row = session.get(GatewaySecret, purpose)
+            if row is not None:
+                return keys.unwrap(
+                    row.wrapped, aad=gateway_secret_aad(purpose), master_key_id=row.master_key_id
+                )
+            secret = os.urandom(crypto.KEY_BYTES)
+            session.add(
+                GatewaySecret(
+                    purpose=purpose,
+                    master_key_id=keys.master.key_id,
+                    wrapped=keys.master.wrap(secret, aad=gateway_secret_aad(purpose)),
+                    created_at=utc_now(),
+                )
+            )
+            try:
+                session.commit()
+            except IntegrityError:
+                session.rollback()
+                continue
+            return secret
+    raise RuntimeError("could not read or create the gateway secret")  # pragma: no cover

@@ -88,6 +88,7 @@ async def request_context(
 ) -> Response:
     """Middleware: a request id (the caller's X-Request-ID if sane, else a new one) for every
     log line of the request, echoed in the response; one access line without the query."""
+    # deferred: the metrics (prometheus, SQLModel) only in a serving process, not the CLI's
     from gateway.metrics import HTTP
 
     given = request.headers.get("x-request-id", "")

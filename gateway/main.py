@@ -7,22 +7,38 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from gateway.api import apikeys, assets, datasets, health
+from gateway.api import (
+    apikeys,
+    assets,
+    datasets,
+    destinations,
+    health,
+    images,
+    ml_images,
+    review,
+    webhooks,
+)
+from gateway.api import lineage as lineage_api
+from gateway.api import policies as policies_api
+from gateway.api import reports as reports_api
+from gateway.api import vault as vault_api
 from gateway.api.contract import install_contract
+from gateway.api.docs import install_offline_docs
+from gateway.api.problems import install_problem_handlers
 from gateway.background import Supervisor
 from gateway.context import GatewayContext
-from gateway.errors import GatewayError, InvalidRequest, ServiceUnavailable
+from gateway.errors import PROBLEM, ServiceUnavailable
 from gateway.http_limits import install_request_guard
 from gateway.logs import request_context
+from gateway.redaction_step import RedactorFactory
+from gateway.redactor import IsolatedRedactor
 from gateway.settings import Settings
-from gateway.workers import RedactorFactory, background_supervisor
+from gateway.workers import background_supervisor
 
 log = logging.getLogger(__name__)
-PROBLEM = "application/problem+json"
 
 
 def create_app(
@@ -60,35 +76,17 @@ def create_app(
     install_contract(app)  # 401/404/405 as problem+json, OpenAPI security and problems
     install_request_guard(app, settings)  # credentials present and body limits, before any body
     app.middleware("http")(request_context)
-    from gateway.api.docs import install_offline_docs  # Swagger UI from a package, no CDN
-
-    install_offline_docs(app)
+    install_offline_docs(app)  # Swagger UI from a package, no CDN
     for module in (health, datasets, assets, apikeys):
         app.include_router(module.router)
-    from gateway.api import lineage as lineage_api
-
     app.include_router(lineage_api.router)
-    from gateway.api import reports as reports_api  # governance reports (compliance role)
-
-    app.include_router(reports_api.router)
-    from gateway.api import policies as policies_api  # policies, retention, erasure (admin)
-
-    app.include_router(policies_api.router)
-    from gateway.api import vault as vault_api  # re-identification vault (admin, purpose)
-
-    app.include_router(vault_api.router)
-    from gateway.api import (  # Label Studio sync
-        destinations,
-        images,
-        review,  # human review of redaction (admin, compliance)
-        webhooks,
-    )
-
+    app.include_router(reports_api.router)  # governance reports (compliance role)
+    app.include_router(policies_api.router)  # policies, retention, erasure (admin)
+    app.include_router(vault_api.router)  # re-identification vault (admin, purpose)
+    # Label Studio sync, and the human review of redaction (admin, compliance)
     for ls_module in (destinations, images, webhooks, review):
         app.include_router(ls_module.router)
-    from gateway.api import ml_images  # redacted renditions for the ML backend (ml role)
-
-    app.include_router(ml_images.router)
+    app.include_router(ml_images.router)  # redacted renditions for the ML backend (ml role)
 
     return app
 
@@ -96,6 +94,7 @@ def create_app(
 def broker_dispatcher(ctx: GatewayContext, settings: Settings) -> Supervisor:
     """With a broker, the API runs no jobs and no periodic work: it only hands committed jobs
     to the broker when woken by an upload (the scheduler's relay catches what it misses)."""
+    # deferred: Celery only with a broker (GATEWAY_BROKER_URL)
     from gateway.scaleout.broker import celery_app
     from gateway.scaleout.relay import CeleryPublisher, Dispatcher
 
@@ -103,24 +102,13 @@ def broker_dispatcher(ctx: GatewayContext, settings: Settings) -> Supervisor:
 
 
 def default_redactor_factory(ctx: GatewayContext) -> RedactorFactory:
-    from gateway.redactor import IsolatedRedactor  # heavy imports only when serving
-
     return lambda: IsolatedRedactor(ctx.settings)
 
 
 def _install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(GatewayError)
-    async def gateway_error(_: Request, exc: GatewayError) -> JSONResponse:
-        return JSONResponse(exc.problem(), status_code=exc.status, media_type=PROBLEM)
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
-            for e in exc.errors()
-        ]
-        problem = InvalidRequest("the request does not match the schema", errors=errors)
-        return JSONResponse(problem.problem(), status_code=422, media_type=PROBLEM)
+    install_problem_handlers(
+        app, log=log, schema_message="the request does not match the schema", echo_values=True
+    )
 
     async def outage(_: Request, exc: Exception) -> JSONResponse:
         what = "storage" if isinstance(exc, OSError) else "database"
@@ -131,9 +119,3 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     for kind in (OSError, OperationalError, InterfaceError):
         app.add_exception_handler(kind, outage)
-
-    @app.exception_handler(Exception)
-    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", exc_info=exc)
-        body = GatewayError("internal error; the operator's log has the details").problem()
-        return JSONResponse(body, status_code=500, media_type=PROBLEM)

@@ -24,6 +24,11 @@ from sqlmodel import Field, SQLModel
 from gateway.vocabulary import LegalBasis as LegalBasis
 from gateway.vocabulary import Role as Role
 
+# The largest value of each integer column width: a request bound so that a larger number is a
+# 422 and never reaches the database (PostgreSQL would refuse it as out of range).
+MAX_INT = 2**31 - 1  # an Integer column (32-bit): row ids such as Job.id, versions
+MAX_BIGINT = 2**63 - 1  # a BigInteger column (64-bit): the lineage seq; offsets
+
 
 def _ts(nullable: bool = False) -> Any:
     return Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=nullable))
@@ -86,6 +91,16 @@ class DatasetKey(SQLModel, table=True):
     wrapped: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     created_at: datetime = _ts()
     shredded_at: datetime | None = _ts(nullable=True)
+
+
+class GatewaySecret(SQLModel, table=True):
+    """Gateway-wide secrets (the API-key pepper) that must outlive master-key rotation."""
+
+    __tablename__ = "gateway_secret"
+    purpose: str = Field(primary_key=True, max_length=32)
+    master_key_id: str = Field(max_length=64)
+    wrapped: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime = _ts()
 
 
 class Asset(SQLModel, table=True):

@@ -17,9 +17,9 @@ import random
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from sqlmodel import Session, col, delete
 
@@ -49,51 +49,17 @@ from gateway.policy.enforcement import (
     enforce_residency,
     storage_region,
 )
+from gateway.policy.redaction_choice import redactor_for
 from gateway.pseudonymisation.release import release_file
+from gateway.redaction_step import NotBuiltRedactor as NotBuiltRedactor  # re-exported
+from gateway.redaction_step import RedactionOutcome as RedactionOutcome
+from gateway.redaction_step import Redactor as Redactor
+from gateway.review.candidates import drop_candidate, keep_candidate
 from gateway.storage import StorageRegionUnavailable, located_key, put_cleared, redacted_key
 from redaction.errors import RedactionError
 
 log = logging.getLogger(__name__)
 PIPELINE = Actor("system", "pipeline")
-RETRYABLE = frozenset({"worker-crashed", "worker-unavailable"})
-"""Reasons that say nothing about the image: the job is tried again (one attempt spent)."""
-
-
-@dataclass(frozen=True, slots=True)
-class RedactionOutcome:
-    """What a redactor hands back; plain data so it can cross a process boundary."""
-
-    released: bool
-    output: bytes | None
-    extension: str
-    regions: list[dict[str, Any]] = field(default_factory=list)
-    reasons: list[dict[str, Any]] = field(default_factory=list)
-    tools: list[dict[str, Any]] = field(default_factory=list)
-    policy_digest: str = ""
-    timings_ms: dict[str, float] = field(default_factory=dict)
-    candidate: bytes | None = None
-    """A leak-check quarantine's candidate rendition (metadata-free PNG): kept, sealed, for
-    review only (gateway.review.candidates); never released."""
-    leak_hits: list[dict[str, Any]] = field(default_factory=list)
-    """The leak check's hits that persisted (region and score each), for the review task."""
-
-    @property
-    def retryable(self) -> bool:
-        """The redaction worker died or could not start: no verdict on the image itself."""
-        return not self.released and any(r.get("code") in RETRYABLE for r in self.reasons)
-
-
-class Redactor(Protocol):
-    def redact(self, data: bytes) -> RedactionOutcome: ...
-
-
-class NotBuiltRedactor:
-    """Stands where a pipeline step is not built: it quarantines, never releases."""
-
-    def redact(self, data: bytes) -> RedactionOutcome:
-        del data
-        reason = {"code": "step-not-built", "message": "pixel redaction is not configured"}
-        return RedactionOutcome(released=False, output=None, extension="", reasons=[reason])
 
 
 def worker_id() -> str:
@@ -252,12 +218,6 @@ def run_job(ctx: GatewayContext, job: Job, *, redactor: Redactor) -> AssetState 
     return _finish(ctx, job, outcome)
 
 
-def redactor_for(session: Session, asset: Asset, redactor: Redactor) -> Redactor:
-    from gateway.policy.redaction_choice import redactor_for as choose
-
-    return choose(session, asset, redactor)
-
-
 def _asset(session: Session, asset_id: str | None) -> Asset:
     asset = None if asset_id is None else session.get(Asset, asset_id)
     if asset is None:
@@ -338,8 +298,6 @@ def _keep_candidate(
 ) -> None:
     """A new outcome replaces an earlier candidate; a leak-check quarantine keeps its own
     (sealed, for review only: gateway.review.candidates)."""
-    from gateway.review.candidates import drop_candidate, keep_candidate
-
     if released:
         drop_candidate(ctx, session, asset.id)
         return

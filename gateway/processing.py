@@ -20,6 +20,7 @@ from gateway.db import transaction
 from gateway.jobs import REDACT_KIND, next_due
 from gateway.models import AssetState, Job, JobState
 from gateway.pipeline import Redactor, drain, worker_id
+from gateway.redactor import IsolatedRedactor
 
 Progress = Callable[[int, int], None]
 
@@ -101,6 +102,4 @@ def process_pending(
 
 
 def _default_factory(ctx: GatewayContext) -> Callable[[], Redactor]:
-    from gateway.redactor import IsolatedRedactor
-
     return lambda: IsolatedRedactor(ctx.settings)

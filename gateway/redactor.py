@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Callable
 from typing import Any
 
-from gateway.pipeline import RedactionOutcome
+from gateway.redaction_step import RedactionOutcome
 from gateway.settings import Settings
 from redaction.isolation import RedactionWorkerPool, WorkerOutcome
 from redaction.policy import RedactionPolicy

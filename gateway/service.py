@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from typing import Literal
 
+import uvicorn
+
+from gateway.logs import UVICORN_LOG_CONFIG, configure_logging
+from gateway.main import create_app
 from gateway.settings import Settings
 
 
 def run_service(
     *, host: str, port: int, role: Literal["all", "api", "worker"] | None = None
 ) -> None:
-    import uvicorn
-
-    from gateway.logs import UVICORN_LOG_CONFIG, configure_logging
-    from gateway.main import create_app
-
     settings = Settings() if role is None else Settings(role=role)
     configure_logging(settings.log_level)
     uvicorn.run(

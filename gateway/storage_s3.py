@@ -51,6 +51,7 @@ def _read_secret(path: Path) -> str:
 
 def s3_client(bucket: S3Bucket) -> Any:
     """A boto3 client for one region's bucket, with that bucket's credentials only."""
+    # deferred: boto3 only when buckets are configured
     import boto3
     from botocore.config import Config
 
@@ -95,6 +96,7 @@ def _code(exc: Exception) -> str:
 @contextmanager
 def translated(bucket: str, key: str, *, expect_missing: bool = False) -> Iterator[None]:
     """botocore's errors as the gateway's: typed, and never naming where data lives to a client."""
+    # deferred: botocore only when buckets are configured
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:

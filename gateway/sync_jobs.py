@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import random
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import update
@@ -25,8 +26,10 @@ from gateway.db import transaction
 from gateway.errors import GatewayError, NotFound
 from gateway.jobs import SYNC_KIND, Heartbeat, claim_next, exhausted, settle, spent
 from gateway.labelstudio.destinations import get_destination
+from gateway.labelstudio.sync import sync_dataset
 from gateway.lineage import Actor
 from gateway.models import Job, JobState
+from gateway.pipeline import job_timing
 
 log = logging.getLogger(__name__)
 _RNG = random.Random()  # noqa: S311 (back-off jitter, not a secret)
@@ -79,9 +82,6 @@ def sync_job_view(job: Job) -> dict[str, Any]:
 
 def run_sync_job(ctx: GatewayContext, *, worker: str, job_id: int | None = None) -> str | None:
     """Claim a due sync job (or job `job_id`) and run it; what happened, None if none was due."""
-    from gateway.labelstudio.sync import sync_dataset
-    from gateway.pipeline import job_timing
-
     job = claim_dataset_job(ctx, worker=worker, job_id=job_id, kind=SYNC_KIND)
     if job is None or isinstance(job, str):
         return job
@@ -116,8 +116,6 @@ def claim_dataset_job(
 ) -> Job | str | None:
     """The claimed job of `kind` (detached), "failed" if it was past its attempts, None if
     none was due (the sync job's, and the review pull's: `gateway.review.pull_jobs`)."""
-    from gateway.pipeline import job_timing
-
     now = ctx.clock()
     with transaction(ctx.engine) as session:
         job = claim_next(
@@ -140,10 +138,6 @@ def claim_dataset_job(
 def fail_dataset_job(ctx: GatewayContext, job: Job, code: str, message: str, *, final: bool) -> str:
     """A refusal (a 4xx: residency, a missing destination) fails at once; anything else is
     retried after a back-off until the attempts run out."""
-    from datetime import timedelta
-
-    from gateway.pipeline import job_timing
-
     now = ctx.clock()
     give_up = final or spent(job) >= job.max_attempts
     with transaction(ctx.engine) as session:

@@ -10,20 +10,22 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 
 from gateway.background import Periodic, Supervisor
 from gateway.context import GatewayContext
 from gateway.db import transaction
 from gateway.health import storage_writable
 from gateway.jobs import next_due
+from gateway.labelstudio.reconcile import AnnotationReconciler
+from gateway.lineage.checkpointer import Checkpointer
 from gateway.pipeline import Redactor, process_next, worker_id
+from gateway.policy.scheduler import RetentionScheduler
+from gateway.redaction_step import RedactorFactory
+from gateway.review.schedule import ReviewPuller
 from gateway.settings import Settings
 from gateway.sync_jobs import run_sync_job
 
 log = logging.getLogger(__name__)
-
-RedactorFactory = Callable[[], Redactor]
 
 
 class JobWorker:
@@ -100,10 +102,6 @@ def job_workers(
 
 def schedules(ctx: GatewayContext, settings: Settings) -> list[Periodic]:
     """Retention, lineage checkpoints and the annotation reconcile (an interval of 0: off)."""
-    from gateway.labelstudio.reconcile import AnnotationReconciler
-    from gateway.lineage.checkpointer import Checkpointer
-    from gateway.policy.scheduler import RetentionScheduler
-
     loops = [
         RetentionScheduler(ctx, interval_seconds=settings.retention_interval_seconds).periodic(),
         Checkpointer(ctx, poll_seconds=settings.lineage_checkpoint_poll_seconds).periodic(),
@@ -124,8 +122,6 @@ def background_supervisor(
     for loop in schedules(ctx, settings):
         supervisor.add(loop)
     if settings.review_pull_interval_seconds > 0:  # re-renders: it needs its own redactor
-        from gateway.review.schedule import ReviewPuller
-
         supervisor.add(
             ReviewPuller(
                 ctx,

@@ -17,13 +17,13 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.api.problems import install_problem_handlers
 from gateway.context import GatewayContext
-from gateway.errors import GatewayError, InvalidRequest
+from gateway.errors import PROBLEM, GatewayError, InvalidRequest
 from gateway.logs import request_context
 from gateway.outbound import AddressPolicy
 from ml_backend.calibration import CalibrationStore, project_key
@@ -33,11 +33,11 @@ from ml_backend.mapping import LabelMapping
 from ml_backend.readback import AnnotationReader, LabelStudioReader
 from ml_backend.service import MODEL_CLASS, TRAIN_EVENTS, PreLabeller
 from ml_backend.settings import MLBackendSettings
-from ml_backend.sources.base import SourceSet, load_sources
+from ml_backend.sources.base import SourceSet
+from ml_backend.sources.loading import load_sources
 from redaction.policy import Limits
 
 log = logging.getLogger(__name__)
-PROBLEM = "application/problem+json"
 
 
 class MissingCredentials(GatewayError):
@@ -112,7 +112,12 @@ def create_app(
         GuardMiddleware, credentials=credentials, max_body=settings.max_request_bytes
     )
     app.middleware("http")(request_context)  # request ids and one JSON line a request
-    _install_error_handlers(app)
+    install_problem_handlers(
+        app,
+        log=log,
+        schema_message="the request does not match Label Studio's ML protocol",
+        echo_values=False,  # the requests carry task data
+    )
     _routes(app, settings)
     return app
 
@@ -223,29 +228,6 @@ def _routes(app: FastAPI, settings: MLBackendSettings) -> None:
         if key is not None and p.model_version(key) != p.base_version:
             found.append(p.model_version(key))
         return {"versions": found}
-
-
-def _install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(GatewayError)
-    async def gateway_error(_: Request, exc: GatewayError) -> JSONResponse:
-        return JSONResponse(exc.problem(), status_code=exc.status, media_type=PROBLEM)
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        # the message names the fields only: payload values (task data) are never echoed
-        errors = [
-            {"loc": [str(p) for p in e.get("loc", ())], "type": e.get("type", "")}
-            for e in exc.errors()
-        ]
-        problem = InvalidRequest("the request does not match Label Studio's ML protocol")
-        body = problem.problem() | {"details": {"errors": errors}}
-        return JSONResponse(body, status_code=422, media_type=PROBLEM)
-
-    @app.exception_handler(Exception)
-    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.error("unhandled error in the ML backend: %s", type(exc).__name__)
-        body = GatewayError("internal error; the operator's log has the details").problem()
-        return JSONResponse(body, status_code=500, media_type=PROBLEM)
 
 
 # --------------------------------------------------------------------------- the guard

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ml_backend.detections import box_iou
 from ml_backend.results import Labelled
+from redaction.geometry import box_iou
 
 BINS = 20
 MIN_EVIDENCE = 5

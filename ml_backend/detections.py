@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from redaction.geometry import box_iou
+
 Point = tuple[float, float]
 
 
@@ -29,11 +31,3 @@ class Detection:
             return self.outline
         x0, y0, x1, y1 = self.x, self.y, self.x + self.w, self.y + self.h
         return ((x0, y0), (x1, y0), (x1, y1), (x0, y1))
-
-
-def box_iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
-    dx = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
-    dy = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
-    inter = max(0.0, dx) * max(0.0, dy)
-    union = a[2] * a[3] + b[2] * b[3] - inter
-    return inter / union if union > 0 else 0.0

@@ -1,7 +1,7 @@
 """The pre-labeller: Label Studio's `setup`, `predict` and `fit`, as plain methods.
 
 The FastAPI app only translates HTTP to these calls. Models are loaded before this object is
-built (`load_sources`), never on a request; `setup` only parses the project's config.
+built (`loading.load_sources`), never on a request; `setup` only parses the project's config.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ from typing import Any
 
 from redaction.errors import InputError, RedactionError, RedactionFailed, RedactionTimeout
 from redaction.policy import RedactionPolicy
-from redaction.registry import DetectorNames
+from redaction.registry import DetectorNames, build_detectors
 from redaction.types import ImageFormat
 
 _STOP_GRACE_SECONDS = 5.0
@@ -120,9 +120,8 @@ def _redact_plain(data: bytes, config: _WorkerConfig, state: dict[str, Any]) -> 
 
 
 def _load(config: _WorkerConfig) -> dict[str, Any]:
+    # deferred: OpenCV loads in the worker process, not in the service that starts it
     import cv2
-
-    from redaction.registry import build_detectors
 
     cv2.setNumThreads(config.threads)
     if config.initializer is not None:

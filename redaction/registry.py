@@ -62,7 +62,7 @@ class DetectorSet:
 
 
 # --------------------------------------------------------------------------- built-in factories
-# Imports are local so that importing the registry loads no model library.
+# deferred imports: local, so that importing the registry loads no model library.
 
 
 def _centerface(policy: RedactionPolicy, threads: int) -> Detector:

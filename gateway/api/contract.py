@@ -12,9 +12,8 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway.errors import GatewayError, NotAuthenticated
+from gateway.errors import PROBLEM, GatewayError, NotAuthenticated
 
-PROBLEM = "application/problem+json"
 WWW_AUTHENTICATE = 'Bearer realm="privacy-gateway"'
 _AUTH_HEADERS = {"authorization", "x-api-key"}
 

@@ -19,7 +19,8 @@ from gateway.labelstudio.destinations import (
     register_destination,
     remove_destination,
 )
-from gateway.models import Role
+from gateway.labelstudio.sync import sync_dataset
+from gateway.models import MAX_INT, Role
 from gateway.sync_jobs import enqueue_sync, sync_job, sync_job_view
 
 router = APIRouter(tags=["destinations"])
@@ -75,8 +76,6 @@ def sync_to_destination(
             view = sync_job_view(job)
         workers.wake()  # committed: a worker (or the broker dispatch) may take it now
         return JSONResponse(view, status_code=202)
-    from gateway.labelstudio.sync import sync_dataset
-
     report = sync_dataset(ctx, dataset_ref=key.dataset_id, destination_ref=to, actor=key.actor)
     return report.view()
 
@@ -84,7 +83,7 @@ def sync_to_destination(
 @router.get("/v1/datasets/{dataset_ref}/sync/{job_id}", response_model=SyncJobView)
 def get_sync_job(
     dataset_ref: str,  # noqa: ARG001 (resolved and checked by the route's authority)
-    job_id: Annotated[int, Path(ge=1, le=2**31 - 1)],  # the job table's id is a 32-bit integer
+    job_id: Annotated[int, Path(ge=1, le=MAX_INT)],  # the job table's id is an Integer column
     session: DbSession,
     key: DatasetAdmin,
 ) -> dict[str, Any]:

@@ -8,11 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from gateway.api.paging import MAX_DB_INT
 from gateway.api.views import binary
 from gateway.authz import public
 from gateway.deps import Context, DbSession
 from gateway.labelstudio.urls import ServedImage, resolve_image
+from gateway.models import MAX_BIGINT
 
 router = APIRouter(tags=["images"])
 
@@ -28,7 +28,7 @@ def get_image(
     asset_id: str,
     ctx: Context,
     session: DbSession,
-    k: Annotated[int, Query(ge=1, le=MAX_DB_INT, description="dataset key version")],
+    k: Annotated[int, Query(ge=1, le=MAX_BIGINT, description="dataset key version")],
     s: Annotated[str, Query(min_length=64, max_length=64, pattern="^[0-9a-f]+$")],
 ) -> Response:
     image = resolve_image(

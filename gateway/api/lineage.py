@@ -10,7 +10,6 @@ from fastapi import APIRouter, Query, Request, Response
 from gateway.api.paging import (
     CURSOR_PAGED,
     DEFAULT_LIMIT,
-    MAX_DB_INT,
     Limit,
     link_next_after,
 )
@@ -22,7 +21,7 @@ from gateway.lineage.bundle import key_line
 from gateway.lineage.checkpoints import create_checkpoint
 from gateway.lineage.service import asset_history, query_records, record_view
 from gateway.lineage.signing import all_keys
-from gateway.models import Asset, Role
+from gateway.models import MAX_BIGINT, Asset, Role
 
 router = APIRouter(tags=["lineage"])
 READERS = (Role.COMPLIANCE, Role.ADMIN)
@@ -47,7 +46,7 @@ def list_lineage(
     entity_id: str | None = None,
     dataset: str | None = None,  # noqa: ARG001 (resolved and checked by the authority)
     action: str | None = None,
-    after_seq: Annotated[int, Query(ge=0, le=MAX_DB_INT)] = 0,
+    after_seq: Annotated[int, Query(ge=0, le=MAX_BIGINT)] = 0,
     limit: Limit = DEFAULT_LIMIT,
 ) -> dict[str, Any]:
     """Records in chain order; page with `after_seq` (the last `seq` you received)."""

@@ -12,9 +12,10 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Query, Request, Response
 
+from gateway.models import MAX_BIGINT
+
 T = TypeVar("T")
 MAX_LIMIT, DEFAULT_LIMIT = 1000, 100
-MAX_DB_INT = 2**63 - 1  # a 64-bit column: larger numbers never reach the database
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="page size")]
 
 _LINK = {
@@ -31,7 +32,7 @@ CURSOR_PAGED: dict[int | str, dict[str, Any]] = {200: {"headers": {"Link": _LINK
 @dataclass(frozen=True)
 class PageQuery:
     limit: Limit = DEFAULT_LIMIT
-    offset: Annotated[int, Query(ge=0, le=MAX_DB_INT, description="items to skip")] = 0
+    offset: Annotated[int, Query(ge=0, le=MAX_BIGINT, description="items to skip")] = 0
 
 
 Paging = Annotated[PageQuery, Depends()]

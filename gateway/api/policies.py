@@ -26,12 +26,18 @@ from gateway.authz import DatasetFrom, Grant, authority
 from gateway.datasets import get_dataset
 from gateway.deps import Context, DbSession
 from gateway.errors import InvalidRequest
+from gateway.labelstudio.residency_withdrawal import withdrawn_by_policy
 from gateway.models import PolicyVersion, Role
+from gateway.policy import erasure, holds
 from gateway.policy.catalogue import RegionCatalogue, load_catalogue
-from gateway.policy.document import diff_documents
+from gateway.policy.document import diff_documents, policy_digest
+from gateway.policy.erasure import register_view, request_erasure
 from gateway.policy.governing import DEFAULT_POLICY_NAME
 from gateway.policy.loader import load_policy_text
+from gateway.policy.reprocess import apply_reprocess, plan_reprocess
+from gateway.policy.retention import run_retention
 from gateway.policy.schema import PolicyDocument
+from gateway.policy.versions import activate, get_version, list_versions, preview_activation
 
 router = APIRouter(prefix="/v1", tags=["policies"])
 MAX_YAML_CHARS = 256 * 1024
@@ -105,8 +111,6 @@ def version_view(row: PolicyVersion, *, with_document: bool = False) -> dict[str
 @router.post("/policies/validate", response_model=PolicyValidation)
 def validate_policy(body: PolicySubmission, _: AdminCatalogue) -> dict[str, Any]:
     """Validate without storing; problems come back as 422 invalid-policy with lines."""
-    from gateway.policy.document import policy_digest
-
     doc = body.parse()
     return {"valid": True, "name": doc.name, "sha256": policy_digest(doc)}
 
@@ -128,9 +132,6 @@ def activate_policy(
     """Store, activate (immutable from now on) and optionally bind a dataset. Both answers
     list the Label Studio tasks the policy withdraws (`withdraw`: on the next sync or
     reconcile); `dry_run=true` only shows that, changing nothing."""
-    from gateway.labelstudio.residency_withdrawal import withdrawn_by_policy
-    from gateway.policy.versions import activate, preview_activation
-
     doc = body.parse()
     if doc.name == DEFAULT_POLICY_NAME:
         key.require_unscoped("the default policy governs every dataset without its own")
@@ -172,15 +173,11 @@ def list_policies(
     session: DbSession, _: Catalogue, paging: Paging, request: Request, response: Response
 ) -> list[dict[str, Any]]:
     """Every stored policy version, by name and version."""
-    from gateway.policy.versions import list_versions
-
     return [version_view(r) for r in page(list_versions(session), paging, request, response)]
 
 
 @router.get("/policies/diff", response_model=PolicyDiffView)
 def diff_policies(a: str, b: str, session: DbSession, _: Catalogue) -> dict[str, Any]:
-    from gateway.policy.versions import get_version
-
     old, new = get_version(session, a), get_version(session, b)
     changes = diff_documents(
         PolicyDocument.model_validate(old.document), PolicyDocument.model_validate(new.document)
@@ -190,8 +187,6 @@ def diff_policies(a: str, b: str, session: DbSession, _: Catalogue) -> dict[str,
 
 @router.get("/policies/{ref}", response_model=PolicyVersionDocument)
 def get_policy(ref: str, session: DbSession, _: Catalogue) -> dict[str, Any]:
-    from gateway.policy.versions import get_version
-
     return version_view(get_version(session, ref), with_document=True)
 
 
@@ -210,8 +205,6 @@ def reprocess(
     dry_run: bool = True,
 ) -> dict[str, Any]:
     """Re-process assets under the dataset's current policy version (dry run by default)."""
-    from gateway.policy.reprocess import apply_reprocess, plan_reprocess
-
     plan = plan_reprocess(session, key.dataset_id)
     if not dry_run:
         plan = apply_reprocess(ctx, session, plan, actor=key.actor)
@@ -228,8 +221,6 @@ def reprocess(
 def retention_run(ctx: Context, key: RetentionRun, dry_run: bool = True) -> dict[str, Any]:
     """Run retention now (dry run by default); the service also runs it on a schedule.
     A scoped key's run plans and deletes only within its own datasets."""
-    from gateway.policy.retention import run_retention
-
     only = None if key.scope is None else frozenset(key.dataset_ids)
     report = run_retention(ctx, dry_run=dry_run, datasets=only)
     items = report.plan.due if dry_run else report.done
@@ -255,9 +246,7 @@ def _item(item: Any) -> dict[str, Any]:
 def place_hold(
     body: HoldSubmission, ctx: Context, session: DbSession, key: BodyDataset
 ) -> dict[str, Any]:
-    from gateway.policy.holds import place_hold as place
-
-    hold = place(
+    hold = holds.place_hold(
         ctx,
         session,
         dataset_ref=key.dataset_id,
@@ -270,17 +259,13 @@ def place_hold(
 
 @router.delete("/retention/holds/{hold_id}", status_code=status.HTTP_204_NO_CONTENT)
 def release_hold(hold_id: str, ctx: Context, session: DbSession, key: HoldOwner) -> None:
-    from gateway.policy.holds import release_hold as release
-
-    release(ctx, session, hold_id, actor=key.actor)
+    holds.release_hold(ctx, session, hold_id, actor=key.actor)
 
 
 @router.post("/erasure-requests", status_code=status.HTTP_201_CREATED, response_model=ErasureView)
 def erasure_request(
     body: ErasureSubmission, ctx: Context, session: DbSession, key: BodyDataset
 ) -> dict[str, Any]:
-    from gateway.policy.erasure import register_view, request_erasure
-
     result = request_erasure(
         ctx,
         session,
@@ -303,10 +288,11 @@ def erasure_register(
     dataset: str | None = None,
 ) -> list[dict[str, Any]]:
     """The register in the caller's scope, oldest request first."""
-    from gateway.policy.erasure import erasure_register as register
-    from gateway.policy.erasure import register_view
-
     dataset_id = get_dataset(session, dataset).id if dataset else None
     now = ctx.clock()
-    rows = [r for r in register(session, dataset_id=dataset_id) if key.sees(r.dataset_id)]
+    rows = [
+        r
+        for r in erasure.erasure_register(session, dataset_id=dataset_id)
+        if key.sees(r.dataset_id)
+    ]
     return [register_view(r, now=now) for r in page(rows, paging, request, response)]

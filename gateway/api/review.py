@@ -6,6 +6,7 @@ from Label Studio by task id; with a broker, sent to the worker of the dataset's
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
@@ -13,11 +14,19 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from gateway.api.images import signed_image_response
-from gateway.api.paging import MAX_DB_INT
 from gateway.api.views import binary
 from gateway.authz import DatasetFrom, Grant, authority, public
+from gateway.db import transaction
 from gateway.deps import Context, DbSession, Workers
-from gateway.models import Role
+from gateway.errors import NotFound
+from gateway.models import MAX_BIGINT, MAX_INT, Role
+from gateway.review import project as review_projects
+from gateway.review.images import resolve_review_image
+from gateway.review.models import ReviewSample
+from gateway.review.project import push_review_tasks, set_review_destination
+from gateway.review.pull_jobs import review_pull_job, review_pull_job_view
+from gateway.review.queue import enqueue_for_review, verify_sample
+from gateway.review.schedule import pull_now
 
 router = APIRouter(tags=["review"])
 DatasetAdmin = Annotated[Grant, authority(Role.ADMIN, scope=DatasetFrom.path("dataset_ref"))]
@@ -31,7 +40,7 @@ class ReviewDestinationBody(BaseModel):
 
 
 class ReviewerBody(BaseModel):
-    labelstudio_user_id: int = Field(ge=1, le=MAX_DB_INT, description="the Label Studio user")
+    labelstudio_user_id: int = Field(ge=1, le=MAX_BIGINT, description="the Label Studio user")
 
 
 class ReviewProjectView(BaseModel):
@@ -88,8 +97,6 @@ def set_destination(
     key: DatasetAdmin,
 ) -> dict[str, Any]:
     """Name the destination that holds the dataset's review project (residency checked)."""
-    from gateway.review.project import set_review_destination
-
     row = set_review_destination(ctx, session, key.dataset_id, body.destination, actor=key.actor)
     return {
         "dataset_id": row.dataset_id,
@@ -109,9 +116,9 @@ def add_reviewer(
     key: DatasetAdmin,
 ) -> dict[str, Any]:
     """Allow a Label Studio user of the review destination to decide this dataset's reviews."""
-    from gateway.review.project import add_reviewer as add
-
-    row = add(ctx, session, key.dataset_id, user=body.labelstudio_user_id, actor=key.actor)
+    row = review_projects.add_reviewer(
+        ctx, session, key.dataset_id, user=body.labelstudio_user_id, actor=key.actor
+    )
     return {"dataset_id": row.dataset_id, "pseudonym": row.pseudonym}
 
 
@@ -124,12 +131,6 @@ def queue_for_review(
 ) -> dict[str, Any]:
     """Queue every quarantined and flagged asset, draw this batch's sample of released ones
     (policy `review.sample_rate`), and create their tasks in the review project."""
-    from dataclasses import asdict
-
-    from gateway.db import transaction
-    from gateway.review.project import push_review_tasks
-    from gateway.review.queue import enqueue_for_review
-
     with transaction(ctx.engine) as session:
         queued = enqueue_for_review(ctx, session, key.dataset_id, actor=key.actor, sample=sample)
     pushed = push_review_tasks(ctx, key.dataset_id, actor=key.actor)
@@ -159,16 +160,13 @@ def pull_review_decisions(
     started only if a decision needs a re-render). With a broker: 202 at once with a job for
     the worker of the dataset's region (a release re-renders from the original, which only
     that worker may open), to poll at `GET .../review/pull/{job_id}`."""
-    from dataclasses import asdict
-
     if ctx.settings.broker_configured:
+        # deferred: the broker client (Celery) only with a broker
         from gateway.scaleout.review_dispatch import queue_review_pull
 
         view = queue_review_pull(ctx, key.dataset_id, actor=key.actor)
         workers.wake()  # committed: the broker dispatch may hand it over now
         return JSONResponse(view, status_code=202)
-    from gateway.review.schedule import pull_now
-
     factory = request.app.state.redactor_factory
     report = pull_now(ctx, key.dataset_id, actor=key.actor, redactor_factory=factory)
     return asdict(report)
@@ -177,13 +175,11 @@ def pull_review_decisions(
 @router.get("/v1/datasets/{dataset_ref}/review/pull/{job_id}", response_model=ReviewPullJobView)
 def get_review_pull_job(
     dataset_ref: str,  # noqa: ARG001 (resolved and checked by the route's authority)
-    job_id: Annotated[int, Path(ge=1, le=MAX_DB_INT)],
+    job_id: Annotated[int, Path(ge=1, le=MAX_INT)],  # the job table's id is an Integer column
     session: DbSession,
     key: DatasetAdmin,
 ) -> dict[str, Any]:
     """A review-pull job's state (with a broker), and its report once done."""
-    from gateway.review.pull_jobs import review_pull_job, review_pull_job_view
-
     return review_pull_job_view(review_pull_job(session, job_id, dataset_id=key.dataset_id))
 
 
@@ -199,10 +195,6 @@ def verify_review_sample(
     key: Governance,
 ) -> dict[str, Any]:
     """Recompute a review sample from the signed checkpoint that seeded it."""
-    from gateway.errors import NotFound
-    from gateway.review.models import ReviewSample
-    from gateway.review.queue import verify_sample
-
     row = session.get(ReviewSample, sample_id)
     if row is None or row.dataset_id != key.dataset_id:
         raise NotFound(f"no review sample {sample_id!r} in this dataset", sample=sample_id)
@@ -227,11 +219,9 @@ def get_review_image(
     item_id: str,
     ctx: Context,
     session: DbSession,
-    k: Annotated[int, Query(ge=1, le=MAX_DB_INT, description="dataset key version")],
+    k: Annotated[int, Query(ge=1, le=MAX_BIGINT, description="dataset key version")],
     s: Annotated[str, Query(min_length=64, max_length=64, pattern="^[0-9a-f]+$")],
 ) -> Response:
-    from gateway.review.images import resolve_review_image
-
     image = resolve_review_image(
         ctx, session, destination_id=destination_id, item_id=item_id, key_version=k, signature=s
     )

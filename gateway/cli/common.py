@@ -1,5 +1,7 @@
 """What every command module shares: the consoles, the context opener, the progress bar."""
 
+# deferred imports: a command imports what it runs inside its function, so that `--help`
+# and every other command start without loading the service, the ORM or the models.
 from __future__ import annotations
 
 import json

@@ -1,6 +1,8 @@
 """`privacy-gateway fake-kms`: the FAKE key service that stands in for a cloud KMS where none
 runs (tests, one-host trials). Production points GATEWAY_KMS_URL at a real key service."""
 
+# deferred imports: a command imports what it runs inside its function, so that `--help`
+# and every other command start without loading the service, the ORM or the models.
 from __future__ import annotations
 
 from pathlib import Path

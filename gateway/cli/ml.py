@@ -1,5 +1,7 @@
 """`privacy-gateway ml-backend serve`: the Label Studio ML backend on redacted images."""
 
+# deferred imports: a command imports what it runs inside its function, so that `--help`
+# and every other command start without loading the service, the ORM or the models.
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated
@@ -64,7 +66,7 @@ def serve(
 
 
 def _load(settings: MLBackendSettings) -> SourceSet:
-    from ml_backend.sources.base import load_sources
+    from ml_backend.sources.loading import load_sources
 
     err.print("loading pre-label models ...")
     sources = load_sources(settings)

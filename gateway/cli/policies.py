@@ -1,6 +1,8 @@
 """`privacy-gateway policies | retention | erase | erasure`: policies as code, retention runs,
 erasure requests. Commands translate arguments and print; the core is in gateway.policy."""
 
+# deferred imports: a command imports what it runs inside its function, so that `--help`
+# and every other command start without loading the service, the ORM or the models.
 from __future__ import annotations
 
 import hashlib

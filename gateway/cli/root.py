@@ -1,5 +1,7 @@
 """`privacy-gateway`: the command line. Commands translate arguments, call the core, print."""
 
+# deferred imports: a command imports what it runs inside its function, so that `--help`
+# and every other command start without loading the service, the ORM or the models.
 from __future__ import annotations
 
 import sys

@@ -1,5 +1,7 @@
 """`privacy-gateway sync`, `destinations ...`, `annotations pull`: the Label Studio side."""
 
+# deferred imports: a command imports what it runs inside its function, so that `--help`
+# and every other command start without loading the service, the ORM or the models.
 from __future__ import annotations
 
 import os

@@ -27,7 +27,8 @@ from gateway.labelstudio.tables import (
 from gateway.labelstudio.task_model import TaskField, claimed
 from gateway.lineage import Actor, append
 from gateway.models import Asset, AssetState, AssetSync, Destination
-from gateway.pseudonymisation import PseudonymField, pseudonym
+from gateway.pseudonymisation.policy import PseudonymField
+from gateway.pseudonymisation.task_meta import pseudonym
 from gateway.pseudonymisation.upsert import insert_if_absent
 
 WEBHOOK = Actor("system", "labelstudio-webhook")

@@ -14,6 +14,7 @@ import base64
 import json
 import os
 import secrets
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -35,6 +36,7 @@ from gateway.lineage import Actor
 from gateway.main import create_app
 from gateway.models import Destination
 from gateway.settings import Settings
+from ml_backend.settings import MLBackendSettings
 
 DEMO_ACTOR = Actor("cli", "demo")
 DESTINATION = "demo-labelstudio"
@@ -159,9 +161,9 @@ def ml_backend_app(
 ) -> Any:
     """The ML backend, embedded: same process and database as the demo's gateway; `fit` reads
     annotations back from the demo's Label Studio (on loopback, hence the opt-in)."""
+    # deferred: the ML backend and its model runtimes (onnxruntime) only when the demo starts it
     from ml_backend.app import create_app as create_ml_app
-    from ml_backend.settings import MLBackendSettings
-    from ml_backend.sources.base import load_sources
+    from ml_backend.sources.loading import load_sources
 
     settings = MLBackendSettings(
         basic_auth_user=login["ml_user"],
@@ -229,8 +231,6 @@ def _register(ctx: GatewayContext, server: LocalLabelStudio, gateway_url: str) -
 
 def wait_for_interrupt() -> None:
     """Block until Ctrl-C (SIGINT) or SIGTERM."""
-    import signal
-
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

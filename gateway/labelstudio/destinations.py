@@ -21,8 +21,10 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from sqlmodel import Session, col, select
 
 from gateway.context import GatewayContext
-from gateway.errors import Conflict, InvalidRequest, NotFound
+from gateway.db import get_by_id_or_name
+from gateway.errors import Conflict, InvalidRequest
 from gateway.labelstudio.client import LabelStudioClient, RetryPolicy
+from gateway.labelstudio.tables import Annotation, LabelStudioProject
 from gateway.lineage import Actor, append
 from gateway.models import AssetSync, Destination, SyncState
 from gateway.outbound import AddressPolicy
@@ -193,13 +195,8 @@ def register_destination(
 
 
 def get_destination(session: Session, ref: str) -> Destination:
-    found = (
-        session.get(Destination, ref)
-        or session.exec(select(Destination).where(Destination.name == ref)).first()
-    )
-    if found is None:
-        raise NotFound(f"no destination {ref!r}", destination=ref)
-    return found
+    """Find a destination by id or by name."""
+    return get_by_id_or_name(session, Destination, ref, what="destination")
 
 
 def list_destinations(session: Session) -> list[Destination]:
@@ -237,8 +234,6 @@ def remove_destination(
             "the destination still holds tasks; remove them (retention/erasure) first",
             destination=destination.name,
         )
-    from gateway.labelstudio.tables import Annotation, LabelStudioProject
-
     if session.exec(select(Annotation).where(Annotation.destination_id == destination.id)).first():
         raise Conflict(
             "annotations from this destination are kept in the gateway and name it; "

@@ -161,6 +161,7 @@ def rotated_bounds(value: dict[str, Any]) -> tuple[float, float, float, float]:
 
 def mask_of(label: str, rle: list[int] | str, width: int, height: int) -> Mask:
     """Label Studio's RLE (RGBA, row-major) -> outer contours of the painted pixels."""
+    # deferred: OpenCV, NumPy and the SDK's RLE decoder only for brush masks
     import cv2
     import numpy as np
     from label_studio_sdk.converter.brush import decode_rle

@@ -23,6 +23,7 @@ from gateway.clearance import Clearance
 from gateway.context import GatewayContext
 from gateway.db import transaction
 from gateway.errors import GatewayError, ResidencyViolation
+from gateway.labelstudio.annotations import pull_annotations
 from gateway.labelstudio.client import RetryPolicy
 from gateway.labelstudio.removal import remove_asset_tasks
 from gateway.lineage import Actor, append
@@ -234,8 +235,6 @@ def withdraw_forbidden(
     if not groups:
         return report
     if not annotations_pulled:
-        from gateway.labelstudio.annotations import pull_annotations
-
         try:
             pull_annotations(ctx, destination, actor=actor, retry=retry)
         except GatewayError as exc:

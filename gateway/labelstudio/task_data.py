@@ -13,7 +13,7 @@ from gateway.labelstudio.local_files import local_file_url, uses_local_files
 from gateway.labelstudio.task_model import TaskData
 from gateway.labelstudio.urls import image_url
 from gateway.models import Asset, Destination
-from gateway.pseudonymisation import task_metadata
+from gateway.pseudonymisation.task_meta import task_metadata
 
 
 def task_data(

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from sqlmodel import Session
 
@@ -159,7 +160,5 @@ def _check_servable(session: Session, asset: Asset, destination: Destination) ->
 
 
 def origin_of(url: str) -> str:
-    from urllib.parse import urlsplit
-
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"

@@ -21,7 +21,7 @@ from gateway.lineage.format.checkpoint import checkpoint_body
 from gateway.lineage.format.checkpoint import verify_checkpoint as verify_checkpoint
 from gateway.lineage.format.merkle import Frontier, leaf_hash
 from gateway.lineage.ledger import current_frontier, read_head, sequence_pending
-from gateway.lineage.signing import sign_bytes
+from gateway.lineage.signing import ensure_signing_key, public_keys, sign_bytes
 from gateway.lineage.tables import LineageCheckpoint
 from gateway.models import LineageRecord
 
@@ -39,8 +39,6 @@ def create_checkpoint(ctx: GatewayContext, session: Session) -> LineageCheckpoin
         return existing
     frontier = current_frontier(session, head_seq)[0]
     root = frontier.root().hex()
-    from gateway.lineage.signing import ensure_signing_key
-
     key = ensure_signing_key(ctx, session)
     now = ctx.clock()
     body = checkpoint_body(
@@ -122,8 +120,6 @@ def get_checkpoint(session: Session, tree_size: int | None) -> LineageCheckpoint
 
 def verify_stored_checkpoints(session: Session) -> int:
     """Every stored checkpoint: signature by its key, and root/head equal to the chain's."""
-    from gateway.lineage.signing import public_keys
-
     keys = public_keys(session)
     cps = list_checkpoints(session)
     frontier, head, pos = Frontier(), GENESIS_HASH, 0

@@ -35,6 +35,7 @@ from gateway.lineage.format.merkle import Frontier, leaf_hash
 from gateway.lineage.format.records import Actor as Actor
 from gateway.lineage.format.records import RecordBody, with_position
 from gateway.lineage.tables import LineageOutbox, LineageTree
+from gateway.lineage.walk import Position, walk
 from gateway.models import LineageHead, LineageRecord
 
 log = logging.getLogger(__name__)
@@ -349,8 +350,6 @@ def verify_chain(session: Session, *, batch: int = 20_000) -> int:
     The head is read first, and records are walked up to it: writers appending meanwhile (a
     live ledger) cannot make a consistent chain look broken. Returns the records verified.
     """
-    from gateway.lineage.walk import Position, walk
-
     head_seq, head_hash = read_head(session, lock=False)
     end = walk(
         session,

@@ -9,13 +9,15 @@ from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, col, select
 
-from gateway.errors import InvalidRequest
+from gateway.datasets import get_dataset
+from gateway.errors import InvalidRequest, NotFound
 from gateway.lineage.bundle import BundleFilter, export_bundle, select_records
 from gateway.lineage.checkpoints import create_checkpoint, get_checkpoint, leaf_hashes
 from gateway.lineage.format.merkle import Tree
 from gateway.lineage.interop import openlineage_lines, prov_document
 from gateway.lineage.ledger import Actor, append
-from gateway.models import LineageRecord
+from gateway.models import Asset, LineageRecord
+from gateway.policy.enforcement import EnforcementPoint, enforce_residency
 
 if TYPE_CHECKING:
     from gateway.context import GatewayContext
@@ -36,8 +38,6 @@ def check_export_residency(
     ctx: GatewayContext, session: Session, flt: BundleFilter, *, target_region: str, actor: Actor
 ) -> list[str]:
     """Every dataset whose records leave must allow export to `target_region` (contract 1)."""
-    from gateway.policy.enforcement import EnforcementPoint, enforce_residency
-
     datasets = datasets_in_scope(session, flt)
     for dataset_id in datasets:
         enforce_residency(
@@ -69,8 +69,6 @@ def export_lineage(
         raise InvalidRequest(f"unknown export format {fmt!r}", formats=list(FORMATS))
     dataset_id = None
     if dataset_ref is not None:
-        from gateway.datasets import get_dataset
-
         dataset_id = get_dataset(session, dataset_ref).id
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=UTC)  # the gateway records UTC; a bare time means UTC
@@ -114,9 +112,6 @@ def prove_asset(
 ) -> str:
     """A partial bundle with every record of one asset and its inclusion proofs (an export:
     residency-checked and recorded like one)."""
-    from gateway.errors import NotFound
-    from gateway.models import Asset
-
     asset = session.get(Asset, asset_id)
     if asset is None:
         raise NotFound("no such asset", asset_id=asset_id)

@@ -14,7 +14,10 @@ from typing import Any, Protocol
 from sqlmodel import Session, col, delete, select
 
 from gateway.context import GatewayContext
-from gateway.models import DatasetKey, Detection
+from gateway.labelstudio.removal import LabelStudioTaskRemover
+from gateway.labelstudio.tables import Annotation
+from gateway.models import Asset, DatasetKey, Detection
+from gateway.review.models import ReviewCandidate
 
 
 class TaskRemover(Protocol):
@@ -28,8 +31,6 @@ class TaskRemover(Protocol):
 
 def default_task_remover() -> TaskRemover:
     """The sync module's remover: deletes the tasks in Label Studio and reads them back."""
-    from gateway.labelstudio.removal import LabelStudioTaskRemover
-
     remover: TaskRemover = LabelStudioTaskRemover()
     return remover
 
@@ -41,8 +42,6 @@ def delete_blob(ctx: GatewayContext, session: Session, key: str | None, *, owner
     its last user goes (the caller clears its own column, so the last one deletes it)."""
     if key is None:
         return False
-    from gateway.models import Asset
-
     shared = session.exec(
         select(Asset.id)
         .where(
@@ -57,17 +56,12 @@ def delete_blob(ctx: GatewayContext, session: Session, key: str | None, *, owner
 def delete_detections(session: Session, asset_id: str) -> None:
     """Derived data kept in the gateway: detected regions and the annotations that came back
     from Label Studio (boxes drawn on the subject's image)."""
-    from gateway.labelstudio.tables import Annotation
-
     session.exec(delete(Detection).where(col(Detection.asset_id) == asset_id))
     session.exec(delete(Annotation).where(col(Annotation.asset_id) == asset_id))
 
 
 def candidate_key_versions(session: Session, dataset_id: str) -> set[int]:
     """Key versions that sealed the dataset's review candidates (gateway.review.candidates)."""
-    from gateway.models import Asset
-    from gateway.review.models import ReviewCandidate
-
     return set(
         session.exec(
             select(ReviewCandidate.key_version)
@@ -81,8 +75,6 @@ def shred_unused_key_versions(session: Session, dataset_id: str, *, now: datetim
     """Crypto-shred dataset key versions that no stored original, sealed metadata or review
     candidate needs any more (never the newest: new uploads are sealed under it). Returns the
     versions shredded."""
-    from gateway.models import Asset
-
     keys = session.exec(
         select(DatasetKey)
         .where(DatasetKey.dataset_id == dataset_id, col(DatasetKey.wrapped).is_not(None))

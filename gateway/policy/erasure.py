@@ -19,18 +19,20 @@ from typing import Any
 from sqlmodel import Session, col, delete, select
 
 from gateway.asset_states import note_original_gone, transition
+from gateway.clock import as_utc
 from gateway.context import GatewayContext
 from gateway.datasets import get_dataset
+from gateway.db import transaction
 from gateway.errors import Conflict, IntegrityFailure, InvalidRequest, KeyUnavailable, NotFound
 from gateway.lineage import Actor, append
 from gateway.models import Asset, AssetState
 from gateway.policy.derived import TaskRemover, default_task_remover, delete_blob, delete_detections
 from gateway.policy.tables import ErasureRequest, ErasureState
-from gateway.pseudonymisation import PseudonymField, pseudonym
 from gateway.pseudonymisation.dataset_secrets import SecretPurpose, dataset_secret
+from gateway.pseudonymisation.policy import PseudonymField
 from gateway.pseudonymisation.pseudonyms import compute_pseudonym
 from gateway.pseudonymisation.tables import VaultEntry
-from gateway.pseudonymisation.task_meta import identifiers, private_metadata
+from gateway.pseudonymisation.task_meta import identifiers, private_metadata, pseudonym
 from gateway.review.candidates import drop_candidate
 
 
@@ -263,8 +265,6 @@ def erasure_register(session: Session, *, dataset_id: str | None = None) -> list
 
 
 def register_view(request: ErasureRequest, *, now: datetime) -> dict[str, Any]:
-    from gateway.clock import as_utc
-
     due = as_utc(request.due_at)
     return {
         "id": request.id,
@@ -287,8 +287,6 @@ def retry_open_erasures(
 ) -> list[ErasureRequest]:
     """Ask again the recipients still pending for each open request (one transaction each);
     a request whose recipients all confirmed is completed and recorded. Returns those done."""
-    from gateway.db import transaction
-
     remover = task_remover or default_task_remover()
     completed = []
     with transaction(ctx.engine) as session:

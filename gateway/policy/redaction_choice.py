@@ -10,8 +10,8 @@ from typing import Protocol, runtime_checkable
 from sqlmodel import Session
 
 from gateway.models import Asset
-from gateway.pipeline import Redactor
 from gateway.policy.governing import governing_policy
+from gateway.redaction_step import Redactor
 from redaction.policy import RedactionPolicy
 
 

@@ -23,8 +23,13 @@ from gateway.errors import NotFound
 from gateway.keys import KeyPurpose, asset_aad
 from gateway.lineage import Actor, append
 from gateway.models import Asset, AssetState, Dataset, DatasetKey, Job, JobState
+from gateway.policy.derived import candidate_key_versions
 from gateway.policy.enforcement import reseal_clearance
-from gateway.pseudonymisation.master_rotation import ensure_master_rotatable, rotate_master_key
+from gateway.pseudonymisation.master_rotation import (
+    ensure_master_rotatable,
+    ensure_region_holds,
+    rotate_master_key,
+)
 from gateway.pseudonymisation.tables import DatasetSecret, VaultEntry
 from gateway.review.models import ReviewCandidate
 from gateway.storage import put_cleared, region_of
@@ -127,8 +132,6 @@ def _reencrypt_asset(ctx: GatewayContext, asset_id: str) -> None:
 
 
 def _retire_unused_versions(ctx: GatewayContext, session: Session, dataset_id: str) -> list[int]:
-    from gateway.policy.derived import candidate_key_versions
-
     current = ctx.keys.dataset_key(session, dataset_id).version
     used = set(session.exec(select(Asset.key_version).where(Asset.dataset_id == dataset_id)).all())
     used |= candidate_key_versions(session, dataset_id)  # kept until the review ends
@@ -167,8 +170,6 @@ def shred_dataset(
             if r.wrapped is not None
         ]
         if ctx.keys.kms is not None:  # per-region custody: only the key's region shreds
-            from gateway.scaleout.kms_rotation import ensure_region_holds
-
             ensure_region_holds(ctx, [r.master_key_id for r in key_rows])
         for key_row in key_rows:
             key_row.wrapped, key_row.shredded_at = None, now

@@ -10,13 +10,16 @@ from __future__ import annotations
 import os
 from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from sqlmodel import Session, col, select
 
 from gateway import crypto
-from gateway.context import GatewayContext
 from gateway.errors import KeyUnavailable, NotFound
 from gateway.keys import KeyProvider
+
+if TYPE_CHECKING:
+    from gateway.context import GatewayContext
 from gateway.models import DatasetKey
 from gateway.pseudonymisation.tables import DatasetSecret
 from gateway.pseudonymisation.upsert import insert_if_absent

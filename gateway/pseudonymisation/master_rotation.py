@@ -22,23 +22,28 @@ from sqlmodel import Session, select
 from gateway import crypto
 from gateway.context import GatewayContext
 from gateway.db import transaction
-from gateway.errors import KeyUnavailable
-from gateway.keys import KeyProvider, LocalMasterKey, MasterKey, pending_key_file
+from gateway.errors import KeyCustodyRefused, KeyUnavailable
+from gateway.keys import (
+    KeyProvider,
+    LocalMasterKey,
+    MasterKey,
+    gateway_secret_aad,
+    pending_key_file,
+)
 from gateway.lineage import Actor, append
-from gateway.models import DatasetKey
+from gateway.lineage.signing import all_keys, rewrap_signing_keys
+from gateway.models import DatasetKey, GatewaySecret
 from gateway.pseudonymisation.dataset_secrets import dataset_secret_aad
-from gateway.pseudonymisation.gateway_secrets import gateway_secret_aad
-from gateway.pseudonymisation.tables import DatasetSecret, GatewaySecret
+from gateway.pseudonymisation.tables import DatasetSecret
+from gateway.scaleout.kms import KmsMasterKey, key_region
 
 KeyFilter = Callable[[str], bool]
 
 
 def rotate_master_key(ctx: GatewayContext, *, actor: Actor, reason: str) -> dict[str, int]:
     """Rotate the local master key file; returns how many secrets of each kind were re-wrapped.
-    With a key service: rotate this region's key there (`gateway.scaleout.kms_rotation`)."""
+    With a key service: rotate this region's key there (`rotate_region_key`)."""
     if ctx.keys.kms is not None:
-        from gateway.scaleout.kms_rotation import rotate_region_key
-
         return rotate_region_key(ctx, actor=actor, reason=reason)
     ensure_master_rotatable(ctx)
     path = ctx.settings.resolved_master_key_file
@@ -68,7 +73,7 @@ def rotate_master_key(ctx: GatewayContext, *, actor: Actor, reason: str) -> dict
 
 def ensure_master_rotatable(ctx: GatewayContext) -> None:
     if ctx.keys.kms is not None:
-        return  # the key service rotates this region's key (gateway.scaleout.kms_rotation)
+        return  # the key service rotates this region's key (rotate_region_key)
     if ctx.settings.master_key is not None:
         raise KeyUnavailable(
             "the master key comes from GATEWAY_MASTER_KEY, which the gateway cannot rotate; "
@@ -138,8 +143,6 @@ def _rewrap_gateway_secrets(session: Session, keys: KeyProvider, new: MasterKey)
 
 
 def _rewrap_signing_keys(session: Session, keys: KeyProvider, new: MasterKey) -> int:
-    from gateway.lineage.signing import all_keys, rewrap_signing_keys
-
     for row in all_keys(session):  # each row must be under the loaded key (or reloadable)
         if row.wrapped is not None and row.master_key_id != new.key_id:
             keys.master_for(row.master_key_id)
@@ -195,3 +198,71 @@ def _fsync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+# Rotating a region's master key at the key service (gateway.scaleout.kms), for rotation and
+# crypto-shredding.
+# (1) the service makes a new version of this region's key (this process's credential names
+# the region); (2) one database transaction re-wraps every dataset key and secret wrapped under
+# an older version of it and records `master-key.rotated`; (3) the older versions are retired
+# at the service, after which nothing wrapped under them (a backup's rows) opens again. A crash
+# before (2) commits leaves the old version in use and live (run it again); after (2), the
+# retirement is repeated by the next rotation (retiring twice is a no-op). Other replicas need
+# no restart: they ask the service for the current version whenever they wrap, and unwrap by
+# the version each row names.
+
+
+def rotate_region_key(ctx: GatewayContext, *, actor: Actor, reason: str) -> dict[str, int]:
+    client, region = ctx.keys.kms, ctx.keys.custody_region
+    if client is None:
+        raise KeyUnavailable("no key service is configured (GATEWAY_KMS_URL)")
+    if region is None:
+        raise KeyCustodyRefused(
+            "this process holds the gateway-wide credential only: rotate a region's key from "
+            "a process of that region"
+        )
+    new = KmsMasterKey(client, str(client.call("rotate")["key_id"]))
+
+    def mine(key_id: str) -> bool:
+        return key_region(key_id) == region
+
+    with transaction(ctx.engine) as session:
+        counts = {
+            "dataset_keys": _rewrap_dataset_keys(session, ctx.keys, new, only=mine),
+            "dataset_secrets": _rewrap_dataset_secrets(session, ctx.keys, new, only=mine),
+        }
+        append(
+            session,
+            action="master-key.rotated",
+            entity_type="key",
+            entity_id=new.key_id,
+            actor=actor,
+            now=ctx.clock(),
+            region=ctx.settings.region,
+            inputs={"key_service_region": region},
+            parameters={"reason": reason, **{f"rewrapped_{k}": v for k, v in counts.items()}},
+        )
+    version = int(new.key_id.rsplit(":", 1)[1])
+    for old in range(1, version):
+        client.call("retire", key_id=f"kms:{region}:{old}")
+    return counts
+
+
+def ensure_region_holds(ctx: GatewayContext, master_key_ids: list[str]) -> None:
+    """Shredding rotates this process's region key: refuse (before destroying anything) if the
+    dataset's keys are another region's, whose old key would then stay live."""
+    region = ctx.keys.custody_region
+    if region is None:
+        if ctx.keys.kms is not None:  # the gateway-wide credential: no region key at all
+            raise KeyCustodyRefused(
+                "this process holds the gateway-wide credential only: shred the dataset from "
+                "a process of the region that holds its keys"
+            )
+        return
+    foreign = sorted({k for k in master_key_ids if key_region(k) not in (None, region)})
+    if foreign:
+        raise KeyCustodyRefused(
+            f"this dataset's keys are held by another region ({', '.join(foreign)}): "
+            "shred it from a process of that region",
+            region=region,
+        )

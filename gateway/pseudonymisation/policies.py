@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
+from gateway.policy.governing import governing_policy
 from gateway.pseudonymisation.policy import PseudonymisationPolicy
 
 
 def policy_for_dataset(session: Session, dataset_id: str) -> PseudonymisationPolicy:
-    from gateway.policy.governing import governing_policy  # the policy package embeds ours
-
     return governing_policy(session, dataset_id).document.pseudonymisation

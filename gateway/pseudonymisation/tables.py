@@ -1,4 +1,5 @@
-"""Tables of the pseudonymisation and key-custody step (migration 0003_pseudonymisation)."""
+"""Tables of the pseudonymisation step (migration 0003_pseudonymisation; its `gateway_secret`
+table is `gateway.models.GatewaySecret`, beside the dataset keys)."""
 
 from __future__ import annotations
 
@@ -28,16 +29,6 @@ class DatasetSecret(SQLModel, table=True):
     wrapped: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     created_at: datetime = _ts()
     shredded_at: datetime | None = _ts(nullable=True)
-
-
-class GatewaySecret(SQLModel, table=True):
-    """Gateway-wide secrets (the API-key pepper) that must outlive master-key rotation."""
-
-    __tablename__ = "gateway_secret"
-    purpose: str = Field(primary_key=True, max_length=32)
-    master_key_id: str = Field(max_length=64)
-    wrapped: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
-    created_at: datetime = _ts()
 
 
 class VaultEntry(SQLModel, table=True):

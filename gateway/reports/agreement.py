@@ -12,6 +12,8 @@ from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 
+from redaction.geometry import box_iou
+
 
 @dataclass(frozen=True, slots=True)
 class Box:
@@ -25,12 +27,8 @@ class Box:
 
 
 def iou(a: Box, b: Box) -> float:
-    """Intersection over union of two boxes; 0.0 when either has no area."""
-    ix = max(0.0, min(a.x + a.w, b.x + b.w) - max(a.x, b.x))
-    iy = max(0.0, min(a.y + a.h, b.y + b.h) - max(a.y, b.y))
-    inter = ix * iy
-    union = a.w * a.h + b.w * b.h - inter
-    return inter / union if union > 0 else 0.0
+    """Intersection over union of two boxes; 0.0 when neither has area."""
+    return box_iou((a.x, a.y, a.w, a.h), (b.x, b.y, b.w, b.h))
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,7 @@ from gateway.lineage.signing import (
     verify_document,
 )
 from gateway.models import AssetState
+from gateway.policy.enforcement import EnforcementPoint, enforce_residency
 from gateway.reports import design, sections
 from gateway.reports.collect_lineage import lineage_section
 from gateway.reports.datasheet import datasheet
@@ -194,10 +195,6 @@ def check_export_allowed(
     ctx: GatewayContext, session: Session, dataset_id: str, *, actor: Actor
 ) -> None:
     """A report is an export: residency decides whether this region may receive it."""
-    try:
-        from gateway.policy.enforcement import EnforcementPoint, enforce_residency
-    except ImportError:  # the residency policy engine is not installed in this build
-        return
     enforce_residency(
         ctx,
         session,

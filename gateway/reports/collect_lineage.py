@@ -12,6 +12,8 @@ from sqlmodel import Session, col
 
 from gateway.errors import IntegrityFailure
 from gateway.lineage import verify_chain
+from gateway.lineage.live import verify_for_report
+from gateway.lineage.tables import LineageCheckpoint, LineageSigningKey
 from gateway.models import LineageHead, LineageRecord
 from gateway.reports.model import (
     CheckpointInfo,
@@ -122,8 +124,6 @@ def lineage_section(
         if ctx is None:
             verified = verify_chain(session)
         else:
-            from gateway.lineage.live import verify_for_report
-
             verified = verify_for_report(ctx, session).head_seq
     except IntegrityFailure as exc:
         failure = f"{exc.message} ({', '.join(f'{k}={v}' for k, v in exc.details.items())})"
@@ -147,8 +147,6 @@ def _has(module: str) -> bool:
 def signing_keys(session: Session) -> list[SigningKeyInfo]:
     if not _has("gateway.lineage.tables"):
         return []
-    from gateway.lineage.tables import LineageSigningKey
-
     rows = run(
         session, select(LineageSigningKey).order_by(col(LineageSigningKey.created_at))
     ).scalars()
@@ -167,8 +165,6 @@ def signing_keys(session: Session) -> list[SigningKeyInfo]:
 def checkpoints(session: Session, *, latest: int = 5) -> list[CheckpointInfo]:
     if not _has("gateway.lineage.tables"):
         return []
-    from gateway.lineage.tables import LineageCheckpoint
-
     rows = run(
         session,
         select(LineageCheckpoint).order_by(col(LineageCheckpoint.tree_size).desc()).limit(latest),

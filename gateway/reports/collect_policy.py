@@ -6,6 +6,7 @@ a report works on a gateway built without them ("nothing recorded yet").
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -13,6 +14,9 @@ from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from gateway.models import Asset, Dataset, PolicyVersion
+from gateway.policy.catalogue import UnknownName, load_catalogue
+from gateway.policy.errors import PolicyMissing
+from gateway.policy.governing import governing_policy
 from gateway.policy.weakening import weakened_in_document
 from gateway.reports.collect_annotations import table
 from gateway.reports.collect_assets import asset_filter
@@ -119,11 +123,6 @@ def current_policy(
 ) -> tuple[PolicyVersionEntry | None, str | None]:
     """The policy governing the dataset now, as the policy engine resolves it."""
     try:
-        from gateway.policy.errors import PolicyMissing
-        from gateway.policy.governing import governing_policy
-    except ImportError:  # a build without the policy engine
-        return None, None
-    try:
         governing = governing_policy(session, dataset.id)
     except PolicyMissing:
         return None, None
@@ -229,8 +228,6 @@ def erasure_register(session: Session, scope: Scope) -> list[ErasureEntry]:
 
 
 def _json_list(value: Any) -> list[Any]:
-    import json
-
     if isinstance(value, str | bytes):
         value = json.loads(value)
     return list(value) if isinstance(value, list) else []
@@ -245,10 +242,6 @@ def classify_transfers(
 ) -> list[Transfer]:
     """Recipients outside the origin jurisdiction's free-flow area are Chapter V transfers;
     each names its basis: the destination's declared tool, or the adequacy decision."""
-    try:
-        from gateway.policy.catalogue import UnknownName, load_catalogue
-    except ImportError:
-        return _fallback_transfers(recipients, home_regions)
     origin = current.origin if current is not None else None
     if origin is None:
         return _fallback_transfers(recipients, home_regions)
@@ -276,8 +269,6 @@ def chapter_v_only(blocked: list[Transfer], current: PolicyVersionEntry | None) 
     free-flow area (or one the catalogue does not know). A refused move inside it, such as a
     same-region image fetch after a stricter policy, is a residency refusal (listed under
     residency), not a GDPR Chapter V transfer."""
-    from gateway.policy.catalogue import UnknownName, load_catalogue
-
     origin = current.origin if current is not None else None
     if origin is None:
         return [t for t in blocked if t.to_region not in t.from_region.split(", ")]

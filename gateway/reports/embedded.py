@@ -80,6 +80,7 @@ def from_html(html: str) -> dict[str, Any]:
 
 
 def from_pdf(data: bytes) -> dict[str, Any]:
+    # deferred: pypdf only when a PDF report is read
     from pypdf import PdfReader
     from pypdf.errors import PyPdfError
 

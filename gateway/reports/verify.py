@@ -64,6 +64,7 @@ def verify_report_file(path: Path, *, keys: Mapping[str, bytes]) -> SignedReport
     an HTML page's visible text must also be what the signed report renders to."""
     signed = verify_report(load_document(path), keys)
     if kind_of(path.read_bytes()) == "html":
+        # deferred: the templates (jinja2) only when an HTML report is checked
         from gateway.reports.render import to_html
 
         if visible_text(path.read_text(encoding="utf-8")) != visible_text(to_html(signed)):

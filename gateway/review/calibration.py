@@ -35,7 +35,7 @@ from gateway.pseudonymisation.dataset_secrets import content_digest_key
 from gateway.reports.calibration import CalibrationItem, build_batch, planted_found
 from gateway.review.labelconfig import ReviewAnswer
 from gateway.review.models import ReviewDecision, ReviewItem, ReviewReason
-from gateway.review.project import review_project
+from gateway.review.queue import review_project
 from gateway.storage import located_key, put_cleared, redacted_key
 
 CALIBRATION_CODE = "calibration"

@@ -34,6 +34,7 @@ from gateway.labelstudio.annotation_store import HeldAnnotation, held_annotation
 from gateway.labelstudio.client import LabelStudioClient, RetryPolicy
 from gateway.labelstudio.destinations import connect, get_destination
 from gateway.labelstudio.removal import remove_asset_tasks
+from gateway.labelstudio.sync import sync_dataset
 from gateway.labelstudio.tables import Incident, IncidentKind
 from gateway.labelstudio.task_model import TaskField, claimed
 from gateway.lineage import Actor, append
@@ -42,8 +43,8 @@ from gateway.pipeline import Redactor
 from gateway.review.calibration import close_calibration
 from gateway.review.labelconfig import ReviewAnswer, read_answer
 from gateway.review.models import ReviewDecision, ReviewItem, ReviewReason
-from gateway.review.project import is_reviewer, review_project, reviewer_pseudonym
-from gateway.review.queue import open_items
+from gateway.review.project import is_reviewer, reviewer_pseudonym
+from gateway.review.queue import open_items, review_project
 from gateway.review.records import close_item, record_ignored, record_refusal
 from gateway.review.rerender import rerender
 
@@ -339,8 +340,6 @@ def _send_again(
 ) -> None:
     """A released again asset goes back to the annotation projects it was withdrawn from
     (a new task with the new copy; the annotations kept by the gateway stay with it)."""
-    from gateway.labelstudio.sync import sync_dataset
-
     with transaction(ctx.engine) as session:
         asset = session.get(Asset, asset_id)
         rows = session.exec(

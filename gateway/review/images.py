@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hmac
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from gateway import crypto
 from gateway.context import GatewayContext
@@ -129,6 +129,7 @@ def resolve_review_image(
 
 def placeholder() -> bytes:
     """A grey image that says there is nothing to look at (never any pixel of the asset)."""
+    # deferred: OpenCV, NumPy and the codecs only when a placeholder is drawn
     import cv2
     import numpy as np
 
@@ -144,7 +145,5 @@ def placeholder() -> bytes:
 
 
 def _project_id(session: Session, dataset_id: str) -> int | None:
-    from sqlmodel import select
-
     row = session.exec(select(ReviewProject).where(ReviewProject.dataset_id == dataset_id)).first()
     return row.id if row else None

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.labelstudio.regions import rotated_bounds
 from gateway.review.models import ReviewDecision
 
 IMAGE = "image"
@@ -111,8 +112,6 @@ def read_answer(result: list[Any], *, width: int, height: int) -> ReviewAnswer:
 
 
 def _boxes(item: dict[str, Any], value: dict[str, Any], width: int, height: int) -> list[ManualBox]:
-    from gateway.labelstudio.regions import rotated_bounds
-
     w = float(item.get("original_width") or width)
     h = float(item.get("original_height") or height)
     try:

@@ -25,12 +25,13 @@ from gateway.labelstudio.task_model import TaskData, TaskField
 from gateway.lineage import Actor, append
 from gateway.models import Asset, Dataset, Destination, Detection
 from gateway.policy.enforcement import EnforcementPoint, enforce_residency
-from gateway.pseudonymisation import PseudonymField, pseudonym
+from gateway.pseudonymisation.policy import PseudonymField
+from gateway.pseudonymisation.task_meta import pseudonym
 from gateway.review.candidates import candidate_of
 from gateway.review.images import review_image_url
 from gateway.review.labelconfig import INSTRUCTIONS, engine_prediction, review_label_config
 from gateway.review.models import Reviewer, ReviewItem, ReviewProject
-from gateway.review.queue import open_items
+from gateway.review.queue import open_items, review_project, review_project_row
 
 
 def set_review_destination(
@@ -41,7 +42,7 @@ def set_review_destination(
     dataset = get_dataset(session, dataset_ref)
     destination = get_destination(session, destination_ref)
     _check_residency(ctx, session, dataset, destination, actor)
-    row = _row(session, dataset.id)
+    row = review_project_row(session, dataset.id)
     if row is not None:
         if row.destination_id != destination.id:
             raise InvalidRequest(
@@ -60,21 +61,6 @@ def set_review_destination(
     _record(
         ctx, session, dataset.id, "review.destination_set", actor, destination_id=destination.id
     )
-    return row
-
-
-def _row(session: Session, dataset_id: str) -> ReviewProject | None:
-    return session.exec(select(ReviewProject).where(ReviewProject.dataset_id == dataset_id)).first()
-
-
-def review_project(session: Session, dataset_id: str) -> ReviewProject:
-    row = _row(session, dataset_id)
-    if row is None:
-        raise NotFound(
-            "the dataset has no review destination: name one with "
-            "`privacy-gateway review setup DATASET --destination NAME`",
-            dataset=dataset_id,
-        )
     return row
 
 

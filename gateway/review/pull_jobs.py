@@ -25,6 +25,9 @@ from gateway.errors import GatewayError, NotFound
 from gateway.jobs import REVIEW_PULL_KIND, Heartbeat, settle
 from gateway.lineage import Actor
 from gateway.models import Job, JobState
+from gateway.pipeline import job_timing
+from gateway.review.decide import pull_decisions
+from gateway.review.queue import review_project
 from gateway.sync_jobs import claim_dataset_job, fail_dataset_job
 
 if TYPE_CHECKING:
@@ -37,8 +40,6 @@ def enqueue_review_pull(
     ctx: GatewayContext, session: Session, *, dataset_id: str, actor: Actor
 ) -> Job:
     """The review-pull job of `dataset_id` (which must have a review destination now)."""
-    from gateway.review.project import review_project
-
     review_project(session, dataset_id)  # none: 404 before anything is queued
     now = ctx.clock()
     job = Job(
@@ -85,9 +86,6 @@ def run_review_pull_job(
 ) -> str | None:
     """Claim a due review-pull job (or job `job_id`) and run it; what happened, None if none
     was due. The caller has checked that its region may open the dataset's originals."""
-    from gateway.pipeline import job_timing
-    from gateway.review.decide import pull_decisions
-
     job = claim_dataset_job(ctx, worker=worker, job_id=job_id, kind=REVIEW_PULL_KIND)
     if job is None or isinstance(job, str):
         return job

@@ -13,14 +13,16 @@ from sqlmodel import Session, col, select
 
 from gateway.context import GatewayContext
 from gateway.datasets import get_dataset
-from gateway.errors import Conflict, InvalidRequest
+from gateway.errors import Conflict, IntegrityFailure, InvalidRequest, NotFound
 from gateway.labelstudio.tables import Incident
 from gateway.lineage import Actor, append
-from gateway.lineage.checkpoints import create_checkpoint
+from gateway.lineage.checkpoints import create_checkpoint, get_checkpoint, verify_checkpoint
+from gateway.lineage.signing import public_keys
 from gateway.models import Asset, AssetState
 from gateway.policy.governing import governing_policy
 from gateway.policy.holds import place_hold, release_hold
-from gateway.review.models import ReviewItem, ReviewReason, ReviewSample
+from gateway.policy.schema import ReviewPolicy
+from gateway.review.models import ReviewItem, ReviewProject, ReviewReason, ReviewSample
 from gateway.review.sampling import draw, seed_of
 
 REVIEW_HOLD = "review: the original is kept while a human review is open"
@@ -34,6 +36,22 @@ def open_items(session: Session, dataset_id: str) -> list[ReviewItem]:
             .order_by(col(ReviewItem.opened_at), col(ReviewItem.id))
         ).all()
     )
+
+
+def review_project_row(session: Session, dataset_id: str) -> ReviewProject | None:
+    return session.exec(select(ReviewProject).where(ReviewProject.dataset_id == dataset_id)).first()
+
+
+def review_project(session: Session, dataset_id: str) -> ReviewProject:
+    """The dataset's review project; NotFound when it has no review destination."""
+    row = review_project_row(session, dataset_id)
+    if row is None:
+        raise NotFound(
+            "the dataset has no review destination: name one with "
+            "`privacy-gateway review setup DATASET --destination NAME`",
+            dataset=dataset_id,
+        )
+    return row
 
 
 def open_item(
@@ -220,8 +238,6 @@ def sample_released(
 
 
 def _check_rate(rate: str) -> None:
-    from gateway.policy.schema import ReviewPolicy
-
     try:
         ReviewPolicy(sample_rate=rate)
     except ValueError:
@@ -243,10 +259,6 @@ def verify_sample(ctx: GatewayContext, session: Session, sample_id: str) -> Samp
     """Recompute a draw from its signed checkpoint: the checkpoint's signature must verify,
     the seed must be its digest, and the draw must be what the seed gives. Raises
     IntegrityFailure when the checkpoint does not verify."""
-    from gateway.errors import IntegrityFailure, NotFound
-    from gateway.lineage.checkpoints import get_checkpoint, verify_checkpoint
-    from gateway.lineage.signing import public_keys
-
     sample = session.get(ReviewSample, sample_id)
     if sample is None:
         raise NotFound(f"no review sample {sample_id!r}", sample=sample_id)
@@ -283,8 +295,6 @@ def enqueue_for_review(
     rate: str | None = None,
 ) -> Enqueued:
     """Quarantined and flagged assets, and (`sample`) this batch's draw of released ones."""
-    from gateway.review.project import review_project
-
     dataset = get_dataset(session, dataset_ref)
     review_project(session, dataset.id)  # no review destination: nothing is queued
     queued = queue_withheld(ctx, session, dataset.id, actor=actor)

@@ -24,10 +24,12 @@ from gateway.ingest import original_aad
 from gateway.keys import KeyPurpose
 from gateway.lineage import Actor
 from gateway.models import Asset, AssetState, Detection
-from gateway.pipeline import RedactionOutcome, Redactor, _storage_allowed, redactor_for
+from gateway.pipeline import _storage_allowed
 from gateway.policy.derived import delete_blob
 from gateway.policy.governing import governing_policy
+from gateway.policy.redaction_choice import redactor_for
 from gateway.pseudonymisation.release import release_file
+from gateway.redaction_step import RedactionOutcome, Redactor
 from gateway.review.candidates import drop_candidate
 from gateway.review.labelconfig import ManualBox
 from gateway.storage import located_key, put_cleared, redacted_key

@@ -14,11 +14,10 @@ from gateway.context import GatewayContext
 from gateway.db import transaction
 from gateway.errors import GatewayError
 from gateway.lineage import Actor
-from gateway.pipeline import RedactionOutcome, Redactor
+from gateway.redaction_step import RedactionOutcome, Redactor, RedactorFactory
 from gateway.review.decide import ReviewPull, pull_decisions
 from gateway.review.models import ReviewProject
 from gateway.review.project import REVIEW_PULL_LOOP
-from gateway.workers import RedactorFactory
 
 log = logging.getLogger(__name__)
 REVIEW_PULL = Actor("system", "review-pull")

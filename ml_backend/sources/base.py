@@ -1,4 +1,5 @@
-"""The pre-label source protocol and the explicit set of sources a backend loads at start."""
+"""The pre-label source protocol and the set of sources a backend loaded at start (the sources
+themselves are loaded by `ml_backend.sources.loading`, which imports their implementations)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,10 @@ log = logging.getLogger(__name__)
 
 class SourceUnavailable(Exception):
     """An optional model is not configured or not on disk: the source gives no predictions."""
+
+
+class ModelMismatch(RuntimeError):
+    """The packaged model file is not the one recorded: it is refused, never run."""
 
 
 class PreLabelSource(Protocol):
@@ -55,29 +60,3 @@ class SourceSet:
     def describe(self) -> dict[str, str]:
         found = {s.name: s.model_id for s in self.sources}
         return found | {name: f"unavailable: {why}" for name, why in self.unavailable.items()}
-
-
-def load_sources(settings: MLBackendSettings) -> SourceSet:
-    """Load every source `settings.sources` names, once. A missing optional model is logged and
-    skipped (never downloaded); a packaged model that fails to load is an error."""
-    from ml_backend.sources.nanodet import PersonSource, VehicleSource
-    from ml_backend.sources.onnx_yolo import onnx_source
-    from ml_backend.sources.redaction_models import FaceSource, PlateSource, TextSource
-
-    factories: dict[str, SourceFactory] = {
-        "faces": FaceSource,
-        "plates": PlateSource,
-        "text": TextSource,
-        "persons": PersonSource,
-        "vehicles": VehicleSource,
-        "onnx": onnx_source,
-    }
-    loaded: list[PreLabelSource] = []
-    unavailable: dict[str, str] = {}
-    for name in settings.sources:
-        try:
-            loaded.append(factories[name](settings))
-        except SourceUnavailable as exc:
-            log.warning("pre-label source %s is unavailable: %s", name, exc)
-            unavailable[name] = str(exc)
-    return SourceSet(tuple(loaded), unavailable)

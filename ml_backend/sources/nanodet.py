@@ -29,6 +29,8 @@ import onnxruntime as ort
 
 from ml_backend.detections import Detection
 from ml_backend.settings import MLBackendSettings
+from ml_backend.sources.base import ModelMismatch
+from ml_backend.sources.ssd_oidv4 import SsdOidv4Model
 from redaction.types import BGRImage
 
 FloatArray = npt.NDArray[np.float32]
@@ -53,10 +55,6 @@ COCO_WANTED: dict[int, str] = {
     7: "truck",
 }
 VEHICLE_CLASSES = ("car", "truck", "bus", "motorcycle", "bicycle")
-
-
-class ModelMismatch(RuntimeError):
-    """The packaged model file is not the one recorded: it is refused, never run."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,8 +258,6 @@ class VehicleSource:
     default_threshold = 0.4
 
     def __init__(self, settings: MLBackendSettings) -> None:
-        from ml_backend.sources.ssd_oidv4 import SsdOidv4Model
-
         self.model = shared_model(settings)
         self.night_model = SsdOidv4Model(threads=settings.threads)
         self.model_id = f"{self.model.model_id}+{self.night_model.model_id}"

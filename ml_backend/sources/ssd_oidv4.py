@@ -24,7 +24,7 @@ import numpy.typing as npt
 import onnxruntime as ort
 
 from ml_backend.detections import Detection
-from ml_backend.sources.nanodet import ModelMismatch
+from ml_backend.sources.base import ModelMismatch
 from redaction.types import BGRImage
 
 FloatArray = npt.NDArray[np.float32]

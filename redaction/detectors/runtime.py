@@ -113,6 +113,7 @@ class OpenVinoRunner:
 def _u8_image_input(model: Any, mean: float, scale: float) -> Any:
     """Take uint8 NHWC pixels and compute (x - mean) / scale inside the graph: saves the
     float blob (50 ms on a 2x dashcam frame), outputs within 3e-5 of the blob's."""
+    # deferred: OpenVINO loads only when a detector runs on it
     from openvino import Layout, Type
     from openvino.preprocess import PrePostProcessor
 

@@ -25,7 +25,8 @@ from gateway.labelstudio.sync import sync_dataset
 from gateway.models import Dataset, Destination, LineageRecord
 from ml_backend.app import create_app
 from ml_backend.settings import MLBackendSettings
-from ml_backend.sources.base import SourceSet, load_sources
+from ml_backend.sources.base import SourceSet
+from ml_backend.sources.loading import load_sources
 from tests.labelstudio.fixtures import ADMIN, FAST_RETRY
 from tests.labelstudio.helpers import project_tasks, sdk
 

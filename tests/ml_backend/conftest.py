@@ -24,7 +24,8 @@ from gateway.settings import Settings
 from ml_backend.app import create_app
 from ml_backend.readback import HeldAnnotation, HeldTask
 from ml_backend.settings import MLBackendSettings
-from ml_backend.sources.base import SourceSet, load_sources
+from ml_backend.sources.base import SourceSet
+from ml_backend.sources.loading import load_sources
 from tests.conftest import PHOTOS
 
 USER, PASSWORD = "label-studio", "correct horse battery staple"

@@ -18,7 +18,8 @@ from gateway.db import transaction
 from gateway.models import LineageRecord
 from ml_backend.app import create_app
 from ml_backend.settings import MLBackendSettings
-from ml_backend.sources.base import SourceSet, load_sources
+from ml_backend.sources.base import SourceSet
+from ml_backend.sources.loading import load_sources
 from ml_backend.sources.onnx_yolo import OnnxYoloSource
 from tests.ml_backend.conftest import (
     PEOPLE,

@@ -15,7 +15,7 @@ from ml_backend.app import create_app
 from ml_backend.detections import Detection
 from ml_backend.masks import with_outlines
 from ml_backend.settings import DEFAULT_SOURCES, MLBackendSettings
-from ml_backend.sources.base import load_sources
+from ml_backend.sources.loading import load_sources
 from ml_backend.sources.nanodet import REG_BINS, View, gfl_distances, views
 from tests.ml_backend.conftest import PEOPLE, PLATE, Released, auth, ml_settings
 

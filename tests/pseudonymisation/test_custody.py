@@ -17,9 +17,10 @@ from gateway.keys import LocalMasterKey, load_master_key
 from gateway.lineage import Actor
 from gateway.models import Asset, Dataset, DatasetKey, Role
 from gateway.pipeline import RedactionOutcome, drain
-from gateway.pseudonymisation import PseudonymField, pseudonym, task_metadata
 from gateway.pseudonymisation.custody import reencrypt_dataset, rotate_dataset_key, shred_dataset
+from gateway.pseudonymisation.policy import PseudonymField
 from gateway.pseudonymisation.tables import DatasetSecret, VaultEntry
+from gateway.pseudonymisation.task_meta import pseudonym, task_metadata
 from gateway.pseudonymisation.vault import read_vault
 from tests.conftest import DATASET_SPEC
 from tests.pseudonymisation.test_task_metadata import exif_jpeg

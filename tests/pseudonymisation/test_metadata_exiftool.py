@@ -11,7 +11,8 @@ from gateway.ingest import Upload, ingest_upload
 from gateway.lineage import Actor
 from gateway.models import Asset, AssetState, Dataset
 from gateway.pipeline import RedactionOutcome, drain
-from gateway.pseudonymisation import FileMetadata, PseudonymisationPolicy, task_metadata
+from gateway.pseudonymisation.policy import FileMetadata, PseudonymisationPolicy
+from gateway.pseudonymisation.task_meta import task_metadata
 from redaction.io import decode_image, encode_image
 from redaction.metadata import disallowed_metadata, metadata_inventory, read_facts
 from redaction.policy import Limits

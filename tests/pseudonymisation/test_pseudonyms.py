@@ -12,8 +12,9 @@ from gateway.datasets import DatasetSpec, create_dataset
 from gateway.db import transaction
 from gateway.errors import NotFound
 from gateway.lineage import Actor
-from gateway.pseudonymisation import PseudonymField, pseudonym
+from gateway.pseudonymisation.policy import PseudonymField
 from gateway.pseudonymisation.pseudonyms import compute_pseudonym, field_of
+from gateway.pseudonymisation.task_meta import pseudonym
 from tests.conftest import DATASET_SPEC
 
 values = st.text(min_size=1, max_size=64)

@@ -16,14 +16,13 @@ from gateway.lineage import Actor
 from gateway.models import Asset, Dataset, PolicyVersion
 from gateway.policy.governing import DEFAULT_POLICY_FILE
 from gateway.policy.loader import load_policy_file
-from gateway.pseudonymisation import (
+from gateway.pseudonymisation.policy import (
     CaptureTimeGranularity,
     PseudonymField,
     PseudonymisationPolicy,
-    pseudonym,
-    task_metadata,
 )
 from gateway.pseudonymisation.tables import VaultEntry
+from gateway.pseudonymisation.task_meta import pseudonym, task_metadata
 
 pytestmark = pytest.mark.db
 

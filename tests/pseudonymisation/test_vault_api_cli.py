@@ -12,7 +12,8 @@ from sqlmodel import select
 
 from gateway.db import transaction
 from gateway.models import LineageRecord, Role
-from gateway.pseudonymisation import PseudonymField, pseudonym
+from gateway.pseudonymisation.policy import PseudonymField
+from gateway.pseudonymisation.task_meta import pseudonym
 from tests.gateway.test_api import auth, client, make_key  # noqa: F401  (fixture)
 from tests.pseudonymisation.test_task_metadata import _ingest, exif_jpeg
 

@@ -50,7 +50,7 @@ from gateway.models import (
 from gateway.policy.erasure import request_erasure
 from gateway.policy.retention import DueKind, run_retention
 from gateway.policy.tables import ErasureRequest
-from gateway.pseudonymisation import PseudonymField
+from gateway.pseudonymisation.policy import PseudonymField
 from gateway.pseudonymisation.tables import VaultEntry
 from gateway.pseudonymisation.task_meta import identifiers, private_metadata
 from gateway.reports.build import gateway_public_keys, generate_dataset_report, verify_report
