@@ -243,14 +243,18 @@ def test_predict_polygons_keypoints_brush_and_choices(
         if d.model_class == "person" and d.score >= sources.threshold_for("person")
     ]
     assert len(people) == len(by_type["polygonlabels"]) == len(by_type["keypointlabels"])
-    best = max(people, key=lambda d: d.score)
     w, h = GT[PEOPLE]["width"], GT[PEOPLE]["height"]
-    polygon = next(r for r in by_type["polygonlabels"] if r["score"] == round(best.score, 4))
+    polygons = {r["score"]: r for r in by_type["polygonlabels"]}
+    # persons get GrabCut outlines, not boxes: a polygon inside the box, not its four corners.
+    # Where GrabCut keeps under 15% of a box (a person it cannot tell from the background) the
+    # box stays (ml_backend/masks.py), so the check takes the best person it did outline.
+    outlined = [d for d in people if len(polygons[round(d.score, 4)]["value"]["points"]) > 4]
+    assert outlined, "GrabCut outlined none of the persons"
+    best = max(outlined, key=lambda d: d.score)
+    polygon = polygons[round(best.score, 4)]
     assert polygon["from_name"] == "outline" and polygon["value"]["closed"] is True
     assert polygon["value"]["polygonlabels"] == ["Walker"]
-    # persons get GrabCut outlines, not boxes: a polygon inside the box, not its four corners
     points = [(x * w / 100, y * h / 100) for x, y in polygon["value"]["points"]]
-    assert len(points) > 4
     xs_, ys_ = [p[0] for p in points], [p[1] for p in points]
     assert min(xs_) >= best.x - 1 and max(xs_) <= best.x + best.w + 1
     assert min(ys_) >= best.y - 1 and max(ys_) <= best.y + best.h + 1
