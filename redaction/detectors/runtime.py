@@ -88,6 +88,9 @@ class OpenVinoRunner:
             "INFERENCE_PRECISION_HINT": precision,
             "PERFORMANCE_HINT": "LATENCY",
             "NUM_STREAMS": 1,
+            # pinned (OpenVINO's Linux default), every worker process on a host runs its
+            # inference on the same first core: two workers shared one (bench/scale.py)
+            "ENABLE_CPU_PINNING": False,
         }
         try:
             model = core.read_model(str(path))

@@ -110,3 +110,11 @@ def test_onnx_metadata_reads_the_character_list() -> None:
     characters = meta["character"].splitlines()
     assert len(characters) > 6000 and "A" in characters and "7" in characters
     assert onnx_metadata(packaged_model_path(DET_MODEL_FILE).read_bytes()).get("character") is None
+
+
+def test_openvino_never_pins_its_threads_to_cores() -> None:
+    """OpenVINO pins its inference threads to cores by default on Linux: two worker processes
+    on one host then both ran on the first core (bench/scale.py, 2 workers: 1.2 of 2 cores
+    busy, each redaction call twice as long). The runner turns pinning off."""
+    runner = OpenVinoRunner(packaged_model_path(DET_MODEL_FILE), threads=1)
+    assert runner._compiled.get_property("ENABLE_CPU_PINNING") is False
