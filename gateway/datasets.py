@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 
 from gateway.context import GatewayContext
 from gateway.errors import Conflict, NotFound
-from gateway.lineage import Actor, append
+from gateway.lineage import Action, Actor, recorder
 from gateway.models import Dataset, LegalBasis
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,99}$")
@@ -86,15 +86,10 @@ def create_dataset(
     session.add(dataset)
     session.flush()
     key_version = ctx.keys.create_dataset_key(session, dataset.id, now=now)
-    append(
-        session,
-        action="dataset.created",
-        entity_type="dataset",
-        entity_id=dataset.id,
-        dataset_id=dataset.id,
-        actor=actor,
-        now=now,
-        region=ctx.settings.region,
+    recorder(ctx, session, actor, now=now).record(
+        Action.DATASET_CREATED,
+        entity=dataset.id,
+        dataset=dataset.id,
         parameters={
             "legal_basis": spec.legal_basis.value,
             "key_version": key_version,

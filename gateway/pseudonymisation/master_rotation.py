@@ -24,7 +24,7 @@ from gateway.context import GatewayContext
 from gateway.db import transaction
 from gateway.errors import KeyUnavailable
 from gateway.keys import KeyProvider, LocalMasterKey, MasterKey, pending_key_file
-from gateway.lineage import Actor, append
+from gateway.lineage import Action, Actor, recorder
 from gateway.models import DatasetKey
 from gateway.pseudonymisation.dataset_secrets import dataset_secret_aad
 from gateway.pseudonymisation.gateway_secrets import gateway_secret_aad
@@ -48,14 +48,9 @@ def rotate_master_key(ctx: GatewayContext, *, actor: Actor, reason: str) -> dict
     _write_key_file(pending_key_file(path), secret)
     with transaction(ctx.engine) as session:
         counts = rewrap_all(session, ctx.keys, new=new)
-        append(
-            session,
-            action="master-key.rotated",
-            entity_type="key",
-            entity_id=new.key_id,
-            actor=actor,
-            now=ctx.clock(),
-            region=ctx.settings.region,
+        recorder(ctx, session, actor).record(
+            Action.MASTER_KEY_ROTATED,
+            entity=new.key_id,
             inputs={"previous_master_key_id": old.key_id},
             parameters={"reason": reason, **{f"rewrapped_{k}": v for k, v in counts.items()}},
         )

@@ -15,7 +15,7 @@ from __future__ import annotations
 from gateway.context import GatewayContext
 from gateway.db import transaction
 from gateway.errors import KeyCustodyRefused, KeyUnavailable
-from gateway.lineage import Actor, append
+from gateway.lineage import Action, Actor, recorder
 from gateway.scaleout.kms import KmsMasterKey, key_region
 
 
@@ -43,14 +43,9 @@ def rotate_region_key(ctx: GatewayContext, *, actor: Actor, reason: str) -> dict
             "dataset_keys": _rewrap_dataset_keys(session, ctx.keys, new, only=mine),
             "dataset_secrets": _rewrap_dataset_secrets(session, ctx.keys, new, only=mine),
         }
-        append(
-            session,
-            action="master-key.rotated",
-            entity_type="key",
-            entity_id=new.key_id,
-            actor=actor,
-            now=ctx.clock(),
-            region=ctx.settings.region,
+        recorder(ctx, session, actor).record(
+            Action.MASTER_KEY_ROTATED,
+            entity=new.key_id,
             inputs={"key_service_region": region},
             parameters={"reason": reason, **{f"rewrapped_{k}": v for k, v in counts.items()}},
         )
