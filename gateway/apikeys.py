@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 from gateway import crypto
 from gateway.clock import as_utc
 from gateway.errors import Forbidden, NotAuthenticated, NotFound
-from gateway.lineage import Actor, append
+from gateway.lineage import Action, Actor, recorder_at
 from gateway.models import ApiKey, Role
 
 TOKEN_PREFIX = "lpg"  # noqa: S105 (a public prefix, not a secret)
@@ -91,14 +91,9 @@ def create_api_key(
     row.seal = grant_seal(row, pepper=pepper)
     session.add(row)
     session.flush()
-    append(
-        session,
-        action="api-key.created",
-        entity_type="api-key",
-        entity_id=key_id,
-        actor=actor,
-        now=now,
-        region=region,
+    recorder_at(session, actor=actor, region=region, now=now).record(
+        Action.API_KEY_CREATED,
+        entity=key_id,
         parameters={"role": role.value, "scoped": dataset_scope is not None},
     )
     return row, f"{TOKEN_PREFIX}_{key_id}_{secret}"
@@ -139,14 +134,8 @@ def revoke_api_key(
         row.revoked_at = now
         row.seal = grant_seal(row, pepper=pepper)
         session.add(row)
-        append(
-            session,
-            action="api-key.revoked",
-            entity_type="api-key",
-            entity_id=key_id,
-            actor=actor,
-            now=now,
-            region=region,
+        recorder_at(session, actor=actor, region=region, now=now).record(
+            Action.API_KEY_REVOKED, entity=key_id
         )
     return row
 

@@ -16,7 +16,7 @@ from typing import Any
 from sqlmodel import Session
 
 from gateway.errors import InvalidStateTransition
-from gateway.lineage import Actor, append
+from gateway.lineage import Action, Actor, recorder_at
 from gateway.models import Asset, AssetState
 
 S = AssetState
@@ -31,7 +31,6 @@ ALLOWED: dict[AssetState, frozenset[AssetState]] = {
 }
 RELEASABLE_FROM = frozenset({S.PROCESSING})
 NEEDS_ORIGINAL = frozenset({S.PROCESSING})  # the pipeline redacts from the original
-ORIGINAL_DELETED_ACTION = "asset.original_deleted"
 
 
 def transition(
@@ -61,15 +60,10 @@ def transition(
     if reasons is not None:
         asset.reasons = [*asset.reasons, *reasons]
     session.add(asset)
-    append(
-        session,
-        action=f"asset.{to.value}",
-        entity_type="asset",
-        entity_id=asset.id,
-        dataset_id=asset.dataset_id,
-        actor=actor,
-        now=now,
-        region=region,
+    recorder_at(session, actor=actor, region=region, now=now).record(
+        Action.entered(to),
+        entity=asset.id,
+        dataset=asset.dataset_id,
         inputs=inputs,
         outputs=outputs,
         parameters={"from": current.value, **(parameters or {}), **_codes(reasons)},
@@ -102,15 +96,10 @@ def record_original_deleted(
     asset.original_deleted_at = now
     asset.updated_at = now
     session.add(asset)
-    append(
-        session,
-        action=ORIGINAL_DELETED_ACTION,
-        entity_type="asset",
-        entity_id=asset.id,
-        dataset_id=asset.dataset_id,
-        actor=actor,
-        now=now,
-        region=region,
+    recorder_at(session, actor=actor, region=region, now=now).record(
+        Action.ASSET_ORIGINAL_DELETED,
+        entity=asset.id,
+        dataset=asset.dataset_id,
         parameters={"state": AssetState(asset.state).value, **(parameters or {})},
     )
 

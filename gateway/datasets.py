@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 from gateway.context import GatewayContext
 from gateway.db import get_by_id_or_name
 from gateway.errors import Conflict
-from gateway.lineage import Actor, append
+from gateway.lineage import Action, Actor, recorder
 from gateway.models import Dataset, LegalBasis
 from gateway.pseudonymisation.dataset_secrets import create_dataset_secrets
 
@@ -89,15 +89,10 @@ def create_dataset(
     session.flush()
     key_version = ctx.keys.create_dataset_key(session, dataset.id, now=now)
     create_dataset_secrets(ctx.keys, session, dataset.id, now=now)  # pseudonyms, digests, vault
-    append(
-        session,
-        action="dataset.created",
-        entity_type="dataset",
-        entity_id=dataset.id,
-        dataset_id=dataset.id,
-        actor=actor,
-        now=now,
-        region=ctx.settings.region,
+    recorder(ctx, session, actor, now=now).record(
+        Action.DATASET_CREATED,
+        entity=dataset.id,
+        dataset=dataset.id,
         parameters={
             "legal_basis": spec.legal_basis.value,
             "key_version": key_version,

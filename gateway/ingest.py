@@ -18,7 +18,7 @@ from sqlmodel import Session, select
 from gateway import crypto
 from gateway.context import GatewayContext
 from gateway.keys import DatasetKeyMaterial, KeyPurpose, asset_aad
-from gateway.lineage import Actor, append
+from gateway.lineage import Action, Actor, recorder
 from gateway.models import Asset, AssetState, Dataset, Job, JobState
 from gateway.policy.enforcement import EnforcementPoint, enforce_residency, storage_region
 from gateway.pseudonymisation.dataset_secrets import content_digest_key
@@ -199,7 +199,7 @@ def _record_rejection(
         session,
         ctx,
         asset,
-        action="asset.rejected",
+        action=Action.ASSET_REJECTED,
         actor=actor,
         parameters={"reasons": [error["code"]], "bytes": asset.byte_size},
     )
@@ -238,7 +238,7 @@ def _record_acceptance(
         session,
         ctx,
         asset,
-        action="asset.received",
+        action=Action.ASSET_RECEIVED,
         actor=actor,
         parameters={
             "format": asset.source_format,
@@ -267,22 +267,17 @@ def _record_arrival(
     ctx: GatewayContext,
     asset: Asset,
     *,
-    action: str,
+    action: Action,
     actor: Actor,
     parameters: dict[str, Any],
 ) -> None:
     """Insert the new asset row and its first lineage record, in the caller's transaction."""
     session.add(asset)
     session.flush()
-    append(
-        session,
-        action=action,
-        entity_type="asset",
-        entity_id=asset.id,
-        dataset_id=asset.dataset_id,
-        actor=actor,
-        now=asset.created_at,
-        region=ctx.settings.region,
+    recorder(ctx, session, actor, now=asset.created_at).record(
+        action,
+        entity=asset.id,
+        dataset=asset.dataset_id,
         inputs={"original_keyed_digest": asset.content_digest},
         parameters=parameters,
     )

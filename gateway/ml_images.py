@@ -19,12 +19,12 @@ from gateway import crypto
 from gateway.apikeys import Principal
 from gateway.context import GatewayContext
 from gateway.errors import IntegrityFailure, InvalidRequest, NotFound
-from gateway.lineage import append
+from gateway.lineage import Action, recorder_at
+from gateway.lineage.actions import ML_USES
 from gateway.models import Asset, AssetState, Role
 from gateway.policy.enforcement import EnforcementPoint, enforce_residency
 from gateway.storage import get_cleared
 
-SERVED_ACTION = "ml.image-served"
 REGION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 MEDIA_TYPES = {"jpg": "image/jpeg", "jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
 
@@ -72,15 +72,10 @@ def redacted_for_ml(
             "the stored redacted copy does not match its recorded SHA-256; not served",
             asset_id=asset.id,
         )
-    append(
-        session,
-        action=SERVED_ACTION,
-        entity_type="asset",
-        entity_id=asset.id,
-        dataset_id=asset.dataset_id,
-        actor=principal.actor,
-        now=ctx.clock(),
-        region=region,
+    recorder_at(session, actor=principal.actor, region=region, now=ctx.clock()).record(
+        Action.ML_IMAGE_SERVED,
+        entity=asset.id,
+        dataset=asset.dataset_id,
         inputs={"redacted_sha256": expected},
         outputs={"bytes": len(data)},
         parameters={"rendition": "redacted", "backend_region": region},
@@ -115,9 +110,6 @@ def servable_redacted(asset: Asset) -> tuple[str, str]:
     return asset.redacted_blob, asset.redacted_sha256
 
 
-USE_ACTIONS = frozenset({"ml.predicted", "ml.assisted", "ml.calibrated"})
-
-
 def record_ml_use(
     ctx: GatewayContext,
     session: Session,
@@ -134,23 +126,18 @@ def record_ml_use(
     calibration). Only for an image this key may fetch, with the digest it was served with."""
     principal.require_role(Role.ML)
     region = _declared_region(backend_region)
-    if action not in USE_ACTIONS:
-        raise InvalidRequest(f"action must be one of {', '.join(sorted(USE_ACTIONS))}")
+    if action not in ML_USES:
+        raise InvalidRequest(f"action must be one of {', '.join(sorted(ML_USES))}")
     asset = session.get(Asset, asset_id)
     if asset is None:
         raise NotFound("no such asset", asset_id=asset_id)
     principal.require_dataset(asset.dataset_id)
     if asset.redacted_sha256 != redacted_sha256:
         raise InvalidRequest("redacted_sha256 is not the digest of this asset's redacted copy")
-    pending = append(
-        session,
-        action=action,
-        entity_type="asset",
-        entity_id=asset.id,
-        dataset_id=asset.dataset_id,
-        actor=principal.actor,
-        now=ctx.clock(),
-        region=region,
+    pending = recorder_at(session, actor=principal.actor, region=region, now=ctx.clock()).record(
+        Action(action),
+        entity=asset.id,
+        dataset=asset.dataset_id,
         inputs={"redacted_sha256": redacted_sha256},
         outputs=outputs,
         parameters=parameters,

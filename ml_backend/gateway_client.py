@@ -20,6 +20,7 @@ import httpx
 
 from gateway import crypto
 from gateway.labelstudio.task_model import TaskField, claimed
+from gateway.lineage.actions import Action
 from gateway.outbound import AddressPolicy, OutboundAddressRefused, guarded_client
 from ml_backend.images import ImageRefused, RedactedImage, asset_id_of
 from redaction.errors import RedactionError
@@ -103,7 +104,7 @@ class HttpGatewayImages:
         self,
         image: RedactedImage,
         *,
-        action: str,
+        action: Action,
         outputs: dict[str, Any],
         parameters: dict[str, Any],
     ) -> None:
@@ -111,7 +112,7 @@ class HttpGatewayImages:
         gateway already recorded serving the image)."""
         url = f"{self.base_url}/v1/ml/assets/{image.asset_id}/uses"
         body = {
-            "action": action,
+            "action": action.value,
             "redacted_sha256": image.redacted_sha256,
             "outputs": outputs,
             "parameters": parameters,

@@ -21,7 +21,7 @@ from gateway.context import GatewayContext
 from gateway.db import transaction
 from gateway.errors import GatewayError, NotFound, ResidencyViolation
 from gateway.labelstudio.task_model import TaskField, claimed
-from gateway.lineage import Actor, append
+from gateway.lineage import Action, Actor, recorder_at
 from gateway.ml_images import servable_redacted
 from gateway.models import Asset
 from gateway.policy.enforcement import EnforcementPoint, enforce_residency
@@ -82,7 +82,7 @@ class ImageSource(Protocol):
         self,
         image: RedactedImage,
         *,
-        action: str,
+        action: Action,
         outputs: dict[str, Any],
         parameters: dict[str, Any],
     ) -> None: ...
@@ -154,21 +154,16 @@ class GatewayImages:
         self,
         image: RedactedImage,
         *,
-        action: str,
+        action: Action,
         outputs: dict[str, Any],
         parameters: dict[str, Any],
     ) -> None:
         """One lineage record for a use of the image (integers and strings only)."""
         with transaction(self.ctx.engine) as session:
-            append(
-                session,
-                action=action,
-                entity_type="asset",
-                entity_id=image.asset_id,
-                dataset_id=image.dataset_id,
-                actor=ML_ACTOR,
-                now=self.ctx.clock(),
-                region=self.region,
+            recorder_at(session, actor=ML_ACTOR, region=self.region, now=self.ctx.clock()).record(
+                action,
+                entity=image.asset_id,
+                dataset=image.dataset_id,
                 inputs={"redacted_sha256": image.redacted_sha256},
                 outputs=outputs,
                 parameters=parameters,

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.lineage.actions import Action
 from ml_backend.assist import BadContext, assist_results, parse_seed
 from ml_backend.calibration import CalibrationStore, evidence_for, project_key
 from ml_backend.detections import Detection
@@ -121,7 +122,7 @@ class PreLabeller:
         labels = Counter(_result_labels(prediction["result"]))
         self.images.record(
             image,
-            action="ml.predicted",
+            action=Action.ML_PREDICTED,
             outputs={"results": len(prediction["result"]), "labels": dict(labels)},
             parameters={
                 "model_version": version,
@@ -157,7 +158,7 @@ class PreLabeller:
         score = min((r["score"] for r in results), default=0.0)
         self.images.record(
             image,
-            action="ml.assisted",
+            action=Action.ML_ASSISTED,
             outputs={"results": len(results)},
             parameters={"model_version": version, "project": project or "", "tool": "grabcut"},
         )
@@ -244,7 +245,7 @@ class PreLabeller:
         version = self.model_version(project)
         self.images.record(
             image,
-            action="ml.calibrated",
+            action=Action.ML_CALIBRATED,
             outputs={
                 "revision": calibration.revision,
                 "thresholds_milli": calibration.thresholds_milli,

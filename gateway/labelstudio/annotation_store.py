@@ -25,7 +25,7 @@ from gateway.labelstudio.tables import (
     IncidentKind,
 )
 from gateway.labelstudio.task_model import TaskField, claimed
-from gateway.lineage import Actor, append
+from gateway.lineage import Action, Actor, recorder
 from gateway.models import Asset, AssetState, AssetSync, Destination
 from gateway.pseudonymisation.policy import PseudonymField
 from gateway.pseudonymisation.task_meta import pseudonym
@@ -158,15 +158,10 @@ def store_annotation(
     session.add(row)
     if actor is WEBHOOK:
         actor = Actor("annotator", annotator)  # pseudonymous: who made it, never who they are
-    append(
-        session,
-        action="annotation.received" if created else "annotation.updated",
-        entity_type="annotation",
-        entity_id=f"{destination.id}:{held.ls_id}",
-        dataset_id=asset.dataset_id,
-        actor=actor,
-        now=now,
-        region=ctx.settings.region,
+    recorder(ctx, session, actor, now=now).record(
+        Action.ANNOTATION_RECEIVED if created else Action.ANNOTATION_UPDATED,
+        entity=f"{destination.id}:{held.ls_id}",
+        dataset=asset.dataset_id,
         inputs={"asset_id": asset.id, "task_id": held.task_id},
         outputs={"result_sha256": digest, "regions": len(held.result)},
         parameters={"annotator": annotator, "was_cancelled": str(held.was_cancelled).lower()},
@@ -278,15 +273,10 @@ def open_leak_incident(
         details={"destination_id": destination.id, "flags": flags, "annotator": annotator},
     )
     session.add(incident)
-    append(
-        session,
-        action="incident.opened",
-        entity_type="incident",
-        entity_id=incident.id,
-        dataset_id=asset.dataset_id,
-        actor=actor,
-        now=now,
-        region=ctx.settings.region,
+    recorder(ctx, session, actor, now=now).record(
+        Action.INCIDENT_OPENED,
+        entity=incident.id,
+        dataset=asset.dataset_id,
         inputs={"asset_id": asset.id},
         parameters={"kind": incident.kind, "flags": flags, "annotator": annotator},
     )
@@ -310,15 +300,10 @@ def mark_deleted(
     row.deleted_at = now
     session.add(row)
     asset = session.get(Asset, row.asset_id)
-    append(
-        session,
-        action="annotation.deleted",
-        entity_type="annotation",
-        entity_id=f"{destination.id}:{ls_id}",
-        dataset_id=asset.dataset_id if asset else None,
-        actor=actor,
-        now=now,
-        region=ctx.settings.region,
+    recorder(ctx, session, actor, now=now).record(
+        Action.ANNOTATION_DELETED,
+        entity=f"{destination.id}:{ls_id}",
+        dataset=asset.dataset_id if asset else None,
     )
     return 1
 

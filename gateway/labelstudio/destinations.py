@@ -25,7 +25,7 @@ from gateway.db import get_by_id_or_name
 from gateway.errors import Conflict, InvalidRequest
 from gateway.labelstudio.client import LabelStudioClient, RetryPolicy
 from gateway.labelstudio.tables import Annotation, LabelStudioProject
-from gateway.lineage import Actor, append
+from gateway.lineage import Action, Actor, recorder
 from gateway.models import AssetSync, Destination, SyncState
 from gateway.outbound import AddressPolicy
 from gateway.policy.catalogue import load_catalogue
@@ -175,14 +175,9 @@ def register_destination(
     )
     session.add(destination)
     session.flush()
-    append(
-        session,
-        action="destination.registered",
-        entity_type="destination",
-        entity_id=destination_id,
-        actor=actor,
-        now=now,
-        region=ctx.settings.region,
+    recorder(ctx, session, actor, now=now).record(
+        Action.DESTINATION_REGISTERED,
+        entity=destination_id,
         parameters={
             "target_region": spec.region,
             "transfer_basis": spec.transfer_basis or "",
@@ -251,13 +246,5 @@ def remove_destination(
         session.delete(sync_row)
     session.flush()
     session.delete(destination)
-    append(
-        session,
-        action="destination.removed",
-        entity_type="destination",
-        entity_id=destination.id,
-        actor=actor,
-        now=ctx.clock(),
-        region=ctx.settings.region,
-    )
+    recorder(ctx, session, actor).record(Action.DESTINATION_REMOVED, entity=destination.id)
     return destination

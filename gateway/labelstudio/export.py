@@ -16,7 +16,7 @@ from gateway.datasets import ControlType, Ontology, get_dataset
 from gateway.labelstudio import export_formats
 from gateway.labelstudio.regions import ImageLabels, image_labels
 from gateway.labelstudio.tables import Annotation
-from gateway.lineage import Actor, append
+from gateway.lineage import Action, Actor, recorder
 from gateway.models import Asset, AssetState
 from gateway.policy.enforcement import EnforcementPoint, enforce_residency
 
@@ -62,15 +62,10 @@ def export_annotations(
     files = write(fmt, images, ontology)
     skipped = sum(image.skipped for image in images)
     digest = crypto.sha256_hex(b"".join(files[k] for k in sorted(files)))
-    append(
-        session,
-        action="annotations.exported",
-        entity_type="dataset",
-        entity_id=dataset.id,
-        dataset_id=dataset.id,
-        actor=actor,
-        now=ctx.clock(),
-        region=ctx.settings.region,
+    recorder(ctx, session, actor).record(
+        Action.ANNOTATIONS_EXPORTED,
+        entity=dataset.id,
+        dataset=dataset.id,
         outputs={"files": len(files), "images": len(images), "sha256": digest},
         parameters={"format": fmt.value, "target_region": region, "skipped": skipped},
     )

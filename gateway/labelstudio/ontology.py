@@ -8,7 +8,7 @@ from gateway import crypto
 from gateway.context import GatewayContext
 from gateway.datasets import Ontology
 from gateway.labelstudio.tables import OntologyVersion
-from gateway.lineage import Actor, append
+from gateway.lineage import Action, Actor, recorder
 from gateway.lineage.canonical import canonical_json
 from gateway.models import Dataset
 
@@ -36,15 +36,10 @@ def current_ontology_version(
     )
     session.add(row)
     session.flush()
-    append(
-        session,
-        action="ontology.versioned",
-        entity_type="dataset",
-        entity_id=dataset.id,
-        dataset_id=dataset.id,
-        actor=actor,
-        now=now,
-        region=ctx.settings.region,
+    recorder(ctx, session, actor, now=now).record(
+        Action.ONTOLOGY_VERSIONED,
+        entity=dataset.id,
+        dataset=dataset.id,
         parameters={"version": row.version, "digest": digest},
     )
     return row

@@ -17,7 +17,7 @@ from gateway.labelstudio.errors import LabelStudioRejected
 from gateway.labelstudio.ontology import current_ontology_version
 from gateway.labelstudio.tables import LabelStudioProject
 from gateway.labelstudio.task_model import TaskField
-from gateway.lineage import Actor, append
+from gateway.lineage import Action, Actor, recorder
 from gateway.models import Dataset, Destination
 
 PRIVACY_NOTE = (
@@ -55,13 +55,13 @@ def ensure_project(
     fresh = project_id is None or not client.project_exists(project_id)
     if fresh:
         project_id = client.find_project(row.marker) or _create(ctx, client, dataset, row)
-        _record(ctx, row, "labelstudio.project_created", actor, project_id=project_id)
+        _record(ctx, row, Action.LABELSTUDIO_PROJECT_CREATED, actor, project_id=project_id)
     if project_id is None:
         raise LabelStudioRejected("Label Studio gave no project id")
     if fresh or row.webhook_id is None:
         secret = open_secrets(ctx, destination).webhook_secret
         hook = client.create_webhook(project_id, url=webhook_url(destination), secret=secret)
-        _record(ctx, row, "labelstudio.webhook_registered", actor, webhook_id=hook)
+        _record(ctx, row, Action.LABELSTUDIO_WEBHOOK_REGISTERED, actor, webhook_id=hook)
     _update_config(ctx, client, dataset, row, project_id, actor)
     ensure_annotator_view(client, project_id)
     return project_id
@@ -141,11 +141,11 @@ def _update_config(
         label_config=label_config(parse_ontology(document)),
         instructions=_instructions(dataset),
     )
-    _record(ctx, row, "labelstudio.label_config_set", actor, ontology_version=number)
+    _record(ctx, row, Action.LABELSTUDIO_LABEL_CONFIG_SET, actor, ontology_version=number)
 
 
 def _record(
-    ctx: GatewayContext, row: LabelStudioProject, action: str, actor: Actor, **values: int
+    ctx: GatewayContext, row: LabelStudioProject, action: Action, actor: Actor, **values: int
 ) -> None:
     with transaction(ctx.engine) as session:
         fresh = session.get(LabelStudioProject, row.id)
@@ -156,14 +156,9 @@ def _record(
             setattr(row, name, value)
         fresh.updated_at = ctx.clock()
         session.add(fresh)
-        append(
-            session,
-            action=action,
-            entity_type="destination",
-            entity_id=fresh.destination_id,
-            dataset_id=fresh.dataset_id,
-            actor=actor,
-            now=fresh.updated_at,
-            region=ctx.settings.region,
+        recorder(ctx, session, actor, now=fresh.updated_at).record(
+            action,
+            entity=fresh.destination_id,
+            dataset=fresh.dataset_id,
             outputs={"project_id": fresh.project_id or 0, **values},
         )

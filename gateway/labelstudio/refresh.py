@@ -24,7 +24,7 @@ from gateway.labelstudio.client import LabelStudioClient
 from gateway.labelstudio.errors import LabelStudioRejected
 from gateway.labelstudio.task_data import task_data
 from gateway.labelstudio.task_model import TaskField, claimed
-from gateway.lineage import Actor, append
+from gateway.lineage import Action, Actor, recorder
 from gateway.models import Asset, AssetState, AssetSync, Destination, SyncState
 
 # states whose redacted copy is shown (a released asset whose original was deleted included)
@@ -110,15 +110,10 @@ def _refresh_one(
         now = ctx.clock()
         row.task_sha256, row.error, row.updated_at = signed_for, None, now
         session.add(row)
-        append(
-            session,
-            action="labelstudio.task_refreshed",
-            entity_type="asset",
-            entity_id=asset_id,
-            dataset_id=data[TaskField.DATASET_ID],
-            actor=actor,
-            now=now,
-            region=ctx.settings.region,
+        recorder(ctx, session, actor, now=now).record(
+            Action.LABELSTUDIO_TASK_REFRESHED,
+            entity=asset_id,
+            dataset=data[TaskField.DATASET_ID],
             inputs={"signed_for_sha256": before or "unknown"},
             outputs={"task_id": task_id, "signed_for_sha256": signed_for or ""},
             parameters={"destination_id": destination.id, "project_id": row.project_id or 0},
@@ -143,15 +138,10 @@ def _send_back_to_import(
         now = ctx.clock()
         row.state, row.task_id, row.updated_at = SyncState.PENDING, None, now
         session.add(row)
-        append(
-            session,
-            action="labelstudio.task_replaced",
-            entity_type="asset",
-            entity_id=asset_id,
-            dataset_id=asset.dataset_id,
-            actor=actor,
-            now=now,
-            region=ctx.settings.region,
+        recorder(ctx, session, actor, now=now).record(
+            Action.LABELSTUDIO_TASK_REPLACED,
+            entity=asset_id,
+            dataset=asset.dataset_id,
             inputs={"task_id": task_id, "signed_for_sha256": before or "unknown"},
             parameters={"destination_id": destination.id, "reason": "task-missing"},
         )
@@ -170,14 +160,9 @@ def _record_failure(
         now = ctx.clock()
         row.error, row.updated_at = f"refresh: {exc.code}", now
         session.add(row)
-        append(
-            session,
-            action="labelstudio.task_refresh_failed",
-            entity_type="asset",
-            entity_id=asset_id,
-            dataset_id=asset.dataset_id,
-            actor=actor,
-            now=now,
-            region=ctx.settings.region,
+        recorder(ctx, session, actor, now=now).record(
+            Action.LABELSTUDIO_TASK_REFRESH_FAILED,
+            entity=asset_id,
+            dataset=asset.dataset_id,
             parameters={"destination_id": destination.id, "error": exc.code},
         )

@@ -24,7 +24,7 @@ from gateway.labelstudio.client import LabelStudioClient, RemoteTask, RetryPolic
 from gateway.labelstudio.destinations import connect
 from gateway.labelstudio.local_files import delete_exports
 from gateway.labelstudio.task_model import TaskField, claimed
-from gateway.lineage import Actor, append
+from gateway.lineage import Action, Actor, recorder
 from gateway.models import Asset, AssetSync, Destination, SyncState
 
 REMOVER = Actor("system", "labelstudio-removal")
@@ -142,15 +142,10 @@ def _mark_removed(
     row.state, row.error, row.updated_at = SyncState.REMOVED, None, now
     session.add(row)
     asset = session.get(Asset, row.asset_id)
-    append(
-        session,
-        action="labelstudio.task_removed",
-        entity_type="asset",
-        entity_id=row.asset_id,
-        dataset_id=asset.dataset_id if asset else None,
-        actor=REMOVER,
-        now=now,
-        region=ctx.settings.region,
+    recorder(ctx, session, REMOVER, now=now).record(
+        Action.LABELSTUDIO_TASK_REMOVED,
+        entity=row.asset_id,
+        dataset=asset.dataset_id if asset else None,
         outputs={"deleted_tasks": removed, "verified_absent": "yes"},
         parameters={"destination_id": row.destination_id, "reason": reason},
     )

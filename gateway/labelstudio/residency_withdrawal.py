@@ -26,7 +26,7 @@ from gateway.errors import GatewayError, ResidencyViolation
 from gateway.labelstudio.annotations import pull_annotations
 from gateway.labelstudio.client import RetryPolicy
 from gateway.labelstudio.removal import remove_asset_tasks
-from gateway.lineage import Actor, append
+from gateway.lineage import Action, Actor, recorder
 from gateway.models import Asset, AssetSync, Destination, SyncState
 from gateway.policy.catalogue import load_catalogue
 from gateway.policy.enforcement import EnforcementPoint, check_residency, enforce_residency
@@ -35,7 +35,6 @@ from gateway.policy.schema import EnforcedMove, ResidencyPolicy
 
 log = logging.getLogger(__name__)
 LIVE = (SyncState.SYNCED, SyncState.INTENT_RECORDED)
-ACTION = "labelstudio.residency_withdrawn"
 # a candidate residency policy per dataset id (dry runs); None: the governing policy decides
 Candidate = Callable[[str], ResidencyPolicy | None]
 
@@ -267,15 +266,10 @@ def _withdraw_group(
     report.pending += len(states) - removed
     report.withdrawn.append(group)
     with transaction(ctx.engine) as session:
-        append(
-            session,
-            action=ACTION,
-            entity_type="destination",
-            entity_id=group.destination_id,
-            dataset_id=group.dataset_id,
-            actor=actor,
-            now=ctx.clock(),
-            region=ctx.settings.region,
+        recorder(ctx, session, actor).record(
+            Action.LABELSTUDIO_RESIDENCY_WITHDRAWN,
+            entity=group.destination_id,
+            dataset=group.dataset_id,
             inputs={"assets": [a for a, _ in group.tasks]},
             outputs={"removed": removed, "removal_pending": len(states) - removed},
             parameters={

@@ -36,7 +36,7 @@ from gateway.labelstudio.residency_withdrawal import enforce_or_withdraw
 from gateway.labelstudio.sync_plan import plan_sync, skipped_by_reason
 from gateway.labelstudio.task_data import task_data
 from gateway.labelstudio.task_model import TaskField, claimed
-from gateway.lineage import Actor, append
+from gateway.lineage import Action, Actor, recorder
 from gateway.metrics import observe_sync
 from gateway.models import Asset, AssetState, AssetSync, Dataset, Destination, SyncState
 
@@ -159,15 +159,10 @@ def _connect_local_storage(
     if not ensure_local_storage(client, destination, dataset.id, project_id):
         return
     with transaction(ctx.engine) as session:
-        append(
-            session,
-            action="labelstudio.local_storage_connected",
-            entity_type="destination",
-            entity_id=destination.id,
-            dataset_id=dataset.id,
-            actor=actor,
-            now=ctx.clock(),
-            region=ctx.settings.region,
+        recorder(ctx, session, actor).record(
+            Action.LABELSTUDIO_LOCAL_STORAGE_CONNECTED,
+            entity=destination.id,
+            dataset=dataset.id,
             parameters={
                 "project_id": project_id,
                 "folder": export_dir(destination, dataset.id)
@@ -336,15 +331,10 @@ def _commit_intent(
             row.task_sha256 = asset.redacted_sha256  # what the URL in this task is signed for
             session.add(row)
         if tasks:
-            append(
-                session,
-                action="labelstudio.import_intent",
-                entity_type="destination",
-                entity_id=destination.id,
-                dataset_id=_dataset_of(session, tasks[0][0]),
-                actor=actor,
-                now=now,
-                region=ctx.settings.region,
+            recorder(ctx, session, actor, now=now).record(
+                Action.LABELSTUDIO_IMPORT_INTENT,
+                entity=destination.id,
+                dataset=_dataset_of(session, tasks[0][0]),
                 inputs={"assets": [a for a, _ in tasks]},
                 parameters={"project_id": project_id, "target_region": destination.region},
             )
@@ -383,15 +373,10 @@ def _mark_synced(
         now,
     )
     session.add(row)
-    append(
-        session,
-        action="labelstudio.task_synced",
-        entity_type="asset",
-        entity_id=row.asset_id,
-        dataset_id=_dataset_of(session, row.asset_id),
-        actor=actor,
-        now=now,
-        region=ctx.settings.region,
+    recorder(ctx, session, actor, now=now).record(
+        Action.LABELSTUDIO_TASK_SYNCED,
+        entity=row.asset_id,
+        dataset=_dataset_of(session, row.asset_id),
         outputs={"task_id": task_id, "project_id": project_id},
         parameters={"destination_id": row.destination_id, "adopted": "yes" if adopted else "no"},
     )
@@ -411,15 +396,10 @@ def _mark_failed(
         row.state, row.error, row.updated_at = SyncState.FAILED, f"{code}: {exc}", now
         session.add(row)
         delete_exports(destination, _dataset_of(session, asset_id), asset_id)  # never left served
-        append(
-            session,
-            action="labelstudio.task_failed",
-            entity_type="asset",
-            entity_id=asset_id,
-            dataset_id=_dataset_of(session, asset_id),
-            actor=actor,
-            now=now,
-            region=ctx.settings.region,
+        recorder(ctx, session, actor, now=now).record(
+            Action.LABELSTUDIO_TASK_FAILED,
+            entity=asset_id,
+            dataset=_dataset_of(session, asset_id),
             parameters={"destination_id": destination.id, "error": str(code)},
         )
 
@@ -432,15 +412,10 @@ def _record_summary(
     actor: Actor,
 ) -> None:
     with transaction(ctx.engine) as session:
-        append(
-            session,
-            action="labelstudio.sync_completed",
-            entity_type="dataset",
-            entity_id=dataset.id,
-            dataset_id=dataset.id,
-            actor=actor,
-            now=ctx.clock(),
-            region=ctx.settings.region,
+        recorder(ctx, session, actor).record(
+            Action.LABELSTUDIO_SYNC_COMPLETED,
+            entity=dataset.id,
+            dataset=dataset.id,
             outputs={
                 "created": report.created,
                 "adopted": report.adopted,

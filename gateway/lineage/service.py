@@ -11,11 +11,13 @@ from sqlmodel import Session, col, select
 
 from gateway.datasets import get_dataset
 from gateway.errors import InvalidRequest, NotFound
+from gateway.lineage.actions import Action
 from gateway.lineage.bundle import BundleFilter, export_bundle, select_records
 from gateway.lineage.checkpoints import create_checkpoint, get_checkpoint, leaf_hashes
 from gateway.lineage.format.merkle import Tree
 from gateway.lineage.interop import openlineage_lines, prov_document
-from gateway.lineage.ledger import Actor, append
+from gateway.lineage.ledger import Actor
+from gateway.lineage.writer import recorder
 from gateway.models import Asset, LineageRecord
 from gateway.policy.enforcement import EnforcementPoint, enforce_residency
 
@@ -80,15 +82,11 @@ def export_lineage(
     else:
         size = create_checkpoint(ctx, session).tree_size
         count = _write_view(session, path, flt, size, fmt)
-    append(
-        session,
-        action="lineage.exported",
+    recorder(ctx, session, actor).record(
+        Action.LINEAGE_EXPORTED,
+        entity=dataset_id or "all",
         entity_type="dataset" if dataset_id else "lineage",
-        entity_id=dataset_id or "all",
-        actor=actor,
-        now=ctx.clock(),
-        region=ctx.settings.region,
-        dataset_id=dataset_id,
+        dataset=dataset_id,
         parameters={
             "format": fmt,
             "target_region": target_region,
@@ -118,15 +116,11 @@ def prove_asset(
     flt = BundleFilter(dataset_id=asset.dataset_id, entity_id=asset_id)
     check_export_residency(ctx, session, flt, target_region=target_region, actor=actor)
     summary = export_bundle(ctx, session, path, flt)
-    append(
-        session,
-        action="lineage.exported",
+    recorder(ctx, session, actor).record(
+        Action.LINEAGE_EXPORTED,
+        entity=asset_id,
         entity_type="asset",
-        entity_id=asset_id,
-        actor=actor,
-        now=ctx.clock(),
-        region=ctx.settings.region,
-        dataset_id=asset.dataset_id,
+        dataset=asset.dataset_id,
         parameters={
             "format": "bundle",
             "target_region": target_region,

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 from sqlmodel import Session, col, select
 
 from gateway.errors import KeyUnavailable
+from gateway.lineage.actions import Action
 from gateway.lineage.format.canonical import canonical_json
 from gateway.lineage.format.keys import ALG, b64, handover_body, public_raw
 
@@ -23,8 +24,9 @@ from gateway.lineage.format.keys import fingerprint as fingerprint
 from gateway.lineage.format.keys import key_id_for as key_id_for
 from gateway.lineage.format.keys import unb64 as unb64
 from gateway.lineage.format.keys import verify_document as verify_document
-from gateway.lineage.ledger import SYSTEM, Actor, append, read_head
+from gateway.lineage.ledger import SYSTEM, Actor, read_head
 from gateway.lineage.tables import LineageSigningKey
+from gateway.lineage.writer import recorder
 
 if TYPE_CHECKING:
     from gateway.context import GatewayContext
@@ -91,7 +93,7 @@ def ensure_signing_key(ctx: GatewayContext, session: Session) -> LineageSigningK
     row, _ = _new_key(ctx.keys.master, now=ctx.clock())
     session.add(row)
     session.flush()
-    _record_key_event(ctx, session, "lineage-key.created", row, SYSTEM)
+    _record_key_event(ctx, session, Action.LINEAGE_KEY_CREATED, row, SYSTEM)
     return row
 
 
@@ -145,21 +147,16 @@ def rotate_signing_key(ctx: GatewayContext, session: Session, *, actor: Actor) -
     session.flush()
     session.add(new)
     session.flush()
-    _record_key_event(ctx, session, "lineage-key.rotated", new, actor)
+    _record_key_event(ctx, session, Action.LINEAGE_KEY_ROTATED, new, actor)
     return new
 
 
 def _record_key_event(
-    ctx: GatewayContext, session: Session, action: str, row: LineageSigningKey, actor: Actor
+    ctx: GatewayContext, session: Session, action: Action, row: LineageSigningKey, actor: Actor
 ) -> None:
-    append(
-        session,
-        action=action,
-        entity_type="key",
-        entity_id=row.key_id,
-        actor=actor,
-        now=row.created_at,
-        region=ctx.settings.region,
+    recorder(ctx, session, actor, now=row.created_at).record(
+        action,
+        entity=row.key_id,
         parameters={
             "alg": ALG,
             "fingerprint": row.fingerprint,

@@ -31,7 +31,7 @@ from gateway.clearance import Clearance, EnforcementPoint, policy_version_of
 from gateway.context import GatewayContext
 from gateway.db import transaction
 from gateway.errors import ResidencyViolation
-from gateway.lineage import Actor, append
+from gateway.lineage import Action, Actor, recorder
 from gateway.lineage.tables import LineageOutbox
 from gateway.models import LineageRecord
 from gateway.policy.catalogue import load_catalogue
@@ -51,7 +51,6 @@ MOVE_OF: dict[EnforcementPoint, EnforcedMove] = {
     EnforcementPoint.ML_BACKEND: EnforcedMove.PROCESSING,
     EnforcementPoint.EXPORT: EnforcedMove.EXPORT,
 }
-BLOCKED_ACTION = "residency.blocked"
 
 
 def storage_region(ctx: GatewayContext) -> str:
@@ -117,14 +116,12 @@ def enforce_residency(
         **decision.details,
     }
     record = {
-        "action": BLOCKED_ACTION,
         "entity_type": entity_type,
-        "entity_id": entity_id,
-        "dataset_id": dataset_id,
-        "actor": actor,
+        "entity": entity_id,
+        "dataset": dataset_id,
         "parameters": _lineage_safe(details),
     }
-    _record_blocked(ctx, session, record, once_per=record_once_per)
+    _record_blocked(ctx, session, actor, record, once_per=record_once_per)
     raise ResidencyViolation(
         f"{point.value} to region {target_region} blocked by rule {decision.rule}: "
         f"{decision.message}",
@@ -144,10 +141,15 @@ def _lineage_safe(details: dict[str, Any]) -> dict[str, Any]:
 
 
 def _record_blocked(
-    ctx: GatewayContext, session: Session, record: dict[str, Any], *, once_per: timedelta | None
+    ctx: GatewayContext,
+    session: Session,
+    actor: Actor,
+    record: dict[str, Any],
+    *,
+    once_per: timedelta | None,
 ) -> None:
     if not session.in_transaction():
-        _write_blocked(ctx, record, once_per=once_per)
+        _write_blocked(ctx, actor, record, once_per=once_per)
         return
     outer = session.get_transaction()
     pending = [record]
@@ -157,7 +159,7 @@ def _record_blocked(
         if ended is not outer or not pending:
             return
         try:
-            _write_blocked(ctx, pending.pop(), once_per=once_per)
+            _write_blocked(ctx, actor, pending.pop(), once_per=once_per)
         except Exception:  # the transfer stays blocked; only its record is lost, loudly
             log.exception("could not record a blocked transfer in lineage")
 
@@ -165,20 +167,20 @@ def _record_blocked(
 
 
 def _write_blocked(
-    ctx: GatewayContext, record: dict[str, Any], *, once_per: timedelta | None
+    ctx: GatewayContext, actor: Actor, record: dict[str, Any], *, once_per: timedelta | None
 ) -> None:
     now = ctx.clock()
     with transaction(ctx.engine) as own:
-        if once_per is not None and blocked_since(own, record["entity_id"], since=now - once_per):
+        if once_per is not None and blocked_since(own, record["entity"], since=now - once_per):
             return
-        append(own, now=now, region=ctx.settings.region, **record)
+        recorder(ctx, own, actor, now=now).record(Action.RESIDENCY_BLOCKED, **record)
 
 
 def blocked_since(session: Session, entity_id: str, *, since: datetime) -> bool:
     """A blocked transfer of this entity is in the ledger, or waiting in its outbox, since."""
     chained = session.exec(
         select(LineageRecord.seq).where(
-            LineageRecord.action == BLOCKED_ACTION,
+            LineageRecord.action == Action.RESIDENCY_BLOCKED,
             LineageRecord.entity_id == entity_id,
             col(LineageRecord.created_at) >= since,
         )
@@ -188,4 +190,6 @@ def blocked_since(session: Session, entity_id: str, *, since: datetime) -> bool:
     waiting = session.exec(
         select(LineageOutbox.body).where(col(LineageOutbox.created_at) >= since)
     ).all()
-    return any(BLOCKED_ACTION in body and f'"id":"{entity_id}"' in body for body in waiting)
+    return any(
+        Action.RESIDENCY_BLOCKED in body and f'"id":"{entity_id}"' in body for body in waiting
+    )

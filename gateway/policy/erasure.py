@@ -24,7 +24,7 @@ from gateway.context import GatewayContext
 from gateway.datasets import get_dataset
 from gateway.db import transaction
 from gateway.errors import Conflict, IntegrityFailure, InvalidRequest, KeyUnavailable, NotFound
-from gateway.lineage import Actor, append
+from gateway.lineage import Action, Actor, recorder
 from gateway.models import Asset, AssetState
 from gateway.policy.derived import TaskRemover, default_task_remover, delete_blob, delete_detections
 from gateway.policy.tables import ErasureRequest, ErasureState
@@ -84,7 +84,7 @@ def request_erasure(
     )
     session.add(request)
     session.flush()
-    _record(ctx, session, request, "erasure.requested", actor, {})
+    _record(ctx, session, request, Action.ERASURE_REQUESTED, actor, {})
     if asset_id is not None:
         asset = session.get(Asset, asset_id)
         if asset is None or asset.dataset_id != dataset.id:
@@ -150,7 +150,7 @@ def _carry_out(
         ctx,
         session,
         request,
-        "erasure.carried_out",
+        Action.ERASURE_CARRIED_OUT,
         actor,
         {
             "assets": len(erased),
@@ -234,19 +234,14 @@ def _record(
     ctx: GatewayContext,
     session: Session,
     request: ErasureRequest,
-    action: str,
+    action: Action,
     actor: Actor,
     extra: dict[str, Any],
 ) -> None:
-    append(
-        session,
-        action=action,
-        entity_type="erasure_request",
-        entity_id=request.id,
-        dataset_id=request.dataset_id,
-        actor=actor,
-        now=ctx.clock(),
-        region=ctx.settings.region,
+    recorder(ctx, session, actor).record(
+        action,
+        entity=request.id,
+        dataset=request.dataset_id,
         parameters={
             "scope": "subject" if request.subject_pseudonym else "asset",
             "subject_pseudonym": request.subject_pseudonym or "",
@@ -317,7 +312,7 @@ def retry_open_erasures(
                 ctx,
                 session,
                 request,
-                "erasure.retried",
+                Action.ERASURE_RETRIED,
                 ERASURE_RETRY,
                 {"pending_recipients": pending, "state": request.state},
             )

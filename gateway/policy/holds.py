@@ -9,7 +9,7 @@ from sqlmodel import Session
 from gateway.context import GatewayContext
 from gateway.datasets import get_dataset
 from gateway.errors import Conflict, InvalidRequest, NotFound
-from gateway.lineage import Actor, append
+from gateway.lineage import Action, Actor, recorder
 from gateway.models import Asset
 from gateway.policy.tables import LegalHold
 
@@ -41,7 +41,7 @@ def place_hold(
     )
     session.add(hold)
     session.flush()
-    _record(ctx, session, hold, "legal_hold.placed", actor)
+    _record(ctx, session, hold, Action.LEGAL_HOLD_PLACED, actor)
     return hold
 
 
@@ -53,21 +53,16 @@ def release_hold(ctx: GatewayContext, session: Session, hold_id: str, *, actor: 
         raise Conflict("this legal hold was already released", hold=hold_id)
     hold.released_at = ctx.clock()
     session.add(hold)
-    _record(ctx, session, hold, "legal_hold.released", actor)
+    _record(ctx, session, hold, Action.LEGAL_HOLD_RELEASED, actor)
 
 
 def _record(
-    ctx: GatewayContext, session: Session, hold: LegalHold, action: str, actor: Actor
+    ctx: GatewayContext, session: Session, hold: LegalHold, action: Action, actor: Actor
 ) -> None:
-    append(
-        session,
-        action=action,
-        entity_type="legal_hold",
-        entity_id=hold.id,
-        dataset_id=hold.dataset_id,
-        actor=actor,
-        now=ctx.clock(),
-        region=ctx.settings.region,
+    recorder(ctx, session, actor).record(
+        action,
+        entity=hold.id,
+        dataset=hold.dataset_id,
         parameters={
             "scope": "asset" if hold.asset_id else "dataset",
             "asset_id": hold.asset_id or "",

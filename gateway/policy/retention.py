@@ -13,7 +13,6 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
 
 from sqlmodel import Session, col, select
 
@@ -21,7 +20,7 @@ from gateway.asset_states import note_original_gone, record_original_deleted, tr
 from gateway.clock import as_utc
 from gateway.context import GatewayContext
 from gateway.db import transaction
-from gateway.lineage import Actor, append
+from gateway.lineage import Action, Actor, recorder
 from gateway.models import Asset, AssetState, AssetSync, Dataset, SyncState
 from gateway.policy.derived import (
     TaskRemover,
@@ -305,12 +304,11 @@ def _remove_tasks(
     ctx: GatewayContext, session: Session, asset: Asset, item: DueItem, *, remover: TaskRemover
 ) -> bool:
     recipients = remover.remove_tasks(ctx, session, asset_id=asset.id, reason=item.rule)
-    _append(
-        ctx,
-        session,
-        asset,
-        "retention.labelstudio_tasks",
-        {"rule": item.rule, "labelstudio_tasks": _task_states(recipients)},
+    recorder(ctx, session, RETENTION).record(
+        Action.RETENTION_LABELSTUDIO_TASKS,
+        entity=asset.id,
+        dataset=asset.dataset_id,
+        parameters={"rule": item.rule, "labelstudio_tasks": _task_states(recipients)},
     )
     return True
 
@@ -320,15 +318,10 @@ def _delete_vault_entry(ctx: GatewayContext, session: Session, item: DueItem) ->
     if entry is None:  # a concurrent run took it
         return False
     session.delete(entry)
-    append(
-        session,
-        action="retention.vault_entry_deleted",
-        entity_type="vault_entry",
-        entity_id=item.entity_id,
-        dataset_id=item.dataset_id,
-        actor=RETENTION,
-        now=ctx.clock(),
-        region=ctx.settings.region,
+    recorder(ctx, session, RETENTION).record(
+        Action.RETENTION_VAULT_ENTRY_DELETED,
+        entity=item.entity_id,
+        dataset=item.dataset_id,
         parameters={"rule": item.rule, "field": entry.field},
     )
     return True
@@ -339,19 +332,3 @@ def _task_states(recipients: list[dict[str, object]]) -> dict[str, int]:
     for r in recipients:
         counts[str(r["state"])] = counts.get(str(r["state"]), 0) + 1
     return counts
-
-
-def _append(
-    ctx: GatewayContext, session: Session, asset: Asset, action: str, params: dict[str, Any]
-) -> None:
-    append(
-        session,
-        action=action,
-        entity_type="asset",
-        entity_id=asset.id,
-        dataset_id=asset.dataset_id,
-        actor=RETENTION,
-        now=ctx.clock(),
-        region=ctx.settings.region,
-        parameters=params,
-    )

@@ -17,7 +17,7 @@ from sqlmodel import Session, col, func, select
 from gateway.context import GatewayContext
 from gateway.datasets import get_dataset
 from gateway.errors import NotFound
-from gateway.lineage import Actor, append
+from gateway.lineage import Action, Actor, recorder
 from gateway.models import Dataset, PolicyVersion
 from gateway.policy.components import refuse_missing_components
 from gateway.policy.document import canonical_document, diff_documents, policy_digest
@@ -26,7 +26,6 @@ from gateway.policy.governing import DEFAULT_POLICY_NAME, governing_policy
 from gateway.policy.schema import PolicyDocument
 from gateway.policy.tables import refuse_changes_after_activation
 from gateway.policy.weakening import (
-    ACKNOWLEDGED_ACTION,
     require_acknowledged,
     weakened_protections,
 )
@@ -92,14 +91,9 @@ def store_version(
     )
     session.add(row)
     session.flush()
-    append(
-        session,
-        action="policy.version_created",
-        entity_type="policy",
-        entity_id=row.id,
-        actor=actor,
-        now=now,
-        region=ctx.settings.region,
+    recorder(ctx, session, actor, now=now).record(
+        Action.POLICY_VERSION_CREATED,
+        entity=row.id,
         outputs={"policy_sha256": digest},
         parameters={"policy": row.name, "policy_version": row.version},
     )
@@ -169,14 +163,9 @@ def activate(
         row.activated_at = now
         session.add(row)
         session.flush()
-        append(
-            session,
-            action="policy.activated",
-            entity_type="policy",
-            entity_id=row.id,
-            actor=actor,
-            now=now,
-            region=ctx.settings.region,
+        recorder(ctx, session, actor, now=now).record(
+            Action.POLICY_ACTIVATED,
+            entity=row.id,
             parameters={
                 "policy": row.name,
                 "policy_version": row.version,
@@ -200,15 +189,10 @@ def _record_weakening(
     actor: Actor,
     dataset: Dataset | None,
 ) -> None:
-    append(
-        session,
-        action=ACKNOWLEDGED_ACTION,
-        entity_type="policy",
-        entity_id=row.id,
-        dataset_id=dataset.id if dataset is not None else None,
-        actor=actor,
-        now=ctx.clock(),
-        region=ctx.settings.region,
+    recorder(ctx, session, actor).record(
+        Action.POLICY_WEAKENING_ACKNOWLEDGED,
+        entity=row.id,
+        dataset=dataset.id if dataset is not None else None,
         parameters={
             "policy": row.name,
             "policy_version": row.version,
@@ -241,15 +225,10 @@ def bind_dataset(
     dataset.policy_version_id = row.id
     session.add(dataset)
     session.flush()
-    append(
-        session,
-        action="dataset.policy_bound",
-        entity_type="dataset",
-        entity_id=dataset.id,
-        dataset_id=dataset.id,
-        actor=actor,
-        now=ctx.clock(),
-        region=ctx.settings.region,
+    recorder(ctx, session, actor).record(
+        Action.DATASET_POLICY_BOUND,
+        entity=dataset.id,
+        dataset=dataset.id,
         inputs={"previous": before.reference()},
         outputs={"policy_version_id": row.id, "policy_sha256": row.digest},
         parameters={"policy": row.name, "policy_version": row.version, "changed": changed},

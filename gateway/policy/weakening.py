@@ -11,7 +11,6 @@ from gateway.policy.errors import WeakeningNotAcknowledged
 from gateway.policy.schema import PolicyDocument
 
 PROTECTIONS = ("faces", "plates", "leak_check")
-ACKNOWLEDGED_ACTION = "policy.weakening_acknowledged"
 
 
 def weakened_protections(doc: PolicyDocument) -> list[str]:

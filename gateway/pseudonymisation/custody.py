@@ -21,7 +21,7 @@ from gateway.context import GatewayContext
 from gateway.db import transaction
 from gateway.errors import NotFound
 from gateway.keys import KeyPurpose, asset_aad
-from gateway.lineage import Actor, append
+from gateway.lineage import Action, Actor, recorder
 from gateway.models import Asset, AssetState, Dataset, DatasetKey, Job, JobState
 from gateway.policy.derived import candidate_key_versions
 from gateway.policy.enforcement import reseal_clearance
@@ -43,7 +43,7 @@ def rotate_dataset_key(ctx: GatewayContext, dataset_id: str, *, actor: Actor) ->
         _record(
             ctx,
             session,
-            "dataset-key.rotated",
+            Action.DATASET_KEY_ROTATED,
             dataset_id,
             actor,
             {"from": previous, "to": version},
@@ -76,7 +76,7 @@ def reencrypt_dataset(ctx: GatewayContext, dataset_id: str, *, actor: Actor) -> 
         _record(
             ctx,
             session,
-            "dataset-key.reencrypted",
+            Action.DATASET_KEY_REENCRYPTED,
             dataset_id,
             actor,
             {"assets": moved, "retired_versions": retired},
@@ -207,7 +207,7 @@ def shred_dataset(
             "jobs_cancelled": cancelled,
             "reason": reason,
         }
-        _record(ctx, session, "dataset.crypto-shredded", dataset_id, actor, params)
+        _record(ctx, session, Action.DATASET_CRYPTO_SHREDDED, dataset_id, actor, params)
     deleted = sum(1 for blob in blobs if ctx.store.delete(blob))
     for blob in candidates:
         ctx.store.delete(blob)
@@ -262,19 +262,11 @@ def _dataset(session: Session, dataset_id: str) -> Dataset:
 def _record(
     ctx: GatewayContext,
     session: Session,
-    action: str,
+    action: Action,
     dataset_id: str,
     actor: Actor,
     params: dict[str, object],
 ) -> None:
-    append(
-        session,
-        action=action,
-        entity_type="dataset",
-        entity_id=dataset_id,
-        dataset_id=dataset_id,
-        actor=actor,
-        now=ctx.clock(),
-        region=ctx.settings.region,
-        parameters=params,
+    recorder(ctx, session, actor).record(
+        action, entity=dataset_id, dataset=dataset_id, parameters=params
     )

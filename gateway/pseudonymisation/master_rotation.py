@@ -30,7 +30,7 @@ from gateway.keys import (
     gateway_secret_aad,
     pending_key_file,
 )
-from gateway.lineage import Actor, append
+from gateway.lineage import Action, Actor, recorder
 from gateway.lineage.signing import all_keys, rewrap_signing_keys
 from gateway.models import DatasetKey, GatewaySecret
 from gateway.pseudonymisation.dataset_secrets import dataset_secret_aad
@@ -53,14 +53,9 @@ def rotate_master_key(ctx: GatewayContext, *, actor: Actor, reason: str) -> dict
     _write_key_file(pending_key_file(path), secret)
     with transaction(ctx.engine) as session:
         counts = rewrap_all(session, ctx.keys, new=new)
-        append(
-            session,
-            action="master-key.rotated",
-            entity_type="key",
-            entity_id=new.key_id,
-            actor=actor,
-            now=ctx.clock(),
-            region=ctx.settings.region,
+        recorder(ctx, session, actor).record(
+            Action.MASTER_KEY_ROTATED,
+            entity=new.key_id,
             inputs={"previous_master_key_id": old.key_id},
             parameters={"reason": reason, **{f"rewrapped_{k}": v for k, v in counts.items()}},
         )
@@ -231,14 +226,9 @@ def rotate_region_key(ctx: GatewayContext, *, actor: Actor, reason: str) -> dict
             "dataset_keys": _rewrap_dataset_keys(session, ctx.keys, new, only=mine),
             "dataset_secrets": _rewrap_dataset_secrets(session, ctx.keys, new, only=mine),
         }
-        append(
-            session,
-            action="master-key.rotated",
-            entity_type="key",
-            entity_id=new.key_id,
-            actor=actor,
-            now=ctx.clock(),
-            region=ctx.settings.region,
+        recorder(ctx, session, actor).record(
+            Action.MASTER_KEY_ROTATED,
+            entity=new.key_id,
             inputs={"key_service_region": region},
             parameters={"reason": reason, **{f"rewrapped_{k}": v for k, v in counts.items()}},
         )

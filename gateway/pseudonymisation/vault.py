@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 from gateway import crypto
 from gateway.context import GatewayContext
 from gateway.errors import Forbidden, InvalidRequest, NotFound
-from gateway.lineage import Actor, append
+from gateway.lineage import Action, Actor, recorder
 from gateway.models import Role
 from gateway.pseudonymisation.dataset_secrets import (
     SecretPurpose,
@@ -103,15 +103,10 @@ def read_vault(
         key=key,
         aad=vault_aad(dataset_id, entry.field, pseudonym, entry.key_version),
     ).decode("utf-8")
-    append(
-        session,
-        action="vault.read",
-        entity_type="pseudonym",
-        entity_id=pseudonym,
-        dataset_id=dataset_id,
-        actor=actor,
-        now=ctx.clock(),
-        region=ctx.settings.region,
+    recorder(ctx, session, actor).record(
+        Action.VAULT_READ,
+        entity=pseudonym,
+        dataset=dataset_id,
         parameters={"purpose": stated, "field": entry.field, "role": role.value},
     )
     return Disclosure(dataset_id, pseudonym, entry.field, value)

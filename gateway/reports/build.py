@@ -20,7 +20,7 @@ from gateway.context import GatewayContext
 from gateway.datasets import get_dataset, list_datasets
 from gateway.db import transaction
 from gateway.errors import IntegrityFailure, InvalidRequest
-from gateway.lineage import Actor, append
+from gateway.lineage import Action, Actor, recorder
 from gateway.lineage.canonical import canonical_json
 from gateway.lineage.ledger import drain
 from gateway.lineage.signing import (
@@ -217,15 +217,10 @@ def _sign_and_record(
 ) -> SignedReport:
     payload = report.model_dump(mode="json")
     envelope = SignatureEnvelope.model_validate(sign_document(ctx, session, payload))
-    append(
-        session,
-        action="report.generated",
-        entity_type="report",
-        entity_id=report.report_id,
-        dataset_id=dataset_id,
-        actor=actor,
-        now=ctx.clock(),
-        region=ctx.settings.region,
+    recorder(ctx, session, actor).record(
+        Action.REPORT_GENERATED,
+        entity=report.report_id,
+        dataset=dataset_id,
         outputs={"report_sha256": hashlib.sha256(canonical_json(payload)).hexdigest()},
         parameters={"schema": report.report_schema, "key_id": envelope.key_id},
     )

@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy import Integer, cast, distinct, func, select
 from sqlmodel import Session, col
 
-from gateway.models import Asset, AssetState, Detection, LineageRecord
+from gateway.lineage.actions import REDACTION_RUNS, Action
+from gateway.models import Asset, Detection, LineageRecord
 from gateway.reports.model import Count, DetectorUse, RecallFigure
 from gateway.reports.query import Scope, counts, grouped, json_text, run
 from gateway.review.models import ReviewItem, ReviewReason
@@ -86,7 +87,7 @@ def assets_with_regions(session: Session, scope: Scope) -> int:
     return int(run(session, stmt).scalar_one())
 
 
-def reason_codes(session: Session, scope: Scope, *, action: str) -> list[Count]:
+def reason_codes(session: Session, scope: Scope, *, action: Action) -> list[Count]:
     """Reason codes of quarantines/rejections, from the lineage records (codes only)."""
     code = json_text(session, col(LineageRecord.payload), "parameters", "reasons")
     stmt = scope.lineage(grouped(code, col(LineageRecord.action) == action))
@@ -110,9 +111,7 @@ def regions_recorded(session: Session, scope: Scope) -> list[Count]:
         set(REDACTION_LABELS)
         | {str(v) for v in run(session, select(col(Detection.label)).distinct()).scalars()}
     )
-    done = col(LineageRecord.action).in_(
-        [f"asset.{AssetState.RELEASED.value}", f"asset.{AssetState.QUARANTINED.value}"]
-    )
+    done = col(LineageRecord.action).in_(REDACTION_RUNS)
     payload = col(LineageRecord.payload)
     sums = [
         func.sum(cast(json_text(session, payload, "parameters", "regions", label), Integer))
@@ -131,9 +130,7 @@ def regions_recorded(session: Session, scope: Scope) -> list[Count]:
 
 def tools_and_policies(session: Session, scope: Scope) -> tuple[list[str], list[str]]:
     """Distinct detector/model versions and redaction policy digests the pipeline recorded."""
-    done = col(LineageRecord.action).in_(
-        [f"asset.{AssetState.RELEASED.value}", f"asset.{AssetState.QUARANTINED.value}"]
-    )
+    done = col(LineageRecord.action).in_(REDACTION_RUNS)
     tools_json = json_text(session, col(LineageRecord.payload), "parameters", "tools")
     digest = json_text(session, col(LineageRecord.payload), "parameters", "redaction_policy_sha256")
     tools: set[str] = set()

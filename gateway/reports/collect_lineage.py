@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import base64
 import importlib.util
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from gateway.errors import IntegrityFailure
 from gateway.lineage import verify_chain
+from gateway.lineage.actions import RESIDENCY_REFUSALS, Action
 from gateway.lineage.live import verify_for_report
 from gateway.lineage.tables import LineageCheckpoint, LineageSigningKey
 from gateway.models import LineageHead, LineageRecord
@@ -27,9 +29,6 @@ from gateway.reports.query import Scope, as_utc, counts, grouped, iso, json_text
 
 if TYPE_CHECKING:
     from gateway.context import GatewayContext
-
-DELETION_ACTIONS = ("asset.original_deleted", "asset.expired", "asset.erased")
-RETENTION_PREFIXES = ("retention.", "erasure.")
 
 
 def actions(session: Session, scope: Scope) -> list[Count]:
@@ -59,18 +58,13 @@ def storage_regions(session: Session, scope: Scope) -> list[Count]:
         json_text(session, payload, "parameters", "storage_region"),
         json_text(session, payload, "region"),
     )
-    received = col(LineageRecord.action) == "asset.received"
+    received = col(LineageRecord.action) == Action.ASSET_RECEIVED
     return counts(session, scope.lineage(grouped(region, received)))
 
 
-def events(session: Session, scope: Scope, *, names: list[str]) -> list[RetentionEvent]:
-    """Count, first and last time of each action whose name is listed or starts with a
-    listed prefix (a prefix ends with '.')."""
-    exact = [n for n in names if not n.endswith(".")]
-    prefixes = [n for n in names if n.endswith(".")]
-    matches: Any = col(LineageRecord.action).in_(exact)
-    for prefix in prefixes:
-        matches = matches | col(LineageRecord.action).startswith(prefix)
+def events(session: Session, scope: Scope, *, actions: Sequence[Action]) -> list[RetentionEvent]:
+    """Count, first and last time of each of these actions."""
+    matches = col(LineageRecord.action).in_(actions)
     stmt = scope.lineage(
         select(
             col(LineageRecord.action),
@@ -96,7 +90,7 @@ def blocked_transfers(session: Session, scope: Scope) -> list[Transfer]:
         json_text(session, payload, "parameters", "point"),
         json_text(session, payload, "parameters", "transfer_basis"),
     )
-    blocked = col(LineageRecord.action).in_(["residency.blocked", "residency.violation"])
+    blocked = col(LineageRecord.action).in_(RESIDENCY_REFUSALS)
     stmt = scope.lineage(select(*keys, func.count()).where(blocked).group_by(*keys))
     return [
         Transfer(

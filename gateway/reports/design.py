@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
+from gateway.lineage.actions import Action
 from gateway.models import AssetState
 from gateway.reports import leak_estimate as leak
 from gateway.reports.binomial import samples_needed
@@ -224,7 +225,7 @@ def dpia_inputs(facts: Facts, review: ReviewSection) -> list[GovernanceItem]:
                 f"Incidents: {len(facts.incidents)} recorded, {open_incidents} open; "
                 f"quarantined now: {facts.held(AssetState.QUARANTINED.value)}; transfers "
                 f"blocked: {sum(t.count for t in facts.blocked)}; vault reads: "
-                f"{_action_count(facts, 'vault.read')}.",
+                f"{_action_count(facts, Action.VAULT_READ)}.",
             ],
         ),
         GovernanceItem(

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
+from gateway.lineage.actions import DELETIONS, ERASURE, POLICY_CHANGES, RETENTION, Action
 from gateway.models import ApiKey, Asset, Dataset, DatasetKey
 from gateway.reports import collect_annotations as ls
 from gateway.reports import collect_assets as assets
@@ -121,26 +122,22 @@ def collect(
         detectors=assets.detector_use(session, scope),
         tools=tools,
         policy_digests=digests,
-        quarantine_reasons=assets.reason_codes(session, scope, action="asset.quarantined"),
-        rejection_reasons=assets.reason_codes(session, scope, action="asset.rejected"),
+        quarantine_reasons=assets.reason_codes(session, scope, action=Action.ASSET_QUARANTINED),
+        rejection_reasons=assets.reason_codes(session, scope, action=Action.ASSET_REJECTED),
         recall=recall,
         recall_source=recall_source,
         policies=policy.policy_versions(session, dataset, scope),
         current_policy=current,
         current_policy_source=source,
-        policy_actions=[
-            c
-            for c in lineage.actions(session, scope)
-            if c.key.startswith(("policy.", "dataset.policy"))
-        ],
+        policy_actions=[c for c in lineage.actions(session, scope) if c.key in POLICY_CHANGES],
         actions=lineage.actions(session, scope),
         span=lineage.record_span(session, scope),
         processing_regions=lineage.regions(session, scope),
         storage_regions=lineage.storage_regions(session, scope),
         recipients=ls.recipients(session, scope),
         blocked=lineage.blocked_transfers(session, scope),
-        deletions=lineage.events(session, scope, names=[*lineage.DELETION_ACTIONS, "retention."]),
-        erasures=lineage.events(session, scope, names=["erasure."]),
+        deletions=lineage.events(session, scope, actions=[*DELETIONS, *RETENTION]),
+        erasures=lineage.events(session, scope, actions=ERASURE),
         due=policy.due_next(session, dataset, current, now=now),
         holds=policy.legal_holds(session, dataset.id),
         erasure_register=policy.erasure_register(session, scope),

@@ -3,6 +3,7 @@ says so: a report never fills a gap with an assumption."""
 
 from __future__ import annotations
 
+from gateway.lineage.actions import Action
 from gateway.models import AssetState, LegalBasis
 from gateway.reports.collect_policy import chapter_v_only, classify_transfers
 from gateway.reports.facts import Facts
@@ -140,7 +141,7 @@ def security_measures(facts: Facts) -> list[SecurityMeasure]:
             evidence=f"{facts.held(AssetState.RELEASED.value)} asset(s) released after "
             f"redaction, {facts.held(AssetState.QUARANTINED.value)} quarantined; "
             f"re-identification vault entries held: {_counts(facts.vault_entries)}; "
-            f"vault reads recorded: {_action_count(facts, 'vault.read')}",
+            f"vault reads recorded: {_action_count(facts, Action.VAULT_READ)}",
         ),
         SecurityMeasure(
             measure="Access control (Art. 32(1)(b))",
@@ -171,7 +172,7 @@ def _policy_name(policy: PolicyVersionEntry) -> str:
     return f"{policy.name} v{policy.version}" if policy.version else policy.name
 
 
-def _action_count(facts: Facts, action: str) -> int:
+def _action_count(facts: Facts, action: Action) -> int:
     return next((c.count for c in facts.actions if c.key == action), 0)
 
 

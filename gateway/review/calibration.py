@@ -23,7 +23,7 @@ from gateway.context import GatewayContext
 from gateway.datasets import get_dataset
 from gateway.db import transaction
 from gateway.labelstudio.annotation_store import HeldAnnotation
-from gateway.lineage import Actor, append
+from gateway.lineage import Action, Actor, recorder
 from gateway.models import Asset, AssetState, Detection
 from gateway.policy.enforcement import (
     Clearance,
@@ -108,15 +108,10 @@ def _open(
     )
     session.add(row)
     session.flush()
-    append(
-        session,
-        action="review.calibration_opened",
-        entity_type="asset",
-        entity_id=asset.id,
-        dataset_id=dataset_id,
-        actor=actor,
-        now=now,
-        region=ctx.settings.region,
+    recorder(ctx, session, actor, now=now).record(
+        Action.REVIEW_CALIBRATION_OPENED,
+        entity=asset.id,
+        dataset=dataset_id,
         outputs={"redacted_sha256": asset.redacted_sha256 or ""},
         parameters={
             "review_item": row.id,
@@ -194,15 +189,10 @@ def close_calibration(
         visible: list[Any] = (row.details.get("calibration") or {}).get("visible", [])
         drawn = [(float(x), float(y), float(w), float(h)) for x, y, w, h in boxes]
         hit = planted_found(visible, drawn)
-        append(
-            session,
-            action="review.decided",
-            entity_type="asset",
-            entity_id=row.asset_id,
-            dataset_id=row.dataset_id,
-            actor=Actor("reviewer", who),
-            now=now,
-            region=ctx.settings.region,
+        recorder(ctx, session, Actor("reviewer", who), now=now).record(
+            Action.REVIEW_DECIDED,
+            entity=row.asset_id,
+            dataset=row.dataset_id,
             parameters={
                 "review_item": row.id,
                 "reviewer": who,

@@ -37,7 +37,7 @@ from gateway.labelstudio.removal import remove_asset_tasks
 from gateway.labelstudio.sync import sync_dataset
 from gateway.labelstudio.tables import Incident, IncidentKind
 from gateway.labelstudio.task_model import TaskField, claimed
-from gateway.lineage import Actor, append
+from gateway.lineage import Action, Actor, recorder
 from gateway.models import Asset, AssetState, AssetSync, Destination, Job, JobState, SyncState
 from gateway.pipeline import Redactor
 from gateway.review.calibration import close_calibration
@@ -279,15 +279,10 @@ def _withhold(
     assert fresh is not None  # noqa: S101
     fresh.incident_id = item.incident_id = incident.id
     session.add(fresh)
-    append(
-        session,
-        action="incident.opened",
-        entity_type="incident",
-        entity_id=incident.id,
-        dataset_id=asset.dataset_id,
-        actor=reviewer,
-        now=incident.opened_at,
-        region=ctx.settings.region,
+    recorder(ctx, session, reviewer, now=incident.opened_at).record(
+        Action.INCIDENT_OPENED,
+        entity=incident.id,
+        dataset=asset.dataset_id,
         inputs={"asset_id": asset.id},
         parameters={"kind": incident.kind, "findings": findings, "review_item": item.id},
     )

@@ -22,7 +22,7 @@ from gateway.labelstudio.client import LabelStudioClient, RetryPolicy
 from gateway.labelstudio.destinations import connect, get_destination, open_secrets
 from gateway.labelstudio.projects import webhook_url
 from gateway.labelstudio.task_model import TaskData, TaskField
-from gateway.lineage import Actor, append
+from gateway.lineage import Action, Actor, recorder
 from gateway.models import Asset, Dataset, Destination, Detection
 from gateway.policy.enforcement import EnforcementPoint, enforce_residency
 from gateway.pseudonymisation.policy import PseudonymField
@@ -59,7 +59,12 @@ def set_review_destination(
     session.add(row)
     session.flush()
     _record(
-        ctx, session, dataset.id, "review.destination_set", actor, destination_id=destination.id
+        ctx,
+        session,
+        dataset.id,
+        Action.REVIEW_DESTINATION_SET,
+        actor,
+        destination_id=destination.id,
     )
     return row
 
@@ -91,7 +96,7 @@ def add_reviewer(
         row = Reviewer(dataset_id=dataset.id, pseudonym=name, added_by=_who(actor))
     row.added_at, row.removed_at = ctx.clock(), None
     session.add(row)
-    _record(ctx, session, dataset.id, "review.reviewer_added", actor, reviewer=name)
+    _record(ctx, session, dataset.id, Action.REVIEW_REVIEWER_ADDED, actor, reviewer=name)
     return row
 
 
@@ -106,7 +111,7 @@ def remove_reviewer(
         raise NotFound("no such reviewer of this dataset", reviewer=pseudonym_)
     row.removed_at = ctx.clock()
     session.add(row)
-    _record(ctx, session, dataset.id, "review.reviewer_removed", actor, reviewer=pseudonym_)
+    _record(ctx, session, dataset.id, Action.REVIEW_REVIEWER_REMOVED, actor, reviewer=pseudonym_)
 
 
 REVIEW_PULL_LOOP = "review-pull"
@@ -175,7 +180,7 @@ def push_review_tasks(
                     ctx,
                     session,
                     dataset.id,
-                    "review.tasks_created",
+                    Action.REVIEW_TASKS_CREATED,
                     actor,
                     project_id=pushed.project_id,
                     items=pushed.created,
@@ -252,7 +257,9 @@ def _ensure_project(
             assert row is not None  # noqa: S101 (the mapping is never deleted)
             row.webhook_id = project.webhook_id = hook
             session.add(row)
-            _record(ctx, session, dataset.id, "review.webhook_registered", actor, webhook_id=hook)
+            _record(
+                ctx, session, dataset.id, Action.REVIEW_WEBHOOK_REGISTERED, actor, webhook_id=hook
+            )
     if REVIEW_VIEW not in client.view_titles(project_id):
         client.create_view(
             project_id, title=REVIEW_VIEW, hidden_columns=list(HIDDEN_REVIEW_COLUMNS)
@@ -280,7 +287,9 @@ def _created_project(
         assert row is not None  # noqa: S101 (the mapping is never deleted)
         row.project_id = project.project_id = project_id
         session.add(row)
-        _record(ctx, session, dataset.id, "review.project_created", actor, project_id=project_id)
+        _record(
+            ctx, session, dataset.id, Action.REVIEW_PROJECT_CREATED, actor, project_id=project_id
+        )
     return project_id
 
 
@@ -305,16 +314,13 @@ def _who(actor: Actor) -> str:
 
 
 def _record(
-    ctx: GatewayContext, session: Session, dataset_id: str, action: str, actor: Actor, **params: Any
+    ctx: GatewayContext,
+    session: Session,
+    dataset_id: str,
+    action: Action,
+    actor: Actor,
+    **params: Any,
 ) -> None:
-    append(
-        session,
-        action=action,
-        entity_type="dataset",
-        entity_id=dataset_id,
-        dataset_id=dataset_id,
-        actor=actor,
-        now=ctx.clock(),
-        region=ctx.settings.region,
-        parameters=params,
+    recorder(ctx, session, actor).record(
+        action, entity=dataset_id, dataset=dataset_id, parameters=params
     )

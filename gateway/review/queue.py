@@ -15,7 +15,7 @@ from gateway.context import GatewayContext
 from gateway.datasets import get_dataset
 from gateway.errors import Conflict, IntegrityFailure, InvalidRequest, NotFound
 from gateway.labelstudio.tables import Incident
-from gateway.lineage import Actor, append
+from gateway.lineage import Action, Actor, recorder
 from gateway.lineage.checkpoints import create_checkpoint, get_checkpoint, verify_checkpoint
 from gateway.lineage.signing import public_keys
 from gateway.models import Asset, AssetState
@@ -98,15 +98,10 @@ def open_item(
         original_available=available,
     )
     session.add(item)
-    append(
-        session,
-        action="review.opened",
-        entity_type="asset",
-        entity_id=asset.id,
-        dataset_id=asset.dataset_id,
-        actor=actor,
-        now=item.opened_at,
-        region=ctx.settings.region,
+    recorder(ctx, session, actor, now=item.opened_at).record(
+        Action.REVIEW_OPENED,
+        entity=asset.id,
+        dataset=asset.dataset_id,
         parameters={
             "review_item": item.id,
             "reason": reason.value,
@@ -212,15 +207,10 @@ def sample_released(
         drawn_at=ctx.clock(),
     )
     session.add(sample)
-    append(
-        session,
-        action="review.sample_drawn",
-        entity_type="dataset",
-        entity_id=dataset.id,
-        dataset_id=dataset.id,
-        actor=actor,
-        now=sample.drawn_at,
-        region=ctx.settings.region,
+    recorder(ctx, session, actor, now=sample.drawn_at).record(
+        Action.REVIEW_SAMPLE_DRAWN,
+        entity=dataset.id,
+        dataset=dataset.id,
         inputs={"assets": population},
         outputs={"drawn": sample.drawn},
         parameters={

@@ -12,7 +12,7 @@ from gateway.context import GatewayContext
 from gateway.db import transaction
 from gateway.labelstudio.annotation_store import HeldAnnotation
 from gateway.labelstudio.tables import Incident
-from gateway.lineage import Actor, append
+from gateway.lineage import Action, Actor, recorder
 from gateway.models import Asset
 from gateway.review.candidates import drop_reviewed_candidate
 from gateway.review.labelconfig import ReviewAnswer
@@ -44,15 +44,10 @@ def close_item(
         end_hold(ctx, session, row, actor=reviewer)
         drop_reviewed_candidate(ctx, session, row)
         close_incident(ctx, session, row, outcome, reviewer)
-        append(
-            session,
-            action="review.decided",
-            entity_type="asset",
-            entity_id=row.asset_id,
-            dataset_id=row.dataset_id,
-            actor=reviewer,
-            now=now,
-            region=ctx.settings.region,
+        recorder(ctx, session, reviewer, now=now).record(
+            Action.REVIEW_DECIDED,
+            entity=row.asset_id,
+            dataset=row.dataset_id,
             outputs={"redacted_sha256": asset.redacted_sha256 or "", "state": asset.state},
             parameters={
                 "review_item": row.id,
@@ -79,15 +74,10 @@ def close_incident(
         incident.closed_at = ctx.clock()
         incident.details = {**incident.details, "outcome": outcome.value, "review_item": item.id}
         session.add(incident)
-        append(
-            session,
-            action="incident.closed",
-            entity_type="incident",
-            entity_id=incident.id,
-            dataset_id=item.dataset_id,
-            actor=actor,
-            now=incident.closed_at,
-            region=ctx.settings.region,
+        recorder(ctx, session, actor, now=incident.closed_at).record(
+            Action.INCIDENT_CLOSED,
+            entity=incident.id,
+            dataset=item.dataset_id,
             parameters={"outcome": outcome.value, "review_item": item.id},
         )
 
@@ -123,15 +113,10 @@ def record_ignored(
             details={"review_item": item.id, "why": "not a reviewer of this dataset"},
         )
     )
-    append(
-        session,
-        action="review.decision_ignored",
-        entity_type="asset",
-        entity_id=item.asset_id,
-        dataset_id=item.dataset_id,
-        actor=Actor("annotator", who),
-        now=now,
-        region=ctx.settings.region,
+    recorder(ctx, session, Actor("annotator", who), now=now).record(
+        Action.REVIEW_DECISION_IGNORED,
+        entity=item.asset_id,
+        dataset=item.dataset_id,
         parameters={
             "review_item": item.id,
             "by": who,
@@ -149,15 +134,10 @@ def record_refusal(
         assert fresh is not None  # noqa: S101
         fresh.details = {**fresh.details, "refused": [*fresh.details.get("refused", []), ls_id]}
         session.add(fresh)
-        append(
-            session,
-            action="review.decision_refused",
-            entity_type="asset",
-            entity_id=item.asset_id,
-            dataset_id=item.dataset_id,
-            actor=Actor("reviewer", who),
-            now=ctx.clock(),
-            region=ctx.settings.region,
+        recorder(ctx, session, Actor("reviewer", who)).record(
+            Action.REVIEW_DECISION_REFUSED,
+            entity=item.asset_id,
+            dataset=item.dataset_id,
             parameters={
                 "review_item": item.id,
                 "requested": answer.decision.value if answer.decision else "",

@@ -17,7 +17,7 @@ from gateway.context import GatewayContext
 from gateway.db import transaction
 from gateway.errors import KeyCustodyRefused, KeyUnavailable, ResidencyViolation
 from gateway.jobs import REVIEW_PULL_KIND, SYNC_KIND
-from gateway.lineage import Actor, append
+from gateway.lineage import Action, Actor, recorder_at
 from gateway.models import Asset, Job, JobState
 from gateway.pipeline import Redactor, process_next
 from gateway.policy.enforcement import EnforcementPoint, enforce_residency
@@ -25,7 +25,6 @@ from gateway.sync_jobs import run_sync_job
 
 log = logging.getLogger(__name__)
 REFUSAL_RECORDED_ONCE_PER = timedelta(minutes=10)
-CUSTODY_REFUSED = "key.custody-refused"
 
 
 @dataclass
@@ -110,15 +109,10 @@ def refusal_for(rt: WorkerRuntime, asset: Asset) -> str | None:
 def record_custody_refusal(rt: WorkerRuntime, asset: Asset, exc: KeyCustodyRefused) -> None:
     log.warning("job refused: key custody", extra={"asset_id": asset.id, "code": exc.code})
     with transaction(rt.ctx.engine) as session:
-        append(
-            session,
-            action=CUSTODY_REFUSED,
-            entity_type="asset",
-            entity_id=asset.id,
-            dataset_id=asset.dataset_id,
-            actor=rt.actor,
-            now=rt.ctx.clock(),
-            region=rt.region,
+        recorder_at(session, actor=rt.actor, region=rt.region, now=rt.ctx.clock()).record(
+            Action.KEY_CUSTODY_REFUSED,
+            entity=asset.id,
+            dataset=asset.dataset_id,
             parameters={
                 "code": exc.code,
                 "worker_region": rt.region,

@@ -13,11 +13,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import col, select
 
-from gateway.asset_states import ORIGINAL_DELETED_ACTION
 from gateway.clock import utc_now
 from gateway.db import transaction
 from gateway.ingest import Upload, ingest_upload
-from gateway.lineage import Actor
+from gateway.lineage import Action, Actor
 from gateway.lineage.ledger import drain
 from gateway.main import create_app
 from gateway.models import Asset, AssetState, Job, JobState, LineageRecord
@@ -159,13 +158,13 @@ def test_kill_9_of_a_worker_mid_job_loses_and_duplicates_nothing(live, dataset, 
                 asset.created_at = utc_now() - timedelta(days=31)
                 s.add(asset)
         wait_for(
-            lambda: len(_actions(ctx, ORIGINAL_DELETED_ACTION)) == len(ids),
+            lambda: len(_actions(ctx, Action.ASSET_ORIGINAL_DELETED)) == len(ids),
             timeout=60,
             what="the scheduler to send retention and worker B to run it",
         )
     # the scheduler only sent it: the deletion ran as a task on worker B, in its region
     assert "deleted-" in (tmp_path / "b.log").read_text()
-    deleted = _actions(ctx, ORIGINAL_DELETED_ACTION)
+    deleted = _actions(ctx, Action.ASSET_ORIGINAL_DELETED)
     assert sorted(r["entity"]["id"] for r in deleted) == sorted(ids)  # once each
     assert {r["region"] for r in deleted} == {"eu-de"}
     jobs = {j.id: j for j in _jobs(ctx)}

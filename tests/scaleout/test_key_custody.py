@@ -13,10 +13,10 @@ from gateway.db import transaction
 from gateway.errors import KeyCustodyRefused
 from gateway.ingest import original_aad
 from gateway.keys import KeyPurpose
-from gateway.lineage import Actor
+from gateway.lineage import Action, Actor
 from gateway.models import Asset, DatasetKey, Job, JobState
 from gateway.scaleout.routing import HELD, queue_for
-from gateway.scaleout.tasks import CUSTODY_REFUSED, WorkerRuntime, run_woken_job
+from gateway.scaleout.tasks import WorkerRuntime, run_woken_job
 from gateway.scaleout.worker import WorkerMisconfigured, worker_queues, worker_region
 from tests.conftest import DATASET_SPEC
 from tests.gateway.test_jobs import ingest
@@ -122,7 +122,7 @@ def test_residency_allows_but_the_key_is_another_regions_so_the_worker_refuses(
             [job] = s.exec(select(Job)).all()
         rt = WorkerRuntime(ch, "ch-zh", NeverRedacts(), "ch-host:1:ch-zh")
         assert run_woken_job(rt, job.id) == "refused-key-custody"
-        [refusal] = lineage(ch, CUSTODY_REFUSED)
+        [refusal] = lineage(ch, Action.KEY_CUSTODY_REFUSED)
         assert refusal["entity"]["id"] == asset_id
         assert refusal["parameters"]["code"] == "key-custody-refused"
         assert refusal["parameters"]["wrapped_under"] == "kms:eu-de:1"

@@ -11,12 +11,11 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from gateway.asset_states import ORIGINAL_DELETED_ACTION
 from gateway.context import GatewayContext
 from gateway.datasets import DatasetSpec, create_dataset
 from gateway.db import transaction
 from gateway.ingest import Upload, ingest_upload
-from gateway.lineage import Actor
+from gateway.lineage import Action, Actor
 from gateway.models import Asset, AssetState
 from gateway.pipeline import drain
 from gateway.scaleout.periodic import run_retention_task
@@ -118,7 +117,7 @@ def test_each_region_deletes_only_its_own_buckets_blobs_once(
         run.join(timeout=60)
     assert sorted(answers) in (["busy", "deleted-1"], ["deleted-0", "deleted-1"]), answers
     assert eu_inner not in bucket_keys(moto_endpoint, buckets["eu-de"])
-    deleted = [(r["entity"]["id"], r["region"]) for r in lineage(eu, ORIGINAL_DELETED_ACTION)]
+    deleted = [(r["entity"]["id"], r["region"]) for r in lineage(eu, Action.ASSET_ORIGINAL_DELETED)]
     assert sorted(deleted) == sorted([(eu_asset.id, "eu-de"), (us_asset.id, "us-east")])
     with transaction(eu.engine) as s:  # the redacted copies stay (redacted_days=365)
         assets = s.exec(select(Asset)).all()
