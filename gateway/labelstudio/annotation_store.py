@@ -1,5 +1,5 @@
 """Storing what Label Studio holds: one annotation's result (exactly as received), its ids and
-the annotator as a keyed pseudonym (contract 5), never the raw object (Label Studio's carry
+the annotator as a keyed pseudonym, never the raw object (Label Studio's carry
 the annotator's e-mail in `created_username`). A confirmed privacy flag quarantines the asset
 and opens an incident. Annotations that cannot be stored become failed events (with a reason
 code and our own message, nothing of the annotation), picked up again by the pull."""

@@ -1,7 +1,7 @@
 """Label Studio destinations: where a dataset's tasks may go, and with which credentials.
 
 The access token and the per-destination webhook secret are sealed together under the master
-key (contract 3: aad `lpg/v1/destination-token/{id}`, column `token_sealed`, `master_key_id`),
+key (aad `lpg/v1/destination-token/{id}`, column `token_sealed`, `master_key_id`),
 never logged, never returned. Registering a destination proves that it answers and that the
 token works.
 """

@@ -3,7 +3,7 @@
 Idempotent and resumable: before each import the intent is recorded (AssetSync state
 `intent_recorded`, committed); after it the task ids are. A run that died in between is
 resumed by adopting the tasks Label Studio already holds, found by the gateway asset id in
-their data, so nothing is created twice. Residency is checked first (contract 1); a denied
+their data, so nothing is created twice. Residency is checked first (its Clearance); a denied
 sync raises `ResidencyViolation` naming the rule, and the attempt is recorded in lineage.
 """
 

@@ -1,5 +1,5 @@
 """Tables of the Label Studio sync: projects per destination and dataset, ontology versions,
-annotations that came back (contract 5), and incidents (annotator leak flags, quarantines)."""
+annotations that came back, and incidents (annotator leak flags, quarantines)."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ class LabelStudioProject(SQLModel, table=True):
 
 
 class Annotation(SQLModel, table=True):
-    """An annotation that came back from Label Studio (contract 5). `annotator` is a keyed
+    """An annotation that came back from Label Studio (docs/architecture.md). `annotator` is a keyed
     pseudonym (never the Label Studio e-mail or user id)."""
 
     __tablename__ = "annotation"

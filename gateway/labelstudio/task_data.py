@@ -1,4 +1,4 @@
-"""The data of one Label Studio task (contract 4): the signed URL of the redacted rendition,
+"""The data of one Label Studio task (TaskData): the signed URL of the redacted rendition,
 the gateway ids, and only pseudonymous, policy-allowed metadata. For a local-files
 destination the `image` is Label Studio's own local-files URL of an exported redacted copy."""
 

@@ -39,7 +39,7 @@ def datasets_in_scope(session: Session, flt: BundleFilter) -> list[str]:
 def check_export_residency(
     ctx: GatewayContext, session: Session, flt: BundleFilter, *, target_region: str, actor: Actor
 ) -> list[str]:
-    """Every dataset whose records leave must allow export to `target_region` (contract 1)."""
+    """Every dataset whose records leave must allow export to `target_region` (checked each)."""
     datasets = datasets_in_scope(session, flt)
     for dataset_id in datasets:
         enforce_residency(

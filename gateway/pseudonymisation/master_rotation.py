@@ -145,7 +145,7 @@ def _rewrap_signing_keys(session: Session, keys: KeyProvider, new: MasterKey) ->
 
 
 def _rewrap_destination_tokens(session: Session, keys: KeyProvider, new: MasterKey) -> int:
-    """Label Studio API tokens (contract 3): column `token_sealed`, aad names the destination."""
+    """Label Studio API tokens: column `token_sealed`, aad names the destination."""
     columns = {c["name"] for c in inspect(session.connection()).get_columns("destination")}
     if "master_key_id" not in columns:
         return 0

@@ -1,6 +1,6 @@
 """Label Studio side: recipients, annotations coming back, incidents.
 
-The `annotation` and `incident` tables belong to the Label Studio sync (contract 5); they are
+The `annotation` and `incident` tables belong to the Label Studio sync; they are
 read by name, so a report works in a build without them ("nothing recorded yet").
 """
 

@@ -87,7 +87,7 @@ class Released:
     dataset: Dataset
 
     def task(self, name: str, task_id: int = 1) -> dict[str, Any]:
-        """A task as the sync writes it (contract 4); the URL is never followed."""
+        """A task as the sync writes it (TaskData); the URL is never followed."""
         return {
             "id": task_id,
             "data": {
