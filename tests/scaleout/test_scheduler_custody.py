@@ -16,7 +16,6 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
-from gateway.asset_states import ORIGINAL_DELETED_ACTION
 from gateway.core.clock import utc_now
 from gateway.core.context import GatewayContext
 from gateway.core.db import transaction
@@ -44,6 +43,7 @@ from tests.storage.s3.conftest import bucket_entry, bucket_keys, buckets, moto_e
 __all__ = ["buckets", "moto_endpoint"]  # fixtures: moto's S3 server, a bucket per region
 
 pytestmark = [pytest.mark.db, pytest.mark.timeout(60)]
+ORIGINAL_DELETED = "asset.original_deleted"  # spelled out: the recorded value itself
 
 
 @pytest.fixture
@@ -206,7 +206,7 @@ def test_a_scheduler_with_the_gateway_credential_runs_the_whole_schedule(
             process(["scheduler"], env=sched_env, log=tmp_path / "scheduler.log"),
         ):
             wait_for(
-                lambda: len(lineage(eu, ORIGINAL_DELETED_ACTION)) == 2,
+                lambda: len(lineage(eu, ORIGINAL_DELETED)) == 2,
                 timeout=150,
                 what="each region's worker to run its retention",
             )
@@ -240,7 +240,7 @@ def test_a_scheduler_with_the_gateway_credential_runs_the_whole_schedule(
             with transaction(eu.engine) as s:
                 job = s.get(Job, pulled["job_id"])
                 assert job is not None and str(job.worker).endswith(":eu-de")
-        deleted = {r["entity"]["id"]: r["region"] for r in lineage(eu, ORIGINAL_DELETED_ACTION)}
+        deleted = {r["entity"]["id"]: r["region"] for r in lineage(eu, ORIGINAL_DELETED)}
         assert deleted == originals  # each by its own region's worker, once
         for region, name in buckets.items():
             assert not [k for k in bucket_keys(moto_endpoint, name) if "/original" in k], region
