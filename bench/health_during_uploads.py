@@ -34,15 +34,15 @@ import uvicorn
 from PIL import Image
 
 from gateway.apikeys import create_api_key
-from gateway.context import GatewayContext
+from gateway.core.context import GatewayContext
+from gateway.core.db import transaction
+from gateway.core.models import Role
+from gateway.core.settings import Settings
 from gateway.datasets import DatasetSpec, create_dataset
-from gateway.db import transaction
 from gateway.labelstudio.server import free_port
 from gateway.lineage import Actor
 from gateway.main import create_app
-from gateway.models import Role
 from gateway.pipeline import NotBuiltRedactor
-from gateway.settings import Settings
 
 RESULTS = Path(__file__).parent / "results"
 SIDE = 7000

@@ -26,9 +26,11 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import create_engine, text
 
-from gateway.context import GatewayContext
-from gateway.db import make_engine, migrate, transaction
-from gateway.keys import KeyProvider, LocalMasterKey
+from gateway.core.context import GatewayContext
+from gateway.core.db import make_engine, migrate, transaction
+from gateway.core.keys import KeyProvider, LocalMasterKey
+from gateway.core.settings import Settings
+from gateway.core.storage import LocalBlobStore
 from gateway.lineage import Actor, append
 from gateway.lineage.checkpoints import create_checkpoint
 from gateway.lineage.format.bundle import BUNDLE_SCHEMA, MANIFEST_SCHEMA, entries_digest
@@ -38,8 +40,6 @@ from gateway.lineage.format.keys import b64, fingerprint, key_id_for, public_raw
 from gateway.lineage.format.merkle import Frontier, leaf_hash
 from gateway.lineage.format.verify import Anchor, verify_bundle
 from gateway.lineage.ledger import drain
-from gateway.settings import Settings
-from gateway.storage import LocalBlobStore
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -75,14 +75,14 @@ def machine_info() -> dict[str, Any]:
 def release_photos(photos: list[Path] | None = None) -> tuple[Any, dict[str, str], str]:
     """A fresh gateway with the photos (default: the demo photos) ingested and redacted by the
     real engine."""
-    from gateway.context import GatewayContext
+    from gateway.core.context import GatewayContext
+    from gateway.core.db import transaction
+    from gateway.core.settings import Settings
     from gateway.datasets import DatasetSpec, create_dataset
-    from gateway.db import transaction
     from gateway.ingest import Upload, ingest_upload
     from gateway.lineage import Actor
     from gateway.pipeline import drain
     from gateway.redactor import IsolatedRedactor
-    from gateway.settings import Settings
 
     shutil.rmtree(OUT, ignore_errors=True)
     key = base64.b64encode(os.urandom(32)).decode()
@@ -105,7 +105,7 @@ def release_photos(photos: list[Path] | None = None) -> tuple[Any, dict[str, str
     ids: dict[str, str] = {}
     for photo in photos if photos is not None else sorted(PHOTOS.glob("*.jpg")):
         with transaction(ctx.engine) as s:
-            from gateway.models import Dataset
+            from gateway.core.models import Dataset
 
             dataset = s.get(Dataset, dataset_id)
             if dataset is None:
@@ -160,7 +160,7 @@ def main() -> None:
 
     from fastapi.testclient import TestClient
 
-    from gateway.models import Asset
+    from gateway.core.models import Asset
     from ml_backend.app import create_app
     from ml_backend.settings import ALL_SOURCES, MLBackendSettings
     from ml_backend.sources.loading import load_sources
@@ -181,7 +181,7 @@ def main() -> None:
     sources = load_sources(settings)
     load_ms = (time.perf_counter() - start) * 1000
 
-    from gateway.db import transaction
+    from gateway.core.db import transaction
 
     images: dict[str, np.ndarray] = {}
     with transaction(ctx.engine) as s:

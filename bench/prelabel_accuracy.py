@@ -126,8 +126,8 @@ def ground_truth(path: Path = GT_FILE) -> list[dict[str, Any]]:
 def redact_all(paths: list[Path]) -> list[np.ndarray]:
     """Each photo through a throw-away gateway and the real isolated engine (default policy)."""
     import bench.ml_backend as mlb
-    from gateway.db import transaction
-    from gateway.models import Asset
+    from gateway.core.db import transaction
+    from gateway.core.models import Asset
     from redaction.io import decode_image
     from redaction.policy import Limits
 

@@ -48,8 +48,8 @@ def predictions(paths: list[Path]) -> tuple[list[dict[str, Any]], list[bytes]]:
     from fastapi.testclient import TestClient
 
     import bench.ml_backend as mlb
-    from gateway.db import transaction
-    from gateway.models import Asset
+    from gateway.core.db import transaction
+    from gateway.core.models import Asset
     from ml_backend.app import create_app
     from ml_backend.settings import MLBackendSettings
     from ml_backend.sources.loading import load_sources

@@ -39,10 +39,13 @@ from sqlalchemy import insert
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gateway.context import GatewayContext  # noqa: E402
+from gateway.core.context import GatewayContext  # noqa: E402
+from gateway.core.db import make_engine, migrate, transaction  # noqa: E402
+from gateway.core.keys import KeyProvider, LocalMasterKey  # noqa: E402
+from gateway.core.models import Asset, AssetState, AssetSync, Destination, Detection  # noqa: E402
+from gateway.core.settings import Settings  # noqa: E402
+from gateway.core.storage import LocalBlobStore  # noqa: E402
 from gateway.datasets import DatasetSpec, create_dataset  # noqa: E402
-from gateway.db import make_engine, migrate, transaction  # noqa: E402
-from gateway.keys import KeyProvider, LocalMasterKey  # noqa: E402
 from gateway.labelstudio.tables import Annotation  # noqa: E402
 from gateway.lineage import Actor, append  # noqa: E402
 from gateway.lineage.checkpointer import Checkpointer  # noqa: E402
@@ -54,11 +57,8 @@ from gateway.lineage.live import (  # noqa: E402
     verify_options,
     with_own_key,
 )
-from gateway.models import Asset, AssetState, AssetSync, Destination, Detection  # noqa: E402
 from gateway.reports.build import generate_dataset_report  # noqa: E402
 from gateway.reports.render import ReportFormat, render  # noqa: E402
-from gateway.settings import Settings  # noqa: E402
-from gateway.storage import LocalBlobStore  # noqa: E402
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 ACTOR = Actor("system", "bench")

@@ -26,14 +26,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from gateway.context import GatewayContext
+from gateway.core.context import GatewayContext
+from gateway.core.db import transaction
+from gateway.core.settings import Settings
+from gateway.core.storage import BlobStore, LocalBlobStore
+from gateway.core.storage_s3 import S3BlobStore, s3_client
 from gateway.datasets import DatasetSpec, create_dataset
-from gateway.db import transaction
 from gateway.ingest import Upload, ingest_upload
 from gateway.lineage import Actor
-from gateway.settings import Settings
-from gateway.storage import BlobStore, LocalBlobStore
-from gateway.storage_s3 import S3BlobStore, s3_client
 
 RESULTS = Path(__file__).parent / "results"
 PHOTOS = Path(__file__).resolve().parents[1] / "gateway" / "demo_photos"

@@ -43,16 +43,16 @@ from PIL import Image, ImageOps
 from sqlalchemy import create_engine, text
 from sqlmodel import func, select
 
-from gateway.context import GatewayContext
+from gateway.core.context import GatewayContext
+from gateway.core.db import transaction
+from gateway.core.models import Dataset, Job, LineageRecord
+from gateway.core.settings import Settings
 from gateway.datasets import create_dataset
-from gateway.db import transaction
 from gateway.demo import DEMO_DATASET
 from gateway.ingest import Upload, ingest_upload
 from gateway.lineage import Actor
-from gateway.models import Dataset, Job, LineageRecord
 from gateway.pipeline import RedactionOutcome
 from gateway.processing import pending_jobs
-from gateway.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -664,7 +664,7 @@ def wait_until(condition: Callable[[], bool], *, timeout: float) -> None:
 
 
 def _ledger_writer(url: str, role: str, seconds: float, per_tx: int, out: Any) -> None:
-    from gateway.db import make_engine
+    from gateway.core.db import make_engine
     from gateway.lineage import append
 
     engine = make_engine(url)
@@ -705,7 +705,7 @@ def _lock_waits(engine: Any, stop: threading.Event, out: list[int]) -> None:
 
 
 def ledger(admin_url: str, *, seconds: float, per_tx: int, processes: int) -> dict[str, Any]:
-    from gateway.db import make_engine, migrate
+    from gateway.core.db import make_engine, migrate
     from gateway.lineage.ledger import drain, verify_chain
 
     roles = ["worker-1", "api-1", "worker-2", "api-2"][:processes]

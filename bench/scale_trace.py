@@ -80,12 +80,12 @@ def install() -> None:
     import kombu.message
     from celery import signals
 
-    import gateway.keys
+    import gateway.core.keys
+    import gateway.core.storage
     import gateway.pipeline
     import gateway.redactor
     import gateway.scaleout.tasks
     import gateway.scaleout.worker
-    import gateway.storage
 
     if os.environ.get(POOL_ENV):
         gateway.scaleout.worker.POOL = os.environ[POOL_ENV]  # type: ignore[misc]
@@ -103,8 +103,8 @@ def install() -> None:
     _wrap(gateway.scaleout.tasks, "refusal_for", "checks")
     _wrap(gateway.pipeline, "claim_job", "claim")
     _wrap(gateway.pipeline, "_record_outcome", "record")
-    _wrap(gateway.keys.KeyProvider, "dataset_key", "key")
-    for store in (gateway.storage.LocalBlobStore, gateway.storage.RegionalBlobStore):
+    _wrap(gateway.core.keys.KeyProvider, "dataset_key", "key")
+    for store in (gateway.core.storage.LocalBlobStore, gateway.core.storage.RegionalBlobStore):
         _wrap(store, "get", "blob")
     _wrap(gateway.redactor.IsolatedRedactor, "redact", "redact")
     signals.task_postrun.connect(lambda **_: mark("celery:postrun"), weak=False)

@@ -35,12 +35,12 @@ PROBE = (
 MAKE_BUNDLE = """
 import sys
 from pathlib import Path
-from gateway.context import GatewayContext
-from gateway.db import transaction
+from gateway.core.context import GatewayContext
+from gateway.core.db import transaction
 from gateway.lineage import Actor, append
 from gateway.lineage.bundle import BundleFilter, export_bundle
 from gateway.lineage.signing import ensure_signing_key
-from gateway.settings import Settings
+from gateway.core.settings import Settings
 
 out, n = Path(sys.argv[1]), int(sys.argv[2])
 ctx = GatewayContext.open(Settings(data_dir=out.parent / "data"), create_master_key=True,

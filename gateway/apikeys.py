@@ -10,11 +10,11 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from gateway import crypto
-from gateway.clock import as_utc
-from gateway.errors import Forbidden, NotAuthenticated, NotFound
+from gateway.core import crypto
+from gateway.core.clock import as_utc
+from gateway.core.errors import Forbidden, NotAuthenticated, NotFound
+from gateway.core.models import ApiKey, Role
 from gateway.lineage import Action, Actor, recorder_at
-from gateway.models import ApiKey, Role
 
 TOKEN_PREFIX = "lpg"  # noqa: S105 (a public prefix, not a secret)
 

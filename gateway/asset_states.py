@@ -15,9 +15,9 @@ from typing import Any
 
 from sqlmodel import Session
 
-from gateway.errors import InvalidStateTransition
+from gateway.core.errors import InvalidStateTransition
+from gateway.core.models import Asset, AssetState
 from gateway.lineage import Action, Actor, recorder_at
-from gateway.models import Asset, AssetState
 
 S = AssetState
 ALLOWED: dict[AssetState, frozenset[AssetState]] = {

@@ -35,14 +35,14 @@ from fastapi.concurrency import run_in_threadpool
 from sqlmodel import Session
 
 from gateway.apikeys import Principal
-from gateway.clock import as_utc
-from gateway.context import GatewayContext
+from gateway.core.clock import as_utc
+from gateway.core.context import GatewayContext
+from gateway.core.db import transaction
+from gateway.core.errors import Forbidden, InvalidRequest, NotFound
+from gateway.core.models import ApiKey, Asset, Dataset, Role
 from gateway.datasets import get_dataset
-from gateway.db import transaction
 from gateway.deps import Context, CurrentKey
-from gateway.errors import Forbidden, InvalidRequest, NotFound
 from gateway.lineage import Actor
-from gateway.models import ApiKey, Asset, Dataset, Role
 from gateway.policy.tables import LegalHold
 
 # Which role may create keys of which role. The four roles have no order: only an admin key

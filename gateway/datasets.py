@@ -9,11 +9,11 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlmodel import Session, col, select
 
-from gateway.context import GatewayContext
-from gateway.db import get_by_id_or_name
-from gateway.errors import Conflict
+from gateway.core.context import GatewayContext
+from gateway.core.db import get_by_id_or_name
+from gateway.core.errors import Conflict
+from gateway.core.models import Dataset, LegalBasis
 from gateway.lineage import Action, Actor, recorder
-from gateway.models import Dataset, LegalBasis
 from gateway.pseudonymisation.dataset_secrets import create_dataset_secrets
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,99}$")

@@ -10,22 +10,22 @@ from rich.progress import Progress
 from rich.table import Table
 from sqlmodel import select
 
-from gateway.context import GatewayContext
+from gateway.core.context import GatewayContext
+from gateway.core.db import transaction
+from gateway.core.models import Asset, Dataset, Detection, LegalBasis
+from gateway.core.settings import Settings
+from gateway.core.storage import get_cleared
 from gateway.datasets import DatasetSpec, create_dataset
-from gateway.db import transaction
 from gateway.ingest_dir import ingest_directory
 from gateway.lineage import Actor, verify_chain
 from gateway.lineage.checkpoints import create_checkpoint
 from gateway.lineage.ledger import drain
 from gateway.lineage.live import verify_live_ledger, verify_options, with_own_key
 from gateway.lineage.signing import ensure_signing_key
-from gateway.models import Asset, Dataset, Detection, LegalBasis
 from gateway.policy.enforcement import EnforcementPoint, enforce_residency
 from gateway.processing import process_pending
 from gateway.reports.demo_reports import write_demo_reports
-from gateway.settings import Settings
 from gateway.shipped import shipped_path
-from gateway.storage import get_cleared
 
 PHOTOS = shipped_path("demo_photos")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff"}

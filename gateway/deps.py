@@ -10,10 +10,10 @@ from sqlmodel import Session
 
 from gateway.apikeys import Principal, authenticate
 from gateway.background import Supervisor
-from gateway.context import GatewayContext
-from gateway.db import transaction
-from gateway.errors import NotAuthenticated
-from gateway.models import Role
+from gateway.core.context import GatewayContext
+from gateway.core.db import transaction
+from gateway.core.errors import NotAuthenticated
+from gateway.core.models import Role
 
 
 def get_context(request: Request) -> GatewayContext:

@@ -13,8 +13,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from gateway.background import Supervisor
-from gateway.models import Job
-from gateway.storage import BlobStore, probe_key
+from gateway.core.models import Job
+from gateway.core.storage import BlobStore, probe_key
 
 PROBE_PREFIX = "health"
 

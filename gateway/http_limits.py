@@ -28,8 +28,8 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.api.contract import WWW_AUTHENTICATE
-from gateway.errors import PROBLEM, GatewayError, NotAuthenticated
-from gateway.settings import Settings
+from gateway.core.errors import PROBLEM, GatewayError, NotAuthenticated
+from gateway.core.settings import Settings
 
 MIB = 1024 * 1024
 DEFAULT_BODY_LIMIT = 1 * MIB  # JSON documents: datasets, policies, keys, erasure requests

@@ -15,16 +15,16 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from gateway import crypto
-from gateway.context import GatewayContext
-from gateway.keys import DatasetKeyMaterial, KeyPurpose, asset_aad
+from gateway.core import crypto
+from gateway.core.context import GatewayContext
+from gateway.core.keys import DatasetKeyMaterial, KeyPurpose, asset_aad
+from gateway.core.models import Asset, AssetState, Dataset, Job, JobState
+from gateway.core.storage import located_key, original_key, put_cleared
 from gateway.lineage import Action, Actor, recorder
-from gateway.models import Asset, AssetState, Dataset, Job, JobState
 from gateway.policy.enforcement import EnforcementPoint, enforce_residency, storage_region
 from gateway.pseudonymisation.dataset_secrets import content_digest_key
 from gateway.pseudonymisation.facts import facts_json
 from gateway.pseudonymisation.task_meta import remember_identifiers
-from gateway.storage import located_key, original_key, put_cleared
 from redaction.errors import InputError
 from redaction.io import decode_image
 from redaction.policy import Limits

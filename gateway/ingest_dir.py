@@ -10,13 +10,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gateway.context import GatewayContext
+from gateway.core.context import GatewayContext
+from gateway.core.db import transaction
+from gateway.core.errors import NotFound
+from gateway.core.models import AssetState
 from gateway.datasets import get_dataset
-from gateway.db import transaction
-from gateway.errors import NotFound
 from gateway.ingest import IngestOutcome, Upload, ingest_upload
 from gateway.lineage import Actor
-from gateway.models import AssetState
 
 CLI = Actor("cli", "ingest")
 Progress = Callable[[int, int], None]

@@ -20,16 +20,16 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from gateway import crypto
-from gateway.context import GatewayContext
+from gateway.core import crypto
+from gateway.core.context import GatewayContext
+from gateway.core.db import transaction
+from gateway.core.errors import GatewayError, InvalidRequest, NotFound
+from gateway.core.models import Dataset, IngestedObject
+from gateway.core.storage_s3 import StorageOutage, translated
 from gateway.datasets import get_dataset
-from gateway.db import transaction
-from gateway.errors import GatewayError, InvalidRequest, NotFound
 from gateway.ingest import Upload, ingest_upload
 from gateway.ingest_dir import CLI, IngestSummary, Progress, Skipped, count_outcome
-from gateway.models import Dataset, IngestedObject
 from gateway.pseudonymisation.dataset_secrets import content_digest_key
-from gateway.storage_s3 import StorageOutage, translated
 
 
 class IngestSourceUnavailable(GatewayError):

@@ -20,8 +20,8 @@ from sqlalchemy import Engine, and_, func, or_, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import Session, col, select
 
-from gateway.clock import Clock
-from gateway.models import Job, JobState
+from gateway.core.clock import Clock
+from gateway.core.models import Job, JobState
 
 log = logging.getLogger(__name__)
 REDACT_KIND = "redact"  # one asset's redaction

@@ -29,13 +29,13 @@ from gateway.api.contract import install_contract
 from gateway.api.docs import install_offline_docs
 from gateway.api.problems import install_problem_handlers
 from gateway.background import Supervisor
-from gateway.context import GatewayContext
-from gateway.errors import PROBLEM, ServiceUnavailable
+from gateway.core.context import GatewayContext
+from gateway.core.errors import PROBLEM, ServiceUnavailable
+from gateway.core.settings import Settings
 from gateway.http_limits import install_request_guard
 from gateway.logs import request_context
 from gateway.redaction_step import RedactorFactory
 from gateway.redactor import IsolatedRedactor
-from gateway.settings import Settings
 from gateway.workers import background_supervisor
 
 log = logging.getLogger(__name__)

@@ -25,7 +25,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
-from gateway.models import Job, JobState, LineageHead
+from gateway.core.models import Job, JobState, LineageHead
 
 log = logging.getLogger(__name__)
 CONTENT_TYPE = CONTENT_TYPE_LATEST

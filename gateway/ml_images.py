@@ -15,15 +15,15 @@ from dataclasses import dataclass
 
 from sqlmodel import Session
 
-from gateway import crypto
 from gateway.apikeys import Principal
-from gateway.context import GatewayContext
-from gateway.errors import IntegrityFailure, InvalidRequest, NotFound
+from gateway.core import crypto
+from gateway.core.context import GatewayContext
+from gateway.core.errors import IntegrityFailure, InvalidRequest, NotFound
+from gateway.core.models import Asset, AssetState, Role
+from gateway.core.storage import get_cleared
 from gateway.lineage import Action, recorder_at
 from gateway.lineage.actions import ML_USES
-from gateway.models import Asset, AssetState, Role
 from gateway.policy.enforcement import EnforcementPoint, enforce_residency
-from gateway.storage import get_cleared
 
 REGION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 MEDIA_TYPES = {"jpg": "image/jpeg", "jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}

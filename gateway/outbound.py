@@ -29,7 +29,7 @@ from typing import Any
 import httpcore
 import httpx
 
-from gateway.errors import GatewayError
+from gateway.core.errors import GatewayError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], list[str]]

@@ -23,11 +23,14 @@ from typing import Any
 
 from sqlmodel import Session, col, delete
 
-from gateway import crypto
 from gateway.asset_states import transition
-from gateway.context import GatewayContext
-from gateway.db import transaction
-from gateway.errors import GatewayError, ResidencyViolation
+from gateway.core import crypto
+from gateway.core.context import GatewayContext
+from gateway.core.db import transaction
+from gateway.core.errors import GatewayError, ResidencyViolation
+from gateway.core.keys import KeyPurpose
+from gateway.core.models import Asset, AssetState, Detection, Job, JobState
+from gateway.core.storage import StorageRegionUnavailable, located_key, put_cleared, redacted_key
 from gateway.ingest import original_aad
 from gateway.jobs import (
     REDACT_KIND,
@@ -39,10 +42,8 @@ from gateway.jobs import (
     settle,
     spent,
 )
-from gateway.keys import KeyPurpose
 from gateway.lineage import Actor
 from gateway.metrics import JOB_SECONDS, JOBS, QUARANTINES, observe_redaction
-from gateway.models import Asset, AssetState, Detection, Job, JobState
 from gateway.policy.enforcement import (
     Clearance,
     EnforcementPoint,
@@ -55,7 +56,6 @@ from gateway.redaction_step import NotBuiltRedactor as NotBuiltRedactor  # re-ex
 from gateway.redaction_step import RedactionOutcome as RedactionOutcome
 from gateway.redaction_step import Redactor as Redactor
 from gateway.review.candidates import drop_candidate, keep_candidate
-from gateway.storage import StorageRegionUnavailable, located_key, put_cleared, redacted_key
 from redaction.errors import RedactionError
 
 log = logging.getLogger(__name__)

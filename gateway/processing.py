@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 
 from sqlmodel import col, func, select
 
-from gateway.context import GatewayContext
-from gateway.db import transaction
+from gateway.core.context import GatewayContext
+from gateway.core.db import transaction
+from gateway.core.models import AssetState, Job, JobState
 from gateway.jobs import REDACT_KIND, next_due
-from gateway.models import AssetState, Job, JobState
 from gateway.pipeline import Redactor, drain, worker_id
 from gateway.redactor import IsolatedRedactor
 

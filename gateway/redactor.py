@@ -6,8 +6,8 @@ import hashlib
 from collections.abc import Callable
 from typing import Any
 
+from gateway.core.settings import Settings
 from gateway.redaction_step import RedactionOutcome
-from gateway.settings import Settings
 from redaction.isolation import RedactionWorkerPool, WorkerOutcome
 from redaction.policy import RedactionPolicy
 from redaction.registry import DetectorNames

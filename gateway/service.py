@@ -6,9 +6,9 @@ from typing import Literal
 
 import uvicorn
 
+from gateway.core.settings import Settings
 from gateway.logs import UVICORN_LOG_CONFIG, configure_logging
 from gateway.main import create_app
-from gateway.settings import Settings
 
 
 def run_service(

@@ -21,14 +21,14 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import Session, col
 
-from gateway.context import GatewayContext
-from gateway.db import transaction
-from gateway.errors import GatewayError, NotFound
+from gateway.core.context import GatewayContext
+from gateway.core.db import transaction
+from gateway.core.errors import GatewayError, NotFound
+from gateway.core.models import Job, JobState
 from gateway.jobs import SYNC_KIND, Heartbeat, claim_next, exhausted, settle, spent
 from gateway.labelstudio.destinations import get_destination
 from gateway.labelstudio.sync import sync_dataset
 from gateway.lineage import Actor
-from gateway.models import Job, JobState
 from gateway.pipeline import job_timing
 
 log = logging.getLogger(__name__)

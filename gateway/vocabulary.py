@@ -1,6 +1,6 @@
 """Enumerations the command line needs to build its options, kept apart from the tables and the
 report renderer so that `privacy-gateway --help` imports neither SQLModel nor Jinja2
-(gateway.models and gateway.reports.render re-export them)."""
+(gateway.core.models and gateway.reports.render re-export them)."""
 
 from __future__ import annotations
 

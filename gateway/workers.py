@@ -12,8 +12,9 @@ import logging
 import threading
 
 from gateway.background import Periodic, Supervisor
-from gateway.context import GatewayContext
-from gateway.db import transaction
+from gateway.core.context import GatewayContext
+from gateway.core.db import transaction
+from gateway.core.settings import Settings
 from gateway.health import storage_writable
 from gateway.jobs import next_due
 from gateway.labelstudio.reconcile import AnnotationReconciler
@@ -22,7 +23,6 @@ from gateway.pipeline import Redactor, process_next, worker_id
 from gateway.policy.scheduler import RetentionScheduler
 from gateway.redaction_step import RedactorFactory
 from gateway.review.schedule import ReviewPuller
-from gateway.settings import Settings
 from gateway.sync_jobs import run_sync_job
 
 log = logging.getLogger(__name__)

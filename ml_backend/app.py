@@ -22,8 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.api.problems import install_problem_handlers
-from gateway.context import GatewayContext
-from gateway.errors import PROBLEM, GatewayError, InvalidRequest
+from gateway.core.context import GatewayContext
+from gateway.core.errors import PROBLEM, GatewayError, InvalidRequest
 from gateway.logs import request_context
 from gateway.outbound import AddressPolicy
 from ml_backend.calibration import CalibrationStore, project_key

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from gateway import crypto
+from gateway.core import crypto
 from gateway.labelstudio.task_model import TaskField, claimed
 from gateway.lineage.actions import Action
 from gateway.outbound import AddressPolicy, OutboundAddressRefused, guarded_client

@@ -16,16 +16,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from gateway import crypto
-from gateway.context import GatewayContext
-from gateway.db import transaction
-from gateway.errors import GatewayError, NotFound, ResidencyViolation
+from gateway.core import crypto
+from gateway.core.context import GatewayContext
+from gateway.core.db import transaction
+from gateway.core.errors import GatewayError, NotFound, ResidencyViolation
+from gateway.core.models import Asset
+from gateway.core.storage import get_cleared
 from gateway.labelstudio.task_model import TaskField, claimed
 from gateway.lineage import Action, Actor, recorder_at
 from gateway.ml_images import servable_redacted
-from gateway.models import Asset
 from gateway.policy.enforcement import EnforcementPoint, enforce_residency
-from gateway.storage import get_cleared
 from redaction.errors import RedactionError
 from redaction.io import decode_image
 from redaction.policy import Limits

@@ -14,12 +14,12 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 from sqlalchemy import create_engine, text
 
-from gateway.context import GatewayContext
-from gateway.db import make_engine, migrate
-from gateway.keys import KeyProvider, LocalMasterKey
-from gateway.models import Dataset
-from gateway.settings import Settings
-from gateway.storage import LocalBlobStore
+from gateway.core.context import GatewayContext
+from gateway.core.db import make_engine, migrate
+from gateway.core.keys import KeyProvider, LocalMasterKey
+from gateway.core.models import Dataset
+from gateway.core.settings import Settings
+from gateway.core.storage import LocalBlobStore
 
 # Property tests explore the same examples on every run of the test command (CI passes or fails
 # the same way each time); HYPOTHESIS_PROFILE=explore draws fresh ones for a hunt.
@@ -105,8 +105,8 @@ def ctx(settings: Settings, clock: FakeClock) -> Iterator[GatewayContext]:
 
 @pytest.fixture
 def dataset(ctx: GatewayContext) -> Dataset:
+    from gateway.core.db import transaction
     from gateway.datasets import DatasetSpec, create_dataset
-    from gateway.db import transaction
     from gateway.lineage import Actor
 
     spec = DatasetSpec.model_validate(DATASET_SPEC)

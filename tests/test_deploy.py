@@ -294,7 +294,7 @@ def test_compose_gateway_settings_are_real_settings() -> None:
 def test_compose_variables_are_read_by_the_gateway_the_ml_backend_or_the_entry_point(
     layout: str,
 ) -> None:
-    from gateway.settings import Settings
+    from gateway.core.settings import Settings
     from ml_backend.settings import MLBackendSettings
 
     known = {f"GATEWAY_{name.upper()}" for name in Settings.model_fields}
@@ -430,7 +430,7 @@ def test_scale_out_shares_no_volume_and_keeps_no_originals_on_disk() -> None:
 
 @pytest.mark.parametrize("name", ["gateway", "worker-eu", "worker-us"])
 def test_each_gateway_service_names_only_its_regions_bucket_and_credentials(name: str) -> None:
-    from gateway.settings import S3Bucket, Settings
+    from gateway.core.settings import S3Bucket, Settings
 
     services = default_services()
     service = services[name]

@@ -530,7 +530,7 @@ def test_gateway_pods_reach_their_dependencies_and_nothing_else(overlay: str) ->
 def test_every_container_environment_builds_valid_settings(
     overlay: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from gateway.settings import Settings
+    from gateway.core.settings import Settings
 
     for name, deployment in deployments(overlay).items():
         (container,) = deployment["spec"]["template"]["spec"]["containers"]
@@ -545,7 +545,7 @@ def test_every_container_environment_builds_valid_settings(
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_every_gateway_variable_is_read_by_the_gateway_or_its_entry_point(overlay: str) -> None:
-    from gateway.settings import Settings
+    from gateway.core.settings import Settings
 
     known = {f"GATEWAY_{name.upper()}" for name in Settings.model_fields}
     entrypoint = (ROOT / "deploy/entrypoint.sh").read_text(encoding="utf-8")

@@ -10,8 +10,8 @@ from gateway.api.paging import PAGED, Paging, page
 from gateway.api.views import ApiKeyView, NewApiKeyView
 from gateway.apikeys import create_api_key, list_api_keys, revoke_api_key
 from gateway.authz import DatasetFrom, Grant, authority
+from gateway.core.models import ApiKey, Role
 from gateway.deps import Context, DbSession
-from gateway.models import ApiKey, Role
 
 router = APIRouter(prefix="/v1/api-keys", tags=["api-keys"])
 Minting = Annotated[Grant, authority(Role.ADMIN, scope=DatasetFrom.new_key())]

@@ -12,14 +12,14 @@ from starlette.datastructures import FormData, UploadFile
 
 from gateway.api.views import AssetView, UploadResults
 from gateway.authz import DatasetFrom, Grant, authority
-from gateway.context import GatewayContext
+from gateway.core.context import GatewayContext
+from gateway.core.db import transaction
+from gateway.core.errors import InvalidRequest, NotFound, RejectedInput
+from gateway.core.models import Asset, Dataset, Role
 from gateway.datasets import get_dataset
-from gateway.db import transaction
 from gateway.deps import Context, DbSession, Workers
-from gateway.errors import InvalidRequest, NotFound, RejectedInput
 from gateway.ingest import IngestOutcome, Upload, check_upload, record_upload
 from gateway.lineage import Actor
-from gateway.models import Asset, Dataset, Role
 from gateway.offload import run_cpu_bound
 
 router = APIRouter(tags=["assets"])

@@ -12,7 +12,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway.errors import PROBLEM, GatewayError, NotAuthenticated
+from gateway.core.errors import PROBLEM, GatewayError, NotAuthenticated
 
 WWW_AUTHENTICATE = 'Bearer realm="privacy-gateway"'
 _AUTH_HEADERS = {"authorization", "x-api-key"}

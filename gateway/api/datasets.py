@@ -7,9 +7,9 @@ from fastapi import APIRouter, Request, Response, status
 from gateway.api.paging import PAGED, Paging, page
 from gateway.api.views import DatasetView
 from gateway.authz import DatasetFrom, Grant, authority
+from gateway.core.models import Dataset, Role
 from gateway.datasets import DatasetSpec, create_dataset, get_dataset, list_datasets
 from gateway.deps import Context, DbSession
-from gateway.models import Dataset, Role
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 READERS = (Role.ADMIN, Role.COMPLIANCE, Role.INGEST)

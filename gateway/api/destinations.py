@@ -10,7 +10,8 @@ from fastapi.responses import JSONResponse
 from gateway.api.paging import PAGED, Paging, page
 from gateway.api.views import DestinationView, SyncJobView, SyncView
 from gateway.authz import DatasetFrom, Grant, authority
-from gateway.db import transaction
+from gateway.core.db import transaction
+from gateway.core.models import MAX_INT, Role
 from gateway.deps import Context, DbSession, Workers
 from gateway.labelstudio.destinations import (
     DestinationSpec,
@@ -20,7 +21,6 @@ from gateway.labelstudio.destinations import (
     remove_destination,
 )
 from gateway.labelstudio.sync import sync_dataset
-from gateway.models import MAX_INT, Role
 from gateway.sync_jobs import enqueue_sync, sync_job, sync_job_view
 
 router = APIRouter(tags=["destinations"])

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, Response
 
 from gateway.api.views import LiveView, ReadyView
 from gateway.background import Supervisor
-from gateway.context import GatewayContext
+from gateway.core.context import GatewayContext
 from gateway.health import readiness
 from gateway.metrics import CONTENT_TYPE, render
 

@@ -10,9 +10,9 @@ from fastapi.responses import Response
 
 from gateway.api.views import binary
 from gateway.authz import public
+from gateway.core.models import MAX_BIGINT
 from gateway.deps import Context, DbSession
 from gateway.labelstudio.urls import ServedImage, resolve_image
-from gateway.models import MAX_BIGINT
 
 router = APIRouter(tags=["images"])
 

@@ -15,13 +15,13 @@ from gateway.api.paging import (
 )
 from gateway.api.views import AssetHistoryView, CheckpointView, LineagePage, SigningKeysView
 from gateway.authz import DatasetFrom, Grant, authority
+from gateway.core.errors import NotFound
+from gateway.core.models import MAX_BIGINT, Asset, Role
 from gateway.deps import Context, DbSession
-from gateway.errors import NotFound
 from gateway.lineage.bundle import key_line
 from gateway.lineage.checkpoints import create_checkpoint
 from gateway.lineage.service import asset_history, query_records, record_view
 from gateway.lineage.signing import all_keys
-from gateway.models import MAX_BIGINT, Asset, Role
 
 router = APIRouter(tags=["lineage"])
 READERS = (Role.COMPLIANCE, Role.ADMIN)

@@ -11,10 +11,10 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 
 from gateway.api.views import MLUseRecorded, binary
 from gateway.authz import DatasetFrom, Grant, authority
-from gateway.db import transaction
+from gateway.core.db import transaction
+from gateway.core.models import Role
 from gateway.deps import Context
 from gateway.ml_images import record_ml_use, redacted_for_ml
-from gateway.models import Role
 
 router = APIRouter(prefix="/v1/ml", tags=["ml-backend"])
 REGION_HEADER = "X-ML-Backend-Region"

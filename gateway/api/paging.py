@@ -12,7 +12,7 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Query, Request, Response
 
-from gateway.models import MAX_BIGINT
+from gateway.core.models import MAX_BIGINT
 
 T = TypeVar("T")
 MAX_LIMIT, DEFAULT_LIMIT = 1000, 100

@@ -23,11 +23,11 @@ from gateway.api.views import (
     RetentionRunView,
 )
 from gateway.authz import DatasetFrom, Grant, authority
+from gateway.core.errors import InvalidRequest
+from gateway.core.models import PolicyVersion, Role
 from gateway.datasets import get_dataset
 from gateway.deps import Context, DbSession
-from gateway.errors import InvalidRequest
 from gateway.labelstudio.residency_withdrawal import withdrawn_by_policy
-from gateway.models import PolicyVersion, Role
 from gateway.policy import erasure, holds
 from gateway.policy.catalogue import RegionCatalogue, load_catalogue
 from gateway.policy.document import diff_documents, policy_digest

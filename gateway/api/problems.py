@@ -12,7 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from gateway.errors import PROBLEM, GatewayError, InvalidRequest
+from gateway.core.errors import PROBLEM, GatewayError, InvalidRequest
 
 
 def install_problem_handlers(

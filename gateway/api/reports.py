@@ -9,10 +9,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 
 from gateway.authz import DatasetFrom, Grant, authority
+from gateway.core.db import transaction
+from gateway.core.models import Role
 from gateway.datasets import get_dataset
-from gateway.db import transaction
 from gateway.deps import Context
-from gateway.models import Role
 from gateway.reports.build import generate_dataset_report, generate_processing_activities
 from gateway.reports.render import MEDIA_TYPES, ReportFormat, render
 

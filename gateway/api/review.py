@@ -16,10 +16,10 @@ from pydantic import BaseModel, Field
 from gateway.api.images import signed_image_response
 from gateway.api.views import binary
 from gateway.authz import DatasetFrom, Grant, authority, public
-from gateway.db import transaction
+from gateway.core.db import transaction
+from gateway.core.errors import NotFound
+from gateway.core.models import MAX_BIGINT, MAX_INT, Role
 from gateway.deps import Context, DbSession, Workers
-from gateway.errors import NotFound
-from gateway.models import MAX_BIGINT, MAX_INT, Role
 from gateway.review import project as review_projects
 from gateway.review.images import resolve_review_image
 from gateway.review.models import ReviewSample

@@ -9,8 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.api.views import VaultEntry
 from gateway.authz import DatasetFrom, Grant, authority
+from gateway.core.models import Role
 from gateway.deps import Context, DbSession
-from gateway.models import Role
 from gateway.pseudonymisation.vault import read_vault
 
 router = APIRouter(tags=["vault"])

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.models import AssetState, Role
+from gateway.core.models import AssetState, Role
 from gateway.vocabulary import LegalBasis
 
 Timestamp = Annotated[str, Field(description="ISO 8601 (datetime.isoformat)")]

@@ -24,7 +24,7 @@ from starlette.requests import ClientDisconnect
 
 from gateway.api.views import WebhookAccepted
 from gateway.authz import public
-from gateway.context import GatewayContext
+from gateway.core.context import GatewayContext
 from gateway.deps import Context, Workers
 from gateway.http_limits import WEBHOOK_BODY_LIMIT, PayloadTooLarge
 from gateway.labelstudio.annotations import (

@@ -24,8 +24,8 @@ T = TypeVar("T")
 def opened(create_master_key: bool = False, migrate_schema: bool = False) -> Iterator[Any]:
     """The gateway context for one command. Commands do not migrate the database (only `init`
     does): a schema that is not current is a one-line `schema-outdated` error."""
-    from gateway.context import GatewayContext
-    from gateway.settings import Settings
+    from gateway.core.context import GatewayContext
+    from gateway.core.settings import Settings
 
     ctx = GatewayContext.open(
         Settings(), create_master_key=create_master_key, migrate_schema=migrate_schema
@@ -37,7 +37,7 @@ def opened(create_master_key: bool = False, migrate_schema: bool = False) -> Ite
 
 
 def in_tx(ctx: Any, fn: Callable[[Any], T]) -> T:
-    from gateway.db import transaction
+    from gateway.core.db import transaction
 
     with transaction(ctx.engine) as session:
         return fn(session)

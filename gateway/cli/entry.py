@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 
 from gateway.cli.common import PROG, err
-from gateway.errors import GatewayError, NotAuthenticated, NotFound
+from gateway.core.errors import GatewayError, NotAuthenticated, NotFound
 from gateway.logs import configure_logging
 from redaction.errors import InputError, RedactionError
 

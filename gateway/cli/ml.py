@@ -32,9 +32,9 @@ def serve(
 
     import uvicorn
 
-    from gateway.context import GatewayContext
+    from gateway.core.context import GatewayContext
+    from gateway.core.settings import Settings
     from gateway.logs import UVICORN_LOG_CONFIG, configure_logging
-    from gateway.settings import Settings
     from ml_backend.app import MissingCredentials, create_app, image_source
     from ml_backend.settings import MLBackendSettings
 

@@ -88,7 +88,7 @@ def vault_read(
     purpose: Annotated[str, typer.Option(help="why you re-identify (recorded in lineage)")],
 ) -> None:
     """Disclose the original behind a pseudonym (the CLI operator acts as admin)."""
-    from gateway.models import Role
+    from gateway.core.models import Role
     from gateway.pseudonymisation.vault import read_vault
 
     with opened() as ctx:

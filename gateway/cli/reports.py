@@ -47,7 +47,7 @@ def report(
 ) -> None:
     """Generate a signed governance report (JSON is the source of truth; HTML/PDF render it
     and embed it: a script block in the HTML, an attached file in the PDF)."""
-    from gateway.errors import InvalidRequest
+    from gateway.core.errors import InvalidRequest
     from gateway.lineage.ledger import Actor
     from gateway.reports.build import generate_dataset_report, generate_processing_activities
     from gateway.reports.render import render

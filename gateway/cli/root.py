@@ -24,7 +24,7 @@ from gateway.cli.common import (
     print_json,
     progress_bar,
 )
-from gateway.errors import GatewayError
+from gateway.core.errors import GatewayError
 from gateway.vocabulary import LegalBasis, Role
 
 # plain (click) help: rich's help renderer costs more than the 0.5 s a `--help` may take
@@ -265,9 +265,9 @@ def _ingest_s3(
     s3_region: str | None,
     path_style: bool,
 ) -> Any:
+    from gateway.core.settings import S3Bucket
+    from gateway.core.storage_s3 import s3_client
     from gateway.ingest_s3 import S3Source, ingest_prefix
-    from gateway.settings import S3Bucket
-    from gateway.storage_s3 import s3_client
 
     parsed = S3Source.parse(source)
     client = s3_client(
@@ -331,7 +331,7 @@ def worker(
 ) -> None:
     """Run redaction jobs. With GATEWAY_BROKER_URL: a Celery worker of one region's queue;
     else the embedded job workers and schedules (/health/ready and /metrics on the port)."""
-    from gateway.settings import Settings
+    from gateway.core.settings import Settings
 
     settings = Settings()
     if settings.broker_configured:
@@ -352,9 +352,9 @@ def scheduler() -> None:
     """With GATEWAY_BROKER_URL: sign lineage checkpoints, relay jobs the broker lost, and send
     retention, the annotation reconcile and review pulls to the region workers. Run one per
     gateway; with a key service give it the gateway-wide credential (a region's is refused)."""
+    from gateway.core.settings import Settings
     from gateway.logs import configure_logging
     from gateway.scaleout.worker import run_scheduler
-    from gateway.settings import Settings
 
     settings = Settings()
     if not settings.broker_configured:

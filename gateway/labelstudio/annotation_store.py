@@ -14,8 +14,9 @@ from typing import Any, TypeGuard
 from sqlmodel import Session, col, select
 
 from gateway.asset_states import transition
-from gateway.context import GatewayContext
-from gateway.errors import GatewayError
+from gateway.core.context import GatewayContext
+from gateway.core.errors import GatewayError
+from gateway.core.models import Asset, AssetState, AssetSync, Destination
 from gateway.labelstudio.config import privacy_flags
 from gateway.labelstudio.result_digest import result_sha256
 from gateway.labelstudio.tables import (
@@ -26,7 +27,6 @@ from gateway.labelstudio.tables import (
 )
 from gateway.labelstudio.task_model import TaskField, claimed
 from gateway.lineage import Action, Actor, recorder
-from gateway.models import Asset, AssetState, AssetSync, Destination
 from gateway.pseudonymisation.policy import PseudonymField
 from gateway.pseudonymisation.task_meta import pseudonym
 from gateway.pseudonymisation.upsert import insert_if_absent

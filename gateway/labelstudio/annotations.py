@@ -18,9 +18,10 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from gateway.context import GatewayContext
-from gateway.db import transaction
-from gateway.errors import GatewayError, InvalidRequest, NotFound
+from gateway.core.context import GatewayContext
+from gateway.core.db import transaction
+from gateway.core.errors import GatewayError, InvalidRequest, NotFound
+from gateway.core.models import Asset, AssetState, Destination
 from gateway.labelstudio.annotation_store import (
     FLAGGABLE,
     WEBHOOK,
@@ -42,7 +43,6 @@ from gateway.labelstudio.removal import remove_asset_tasks
 from gateway.labelstudio.tables import Annotation, LabelStudioProject
 from gateway.labelstudio.task_model import TaskField, claimed
 from gateway.lineage import Actor
-from gateway.models import Asset, AssetState, Destination
 
 __all__ = ["PullReport", "WebhookHint", "pull_annotations", "store_annotation"]
 log = logging.getLogger(__name__)

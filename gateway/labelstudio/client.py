@@ -17,7 +17,7 @@ import pydantic
 from label_studio_sdk.client import LabelStudio
 from label_studio_sdk.core.api_error import ApiError
 
-from gateway.clearance import Clearance, ClearanceMismatch, EnforcementPoint
+from gateway.core.clearance import Clearance, ClearanceMismatch, EnforcementPoint
 from gateway.labelstudio.errors import LabelStudioRejected, LabelStudioUnavailable
 from gateway.labelstudio.task_model import TaskField, claimed
 from gateway.outbound import AddressPolicy, guarded_client

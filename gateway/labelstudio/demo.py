@@ -27,15 +27,15 @@ from pydantic import SecretStr
 from rich.console import Console
 from sqlmodel import select
 
-from gateway.context import GatewayContext
-from gateway.db import transaction
+from gateway.core.context import GatewayContext
+from gateway.core.db import transaction
+from gateway.core.models import Destination
+from gateway.core.settings import Settings
 from gateway.labelstudio.destinations import DestinationSpec, register_destination
 from gateway.labelstudio.server import LocalLabelStudio
 from gateway.labelstudio.sync import sync_dataset
 from gateway.lineage import Actor
 from gateway.main import create_app
-from gateway.models import Destination
-from gateway.settings import Settings
 from ml_backend.settings import MLBackendSettings
 
 DEMO_ACTOR = Actor("cli", "demo")

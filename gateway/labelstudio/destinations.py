@@ -20,13 +20,13 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from sqlmodel import Session, col, select
 
-from gateway.context import GatewayContext
-from gateway.db import get_by_id_or_name
-from gateway.errors import Conflict, InvalidRequest
+from gateway.core.context import GatewayContext
+from gateway.core.db import get_by_id_or_name
+from gateway.core.errors import Conflict, InvalidRequest
+from gateway.core.models import AssetSync, Destination, SyncState
 from gateway.labelstudio.client import LabelStudioClient, RetryPolicy
 from gateway.labelstudio.tables import Annotation, LabelStudioProject
 from gateway.lineage import Action, Actor, recorder
-from gateway.models import AssetSync, Destination, SyncState
 from gateway.outbound import AddressPolicy
 from gateway.policy.catalogue import load_catalogue
 

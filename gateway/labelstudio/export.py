@@ -10,14 +10,14 @@ from enum import StrEnum
 
 from sqlmodel import Session, col, select
 
-from gateway import crypto
-from gateway.context import GatewayContext
+from gateway.core import crypto
+from gateway.core.context import GatewayContext
+from gateway.core.models import Asset, AssetState
 from gateway.datasets import ControlType, Ontology, get_dataset
 from gateway.labelstudio import export_formats
 from gateway.labelstudio.regions import ImageLabels, image_labels
 from gateway.labelstudio.tables import Annotation
 from gateway.lineage import Action, Actor, recorder
-from gateway.models import Asset, AssetState
 from gateway.policy.enforcement import EnforcementPoint, enforce_residency
 
 EXPORTABLE = (AssetState.RELEASED,)  # with or without its original

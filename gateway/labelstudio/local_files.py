@@ -21,13 +21,13 @@ from urllib.parse import quote
 
 from sqlmodel import Session
 
-from gateway.context import GatewayContext
-from gateway.errors import InvalidRequest, NotFound
+from gateway.core.context import GatewayContext
+from gateway.core.errors import InvalidRequest, NotFound
+from gateway.core.models import Asset, Destination
+from gateway.core.storage import get_cleared
 from gateway.labelstudio.client import LabelStudioClient
 from gateway.lineage import Actor
-from gateway.models import Asset, Destination
 from gateway.policy.enforcement import EnforcementPoint, enforce_residency
-from gateway.storage import get_cleared
 
 LOCAL_FILES = "local-files"
 STORAGE_TITLE = "privacy gateway: redacted copies"

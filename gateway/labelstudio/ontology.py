@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from sqlmodel import Session, col, select
 
-from gateway import crypto
-from gateway.context import GatewayContext
+from gateway.core import crypto
+from gateway.core.context import GatewayContext
+from gateway.core.models import Dataset
 from gateway.datasets import Ontology
 from gateway.labelstudio.tables import OntologyVersion
 from gateway.lineage import Action, Actor, recorder
 from gateway.lineage.canonical import canonical_json
-from gateway.models import Dataset
 
 
 def current_ontology_version(

@@ -7,9 +7,10 @@ import uuid
 
 from sqlmodel import select
 
-from gateway.context import GatewayContext
-from gateway.db import transaction
-from gateway.errors import NotFound
+from gateway.core.context import GatewayContext
+from gateway.core.db import transaction
+from gateway.core.errors import NotFound
+from gateway.core.models import Dataset, Destination
 from gateway.labelstudio.client import LabelStudioClient
 from gateway.labelstudio.config import label_config, parse_ontology
 from gateway.labelstudio.destinations import open_secrets
@@ -18,7 +19,6 @@ from gateway.labelstudio.ontology import current_ontology_version
 from gateway.labelstudio.tables import LabelStudioProject
 from gateway.labelstudio.task_model import TaskField
 from gateway.lineage import Action, Actor, recorder
-from gateway.models import Dataset, Destination
 
 PRIVACY_NOTE = (
     "Images are redacted by the privacy gateway: faces, licence plates and personal text are "

@@ -14,14 +14,14 @@ from dataclasses import dataclass, field
 from sqlmodel import select
 
 from gateway.background import Periodic
-from gateway.context import GatewayContext
-from gateway.db import transaction
-from gateway.errors import GatewayError
+from gateway.core.context import GatewayContext
+from gateway.core.db import transaction
+from gateway.core.errors import GatewayError
+from gateway.core.models import Destination
 from gateway.labelstudio.annotations import PullReport, pull_annotations
 from gateway.labelstudio.client import RetryPolicy
 from gateway.labelstudio.residency_withdrawal import WithdrawalReport, withdraw_forbidden
 from gateway.lineage import Actor
-from gateway.models import Destination
 
 log = logging.getLogger(__name__)
 RECONCILER = Actor("system", "annotation-reconcile")

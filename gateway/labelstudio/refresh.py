@@ -17,15 +17,15 @@ from dataclasses import dataclass, field
 
 from sqlmodel import col, select
 
-from gateway.context import GatewayContext
-from gateway.db import transaction
-from gateway.errors import GatewayError
+from gateway.core.context import GatewayContext
+from gateway.core.db import transaction
+from gateway.core.errors import GatewayError
+from gateway.core.models import Asset, AssetState, AssetSync, Destination, SyncState
 from gateway.labelstudio.client import LabelStudioClient
 from gateway.labelstudio.errors import LabelStudioRejected
 from gateway.labelstudio.task_data import task_data
 from gateway.labelstudio.task_model import TaskField, claimed
 from gateway.lineage import Action, Actor, recorder
-from gateway.models import Asset, AssetState, AssetSync, Destination, SyncState
 
 # states whose redacted copy is shown (a released asset whose original was deleted included)
 SHOWN = (AssetState.RELEASED,)

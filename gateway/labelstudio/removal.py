@@ -17,15 +17,15 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from gateway.context import GatewayContext
-from gateway.errors import GatewayError
+from gateway.core.context import GatewayContext
+from gateway.core.errors import GatewayError
+from gateway.core.models import Asset, AssetSync, Destination, SyncState
 from gateway.labelstudio.annotation_store import keep_task_annotations
 from gateway.labelstudio.client import LabelStudioClient, RemoteTask, RetryPolicy
 from gateway.labelstudio.destinations import connect
 from gateway.labelstudio.local_files import delete_exports
 from gateway.labelstudio.task_model import TaskField, claimed
 from gateway.lineage import Action, Actor, recorder
-from gateway.models import Asset, AssetSync, Destination, SyncState
 
 REMOVER = Actor("system", "labelstudio-removal")
 

@@ -19,15 +19,15 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from gateway.clearance import Clearance
-from gateway.context import GatewayContext
-from gateway.db import transaction
-from gateway.errors import GatewayError, ResidencyViolation
+from gateway.core.clearance import Clearance
+from gateway.core.context import GatewayContext
+from gateway.core.db import transaction
+from gateway.core.errors import GatewayError, ResidencyViolation
+from gateway.core.models import Asset, AssetSync, Destination, SyncState
 from gateway.labelstudio.annotations import pull_annotations
 from gateway.labelstudio.client import RetryPolicy
 from gateway.labelstudio.removal import remove_asset_tasks
 from gateway.lineage import Action, Actor, recorder
-from gateway.models import Asset, AssetSync, Destination, SyncState
 from gateway.policy.catalogue import load_catalogue
 from gateway.policy.enforcement import EnforcementPoint, check_residency, enforce_residency
 from gateway.policy.residency import TransferDecision, decide_transfer

@@ -21,8 +21,8 @@ from typing import Any
 
 import rfc8785
 
-from gateway import crypto
-from gateway.errors import GatewayError
+from gateway.core import crypto
+from gateway.core.errors import GatewayError
 from gateway.lineage.canonical import MAX_SAFE_INTEGER, canonical_json
 
 

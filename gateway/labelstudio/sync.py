@@ -15,11 +15,12 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from gateway.clearance import Clearance
-from gateway.context import GatewayContext
+from gateway.core.clearance import Clearance
+from gateway.core.context import GatewayContext
+from gateway.core.db import transaction
+from gateway.core.errors import GatewayError, NotFound
+from gateway.core.models import Asset, AssetState, AssetSync, Dataset, Destination, SyncState
 from gateway.datasets import get_dataset
-from gateway.db import transaction
-from gateway.errors import GatewayError, NotFound
 from gateway.labelstudio.client import LabelStudioClient, RetryPolicy
 from gateway.labelstudio.destinations import connect, get_destination
 from gateway.labelstudio.errors import LabelStudioRejected
@@ -38,7 +39,6 @@ from gateway.labelstudio.task_data import task_data
 from gateway.labelstudio.task_model import TaskField, claimed
 from gateway.lineage import Action, Actor, recorder
 from gateway.metrics import observe_sync
-from gateway.models import Asset, AssetState, AssetSync, Dataset, Destination, SyncState
 
 Progress = Callable[[int, int], None]
 WITHDRAWN_STATES = (

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from gateway.models import Asset, AssetState, AssetSync, SyncState
+from gateway.core.models import Asset, AssetState, AssetSync, SyncState
 
 DONE_STATES = (SyncState.SYNCED, SyncState.REMOVED)
 NOT_YET = frozenset({AssetState.RECEIVED, AssetState.PROCESSING})

@@ -8,11 +8,11 @@ from typing import Any
 
 from sqlmodel import Session
 
-from gateway.context import GatewayContext
+from gateway.core.context import GatewayContext
+from gateway.core.models import Asset, Destination
 from gateway.labelstudio.local_files import local_file_url, uses_local_files
 from gateway.labelstudio.task_model import TaskData
 from gateway.labelstudio.urls import image_url
-from gateway.models import Asset, Destination
 from gateway.pseudonymisation.task_meta import task_metadata
 
 

@@ -21,14 +21,14 @@ from urllib.parse import urlsplit
 
 from sqlmodel import Session
 
-from gateway import crypto
-from gateway.context import GatewayContext
-from gateway.errors import GatewayError, KeyUnavailable, NotFound, ResidencyViolation
-from gateway.keys import DatasetKeyMaterial
+from gateway.core import crypto
+from gateway.core.context import GatewayContext
+from gateway.core.errors import GatewayError, KeyUnavailable, NotFound, ResidencyViolation
+from gateway.core.keys import DatasetKeyMaterial
+from gateway.core.models import Asset, AssetState, AssetSync, Destination, SyncState
+from gateway.core.storage import get_cleared
 from gateway.lineage import Actor
-from gateway.models import Asset, AssetState, AssetSync, Destination, SyncState
 from gateway.policy.enforcement import Clearance, EnforcementPoint, enforce_residency
-from gateway.storage import get_cleared
 
 IMAGE_URL = Actor("system", "image-url")
 REFUSAL_RECORD_WINDOW = timedelta(hours=1)  # one refused-fetch record per asset and hour

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlmodel import Session
 
-from gateway.errors import IntegrityFailure, KeyUnavailable
+from gateway.core.errors import IntegrityFailure, KeyUnavailable
 from gateway.lineage.checkpoints import leaf_hashes
 from gateway.lineage.format.bundle import key_line
 from gateway.lineage.format.errors import BundleInvalid
@@ -30,7 +30,7 @@ from gateway.lineage.tables import LineageCheckpoint
 from gateway.lineage.walk import LedgerTampered
 
 if TYPE_CHECKING:
-    from gateway.keys import KeyProvider
+    from gateway.core.keys import KeyProvider
 
 
 class NotAnchored(IntegrityFailure):

@@ -17,6 +17,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from sqlmodel import Session, col, select
 
+from gateway.core.models import LineageRecord
 from gateway.lineage.checkpoints import create_checkpoint, leaf_hashes, list_checkpoints
 from gateway.lineage.format.bundle import (
     BUNDLE_SCHEMA,
@@ -29,10 +30,9 @@ from gateway.lineage.format.bundle import (
 from gateway.lineage.format.bundle import key_line as key_line
 from gateway.lineage.format.merkle import Tree
 from gateway.lineage.signing import all_keys, sign_document
-from gateway.models import LineageRecord
 
 if TYPE_CHECKING:
-    from gateway.context import GatewayContext
+    from gateway.core.context import GatewayContext
 
 BATCH = 5000
 

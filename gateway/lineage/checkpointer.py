@@ -9,14 +9,14 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from gateway.background import Periodic, Supervisor
-from gateway.db import transaction
+from gateway.core.db import transaction
 from gateway.lineage.anchor import append_checkpoint, pinned_line
 from gateway.lineage.checkpoints import checkpoint_if_due
 from gateway.lineage.ledger import drain
 from gateway.lineage.tables import LineageCheckpoint
 
 if TYPE_CHECKING:
-    from gateway.context import GatewayContext
+    from gateway.core.context import GatewayContext
 
 log = logging.getLogger(__name__)
 EVERY_RECORDS = 10_000

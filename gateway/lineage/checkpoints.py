@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 
 from sqlmodel import Session, col, select
 
-from gateway.errors import IntegrityFailure, NotFound
+from gateway.core.errors import IntegrityFailure, NotFound
+from gateway.core.models import LineageRecord
 from gateway.lineage.format.canonical import GENESIS_HASH, canonical_json
 from gateway.lineage.format.checkpoint import checkpoint_body
 
@@ -23,10 +24,9 @@ from gateway.lineage.format.merkle import Frontier, leaf_hash
 from gateway.lineage.ledger import current_frontier, read_head, sequence_pending
 from gateway.lineage.signing import ensure_signing_key, public_keys, sign_bytes
 from gateway.lineage.tables import LineageCheckpoint
-from gateway.models import LineageRecord
 
 if TYPE_CHECKING:
-    from gateway.context import GatewayContext
+    from gateway.core.context import GatewayContext
 
 
 def create_checkpoint(ctx: GatewayContext, session: Session) -> LineageCheckpoint:

@@ -24,9 +24,9 @@ from sqlalchemy import Table, Text, case, cast, func, or_, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Session
 
-from gateway.errors import IntegrityFailure
+from gateway.core.errors import IntegrityFailure
+from gateway.core.models import Asset, AssetState, Detection, LineageRecord
 from gateway.lineage.actions import REDACTION_RUNS, Action
-from gateway.models import Asset, AssetState, Detection, LineageRecord
 
 _RECORDS: Table = LineageRecord.__table__  # type: ignore[attr-defined]
 _ASSETS: Table = Asset.__table__  # type: ignore[attr-defined]

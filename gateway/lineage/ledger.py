@@ -29,14 +29,14 @@ from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Session, select
 
-from gateway.errors import IntegrityFailure, InvalidRequest
+from gateway.core.errors import IntegrityFailure, InvalidRequest
+from gateway.core.models import LineageHead, LineageRecord
 from gateway.lineage.format.canonical import GENESIS_HASH, canonical_json, chain_hash
 from gateway.lineage.format.merkle import Frontier, leaf_hash
 from gateway.lineage.format.records import Actor as Actor
 from gateway.lineage.format.records import RecordBody, with_position
 from gateway.lineage.tables import LineageOutbox, LineageTree
 from gateway.lineage.walk import Position, walk
-from gateway.models import LineageHead, LineageRecord
 
 log = logging.getLogger(__name__)
 _PENDING = "lpg.lineage.pending"

@@ -29,7 +29,9 @@ from typing import TYPE_CHECKING
 
 from sqlmodel import Session, col, select
 
-from gateway.errors import IntegrityFailure
+from gateway.core.errors import IntegrityFailure
+from gateway.core.models import LineageRecord
+from gateway.core.settings import Settings
 from gateway.lineage.anchor import NotAnchored, own_key_anchor, trusted_keys
 from gateway.lineage.crosscheck import CrossCheck, cross_check
 from gateway.lineage.format.canonical import GENESIS_HASH
@@ -47,12 +49,10 @@ from gateway.lineage.ledger import read_head
 from gateway.lineage.signing import public_keys
 from gateway.lineage.tables import LineageCheckpoint
 from gateway.lineage.walk import LedgerTampered, Position, walk
-from gateway.models import LineageRecord
-from gateway.settings import Settings
 
 if TYPE_CHECKING:
-    from gateway.context import GatewayContext
-    from gateway.keys import KeyProvider
+    from gateway.core.context import GatewayContext
+    from gateway.core.keys import KeyProvider
 
 
 class LedgerUnanchored(NotAnchored):

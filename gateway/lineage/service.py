@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, col, select
 
+from gateway.core.errors import InvalidRequest, NotFound
+from gateway.core.models import Asset, LineageRecord
 from gateway.datasets import get_dataset
-from gateway.errors import InvalidRequest, NotFound
 from gateway.lineage.actions import Action
 from gateway.lineage.bundle import BundleFilter, export_bundle, select_records
 from gateway.lineage.checkpoints import create_checkpoint, get_checkpoint, leaf_hashes
@@ -18,11 +19,10 @@ from gateway.lineage.format.merkle import Tree
 from gateway.lineage.interop import openlineage_lines, prov_document
 from gateway.lineage.ledger import Actor
 from gateway.lineage.writer import recorder
-from gateway.models import Asset, LineageRecord
 from gateway.policy.enforcement import EnforcementPoint, enforce_residency
 
 if TYPE_CHECKING:
-    from gateway.context import GatewayContext
+    from gateway.core.context import GatewayContext
 
 FORMATS = ("bundle", "openlineage", "prov")
 

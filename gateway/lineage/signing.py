@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from sqlmodel import Session, col, select
 
-from gateway.errors import KeyUnavailable
+from gateway.core.errors import KeyUnavailable
 from gateway.lineage.actions import Action
 from gateway.lineage.format.canonical import canonical_json
 from gateway.lineage.format.keys import ALG, b64, handover_body, public_raw
@@ -29,8 +29,8 @@ from gateway.lineage.tables import LineageSigningKey
 from gateway.lineage.writer import recorder
 
 if TYPE_CHECKING:
-    from gateway.context import GatewayContext
-    from gateway.keys import KeyProvider, MasterKey
+    from gateway.core.context import GatewayContext
+    from gateway.core.keys import KeyProvider, MasterKey
 
 
 def signing_key_aad(key_id: str) -> bytes:

@@ -18,10 +18,10 @@ from typing import Any
 from sqlalchemy import Table, select
 from sqlmodel import Session
 
-from gateway.errors import IntegrityFailure
+from gateway.core.errors import IntegrityFailure
+from gateway.core.models import LineageRecord
 from gateway.lineage.format.checkpoint import TreeHead
 from gateway.lineage.format.merkle import Frontier
-from gateway.models import LineageRecord
 
 _RECORDS: Table = LineageRecord.__table__  # type: ignore[attr-defined]
 BATCH = 20_000

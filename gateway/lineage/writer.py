@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session
 
-from gateway.errors import GatewayError
+from gateway.core.errors import GatewayError
 from gateway.lineage.actions import SHAPES, Action
 from gateway.lineage.ledger import Actor, PendingRecord, append
 
 if TYPE_CHECKING:
-    from gateway.context import GatewayContext
+    from gateway.core.context import GatewayContext
 
 
 class LineagePayloadError(GatewayError):

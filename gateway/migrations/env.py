@@ -1,11 +1,11 @@
-"""Alembic environment: the engine is handed in by `gateway.db.migrate`."""
+"""Alembic environment: the engine is handed in by `gateway.core.db.migrate`."""
 
 from __future__ import annotations
 
 from alembic import context
 from sqlmodel import SQLModel
 
-import gateway.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+import gateway.core.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 
 config = context.config
 engine = config.attributes["engine"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib import resources, util
 
-from gateway.errors import GatewayError
+from gateway.core.errors import GatewayError
 from redaction.policy import RedactionPolicy
 
 

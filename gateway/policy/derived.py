@@ -13,10 +13,10 @@ from typing import Any, Protocol
 
 from sqlmodel import Session, col, delete, select
 
-from gateway.context import GatewayContext
+from gateway.core.context import GatewayContext
+from gateway.core.models import Asset, DatasetKey, Detection
 from gateway.labelstudio.removal import LabelStudioTaskRemover
 from gateway.labelstudio.tables import Annotation
-from gateway.models import Asset, DatasetKey, Detection
 from gateway.review.models import ReviewCandidate
 
 
@@ -37,7 +37,7 @@ def default_task_remover() -> TaskRemover:
 
 def delete_blob(ctx: GatewayContext, session: Session, key: str | None, *, owner: str) -> bool:
     """Delete the blob `owner` (an asset id) names, unless another asset row still names it;
-    True if something was deleted. New blobs are per asset (`gateway.storage`); stores written
+    True if something was deleted. New blobs are per asset (`gateway.core.storage`); stores written
     before that may hold one content-addressed blob for several assets, which stays until
     its last user goes (the caller clears its own column, so the last one deletes it)."""
     if key is None:

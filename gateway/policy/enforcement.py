@@ -4,7 +4,7 @@
                       target_region=destination.region, actor=..., entity_type="asset",
                       entity_id=asset.id, transfer_basis=destination_basis)
 
-Allowed: returns a `Clearance` (gateway/clearance.py) naming the point, dataset, region and
+Allowed: returns a `Clearance` (gateway/core/clearance.py) naming the point, dataset, region and
 policy; the sink that moves the data requires it (the caller's own lineage record carries the
 region). Nothing but this module makes a Clearance. Denied: raises
 ResidencyViolation naming the rule, the policy and the regions, and records the blocked
@@ -27,13 +27,13 @@ from typing import Any
 from sqlalchemy import event
 from sqlmodel import Session, col, select
 
-from gateway.clearance import Clearance, EnforcementPoint, policy_version_of
-from gateway.context import GatewayContext
-from gateway.db import transaction
-from gateway.errors import ResidencyViolation
+from gateway.core.clearance import Clearance, EnforcementPoint, policy_version_of
+from gateway.core.context import GatewayContext
+from gateway.core.db import transaction
+from gateway.core.errors import ResidencyViolation
+from gateway.core.models import LineageRecord
 from gateway.lineage import Action, Actor, recorder
 from gateway.lineage.tables import LineageOutbox
-from gateway.models import LineageRecord
 from gateway.policy.catalogue import load_catalogue
 from gateway.policy.errors import PolicyMissing
 from gateway.policy.governing import governing_policy

@@ -19,13 +19,13 @@ from typing import Any
 from sqlmodel import Session, col, delete, select
 
 from gateway.asset_states import note_original_gone, transition
-from gateway.clock import as_utc
-from gateway.context import GatewayContext
+from gateway.core.clock import as_utc
+from gateway.core.context import GatewayContext
+from gateway.core.db import transaction
+from gateway.core.errors import Conflict, IntegrityFailure, InvalidRequest, KeyUnavailable, NotFound
+from gateway.core.models import Asset, AssetState
 from gateway.datasets import get_dataset
-from gateway.db import transaction
-from gateway.errors import Conflict, IntegrityFailure, InvalidRequest, KeyUnavailable, NotFound
 from gateway.lineage import Action, Actor, recorder
-from gateway.models import Asset, AssetState
 from gateway.policy.derived import TaskRemover, default_task_remover, delete_blob, delete_detections
 from gateway.policy.tables import ErasureRequest, ErasureState
 from gateway.pseudonymisation.dataset_secrets import SecretPurpose, dataset_secret

@@ -10,8 +10,8 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from gateway.errors import NotFound
-from gateway.models import Dataset, PolicyVersion
+from gateway.core.errors import NotFound
+from gateway.core.models import Dataset, PolicyVersion
 from gateway.policy.document import policy_digest
 from gateway.policy.errors import PolicyInvalid, PolicyMissing
 from gateway.policy.loader import load_policy_file

@@ -6,11 +6,11 @@ import uuid
 
 from sqlmodel import Session
 
-from gateway.context import GatewayContext
+from gateway.core.context import GatewayContext
+from gateway.core.errors import Conflict, InvalidRequest, NotFound
+from gateway.core.models import Asset
 from gateway.datasets import get_dataset
-from gateway.errors import Conflict, InvalidRequest, NotFound
 from gateway.lineage import Action, Actor, recorder
-from gateway.models import Asset
 from gateway.policy.tables import LegalHold
 
 

@@ -9,7 +9,7 @@ from typing import Protocol, runtime_checkable
 
 from sqlmodel import Session
 
-from gateway.models import Asset
+from gateway.core.models import Asset
 from gateway.policy.governing import governing_policy
 from gateway.redaction_step import Redactor
 from redaction.policy import RedactionPolicy

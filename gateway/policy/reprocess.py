@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from sqlmodel import Session, col, select
 
 from gateway.asset_states import transition
-from gateway.context import GatewayContext
+from gateway.core.context import GatewayContext
+from gateway.core.models import Asset, AssetState, Job, JobState
 from gateway.datasets import get_dataset
 from gateway.lineage import Actor
-from gateway.models import Asset, AssetState, Job, JobState
 from gateway.policy.derived import delete_blob
 from gateway.policy.governing import governing_policy
 

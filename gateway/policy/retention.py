@@ -17,11 +17,11 @@ from enum import StrEnum
 from sqlmodel import Session, col, select
 
 from gateway.asset_states import note_original_gone, record_original_deleted, transition
-from gateway.clock import as_utc
-from gateway.context import GatewayContext
-from gateway.db import transaction
+from gateway.core.clock import as_utc
+from gateway.core.context import GatewayContext
+from gateway.core.db import transaction
+from gateway.core.models import Asset, AssetState, AssetSync, Dataset, SyncState
 from gateway.lineage import Action, Actor, recorder
-from gateway.models import Asset, AssetState, AssetSync, Dataset, SyncState
 from gateway.policy.derived import (
     TaskRemover,
     default_task_remover,

@@ -7,8 +7,8 @@ from __future__ import annotations
 import logging
 
 from gateway.background import Periodic
-from gateway.context import GatewayContext
-from gateway.errors import GatewayError
+from gateway.core.context import GatewayContext
+from gateway.core.errors import GatewayError
 from gateway.policy.erasure import retry_open_erasures
 from gateway.policy.retention import run_retention
 

@@ -1,6 +1,6 @@
 """Tables of the policy, retention and erasure step (migration 0004_policies).
 
-Policy versions themselves live in `gateway.models.PolicyVersion` (immutable once activated,
+Policy versions themselves live in `gateway.core.models.PolicyVersion` (immutable once activated,
 see `gateway.policy.versions`); here: legal holds and the erasure register.
 """
 
@@ -14,7 +14,7 @@ from sqlalchemy import JSON, Column, DateTime, String, Text, event, inspect
 from sqlalchemy.orm import Mapper
 from sqlmodel import Field, SQLModel
 
-from gateway.models import PolicyVersion
+from gateway.core.models import PolicyVersion
 from gateway.policy.errors import PolicyImmutable
 
 

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, func, select
 
-from gateway.context import GatewayContext
+from gateway.core.context import GatewayContext
+from gateway.core.errors import NotFound
+from gateway.core.models import Dataset, PolicyVersion
 from gateway.datasets import get_dataset
-from gateway.errors import NotFound
 from gateway.lineage import Action, Actor, recorder
-from gateway.models import Dataset, PolicyVersion
 from gateway.policy.components import refuse_missing_components
 from gateway.policy.document import canonical_document, diff_documents, policy_digest
 from gateway.policy.errors import PolicyImmutable

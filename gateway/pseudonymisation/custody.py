@@ -16,13 +16,14 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlmodel import Session, col, select
 
-from gateway import crypto
-from gateway.context import GatewayContext
-from gateway.db import transaction
-from gateway.errors import NotFound
-from gateway.keys import KeyPurpose, asset_aad
+from gateway.core import crypto
+from gateway.core.context import GatewayContext
+from gateway.core.db import transaction
+from gateway.core.errors import NotFound
+from gateway.core.keys import KeyPurpose, asset_aad
+from gateway.core.models import Asset, AssetState, Dataset, DatasetKey, Job, JobState
+from gateway.core.storage import put_cleared, region_of
 from gateway.lineage import Action, Actor, recorder
-from gateway.models import Asset, AssetState, Dataset, DatasetKey, Job, JobState
 from gateway.policy.derived import candidate_key_versions
 from gateway.policy.enforcement import reseal_clearance
 from gateway.pseudonymisation.master_rotation import (
@@ -32,7 +33,6 @@ from gateway.pseudonymisation.master_rotation import (
 )
 from gateway.pseudonymisation.tables import DatasetSecret, VaultEntry
 from gateway.review.models import ReviewCandidate
-from gateway.storage import put_cleared, region_of
 
 
 def rotate_dataset_key(ctx: GatewayContext, dataset_id: str, *, actor: Actor) -> int:

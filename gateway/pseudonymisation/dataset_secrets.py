@@ -1,6 +1,6 @@
 """A dataset's long-lived secrets, wrapped by the master key, created with the dataset.
 
-The dataset key (`gateway.keys`) rotates and encrypts data; these do not rotate, because the
+The dataset key (`gateway.core.keys`) rotates and encrypts data; these do not rotate, because the
 values they key must stay stable for the dataset's life: pseudonyms (joins, erasure requests),
 keyed content digests (duplicate detection) and the vault key. Crypto-shredding nulls them.
 """
@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING
 
 from sqlmodel import Session, col, select
 
-from gateway import crypto
-from gateway.errors import KeyUnavailable, NotFound
-from gateway.keys import KeyProvider
+from gateway.core import crypto
+from gateway.core.errors import KeyUnavailable, NotFound
+from gateway.core.keys import KeyProvider
 
 if TYPE_CHECKING:
-    from gateway.context import GatewayContext
-from gateway.models import DatasetKey
+    from gateway.core.context import GatewayContext
+from gateway.core.models import DatasetKey
 from gateway.pseudonymisation.tables import DatasetSecret
 from gateway.pseudonymisation.upsert import insert_if_absent
 

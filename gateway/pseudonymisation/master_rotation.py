@@ -19,20 +19,20 @@ from pathlib import Path
 from sqlalchemy import inspect, text
 from sqlmodel import Session, select
 
-from gateway import crypto
-from gateway.context import GatewayContext
-from gateway.db import transaction
-from gateway.errors import KeyCustodyRefused, KeyUnavailable
-from gateway.keys import (
+from gateway.core import crypto
+from gateway.core.context import GatewayContext
+from gateway.core.db import transaction
+from gateway.core.errors import KeyCustodyRefused, KeyUnavailable
+from gateway.core.keys import (
     KeyProvider,
     LocalMasterKey,
     MasterKey,
     gateway_secret_aad,
     pending_key_file,
 )
+from gateway.core.models import DatasetKey, GatewaySecret
 from gateway.lineage import Action, Actor, recorder
 from gateway.lineage.signing import all_keys, rewrap_signing_keys
-from gateway.models import DatasetKey, GatewaySecret
 from gateway.pseudonymisation.dataset_secrets import dataset_secret_aad
 from gateway.pseudonymisation.tables import DatasetSecret
 from gateway.scaleout.kms import KmsMasterKey, key_region

@@ -13,7 +13,7 @@ import hmac
 import unicodedata
 from typing import Final
 
-from gateway import crypto
+from gateway.core import crypto
 from gateway.pseudonymisation.policy import PseudonymField
 
 PREFIX: Final[dict[PseudonymField, str]] = {

@@ -7,9 +7,9 @@ structure: anything outside the allowlist quarantines the asset instead of relea
 
 from __future__ import annotations
 
-from gateway.context import GatewayContext
-from gateway.db import transaction
-from gateway.errors import GatewayError
+from gateway.core.context import GatewayContext
+from gateway.core.db import transaction
+from gateway.core.errors import GatewayError
 from gateway.pseudonymisation.policies import policy_for_dataset
 from gateway.pseudonymisation.policy import FileMetadata
 from redaction.metadata import disallowed_metadata, embed_icc_profile_jpeg, read_facts

@@ -1,5 +1,5 @@
 """Tables of the pseudonymisation step (migration 0003_pseudonymisation; its `gateway_secret`
-table is `gateway.models.GatewaySecret`, beside the dataset keys)."""
+table is `gateway.core.models.GatewaySecret`, beside the dataset keys)."""
 
 from __future__ import annotations
 

@@ -13,11 +13,11 @@ from typing import Any
 
 from sqlmodel import Session
 
-from gateway import crypto
-from gateway.context import GatewayContext
-from gateway.errors import IntegrityFailure
-from gateway.keys import KeyPurpose, asset_aad
-from gateway.models import Asset
+from gateway.core import crypto
+from gateway.core.context import GatewayContext
+from gateway.core.errors import IntegrityFailure
+from gateway.core.keys import KeyPurpose, asset_aad
+from gateway.core.models import Asset
 from gateway.pseudonymisation import vault
 from gateway.pseudonymisation.dataset_secrets import SecretPurpose, dataset_secret
 from gateway.pseudonymisation.policies import policy_for_dataset

@@ -9,11 +9,11 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from gateway import crypto
-from gateway.context import GatewayContext
-from gateway.errors import Forbidden, InvalidRequest, NotFound
+from gateway.core import crypto
+from gateway.core.context import GatewayContext
+from gateway.core.errors import Forbidden, InvalidRequest, NotFound
+from gateway.core.models import Role
 from gateway.lineage import Action, Actor, recorder
-from gateway.models import Role
 from gateway.pseudonymisation.dataset_secrets import (
     SecretPurpose,
     dataset_secret,

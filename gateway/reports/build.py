@@ -16,10 +16,11 @@ from typing import Any
 from pydantic import ValidationError
 from sqlmodel import Session
 
-from gateway.context import GatewayContext
+from gateway.core.context import GatewayContext
+from gateway.core.db import transaction
+from gateway.core.errors import IntegrityFailure, InvalidRequest
+from gateway.core.models import AssetState
 from gateway.datasets import get_dataset, list_datasets
-from gateway.db import transaction
-from gateway.errors import IntegrityFailure, InvalidRequest
 from gateway.lineage import Action, Actor, recorder
 from gateway.lineage.canonical import canonical_json
 from gateway.lineage.ledger import drain
@@ -29,7 +30,6 @@ from gateway.lineage.signing import (
     sign_document,
     verify_document,
 )
-from gateway.models import AssetState
 from gateway.policy.enforcement import EnforcementPoint, enforce_residency
 from gateway.reports import design, sections
 from gateway.reports.collect_lineage import lineage_section

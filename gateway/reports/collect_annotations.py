@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Table, distinct, func, inspect, select
 from sqlmodel import Session, SQLModel, col
 
-from gateway.models import Asset, AssetSync, Destination, SyncState
+from gateway.core.models import Asset, AssetSync, Destination, SyncState
 from gateway.reports.agreement import (
     Box,
     BoxAgreement,

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import Integer, cast, distinct, func, select
 from sqlmodel import Session, col
 
+from gateway.core.models import Asset, Detection, LineageRecord
 from gateway.lineage.actions import REDACTION_RUNS, Action
-from gateway.models import Asset, Detection, LineageRecord
 from gateway.reports.model import Count, DetectorUse, RecallFigure
 from gateway.reports.query import Scope, counts, grouped, json_text, run
 from gateway.review.models import ReviewItem, ReviewReason

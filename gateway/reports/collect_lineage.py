@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
-from gateway.errors import IntegrityFailure
+from gateway.core.errors import IntegrityFailure
+from gateway.core.models import LineageHead, LineageRecord
 from gateway.lineage import verify_chain
 from gateway.lineage.actions import RESIDENCY_REFUSALS, Action
 from gateway.lineage.live import verify_for_report
 from gateway.lineage.tables import LineageCheckpoint, LineageSigningKey
-from gateway.models import LineageHead, LineageRecord
 from gateway.reports.model import (
     CheckpointInfo,
     Count,
@@ -28,7 +28,7 @@ from gateway.reports.model import (
 from gateway.reports.query import Scope, as_utc, counts, grouped, iso, json_text, run
 
 if TYPE_CHECKING:
-    from gateway.context import GatewayContext
+    from gateway.core.context import GatewayContext
 
 
 def actions(session: Session, scope: Scope) -> list[Count]:

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
-from gateway.models import Asset, Dataset, PolicyVersion
+from gateway.core.models import Asset, Dataset, PolicyVersion
 from gateway.policy.catalogue import UnknownName, load_catalogue
 from gateway.policy.errors import PolicyMissing
 from gateway.policy.governing import governing_policy

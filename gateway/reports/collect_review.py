@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from gateway.models import PolicyVersion
+from gateway.core.models import PolicyVersion
 from gateway.reports.calibration import planted_found
 from gateway.reports.leak_estimate import DECIDED, RecallCount, Reviewed
 from gateway.reports.query import Scope, as_utc

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.models import AssetState
+from gateway.core.models import AssetState
 from gateway.reports.facts import Facts
 from gateway.reports.model import Datasheet, DatasheetAnswer
 from gateway.reports.sections import NOTHING, PSEUDONYMISED

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from gateway.context import GatewayContext
+from gateway.core.context import GatewayContext
 from gateway.lineage import Actor
 from gateway.reports.build import generate_dataset_report
 from gateway.reports.render import ReportFormat, render

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
+from gateway.core.models import AssetState
 from gateway.lineage.actions import Action
-from gateway.models import AssetState
 from gateway.reports import leak_estimate as leak
 from gateway.reports.binomial import samples_needed
 from gateway.reports.facts import Facts

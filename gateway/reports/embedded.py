@@ -15,7 +15,7 @@ import json
 from html.parser import HTMLParser
 from typing import Any
 
-from gateway.errors import IntegrityFailure
+from gateway.core.errors import IntegrityFailure
 
 SCRIPT_ID = "signed-report"
 ATTACHMENT_NAME = "signed-report.json"

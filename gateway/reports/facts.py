@@ -8,8 +8,8 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
+from gateway.core.models import ApiKey, Asset, Dataset, DatasetKey
 from gateway.lineage.actions import DELETIONS, ERASURE, POLICY_CHANGES, RETENTION, Action
-from gateway.models import ApiKey, Asset, Dataset, DatasetKey
 from gateway.reports import collect_annotations as ls
 from gateway.reports import collect_assets as assets
 from gateway.reports import collect_lineage as lineage

@@ -14,7 +14,7 @@ from sqlalchemy import JSON, ColumnElement, cast, func, select, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Session, col
 
-from gateway.models import LineageRecord
+from gateway.core.models import LineageRecord
 from gateway.reports.model import Count
 
 

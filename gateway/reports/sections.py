@@ -3,8 +3,8 @@ says so: a report never fills a gap with an assumption."""
 
 from __future__ import annotations
 
+from gateway.core.models import AssetState, LegalBasis
 from gateway.lineage.actions import Action
-from gateway.models import AssetState, LegalBasis
 from gateway.reports.collect_policy import chapter_v_only, classify_transfers
 from gateway.reports.facts import Facts
 from gateway.reports.model import (

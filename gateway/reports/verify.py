@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from gateway.errors import IntegrityFailure
+from gateway.core.errors import IntegrityFailure
 from gateway.lineage.signing import fingerprint, key_id_for, unb64
 from gateway.reports.build import verify_report
 from gateway.reports.embedded import from_html, from_pdf, kind_of, signed_json, visible_text

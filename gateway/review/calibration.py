@@ -18,13 +18,14 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from gateway import crypto
-from gateway.context import GatewayContext
+from gateway.core import crypto
+from gateway.core.context import GatewayContext
+from gateway.core.db import transaction
+from gateway.core.models import Asset, AssetState, Detection
+from gateway.core.storage import located_key, put_cleared, redacted_key
 from gateway.datasets import get_dataset
-from gateway.db import transaction
 from gateway.labelstudio.annotation_store import HeldAnnotation
 from gateway.lineage import Action, Actor, recorder
-from gateway.models import Asset, AssetState, Detection
 from gateway.policy.enforcement import (
     Clearance,
     EnforcementPoint,
@@ -36,7 +37,6 @@ from gateway.reports.calibration import CalibrationItem, build_batch, planted_fo
 from gateway.review.labelconfig import ReviewAnswer
 from gateway.review.models import ReviewDecision, ReviewItem, ReviewReason
 from gateway.review.queue import review_project
-from gateway.storage import located_key, put_cleared, redacted_key
 
 CALIBRATION_CODE = "calibration"
 CALIBRATION_NOTE = (

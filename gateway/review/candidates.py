@@ -16,15 +16,15 @@ from typing import Any
 
 from sqlmodel import Session
 
-from gateway import crypto
-from gateway.context import GatewayContext
-from gateway.errors import GatewayError, ResidencyViolation
-from gateway.keys import KeyPurpose, asset_aad
+from gateway.core import crypto
+from gateway.core.context import GatewayContext
+from gateway.core.errors import GatewayError, ResidencyViolation
+from gateway.core.keys import KeyPurpose, asset_aad
+from gateway.core.models import Asset
+from gateway.core.storage import candidate_key, located_key, put_cleared
 from gateway.lineage import Actor
-from gateway.models import Asset
 from gateway.policy.enforcement import EnforcementPoint, enforce_residency, storage_region
 from gateway.review.models import ReviewCandidate, ReviewItem
-from gateway.storage import candidate_key, located_key, put_cleared
 
 log = logging.getLogger(__name__)
 LEAK_DETECTED = "leak-detected"

@@ -26,10 +26,11 @@ from typing import Any
 from sqlmodel import Session, select
 
 from gateway.asset_states import transition
-from gateway.context import GatewayContext
+from gateway.core.context import GatewayContext
+from gateway.core.db import transaction
+from gateway.core.errors import GatewayError
+from gateway.core.models import Asset, AssetState, AssetSync, Destination, Job, JobState, SyncState
 from gateway.datasets import get_dataset
-from gateway.db import transaction
-from gateway.errors import GatewayError
 from gateway.labelstudio.annotation_store import HeldAnnotation, held_annotation
 from gateway.labelstudio.client import LabelStudioClient, RetryPolicy
 from gateway.labelstudio.destinations import connect, get_destination
@@ -38,7 +39,6 @@ from gateway.labelstudio.sync import sync_dataset
 from gateway.labelstudio.tables import Incident, IncidentKind
 from gateway.labelstudio.task_model import TaskField, claimed
 from gateway.lineage import Action, Actor, recorder
-from gateway.models import Asset, AssetState, AssetSync, Destination, Job, JobState, SyncState
 from gateway.pipeline import Redactor
 from gateway.review.calibration import close_calibration
 from gateway.review.labelconfig import ReviewAnswer, read_answer

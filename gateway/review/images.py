@@ -15,10 +15,12 @@ import hmac
 
 from sqlmodel import Session, select
 
-from gateway import crypto
-from gateway.context import GatewayContext
-from gateway.errors import GatewayError, NotFound
-from gateway.keys import DatasetKeyMaterial
+from gateway.core import crypto
+from gateway.core.context import GatewayContext
+from gateway.core.errors import GatewayError, NotFound
+from gateway.core.keys import DatasetKeyMaterial
+from gateway.core.models import Asset, AssetState, Destination
+from gateway.core.storage import get_cleared
 from gateway.labelstudio.urls import (
     GONE_STATES,
     MEDIA_TYPES,
@@ -26,11 +28,9 @@ from gateway.labelstudio.urls import (
     fetch_clearance,
     origin_of,
 )
-from gateway.models import Asset, AssetState, Destination
 from gateway.policy.enforcement import EnforcementPoint
 from gateway.review.candidates import candidate_image, candidate_of
 from gateway.review.models import ReviewItem, ReviewProject
-from gateway.storage import get_cleared
 
 
 def _key(key: DatasetKeyMaterial) -> bytes:

@@ -13,17 +13,17 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from gateway.clearance import Clearance
-from gateway.context import GatewayContext
+from gateway.core.clearance import Clearance
+from gateway.core.context import GatewayContext
+from gateway.core.db import transaction
+from gateway.core.errors import InvalidRequest, NotFound
+from gateway.core.models import Asset, Dataset, Destination, Detection
 from gateway.datasets import get_dataset
-from gateway.db import transaction
-from gateway.errors import InvalidRequest, NotFound
 from gateway.labelstudio.client import LabelStudioClient, RetryPolicy
 from gateway.labelstudio.destinations import connect, get_destination, open_secrets
 from gateway.labelstudio.projects import webhook_url
 from gateway.labelstudio.task_model import TaskData, TaskField
 from gateway.lineage import Action, Actor, recorder
-from gateway.models import Asset, Dataset, Destination, Detection
 from gateway.policy.enforcement import EnforcementPoint, enforce_residency
 from gateway.pseudonymisation.policy import PseudonymField
 from gateway.pseudonymisation.task_meta import pseudonym

@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import update
 from sqlmodel import Session, col
 
-from gateway.context import GatewayContext
-from gateway.db import transaction
-from gateway.errors import GatewayError, NotFound
+from gateway.core.context import GatewayContext
+from gateway.core.db import transaction
+from gateway.core.errors import GatewayError, NotFound
+from gateway.core.models import Job, JobState
 from gateway.jobs import REVIEW_PULL_KIND, Heartbeat, settle
 from gateway.lineage import Actor
-from gateway.models import Job, JobState
 from gateway.pipeline import job_timing
 from gateway.review.decide import pull_decisions
 from gateway.review.queue import review_project

@@ -11,14 +11,14 @@ from dataclasses import dataclass, field
 
 from sqlmodel import Session, col, select
 
-from gateway.context import GatewayContext
+from gateway.core.context import GatewayContext
+from gateway.core.errors import Conflict, IntegrityFailure, InvalidRequest, NotFound
+from gateway.core.models import Asset, AssetState
 from gateway.datasets import get_dataset
-from gateway.errors import Conflict, IntegrityFailure, InvalidRequest, NotFound
 from gateway.labelstudio.tables import Incident
 from gateway.lineage import Action, Actor, recorder
 from gateway.lineage.checkpoints import create_checkpoint, get_checkpoint, verify_checkpoint
 from gateway.lineage.signing import public_keys
-from gateway.models import Asset, AssetState
 from gateway.policy.governing import governing_policy
 from gateway.policy.holds import place_hold, release_hold
 from gateway.policy.schema import ReviewPolicy

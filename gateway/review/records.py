@@ -8,12 +8,12 @@ import uuid
 
 from sqlmodel import Session, col, select
 
-from gateway.context import GatewayContext
-from gateway.db import transaction
+from gateway.core.context import GatewayContext
+from gateway.core.db import transaction
+from gateway.core.models import Asset
 from gateway.labelstudio.annotation_store import HeldAnnotation
 from gateway.labelstudio.tables import Incident
 from gateway.lineage import Action, Actor, recorder
-from gateway.models import Asset
 from gateway.review.candidates import drop_reviewed_candidate
 from gateway.review.labelconfig import ReviewAnswer
 from gateway.review.models import ReviewDecision, ReviewItem

@@ -15,15 +15,16 @@ from typing import Any
 
 from sqlmodel import Session, col, delete, select
 
-from gateway import crypto
 from gateway.asset_states import transition
-from gateway.context import GatewayContext
-from gateway.db import transaction
-from gateway.errors import GatewayError
+from gateway.core import crypto
+from gateway.core.context import GatewayContext
+from gateway.core.db import transaction
+from gateway.core.errors import GatewayError
+from gateway.core.keys import KeyPurpose
+from gateway.core.models import Asset, AssetState, Detection
+from gateway.core.storage import located_key, put_cleared, redacted_key
 from gateway.ingest import original_aad
-from gateway.keys import KeyPurpose
 from gateway.lineage import Actor
-from gateway.models import Asset, AssetState, Detection
 from gateway.pipeline import _storage_allowed
 from gateway.policy.derived import delete_blob
 from gateway.policy.governing import governing_policy
@@ -32,7 +33,6 @@ from gateway.pseudonymisation.release import release_file
 from gateway.redaction_step import RedactionOutcome, Redactor
 from gateway.review.candidates import drop_candidate
 from gateway.review.labelconfig import ManualBox
-from gateway.storage import located_key, put_cleared, redacted_key
 from redaction import operators
 from redaction.errors import RedactionError
 from redaction.io import decode_image, encode_image

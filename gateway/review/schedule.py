@@ -10,9 +10,9 @@ import threading
 
 from sqlmodel import select
 
-from gateway.context import GatewayContext
-from gateway.db import transaction
-from gateway.errors import GatewayError
+from gateway.core.context import GatewayContext
+from gateway.core.db import transaction
+from gateway.core.errors import GatewayError
 from gateway.lineage import Actor
 from gateway.redaction_step import RedactionOutcome, Redactor, RedactorFactory
 from gateway.review.decide import ReviewPull, pull_decisions

@@ -7,7 +7,7 @@ from typing import Any
 from celery import Celery
 from kombu.entity import Queue
 
-from gateway.settings import Settings
+from gateway.core.settings import Settings
 
 REDACT_TASK = "gateway.redact"
 

@@ -24,7 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from gateway import crypto
+from gateway.core import crypto
 from gateway.scaleout.kms import GATEWAY_KEY
 
 log = logging.getLogger(__name__)

@@ -18,9 +18,9 @@ from typing import Any
 
 import httpx
 
-from gateway.errors import GatewayError, KeyCustodyRefused, KeyUnavailable
-from gateway.keys import KeyProvider
-from gateway.settings import Settings
+from gateway.core.errors import GatewayError, KeyCustodyRefused, KeyUnavailable
+from gateway.core.keys import KeyProvider
+from gateway.core.settings import Settings
 
 GATEWAY_KEY = "gateway"
 """The key every region's credential may use: wraps gateway-wide secrets (API-key pepper,

@@ -26,15 +26,15 @@ from collections.abc import Callable
 from sqlmodel import Session
 
 from gateway.background import Periodic
-from gateway.db import transaction
-from gateway.errors import GatewayError
-from gateway.models import Asset
+from gateway.core.db import transaction
+from gateway.core.errors import GatewayError
+from gateway.core.models import Asset
+from gateway.core.settings import Settings
+from gateway.core.storage import named_region
 from gateway.policy.retention import DueItem, DueKind
 from gateway.scaleout.broker import region_queue
 from gateway.scaleout.singleton import SchedulerLock
 from gateway.scaleout.tasks import WorkerRuntime
-from gateway.settings import Settings
-from gateway.storage import named_region
 
 log = logging.getLogger(__name__)
 RETENTION_TASK = "gateway.retention"

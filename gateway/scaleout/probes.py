@@ -10,7 +10,7 @@ import logging
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from gateway.errors import GatewayError
+from gateway.core.errors import GatewayError
 from gateway.health import readiness
 from gateway.metrics import CONTENT_TYPE, render
 from gateway.scaleout.tasks import WorkerRuntime

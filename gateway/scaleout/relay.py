@@ -25,9 +25,9 @@ from sqlalchemy import ColumnElement, and_, or_, update
 from sqlmodel import col, select
 
 from gateway.background import Periodic
-from gateway.context import GatewayContext
-from gateway.db import transaction
-from gateway.models import Job, JobState
+from gateway.core.context import GatewayContext
+from gateway.core.db import transaction
+from gateway.core.models import Job, JobState
 from gateway.scaleout.routing import HELD, UNROUTED, Routes, queue_for
 
 log = logging.getLogger(__name__)

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from gateway.context import GatewayContext
-from gateway.db import transaction
-from gateway.errors import Conflict
+from gateway.core.context import GatewayContext
+from gateway.core.db import transaction
+from gateway.core.errors import Conflict
+from gateway.core.models import Job
 from gateway.lineage import Actor
-from gateway.models import Job
 from gateway.scaleout.broker import region_queue
 from gateway.scaleout.routing import HELD, dataset_queue
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from sqlmodel import Session, col, select
 
-from gateway.context import GatewayContext
+from gateway.core.context import GatewayContext
+from gateway.core.models import Asset, DatasetKey, Job
 from gateway.jobs import REVIEW_PULL_KIND, SYNC_KIND
-from gateway.models import Asset, DatasetKey, Job
 from gateway.policy.enforcement import EnforcementPoint, check_residency
 from gateway.scaleout.broker import region_queue
 from gateway.scaleout.kms import key_region

@@ -13,12 +13,12 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
-from gateway.context import GatewayContext
-from gateway.db import transaction
-from gateway.errors import KeyCustodyRefused, KeyUnavailable, ResidencyViolation
+from gateway.core.context import GatewayContext
+from gateway.core.db import transaction
+from gateway.core.errors import KeyCustodyRefused, KeyUnavailable, ResidencyViolation
+from gateway.core.models import Asset, Job, JobState
 from gateway.jobs import REVIEW_PULL_KIND, SYNC_KIND
 from gateway.lineage import Action, Actor, recorder_at
-from gateway.models import Asset, Job, JobState
 from gateway.pipeline import Redactor, process_next
 from gateway.policy.enforcement import EnforcementPoint, enforce_residency
 from gateway.sync_jobs import run_sync_job

@@ -9,8 +9,9 @@ import threading
 from collections.abc import Callable
 
 from gateway.background import Supervisor
-from gateway.context import GatewayContext
-from gateway.errors import GatewayError, KeyCustodyRefused
+from gateway.core.context import GatewayContext
+from gateway.core.errors import GatewayError, KeyCustodyRefused
+from gateway.core.settings import Settings
 from gateway.pipeline import Redactor, worker_id
 from gateway.scaleout.broker import REDACT_TASK, celery_app, region_queue
 from gateway.scaleout.kms import require_gateway_credential, require_region_credential
@@ -27,7 +28,6 @@ from gateway.scaleout.periodic import (
 from gateway.scaleout.relay import CeleryPublisher, relay_loop
 from gateway.scaleout.singleton import SchedulerLock
 from gateway.scaleout.tasks import WorkerRuntime, run_woken_job
-from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
 

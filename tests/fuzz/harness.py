@@ -17,7 +17,7 @@ from pathlib import Path
 import atheris
 
 with atheris.instrument_imports(include=["gateway"]):
-    from gateway.errors import IntegrityFailure
+    from gateway.core.errors import IntegrityFailure
     from gateway.lineage.format.verify import Anchor, verify_bundle
     from gateway.lineage.signing import key_id_for
     from gateway.policy.errors import PolicyInvalid

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
+from gateway.core.db import transaction
 from gateway.datasets import DatasetSpec, create_dataset
-from gateway.db import transaction
 from gateway.lineage import Actor
 from gateway.lineage.bundle import BundleFilter, export_bundle
 from gateway.lineage.checkpoints import create_checkpoint

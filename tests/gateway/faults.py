@@ -18,13 +18,13 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlmodel import col, select
 
+from gateway.core.db import transaction
+from gateway.core.models import Asset, Job, LineageRecord, Role
+from gateway.core.settings import Settings
 from gateway.datasets import DatasetSpec, create_dataset
-from gateway.db import transaction
 from gateway.lineage import Actor
 from gateway.main import create_app
-from gateway.models import Asset, Job, LineageRecord, Role
 from gateway.redactor import IsolatedRedactor
-from gateway.settings import Settings
 from tests.conftest import DATASET_SPEC
 from tests.gateway import fault_detectors
 from tests.gateway.test_api import make_key

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 import uvicorn
 
-from gateway.context import GatewayContext
+from gateway.core.context import GatewayContext
 from gateway.labelstudio.server import free_port
 from gateway.main import create_app
 from gateway.pipeline import NotBuiltRedactor

@@ -8,10 +8,10 @@ from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from gateway.apikeys import create_api_key
-from gateway.db import transaction
+from gateway.core.db import transaction
+from gateway.core.models import Asset, AssetState, Role
 from gateway.lineage import Actor, verify_chain
 from gateway.main import create_app
-from gateway.models import Asset, AssetState, Role
 from gateway.pipeline import NotBuiltRedactor
 from tests.conftest import DATASET_SPEC
 from tests.gateway.bad_inputs import corpus, good_jpeg

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from gateway.core.models import Role
 from gateway.main import create_app
-from gateway.models import Role
 from gateway.pipeline import NotBuiltRedactor
 from tests.conftest import DATASET_SPEC
 from tests.gateway.test_api import auth, make_key
@@ -138,9 +138,9 @@ def test_a_key_row_written_into_the_database_without_the_pepper_is_refused(clien
     import os
     from datetime import UTC, datetime
 
-    from gateway import crypto
-    from gateway.db import transaction
-    from gateway.models import ApiKey
+    from gateway.core import crypto
+    from gateway.core.db import transaction
+    from gateway.core.models import ApiKey
 
     secret = "s" * 43
     with transaction(ctx.engine) as s:
@@ -198,8 +198,8 @@ def test_a_key_row_edited_in_the_database_stops_authenticating(client, ctx, two,
     """Someone with database write access cannot widen, change or revive an existing key."""
     from datetime import timedelta
 
-    from gateway.db import transaction
-    from gateway.models import ApiKey
+    from gateway.core.db import transaction
+    from gateway.core.models import ApiKey
 
     token = make_key(ctx, Role.ADMIN, scope=[two["own"]], expires_at=ctx.clock() + timedelta(1))
     key_id = token.split("_")[1]
@@ -222,8 +222,8 @@ def test_an_unsealed_key_is_refused_until_the_operator_seals_it(client, ctx, set
 
     from gateway.apikeys import seal_unsealed_keys
     from gateway.cli import app as cli_app
-    from gateway.db import transaction
-    from gateway.models import ApiKey
+    from gateway.core.db import transaction
+    from gateway.core.models import ApiKey
 
     token = make_key(ctx, Role.ADMIN)
     with transaction(ctx.engine) as s:  # as a key created before sealing existed

@@ -22,10 +22,10 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 
 from gateway.authz import Authority, Public
-from gateway.db import transaction
+from gateway.core.db import transaction
+from gateway.core.models import Role
 from gateway.lineage import Actor
 from gateway.main import create_app
-from gateway.models import Role
 from gateway.pipeline import NotBuiltRedactor
 from gateway.policy.holds import place_hold
 from tests.conftest import DATASET_SPEC

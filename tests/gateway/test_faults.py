@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from gateway.models import JobState
+from gateway.core.models import JobState
 from tests.gateway.bad_inputs import good_jpeg
 from tests.gateway.faults import TcpProxy, running_service, settings_for, wait_for
 

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from gateway.context import GatewayContext
-from gateway.db import transaction
+from gateway.core.context import GatewayContext
+from gateway.core.db import transaction
+from gateway.core.settings import Settings
 from gateway.ingest import Upload, ingest_upload
 from gateway.lineage import Actor
-from gateway.settings import Settings
 from tests.conftest import DATASET_SPEC
 from tests.gateway.bad_inputs import good_jpeg
 

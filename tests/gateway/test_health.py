@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
+from gateway.core.models import Role
 from gateway.main import create_app
-from gateway.models import Role
 from gateway.pipeline import NotBuiltRedactor
 from tests.gateway.bad_inputs import good_jpeg
 from tests.gateway.faults import wait_for

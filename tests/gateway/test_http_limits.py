@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from gateway.models import Role
+from gateway.core.models import Role
 from tests.gateway.live_server import serve
 from tests.gateway.test_api import make_key
 

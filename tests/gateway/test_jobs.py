@@ -12,11 +12,11 @@ import time
 import pytest
 from sqlmodel import col, select
 
-from gateway.clock import utc_now
-from gateway.db import transaction
+from gateway.core.clock import utc_now
+from gateway.core.db import transaction
+from gateway.core.models import Asset, AssetState, Job, JobState, LineageRecord
 from gateway.ingest import Upload, ingest_upload
 from gateway.lineage import Actor
-from gateway.models import Asset, AssetState, Job, JobState, LineageRecord
 from gateway.pipeline import (
     RedactionOutcome,
     claim_job,

@@ -5,11 +5,11 @@ import os
 
 import pytest
 
-from gateway import crypto
-from gateway.db import transaction
-from gateway.errors import IntegrityFailure, KeyUnavailable
-from gateway.keys import KeyPurpose, LocalMasterKey, load_master_key
-from gateway.settings import Settings
+from gateway.core import crypto
+from gateway.core.db import transaction
+from gateway.core.errors import IntegrityFailure, KeyUnavailable
+from gateway.core.keys import KeyPurpose, LocalMasterKey, load_master_key
+from gateway.core.settings import Settings
 
 
 def test_seal_binds_context() -> None:
@@ -55,7 +55,7 @@ def test_dataset_keys_are_wrapped_versioned_and_purpose_bound(ctx, dataset) -> N
     subkeys = {a.subkey(p) for p in KeyPurpose} | {b.subkey(p) for p in KeyPurpose}
     assert len(subkeys) == 2 * len(KeyPurpose)
     other = LocalMasterKey(os.urandom(32))
-    from gateway.keys import KeyProvider
+    from gateway.core.keys import KeyProvider
 
     with transaction(ctx.engine) as s, pytest.raises(KeyUnavailable, match="not loaded"):
         KeyProvider(other).dataset_key(s, dataset.id)  # rows name the master key that wrapped them

@@ -6,11 +6,11 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import Session, select
 
-from gateway.db import transaction
-from gateway.errors import IntegrityFailure
+from gateway.core.db import transaction
+from gateway.core.errors import IntegrityFailure
+from gateway.core.models import LineageRecord
 from gateway.lineage import Actor, append, verify_chain
 from gateway.lineage.format.canonical import FloatInPayload, canonical_json
-from gateway.models import LineageRecord
 
 pytestmark = pytest.mark.db
 ACTOR = Actor("system", "test")

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from gateway.db import transaction
+from gateway.core.db import transaction
+from gateway.core.models import AssetState, LineageRecord
 from gateway.lineage import Action, Actor, LineagePayloadError, append, recorder, recorder_at
 from gateway.lineage.actions import SHAPES
 from gateway.lineage.tables import LineageOutbox
-from gateway.models import AssetState, LineageRecord
 
 ROOT = Path(__file__).resolve().parents[2]
 MEMBERS = {a.value for a in Action}

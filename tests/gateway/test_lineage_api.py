@@ -8,12 +8,12 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from gateway.db import transaction
+from gateway.core.db import transaction
+from gateway.core.models import Role
 from gateway.lineage import Actor, append
 from gateway.lineage.format.keys import unb64, verify_signature
 from gateway.lineage.format.merkle import leaf_hash, verify_inclusion
 from gateway.main import create_app
-from gateway.models import Role
 from gateway.pipeline import NotBuiltRedactor
 from tests.gateway.test_api import auth, make_key
 
@@ -94,7 +94,7 @@ def test_asset_history_comes_with_proofs_a_client_can_check(client, ctx, dataset
         )
     assert client.get("/v1/lineage/assets/nope", headers=auth(officer)).status_code == 404
     # the same history as an offline proof bundle (an export: residency-checked, recorded)
-    from gateway.errors import ResidencyViolation
+    from gateway.core.errors import ResidencyViolation
     from gateway.lineage.format.verify import Anchor, verify_bundle
     from gateway.lineage.service import prove_asset
 

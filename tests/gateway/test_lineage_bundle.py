@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from gateway.db import transaction
-from gateway.errors import IntegrityFailure
+from gateway.core.db import transaction
+from gateway.core.errors import IntegrityFailure
 from gateway.lineage import Actor, append
 from gateway.lineage.bundle import BundleFilter, export_bundle
 from gateway.lineage.checkpoints import create_checkpoint, verify_stored_checkpoints
@@ -334,10 +334,10 @@ def test_shredding_a_dataset_leaves_its_lineage_verifiable(settings, clock, tmp_
     new bundle still verify, and the gateway still signs with the same lineage key."""
     from sqlmodel import select
 
-    from gateway.context import GatewayContext
+    from gateway.core.context import GatewayContext
+    from gateway.core.models import DatasetKey
     from gateway.datasets import DatasetSpec, create_dataset
     from gateway.lineage.ledger import verify_chain
-    from gateway.models import DatasetKey
     from gateway.pseudonymisation.custody import shred_dataset
     from tests.conftest import DATASET_SPEC
 

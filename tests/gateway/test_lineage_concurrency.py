@@ -10,13 +10,13 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from gateway.db import transaction
+from gateway.core.db import transaction
+from gateway.core.models import LineageRecord
 from gateway.lineage import Actor, append, verify_chain
 from gateway.lineage.checkpoints import create_checkpoint, leaf_hashes
 from gateway.lineage.format.merkle import Tree
 from gateway.lineage.ledger import drain
 from gateway.lineage.tables import LineageOutbox
-from gateway.models import LineageRecord
 
 pytestmark = pytest.mark.db
 

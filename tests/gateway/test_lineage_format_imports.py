@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from gateway.db import transaction
+from gateway.core.db import transaction
 from gateway.lineage import Actor, append
 from gateway.lineage.bundle import BundleFilter, export_bundle
 from gateway.lineage.signing import ensure_signing_key
@@ -26,12 +26,12 @@ FORBIDDEN = (
     "alembic",
     "gateway.service",
     "gateway.main",
-    "gateway.db",
-    "gateway.models",
+    "gateway.core.db",
+    "gateway.core.models",
     "gateway.lineage.ledger",
 )
-# the format package itself: the standard library, cryptography, rfc8785 and gateway.errors
-FORMAT_MAY_LOAD = ("gateway", "gateway.errors", "gateway.lineage")
+# the format package itself: the standard library, cryptography, rfc8785 and gateway.core.errors
+FORMAT_MAY_LOAD = ("gateway", "gateway.core", "gateway.core.errors", "gateway.lineage")
 
 REPORT = (
     "import atexit, json, sys\n"

@@ -7,10 +7,10 @@ import json
 import pytest
 from sqlmodel import col, select
 
-from gateway.db import transaction
+from gateway.core.db import transaction
+from gateway.core.models import LineageRecord
 from gateway.lineage import Actor, append
 from gateway.lineage.interop import openlineage_lines, prov_document
-from gateway.models import LineageRecord
 
 pytestmark = pytest.mark.db
 

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from gateway.db import transaction
-from gateway.errors import IntegrityFailure
+from gateway.core.db import transaction
+from gateway.core.errors import IntegrityFailure
 from gateway.lineage import Actor, append
 from gateway.lineage.anchor import NotAnchored, append_checkpoint, pinned_line
 from gateway.lineage.checkpointer import Checkpointer
@@ -140,7 +140,7 @@ def test_an_edited_column_reports_read_fails(
 
         from sqlalchemy import update
 
-        from gateway.models import LineageRecord
+        from gateway.core.models import LineageRecord
 
         table = LineageRecord.__table__  # type: ignore[attr-defined]
         with ctx.engine.begin() as conn:

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from gateway.db import transaction
-from gateway.errors import IntegrityFailure
+from gateway.core.db import transaction
+from gateway.core.errors import IntegrityFailure
 from gateway.lineage import Actor, append
 from gateway.lineage.bundle import BundleFilter, export_bundle
 from gateway.lineage.checkpoints import create_checkpoint

@@ -1,17 +1,17 @@
 """Datasets and destinations are found by id or by name through one helper
-(`gateway.db.get_by_id_or_name`); an unknown reference is a NotFound naming what was sought."""
+(`gateway.core.db.get_by_id_or_name`); an unknown reference is a NotFound naming what was sought."""
 
 from __future__ import annotations
 
 import pytest
 from sqlmodel import Session
 
-from gateway.context import GatewayContext
+from gateway.core.context import GatewayContext
+from gateway.core.db import get_by_id_or_name
+from gateway.core.errors import NotFound
+from gateway.core.models import Dataset
 from gateway.datasets import get_dataset
-from gateway.db import get_by_id_or_name
-from gateway.errors import NotFound
 from gateway.labelstudio.destinations import get_destination
-from gateway.models import Dataset
 
 pytestmark = pytest.mark.db
 

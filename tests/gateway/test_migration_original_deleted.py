@@ -10,7 +10,7 @@ import pytest
 from alembic import command
 from sqlalchemy import text
 
-from gateway.db import alembic_config, make_engine
+from gateway.core.db import alembic_config, make_engine
 
 pytestmark = pytest.mark.db
 AT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

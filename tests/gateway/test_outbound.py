@@ -17,11 +17,11 @@ import httpx
 import pytest
 from sqlmodel import select as sql_select
 
-from gateway.db import transaction
+from gateway.core.db import transaction
+from gateway.core.models import Destination
 from gateway.labelstudio.client import LabelStudioClient, RetryPolicy
 from gateway.labelstudio.destinations import DestinationSpec, register_destination
 from gateway.lineage import Actor
-from gateway.models import Destination
 from gateway.outbound import (
     AddressPolicy,
     AddressRule,

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
+from gateway.core.models import Role
 from gateway.main import create_app
-from gateway.models import Role
 from gateway.pipeline import NotBuiltRedactor
 from tests.conftest import DATASET_SPEC
 from tests.gateway.test_api import auth, make_key

@@ -10,10 +10,10 @@ import pytest
 from PIL import Image
 from sqlmodel import col, select
 
-from gateway.db import transaction
+from gateway.core.db import transaction
+from gateway.core.models import Asset, AssetState, Detection, LineageRecord
 from gateway.ingest import Upload, ingest_upload
 from gateway.lineage import Actor, verify_chain
-from gateway.models import Asset, AssetState, Detection, LineageRecord
 from gateway.pipeline import drain
 from gateway.redactor import IsolatedRedactor
 from tests.conftest import PHOTOS

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from gateway.errors import IntegrityFailure
+from gateway.core.errors import IntegrityFailure
+from gateway.core.models import Role
 from gateway.main import create_app
-from gateway.models import Role
 from gateway.pipeline import NotBuiltRedactor
 from tests.gateway.bad_inputs import corpus, good_jpeg
 from tests.gateway.test_api import auth, make_key

@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import inspect
 from sqlmodel import SQLModel
 
-from gateway import models
-from gateway.db import make_engine, migrate
+from gateway.core import models
+from gateway.core.db import make_engine, migrate
 from gateway.labelstudio import tables as labelstudio_tables
 from gateway.policy import tables as policy_tables
 from gateway.review import models as review_tables
@@ -40,7 +40,7 @@ def test_the_migrations_form_one_line_with_a_single_head() -> None:
     would apply both in an undefined order. The merge must chain them."""
     from alembic.script import ScriptDirectory
 
-    from gateway.db import alembic_config
+    from gateway.core.db import alembic_config
 
     engine = make_engine("sqlite://")
     heads = ScriptDirectory.from_config(alembic_config(engine)).get_heads()
@@ -55,12 +55,13 @@ def test_replicas_migrating_at_once_take_turns(database_url: str) -> None:
     import subprocess
     import sys
 
-    from gateway.db import require_current_schema
+    from gateway.core.db import require_current_schema
 
     if not database_url.startswith("postgresql"):
         pytest.skip("SQLite is one host's file: its write lock serialises migrations")
     code = (
-        "import sys; from gateway.db import make_engine, migrate; migrate(make_engine(sys.argv[1]))"
+        "import sys; from gateway.core.db import make_engine, migrate; "
+        "migrate(make_engine(sys.argv[1]))"
     )
     runs = [
         subprocess.Popen(

@@ -20,12 +20,12 @@ import httpx
 import pytest
 from sqlmodel import col, select
 
-from gateway.context import GatewayContext
+from gateway.core.context import GatewayContext
+from gateway.core.db import transaction
+from gateway.core.models import Asset, AssetState, Job, JobState, LineageRecord, Role
+from gateway.core.settings import Settings
 from gateway.datasets import DatasetSpec, create_dataset
-from gateway.db import transaction
 from gateway.lineage import Actor
-from gateway.models import Asset, AssetState, Job, JobState, LineageRecord, Role
-from gateway.settings import Settings
 from tests.conftest import DATASET_SPEC, PHOTOS
 from tests.gateway.faults import wait_for
 from tests.gateway.test_api import make_key

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from gateway.core.models import AssetState, SyncState
 from gateway.labelstudio.sync_plan import skip_reason, skipped_by_reason
-from gateway.models import AssetState, SyncState
 
 S = AssetState
 

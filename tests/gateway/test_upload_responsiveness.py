@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from gateway.models import Role
+from gateway.core.models import Role
 from tests.gateway.bad_inputs import flat_png
 from tests.gateway.live_server import serve
 from tests.gateway.test_api import make_key

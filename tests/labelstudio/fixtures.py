@@ -13,15 +13,15 @@ from typing import Any
 import pytest
 import uvicorn
 
-from gateway.context import GatewayContext
-from gateway.db import transaction
+from gateway.core.context import GatewayContext
+from gateway.core.db import transaction
+from gateway.core.models import Asset, AssetState, Dataset, Destination
 from gateway.ingest import Upload, ingest_upload
 from gateway.labelstudio.client import RetryPolicy
 from gateway.labelstudio.destinations import DestinationSpec, register_destination
 from gateway.labelstudio.server import LocalLabelStudio, free_port
 from gateway.lineage import Actor
 from gateway.main import create_app
-from gateway.models import Asset, AssetState, Dataset, Destination
 from gateway.pipeline import RedactionOutcome, drain
 from tests.conftest import PHOTOS
 
@@ -62,8 +62,8 @@ class SessionRedactor:
         with self._lock:
             if digest not in self._done:
                 if self._real is None:
+                    from gateway.core.settings import Settings
                     from gateway.redactor import IsolatedRedactor
-                    from gateway.settings import Settings
 
                     self._real = IsolatedRedactor(Settings(workers=1))
                 self._done[digest] = self._real.redact(data)
@@ -81,8 +81,8 @@ class SessionRedactor:
         the session lasts): what re-processing under a new policy version runs."""
         with self._lock:
             if self._real is None:
+                from gateway.core.settings import Settings
                 from gateway.redactor import IsolatedRedactor
-                from gateway.settings import Settings
 
                 self._real = IsolatedRedactor(Settings(workers=1))
             return self._real.for_policy(policy)

@@ -14,11 +14,11 @@ from label_studio_sdk.client import LabelStudio
 from PIL import Image
 from sqlmodel import col, select
 
-from gateway.context import GatewayContext
-from gateway.db import transaction
+from gateway.core.context import GatewayContext
+from gateway.core.db import transaction
+from gateway.core.models import LineageRecord
 from gateway.labelstudio.server import LocalLabelStudio
 from gateway.lineage.ledger import drain
-from gateway.models import LineageRecord
 
 
 @contextmanager

@@ -22,13 +22,13 @@ import pytest
 from label_studio_sdk.converter import Converter
 from sqlmodel import col, select
 
+from gateway.core.db import transaction
+from gateway.core.models import Asset, AssetState, AssetSync, Dataset, SyncState
 from gateway.datasets import DatasetSpec, Ontology, create_dataset
-from gateway.db import transaction
 from gateway.labelstudio.config import FLAG_RECEIVED, label_config
 from gateway.labelstudio.export import ExportFormat, export_annotations
 from gateway.labelstudio.sync import sync_dataset
 from gateway.labelstudio.tables import Annotation
-from gateway.models import Asset, AssetState, AssetSync, Dataset, SyncState
 from gateway.reports.build import generate_dataset_report
 from tests.conftest import DATASET_SPEC
 from tests.labelstudio.editor import CHROMIUM, DRIVER, Editor, browser, until

@@ -7,14 +7,14 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
-from gateway.db import transaction
+from gateway.core.db import transaction
+from gateway.core.models import Destination
 from gateway.labelstudio.client import RetryPolicy
 from gateway.labelstudio.reconcile import AnnotationReconciler
 from gateway.labelstudio.server import free_port
 from gateway.labelstudio.sync import sync_dataset
 from gateway.labelstudio.tables import Annotation, LabelStudioProject
 from gateway.main import create_app
-from gateway.models import Destination
 from tests.labelstudio.fixtures import ADMIN, FAST_RETRY, add_destination
 from tests.labelstudio.helpers import lineage, project_tasks, sdk
 

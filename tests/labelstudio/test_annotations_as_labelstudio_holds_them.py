@@ -10,13 +10,13 @@ from typing import Any
 import httpx
 from sqlmodel import select
 
-from gateway.db import transaction
+from gateway.core.db import transaction
+from gateway.core.models import Asset, AssetState
 from gateway.labelstudio.annotations import pull_annotations
 from gateway.labelstudio.config import PRIVACY_FLAG_NAME
 from gateway.labelstudio.result_digest import result_sha256
 from gateway.labelstudio.sync import sync_dataset
 from gateway.labelstudio.tables import Annotation, Incident
-from gateway.models import Asset, AssetState
 from tests.labelstudio.fixtures import ADMIN
 from tests.labelstudio.helpers import lineage, project_tasks, sdk
 

@@ -53,10 +53,10 @@ def test_a_background_sync_runs_on_a_celery_worker(
 ) -> None:
     """With a broker: the sync job is routed and published by the relay, and a real
     `privacy-gateway worker` process (not this one) runs it against the real Label Studio."""
-    from gateway.clock import utc_now
-    from gateway.db import transaction
+    from gateway.core.clock import utc_now
+    from gateway.core.db import transaction
+    from gateway.core.models import Job, JobState
     from gateway.lineage import Actor
-    from gateway.models import Job, JobState
     from gateway.scaleout.broker import celery_app
     from gateway.scaleout.relay import CeleryPublisher, dispatch
     from gateway.sync_jobs import enqueue_sync

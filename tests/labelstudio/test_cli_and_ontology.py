@@ -11,10 +11,10 @@ import sys
 import httpx
 from sqlmodel import col, select
 
-from gateway.db import transaction
+from gateway.core.db import transaction
+from gateway.core.models import Dataset
 from gateway.labelstudio.sync import sync_dataset
 from gateway.labelstudio.tables import OntologyVersion
-from gateway.models import Dataset
 from tests.labelstudio.fixtures import ADMIN
 
 

@@ -8,11 +8,11 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from gateway.db import transaction
-from gateway.errors import ResidencyViolation
+from gateway.core.db import transaction
+from gateway.core.errors import ResidencyViolation
+from gateway.core.models import Asset
 from gateway.labelstudio.export import ExportFormat, export_annotations
 from gateway.labelstudio.sync import sync_dataset
-from gateway.models import Asset
 from tests.labelstudio.fixtures import ADMIN
 from tests.labelstudio.helpers import lineage, project_tasks, sdk, wait_for_annotations
 

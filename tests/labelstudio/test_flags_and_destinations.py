@@ -11,8 +11,9 @@ from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from gateway.apikeys import create_api_key
+from gateway.core.db import transaction
+from gateway.core.models import Asset, AssetState, AssetSync, Destination, Role, SyncState
 from gateway.datasets import Ontology
-from gateway.db import transaction
 from gateway.labelstudio.client import LabelStudioClient
 from gateway.labelstudio.config import PRIVACY_FLAG_NAME, label_config
 from gateway.labelstudio.destinations import DestinationSpec, register_destination
@@ -21,7 +22,6 @@ from gateway.labelstudio.server import free_port
 from gateway.labelstudio.sync import sync_dataset
 from gateway.labelstudio.tables import Incident
 from gateway.main import create_app
-from gateway.models import Asset, AssetState, AssetSync, Destination, Role, SyncState
 from gateway.outbound import AddressPolicy
 from tests.labelstudio.fixtures import ADMIN, FAST_RETRY
 from tests.labelstudio.helpers import lineage, project_tasks, sdk

@@ -9,13 +9,13 @@ from typing import Any
 import httpx
 from sqlmodel import select
 
-from gateway.db import transaction
+from gateway.core.db import transaction
+from gateway.core.models import Asset, AssetState, AssetSync, SyncState
 from gateway.http_limits import WEBHOOK_BODY_LIMIT
 from gateway.labelstudio.config import PRIVACY_FLAG_NAME
 from gateway.labelstudio.destinations import open_secrets
 from gateway.labelstudio.sync import sync_dataset
 from gateway.labelstudio.tables import AnnotationFailure, Incident
-from gateway.models import Asset, AssetState, AssetSync, SyncState
 from tests.labelstudio.fixtures import ADMIN
 from tests.labelstudio.helpers import lineage, project_tasks, sdk
 from tests.labelstudio.test_annotations_as_labelstudio_holds_them import (

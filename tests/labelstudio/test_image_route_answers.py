@@ -8,10 +8,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from gateway.db import transaction
+from gateway.core.db import transaction
+from gateway.core.models import Asset
 from gateway.labelstudio.sync import sync_dataset
 from gateway.labelstudio.urls import REFUSAL_RECORD_WINDOW
-from gateway.models import Asset
 from tests.labelstudio.fixtures import ADMIN
 from tests.labelstudio.helpers import lineage, project_tasks
 from tests.policy.helpers import bind, policy_doc

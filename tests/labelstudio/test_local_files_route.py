@@ -7,10 +7,10 @@ from __future__ import annotations
 import httpx
 from sqlmodel import select
 
-from gateway.db import transaction
+from gateway.core.db import transaction
+from gateway.core.models import Asset, AssetSync, SyncState
 from gateway.labelstudio.destinations import DestinationSpec, register_destination
 from gateway.labelstudio.sync import sync_dataset
-from gateway.models import Asset, AssetSync, SyncState
 from gateway.policy.erasure import request_erasure
 from tests.labelstudio.fixtures import ADMIN, FAST_RETRY
 from tests.labelstudio.helpers import assert_no_metadata, lineage, project_tasks, sdk

@@ -18,12 +18,12 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from gateway.db import transaction
+from gateway.core.db import transaction
+from gateway.core.models import Asset, AssetState, Role
 from gateway.labelstudio.destinations import open_secrets
 from gateway.labelstudio.sync import sync_dataset
 from gateway.labelstudio.tables import Annotation
 from gateway.logs import QUIET, configure_logging
-from gateway.models import Asset, AssetState, Role
 from tests.conftest import PHOTOS
 from tests.gateway.test_api import make_key
 from tests.labelstudio.fixtures import ADMIN, FAST_RETRY, PHOTO_NAMES

@@ -18,11 +18,11 @@ from label_studio_sdk.core.api_error import ApiError
 from sqlmodel import select
 from starlette.types import Receive, Scope, Send
 
-from gateway.context import GatewayContext
-from gateway.db import transaction
+from gateway.core.context import GatewayContext
+from gateway.core.db import transaction
+from gateway.core.models import Dataset, Destination, LineageRecord
 from gateway.labelstudio.server import LocalLabelStudio, free_port
 from gateway.labelstudio.sync import sync_dataset
-from gateway.models import Dataset, Destination, LineageRecord
 from ml_backend.app import create_app
 from ml_backend.settings import MLBackendSettings
 from ml_backend.sources.base import SourceSet

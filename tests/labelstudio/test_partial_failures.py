@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from sqlmodel import select
 
-from gateway.db import transaction
+from gateway.core.db import transaction
+from gateway.core.models import Asset, AssetSync, SyncState
 from gateway.labelstudio.sync import sync_dataset
-from gateway.models import Asset, AssetSync, SyncState
 from tests.labelstudio.fixtures import ADMIN, FAST_RETRY
 from tests.labelstudio.helpers import lineage, project_tasks
 

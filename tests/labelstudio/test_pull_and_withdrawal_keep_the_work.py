@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 from sqlmodel import select
 
-from gateway.db import transaction
+from gateway.core.db import transaction
 from gateway.labelstudio.annotations import pull_annotations
 from gateway.labelstudio.removal import remove_asset_tasks
 from gateway.labelstudio.sync import sync_dataset

@@ -7,10 +7,10 @@ from __future__ import annotations
 import httpx
 from sqlmodel import select
 
-from gateway.db import transaction
+from gateway.core.db import transaction
+from gateway.core.models import Asset, AssetState, AssetSync, SyncState
 from gateway.labelstudio.sync import sync_dataset
 from gateway.labelstudio.tables import Annotation
-from gateway.models import Asset, AssetState, AssetSync, SyncState
 from gateway.pipeline import drain
 from gateway.policy.reprocess import apply_reprocess, plan_reprocess
 from tests.labelstudio.fixtures import ADMIN, FAST_RETRY

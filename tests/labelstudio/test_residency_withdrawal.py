@@ -9,12 +9,12 @@ import pytest
 import yaml
 from sqlmodel import delete, select
 
-from gateway.db import transaction
-from gateway.errors import ResidencyViolation
+from gateway.core.db import transaction
+from gateway.core.errors import ResidencyViolation
+from gateway.core.models import AssetSync, PolicyVersion, SyncState
 from gateway.labelstudio.reconcile import reconcile_all
 from gateway.labelstudio.sync import sync_dataset
 from gateway.labelstudio.tables import Annotation
-from gateway.models import AssetSync, PolicyVersion, SyncState
 from tests.labelstudio.fixtures import ADMIN, FAST_RETRY
 from tests.labelstudio.helpers import lineage, project_tasks, sdk
 from tests.labelstudio.test_cli_and_ontology import _cli

@@ -11,9 +11,9 @@ import time
 import httpx
 from sqlmodel import select
 
+from gateway.core.db import transaction
+from gateway.core.models import Asset, AssetState
 from gateway.datasets import DatasetSpec, create_dataset
-from gateway.db import transaction
-from gateway.models import Asset, AssetState
 from gateway.reports.build import generate_dataset_report
 from gateway.reports.calibration import build_batch
 from gateway.reports.render import ReportFormat, render

@@ -12,11 +12,11 @@ from sqlmodel import select
 
 from gateway.apikeys import create_api_key
 from gateway.asset_states import record_original_deleted
-from gateway.db import transaction
+from gateway.core.db import transaction
+from gateway.core.models import Asset, AssetState, AssetSync, Role, SyncState
 from gateway.labelstudio.config import PRIVACY_FLAG_NAME
 from gateway.labelstudio.sync import sync_dataset
 from gateway.labelstudio.tables import Incident
-from gateway.models import Asset, AssetState, AssetSync, Role, SyncState
 from gateway.policy.derived import delete_blob
 from gateway.policy.tables import LegalHold
 from gateway.review.models import ReviewItem

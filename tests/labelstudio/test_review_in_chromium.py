@@ -28,10 +28,10 @@ import pytest
 from PIL import Image
 from sqlmodel import select
 
+from gateway.core.db import transaction
+from gateway.core.models import Asset, AssetState, AssetSync
 from gateway.datasets import DatasetSpec, create_dataset
-from gateway.db import transaction
 from gateway.labelstudio.sync import sync_dataset
-from gateway.models import Asset, AssetState, AssetSync
 from gateway.review.models import ReviewItem
 from gateway.review.outcomes import review_outcomes
 from gateway.review.project import add_reviewer, push_review_tasks, set_review_destination

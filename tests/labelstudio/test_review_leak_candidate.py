@@ -11,8 +11,8 @@ import time
 import httpx
 from sqlmodel import select
 
-from gateway.db import transaction
-from gateway.models import Asset, AssetState
+from gateway.core.db import transaction
+from gateway.core.models import Asset, AssetState
 from gateway.review.candidates import candidate_image, candidate_of
 from gateway.review.models import ReviewItem
 from gateway.review.project import add_reviewer, push_review_tasks, set_review_destination

@@ -9,8 +9,8 @@ import httpx
 
 from gateway.apikeys import create_api_key
 from gateway.asset_states import transition
-from gateway.db import transaction
-from gateway.models import Asset, AssetState, AssetSync, Role
+from gateway.core.db import transaction
+from gateway.core.models import Asset, AssetState, AssetSync, Role
 from gateway.policy.retention import DueKind, run_retention
 from tests.labelstudio.fixtures import ADMIN
 from tests.labelstudio.helpers import project_tasks

@@ -12,10 +12,10 @@ import numpy as np
 from PIL import Image
 from sqlmodel import select
 
-from gateway.db import transaction
+from gateway.core.db import transaction
+from gateway.core.models import Asset, AssetSync, SyncState
 from gateway.labelstudio.sync import sync_dataset
 from gateway.labelstudio.tables import Annotation
-from gateway.models import Asset, AssetSync, SyncState
 from tests.labelstudio.fixtures import ADMIN, FAST_RETRY
 from tests.labelstudio.helpers import (
     assert_no_metadata,

@@ -12,14 +12,14 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from gateway.db import transaction
-from gateway.errors import ResidencyViolation
+from gateway.core.db import transaction
+from gateway.core.errors import ResidencyViolation
+from gateway.core.models import Asset, AssetState, AssetSync, SyncState
 from gateway.labelstudio.destinations import connect
 from gateway.labelstudio.projects import ensure_project
 from gateway.labelstudio.residency_withdrawal import enforce_or_withdraw
 from gateway.labelstudio.sync import _record_intent, sync_dataset
 from gateway.labelstudio.tables import LabelStudioProject
-from gateway.models import Asset, AssetState, AssetSync, SyncState
 from gateway.policy.erasure import request_erasure
 from tests.labelstudio.fixtures import ADMIN, FAST_RETRY, add_destination
 from tests.labelstudio.helpers import lineage, project_tasks

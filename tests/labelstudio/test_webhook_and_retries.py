@@ -8,13 +8,13 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from gateway.db import transaction
+from gateway.core.db import transaction
+from gateway.core.models import AssetSync, Destination, SyncState
 from gateway.labelstudio.client import LabelStudioClient, RetryPolicy
 from gateway.labelstudio.errors import LabelStudioUnavailable
 from gateway.labelstudio.server import free_port
 from gateway.labelstudio.sync import sync_dataset
 from gateway.labelstudio.tables import Annotation
-from gateway.models import AssetSync, Destination, SyncState
 from gateway.outbound import AddressPolicy
 from tests.labelstudio.fixtures import ADMIN
 

@@ -13,14 +13,14 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from gateway.context import GatewayContext
-from gateway.db import transaction
+from gateway.core.context import GatewayContext
+from gateway.core.db import transaction
+from gateway.core.models import Asset, Dataset
+from gateway.core.settings import Settings
 from gateway.ingest import Upload, ingest_upload
 from gateway.lineage import Actor
-from gateway.models import Asset, Dataset
 from gateway.pipeline import RedactionOutcome, drain
 from gateway.redactor import IsolatedRedactor
-from gateway.settings import Settings
 from ml_backend.app import create_app
 from ml_backend.readback import HeldAnnotation, HeldTask
 from ml_backend.settings import MLBackendSettings

@@ -18,10 +18,10 @@ from fastapi.testclient import TestClient
 from sqlmodel import col, select
 
 from gateway.apikeys import create_api_key
-from gateway.context import GatewayContext
-from gateway.db import transaction
+from gateway.core.context import GatewayContext
+from gateway.core.db import transaction
+from gateway.core.models import Asset, AssetState, LineageRecord, Role
 from gateway.lineage import Actor, verify_chain
-from gateway.models import Asset, AssetState, LineageRecord, Role
 from ml_backend.app import MissingConfiguration, create_app
 from ml_backend.sources.base import SourceSet
 from tests.conftest import PHOTOS

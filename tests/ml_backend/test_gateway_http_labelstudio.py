@@ -14,11 +14,11 @@ import pytest
 import uvicorn
 from sqlmodel import select
 
-from gateway.context import GatewayContext
-from gateway.db import transaction
+from gateway.core.context import GatewayContext
+from gateway.core.db import transaction
+from gateway.core.models import Asset, AssetState, Dataset, Destination, Role
 from gateway.labelstudio.server import LocalLabelStudio, free_port
 from gateway.labelstudio.sync import sync_dataset
-from gateway.models import Asset, AssetState, Dataset, Destination, Role
 from ml_backend.app import create_app
 from ml_backend.sources.base import SourceSet
 from tests.labelstudio.fixtures import (

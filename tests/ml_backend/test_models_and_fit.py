@@ -13,9 +13,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
-from gateway.context import GatewayContext
-from gateway.db import transaction
-from gateway.models import LineageRecord
+from gateway.core.context import GatewayContext
+from gateway.core.db import transaction
+from gateway.core.models import LineageRecord
 from ml_backend.app import create_app
 from ml_backend.settings import MLBackendSettings
 from ml_backend.sources.base import SourceSet

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from gateway.context import GatewayContext
+from gateway.core.context import GatewayContext
 from ml_backend.app import create_app
 from ml_backend.detections import Detection
 from ml_backend.masks import with_outlines

@@ -15,10 +15,10 @@ from fastapi.testclient import TestClient
 from label_studio_sdk.converter.brush import decode_rle
 from sqlmodel import col, select
 
-from gateway.context import GatewayContext
-from gateway.db import transaction
+from gateway.core.context import GatewayContext
+from gateway.core.db import transaction
+from gateway.core.models import Asset, AssetState, LineageRecord
 from gateway.lineage import verify_chain
-from gateway.models import Asset, AssetState, LineageRecord
 from ml_backend.detections import Detection
 from ml_backend.sources.base import SourceSet
 from redaction.io import decode_image

@@ -8,7 +8,7 @@ import logging
 import pytest
 from fastapi.testclient import TestClient
 
-from gateway.context import GatewayContext
+from gateway.core.context import GatewayContext
 from tests.ml_backend.conftest import PLATE, Released
 from tests.ml_backend.test_protocol import _records, predict
 

@@ -9,11 +9,11 @@ from typing import Any
 import yaml
 from sqlmodel import col, select
 
-from gateway.context import GatewayContext
-from gateway.db import transaction
+from gateway.core.context import GatewayContext
+from gateway.core.db import transaction
+from gateway.core.models import Dataset, LineageRecord
 from gateway.lineage import Actor
 from gateway.lineage.ledger import drain
-from gateway.models import Dataset, LineageRecord
 from gateway.policy.schema import PolicyDocument
 from gateway.policy.versions import Activation, activate
 

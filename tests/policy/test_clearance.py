@@ -7,14 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from gateway.clearance import Clearance, ClearanceMismatch, EnforcementPoint
-from gateway.db import transaction
-from gateway.errors import ResidencyViolation
-from gateway.labelstudio.client import LabelStudioClient
-from gateway.lineage import Actor
-from gateway.outbound import AddressPolicy
-from gateway.policy.enforcement import enforce_residency
-from gateway.storage import (
+from gateway.core.clearance import Clearance, ClearanceMismatch, EnforcementPoint
+from gateway.core.db import transaction
+from gateway.core.errors import ResidencyViolation
+from gateway.core.storage import (
     LocalBlobStore,
     RegionalBlobStore,
     get_cleared,
@@ -22,6 +18,10 @@ from gateway.storage import (
     original_key,
     put_cleared,
 )
+from gateway.labelstudio.client import LabelStudioClient
+from gateway.lineage import Actor
+from gateway.outbound import AddressPolicy
+from gateway.policy.enforcement import enforce_residency
 from tests.policy.helpers import bind, policy_doc
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from gateway.cli import app
+from gateway.core.models import Role
 from gateway.main import create_app
-from gateway.models import Role
 from gateway.pipeline import NotBuiltRedactor
 from tests.gateway.bad_inputs import good_jpeg
 from tests.gateway.test_api import auth, make_key

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from gateway.db import transaction
+from gateway.core.db import transaction
 from gateway.policy.components import ComponentMissing
 from gateway.policy.versions import list_versions
 from tests.policy.helpers import bind, policy_doc

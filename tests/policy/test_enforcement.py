@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
-from gateway.db import transaction
-from gateway.errors import ResidencyViolation
+from gateway.core.db import transaction
+from gateway.core.errors import ResidencyViolation
+from gateway.core.models import Asset, PolicyVersion
 from gateway.ingest import Upload, ingest_upload
 from gateway.lineage import Actor, append
-from gateway.models import Asset, PolicyVersion
 from gateway.policy.enforcement import EnforcementPoint, enforce_residency
 from tests.gateway.bad_inputs import good_jpeg
 from tests.policy.helpers import bind, lineage, policy_doc

@@ -54,10 +54,10 @@ EXEMPT: dict[str, str] = {
     "gateway/pseudonymisation/custody.py::_reencrypt_asset": "re-seals a blob in place in the "
     "same store under a new key; nothing leaves the store's region (with buckets it grants "
     "itself the permit for the old blob's own region, named by its key)",
-    "gateway/storage.py::put": "RegionalBlobStore routes a write to the bucket its key names "
+    "gateway/core/storage.py::put": "RegionalBlobStore routes a write to the bucket its key names "
     "and refuses it unless an allowed enforce_residency(STORAGE_WRITE) for that dataset and "
     "region granted a permit in the same context (the callers, registered above, check)",
-    "gateway/storage.py::put_cleared": "the storage sink itself: it requires the Clearance of "
+    "gateway/core/storage.py::put_cleared": "the storage sink itself: it requires the Clearance of "
     "an allowed STORAGE_WRITE check for the key's dataset and region (tests/policy/"
     "test_clearance.py); its callers, registered above, make that check",
     "gateway/reports/schema.py::*": "writes the report JSON Schema (no personal data)",

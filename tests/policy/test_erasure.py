@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 import pytest
 from sqlmodel import select
 
-from gateway.db import transaction
-from gateway.errors import InvalidRequest, NotFound
+from gateway.core.db import transaction
+from gateway.core.errors import InvalidRequest, NotFound
+from gateway.core.models import Asset, AssetState, LineageRecord
 from gateway.ingest import Upload, ingest_upload
 from gateway.lineage import Actor
-from gateway.models import Asset, AssetState, LineageRecord
 from gateway.pipeline import NotBuiltRedactor, drain
 from gateway.policy.erasure import (
     erasure_register,

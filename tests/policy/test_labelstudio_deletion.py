@@ -7,11 +7,11 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
-from gateway.db import transaction
+from gateway.core.db import transaction
+from gateway.core.models import AssetSync, Destination, SyncState
 from gateway.labelstudio.server import free_port
 from gateway.labelstudio.sync import sync_dataset
 from gateway.labelstudio.tables import Annotation
-from gateway.models import AssetSync, Destination, SyncState
 from gateway.policy.erasure import erasure_register, request_erasure, retry_open_erasures
 from gateway.policy.retention import DueKind, run_retention
 from tests.labelstudio.fixtures import ADMIN, FAST_RETRY, PHOTO_NAMES

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.db import transaction
+from gateway.core.db import transaction
+from gateway.core.models import Asset, AssetState, PolicyVersion
 from gateway.ingest import Upload, ingest_upload
 from gateway.lineage import Actor
-from gateway.models import Asset, AssetState, PolicyVersion
 from gateway.pipeline import drain
 from gateway.redactor import IsolatedRedactor, policy_digest
 from tests.gateway.bad_inputs import good_jpeg

@@ -6,15 +6,15 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
-from gateway.db import transaction
+from gateway.core.db import transaction
+from gateway.core.models import Asset, AssetState
+from gateway.core.storage import BlobStore
 from gateway.ingest import Upload, ingest_upload
 from gateway.lineage import Actor
-from gateway.models import Asset, AssetState
 from gateway.pipeline import NotBuiltRedactor, drain
 from gateway.policy.holds import place_hold, release_hold
 from gateway.policy.retention import DueKind, run_retention
 from gateway.pseudonymisation.tables import VaultEntry
-from gateway.storage import BlobStore
 from tests.gateway.bad_inputs import good_jpeg
 from tests.policy.helpers import ADMIN, bind, lineage, policy_doc
 
@@ -156,7 +156,7 @@ def test_expiry_deletes_everything_and_vault_entries_go_on_their_own_clock(
 
 def test_dataset_without_a_valid_policy_is_reported_and_untouched(ctx, dataset, clock) -> None:
     ids = _assets(ctx, dataset)
-    from gateway.models import Dataset, PolicyVersion
+    from gateway.core.models import Dataset, PolicyVersion
 
     with transaction(ctx.engine) as s:
         s.add(
@@ -189,7 +189,7 @@ def test_the_services_scheduled_job_runs_the_same_retention(ctx, dataset, clock)
 
 def test_an_asset_whose_original_is_gone_cannot_be_processed_again(ctx, dataset, clock) -> None:
     from gateway.asset_states import transition
-    from gateway.errors import InvalidStateTransition
+    from gateway.core.errors import InvalidStateTransition
 
     ids = _assets(ctx, dataset, n=1)
     clock.advance(days=11)

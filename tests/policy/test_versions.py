@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
-from gateway.db import transaction
+from gateway.core.db import transaction
+from gateway.core.models import Asset, AssetState, Job, JobState, PolicyVersion
 from gateway.ingest import Upload, ingest_upload
 from gateway.lineage import Actor
-from gateway.models import Asset, AssetState, Job, JobState, PolicyVersion
 from gateway.pipeline import NotBuiltRedactor, drain
 from gateway.policy.document import diff_documents
 from gateway.policy.errors import PolicyImmutable

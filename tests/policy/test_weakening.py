@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from gateway.cli import app
+from gateway.core.models import Role
 from gateway.main import create_app
-from gateway.models import Role
 from gateway.pipeline import NotBuiltRedactor
 from tests.gateway.test_api import auth, make_key
 from tests.policy.helpers import DEFAULT, lineage, policy_doc

@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from gateway.context import GatewayContext
+from gateway.core.context import GatewayContext
+from gateway.core.db import transaction
+from gateway.core.errors import GatewayError, IntegrityFailure, KeyUnavailable
+from gateway.core.keys import LocalMasterKey, load_master_key
+from gateway.core.models import Asset, Dataset, DatasetKey, Role
 from gateway.datasets import DatasetSpec, create_dataset
-from gateway.db import transaction
-from gateway.errors import GatewayError, IntegrityFailure, KeyUnavailable
 from gateway.ingest import Upload, ingest_upload
-from gateway.keys import LocalMasterKey, load_master_key
 from gateway.lineage import Actor
-from gateway.models import Asset, Dataset, DatasetKey, Role
 from gateway.pipeline import RedactionOutcome, drain
 from gateway.pseudonymisation.custody import reencrypt_dataset, rotate_dataset_key, shred_dataset
 from gateway.pseudonymisation.policy import PseudonymField
@@ -83,8 +83,8 @@ def test_rotation_keeps_old_data_readable_and_reencrypts(file_ctx) -> None:
         assert v1.wrapped is None  # retired: nothing uses it any more
         old_key = ctx.keys.dataset_key(s, ds, version=2)
         sealed = ctx.store.get(old.original_blob)
-    from gateway import crypto
-    from gateway.keys import KeyPurpose, asset_aad
+    from gateway.core import crypto
+    from gateway.core.keys import KeyPurpose, asset_aad
 
     key = old_key.subkey(KeyPurpose.AT_REST)
     plain = crypto.unseal(sealed, key=key, aad=asset_aad("original", old_asset, old_key))
@@ -212,8 +212,8 @@ def test_crypto_shredding_leaves_nothing_recoverable(file_ctx, tmp_path) -> None
         assert after["key_id"] == envelope["key_id"]
         verify_document({"report": "after"}, after, keys)
         with transaction(reopened.engine) as s:
+            from gateway.core.models import Destination
             from gateway.labelstudio.destinations import open_secrets
-            from gateway.models import Destination
 
             dest = s.get(Destination, destination_id)
             assert dest.master_key_id == report.master_key_id
@@ -223,7 +223,7 @@ def test_crypto_shredding_leaves_nothing_recoverable(file_ctx, tmp_path) -> None
     finally:
         reopened.close()
     with transaction(ctx.engine) as s:
-        from gateway.models import LineageRecord
+        from gateway.core.models import LineageRecord
 
         actions = [r.action for r in s.exec(select(LineageRecord)).all()]
     assert "dataset.crypto-shredded" in actions and "master-key.rotated" in actions
@@ -233,8 +233,8 @@ def test_crypto_shredding_leaves_nothing_recoverable(file_ctx, tmp_path) -> None
 def _destination(ctx) -> str:
     import uuid
 
+    from gateway.core.models import Destination
     from gateway.labelstudio.destinations import DestinationSecrets, seal_secrets
-    from gateway.models import Destination
 
     dest_id = str(uuid.uuid4())
     with transaction(ctx.engine) as s:
@@ -262,7 +262,7 @@ def _all_aads(dataset_id: str) -> list[bytes]:
 
 
 def test_interrupted_master_rotation_is_finished_on_next_start(file_ctx) -> None:
-    from gateway.keys import pending_key_file
+    from gateway.core.keys import pending_key_file
     from gateway.pseudonymisation.master_rotation import rewrap_all
 
     ctx = file_ctx
@@ -287,7 +287,7 @@ def test_interrupted_master_rotation_is_finished_on_next_start(file_ctx) -> None
 
 
 def test_vault_needs_admin_and_a_purpose(file_ctx) -> None:
-    from gateway.errors import Forbidden, InvalidRequest
+    from gateway.core.errors import Forbidden, InvalidRequest
 
     ctx = file_ctx
     ds = _dataset(ctx, "vaulted")

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from gateway.db import transaction
+from gateway.core.db import transaction
+from gateway.core.models import Asset, AssetState, Dataset
 from gateway.ingest import Upload, ingest_upload
 from gateway.lineage import Actor
-from gateway.models import Asset, AssetState, Dataset
 from gateway.pipeline import RedactionOutcome, drain
 from gateway.pseudonymisation.policy import FileMetadata, PseudonymisationPolicy
 from gateway.pseudonymisation.task_meta import task_metadata

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gateway.core.db import transaction
+from gateway.core.errors import NotFound
 from gateway.datasets import DatasetSpec, create_dataset
-from gateway.db import transaction
-from gateway.errors import NotFound
 from gateway.lineage import Actor
 from gateway.pseudonymisation.policy import PseudonymField
 from gateway.pseudonymisation.pseudonyms import compute_pseudonym, field_of

@@ -9,11 +9,11 @@ import uuid
 import pytest
 from PIL import Image
 
-from gateway.db import transaction
-from gateway.errors import GatewayError
+from gateway.core.db import transaction
+from gateway.core.errors import GatewayError
+from gateway.core.models import Asset, Dataset, PolicyVersion
 from gateway.ingest import Upload, ingest_upload
 from gateway.lineage import Actor
-from gateway.models import Asset, Dataset, PolicyVersion
 from gateway.policy.governing import DEFAULT_POLICY_FILE
 from gateway.policy.loader import load_policy_file
 from gateway.pseudonymisation.policy import (

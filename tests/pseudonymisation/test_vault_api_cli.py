@@ -10,8 +10,8 @@ import sys
 import pytest
 from sqlmodel import select
 
-from gateway.db import transaction
-from gateway.models import LineageRecord, Role
+from gateway.core.db import transaction
+from gateway.core.models import LineageRecord, Role
 from gateway.pseudonymisation.policy import PseudonymField
 from gateway.pseudonymisation.task_meta import pseudonym
 from tests.gateway.test_api import auth, client, make_key  # noqa: F401  (fixture)

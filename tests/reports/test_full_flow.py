@@ -17,9 +17,10 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from gateway.context import GatewayContext
-from gateway.db import transaction
-from gateway.errors import ResidencyViolation
+from gateway.core.context import GatewayContext
+from gateway.core.db import transaction
+from gateway.core.errors import ResidencyViolation
+from gateway.core.models import Asset, AssetState, AssetSync, Dataset, Destination, SyncState
 from gateway.ingest import Upload, ingest_upload
 from gateway.labelstudio.annotations import store_annotation
 from gateway.labelstudio.client import RetryPolicy
@@ -27,7 +28,6 @@ from gateway.labelstudio.destinations import DestinationSecrets, seal_secrets
 from gateway.labelstudio.removal import LabelStudioTaskRemover
 from gateway.labelstudio.tables import Annotation, Incident
 from gateway.lineage import Actor
-from gateway.models import Asset, AssetState, AssetSync, Dataset, Destination, SyncState
 from gateway.pipeline import drain
 from gateway.policy.enforcement import EnforcementPoint, enforce_residency
 from gateway.policy.erasure import request_erasure

@@ -25,18 +25,10 @@ import httpx
 import pytest
 from sqlmodel import Session, col, select
 
-from gateway.context import GatewayContext
-from gateway.datasets import DatasetSpec, create_dataset
-from gateway.db import transaction
-from gateway.errors import ResidencyViolation
-from gateway.labelstudio.annotations import pull_annotations
-from gateway.labelstudio.export import ExportFormat, export_annotations
-from gateway.labelstudio.server import VENV, LocalLabelStudio
-from gateway.labelstudio.sync import sync_dataset
-from gateway.labelstudio.tables import Annotation, Incident
-from gateway.lineage import Actor
-from gateway.lineage.tables import LineageSigningKey
-from gateway.models import (
+from gateway.core.context import GatewayContext
+from gateway.core.db import transaction
+from gateway.core.errors import ResidencyViolation
+from gateway.core.models import (
     Asset,
     AssetState,
     AssetSync,
@@ -47,6 +39,14 @@ from gateway.models import (
     LineageRecord,
     SyncState,
 )
+from gateway.datasets import DatasetSpec, create_dataset
+from gateway.labelstudio.annotations import pull_annotations
+from gateway.labelstudio.export import ExportFormat, export_annotations
+from gateway.labelstudio.server import VENV, LocalLabelStudio
+from gateway.labelstudio.sync import sync_dataset
+from gateway.labelstudio.tables import Annotation, Incident
+from gateway.lineage import Actor
+from gateway.lineage.tables import LineageSigningKey
 from gateway.policy.erasure import request_erasure
 from gateway.policy.retention import DueKind, run_retention
 from gateway.policy.tables import ErasureRequest

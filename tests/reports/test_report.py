@@ -11,12 +11,12 @@ from collections import Counter
 import pytest
 from sqlmodel import select
 
-from gateway.db import transaction
-from gateway.errors import IntegrityFailure
+from gateway.core.db import transaction
+from gateway.core.errors import IntegrityFailure
+from gateway.core.models import Asset, Detection, LineageRecord
 from gateway.ingest import Upload, ingest_upload
 from gateway.lineage import Actor
 from gateway.lineage.tables import LineageSigningKey
-from gateway.models import Asset, Detection, LineageRecord
 from gateway.pipeline import drain
 from gateway.redactor import IsolatedRedactor
 from gateway.reports.build import gateway_public_keys, generate_dataset_report, verify_report

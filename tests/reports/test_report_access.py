@@ -12,12 +12,12 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from gateway.cli import app as cli_app
-from gateway.db import transaction
-from gateway.errors import IntegrityFailure, InvalidRequest
+from gateway.core.db import transaction
+from gateway.core.errors import IntegrityFailure, InvalidRequest
+from gateway.core.models import Role
 from gateway.ingest import Upload, ingest_upload
 from gateway.lineage import Actor
 from gateway.main import create_app
-from gateway.models import Role
 from gateway.pipeline import NotBuiltRedactor
 from gateway.reports.build import (
     gateway_public_keys,

@@ -11,10 +11,10 @@ import pytest
 from sqlmodel import select
 
 from gateway.asset_states import transition
-from gateway.db import transaction
-from gateway.errors import ResidencyViolation
+from gateway.core.db import transaction
+from gateway.core.errors import ResidencyViolation
+from gateway.core.models import Asset, AssetState, Detection
 from gateway.lineage import Actor
-from gateway.models import Asset, AssetState, Detection
 from gateway.pipeline import drain
 from gateway.policy.enforcement import EnforcementPoint, enforce_residency
 from gateway.policy.reprocess import apply_reprocess, plan_reprocess

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from gateway.errors import IntegrityFailure
+from gateway.core.errors import IntegrityFailure
 from gateway.lineage import Actor
 from gateway.reports.build import gateway_public_keys, generate_dataset_report
 from gateway.reports.embedded import from_html, from_pdf

@@ -11,7 +11,7 @@ import uuid
 import pytest
 from pypdf import PdfReader
 
-from gateway.db import transaction
+from gateway.core.db import transaction
 from gateway.ingest import Upload, ingest_upload
 from gateway.labelstudio.annotation_store import HeldAnnotation
 from gateway.lineage import Actor

@@ -13,11 +13,11 @@ import uuid
 import pytest
 from sqlmodel import select
 
-from gateway.db import transaction
+from gateway.core.db import transaction
+from gateway.core.models import Asset, AssetState, Destination, LineageRecord
 from gateway.labelstudio.annotation_store import HeldAnnotation
 from gateway.lineage import Actor
 from gateway.lineage.ledger import drain
-from gateway.models import Asset, AssetState, Destination, LineageRecord
 from gateway.reports.build import generate_dataset_report
 from gateway.reports.calibration import build_batch
 from gateway.reports.render import ReportFormat, render
@@ -152,7 +152,7 @@ def test_calibration_items_measure_reviewer_recall(ctx, dataset) -> None:
 
 
 def test_without_a_review_destination_nothing_is_written(ctx, dataset) -> None:
-    from gateway.errors import GatewayError
+    from gateway.core.errors import GatewayError
 
     with pytest.raises(GatewayError):
         open_calibration(ctx, dataset.id, seed=SEED, actor=ADMIN)
@@ -165,7 +165,7 @@ def test_cli_calibrate_needs_a_review_destination(ctx, settings, dataset, monkey
     from typer.testing import CliRunner
 
     from gateway.cli import app as cli_app
-    from gateway.errors import GatewayError
+    from gateway.core.errors import GatewayError
 
     monkeypatch.setenv("GATEWAY_DATA_DIR", str(settings.data_dir))
     monkeypatch.setenv("GATEWAY_DATABASE_URL", settings.resolved_database_url)

@@ -13,14 +13,14 @@ import pytest
 from sqlalchemy import event
 from sqlmodel import select
 
-from gateway.context import GatewayContext
-from gateway.db import transaction
+from gateway.core.context import GatewayContext
+from gateway.core.db import transaction
+from gateway.core.models import AssetSync, Dataset, Destination, SyncState
 from gateway.ingest import Upload, ingest_upload
 from gateway.labelstudio.annotation_store import HeldAnnotation, store_annotation
 from gateway.labelstudio.destinations import DestinationSecrets, seal_secrets
 from gateway.labelstudio.tables import Annotation
 from gateway.lineage import Actor
-from gateway.models import AssetSync, Dataset, Destination, SyncState
 from tests.conftest import PHOTOS
 from tests.labelstudio.helpers import lineage
 

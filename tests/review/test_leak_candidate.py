@@ -17,15 +17,15 @@ import pytest
 from PIL import Image
 from sqlmodel import select
 
-from gateway.context import GatewayContext
-from gateway.db import transaction
-from gateway.errors import NotFound
+from gateway.core.context import GatewayContext
+from gateway.core.db import transaction
+from gateway.core.errors import NotFound
+from gateway.core.models import Asset, AssetState, Dataset, Destination
 from gateway.ingest import Upload, ingest_upload
 from gateway.labelstudio.annotation_store import HeldAnnotation
 from gateway.labelstudio.client import RetryPolicy
 from gateway.labelstudio.removal import LabelStudioTaskRemover
 from gateway.lineage import Actor
-from gateway.models import Asset, AssetState, Dataset, Destination
 from gateway.pipeline import drain
 from gateway.policy.erasure import request_erasure
 from gateway.policy.retention import run_retention

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from gateway.db import transaction
+from gateway.core.db import transaction
 from gateway.ingest import Upload, ingest_upload
 from gateway.lineage import Actor
 from gateway.review.models import ReviewDecision, ReviewItem, ReviewReason

@@ -6,12 +6,12 @@ import pytest
 from sqlmodel import select
 
 from gateway.asset_states import transition
-from gateway.db import transaction
-from gateway.errors import IntegrityFailure
+from gateway.core.db import transaction
+from gateway.core.errors import IntegrityFailure
+from gateway.core.models import Asset, AssetState, Destination
 from gateway.ingest import Upload, ingest_upload
 from gateway.lineage import Actor
 from gateway.lineage.tables import LineageCheckpoint
-from gateway.models import Asset, AssetState, Destination
 from gateway.policy.retention import plan_retention
 from gateway.policy.tables import LegalHold
 from gateway.review.models import ReviewItem, ReviewProject, ReviewSample
@@ -143,7 +143,7 @@ def test_a_sample_recomputes_from_its_signed_checkpoint_and_tampering_shows(ctx,
 def test_a_quarantine_without_a_rendition_shows_reviewers_a_placeholder_only(ctx, dataset) -> None:
     from urllib.parse import parse_qs, urlsplit
 
-    from gateway.errors import NotFound
+    from gateway.core.errors import NotFound
     from gateway.review.images import resolve_review_image, review_image_url
 
     _assets(ctx, dataset, [AssetState.QUARANTINED])

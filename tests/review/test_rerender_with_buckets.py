@@ -14,17 +14,17 @@ from dataclasses import replace
 import pytest
 
 from gateway.asset_states import transition
-from gateway.context import GatewayContext
-from gateway.db import transaction
+from gateway.core.context import GatewayContext
+from gateway.core.db import transaction
+from gateway.core.models import Asset, AssetState
+from gateway.core.settings import Settings
+from gateway.core.storage import LocalBlobStore, RegionalBlobStore
 from gateway.ingest import Upload, ingest_upload
 from gateway.lineage import Actor
-from gateway.models import Asset, AssetState
 from gateway.pipeline import drain
 from gateway.redactor import IsolatedRedactor
 from gateway.review.labelconfig import ManualBox
 from gateway.review.rerender import rerender
-from gateway.settings import Settings
-from gateway.storage import LocalBlobStore, RegionalBlobStore
 from tests.conftest import PHOTOS
 
 pytestmark = [pytest.mark.db, pytest.mark.integration]

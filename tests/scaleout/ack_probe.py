@@ -10,9 +10,9 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
+from gateway.core.settings import Settings
 from gateway.scaleout.broker import REDACT_TASK, celery_app
 from gateway.scaleout.worker import worker_argv
-from gateway.settings import Settings
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ import pytest
 from kombu import Connection
 from pydantic import SecretStr
 
-from gateway.settings import Settings
+from gateway.core.settings import Settings
 
 BROKER_URL = os.environ.get("GATEWAY_TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
 ROOT = Path(__file__).resolve().parents[2]

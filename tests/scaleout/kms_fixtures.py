@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from gateway.clock import Clock
-from gateway.context import GatewayContext
+from gateway.core.clock import Clock
+from gateway.core.context import GatewayContext
+from gateway.core.settings import Settings
 from gateway.scaleout.fake_kms import FakeKms, FakeKmsState, serve
-from gateway.settings import Settings
 
 REGIONS = ("eu-de", "ch-zh", "us-east")
 

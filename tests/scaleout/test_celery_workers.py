@@ -13,13 +13,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import col, select
 
-from gateway.clock import utc_now
-from gateway.db import transaction
+from gateway.core.clock import utc_now
+from gateway.core.db import transaction
+from gateway.core.models import Asset, AssetState, Job, JobState, LineageRecord
 from gateway.ingest import Upload, ingest_upload
 from gateway.lineage import Action, Actor
 from gateway.lineage.ledger import drain
 from gateway.main import create_app
-from gateway.models import Asset, AssetState, Job, JobState, LineageRecord
 from gateway.scaleout.broker import celery_app
 from gateway.scaleout.relay import CeleryPublisher, dispatch
 from gateway.vocabulary import Role

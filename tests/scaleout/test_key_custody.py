@@ -7,14 +7,14 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
-from gateway import crypto
+from gateway.core import crypto
+from gateway.core.db import transaction
+from gateway.core.errors import KeyCustodyRefused
+from gateway.core.keys import KeyPurpose
+from gateway.core.models import Asset, DatasetKey, Job, JobState
 from gateway.datasets import DatasetSpec, create_dataset
-from gateway.db import transaction
-from gateway.errors import KeyCustodyRefused
 from gateway.ingest import original_aad
-from gateway.keys import KeyPurpose
 from gateway.lineage import Action, Actor
-from gateway.models import Asset, DatasetKey, Job, JobState
 from gateway.scaleout.routing import HELD, queue_for
 from gateway.scaleout.tasks import WorkerRuntime, run_woken_job
 from gateway.scaleout.worker import WorkerMisconfigured, worker_queues, worker_region
@@ -152,7 +152,7 @@ def test_a_workers_region_is_its_credentials_and_it_consumes_only_its_queue(
 def test_shredding_rotates_the_region_key_and_retires_the_old_version_for_every_replica(
     eu, settings, kms_service, clock
 ):
-    from gateway.errors import KeyUnavailable
+    from gateway.core.errors import KeyUnavailable
     from gateway.pseudonymisation.custody import shred_dataset
 
     doomed, kept = _dataset(eu, "doomed"), _dataset(eu, "kept")

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
-from gateway.db import transaction
-from gateway.models import Job, JobState
+from gateway.core.db import transaction
+from gateway.core.models import Job, JobState
 from gateway.scaleout.broker import celery_app
 from gateway.scaleout.relay import CeleryPublisher, dispatch
 from gateway.scaleout.routing import HELD

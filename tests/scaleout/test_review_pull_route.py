@@ -14,10 +14,10 @@ from fastapi.testclient import TestClient
 from kombu import Connection
 from sqlmodel import select
 
-from gateway.db import transaction
+from gateway.core.db import transaction
+from gateway.core.models import Destination, Job
 from gateway.labelstudio.destinations import DestinationSecrets, seal_secrets
 from gateway.main import create_app
-from gateway.models import Destination, Job
 from gateway.pipeline import NotBuiltRedactor
 from gateway.review.models import ReviewProject
 from gateway.scaleout.broker import REDACT_TASK

@@ -16,20 +16,20 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
-from gateway.clock import utc_now
-from gateway.context import GatewayContext
+from gateway.core.clock import utc_now
+from gateway.core.context import GatewayContext
+from gateway.core.db import transaction
+from gateway.core.errors import KeyCustodyRefused
+from gateway.core.models import Asset, AssetState, DatasetKey, Job
+from gateway.core.settings import S3Bucket
 from gateway.datasets import DatasetSpec, create_dataset
-from gateway.db import transaction
-from gateway.errors import KeyCustodyRefused
 from gateway.lineage import Actor
 from gateway.lineage.tables import LineageCheckpoint
 from gateway.main import create_app
-from gateway.models import Asset, AssetState, DatasetKey, Job
 from gateway.pipeline import NotBuiltRedactor, drain
 from gateway.scaleout.kms import CredentialRefused, KmsClient
 from gateway.scaleout.periodic import RECONCILE_TASK, REVIEW_PULL_TASK
 from gateway.scaleout.worker import run_scheduler, worker_region
-from gateway.settings import S3Bucket
 from gateway.vocabulary import Role
 from tests.conftest import DATASET_SPEC
 from tests.gateway.test_api import auth, make_key

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
-from gateway.db import transaction
-from gateway.models import Job, JobState
+from gateway.core.db import transaction
+from gateway.core.models import Job, JobState
 from gateway.scaleout.tasks import WorkerRuntime, run_woken_job
 from tests.gateway.test_jobs import Releases, ingest
 from tests.policy.helpers import lineage

@@ -17,15 +17,15 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 from sqlmodel import col, select
 
-from gateway.clock import utc_now
+from gateway.core.clock import utc_now
+from gateway.core.db import transaction
+from gateway.core.models import Asset, AssetState, Job, JobState
+from gateway.core.settings import Settings
 from gateway.datasets import DatasetSpec, create_dataset
-from gateway.db import transaction
 from gateway.ingest import Upload, ingest_upload
 from gateway.lineage import Actor
-from gateway.models import Asset, AssetState, Job, JobState
 from gateway.scaleout.broker import celery_app
 from gateway.scaleout.relay import CeleryPublisher, dispatch
-from gateway.settings import Settings
 from tests.conftest import DATASET_SPEC, PHOTOS
 from tests.policy.helpers import bind, lineage, policy_doc
 from tests.scaleout.helpers import (
@@ -52,9 +52,9 @@ US_ONLY = {  # a US dataset under US law: processed, stored and annotated in the
 UNWRAP_PROBE = """
 import sys
 from sqlmodel import Session
-from gateway.context import GatewayContext
-from gateway.errors import KeyCustodyRefused
-from gateway.settings import Settings
+from gateway.core.context import GatewayContext
+from gateway.core.errors import KeyCustodyRefused
+from gateway.core.settings import Settings
 ctx = GatewayContext.open(Settings(), migrate_schema=False)
 try:
     with Session(ctx.engine) as s:

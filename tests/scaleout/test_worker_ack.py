@@ -21,9 +21,9 @@ import pytest
 from kombu import Connection
 from pydantic import SecretStr
 
+from gateway.core.settings import Settings
 from gateway.scaleout.broker import REDACT_TASK, celery_app
 from gateway.scaleout.worker import worker_argv
-from gateway.settings import Settings
 from tests.scaleout.helpers import ROOT, broker_or_skip, kill_group, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]

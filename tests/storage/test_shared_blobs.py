@@ -9,13 +9,13 @@ import struct
 import pytest
 from sqlmodel import select
 
-from gateway.db import transaction
+from gateway.core.db import transaction
+from gateway.core.models import Asset, AssetState
+from gateway.core.storage import RegionalBlobStore
 from gateway.ingest import Upload, ingest_upload
 from gateway.lineage import Actor
-from gateway.models import Asset, AssetState
 from gateway.pipeline import drain
 from gateway.policy.erasure import request_erasure
-from gateway.storage import RegionalBlobStore
 from tests.conftest import PHOTOS
 from tests.policy.helpers import ADMIN
 

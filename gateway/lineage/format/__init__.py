@@ -3,7 +3,7 @@ JSON, RFC 9162 Merkle trees and proofs, signatures and the key rotation chain, s
 checkpoints, and the offline verification of an exported bundle.
 
 `privacy-gateway verify BUNDLE` and any third-party verifier need only this package. It may
-import the standard library, `cryptography`, `rfc8785` and `gateway.errors`, nothing else of
+import the standard library, `cryptography`, `rfc8785` and `gateway.core.errors`, nothing else of
 the gateway (no SQLModel, SQLAlchemy, FastAPI or service code): a test imports the verify path
 in a fresh interpreter and looks at `sys.modules`. The ledger (`gateway.lineage.ledger`),
 signing with the stored keys and the live verification build on it.

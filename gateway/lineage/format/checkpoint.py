@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from gateway.errors import IntegrityFailure
+from gateway.core.errors import IntegrityFailure
 from gateway.lineage.format.canonical import canonical_json
 from gateway.lineage.format.errors import AnchorInvalid
 from gateway.lineage.format.keys import verify_signature

@@ -3,7 +3,7 @@ the CLI one line with the code, as for every other GatewayError."""
 
 from __future__ import annotations
 
-from gateway.errors import IntegrityFailure
+from gateway.core.errors import IntegrityFailure
 
 
 class BundleInvalid(IntegrityFailure):

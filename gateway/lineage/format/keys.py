@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_public_key,
 )
 
-from gateway.errors import IntegrityFailure
+from gateway.core.errors import IntegrityFailure
 from gateway.lineage.format.canonical import canonical_json
 from gateway.lineage.format.errors import BundleInvalid, TrustedKeyInvalid
 

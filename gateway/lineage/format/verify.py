@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gateway.errors import IntegrityFailure
+from gateway.core.errors import IntegrityFailure
 from gateway.lineage.format.bundle import BUNDLE_SCHEMA, MANIFEST_SCHEMA, entries_digest
 from gateway.lineage.format.canonical import GENESIS_HASH, chain_hash
 from gateway.lineage.format.checkpoint import checkpoint_fields, is_hex64

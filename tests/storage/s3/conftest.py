@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from gateway.context import GatewayContext
-from gateway.db import make_engine, migrate
-from gateway.keys import KeyProvider, LocalMasterKey
-from gateway.settings import Settings
-from gateway.storage_s3 import open_store
+from gateway.core.context import GatewayContext
+from gateway.core.db import make_engine, migrate
+from gateway.core.keys import KeyProvider, LocalMasterKey
+from gateway.core.settings import Settings
+from gateway.core.storage_s3 import open_store
 
 # moto accepts any key pair; each region's differs, so a mix-up would show in the requests
 CREDENTIALS = {

@@ -15,10 +15,10 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlmodel import select
 
-from gateway.db import transaction
-from gateway.errors import InvalidRequest, NotFound
+from gateway.core.db import transaction
+from gateway.core.errors import InvalidRequest, NotFound
+from gateway.core.models import Asset, AssetState, IngestedObject
 from gateway.ingest_s3 import S3Source, ingest_prefix
-from gateway.models import Asset, AssetState, IngestedObject
 from tests.gateway.bad_inputs import good_jpeg
 from tests.storage.s3.conftest import admin_client, bucket_entry, bucket_keys
 

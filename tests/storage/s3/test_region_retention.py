@@ -11,17 +11,17 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from gateway.context import GatewayContext
+from gateway.core.context import GatewayContext
+from gateway.core.db import transaction
+from gateway.core.models import Asset, AssetState
+from gateway.core.settings import Settings
+from gateway.core.storage_s3 import open_store
 from gateway.datasets import DatasetSpec, create_dataset
-from gateway.db import transaction
 from gateway.ingest import Upload, ingest_upload
 from gateway.lineage import Action, Actor
-from gateway.models import Asset, AssetState
 from gateway.pipeline import drain
 from gateway.scaleout.periodic import run_retention_task
 from gateway.scaleout.tasks import WorkerRuntime
-from gateway.settings import Settings
-from gateway.storage_s3 import open_store
 from tests.conftest import DATASET_SPEC, PHOTOS
 from tests.policy.helpers import bind, lineage, policy_doc
 from tests.storage.s3.conftest import bucket_entry, bucket_keys

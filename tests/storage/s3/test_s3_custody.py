@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.db import transaction
-from gateway.models import Asset
+from gateway.core.db import transaction
+from gateway.core.models import Asset
 from gateway.pipeline import drain
 from gateway.pseudonymisation.custody import reencrypt_dataset, rotate_dataset_key
 from tests.pseudonymisation.test_custody import ADMIN, DecryptsOnly, _ingest

@@ -10,9 +10,9 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from gateway.db import transaction
+from gateway.core.db import transaction
+from gateway.core.models import Asset, AssetState
 from gateway.labelstudio.sync import sync_dataset
-from gateway.models import Asset, AssetState
 from gateway.vocabulary import Role
 from tests.conftest import PHOTOS
 from tests.gateway.test_api import make_key

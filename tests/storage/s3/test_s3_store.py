@@ -9,18 +9,18 @@ import uuid
 import pytest
 from sqlmodel import select
 
-from gateway import crypto
-from gateway.clearance import Clearance, EnforcementPoint
-from gateway.context import GatewayContext
-from gateway.db import transaction
-from gateway.errors import NotFound, ResidencyViolation
+from gateway.core import crypto
+from gateway.core.clearance import Clearance, EnforcementPoint
+from gateway.core.context import GatewayContext
+from gateway.core.db import transaction
+from gateway.core.errors import NotFound, ResidencyViolation
+from gateway.core.keys import KeyPurpose
+from gateway.core.models import Asset
+from gateway.core.settings import S3Bucket, Settings
+from gateway.core.storage import RegionalBlobStore, StorageRegionUnavailable, grant_storage_write
+from gateway.core.storage_s3 import S3BlobStore, StorageOutage, open_store, s3_client
 from gateway.ingest import Upload, ingest_upload, original_aad
-from gateway.keys import KeyPurpose
 from gateway.lineage import Actor
-from gateway.models import Asset
-from gateway.settings import S3Bucket, Settings
-from gateway.storage import RegionalBlobStore, StorageRegionUnavailable, grant_storage_write
-from gateway.storage_s3 import S3BlobStore, StorageOutage, open_store, s3_client
 from tests.conftest import PHOTOS
 from tests.policy.helpers import bind, lineage, policy_doc
 from tests.storage.s3.conftest import admin_client, bucket_entry, bucket_keys
@@ -177,7 +177,7 @@ def test_a_worker_without_the_regions_credentials_gives_the_job_back(
     """A us-east worker handed an eu-de asset's job cannot read its original: no verdict on
     the image (not quarantined), the job is queued again for a worker that can, bounded by
     its attempts."""
-    from gateway.models import Job, JobState
+    from gateway.core.models import Job, JobState
     from gateway.pipeline import process_next
     from tests.pseudonymisation.test_custody import DecryptsOnly
 

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from gateway.context import GatewayContext
+from gateway.core.context import GatewayContext
+from gateway.core.db import transaction
+from gateway.core.settings import Settings
 from gateway.datasets import DatasetSpec, create_dataset
-from gateway.db import transaction
 from gateway.lineage import Actor
 from gateway.main import create_app
 from gateway.pipeline import drain
-from gateway.settings import Settings
 from gateway.vocabulary import Role
 from tests.conftest import DATASET_SPEC, PHOTOS
 from tests.gateway.test_api import make_key

@@ -17,9 +17,9 @@ import httpx
 import pytest
 from sqlmodel import col, select
 
-from gateway.db import transaction
+from gateway.core.db import transaction
+from gateway.core.models import Asset, AssetState, Job, JobState
 from gateway.jobs import SYNC_KIND
-from gateway.models import Asset, AssetState, Job, JobState
 from gateway.vocabulary import Role
 from tests.conftest import PHOTOS
 from tests.gateway.test_api import auth, make_key

@@ -7,13 +7,13 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
-from gateway.clock import Clock, utc_now
-from gateway.db import make_engine, migrate, require_current_schema
-from gateway.filemodes import private_dir
-from gateway.keys import KeyProvider, load_master_key
-from gateway.settings import Settings
-from gateway.storage import BlobStore
-from gateway.storage_s3 import open_store
+from gateway.core.clock import Clock, utc_now
+from gateway.core.db import make_engine, migrate, require_current_schema
+from gateway.core.filemodes import private_dir
+from gateway.core.keys import KeyProvider, load_master_key
+from gateway.core.settings import Settings
+from gateway.core.storage import BlobStore
+from gateway.core.storage_s3 import open_store
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, text
 from sqlmodel import Session, col, select
 
-from gateway.errors import GatewayError, NotFound
-from gateway.filemodes import private_sqlite_file
+from gateway.core.errors import GatewayError, NotFound
+from gateway.core.filemodes import private_sqlite_file
 from gateway.shipped import shipped_path
 
 MIGRATIONS_DIR = shipped_path("migrations")

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from gateway.errors import ResidencyViolation
+from gateway.core.errors import ResidencyViolation
 
 
 class EnforcementPoint(StrEnum):

@@ -17,9 +17,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from gateway.errors import NotFound
-from gateway.settings import S3Bucket, Settings
-from gateway.storage import (
+from gateway.core.errors import NotFound
+from gateway.core.settings import S3Bucket, Settings
+from gateway.core.storage import (
     BlobStore,
     LocalBlobStore,
     RegionalBlobStore,

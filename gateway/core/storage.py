@@ -23,9 +23,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
 
-from gateway.clearance import Clearance, EnforcementPoint
-from gateway.errors import GatewayError, NotFound, ResidencyViolation
-from gateway.filemodes import private_dir
+from gateway.core.clearance import Clearance, EnforcementPoint
+from gateway.core.errors import GatewayError, NotFound, ResidencyViolation
+from gateway.core.filemodes import private_dir
 
 log = logging.getLogger(__name__)
 _SAFE_KEY = re.compile(r"^[a-z0-9][a-z0-9_\-]*(/[a-z0-9][a-z0-9_.\-]*)*$")

@@ -22,12 +22,12 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from gateway import crypto
-from gateway.clock import utc_now
-from gateway.errors import KeyUnavailable
-from gateway.filemodes import private_dir
-from gateway.models import DatasetKey, GatewaySecret
-from gateway.settings import Settings
+from gateway.core import crypto
+from gateway.core.clock import utc_now
+from gateway.core.errors import KeyUnavailable
+from gateway.core.filemodes import private_dir
+from gateway.core.models import DatasetKey, GatewaySecret
+from gateway.core.settings import Settings
 
 if TYPE_CHECKING:
     from gateway.scaleout.kms import KmsClient

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from gateway.errors import IntegrityFailure
+from gateway.core.errors import IntegrityFailure
 
 NONCE_BYTES = 12
 KEY_BYTES = 32
