@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 VENV = ROOT / ".venv-labelstudio"
 TEMPLATE = VENV / "template-data"
 READY_SECONDS = 180.0
+WEBHOOK_TIMEOUT_SECONDS = "5"
 _STRIPPED = ("USERNAME", "PASSWORD", "PORT", "HOST", "DEBUG", "LABEL_STUDIO_API_KEY")
 
 
@@ -77,6 +78,9 @@ class LocalLabelStudio:
             SENTRY_DSN="",
             FRONTEND_SENTRY_DSN="",
             PYTHONUNBUFFERED="1",
+            # Label Studio gives a webhook 1 s by default, then hangs up: a busy gateway then
+            # learns of the annotation only at its next pull. deploy/compose.yaml sets the same.
+            WEBHOOK_TIMEOUT=WEBHOOK_TIMEOUT_SECONDS,
         )
         if self.local_files_root is not None:
             env.update(
