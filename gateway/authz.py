@@ -200,7 +200,7 @@ class Public:
     def __init__(self, reason: str) -> None:
         self.reason = reason
 
-    def __call__(self) -> None:
+    async def __call__(self) -> None:  # a coroutine: no worker thread (see deps.get_context)
         return None
 
 

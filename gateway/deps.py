@@ -16,7 +16,10 @@ from gateway.core.errors import NotAuthenticated
 from gateway.core.models import Role
 
 
-def get_context(request: Request) -> GatewayContext:
+# The cheap dependencies are coroutines: a plain function would wait for a worker thread, and
+# a webhook must read its body before anything waits for one
+# (tests/gateway/test_webhook_busy_threads.py).
+async def get_context(request: Request) -> GatewayContext:
     ctx: GatewayContext = request.app.state.ctx
     return ctx
 
@@ -34,7 +37,7 @@ class _NoWorkers:
         del name  # the worker processes run their loops on their own schedule
 
 
-def get_workers(request: Request) -> Supervisor | _NoWorkers:
+async def get_workers(request: Request) -> Supervisor | _NoWorkers:
     supervisor: Supervisor | None = request.app.state.supervisor
     return supervisor if supervisor is not None else _NoWorkers()
 

@@ -3,6 +3,7 @@ sockets (a body that is never sent, a request that must be answered mid-upload).
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Iterator
@@ -19,6 +20,15 @@ from gateway.pipeline import NotBuiltRedactor
 @contextmanager
 def serve(ctx: GatewayContext) -> Iterator[tuple[str, int]]:
     """(host, port) of a running gateway; redaction quarantines (not what these tests test)."""
+    with serve_on_loop(ctx) as (address, _):
+        yield address
+
+
+@contextmanager
+def serve_on_loop(
+    ctx: GatewayContext,
+) -> Iterator[tuple[tuple[str, int], asyncio.AbstractEventLoop]]:
+    """`serve`, with the server's event loop (to reach its worker threads' limiter)."""
     app = create_app(ctx.settings, ctx=ctx, redactor_factory=NotBuiltRedactor)
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
@@ -31,7 +41,7 @@ def serve(ctx: GatewayContext) -> Iterator[tuple[str, int]]:
     if not server.started:
         raise RuntimeError("the gateway server did not start")
     try:
-        yield "127.0.0.1", port
+        yield ("127.0.0.1", port), server.servers[0].get_loop()
     finally:
         server.should_exit = True
         thread.join(30)
