@@ -34,6 +34,7 @@ from gateway.core.errors import PROBLEM, ServiceUnavailable
 from gateway.core.settings import Settings
 from gateway.http_limits import install_request_guard
 from gateway.logs import request_context
+from gateway.loop_watch import LoopWatch
 from gateway.redaction_step import RedactorFactory
 from gateway.redactor import IsolatedRedactor
 from gateway.workers import background_supervisor
@@ -63,9 +64,11 @@ def create_app(
                 context, settings, redactor_factory=factory
             ).start()
         log.info("gateway started", extra={"role": settings.role, "region": settings.region})
+        watch = LoopWatch().start()  # logs what blocks the loop (webhooks wait on it)
         try:
             yield
         finally:
+            watch.stop()
             if app.state.supervisor is not None:
                 app.state.supervisor.stop()
             if ctx is None:

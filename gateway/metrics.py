@@ -60,6 +60,11 @@ HTTP = Counter(
 LOOP_FAILURES = Gauge(
     "gateway_background_loop_failures", "Consecutive failures of each background loop", ["loop"]
 )
+LOOP_STALL_SECONDS = Histogram(
+    "gateway_event_loop_stall_seconds",
+    "How long the HTTP event loop stood still, per stall over 0.5 s (gateway/loop_watch.py)",
+    buckets=(0.5, 1, 2, 5, 10, 30, 60),
+)
 QUEUE_DEPTH = Gauge("gateway_queue_depth", "Jobs by state", ["state"])
 QUEUE_AGE = Gauge("gateway_queue_oldest_age_seconds", "Age of the oldest queued job")
 DATABASE_UP = Gauge("gateway_database_up", "1 when the last scrape could read the job table")
