@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 from redaction.errors import CorruptImage
 
@@ -30,8 +30,7 @@ _JPEG_STANDALONE: Final = frozenset({0x01, *range(0xD0, 0xD8)})
 _JPEG_MARKER_IN_SCAN: Final = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
 
 
-@dataclass(frozen=True, slots=True)
-class Part:
+class Part(NamedTuple):  # a tuple: a PNG of a few MB has hundreds of IDAT chunks
     """One JPEG segment or one PNG/RIFF chunk: its type and where its payload lies.
 
     `kind` is the marker byte for JPEG (b"\\xe1" is APP1; a standalone marker has an empty
