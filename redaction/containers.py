@@ -9,6 +9,14 @@ parts are, and whether the file can be followed to its end at all, is decided he
 The walk fails closed: a file it cannot follow to its end (cut short, a length running past the
 end, a byte where a marker must be) raises `CorruptImage`, never returns a partial answer. Bytes
 after the end are not walked; the caller sees them as `data[walk.end:]`.
+
+What the two readers do differently is on purpose, and theirs:
+- after the end, the decoder notes every byte (`trailing-data:N`; they never leave, only pixels
+  do), the gate ignores zero padding and lists anything else as `<format>:trailing-data`;
+- for WebP the decoder asks only where the file ends (`webp_end`): libwebp checks the chunks it
+  decodes. The gate walks every chunk (`walk_webp`), which refuses one running past the RIFF;
+- the gate refuses a JPEG with no scan and lists a payload in PNG's IEND (which has none by the
+  standard); for the decoder such a file fails to decode, or its extra bytes never leave.
 """
 
 from __future__ import annotations
@@ -61,7 +69,7 @@ def truncated(fmt: str) -> CorruptImage:
 
 
 def walk_jpeg(data: bytes) -> Walk:
-    """The segments of a JPEG (after SOI) up to and including its first EOI.
+    """The segments of a JPEG between SOI and its first EOI; `end` is just past that EOI.
 
     Fill bytes (any run of 0xFF before a marker) are skipped, standalone markers have no
     length, and each scan's entropy-coded data is skipped to the next marker, so segments
