@@ -14,7 +14,6 @@ never revealed, no colour is invented, and the released image is exactly what de
 from __future__ import annotations
 
 import io
-import re
 import warnings
 from typing import Final
 
@@ -23,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import ExifTags, Image, ImageFile
 
+from redaction.containers import PNG_SIGNATURE, truncated, walk_jpeg, walk_png, webp_end
 from redaction.errors import (
     CorruptImage,
     EmptyInput,
@@ -36,7 +36,7 @@ from redaction.types import BGRImage, DecodedImage, ImageFormat
 
 _SUPPORTED_MAGIC: Final[tuple[tuple[bytes, ImageFormat], ...]] = (
     (b"\xff\xd8\xff", ImageFormat.JPEG),
-    (b"\x89PNG\r\n\x1a\n", ImageFormat.PNG),
+    (PNG_SIGNATURE, ImageFormat.PNG),
     (b"II*\x00", ImageFormat.TIFF),
     (b"MM\x00*", ImageFormat.TIFF),
     (b"II+\x00", ImageFormat.TIFF),  # BigTIFF
@@ -74,10 +74,6 @@ _ENCODE_EXT: Final[dict[ImageFormat, str]] = {
     ImageFormat.TIFF: ".tiff",
 }
 
-# A marker inside JPEG entropy-coded data: 0xFF followed by neither a stuffed 0x00, a restart
-# marker (D0-D7) nor another fill byte.
-_JPEG_MARKER_IN_SCAN: Final = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
-_JPEG_STANDALONE: Final = frozenset({0x01, *range(0xD0, 0xD8)})
 _TIFF_DATA_TAGS: Final = ((273, 279), (324, 325))  # (strip|tile offsets, byte counts)
 
 
@@ -195,11 +191,11 @@ def _check_complete(data: bytes, fmt: ImageFormat, im: Image.Image) -> tuple[str
     """Prove the file holds all the bytes it declares; return notes on trailing data."""
     match fmt:
         case ImageFormat.JPEG:
-            end = _jpeg_end(data)
+            end = walk_jpeg(data).end
         case ImageFormat.PNG:
-            end = _png_end(data)
-        case ImageFormat.WEBP:
-            end = _webp_end(data)
+            end = walk_png(data).end
+        case ImageFormat.WEBP:  # where it ends is all this needs: libwebp reads the chunks
+            end = webp_end(data)
         case ImageFormat.TIFF:
             _check_tiff_data(data, im)
             end = len(data)
@@ -209,62 +205,6 @@ def _check_complete(data: bytes, fmt: ImageFormat, im: Image.Image) -> tuple[str
     return (f"trailing-data:{trailing}",) if trailing else ()
 
 
-def _truncated(fmt: str) -> CorruptImage:
-    return CorruptImage(f"The {fmt} file is truncated or corrupt; send the complete file.")
-
-
-def _jpeg_end(data: bytes) -> int:
-    """Offset just past the EOI marker of the primary JPEG image."""
-    pos, size = 2, len(data)
-    while True:
-        if pos >= size:
-            raise _truncated("JPEG")
-        if data[pos] != 0xFF:
-            raise CorruptImage("The JPEG file is corrupt (expected a marker).", offset=pos)
-        while pos < size and data[pos] == 0xFF:
-            pos += 1
-        if pos >= size:
-            raise _truncated("JPEG")
-        marker = data[pos]
-        pos += 1
-        if marker == 0xD9:
-            return pos
-        if marker in _JPEG_STANDALONE:
-            continue
-        if pos + 2 > size:
-            raise _truncated("JPEG")
-        length = int.from_bytes(data[pos : pos + 2], "big")
-        if length < 2:
-            raise CorruptImage("The JPEG file is corrupt (bad segment length).", offset=pos)
-        pos += length
-        if marker == 0xDA:  # start of scan: skip the entropy-coded data to the next marker
-            found = _JPEG_MARKER_IN_SCAN.search(data, min(pos, size))
-            if found is None:
-                raise _truncated("JPEG")
-            pos = found.start()
-
-
-def _png_end(data: bytes) -> int:
-    """Offset just past the IEND chunk."""
-    pos, size = 8, len(data)
-    while pos + 8 <= size:
-        length = int.from_bytes(data[pos : pos + 4], "big")
-        kind = data[pos + 4 : pos + 8]
-        pos += 12 + length
-        if pos > size:
-            break
-        if kind == b"IEND":
-            return pos
-    raise _truncated("PNG")
-
-
-def _webp_end(data: bytes) -> int:
-    end = 8 + int.from_bytes(data[4:8], "little")
-    if end > len(data):
-        raise _truncated("WebP")
-    return end
-
-
 def _check_tiff_data(data: bytes, im: Image.Image) -> None:
     tags = getattr(im, "tag_v2", {})
     for offsets_tag, counts_tag in _TIFF_DATA_TAGS:
@@ -272,7 +212,7 @@ def _check_tiff_data(data: bytes, im: Image.Image) -> None:
         if len(offsets) != len(counts):
             raise CorruptImage("The TIFF file is corrupt (pixel data table mismatch).")
         if any(o + c > len(data) for o, c in zip(offsets, counts, strict=True)):
-            raise _truncated("TIFF")
+            raise truncated("TIFF")
 
 
 def _as_ints(value: object) -> tuple[int, ...]:

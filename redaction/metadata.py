@@ -4,8 +4,9 @@ and prove that an encoded file carries no metadata outside an allowlist.
 Facts are read once from the original (EXIF in JPEG, PNG eXIf, WebP and TIFF; the XMP packet
 only for a capture date EXIF lacks); everything else in the file (GPS, the rest of XMP, IPTC,
 MakerNotes, comments, thumbnails, text chunks) is never copied anywhere. `metadata_inventory`
-walks the container structure itself (JPEG segments, PNG chunks, RIFF chunks, TIFF tags), so a
-released file is checked by what it really holds.
+walks the container structure itself (JPEG segments, PNG and RIFF chunks with
+`redaction.containers`, the same walk the decoder's completeness check makes; TIFF tags with
+Pillow), so a released file is checked by what it really holds.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from defusedxml import ElementTree  # type: ignore[import-untyped]
 from defusedxml.common import DefusedXmlException  # type: ignore[import-untyped]
 from PIL import ExifTags, Image
 
+from redaction.containers import PNG_SIGNATURE, SOS, walk_jpeg, walk_png, walk_webp
 from redaction.errors import CorruptImage
 
 _EXIF_TIME: Final = "%Y:%m:%d %H:%M:%S"
@@ -180,7 +182,7 @@ def _xmp_time(value: object) -> datetime | date | None:
 
 _JPEG_STRUCTURE: Final = frozenset(
     {0xC0, 0xC1, 0xC2, 0xC3, 0xC4, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
-    | {0xDB, 0xDD, 0xDA}
+    | {0xDB, 0xDD, SOS}
 )
 _PNG_STRUCTURE: Final = frozenset({b"IHDR", b"PLTE", b"IDAT", b"IEND", b"tRNS"})
 _WEBP_STRUCTURE: Final = frozenset({b"VP8 ", b"VP8L", b"VP8X", b"ALPH"})
@@ -194,11 +196,13 @@ def metadata_inventory(data: bytes) -> list[str]:
     """Every non-structural item in an encoded image, e.g. ['jpeg:APP1:Exif', 'png:tEXt'].
 
     Structure needed to show the pixels is not listed; an ICC profile is listed as
-    'icc_profile'. Raises CorruptImage for a container it cannot walk (fail closed).
+    'icc_profile'; non-zero bytes after the container's end as '<format>:trailing-data'.
+    Raises CorruptImage for a container it cannot walk to its end (fail closed): truncated,
+    a length past the end, a JPEG with no scan.
     """
     if data.startswith(b"\xff\xd8"):
         return _jpeg_items(data)
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+    if data.startswith(PNG_SIGNATURE):
         return _png_items(data)
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return _webp_items(data)
@@ -214,19 +218,12 @@ def disallowed_metadata(data: bytes, *, allowed: Iterable[str]) -> list[str]:
 
 
 def _jpeg_items(data: bytes) -> list[str]:
+    walk = walk_jpeg(data)
+    if not any(part.kind[0] == SOS for part in walk.parts):
+        raise CorruptImage("JPEG ended before its scan")
     items: list[str] = []
-    pos, size = 2, len(data)
-    while pos + 4 <= size:
-        if data[pos] != 0xFF:
-            raise CorruptImage("JPEG segment walk lost sync", offset=pos)
-        marker = data[pos + 1]
-        if marker == 0xD9:
-            break
-        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
-        body = data[pos + 4 : pos + 2 + length]
-        if marker == 0xDA:
-            items.extend(_jpeg_after_scan(data))
-            break
+    for part in walk.parts:
+        marker, body = part.kind[0], data[part.start : part.end]
         if marker == 0xE0 and body.startswith(b"JFIF\x00") and body[12:14] == b"\x00\x00":
             pass  # a JFIF header with a 0x0 thumbnail holds version and density only
         elif marker == 0xE2 and body.startswith(b"ICC_PROFILE\x00"):
@@ -234,17 +231,9 @@ def _jpeg_items(data: bytes) -> list[str]:
                 items.append(ICC_PROFILE)
         elif marker not in _JPEG_STRUCTURE:
             items.append(f"jpeg:{_jpeg_marker_name(marker)}:{_label(body)}")
-        pos += 2 + length
-    else:
-        raise CorruptImage("JPEG ended before its scan")
+    if data[walk.end :].strip(b"\x00"):
+        items.append("jpeg:trailing-data")
     return items
-
-
-def _jpeg_after_scan(data: bytes) -> list[str]:
-    """Later scans (progressive) are structure; anything else after the first scan is not."""
-    end = data.rfind(b"\xff\xd9")
-    tail = data[end + 2 :] if end >= 0 else b""
-    return ["jpeg:trailing-data"] if tail.strip(b"\x00") else []
 
 
 def _jpeg_marker_name(marker: int) -> str:
@@ -259,35 +248,28 @@ def _label(body: bytes) -> str:
 
 
 def _png_items(data: bytes) -> list[str]:
+    walk = walk_png(data)
     items: list[str] = []
-    pos = 8
-    while pos + 8 <= len(data):
-        length = int.from_bytes(data[pos : pos + 4], "big")
-        kind = data[pos + 4 : pos + 8]
-        if kind == b"iCCP":
+    for part in walk.parts:
+        if part.kind == b"iCCP":
             items.append(ICC_PROFILE)
-        elif kind not in _PNG_STRUCTURE:
-            items.append(f"png:{kind.decode('latin-1')}")
-        pos += 12 + length
-        if kind == b"IEND":
-            if data[pos:].strip(b"\x00"):
-                items.append("png:trailing-data")
-            return items
-    raise CorruptImage("PNG ended before IEND")
+        elif part.kind not in _PNG_STRUCTURE:
+            items.append(f"png:{part.kind.decode('latin-1')}")
+    # IEND has no payload by the standard: bytes in it are as hidden as bytes after it
+    if walk.parts[-1].length or data[walk.end :].strip(b"\x00"):
+        items.append("png:trailing-data")
+    return items
 
 
 def _webp_items(data: bytes) -> list[str]:
+    walk = walk_webp(data)
     items: list[str] = []
-    pos, end = 12, min(len(data), 8 + int.from_bytes(data[4:8], "little"))
-    while pos + 8 <= end:
-        kind = data[pos : pos + 4]
-        length = int.from_bytes(data[pos + 4 : pos + 8], "little")
-        if kind == b"ICCP":
+    for part in walk.parts:
+        if part.kind == b"ICCP":
             items.append(ICC_PROFILE)
-        elif kind not in _WEBP_STRUCTURE:
-            items.append(f"webp:{kind.decode('latin-1').strip()}")
-        pos += 8 + length + (length & 1)
-    if data[end:].strip(b"\x00"):
+        elif part.kind not in _WEBP_STRUCTURE:
+            items.append(f"webp:{part.kind.decode('latin-1').strip()}")
+    if data[walk.end :].strip(b"\x00"):
         items.append("webp:trailing-data")
     return items
 

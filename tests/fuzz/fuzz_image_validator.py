@@ -1,5 +1,7 @@
 """atheris target: `redaction.io.decode_image` on arbitrary bytes either returns a decoded
-image within the limits or raises a typed `InputError`; anything else is a finding.
+image within the limits or raises a typed `InputError`, and the release gate's
+`redaction.metadata.metadata_inventory` (the same container walk, `redaction.containers`)
+returns a list or raises `CorruptImage`; anything else is a finding.
 
     python tests/fuzz/fuzz_image_validator.py -max_total_time=20 CORPUS_DIR
 """
@@ -17,10 +19,11 @@ import numpy  # noqa: F401
 import pydantic  # noqa: F401
 from PIL import Image
 
-from redaction.errors import InputError
+from redaction.errors import CorruptImage, InputError
 from redaction.policy import Limits
 
-with atheris.instrument_imports(include=["redaction.io", "PIL"]):
+WALKED = ["redaction.io", "redaction.containers", "redaction.metadata"]
+with atheris.instrument_imports(include=[*WALKED, "PIL"]):
     from PIL import (  # noqa: F401
         BmpImagePlugin,
         ImageFile,
@@ -31,6 +34,7 @@ with atheris.instrument_imports(include=["redaction.io", "PIL"]):
     )
 
     from redaction.io import decode_image
+    from redaction.metadata import metadata_inventory
 
 Image.init()
 
@@ -38,6 +42,13 @@ LIMITS = Limits(max_bytes=2 * 1024 * 1024, max_pixels=4_000_000)
 
 
 def one_input(data: bytes) -> None:
+    try:
+        items = metadata_inventory(data)
+    except CorruptImage:
+        pass
+    else:
+        if not isinstance(items, list):
+            raise AssertionError(f"an inventory that is not a list: {items!r}")
     try:
         decoded = decode_image(data, limits=LIMITS)
     except InputError:
