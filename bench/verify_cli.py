@@ -39,6 +39,7 @@ from gateway.core.context import GatewayContext
 from gateway.core.db import transaction
 from gateway.lineage import Actor, append
 from gateway.lineage.bundle import BundleFilter, export_bundle
+from gateway.lineage.service import check_export_residency
 from gateway.lineage.signing import ensure_signing_key
 from gateway.core.settings import Settings
 
@@ -51,7 +52,9 @@ with transaction(ctx.engine) as s:
                actor=Actor("system", "bench"), now=ctx.clock(), region="eu-de",
                inputs={"original_keyed_digest": f"{i:064x}"}, parameters={"i": i})
 with transaction(ctx.engine) as s:
-    export_bundle(ctx, s, out, BundleFilter())
+    cleared = check_export_residency(ctx, s, BundleFilter(), target_region="eu-de",
+                                     actor=Actor("system", "bench"))
+    export_bundle(ctx, s, out, BundleFilter(), clearances=cleared, to_region="eu-de")
     print(ensure_signing_key(ctx, s).fingerprint)
 ctx.close()
 """

@@ -13,8 +13,12 @@ from gateway.core.db import transaction
 from gateway.core.models import Role
 from gateway.datasets import get_dataset
 from gateway.deps import Context
-from gateway.reports.build import generate_dataset_report, generate_processing_activities
-from gateway.reports.render import MEDIA_TYPES, ReportFormat, render
+from gateway.reports.export import (
+    ExportedReport,
+    export_dataset_report,
+    export_processing_activities,
+)
+from gateway.reports.render import MEDIA_TYPES, ReportFormat
 
 router = APIRouter(tags=["reports"])
 FormatQuery = Annotated[ReportFormat, Query(alias="format", description="json | html | pdf")]
@@ -43,9 +47,11 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _respond(body: bytes, fmt: ReportFormat, name: str) -> Response:
+def _respond(exported: ExportedReport, name: str) -> Response:
+    fmt = exported.fmt
     disposition = f'inline; filename="{name}.{fmt.value}"'
-    return Response(body, media_type=MEDIA_TYPES[fmt], headers={"Content-Disposition": disposition})
+    headers = {"Content-Disposition": disposition}
+    return Response(exported.body, media_type=MEDIA_TYPES[fmt], headers=headers)
 
 
 @router.get("/v1/datasets/{dataset_ref}/report", response_class=Response, responses=REPORT)
@@ -60,10 +66,10 @@ def dataset_report(
     """A signed governance report for one dataset (JSON is the signed source of truth)."""
     with transaction(ctx.engine) as session:
         dataset = get_dataset(session, key.dataset_id)
-    signed = generate_dataset_report(
-        ctx, dataset.id, actor=key.actor, start=_utc(start), end=_utc(end)
+    exported = export_dataset_report(
+        ctx, dataset.id, fmt, actor=key.actor, start=_utc(start), end=_utc(end)
     )
-    return _respond(render(signed, fmt), fmt, f"report-{dataset.name}")
+    return _respond(exported, f"report-{dataset.name}")
 
 
 @router.get("/v1/reports/processing-activities", response_class=Response, responses=REPORT)
@@ -75,5 +81,7 @@ def processing_activities(
     end: ToQuery = None,
 ) -> Response:
     """GDPR Art. 30 record over every dataset: needs a compliance key without dataset scope."""
-    signed = generate_processing_activities(ctx, actor=key.actor, start=_utc(start), end=_utc(end))
-    return _respond(render(signed, fmt), fmt, "processing-activities")
+    exported = export_processing_activities(
+        ctx, fmt, actor=key.actor, start=_utc(start), end=_utc(end)
+    )
+    return _respond(exported, "processing-activities")

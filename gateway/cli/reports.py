@@ -49,23 +49,22 @@ def report(
     and embed it: a script block in the HTML, an attached file in the PDF)."""
     from gateway.core.errors import InvalidRequest
     from gateway.lineage.ledger import Actor
-    from gateway.reports.build import generate_dataset_report, generate_processing_activities
-    from gateway.reports.render import render
+    from gateway.reports.export import export_dataset_report, export_processing_activities
 
     if (dataset is None) == (not all_datasets):
         raise InvalidRequest("name one DATASET, or pass --all for every dataset")
     actor = Actor("cli", CLI_ACTOR_ID)
     with opened() as ctx:
         if dataset is not None:
-            signed = generate_dataset_report(
-                ctx, dataset, actor=actor, start=_utc(start), end=_utc(end)
+            exported = export_dataset_report(
+                ctx, dataset, fmt, actor=actor, start=_utc(start), end=_utc(end)
             )
         else:
-            signed = generate_processing_activities(
-                ctx, actor=actor, start=_utc(start), end=_utc(end)
+            exported = export_processing_activities(
+                ctx, fmt, actor=actor, start=_utc(start), end=_utc(end)
             )
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_bytes(render(signed, fmt))
+    exported.write(output)
+    signed = exported.signed
     out.print(
         f"wrote {fmt.value} report {signed.report.report_id} to {output} "
         f"(signed by {signed.signature.key_id})"

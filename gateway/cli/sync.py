@@ -181,7 +181,7 @@ def annotations_export(
     region: Annotated[str | None, typer.Option(help="region the export goes to")] = None,
 ) -> None:
     """Export stored annotations (residency-checked; images named by gateway asset id)."""
-    from gateway.labelstudio.export import ExportFormat, export_annotations
+    from gateway.labelstudio.export import ExportFormat, export_annotations, write_export
 
     try:
         chosen = ExportFormat(fmt)
@@ -194,10 +194,7 @@ def annotations_export(
                 ctx, s, dataset_ref=dataset, fmt=chosen, actor=cli_actor(), target_region=region
             ),
         )
-    for name, data in result.files.items():
-        target = out_dir / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
+    write_export(out_dir, result, clearance=result.clearance)
     out.print(
         f"{result.images} images, {len(result.files)} files written to {out_dir}"
         f" ({result.skipped_regions} regions not representable in {chosen.value})"

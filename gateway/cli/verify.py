@@ -9,6 +9,7 @@ code when they are chosen.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -65,8 +66,6 @@ def verify(
 def verify_offline(
     path: Path, trusted_keys: list[Path], fingerprints: list[str], *, as_json: bool = False
 ) -> None:
-    from dataclasses import asdict
-
     # deferred: every other command registers `verify` without loading cryptography
     from gateway.lineage.format.verify import load_anchor, verify_bundle
 

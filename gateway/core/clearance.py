@@ -72,6 +72,37 @@ class Clearance:
         return self
 
 
+@dataclass(frozen=True, slots=True)
+class Clearances:
+    """The clearances of one export that carries several datasets' data (a lineage bundle
+    over every dataset, the record of processing activities). It only gathers clearances
+    `enforce_residency` made, so it grants nothing they do not: the sink asks it, per dataset
+    whose data it is about to write, for that dataset's clearance of the move."""
+
+    items: tuple[Clearance, ...] = ()
+
+    @property
+    def dataset_ids(self) -> list[str]:
+        return sorted({c.dataset_id for c in self.items})
+
+    def require(self, point: EnforcementPoint, *, dataset_id: str, region: str) -> Clearance:
+        """The clearance covering `point` for `dataset_id` in `region`, else refuse."""
+        named = [c for c in self.items if c.dataset_id == dataset_id]
+        for clearance in named:
+            if clearance.point is point and clearance.region == region:
+                return clearance
+        if named:  # refused with what the nearest one does clear
+            return named[0].require(point, dataset_id=dataset_id, region=region)
+        raise ClearanceMismatch(
+            f"residency clearance refused at the sink: none clears dataset {dataset_id}",
+            rule="clearance.mismatch",
+            point=point.value,
+            dataset_id=dataset_id,
+            target_region=region,
+            cleared_dataset_ids=",".join(self.dataset_ids),
+        )
+
+
 def policy_version_of(reference: dict[str, object]) -> str:
     """The `policy_version` of a clearance from a governing policy's lineage reference."""
     name = reference.get("policy", "?")

@@ -1,16 +1,22 @@
 """Export the gateway's stored annotations as COCO, Pascal VOC or YOLO (residency-checked like
 any other data move), at Label Studio's full precision. Which region goes where is in
 export_formats.py; regions a format cannot carry are left out and counted. Images are named
-by gateway asset id, never by an original file name."""
+by gateway asset id, never by an original file name.
+
+`export_annotations` checks residency and returns the files with the export's `Clearance`;
+`write_export` is the sink that writes them, and requires that clearance for the export's
+dataset and region."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 
 from sqlmodel import Session, col, select
 
 from gateway.core import crypto
+from gateway.core.clearance import Clearance
 from gateway.core.context import GatewayContext
 from gateway.core.models import Asset, AssetState
 from gateway.datasets import ControlType, Ontology, get_dataset
@@ -29,11 +35,27 @@ class ExportFormat(StrEnum):
     YOLO = "yolo"
 
 
-@dataclass
+@dataclass(frozen=True)
 class Export:
     files: dict[str, bytes]
     images: int
     skipped_regions: int
+    dataset_id: str
+    region: str  # where the export goes
+    clearance: Clearance  # what the residency check cleared for it
+
+
+def write_export(out_dir: Path, export: Export, *, clearance: Clearance) -> list[Path]:
+    """Write an export's files, refused (`ClearanceMismatch`, nothing written) unless
+    `clearance` covers the export of its dataset to its region."""
+    clearance.require(EnforcementPoint.EXPORT, dataset_id=export.dataset_id, region=export.region)
+    written = []
+    for name, data in export.files.items():
+        target = out_dir / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        written.append(target)
+    return written
 
 
 def export_annotations(
@@ -47,7 +69,7 @@ def export_annotations(
 ) -> Export:
     dataset = get_dataset(session, dataset_ref)
     region = target_region or ctx.settings.region
-    enforce_residency(
+    clearance = enforce_residency(
         ctx,
         session,
         point=EnforcementPoint.EXPORT,
@@ -69,7 +91,7 @@ def export_annotations(
         outputs={"files": len(files), "images": len(images), "sha256": digest},
         parameters={"format": fmt.value, "target_region": region, "skipped": skipped},
     )
-    return Export(files, len(images), skipped)
+    return Export(files, len(images), skipped, dataset.id, region, clearance)
 
 
 def collect(session: Session, dataset_id: str, *, known: set[str]) -> list[ImageLabels]:

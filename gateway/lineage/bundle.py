@@ -17,6 +17,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from sqlmodel import Session, col, select
 
+from gateway.core.clearance import Clearances, EnforcementPoint
 from gateway.core.models import LineageRecord
 from gateway.lineage.checkpoints import create_checkpoint, leaf_hashes, list_checkpoints
 from gateway.lineage.format.bundle import (
@@ -83,11 +84,38 @@ def select_records(session: Session, flt: BundleFilter, tree_size: int) -> Itera
         last = rows[-1].seq
 
 
+def cleared_records(
+    session: Session,
+    flt: BundleFilter,
+    tree_size: int,
+    *,
+    clearances: Clearances,
+    to_region: str,
+) -> Iterator[LineageRecord]:
+    """The records an export writes, each refused (`ClearanceMismatch`) unless the export's
+    clearances cover its dataset's export to `to_region`. A record of no dataset (a key
+    rotation, a checkpoint) carries no dataset's data and needs none."""
+    if flt.dataset_id is not None:  # refused up front, even with no record to write
+        clearances.require(EnforcementPoint.EXPORT, dataset_id=flt.dataset_id, region=to_region)
+    for rec in select_records(session, flt, tree_size):
+        if rec.dataset_id is not None:
+            clearances.require(EnforcementPoint.EXPORT, dataset_id=rec.dataset_id, region=to_region)
+        yield rec
+
+
 def write_bundle(
-    ctx: GatewayContext, session: Session, out: IO[str], flt: BundleFilter
+    ctx: GatewayContext,
+    session: Session,
+    out: IO[str],
+    flt: BundleFilter,
+    *,
+    clearances: Clearances,
+    to_region: str,
 ) -> tuple[int, int, int, int]:
-    """Checkpoint the current head, then write the bundle; returns (records, tree size,
-    checkpoints, keys)."""
+    """Checkpoint the current head, then write the bundle, each record under the export's
+    clearances; returns (records, tree size, checkpoints, keys)."""
+    if flt.dataset_id is not None:
+        clearances.require(EnforcementPoint.EXPORT, dataset_id=flt.dataset_id, region=to_region)
     head = create_checkpoint(ctx, session)
     size = head.tree_size
     exported_at = ctx.clock().isoformat(timespec="microseconds")
@@ -109,7 +137,7 @@ def write_bundle(
             )
             _line(out, {"kind": "consistency", "from": cp.tree_size, "to": size, "proof": proof})
     entries: list[list[Any]] = []
-    for rec in select_records(session, flt, size):
+    for rec in cleared_records(session, flt, size, clearances=clearances, to_region=to_region):
         line: dict[str, Any] = {
             "kind": "record",
             "seq": rec.seq,
@@ -141,13 +169,23 @@ def _line(out: IO[str], obj: dict[str, Any]) -> None:
 
 
 def export_bundle(
-    ctx: GatewayContext, session: Session, path: Path, flt: BundleFilter
+    ctx: GatewayContext,
+    session: Session,
+    path: Path,
+    flt: BundleFilter,
+    *,
+    clearances: Clearances,
+    to_region: str,
 ) -> ExportSummary:
-    """Write to a temporary file first: a failed export leaves no half bundle behind."""
+    """Write to a temporary file first: a failed export (a record its clearances do not
+    cover among them) leaves no half bundle behind. `clearances` come from
+    `gateway.lineage.service.check_export_residency`."""
     tmp = path.with_name(path.name + ".partial")
     try:
         with tmp.open("w", encoding="utf-8") as out:
-            records, size, checkpoints, keys = write_bundle(ctx, session, out, flt)
+            records, size, checkpoints, keys = write_bundle(
+                ctx, session, out, flt, clearances=clearances, to_region=to_region
+            )
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)

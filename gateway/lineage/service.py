@@ -1,4 +1,9 @@
-"""Use cases over the ledger: export (behind the residency check), history queries, proofs."""
+"""Use cases over the ledger: export (behind the residency check), history queries, proofs.
+
+An export checks residency for every dataset whose records leave (`check_export_residency`)
+and hands the `Clearances` it gets to the writer, which refuses any record they do not cover
+(`gateway.lineage.bundle.cleared_records`): the bundle and the OpenLineage and PROV views alike.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, col, select
 
+from gateway.core.clearance import Clearances
 from gateway.core.errors import InvalidRequest, NotFound
 from gateway.core.models import Asset, LineageRecord
 from gateway.datasets import get_dataset
 from gateway.lineage.actions import Action
-from gateway.lineage.bundle import BundleFilter, export_bundle, select_records
+from gateway.lineage.bundle import BundleFilter, cleared_records, export_bundle, select_records
 from gateway.lineage.checkpoints import create_checkpoint, get_checkpoint, leaf_hashes
 from gateway.lineage.format.merkle import Tree
 from gateway.lineage.interop import openlineage_lines, prov_document
@@ -38,21 +44,24 @@ def datasets_in_scope(session: Session, flt: BundleFilter) -> list[str]:
 
 def check_export_residency(
     ctx: GatewayContext, session: Session, flt: BundleFilter, *, target_region: str, actor: Actor
-) -> list[str]:
-    """Every dataset whose records leave must allow export to `target_region` (checked each)."""
-    datasets = datasets_in_scope(session, flt)
-    for dataset_id in datasets:
-        enforce_residency(
-            ctx,
-            session,
-            point=EnforcementPoint.EXPORT,
-            dataset_id=dataset_id,
-            target_region=target_region,
-            actor=actor,
-            entity_type="dataset",
-            entity_id=dataset_id,
+) -> Clearances:
+    """Every dataset whose records leave must allow export to `target_region` (checked each):
+    their clearances, which the export's writer requires."""
+    return Clearances(
+        tuple(
+            enforce_residency(
+                ctx,
+                session,
+                point=EnforcementPoint.EXPORT,
+                dataset_id=dataset_id,
+                target_region=target_region,
+                actor=actor,
+                entity_type="dataset",
+                entity_id=dataset_id,
+            )
+            for dataset_id in datasets_in_scope(session, flt)
         )
-    return datasets
+    )
 
 
 def export_lineage(
@@ -75,13 +84,17 @@ def export_lineage(
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=UTC)  # the gateway records UTC; a bare time means UTC
     flt = BundleFilter(dataset_id=dataset_id, since=since)
-    datasets = check_export_residency(ctx, session, flt, target_region=target_region, actor=actor)
+    cleared = check_export_residency(ctx, session, flt, target_region=target_region, actor=actor)
     if fmt == "bundle":
-        summary = export_bundle(ctx, session, path, flt)
+        summary = export_bundle(
+            ctx, session, path, flt, clearances=cleared, to_region=target_region
+        )
         count, size = summary.records, summary.tree_size
     else:
         size = create_checkpoint(ctx, session).tree_size
-        count = _write_view(session, path, flt, size, fmt)
+        count = write_view(
+            session, path, flt, size, fmt, clearances=cleared, to_region=target_region
+        )
     recorder(ctx, session, actor).record(
         Action.LINEAGE_EXPORTED,
         entity=dataset_id or "all",
@@ -92,7 +105,7 @@ def export_lineage(
             "target_region": target_region,
             "records": count,
             "tree_size": size,
-            "datasets": datasets,
+            "datasets": cleared.dataset_ids,
             "since": since.isoformat() if since else None,
         },
     )
@@ -114,8 +127,8 @@ def prove_asset(
     if asset is None:
         raise NotFound("no such asset", asset_id=asset_id)
     flt = BundleFilter(dataset_id=asset.dataset_id, entity_id=asset_id)
-    check_export_residency(ctx, session, flt, target_region=target_region, actor=actor)
-    summary = export_bundle(ctx, session, path, flt)
+    cleared = check_export_residency(ctx, session, flt, target_region=target_region, actor=actor)
+    summary = export_bundle(ctx, session, path, flt, clearances=cleared, to_region=target_region)
     recorder(ctx, session, actor).record(
         Action.LINEAGE_EXPORTED,
         entity=asset_id,
@@ -134,8 +147,20 @@ def prove_asset(
     )
 
 
-def _write_view(session: Session, path: Path, flt: BundleFilter, size: int, fmt: str) -> int:
-    pairs = ((r.payload, r.record_hash) for r in select_records(session, flt, size))
+def write_view(
+    session: Session,
+    path: Path,
+    flt: BundleFilter,
+    size: int,
+    fmt: str,
+    *,
+    clearances: Clearances,
+    to_region: str,
+) -> int:
+    """Write the OpenLineage or PROV view of the records, each under the export's clearances
+    (a temporary file first: a refused record leaves nothing at `path`)."""
+    records = cleared_records(session, flt, size, clearances=clearances, to_region=to_region)
+    pairs = ((r.payload, r.record_hash) for r in records)
     tmp = path.with_name(path.name + ".partial")
     count = 0
     try:

@@ -1,8 +1,11 @@
 """Generate, sign and verify governance reports.
 
-`generate_dataset_report` is the one entry point the CLI, the API and the demo call: it
-sequences pending lineage, checks that an export is allowed here (residency), collects the
-facts in the database, signs the JSON with the lineage key and records the generation.
+`cleared_dataset_report` (and `cleared_processing_activities` over every dataset) sequences
+pending lineage, checks that an export is allowed here (residency: the `Clearances` it
+returns with the report), collects the facts in the database, signs the JSON with the lineage
+key and records the generation. What leaves the gateway goes through
+`gateway.reports.export`, which requires those clearances; `generate_*` give the signed
+report alone, for use in this process.
 """
 
 from __future__ import annotations
@@ -10,12 +13,14 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
 from sqlmodel import Session
 
+from gateway.core.clearance import Clearance, Clearances
 from gateway.core.context import GatewayContext
 from gateway.core.db import transaction
 from gateway.core.errors import IntegrityFailure, InvalidRequest
@@ -64,6 +69,14 @@ def check_period(start: datetime | None, end: datetime | None) -> None:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class ClearedReport:
+    """A signed report and the export clearances of the datasets it covers."""
+
+    signed: SignedReport
+    clearances: Clearances
+
+
 def generate_dataset_report(
     ctx: GatewayContext,
     dataset_ref: str,
@@ -72,19 +85,8 @@ def generate_dataset_report(
     start: datetime | None = None,
     end: datetime | None = None,
 ) -> SignedReport:
-    check_period(start, end)
-    drain(ctx.engine)  # every committed change has its lineage record in the chain
-    with transaction(ctx.engine) as session:
-        dataset = get_dataset(session, dataset_ref)
-        check_export_allowed(ctx, session, dataset.id, actor=actor)
-        ensure_signing_key(ctx, session)  # so the report lists the key that signs it
-        now = ctx.clock()
-        chain = lineage_section(session, Scope(dataset.id, start, end), ctx=ctx)
-        facts = collect(
-            session, dataset, Scope(dataset.id, start, end), now=now, lineage_state=chain
-        )
-        report = dataset_report(facts, ctx=ctx, actor=actor, now=now)
-        return _sign_and_record(ctx, session, report, dataset_id=dataset.id, actor=actor)
+    """The signed report, for use in this process (`gateway.reports.export` to let it out)."""
+    return cleared_dataset_report(ctx, dataset_ref, actor=actor, start=start, end=end).signed
 
 
 def generate_processing_activities(
@@ -94,6 +96,41 @@ def generate_processing_activities(
     start: datetime | None = None,
     end: datetime | None = None,
 ) -> SignedReport:
+    """The signed record, for use in this process (`gateway.reports.export` to let it out)."""
+    return cleared_processing_activities(ctx, actor=actor, start=start, end=end).signed
+
+
+def cleared_dataset_report(
+    ctx: GatewayContext,
+    dataset_ref: str,
+    *,
+    actor: Actor,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> ClearedReport:
+    check_period(start, end)
+    drain(ctx.engine)  # every committed change has its lineage record in the chain
+    with transaction(ctx.engine) as session:
+        dataset = get_dataset(session, dataset_ref)
+        clearance = check_export_allowed(ctx, session, dataset.id, actor=actor)
+        ensure_signing_key(ctx, session)  # so the report lists the key that signs it
+        now = ctx.clock()
+        chain = lineage_section(session, Scope(dataset.id, start, end), ctx=ctx)
+        facts = collect(
+            session, dataset, Scope(dataset.id, start, end), now=now, lineage_state=chain
+        )
+        report = dataset_report(facts, ctx=ctx, actor=actor, now=now)
+        signed = _sign_and_record(ctx, session, report, dataset_id=dataset.id, actor=actor)
+        return ClearedReport(signed, Clearances((clearance,)))
+
+
+def cleared_processing_activities(
+    ctx: GatewayContext,
+    *,
+    actor: Actor,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> ClearedReport:
     """The GDPR Art. 30 record over every dataset the gateway holds."""
     check_period(start, end)
     drain(ctx.engine)
@@ -105,8 +142,9 @@ def generate_processing_activities(
             collect(session, d, Scope(d.id, start, end), now=now, lineage_state=chain)
             for d in list_datasets(session)
         ]
-        for facts in every:
-            check_export_allowed(ctx, session, facts.dataset.id, actor=actor)
+        cleared = Clearances(
+            tuple(check_export_allowed(ctx, session, f.dataset.id, actor=actor) for f in every)
+        )
         report = ProcessingActivities(
             report_id=str(uuid.uuid4()),
             generated_at=now.isoformat(),
@@ -118,7 +156,8 @@ def generate_processing_activities(
             datasets=[sections.identity(f) for f in every],
             lineage=chain,
         )
-        return _sign_and_record(ctx, session, report, dataset_id=None, actor=actor)
+        signed = _sign_and_record(ctx, session, report, dataset_id=None, actor=actor)
+        return ClearedReport(signed, cleared)
 
 
 def dataset_report(
@@ -193,9 +232,9 @@ def _merge(pairs: Iterable[tuple[str, int]]) -> list[Count]:
 
 def check_export_allowed(
     ctx: GatewayContext, session: Session, dataset_id: str, *, actor: Actor
-) -> None:
+) -> Clearance:
     """A report is an export: residency decides whether this region may receive it."""
-    enforce_residency(
+    return enforce_residency(
         ctx,
         session,
         point=EnforcementPoint.EXPORT,

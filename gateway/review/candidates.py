@@ -17,11 +17,12 @@ from typing import Any
 from sqlmodel import Session
 
 from gateway.core import crypto
+from gateway.core.clearance import Clearance
 from gateway.core.context import GatewayContext
 from gateway.core.errors import GatewayError, ResidencyViolation
 from gateway.core.keys import KeyPurpose, asset_aad
 from gateway.core.models import Asset
-from gateway.core.storage import candidate_key, located_key, put_cleared
+from gateway.core.storage import candidate_key, get_cleared, located_key, put_cleared
 from gateway.lineage import Actor
 from gateway.policy.enforcement import EnforcementPoint, enforce_residency, storage_region
 from gateway.review.models import ReviewCandidate, ReviewItem
@@ -91,13 +92,21 @@ def candidate_of(session: Session, asset_id: str) -> ReviewCandidate | None:
 
 
 def candidate_image(
-    ctx: GatewayContext, session: Session, asset: Asset, row: ReviewCandidate
+    ctx: GatewayContext,
+    session: Session,
+    asset: Asset,
+    row: ReviewCandidate,
+    clearance: Clearance,
+    *,
+    to_region: str,
 ) -> bytes:
-    """The plain candidate image (raises a GatewayError when it cannot be read)."""
+    """The plain candidate image, for a review in `to_region` under the sync clearance of its
+    dataset there (raises a GatewayError when it cannot be read or is not cleared)."""
     key = ctx.keys.dataset_key(session, asset.dataset_id, version=row.key_version)
-    return crypto.unseal(
-        ctx.store.get(row.blob), key=key.subkey(KeyPurpose.AT_REST), aad=_aad(row.asset_id, key)
+    sealed = get_cleared(
+        ctx.store, row.blob, clearance, point=EnforcementPoint.SYNC, to_region=to_region
     )
+    return crypto.unseal(sealed, key=key.subkey(KeyPurpose.AT_REST), aad=_aad(row.asset_id, key))
 
 
 def drop_reviewed_candidate(ctx: GatewayContext, session: Session, item: ReviewItem) -> bool:

@@ -103,7 +103,9 @@ def resolve_review_image(
     candidate = candidate_of(session, asset.id) if shown.startswith("candidate:") else None
     if candidate is not None:
         try:
-            data = candidate_image(ctx, session, asset, candidate)
+            data = candidate_image(
+                ctx, session, asset, candidate, clearance, to_region=destination.region
+            )
         except GatewayError:
             raise NotFound("no such image") from None
         return ServedImage(data, "image/png", origin_of(destination.url))

@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from celery import Celery
 from sqlmodel import Session
 
 from gateway.background import Periodic
@@ -31,8 +32,13 @@ from gateway.core.errors import GatewayError
 from gateway.core.models import Asset
 from gateway.core.settings import Settings
 from gateway.core.storage import named_region
-from gateway.policy.retention import DueItem, DueKind
+from gateway.labelstudio.reconcile import reconcile_all
+from gateway.policy.erasure import retry_open_erasures
+from gateway.policy.retention import DueItem, DueKind, run_retention
+from gateway.review.decide import pull_decisions
+from gateway.review.schedule import REVIEW_PULL, review_datasets
 from gateway.scaleout.broker import region_queue
+from gateway.scaleout.routing import dataset_queue
 from gateway.scaleout.singleton import SchedulerLock
 from gateway.scaleout.tasks import WorkerRuntime
 
@@ -48,11 +54,7 @@ def home_region(settings: Settings) -> str:
     return settings.routing_regions[0]
 
 
-def celery_send(app: object) -> Send:
-    from celery import Celery
-
-    assert isinstance(app, Celery)  # noqa: S101 (narrowing: celery is imported lazily)
-
+def celery_send(app: Celery) -> Send:
     def send(task: str, args: list[str], queue: str, expires: float) -> None:
         app.send_task(task, args=args, queue=queue, routing_key=queue, expires=expires)
 
@@ -104,9 +106,6 @@ def owned_by(region: str, *, home: str) -> Callable[[Session, DueItem], bool]:
 
 def run_retention_task(rt: WorkerRuntime, region: str) -> str:
     """One region's retention run on its worker; what happened, for the task's log."""
-    from gateway.policy.erasure import retry_open_erasures
-    from gateway.policy.retention import run_retention
-
     if region != rt.region:  # sent to the wrong queue: another region's bucket
         log.warning("retention for %s refused by a %s worker", region, rt.region)
         return "refused-region"
@@ -128,8 +127,6 @@ def run_retention_task(rt: WorkerRuntime, region: str) -> str:
 
 
 def run_reconcile_task(rt: WorkerRuntime) -> str:
-    from gateway.labelstudio.reconcile import reconcile_all
-
     lock = SchedulerLock(rt.ctx.engine, "lpg-reconcile")
     if not lock.try_acquire():
         return "busy"
@@ -143,10 +140,6 @@ def run_reconcile_task(rt: WorkerRuntime) -> str:
 def run_review_pull_task(rt: WorkerRuntime, region: str) -> str:
     """One region's review pull on its worker: the datasets with a review project whose work is
     routed to this region (residency and key custody, as their jobs are)."""
-    from gateway.review.decide import pull_decisions
-    from gateway.review.schedule import REVIEW_PULL, review_datasets
-    from gateway.scaleout.routing import dataset_queue
-
     if region != rt.region:
         log.warning("review pull for %s refused by a %s worker", region, rt.region)
         return "refused-region"

@@ -21,6 +21,8 @@ import logging
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from amqp.exceptions import NotFound
+from celery import Celery
 from sqlalchemy import ColumnElement, and_, or_, update
 from sqlmodel import col, select
 
@@ -28,6 +30,7 @@ from gateway.background import Periodic
 from gateway.core.context import GatewayContext
 from gateway.core.db import transaction
 from gateway.core.models import Job, JobState
+from gateway.scaleout.broker import REDACT_TASK
 from gateway.scaleout.routing import HELD, UNROUTED, Routes, queue_for
 
 log = logging.getLogger(__name__)
@@ -46,20 +49,13 @@ class Publisher(Protocol):
 class CeleryPublisher:
     """Sends the redaction task by name (the API needs no task code, only the broker)."""
 
-    def __init__(self, app: object) -> None:
-        from celery import Celery
-
-        assert isinstance(app, Celery)  # noqa: S101 (narrowing: celery is imported lazily)
+    def __init__(self, app: Celery) -> None:
         self._app = app
 
     def publish(self, job_id: int, *, queue: str) -> None:
-        from gateway.scaleout.broker import REDACT_TASK
-
         self._app.send_task(REDACT_TASK, args=[job_id], queue=queue, routing_key=queue)
 
     def ready(self, queue: str) -> int:
-        from amqp.exceptions import NotFound
-
         with self._app.connection_for_read() as conn, conn.channel() as channel:
             try:
                 return int(channel.queue_declare(queue, passive=True).message_count)

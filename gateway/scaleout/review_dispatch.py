@@ -17,6 +17,7 @@ from gateway.core.db import transaction
 from gateway.core.errors import Conflict
 from gateway.core.models import Job
 from gateway.lineage import Actor
+from gateway.review.pull_jobs import enqueue_review_pull, review_pull_job_view, run_review_pull_job
 from gateway.scaleout.broker import region_queue
 from gateway.scaleout.routing import HELD, dataset_queue
 
@@ -28,8 +29,6 @@ def queue_review_pull(ctx: GatewayContext, dataset_id: str, *, actor: Actor) -> 
     """Commit a review-pull job of `dataset_id`; its view (to poll). A dataset without a
     review destination is refused (404), one no worker region may process (409: its jobs are
     held), before anything is queued."""
-    from gateway.review.pull_jobs import enqueue_review_pull, review_pull_job_view
-
     with transaction(ctx.engine) as session:
         if dataset_queue(ctx, session, dataset_id) == HELD:
             raise Conflict(
@@ -44,8 +43,6 @@ def queue_review_pull(ctx: GatewayContext, dataset_id: str, *, actor: Actor) -> 
 def run_review_pull_wakeup(rt: WorkerRuntime, job_id: int) -> str:
     """Run review-pull job `job_id` on this worker if the dataset's work is routed to its
     region (else leave it for that region's worker)."""
-    from gateway.review.pull_jobs import run_review_pull_job
-
     mine = region_queue(rt.region, prefix=rt.ctx.settings.broker_queue_prefix)
     with transaction(rt.ctx.engine) as session:
         job = session.get(Job, job_id)

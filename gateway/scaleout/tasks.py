@@ -21,6 +21,7 @@ from gateway.jobs import REVIEW_PULL_KIND, SYNC_KIND
 from gateway.lineage import Action, Actor, recorder_at
 from gateway.pipeline import Redactor, process_next
 from gateway.policy.enforcement import EnforcementPoint, enforce_residency
+from gateway.scaleout.review_dispatch import run_review_pull_wakeup
 from gateway.sync_jobs import run_sync_job
 
 log = logging.getLogger(__name__)
@@ -55,8 +56,6 @@ def run_woken_job(rt: WorkerRuntime, job_id: int) -> str:
         if asset is not None:
             session.expunge(asset)
     if kind == REVIEW_PULL_KIND:  # re-renders from originals: this region's datasets only
-        from gateway.scaleout.review_dispatch import run_review_pull_wakeup
-
         return run_review_pull_wakeup(rt, job_id)
     if kind == SYNC_KIND:  # a dataset's sync (no asset, no residency gate of a worker: the
         # sync itself checks the destination's residency for the dataset)

@@ -12,7 +12,9 @@ from gateway.background import Supervisor
 from gateway.core.context import GatewayContext
 from gateway.core.errors import GatewayError, KeyCustodyRefused
 from gateway.core.settings import Settings
+from gateway.lineage.checkpointer import Checkpointer
 from gateway.pipeline import Redactor, worker_id
+from gateway.redactor import IsolatedRedactor
 from gateway.scaleout.broker import REDACT_TASK, celery_app, region_queue
 from gateway.scaleout.kms import require_gateway_credential, require_region_credential
 from gateway.scaleout.periodic import (
@@ -25,6 +27,7 @@ from gateway.scaleout.periodic import (
     run_retention_task,
     run_review_pull_task,
 )
+from gateway.scaleout.probes import serve_probes
 from gateway.scaleout.relay import CeleryPublisher, relay_loop
 from gateway.scaleout.singleton import SchedulerLock
 from gateway.scaleout.tasks import WorkerRuntime, run_woken_job
@@ -109,8 +112,6 @@ def run_worker(
     """A Celery worker (one job at a time on a task thread, its redaction in an isolated
     process); `probes`: (host, port) of its /health/live, /health/ready and /metrics;
     `redactor_factory`: the redactor (the isolated redaction engine unless given)."""
-    from gateway.redactor import IsolatedRedactor
-
     rt = worker_runtime(
         settings,
         region=region,
@@ -139,8 +140,6 @@ def run_worker(
     log.info("worker starting", extra={"region": rt.region, "queues": names})
     server = None
     if probes is not None:
-        from gateway.scaleout.probes import serve_probes
-
         server = serve_probes(rt, host=probes[0], port=probes[1])
         threading.Thread(target=server.serve_forever, name="probes", daemon=True).start()
     try:
@@ -159,8 +158,6 @@ def run_worker(
 def scheduler_supervisor(ctx: GatewayContext, settings: Settings) -> Supervisor:
     """Lineage checkpoints (ledger only) and the broker relay run here; retention and the
     annotation reconcile are only sent from here, as tasks run by the workers."""
-    from gateway.lineage.checkpointer import Checkpointer
-
     app = celery_app(settings)
     supervisor = Supervisor()
     poll = settings.lineage_checkpoint_poll_seconds

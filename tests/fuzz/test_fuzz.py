@@ -24,6 +24,7 @@ from gateway.lineage import Actor
 from gateway.lineage.bundle import BundleFilter, export_bundle
 from gateway.lineage.checkpoints import create_checkpoint
 from gateway.lineage.format.verify import Anchor, verify_bundle
+from gateway.lineage.service import check_export_residency
 from gateway.lineage.signing import all_keys, key_id_for
 from gateway.reports.build import generate_processing_activities, verify_report
 from gateway.reports.render import ReportFormat, render
@@ -51,7 +52,10 @@ def _seed_signed(ctx: Any, kind: str, corpus_dir: Path) -> None:
         create_checkpoint(ctx, s)
     if kind == "bundle":
         with transaction(ctx.engine) as s:
-            export_bundle(ctx, s, corpus_dir / "bundle.jsonl", BundleFilter())
+            flt = BundleFilter()
+            cleared = check_export_residency(ctx, s, flt, target_region="eu-de", actor=OFFICER)
+            out = corpus_dir / "bundle.jsonl"
+            export_bundle(ctx, s, out, flt, clearances=cleared, to_region="eu-de")
     else:
         signed = generate_processing_activities(ctx, actor=OFFICER)
         (corpus_dir / "report.json").write_bytes(render(signed, ReportFormat.JSON))

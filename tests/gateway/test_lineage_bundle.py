@@ -19,6 +19,7 @@ from gateway.lineage.format.canonical import canonical_json, chain_hash
 from gateway.lineage.format.keys import b64, fingerprint, key_id_for, public_raw, verify_document
 from gateway.lineage.format.merkle import Frontier, leaf_hash
 from gateway.lineage.format.verify import Anchor, BundleInvalid, verify_bundle
+from gateway.lineage.service import check_export_residency
 from gateway.lineage.signing import (
     ensure_signing_key,
     public_keys,
@@ -49,7 +50,9 @@ def _records(ctx: Any, n: int, *, entity: str = "e", dataset: str | None = None)
 
 def _export(ctx: Any, path: Path, flt: BundleFilter | None = None) -> list[dict[str, Any]]:
     with transaction(ctx.engine) as s:
-        export_bundle(ctx, s, path, flt or BundleFilter())
+        flt = flt or BundleFilter()
+        cleared = check_export_residency(ctx, s, flt, target_region="eu-de", actor=ACTOR)
+        export_bundle(ctx, s, path, flt, clearances=cleared, to_region="eu-de")
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 

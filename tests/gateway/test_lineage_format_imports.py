@@ -15,6 +15,7 @@ import pytest
 from gateway.core.db import transaction
 from gateway.lineage import Actor, append
 from gateway.lineage.bundle import BundleFilter, export_bundle
+from gateway.lineage.service import check_export_residency
 from gateway.lineage.signing import ensure_signing_key
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,7 +89,10 @@ def test_verify_bundle_on_the_command_line_loads_no_database_code(ctx: Any, tmp_
             )
     path = tmp_path / "bundle.jsonl"
     with transaction(ctx.engine) as s:
-        export_bundle(ctx, s, path, BundleFilter())
+        cleared = check_export_residency(
+            ctx, s, BundleFilter(), target_region="eu-de", actor=Actor("system", "test")
+        )
+        export_bundle(ctx, s, path, BundleFilter(), clearances=cleared, to_region="eu-de")
         fp = ensure_signing_key(ctx, s).fingerprint
     code = "import sys\nfrom gateway.cli import main\nmain(sys.argv[1:])\n"
     done, modules = _modules(code, "verify", str(path), "--fingerprint", fp)

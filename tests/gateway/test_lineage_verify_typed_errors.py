@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from gateway.core.clearance import Clearance, Clearances, EnforcementPoint
 from gateway.core.db import transaction
 from gateway.core.errors import IntegrityFailure
 from gateway.lineage import Actor, append
@@ -22,6 +23,8 @@ from gateway.lineage.signing import rotate_signing_key
 pytestmark = pytest.mark.db
 WRONG = [None, -1, 1.5, True, "", "00" * 32, [], [1], {"a": 1}, 10**30]
 LINES = ["5", "null", '"x"', "[]", "{}"]
+# the records name a dataset "d" that is no row (no policy to check): cleared by hand
+CLEARED = Clearances((Clearance("d", EnforcementPoint.EXPORT, "eu-de", "test@1"),))
 
 
 def _records(ctx: Any, n: int) -> None:
@@ -82,7 +85,7 @@ def test_every_tampered_bundle_gets_a_typed_error(ctx, tmp_path: Path) -> None:
     for name, flt in (("full", BundleFilter()), ("partial", BundleFilter(entity_id="e1"))):
         path = tmp_path / f"{name}.jsonl"
         with transaction(ctx.engine) as s:
-            export_bundle(ctx, s, path, flt)
+            export_bundle(ctx, s, path, flt, clearances=CLEARED, to_region="eu-de")
         lines = path.read_text().splitlines()
         assert verify_bundle(path, anchor=Anchor()).records > 0
         mutated = tmp_path / "mutated.jsonl"

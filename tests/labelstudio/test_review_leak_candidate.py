@@ -11,6 +11,7 @@ import time
 import httpx
 from sqlmodel import select
 
+from gateway.core.clearance import Clearance, EnforcementPoint
 from gateway.core.db import transaction
 from gateway.core.models import Asset, AssetState
 from gateway.review.candidates import candidate_image, candidate_of
@@ -24,6 +25,12 @@ from tests.policy.helpers import bind, policy_doc
 LEAKY = "masks_maksssksksss30.jpg"
 
 
+def _shown(asset: Asset) -> Clearance:
+    """What serving the candidate to a reviewer in eu-de needs (made by hand: the test reads
+    the image the review route would serve under `fetch_clearance`)."""
+    return Clearance(asset.dataset_id, EnforcementPoint.SYNC, "eu-de", "test@1")
+
+
 def test_the_review_task_shows_the_candidate_with_the_leak_hits(
     ctx, dataset, session_redactor, destination, labelstudio
 ) -> None:
@@ -35,7 +42,7 @@ def test_the_review_task_shows_the_candidate_with_the_leak_hits(
         assert asset.state == AssetState.QUARANTINED
         row = candidate_of(s, asset.id)
         assert row is not None
-        image = candidate_image(ctx, s, asset, row)
+        image = candidate_image(ctx, s, asset, row, _shown(asset), to_region="eu-de")
         set_review_destination(ctx, s, dataset.id, destination.id, actor=ADMIN)
         enqueue_for_review(ctx, s, dataset.id, actor=ADMIN, sample=False)
         with sdk(labelstudio) as client:

@@ -17,6 +17,7 @@ import pytest
 from PIL import Image
 from sqlmodel import select
 
+from gateway.core.clearance import Clearance, EnforcementPoint
 from gateway.core.context import GatewayContext
 from gateway.core.db import transaction
 from gateway.core.errors import NotFound
@@ -72,6 +73,12 @@ def quarantined(ctx: GatewayContext, dataset: Dataset) -> Iterator[list[str]]:
     yield ids
 
 
+def _shown(asset: Asset) -> Clearance:
+    """What serving the candidate to a reviewer in eu-de needs (made by hand: the test reads
+    the image the review route would serve under `fetch_clearance`)."""
+    return Clearance(asset.dataset_id, EnforcementPoint.SYNC, "eu-de", "test@1")
+
+
 def _review_destination(ctx: GatewayContext, dataset: Dataset) -> Destination:
     with transaction(ctx.engine) as s:
         destination = Destination(
@@ -122,7 +129,7 @@ def test_a_leak_check_quarantine_is_reviewed_on_its_candidate(
         row = candidate_of(s, reviewed)
         assert row is not None and row.leak_hits, "the leak check's evidence is kept"
         sealed = ctx.store.get(row.blob)
-        image = candidate_image(ctx, s, asset, row)
+        image = candidate_image(ctx, s, asset, row, _shown(asset), to_region="eu-de")
     assert PNG not in sealed[:64] and image not in sealed  # encrypted at rest
     assert image.startswith(PNG)
     shown = Image.open(io.BytesIO(image))
@@ -178,7 +185,9 @@ def test_key_rotation_keeps_candidates_readable_and_retention_deletes_them(
         for asset_id in quarantined:
             asset, row = s.get(Asset, asset_id), candidate_of(s, asset_id)
             assert asset is not None and asset.key_version == 2
-            assert row is not None and candidate_image(ctx, s, asset, row).startswith(PNG)
+            assert row is not None and candidate_image(
+                ctx, s, asset, row, _shown(asset), to_region="eu-de"
+            ).startswith(PNG)
     clock.advance(days=400)  # past every retention period of the default policy
     assert run_retention(ctx, dry_run=False, task_remover=UNREACHABLE).done
     with transaction(ctx.engine) as s:
