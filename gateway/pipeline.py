@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from sqlmodel import Session, col, delete
@@ -33,12 +34,12 @@ from gateway.core.models import Asset, AssetState, Detection, Job, JobState
 from gateway.core.storage import StorageRegionUnavailable, located_key, put_cleared, redacted_key
 from gateway.ingest import original_aad
 from gateway.jobs import (
+    ATTEMPTS_EXHAUSTED,
     REDACT_KIND,
     Heartbeat,
-    JobTiming,
-    claim_next,
-    exhausted,
+    claim_or_fail,
     is_outage,
+    job_timing,
     settle,
     spent,
 )
@@ -66,14 +67,6 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def job_timing(ctx: GatewayContext) -> JobTiming:
-    settings = ctx.settings
-    return JobTiming(
-        lease_seconds=settings.job_lease_seconds,
-        heartbeat_seconds=settings.job_heartbeat_seconds,
-    )
-
-
 def claim_job(ctx: GatewayContext, *, worker: str, job_id: int | None = None) -> Job | None:
     """Take the oldest due job (or job `job_id`, if due); mark its asset processing. A job
     past its attempt limit (its last worker died with it) fails with its reason and
@@ -81,18 +74,18 @@ def claim_job(ctx: GatewayContext, *, worker: str, job_id: int | None = None) ->
     while True:
         now = ctx.clock()
         with transaction(ctx.engine) as session:
-            job = claim_next(
+            job = claim_or_fail(
                 session,
                 worker=worker,
                 now=now,
                 lease_seconds=job_timing(ctx).lease_seconds,
                 job_id=job_id,
                 kind=REDACT_KIND,
+                give_up=partial(_give_up, ctx, code=ATTEMPTS_EXHAUSTED, now=now),
             )
             if job is None:
                 return None
-            if exhausted(job):
-                _give_up(ctx, session, job, code="attempts-exhausted", now=now)
+            if job == "failed":
                 if job_id is not None:
                     return None
                 continue
