@@ -62,6 +62,20 @@ def job_timing(ctx: GatewayContext) -> JobTiming:
     )
 
 
+def queue_redaction(ctx: GatewayContext, session: Session, asset_id: str, *, now: datetime) -> Job:
+    """Queue asset `asset_id`'s redaction (an upload, a policy change, a review's re-render)."""
+    job = Job(
+        kind=REDACT_KIND,
+        asset_id=asset_id,
+        state=JobState.QUEUED,
+        max_attempts=ctx.settings.job_max_attempts,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(job)
+    return job
+
+
 def claim_next(
     session: Session,
     *,

@@ -20,6 +20,7 @@ from gateway.ingest import Upload, ingest_upload
 from gateway.labelstudio.client import RetryPolicy
 from gateway.labelstudio.destinations import DestinationSpec, register_destination
 from gateway.labelstudio.server import LocalLabelStudio, free_port
+from gateway.labelstudio.sync import SyncReport, sync_dataset
 from gateway.lineage import Actor
 from gateway.main import create_app
 from gateway.pipeline import RedactionOutcome, drain
@@ -27,6 +28,22 @@ from tests.conftest import PHOTOS
 
 ADMIN = Actor("cli", "test-admin")
 FAST_RETRY = RetryPolicy(attempts=3, first_delay=0.05)
+
+
+def sync_as_admin(
+    ctx: GatewayContext, dataset: Dataset, destination: Destination, **kwargs: Any
+) -> SyncReport:
+    """`sync_dataset` of `dataset` to `destination` as the test's admin, retrying fast."""
+    return sync_dataset(
+        ctx,
+        dataset_ref=dataset.name,
+        destination_ref=destination.name,
+        actor=ADMIN,
+        retry=FAST_RETRY,
+        **kwargs,
+    )
+
+
 PHOTO_NAMES = [
     "masks_maksssksksss44.jpg",
     "dashcam_dayride_type1_001_t607.jpg",
