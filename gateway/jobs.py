@@ -122,18 +122,20 @@ def claim_next(
 
 
 def claim_or_fail(
+    ctx: GatewayContext,
     session: Session,
     *,
     worker: str,
     now: datetime,
-    lease_seconds: float,
     kind: str,
     job_id: int | None = None,
     give_up: Callable[[Session, Job], object] | None = None,
 ) -> Job | Literal["failed"] | None:
-    """`claim_next`, but a claim beyond the job's attempt limit (its last worker died with
-    it) fails the job instead: by `give_up` if given (a redaction job also quarantines its
-    asset), else with `attempts-exhausted`. The claimed job, "failed", or None if none was due."""
+    """`claim_next` with the configured lease, but a claim beyond the job's attempt limit (its
+    last worker died with it) fails the job instead: by `give_up` if given (a redaction job
+    also quarantines its asset), else with `attempts-exhausted`. The claimed job, "failed", or
+    None if none was due."""
+    lease_seconds = job_timing(ctx).lease_seconds
     job = claim_next(
         session, worker=worker, now=now, lease_seconds=lease_seconds, job_id=job_id, kind=kind
     )
@@ -201,6 +203,30 @@ def settle(
         )
     )
     return int(getattr(result, "rowcount", 0)) == 1
+
+
+def retry_later(
+    session: Session,
+    job: Job,
+    *,
+    now: datetime,
+    delay: float,
+    code: str,
+    message: str,
+    deferred: bool = False,
+) -> bool:
+    """Queue the job again in `delay` seconds with this attempt's failure (fenced, as
+    `settle`); False if this attempt is stale."""
+    return settle(
+        session,
+        job,
+        state=JobState.QUEUED,
+        now=now,
+        code=code,
+        message=message,
+        run_after=now + timedelta(seconds=delay),
+        deferred=deferred,
+    )
 
 
 def extend_lease(engine: Engine, job: Job, *, now: datetime, lease_seconds: float) -> bool:
@@ -375,14 +401,7 @@ def claim_dataset_job(
     none was due."""
     now = ctx.clock()
     with transaction(ctx.engine) as session:
-        job = claim_or_fail(
-            session,
-            worker=worker,
-            now=now,
-            lease_seconds=job_timing(ctx).lease_seconds,
-            job_id=job_id,
-            kind=kind,
-        )
+        job = claim_or_fail(ctx, session, worker=worker, now=now, job_id=job_id, kind=kind)
         if isinstance(job, Job):
             session.expunge(job)
     return job
@@ -398,13 +417,5 @@ def fail_dataset_job(ctx: GatewayContext, job: Job, code: str, message: str, *, 
             settle(session, job, state=JobState.FAILED, now=now, code=code, message=message)
             return "failed"
         delay = job_timing(ctx).retry_delay(spent(job), _RNG)
-        settle(
-            session,
-            job,
-            state=JobState.QUEUED,
-            now=now,
-            code=code,
-            message=message,
-            run_after=now + timedelta(seconds=delay),
-        )
+        retry_later(session, job, now=now, delay=delay, code=code, message=message)
     return "retry"

@@ -18,7 +18,6 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import timedelta
 from functools import partial
 from typing import Any
 
@@ -40,6 +39,7 @@ from gateway.jobs import (
     claim_or_fail,
     is_outage,
     job_timing,
+    retry_later,
     settle,
     spent,
 )
@@ -74,18 +74,19 @@ def claim_job(ctx: GatewayContext, *, worker: str, job_id: int | None = None) ->
     while True:
         now = ctx.clock()
         with transaction(ctx.engine) as session:
+            give_up = partial(_give_up, ctx, code=ATTEMPTS_EXHAUSTED, now=now)
             job = claim_or_fail(
+                ctx,
                 session,
                 worker=worker,
                 now=now,
-                lease_seconds=job_timing(ctx).lease_seconds,
                 job_id=job_id,
                 kind=REDACT_KIND,
-                give_up=partial(_give_up, ctx, code=ATTEMPTS_EXHAUSTED, now=now),
+                give_up=give_up,
             )
             if job is None:
                 return None
-            if job == "failed":
+            if isinstance(job, str):  # "failed": past its attempts
                 if job_id is not None:
                     return None
                 continue
@@ -150,16 +151,8 @@ def retry_or_fail(
             return _give_up(ctx, session, job, code=code, now=now, message=message)
         tries = job.deferrals + 1 if outage else spent(job)
         delay = job_timing(ctx).retry_delay(tries, rng or random.Random())  # noqa: S311 (jitter)
-        again = now + timedelta(seconds=delay)
-        if settle(
-            session,
-            job,
-            state=JobState.QUEUED,
-            now=now,
-            code=code,
-            message=message,
-            run_after=again,
-            deferred=outage,
+        if retry_later(
+            session, job, now=now, delay=delay, code=code, message=message, deferred=outage
         ):
             log.warning(
                 "job will be tried again",
