@@ -90,15 +90,16 @@ def deface_tool() -> Tool:
 def bench_set(items: list[Item], tools: dict[str, Tool], work: Path) -> dict[str, Any]:
     failed = dict.fromkeys(tools, 0)
     names = list(tools)
+    outs = {(name, i): work / f"{name}-{i}.out" for i in range(len(items)) for name in names}
 
     def call(name: str, index: int) -> None:
         try:
-            tools[name](items[index], work / f"{name}-{index}.out")
+            tools[name](items[index], outs[name, index])
         except Exception:  # the peer's crashes are a result; the time still counts
             failed[name] += 1
 
     def after(name: str, index: int) -> None:
-        (work / f"{name}-{index}.out").unlink(missing_ok=True)
+        outs[name, index].unlink(missing_ok=True)
 
     cpu = interleaved_cpu(len(items), names, call, after=after)
     ms = {name: cpu[name] * 1000 / len(items) for name in names}
