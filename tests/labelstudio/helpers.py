@@ -18,6 +18,13 @@ from gateway.core.db import transaction
 from gateway.labelstudio.server import LocalLabelStudio
 from tests.policy.helpers import lineage as lineage  # re-exported: the labelstudio tests' name
 
+PERSON_BOX = {  # one rectangle an annotator draws in the test project's "boxes" control
+    "from_name": "boxes",
+    "to_name": "image",
+    "type": "rectanglelabels",
+    "value": {"x": 10, "y": 10, "width": 20, "height": 30, "rectanglelabels": ["person"]},
+}
+
 
 @contextmanager
 def sdk(server: LocalLabelStudio) -> Iterator[LabelStudio]:

@@ -28,7 +28,7 @@ from ml_backend.settings import MLBackendSettings
 from ml_backend.sources.base import SourceSet
 from ml_backend.sources.loading import load_sources
 from tests.labelstudio.fixtures import ADMIN, FAST_RETRY
-from tests.labelstudio.helpers import project_tasks, sdk
+from tests.labelstudio.helpers import PERSON_BOX, project_tasks, sdk
 
 USER, PASSWORD = "label-studio", "a long shared secret for the ML backend"
 
@@ -222,14 +222,8 @@ def _annotations_reach_fit(
         headers=headers,
     ).raise_for_status()
     task = tasks[0]
-    box = {
-        "from_name": "boxes",
-        "to_name": "image",
-        "type": "rectanglelabels",
-        "value": {"x": 10, "y": 10, "width": 20, "height": 30, "rectanglelabels": ["person"]},
-    }
     with sdk(labelstudio) as ls:
-        ls.annotations.create(task["id"], result=[box])
+        ls.annotations.create(task["id"], result=[PERSON_BOX])
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # the webhook may outlive Label Studio's 1 s wait
         with transaction(ctx.engine) as s:
