@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -150,27 +152,26 @@ class GatewayServer:
 def gateway_server(ctx: GatewayContext, session_redactor: SessionRedactor) -> Iterator[str]:
     """The real gateway app on a loopback port (webhooks and image URLs need real HTTP)."""
     app = create_app(ctx.settings, ctx=ctx, redactor_factory=lambda: session_redactor)
+    with served(app, "gateway-http") as url:
+        yield url
+
+
+@contextmanager
+def served(app: Any, name: str) -> Iterator[str]:
+    """`app` served by uvicorn on a free loopback port, on a thread called `name`: its URL."""
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="gateway-http", daemon=True)
+    thread = threading.Thread(target=server.run, name=name, daemon=True)
     thread.start()
-    if not _wait_started(server):
-        raise RuntimeError("the gateway server did not start")
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)  # polling startup, not timing anything
+    if not server.started:
+        raise RuntimeError(f"{name}: the server did not start")
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(30)
-
-
-def _wait_started(server: uvicorn.Server) -> bool:
-    import time
-
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if server.started:
-            return True
-        time.sleep(0.05)  # polling startup, not timing anything
-    return False
 
 
 @pytest.fixture
