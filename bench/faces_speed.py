@@ -26,7 +26,6 @@ import argparse
 import json
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,6 +44,7 @@ from bench.redaction import (  # noqa: E402
     load_set,
     machine_info,
 )
+from bench.timing import interleaved_cpu  # noqa: E402
 from redaction.engine import redact_bytes  # noqa: E402
 from redaction.policy import LeakCheckPolicy, PlatePolicy, RedactionPolicy  # noqa: E402
 from redaction.registry import DetectorNames, build_detectors  # noqa: E402
@@ -88,20 +88,20 @@ def deface_tool() -> Tool:
 
 
 def bench_set(items: list[Item], tools: dict[str, Tool], work: Path) -> dict[str, Any]:
-    cpu = dict.fromkeys(tools, 0.0)
     failed = dict.fromkeys(tools, 0)
     names = list(tools)
-    for index, item in enumerate(items):
-        # rotate the order so that no tool always runs first (cold caches) or last
-        for name in names[index % len(names) :] + names[: index % len(names)]:
-            out = work / f"{name}-{index}.out"
-            start = time.process_time()
-            try:
-                tools[name](item, out)
-            except Exception:  # the peer's crashes are a result; the time still counts
-                failed[name] += 1
-            cpu[name] += time.process_time() - start
-            out.unlink(missing_ok=True)
+    outs = {(name, i): work / f"{name}-{i}.out" for i in range(len(items)) for name in names}
+
+    def call(name: str, index: int) -> None:
+        try:
+            tools[name](items[index], outs[name, index])
+        except Exception:  # the peer's crashes are a result; the time still counts
+            failed[name] += 1
+
+    def after(name: str, index: int) -> None:
+        outs[name, index].unlink(missing_ok=True)
+
+    cpu = interleaved_cpu(len(items), names, call, after=after)
     ms = {name: cpu[name] * 1000 / len(items) for name in names}
     floor, deface = ms.get("floor"), ms.get("deface")
     return {

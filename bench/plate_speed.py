@@ -23,7 +23,6 @@ import dataclasses
 import json
 import os
 import sys
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +35,7 @@ sys.path.insert(0, str(REPO))
 
 from bench.redaction import machine_info  # noqa: E402
 from bench.scoring import SHARED  # noqa: E402
+from bench.timing import interleaved_cpu  # noqa: E402
 from redaction.detectors.plates import PlateDetector  # noqa: E402
 from redaction.detectors.runtime import RUNTIMES, Runtime  # noqa: E402
 from redaction.engine import redact_bytes  # noqa: E402
@@ -70,17 +70,17 @@ def variants(runtimes: list[Runtime], engine: bool) -> dict[str, Callable[[Path]
 
 def bench_set(files: list[Path], tools: dict[str, Callable[[Path], Boxes]]) -> dict[str, Any]:
     names = list(tools)
-    cpu = dict.fromkeys(names, 0.0)
     differ = dict.fromkeys(names, 0)
     reference = next(n for n in names if n.startswith("plates-"))
-    for index, path in enumerate(files):
-        found: dict[str, Boxes] = {}
-        for name in names[index % len(names) :] + names[: index % len(names)]:
-            start = time.process_time()
-            found[name] = tools[name](path)
-            cpu[name] += time.process_time() - start
+    found: list[dict[str, Boxes]] = [{} for _ in files]
+
+    def call(name: str, index: int) -> None:
+        found[index][name] = tools[name](files[index])
+
+    cpu = interleaved_cpu(len(files), names, call)
+    for boxes in found:
         for name in names:
-            if name.startswith("plates-") and found[name] != found[reference]:
+            if name.startswith("plates-") and boxes[name] != boxes[reference]:
                 differ[name] += 1
     first = {kind: next(n for n in names if n.startswith(kind)) for kind in ("plates", "engine")
              if any(n.startswith(kind) for n in names)}  # fmt: skip

@@ -28,7 +28,6 @@ import platform
 import random
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -43,6 +42,7 @@ from PIL import Image, ImageOps
 from sqlalchemy import create_engine, text
 from sqlmodel import func, select
 
+from bench.workers import BROKER, ROOT, scratch, worker_processes
 from gateway.core.context import GatewayContext
 from gateway.core.db import transaction
 from gateway.core.models import Dataset, Job, LineageRecord
@@ -54,7 +54,6 @@ from gateway.lineage import Actor
 from gateway.pipeline import RedactionOutcome
 from gateway.processing import pending_jobs
 
-ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 PHOTOS = ROOT / "gateway" / "demo_photos"
 ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -464,54 +463,15 @@ def sojourn(committed: Any, finished: dict[str, float]) -> dict[str, float]:
 
 # -- the Celery engine (RabbitMQ) ---------------------------------------------------------------
 
-BROKER = "amqp://guest:guest@127.0.0.1:5672//"
-
 
 @contextmanager
 def celery_workers(url: str, data: Path, key: str, prefix: str, count: int) -> Iterator[list[Path]]:
     """`count` separate `privacy-gateway worker` processes of region eu-de on RabbitMQ, each
-    with its own probe port (on one port the second one could not start), each writing down
-    its redaction calls (the files yielded)."""
-    env = {
-        **os.environ,
-        "GATEWAY_BROKER_URL": BROKER,
-        "GATEWAY_BROKER_QUEUE_PREFIX": prefix,
-        "GATEWAY_DATABASE_URL": url,
-        "GATEWAY_DATA_DIR": str(data),
-        "GATEWAY_MASTER_KEY": key,
-        "GATEWAY_REGION": "eu-de",
-        "GATEWAY_LOG_LEVEL": "WARNING",
-    }
-    logs = [data / f"calls-{i}.txt" for i in range(count)]
-    procs = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                f"from bench.scale import timed_worker; timed_worker({str(log)!r}, {free_port()})",
-            ],
-            env=env,
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=(scratch() / f"celery-worker-{i}.log").open("w"),
-        )
-        for i, log in enumerate(logs)
-    ]
-    try:
+    writing down its redaction calls (the files yielded): `bench.workers.worker_processes`."""
+    with worker_processes(
+        url, data, key, prefix, count, entry="bench.scale:timed_worker", name="celery-worker"
+    ) as logs:
         yield logs
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.wait(timeout=60)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def broker_context(url: str, data: Path, key: str, prefix: str) -> GatewayContext:
@@ -644,12 +604,6 @@ def broker_hop(messages: int = 300) -> dict[str, Any]:
         "hop_ms_p50": round(percentile(hops, 50), 2),
         "hop_ms_p99": round(percentile(hops, 99), 2),
     }
-
-
-def scratch() -> Path:
-    out = ROOT / "bench" / "out"
-    out.mkdir(exist_ok=True)
-    return out
 
 
 def wait_until(condition: Callable[[], bool], *, timeout: float) -> None:

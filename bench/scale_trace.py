@@ -22,8 +22,6 @@ import itertools
 import json
 import os
 import statistics
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -127,37 +125,13 @@ def traced_worker(log_path: str, port: int) -> None:
 
 @contextmanager
 def traced_workers(url: str, data: Path, key: str, prefix: str, count: int) -> Iterator[list[Path]]:
-    from bench import scale
+    """`bench.scale.celery_workers`, each worker traced (`traced_worker`)."""
+    from bench.workers import worker_processes
 
-    env = {
-        **os.environ,
-        "GATEWAY_BROKER_URL": scale.BROKER,
-        "GATEWAY_BROKER_QUEUE_PREFIX": prefix,
-        "GATEWAY_DATABASE_URL": url,
-        "GATEWAY_DATA_DIR": str(data),
-        "GATEWAY_MASTER_KEY": key,
-        "GATEWAY_REGION": "eu-de",
-        "GATEWAY_LOG_LEVEL": "WARNING",
-    }
-    logs = [data / f"calls-{i}.txt" for i in range(count)]
-    code = "from bench.scale_trace import traced_worker; traced_worker({!r}, {})"
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", code.format(str(log), scale.free_port())],
-            env=env,
-            cwd=scale.ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=(scale.scratch() / f"traced-worker-{i}.log").open("w"),
-        )
-        for i, log in enumerate(logs)
-    ]
-    try:
+    with worker_processes(
+        url, data, key, prefix, count, entry="bench.scale_trace:traced_worker", name="traced-worker"
+    ) as logs:
         yield logs
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.wait(timeout=60)
 
 
 def cycles(path: Path, *, warm: int) -> list[dict[str, float]]:

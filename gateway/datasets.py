@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from enum import StrEnum
 
@@ -15,8 +14,7 @@ from gateway.core.errors import Conflict
 from gateway.core.models import Dataset, LegalBasis
 from gateway.lineage import Action, Actor, recorder
 from gateway.pseudonymisation.dataset_secrets import create_dataset_secrets
-
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,99}$")
+from gateway.vocabulary import slug
 
 
 class ControlType(StrEnum):
@@ -63,9 +61,7 @@ class DatasetSpec(BaseModel):
     @field_validator("name")
     @classmethod
     def _slug(cls, name: str) -> str:
-        if not _NAME.match(name):
-            raise ValueError("use lowercase letters, digits, '-' and '_' (max 100)")
-        return name
+        return slug(name)
 
 
 def create_dataset(

@@ -18,8 +18,9 @@ from sqlmodel import Session, select
 from gateway.core import crypto
 from gateway.core.context import GatewayContext
 from gateway.core.keys import DatasetKeyMaterial, KeyPurpose, asset_aad
-from gateway.core.models import Asset, AssetState, Dataset, Job, JobState
+from gateway.core.models import Asset, AssetState, Dataset
 from gateway.core.storage import located_key, original_key, put_cleared
+from gateway.jobs import queue_redaction
 from gateway.lineage import Action, Actor, recorder
 from gateway.policy.enforcement import EnforcementPoint, enforce_residency, storage_region
 from gateway.pseudonymisation.dataset_secrets import content_digest_key
@@ -249,16 +250,7 @@ def _record_acceptance(
             "encryption": "AES-256-GCM",
         },
     )
-    session.add(
-        Job(
-            kind="redact",
-            asset_id=asset.id,
-            state=JobState.QUEUED,
-            max_attempts=ctx.settings.job_max_attempts,
-            created_at=asset.created_at,
-            updated_at=asset.created_at,
-        )
-    )
+    queue_redaction(ctx, session, asset.id, now=asset.created_at)
     return IngestOutcome(upload.filename, asset.id, AssetState.RECEIVED, False)
 
 

@@ -5,6 +5,10 @@ A claim adds one to `attempts`; that number then fences every later write for th
 lease (it stalled, the service was killed and restarted, the lease ran out) can no longer
 overwrite what a newer attempt did. A running job's heartbeat extends its lease every few
 seconds: a dead worker's job is taken again within about a lease, a slow one never.
+
+Dataset-scoped jobs (a sync, a review pull: no asset, the dataset and the caller in the
+payload) share their queueing, look-up, claim, retry and report here; each kind brings only
+its work (`gateway.sync_jobs`, `gateway.review.pull_jobs`).
 """
 
 from __future__ import annotations
@@ -12,21 +16,29 @@ from __future__ import annotations
 import logging
 import random
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import TracebackType
+from typing import Any, Literal, Protocol, TypeVar
 
 from sqlalchemy import Engine, and_, func, or_, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import Session, col, select
 
 from gateway.core.clock import Clock
+from gateway.core.context import GatewayContext
+from gateway.core.db import transaction
+from gateway.core.errors import GatewayError, NotFound
 from gateway.core.models import Job, JobState
 
 log = logging.getLogger(__name__)
+_RNG = random.Random()  # noqa: S311 (back-off jitter, not a secret)
 REDACT_KIND = "redact"  # one asset's redaction
 SYNC_KIND = "sync"  # one dataset's sync to a destination (`gateway.sync_jobs`)
 REVIEW_PULL_KIND = "review-pull"  # one dataset's review pull (`gateway.review.pull_jobs`)
+ATTEMPTS_EXHAUSTED = "attempts-exhausted"  # the failure of a claim beyond the attempt limit
+A = TypeVar("A")
 
 
 @dataclass(frozen=True)
@@ -40,6 +52,28 @@ class JobTiming:
         """Bounded exponential back-off with jitter before attempt `attempt + 1`."""
         full = min(self.retry_cap_seconds, self.retry_base_seconds * 2.0 ** max(0, attempt - 1))
         return full * (0.5 + 0.5 * rng.random())
+
+
+def job_timing(ctx: GatewayContext) -> JobTiming:
+    settings = ctx.settings
+    return JobTiming(
+        lease_seconds=settings.job_lease_seconds,
+        heartbeat_seconds=settings.job_heartbeat_seconds,
+    )
+
+
+def queue_redaction(ctx: GatewayContext, session: Session, asset_id: str, *, now: datetime) -> Job:
+    """Queue asset `asset_id`'s redaction (an upload, a policy change, a review's re-render)."""
+    job = Job(
+        kind=REDACT_KIND,
+        asset_id=asset_id,
+        state=JobState.QUEUED,
+        max_attempts=ctx.settings.job_max_attempts,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(job)
+    return job
 
 
 def claim_next(
@@ -85,6 +119,35 @@ def claim_next(
     session.add(job)
     session.flush()
     return job
+
+
+def claim_or_fail(
+    ctx: GatewayContext,
+    session: Session,
+    *,
+    worker: str,
+    now: datetime,
+    kind: str,
+    job_id: int | None = None,
+    give_up: Callable[[Session, Job], object] | None = None,
+) -> Job | Literal["failed"] | None:
+    """`claim_next` with the configured lease, but a claim beyond the job's attempt limit (its
+    last worker died with it) fails the job instead: by `give_up` if given (a redaction job
+    also quarantines its asset), else with `attempts-exhausted`. The claimed job, "failed", or
+    None if none was due."""
+    lease_seconds = job_timing(ctx).lease_seconds
+    job = claim_next(
+        session, worker=worker, now=now, lease_seconds=lease_seconds, job_id=job_id, kind=kind
+    )
+    if job is None:
+        return None
+    if not exhausted(job):
+        return job
+    if give_up is None:
+        settle(session, job, state=JobState.FAILED, now=now, code=ATTEMPTS_EXHAUSTED)
+    else:
+        give_up(session, job)
+    return "failed"
 
 
 MAX_DEFERRALS = 1000
@@ -140,6 +203,30 @@ def settle(
         )
     )
     return int(getattr(result, "rowcount", 0)) == 1
+
+
+def retry_later(
+    session: Session,
+    job: Job,
+    *,
+    now: datetime,
+    delay: float,
+    code: str,
+    message: str,
+    deferred: bool = False,
+) -> bool:
+    """Queue the job again in `delay` seconds with this attempt's failure (fenced, as
+    `settle`); False if this attempt is stale."""
+    return settle(
+        session,
+        job,
+        state=JobState.QUEUED,
+        now=now,
+        code=code,
+        message=message,
+        run_after=now + timedelta(seconds=delay),
+        deferred=deferred,
+    )
 
 
 def extend_lease(engine: Engine, job: Job, *, now: datetime, lease_seconds: float) -> bool:
@@ -220,3 +307,115 @@ class Heartbeat:
                 self.lost = True
                 log.warning("job lease lost", extra={"job_id": self._job.id})
                 return
+
+
+class Caller(Protocol):
+    """Who queued a dataset job (a `gateway.lineage.Actor`)."""
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def id(self) -> str: ...
+
+
+def enqueue_dataset_job(
+    ctx: GatewayContext,
+    session: Session,
+    kind: str,
+    *,
+    dataset_id: str,
+    actor: Caller,
+    **payload: Any,
+) -> Job:
+    """A queued job of `kind` for `dataset_id` (no asset), the caller and `payload` in its
+    payload; flushed, so it has its id."""
+    now = ctx.clock()
+    job = Job(
+        kind=kind,
+        asset_id=None,
+        state=JobState.QUEUED,
+        max_attempts=ctx.settings.job_max_attempts,
+        payload={
+            "dataset_id": dataset_id,
+            **payload,
+            "actor": {"kind": actor.kind, "id": actor.id},
+        },
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(job)
+    session.flush()
+    return job
+
+
+def dataset_job(session: Session, job_id: int, *, kind: str, dataset_id: str) -> Job:
+    """Job `job_id` if it is a job of `kind` for `dataset_id` (else NotFound: no other job is
+    shown)."""
+    job = session.get(Job, job_id)
+    if job is None or job.kind != kind or (job.payload or {}).get("dataset_id") != dataset_id:
+        raise NotFound(f"no {kind.replace('-', ' ')} job {job_id} of this dataset", job_id=job_id)
+    return job
+
+
+def run_dataset_job(
+    ctx: GatewayContext,
+    *,
+    worker: str,
+    job_id: int | None,
+    kind: str,
+    actor: Callable[[str, str], A],
+    work: Callable[[dict[str, Any], A], dict[str, Any]],
+) -> str | None:
+    """Claim a due job of `kind` (or job `job_id`) and do its `work` (the payload and the
+    caller, made by `actor(kind, id)`) under a heartbeat, keeping the report it returns in
+    the payload; what happened ("done", "failed", "retry", "overtaken"), None if none was due."""
+    job = claim_dataset_job(ctx, worker=worker, job_id=job_id, kind=kind)
+    if job is None or isinstance(job, str):
+        return job
+    payload = dict(job.payload or {})
+    caller = actor(str(payload["actor"]["kind"]), str(payload["actor"]["id"]))
+    try:
+        with Heartbeat(ctx.engine, job, clock=ctx.clock, timing=job_timing(ctx)):
+            report = work(payload, caller)
+    except GatewayError as exc:
+        return fail_dataset_job(ctx, job, exc.code, exc.message, final=exc.status < 500)
+    except Exception as exc:  # a bug or a dropped connection: retried, bounded by attempts
+        log.exception("%s job failed", kind.replace("-", " "), extra={"job_id": job.id})
+        return fail_dataset_job(ctx, job, "internal-error", type(exc).__name__, final=False)
+    with transaction(ctx.engine) as session:
+        if not settle(session, job, state=JobState.DONE, now=ctx.clock()):
+            return "overtaken"
+        session.execute(  # still this attempt's row (the fence above locked it)
+            update(Job)
+            .where(col(Job.id) == job.id, col(Job.attempts) == job.attempts)
+            .values(payload={**payload, "report": report})
+        )
+    return "done"
+
+
+def claim_dataset_job(
+    ctx: GatewayContext, *, worker: str, job_id: int | None, kind: str
+) -> Job | Literal["failed"] | None:
+    """The claimed job of `kind` (detached), "failed" if it was past its attempts, None if
+    none was due."""
+    now = ctx.clock()
+    with transaction(ctx.engine) as session:
+        job = claim_or_fail(ctx, session, worker=worker, now=now, job_id=job_id, kind=kind)
+        if isinstance(job, Job):
+            session.expunge(job)
+    return job
+
+
+def fail_dataset_job(ctx: GatewayContext, job: Job, code: str, message: str, *, final: bool) -> str:
+    """A refusal (a 4xx: residency, a missing destination) fails at once; anything else is
+    retried after a back-off until the attempts run out."""
+    now = ctx.clock()
+    give_up = final or spent(job) >= job.max_attempts
+    with transaction(ctx.engine) as session:
+        if give_up:
+            settle(session, job, state=JobState.FAILED, now=now, code=code, message=message)
+            return "failed"
+        delay = job_timing(ctx).retry_delay(spent(job), _RNG)
+        retry_later(session, job, now=now, delay=delay, code=code, message=message)
+    return "retry"

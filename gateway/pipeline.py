@@ -18,7 +18,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from sqlmodel import Session, col, delete
@@ -33,12 +33,13 @@ from gateway.core.models import Asset, AssetState, Detection, Job, JobState
 from gateway.core.storage import StorageRegionUnavailable, located_key, put_cleared, redacted_key
 from gateway.ingest import original_aad
 from gateway.jobs import (
+    ATTEMPTS_EXHAUSTED,
     REDACT_KIND,
     Heartbeat,
-    JobTiming,
-    claim_next,
-    exhausted,
+    claim_or_fail,
     is_outage,
+    job_timing,
+    retry_later,
     settle,
     spent,
 )
@@ -66,14 +67,6 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def job_timing(ctx: GatewayContext) -> JobTiming:
-    settings = ctx.settings
-    return JobTiming(
-        lease_seconds=settings.job_lease_seconds,
-        heartbeat_seconds=settings.job_heartbeat_seconds,
-    )
-
-
 def claim_job(ctx: GatewayContext, *, worker: str, job_id: int | None = None) -> Job | None:
     """Take the oldest due job (or job `job_id`, if due); mark its asset processing. A job
     past its attempt limit (its last worker died with it) fails with its reason and
@@ -81,18 +74,19 @@ def claim_job(ctx: GatewayContext, *, worker: str, job_id: int | None = None) ->
     while True:
         now = ctx.clock()
         with transaction(ctx.engine) as session:
-            job = claim_next(
+            give_up = partial(_give_up, ctx, code=ATTEMPTS_EXHAUSTED, now=now)
+            job = claim_or_fail(
+                ctx,
                 session,
                 worker=worker,
                 now=now,
-                lease_seconds=job_timing(ctx).lease_seconds,
                 job_id=job_id,
                 kind=REDACT_KIND,
+                give_up=give_up,
             )
             if job is None:
                 return None
-            if exhausted(job):
-                _give_up(ctx, session, job, code="attempts-exhausted", now=now)
+            if isinstance(job, str):  # "failed": past its attempts
                 if job_id is not None:
                     return None
                 continue
@@ -157,16 +151,8 @@ def retry_or_fail(
             return _give_up(ctx, session, job, code=code, now=now, message=message)
         tries = job.deferrals + 1 if outage else spent(job)
         delay = job_timing(ctx).retry_delay(tries, rng or random.Random())  # noqa: S311 (jitter)
-        again = now + timedelta(seconds=delay)
-        if settle(
-            session,
-            job,
-            state=JobState.QUEUED,
-            now=now,
-            code=code,
-            message=message,
-            run_after=again,
-            deferred=outage,
+        if retry_later(
+            session, job, now=now, delay=delay, code=code, message=message, deferred=outage
         ):
             log.warning(
                 "job will be tried again",

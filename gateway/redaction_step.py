@@ -4,6 +4,7 @@ redactors (`gateway.redactor`) can name it without importing the orchestration."
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -42,6 +43,39 @@ class Redactor(Protocol):
 
 RedactorFactory = Callable[[], Redactor]
 """Makes one redactor per worker thread (each drives its own isolated redaction process)."""
+
+
+class OwnRedactor:
+    """A loop's own redactor (a job worker's, the review pull's, one API-triggered pull's):
+    made by `factory` on first use (a pull with nothing to re-render starts no redaction
+    process) and closed by its owner; thread-safe, as the supervisor closes it from its thread.
+    """
+
+    def __init__(self, factory: RedactorFactory) -> None:
+        self._factory = factory
+        self._redactor: Redactor | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def made(self) -> Redactor | None:
+        """The redactor if one was made (and not closed since)."""
+        return self._redactor
+
+    def current(self) -> Redactor:
+        with self._lock:
+            if self._redactor is None:
+                self._redactor = self._factory()
+            return self._redactor
+
+    def redact(self, data: bytes) -> RedactionOutcome:
+        return self.current().redact(data)
+
+    def close(self) -> None:
+        with self._lock:
+            redactor, self._redactor = self._redactor, None
+        close = getattr(redactor, "close", None)
+        if callable(close):
+            close()
 
 
 class NotBuiltRedactor:

@@ -9,7 +9,6 @@ it from claiming (and spending attempts on) work it could not finish.
 from __future__ import annotations
 
 import logging
-import threading
 
 from gateway.background import Periodic, Supervisor
 from gateway.core.context import GatewayContext
@@ -21,7 +20,7 @@ from gateway.labelstudio.reconcile import AnnotationReconciler
 from gateway.lineage.checkpointer import Checkpointer
 from gateway.pipeline import Redactor, process_next, worker_id
 from gateway.policy.scheduler import RetentionScheduler
-from gateway.redaction_step import RedactorFactory
+from gateway.redaction_step import OwnRedactor, RedactorFactory
 from gateway.review.schedule import ReviewPuller
 from gateway.sync_jobs import run_sync_job
 
@@ -40,9 +39,7 @@ class JobWorker:
     ) -> None:
         self.ctx, self.name = ctx, name
         self.interval = self._poll = ctx.settings.worker_poll_seconds
-        self._factory = redactor_factory
-        self._redactor: Redactor | None = None
-        self._lock = threading.Lock()
+        self._redactor = OwnRedactor(redactor_factory)
 
     @property
     def worker(self) -> str:
@@ -50,7 +47,7 @@ class JobWorker:
 
     def tick(self) -> bool:
         storage_writable(self.ctx.store)
-        redactor = self._current()
+        redactor = self._redactor.current()
         ran = process_next(self.ctx, redactor=redactor, worker=self.worker)
         if ran is None and run_sync_job(self.ctx, worker=self.worker) is not None:
             return True  # a dataset sync ran (`POST .../sync?background=true`)
@@ -70,25 +67,15 @@ class JobWorker:
 
     @property
     def redactor(self) -> Redactor | None:
-        return self._redactor
+        return self._redactor.made
 
     def able(self) -> bool:
         """False while a redaction worker process is dead and not yet replaced."""
-        alive = getattr(self._redactor, "alive", True)
+        alive = getattr(self._redactor.made, "alive", True)
         return bool(alive)
 
     def close(self) -> None:
-        with self._lock:
-            redactor, self._redactor = self._redactor, None
-        close = getattr(redactor, "close", None)
-        if callable(close):
-            close()
-
-    def _current(self) -> Redactor:
-        with self._lock:
-            if self._redactor is None:
-                self._redactor = self._factory()
-            return self._redactor
+        self._redactor.close()
 
 
 def job_workers(

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import settings as hypothesis_settings
@@ -19,7 +20,7 @@ from gateway.core.db import make_engine, migrate
 from gateway.core.keys import KeyProvider, LocalMasterKey
 from gateway.core.models import Dataset
 from gateway.core.settings import Settings
-from gateway.core.storage import LocalBlobStore
+from gateway.core.storage import BlobStore, LocalBlobStore
 
 # Property tests explore the same examples on every run of the test command (CI passes or fails
 # the same way each time); HYPOTHESIS_PROFILE=explore draws fresh ones for a hunt.
@@ -86,19 +87,20 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture
-def ctx(settings: Settings, clock: FakeClock) -> Iterator[GatewayContext]:
+def make_context(settings: Settings, clock: Any, store: BlobStore) -> GatewayContext:
+    """A context on the test's database (migrated), local master key, `store` and `clock`."""
     engine = make_engine(settings.resolved_database_url)
     migrate(engine)
     assert settings.master_key is not None
     master = LocalMasterKey(base64.b64decode(settings.master_key.get_secret_value()))
-    context = GatewayContext(
-        settings=settings,
-        engine=engine,
-        keys=KeyProvider(master),
-        store=LocalBlobStore(settings.resolved_storage_dir),
-        clock=clock,
+    return GatewayContext(
+        settings=settings, engine=engine, keys=KeyProvider(master), store=store, clock=clock
     )
+
+
+@pytest.fixture
+def ctx(settings: Settings, clock: FakeClock) -> Iterator[GatewayContext]:
+    context = make_context(settings, clock, LocalBlobStore(settings.resolved_storage_dir))
     yield context
     context.close()
 

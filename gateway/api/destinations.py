@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from gateway.api.paging import PAGED, Paging, page
-from gateway.api.views import DestinationView, SyncJobView, SyncView
+from gateway.api.views import DestinationView, JobId, SyncJobView, SyncView
 from gateway.authz import DatasetFrom, Grant, authority
 from gateway.core.db import transaction
-from gateway.core.models import MAX_INT, Role
+from gateway.core.models import Role
 from gateway.deps import Context, DbSession, Workers
 from gateway.labelstudio.destinations import (
     DestinationSpec,
@@ -83,7 +83,7 @@ def sync_to_destination(
 @router.get("/v1/datasets/{dataset_ref}/sync/{job_id}", response_model=SyncJobView)
 def get_sync_job(
     dataset_ref: str,  # noqa: ARG001 (resolved and checked by the route's authority)
-    job_id: Annotated[int, Path(ge=1, le=MAX_INT)],  # the job table's id is an Integer column
+    job_id: JobId,
     session: DbSession,
     key: DatasetAdmin,
 ) -> dict[str, Any]:

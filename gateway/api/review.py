@@ -9,16 +9,16 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from gateway.api.images import signed_image_response
-from gateway.api.views import binary
+from gateway.api.views import JobId, binary
 from gateway.authz import DatasetFrom, Grant, authority, public
 from gateway.core.db import transaction
 from gateway.core.errors import NotFound
-from gateway.core.models import MAX_BIGINT, MAX_INT, Role
+from gateway.core.models import MAX_BIGINT, Role
 from gateway.deps import Context, DbSession, Workers
 from gateway.review import project as review_projects
 from gateway.review.images import resolve_review_image
@@ -175,7 +175,7 @@ def pull_review_decisions(
 @router.get("/v1/datasets/{dataset_ref}/review/pull/{job_id}", response_model=ReviewPullJobView)
 def get_review_pull_job(
     dataset_ref: str,  # noqa: ARG001 (resolved and checked by the route's authority)
-    job_id: Annotated[int, Path(ge=1, le=MAX_INT)],  # the job table's id is an Integer column
+    job_id: JobId,
     session: DbSession,
     key: DatasetAdmin,
 ) -> dict[str, Any]:

@@ -3,19 +3,23 @@
 The handlers keep building plain dicts; FastAPI validates each against its model here
 (`extra="forbid"`: a key a handler adds without declaring it fails the tests and schemathesis,
 it never reaches a client undocumented). Times are strings as the handlers format them
-(`datetime.isoformat()`), not re-serialised, so no answer changes shape."""
+(`datetime.isoformat()`), not re-serialised, so no answer changes shape. The aliases the
+routes share live here too (`JobId`)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.core.models import AssetState, Role
+from gateway.core.models import MAX_INT, AssetState, Role
 from gateway.vocabulary import LegalBasis
 
 Timestamp = Annotated[str, Field(description="ISO 8601 (datetime.isoformat)")]
 JSONObject = dict[str, Any]
+# a job id in a route's path (a sync's, a review pull's): the job table's id is an Integer column
+JobId = Annotated[int, Path(ge=1, le=MAX_INT)]
 
 
 class View(BaseModel):

@@ -9,7 +9,6 @@ token works.
 from __future__ import annotations
 
 import json
-import re
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -29,8 +28,7 @@ from gateway.labelstudio.tables import Annotation, LabelStudioProject
 from gateway.lineage import Action, Actor, recorder
 from gateway.outbound import AddressPolicy
 from gateway.policy.catalogue import load_catalogue
-
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,99}$")
+from gateway.vocabulary import slug
 
 
 class DestinationSpec(BaseModel):
@@ -69,9 +67,7 @@ class DestinationSpec(BaseModel):
     @field_validator("name")
     @classmethod
     def _slug(cls, name: str) -> str:
-        if not _NAME.match(name):
-            raise ValueError("use lowercase letters, digits, '-' and '_' (max 100)")
-        return name
+        return slug(name)
 
     @field_validator("url", "gateway_url")
     @classmethod

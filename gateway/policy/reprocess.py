@@ -13,8 +13,9 @@ from sqlmodel import Session, col, select
 
 from gateway.asset_states import transition
 from gateway.core.context import GatewayContext
-from gateway.core.models import Asset, AssetState, Job, JobState
+from gateway.core.models import Asset, AssetState
 from gateway.datasets import get_dataset
+from gateway.jobs import queue_redaction
 from gateway.lineage import Actor
 from gateway.policy.derived import delete_blob
 from gateway.policy.governing import governing_policy
@@ -83,16 +84,7 @@ def apply_reprocess(
                 "policy_version_id": plan.policy_version_id or "",
             },
         )
-        session.add(
-            Job(
-                kind="redact",
-                asset_id=asset.id,
-                state=JobState.QUEUED,
-                max_attempts=ctx.settings.job_max_attempts,
-                created_at=now,
-                updated_at=now,
-            )
-        )
+        queue_redaction(ctx, session, asset.id, now=now)
         queued.append(asset_id)
     plan.eligible, plan.applied = queued, True
     return plan

@@ -13,10 +13,10 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from gateway.pseudonymisation.policy import PseudonymisationPolicy
+from gateway.vocabulary import slug
 from redaction.policy import RedactionPolicy
 
 SCHEMA_VERSION = 1
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,99}$")
 _REGION_NAME = re.compile(r"^([a-z][a-z0-9\-]{1,63}|[A-Z]{2})$")
 
 
@@ -176,6 +176,4 @@ class PolicyDocument(_Strict):
     @field_validator("name")
     @classmethod
     def _slug(cls, name: str) -> str:
-        if not _NAME.match(name):
-            raise ValueError("use lowercase letters, digits, '-' and '_' (max 100)")
-        return name
+        return slug(name)

@@ -29,8 +29,9 @@ from gateway.asset_states import transition
 from gateway.core.context import GatewayContext
 from gateway.core.db import transaction
 from gateway.core.errors import GatewayError
-from gateway.core.models import Asset, AssetState, AssetSync, Destination, Job, JobState, SyncState
+from gateway.core.models import Asset, AssetState, AssetSync, Destination, SyncState
 from gateway.datasets import get_dataset
+from gateway.jobs import queue_redaction
 from gateway.labelstudio.annotation_store import HeldAnnotation, held_annotation
 from gateway.labelstudio.client import LabelStudioClient, RetryPolicy
 from gateway.labelstudio.destinations import connect, get_destination
@@ -318,16 +319,7 @@ def _requeue(ctx: GatewayContext, asset_id: str, reviewer: Actor, params: dict[s
             region=ctx.settings.region,
             parameters={"reprocess": "review", **params},
         )
-        session.add(
-            Job(
-                kind="redact",
-                asset_id=asset_id,
-                state=JobState.QUEUED,
-                max_attempts=ctx.settings.job_max_attempts,
-                created_at=now,
-                updated_at=now,
-            )
-        )
+        queue_redaction(ctx, session, asset_id, now=now)
 
 
 def _send_again(

@@ -252,14 +252,7 @@ def _ensure_project(
             destination = get_destination(session, project.destination_id)
         secret = open_secrets(ctx, destination).webhook_secret
         hook = client.create_webhook(project_id, url=webhook_url(destination), secret=secret)
-        with transaction(ctx.engine) as session:
-            row = session.get(ReviewProject, project.id)
-            assert row is not None  # noqa: S101 (the mapping is never deleted)
-            row.webhook_id = project.webhook_id = hook
-            session.add(row)
-            _record(
-                ctx, session, dataset.id, Action.REVIEW_WEBHOOK_REGISTERED, actor, webhook_id=hook
-            )
+        _update(ctx, project, dataset.id, Action.REVIEW_WEBHOOK_REGISTERED, actor, webhook_id=hook)
     if REVIEW_VIEW not in client.view_titles(project_id):
         client.create_view(
             project_id, title=REVIEW_VIEW, hidden_columns=list(HIDDEN_REVIEW_COLUMNS)
@@ -282,15 +275,28 @@ def _created_project(
         label_config=review_label_config(),
         instructions=INSTRUCTIONS,
     )
+    _update(ctx, project, dataset.id, Action.REVIEW_PROJECT_CREATED, actor, project_id=project_id)
+    return project_id
+
+
+def _update(
+    ctx: GatewayContext,
+    project: ReviewProject,
+    dataset_id: str,
+    action: Action,
+    actor: Actor,
+    **fields: Any,
+) -> None:
+    """Set `fields` on the mapping (its row and the detached `project`) and record `action`
+    with them."""
     with transaction(ctx.engine) as session:
         row = session.get(ReviewProject, project.id)
         assert row is not None  # noqa: S101 (the mapping is never deleted)
-        row.project_id = project.project_id = project_id
+        for name, value in fields.items():
+            setattr(row, name, value)
+            setattr(project, name, value)
         session.add(row)
-        _record(
-            ctx, session, dataset.id, Action.REVIEW_PROJECT_CREATED, actor, project_id=project_id
-        )
-    return project_id
+        _record(ctx, session, dataset_id, action, actor, **fields)
 
 
 def _check_residency(

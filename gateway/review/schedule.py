@@ -6,7 +6,6 @@ first use). One dataset that fails does not stop the others; the next tick tries
 from __future__ import annotations
 
 import logging
-import threading
 
 from sqlmodel import select
 
@@ -14,7 +13,7 @@ from gateway.core.context import GatewayContext
 from gateway.core.db import transaction
 from gateway.core.errors import GatewayError
 from gateway.lineage import Actor
-from gateway.redaction_step import RedactionOutcome, Redactor, RedactorFactory
+from gateway.redaction_step import OwnRedactor, RedactorFactory
 from gateway.review.decide import ReviewPull, pull_decisions
 from gateway.review.models import ReviewProject
 from gateway.review.project import REVIEW_PULL_LOOP
@@ -23,32 +22,12 @@ log = logging.getLogger(__name__)
 REVIEW_PULL = Actor("system", "review-pull")
 
 
-class OnDemandRedactor:
-    """A redactor made on first use only (a pull with nothing to re-render starts no
-    redaction process) and closed by its owner."""
-
-    def __init__(self, factory: RedactorFactory) -> None:
-        self._factory = factory
-        self._redactor: Redactor | None = None
-
-    def redact(self, data: bytes) -> RedactionOutcome:
-        if self._redactor is None:
-            self._redactor = self._factory()
-        return self._redactor.redact(data)
-
-    def close(self) -> None:
-        close = getattr(self._redactor, "close", None)
-        self._redactor = None
-        if callable(close):
-            close()
-
-
 def pull_now(
     ctx: GatewayContext, dataset_id: str, *, actor: Actor, redactor_factory: RedactorFactory
 ) -> ReviewPull:
     """One review pull of one dataset, now (the API's trigger; the loop below otherwise).
     A pull running at the same time is safe: each decision is claimed once (decide._claim)."""
-    redactor = OnDemandRedactor(redactor_factory)
+    redactor = OwnRedactor(redactor_factory)  # a pull with nothing to re-render starts none
     try:
         return pull_decisions(ctx, dataset_id, redactor=redactor, actor=actor)
     finally:
@@ -65,9 +44,7 @@ class ReviewPuller:
         self, ctx: GatewayContext, *, interval_seconds: float, redactor_factory: RedactorFactory
     ) -> None:
         self.ctx, self.interval = ctx, interval_seconds
-        self._factory = redactor_factory
-        self._redactor: Redactor | None = None
-        self._lock = threading.Lock()
+        self._redactor = OwnRedactor(redactor_factory)
 
     def tick(self) -> bool:
         self.run_once()
@@ -78,7 +55,7 @@ class ReviewPuller:
         for dataset_id in review_datasets(self.ctx):
             try:
                 done[dataset_id] = pull_decisions(
-                    self.ctx, dataset_id, redactor=self._current(), actor=REVIEW_PULL
+                    self.ctx, dataset_id, redactor=self._redactor.current(), actor=REVIEW_PULL
                 )
             except GatewayError as exc:
                 log.warning("review pull of %s failed: %s", dataset_id, exc.code)
@@ -88,17 +65,7 @@ class ReviewPuller:
         return True
 
     def close(self) -> None:
-        with self._lock:
-            redactor, self._redactor = self._redactor, None
-        close = getattr(redactor, "close", None)
-        if callable(close):
-            close()
-
-    def _current(self) -> Redactor:
-        with self._lock:
-            if self._redactor is None:
-                self._redactor = self._factory()
-            return self._redactor
+        self._redactor.close()
 
 
 def review_datasets(ctx: GatewayContext) -> list[str]:

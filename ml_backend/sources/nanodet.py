@@ -20,16 +20,14 @@ from __future__ import annotations
 import hashlib
 import threading
 from dataclasses import dataclass
-from importlib import resources
 
 import cv2
 import numpy as np
 import numpy.typing as npt
-import onnxruntime as ort
 
 from ml_backend.detections import Detection
 from ml_backend.settings import MLBackendSettings
-from ml_backend.sources.base import ModelMismatch
+from ml_backend.sources.packaged import packaged_session
 from ml_backend.sources.ssd_oidv4 import SsdOidv4Model
 from redaction.types import BGRImage
 
@@ -92,15 +90,7 @@ class NanoDetModel:
     """One onnxruntime session; `detect` runs every view and caches the last image's result."""
 
     def __init__(self, *, threads: int = 1, tiles: bool = True) -> None:
-        data = resources.files("ml_backend.models").joinpath(MODEL_FILE).read_bytes()
-        digest = hashlib.sha256(data).hexdigest()
-        if digest != MODEL_SHA256:
-            raise ModelMismatch(f"ml_backend/models/{MODEL_FILE} does not match its digest")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        self._session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+        self._session, digest = packaged_session(MODEL_FILE, MODEL_SHA256, threads=threads)
         self._input = self._session.get_inputs()[0].name
         names = [o.name for o in self._session.get_outputs()]
         shapes = [o.shape for o in self._session.get_outputs()]

@@ -14,17 +14,14 @@ not used (persons come from NanoDet, which is better on crowds).
 
 from __future__ import annotations
 
-import hashlib
 import math
-from importlib import resources
 
 import cv2
 import numpy as np
 import numpy.typing as npt
-import onnxruntime as ort
 
 from ml_backend.detections import Detection
-from ml_backend.sources.base import ModelMismatch
+from ml_backend.sources.packaged import packaged_session
 from redaction.types import BGRImage
 
 FloatArray = npt.NDArray[np.float32]
@@ -74,15 +71,7 @@ def ssd_anchors() -> FloatArray:
 
 class SsdOidv4Model:
     def __init__(self, *, threads: int = 1) -> None:
-        data = resources.files("ml_backend.models").joinpath(MODEL_FILE).read_bytes()
-        digest = hashlib.sha256(data).hexdigest()
-        if digest != MODEL_SHA256:
-            raise ModelMismatch(f"ml_backend/models/{MODEL_FILE} does not match its digest")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        self._session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+        self._session, digest = packaged_session(MODEL_FILE, MODEL_SHA256, threads=threads)
         self._input = self._session.get_inputs()[0].name
         self._anchors = ssd_anchors()
         self.model_id = f"ssd-oidv4:{digest[:12]}"

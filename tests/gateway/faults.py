@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import col, select
 
 from gateway.core.db import transaction
-from gateway.core.models import Asset, Job, LineageRecord, Role
+from gateway.core.models import Asset, Job, Role
 from gateway.core.settings import Settings
 from gateway.datasets import DatasetSpec, create_dataset
 from gateway.lineage import Actor
@@ -28,6 +28,7 @@ from gateway.redactor import IsolatedRedactor
 from tests.conftest import DATASET_SPEC
 from tests.gateway import fault_detectors
 from tests.gateway.test_api import make_key
+from tests.gateway.test_jobs import actions
 
 
 def wait_for(
@@ -141,13 +142,7 @@ class Service:
             return list(s.exec(select(Job).order_by(col(Job.id))).all())
 
     def actions(self, asset_id: str) -> list[str]:
-        with transaction(self.ctx.engine) as s:
-            rows = s.exec(
-                select(LineageRecord)
-                .where(LineageRecord.entity_id == asset_id)
-                .order_by(col(LineageRecord.seq))
-            ).all()
-            return [r.action for r in rows]
+        return actions(self.ctx, asset_id)
 
     def redaction_pids(self) -> list[int]:
         supervisor = self.client.app.state.supervisor  # type: ignore[attr-defined]

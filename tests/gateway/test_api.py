@@ -19,16 +19,24 @@ from tests.gateway.bad_inputs import corpus, good_jpeg
 pytestmark = pytest.mark.db
 
 
-def make_key(ctx, role: Role, scope: list[str] | None = None, **kw) -> str:
+def make_key(
+    ctx,
+    role: Role,
+    scope: list[str] | None = None,
+    *,
+    label: str = "t",
+    actor: Actor | None = None,
+    **kw,
+) -> str:
     with transaction(ctx.engine) as s:
         _, token = create_api_key(
             s,
             role=role,
-            label="t",
+            label=label,
             dataset_scope=scope,
             expires_at=kw.get("expires_at"),
             pepper=ctx.keys.api_key_pepper(),
-            actor=Actor("cli", "t"),
+            actor=actor or Actor("cli", "t"),
             now=ctx.clock(),
             region="eu-de",
         )

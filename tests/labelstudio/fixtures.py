@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +22,7 @@ from gateway.ingest import Upload, ingest_upload
 from gateway.labelstudio.client import RetryPolicy
 from gateway.labelstudio.destinations import DestinationSpec, register_destination
 from gateway.labelstudio.server import LocalLabelStudio, free_port
+from gateway.labelstudio.sync import SyncReport, sync_dataset
 from gateway.lineage import Actor
 from gateway.main import create_app
 from gateway.pipeline import RedactionOutcome, drain
@@ -27,6 +30,22 @@ from tests.conftest import PHOTOS
 
 ADMIN = Actor("cli", "test-admin")
 FAST_RETRY = RetryPolicy(attempts=3, first_delay=0.05)
+
+
+def sync_as_admin(
+    ctx: GatewayContext, dataset: Dataset, destination: Destination, **kwargs: Any
+) -> SyncReport:
+    """`sync_dataset` of `dataset` to `destination` as the test's admin, retrying fast."""
+    return sync_dataset(
+        ctx,
+        dataset_ref=dataset.name,
+        destination_ref=destination.name,
+        actor=ADMIN,
+        retry=FAST_RETRY,
+        **kwargs,
+    )
+
+
 PHOTO_NAMES = [
     "masks_maksssksksss44.jpg",
     "dashcam_dayride_type1_001_t607.jpg",
@@ -133,27 +152,26 @@ class GatewayServer:
 def gateway_server(ctx: GatewayContext, session_redactor: SessionRedactor) -> Iterator[str]:
     """The real gateway app on a loopback port (webhooks and image URLs need real HTTP)."""
     app = create_app(ctx.settings, ctx=ctx, redactor_factory=lambda: session_redactor)
+    with served(app, "gateway-http") as url:
+        yield url
+
+
+@contextmanager
+def served(app: Any, name: str) -> Iterator[str]:
+    """`app` served by uvicorn on a free loopback port, on a thread called `name`: its URL."""
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="gateway-http", daemon=True)
+    thread = threading.Thread(target=server.run, name=name, daemon=True)
     thread.start()
-    if not _wait_started(server):
-        raise RuntimeError("the gateway server did not start")
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)  # polling startup, not timing anything
+    if not server.started:
+        raise RuntimeError(f"{name}: the server did not start")
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(30)
-
-
-def _wait_started(server: uvicorn.Server) -> bool:
-    import time
-
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if server.started:
-            return True
-        time.sleep(0.05)  # polling startup, not timing anything
-    return False
 
 
 @pytest.fixture

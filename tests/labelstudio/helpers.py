@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,13 +11,19 @@ from typing import Any
 import httpx
 from label_studio_sdk.client import LabelStudio
 from PIL import Image
-from sqlmodel import col, select
+from sqlmodel import select
 
 from gateway.core.context import GatewayContext
 from gateway.core.db import transaction
-from gateway.core.models import LineageRecord
 from gateway.labelstudio.server import LocalLabelStudio
-from gateway.lineage.ledger import drain
+from tests.policy.helpers import lineage as lineage  # re-exported: the labelstudio tests' name
+
+PERSON_BOX = {  # one rectangle an annotator draws in the test project's "boxes" control
+    "from_name": "boxes",
+    "to_name": "image",
+    "type": "rectanglelabels",
+    "value": {"x": 10, "y": 10, "width": 20, "height": 30, "rectanglelabels": ["person"]},
+}
 
 
 @contextmanager
@@ -62,17 +67,6 @@ def assert_no_metadata(data: bytes) -> None:
     image = Image.open(io.BytesIO(data))
     assert not image.getexif()
     assert "icc_profile" not in image.info and "comment" not in image.info
-
-
-def lineage(ctx: GatewayContext, action: str) -> list[dict[str, Any]]:
-    drain(ctx.engine)
-    with transaction(ctx.engine) as s:
-        rows = s.exec(
-            select(LineageRecord)
-            .where(LineageRecord.action == action)
-            .order_by(col(LineageRecord.seq))
-        ).all()
-        return [json.loads(r.payload) for r in rows]
 
 
 def wait_for_annotations(ctx: GatewayContext, count: int, seconds: float = 30.0) -> None:

@@ -12,10 +12,9 @@ from gateway.core.models import Destination
 from gateway.labelstudio.client import RetryPolicy
 from gateway.labelstudio.reconcile import AnnotationReconciler
 from gateway.labelstudio.server import free_port
-from gateway.labelstudio.sync import sync_dataset
 from gateway.labelstudio.tables import Annotation, LabelStudioProject
 from gateway.main import create_app
-from tests.labelstudio.fixtures import ADMIN, FAST_RETRY, add_destination
+from tests.labelstudio.fixtures import add_destination, sync_as_admin
 from tests.labelstudio.helpers import lineage, project_tasks, sdk
 
 BOX = {
@@ -26,22 +25,12 @@ BOX = {
 }
 
 
-def _sync(ctx, dataset, destination):
-    return sync_dataset(
-        ctx,
-        dataset_ref=dataset.name,
-        destination_ref=destination.name,
-        actor=ADMIN,
-        retry=FAST_RETRY,
-    )
-
-
 def test_one_reconcile_tick_stores_what_lost_webhooks_missed(
     ctx, dataset, released, destination, labelstudio, gateway_server
 ) -> None:
-    report = _sync(ctx, dataset, destination)
+    report = sync_as_admin(ctx, dataset, destination)
     other = add_destination(ctx, labelstudio, gateway_server, name="annotators-b", region="eu-de")
-    _sync(ctx, dataset, other)
+    sync_as_admin(ctx, dataset, other)
     with transaction(ctx.engine) as s:
         project = s.exec(
             select(LabelStudioProject).where(LabelStudioProject.destination_id == destination.id)

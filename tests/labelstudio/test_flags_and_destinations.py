@@ -10,7 +10,6 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
-from gateway.apikeys import create_api_key
 from gateway.core.db import transaction
 from gateway.core.models import Asset, AssetState, AssetSync, Destination, Role, SyncState
 from gateway.datasets import Ontology
@@ -23,6 +22,7 @@ from gateway.labelstudio.sync import sync_dataset
 from gateway.labelstudio.tables import Incident
 from gateway.main import create_app
 from gateway.outbound import AddressPolicy
+from tests.gateway.test_api import make_key
 from tests.labelstudio.fixtures import ADMIN, FAST_RETRY
 from tests.labelstudio.helpers import lineage, project_tasks, sdk
 
@@ -143,19 +143,7 @@ def test_registration_checks_the_server_and_the_token(ctx, labelstudio) -> None:
 
 
 def test_api_never_returns_the_token(ctx, labelstudio) -> None:
-    now = ctx.clock()
-    with transaction(ctx.engine) as s:
-        _, admin = create_api_key(
-            s,
-            role=Role.ADMIN,
-            label="t",
-            dataset_scope=None,
-            expires_at=None,
-            pepper=ctx.keys.api_key_pepper(),
-            actor=ADMIN,
-            now=now,
-            region=ctx.settings.region,
-        )
+    admin = make_key(ctx, Role.ADMIN, actor=ADMIN)
     app = create_app(ctx.settings, ctx=ctx, redactor_factory=lambda: None)  # type: ignore[arg-type,return-value]
     body = {
         "name": "api-dest",

@@ -10,20 +10,9 @@ from sqlmodel import select
 from gateway.core.db import transaction
 from gateway.core.models import Asset, AssetSync, SyncState
 from gateway.labelstudio.destinations import DestinationSpec, register_destination
-from gateway.labelstudio.sync import sync_dataset
 from gateway.policy.erasure import request_erasure
-from tests.labelstudio.fixtures import ADMIN, FAST_RETRY
+from tests.labelstudio.fixtures import ADMIN, FAST_RETRY, sync_as_admin
 from tests.labelstudio.helpers import assert_no_metadata, lineage, project_tasks, sdk
-
-
-def _sync(ctx, dataset, destination):
-    return sync_dataset(
-        ctx,
-        dataset_ref=dataset.name,
-        destination_ref=destination.name,
-        actor=ADMIN,
-        retry=FAST_RETRY,
-    )
 
 
 def test_a_local_files_destination_serves_only_the_exported_redacted_copies(
@@ -43,7 +32,7 @@ def test_a_local_files_destination_serves_only_the_exported_redacted_copies(
     )
     with transaction(ctx.engine) as s:
         destination = register_destination(ctx, s, spec, actor=ADMIN, retry=FAST_RETRY)
-    report = _sync(ctx, dataset, destination)
+    report = sync_as_admin(ctx, dataset, destination)
     assert report.created == len(released) and report.failed == {}
     folder = labelstudio.local_files_root / "gateway" / destination.id / dataset.id
     with sdk(labelstudio) as client:
@@ -76,7 +65,7 @@ def test_a_local_files_destination_serves_only_the_exported_redacted_copies(
     held = {t["data"]["gateway_asset_id"] for t in project_tasks(labelstudio, report.project_id)}
     assert target not in held and len(held) == len(released) - 1
 
-    again = _sync(ctx, dataset, destination)  # idempotent: no task, file or storage twice
+    again = sync_as_admin(ctx, dataset, destination)  # idempotent: no task, file or storage twice
     assert again.created == 0 and again.already == len(released) - 1
     assert len(list(folder.iterdir())) == len(released) - 1
     assert len(lineage(ctx, "labelstudio.local_storage_connected")) == 1

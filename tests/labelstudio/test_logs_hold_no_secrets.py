@@ -27,7 +27,7 @@ from gateway.logs import QUIET, configure_logging
 from tests.conftest import PHOTOS
 from tests.gateway.test_api import make_key
 from tests.labelstudio.fixtures import ADMIN, FAST_RETRY, PHOTO_NAMES
-from tests.labelstudio.helpers import project_tasks, sdk
+from tests.labelstudio.helpers import PERSON_BOX, project_tasks, sdk
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 SUBJECT = "alice.subject-7731@example.org"
@@ -84,14 +84,8 @@ def test_a_full_flow_logs_at_info_and_never_a_secret(
     image_urls = [t["data"]["image"] for t in tasks]
     for url in image_urls:  # as the annotator's browser fetches them
         assert httpx.get(url, headers={"Origin": labelstudio.url}).status_code == 200
-    box = {
-        "from_name": "boxes",
-        "to_name": "image",
-        "type": "rectanglelabels",
-        "value": {"x": 10, "y": 10, "width": 20, "height": 30, "rectanglelabels": ["person"]},
-    }
     with sdk(labelstudio) as client:
-        client.annotations.create(tasks[0]["id"], result=[box])
+        client.annotations.create(tasks[0]["id"], result=[PERSON_BOX])
 
     def annotated() -> bool:
         with transaction(ctx.engine) as s:

@@ -5,7 +5,6 @@ the right labels and coordinates."""
 from __future__ import annotations
 
 import base64
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from label_studio_sdk.core.api_error import ApiError
 from sqlmodel import select
 from starlette.types import Receive, Scope, Send
@@ -21,14 +19,14 @@ from starlette.types import Receive, Scope, Send
 from gateway.core.context import GatewayContext
 from gateway.core.db import transaction
 from gateway.core.models import Dataset, Destination, LineageRecord
-from gateway.labelstudio.server import LocalLabelStudio, free_port
+from gateway.labelstudio.server import LocalLabelStudio
 from gateway.labelstudio.sync import sync_dataset
 from ml_backend.app import create_app
 from ml_backend.settings import MLBackendSettings
 from ml_backend.sources.base import SourceSet
 from ml_backend.sources.loading import load_sources
-from tests.labelstudio.fixtures import ADMIN, FAST_RETRY
-from tests.labelstudio.helpers import project_tasks, sdk
+from tests.labelstudio.fixtures import ADMIN, FAST_RETRY, served
+from tests.labelstudio.helpers import PERSON_BOX, project_tasks, sdk
 
 USER, PASSWORD = "label-studio", "a long shared secret for the ML backend"
 
@@ -65,19 +63,8 @@ def ml_backend(
         sources=("faces", "plates", "persons", "vehicles"),
     )
     app = Recorded(create_app(settings, ctx=ctx, sources=ml_sources))
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, name="ml-backend-http", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)  # waiting for start-up, not timing anything
-    assert server.started, "the ML backend did not start"
-    yield f"http://127.0.0.1:{port}", app
-    server.should_exit = True
-    thread.join(30)
+    with served(app, "ml-backend-http") as url:
+        yield url, app
 
 
 def test_connecting_as_label_studios_ui_does_works(
@@ -222,14 +209,8 @@ def _annotations_reach_fit(
         headers=headers,
     ).raise_for_status()
     task = tasks[0]
-    box = {
-        "from_name": "boxes",
-        "to_name": "image",
-        "type": "rectanglelabels",
-        "value": {"x": 10, "y": 10, "width": 20, "height": 30, "rectanglelabels": ["person"]},
-    }
     with sdk(labelstudio) as ls:
-        ls.annotations.create(task["id"], result=[box])
+        ls.annotations.create(task["id"], result=[PERSON_BOX])
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # the webhook may outlive Label Studio's 1 s wait
         with transaction(ctx.engine) as s:

@@ -8,20 +8,13 @@ from sqlmodel import select
 
 from gateway.core.db import transaction
 from gateway.core.models import Asset, AssetSync, SyncState
-from gateway.labelstudio.sync import sync_dataset
-from tests.labelstudio.fixtures import ADMIN, FAST_RETRY
+from tests.labelstudio.fixtures import sync_as_admin
 from tests.labelstudio.helpers import lineage, project_tasks
 
 
 def _sync(ctx, dataset, destination):
-    return sync_dataset(
-        ctx,
-        dataset_ref=dataset.name,
-        destination_ref=destination.name,
-        actor=ADMIN,
-        retry=FAST_RETRY,
-        batch_size=2,  # the broken asset shares its batch with a healthy one
-    )
+    # the broken asset shares its batch with a healthy one
+    return sync_as_admin(ctx, dataset, destination, batch_size=2)
 
 
 def _set_private_meta(ctx, asset_id: str, sealed: bytes) -> None:

@@ -9,23 +9,12 @@ from sqlmodel import select
 
 from gateway.core.db import transaction
 from gateway.core.models import Asset, AssetState, AssetSync, SyncState
-from gateway.labelstudio.sync import sync_dataset
 from gateway.labelstudio.tables import Annotation
 from gateway.pipeline import drain
 from gateway.policy.reprocess import apply_reprocess, plan_reprocess
-from tests.labelstudio.fixtures import ADMIN, FAST_RETRY
+from tests.labelstudio.fixtures import ADMIN, sync_as_admin
 from tests.labelstudio.helpers import lineage, project_tasks, sdk
 from tests.policy.helpers import bind, policy_doc
-
-
-def _sync(ctx, dataset, destination):
-    return sync_dataset(
-        ctx,
-        dataset_ref=dataset.name,
-        destination_ref=destination.name,
-        actor=ADMIN,
-        retry=FAST_RETRY,
-    )
 
 
 def _wait_until_redacted(ctx, asset_ids) -> None:
@@ -48,7 +37,7 @@ def _tasks_by_asset(labelstudio, project_id):
 def test_a_re_redacted_asset_gets_its_task_url_refreshed_or_replaced(
     ctx, dataset, released, destination, labelstudio, session_redactor
 ) -> None:
-    first = _sync(ctx, dataset, destination)
+    first = sync_as_admin(ctx, dataset, destination)
     kept, lost = released[0], released[1]
     before = _tasks_by_asset(labelstudio, first.project_id)
     old_urls = {a: before[a]["data"]["image"] for a in (kept, lost)}
@@ -89,7 +78,7 @@ def test_a_re_redacted_asset_gets_its_task_url_refreshed_or_replaced(
     with sdk(labelstudio) as client:  # and someone deleted one of them in Label Studio
         client.tasks.delete(str(before[lost]["id"]))
 
-    second = _sync(ctx, dataset, destination)
+    second = sync_as_admin(ctx, dataset, destination)
     assert (second.refreshed, second.replaced, second.created) == (1, 1, 1)
     assert second.failed == {}
     after = _tasks_by_asset(labelstudio, first.project_id)
@@ -117,7 +106,7 @@ def test_a_re_redacted_asset_gets_its_task_url_refreshed_or_replaced(
     replaced = lineage(ctx, "labelstudio.task_replaced")
     assert len(replaced) == 1 and replaced[0]["entity"]["id"] == lost
 
-    third = _sync(ctx, dataset, destination)  # idempotent
+    third = sync_as_admin(ctx, dataset, destination)  # idempotent
     assert (third.refreshed, third.replaced, third.created) == (0, 0, 0)
     assert len(project_tasks(labelstudio, first.project_id)) == len(released)
     assert len(lineage(ctx, "labelstudio.task_refreshed")) == 1

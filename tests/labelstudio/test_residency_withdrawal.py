@@ -16,19 +16,13 @@ from gateway.labelstudio.reconcile import reconcile_all
 from gateway.labelstudio.sync import sync_dataset
 from gateway.labelstudio.tables import Annotation
 from tests.labelstudio.fixtures import ADMIN, FAST_RETRY
-from tests.labelstudio.helpers import lineage, project_tasks, sdk
+from tests.labelstudio.helpers import PERSON_BOX, lineage, project_tasks, sdk
 from tests.labelstudio.test_cli_and_ontology import _cli
 from tests.labelstudio.test_sync_after_retention import _admin_key
 from tests.policy.helpers import bind, policy_doc
 
 FR_ONLY = policy_doc("fr-annotation", residency={"annotation_regions": ["FR"]})
 RULE = "residency.annotation_regions"
-BOX = {
-    "from_name": "boxes",
-    "to_name": "image",
-    "type": "rectanglelabels",
-    "value": {"x": 10, "y": 10, "width": 20, "height": 30, "rectanglelabels": ["person"]},
-}
 
 
 def _synced(ctx, dataset, destination, labelstudio) -> list[dict]:
@@ -50,7 +44,7 @@ def test_activation_dry_run_then_reconcile_withdraws_keeping_the_work(
 ) -> None:
     tasks = _synced(ctx, dataset, destination, labelstudio)
     with sdk(labelstudio) as client:
-        made = client.annotations.create(tasks[0]["id"], result=[BOX])
+        made = client.annotations.create(tasks[0]["id"], result=[PERSON_BOX])
     with transaction(ctx.engine) as s:  # as if the webhook had been lost
         s.exec(delete(Annotation))
     policy_yaml = yaml.safe_dump(FR_ONLY.model_dump(mode="json", exclude_none=True))

@@ -10,7 +10,6 @@ import time
 import httpx
 from sqlmodel import select
 
-from gateway.apikeys import create_api_key
 from gateway.asset_states import record_original_deleted
 from gateway.core.db import transaction
 from gateway.core.models import Asset, AssetState, AssetSync, Role, SyncState
@@ -24,6 +23,7 @@ from gateway.review.outcomes import review_outcomes
 from gateway.review.project import add_reviewer, push_review_tasks, set_review_destination
 from gateway.review.queue import enqueue_for_review
 from gateway.review.schedule import ReviewPuller
+from tests.gateway.test_api import make_key
 from tests.labelstudio.fixtures import ADMIN, FAST_RETRY, PHOTO_NAMES, release_photos
 from tests.labelstudio.helpers import lineage, project_tasks, sdk
 
@@ -137,18 +137,7 @@ def test_flagged_release_and_reject_only_when_the_original_is_gone(
     again = puller.run_once()[dataset.id]
     puller.close()
     assert (again.decided, again.ignored, again.refused) == ({}, [], {})
-    with transaction(ctx.engine) as s:
-        _, admin = create_api_key(
-            s,
-            role=Role.ADMIN,
-            label="review-pull",
-            dataset_scope=None,
-            expires_at=None,
-            pepper=ctx.keys.api_key_pepper(),
-            actor=ADMIN,
-            now=ctx.clock(),
-            region=ctx.settings.region,
-        )
+    admin = make_key(ctx, Role.ADMIN, label="review-pull", actor=ADMIN)
     triggered = httpx.post(
         f"{destination.gateway_url}/v1/datasets/{dataset.id}/review/pull",
         headers={"Authorization": f"Bearer {admin}"},

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import httpx
 
-from gateway.apikeys import create_api_key
 from gateway.asset_states import transition
 from gateway.core.db import transaction
 from gateway.core.models import Asset, AssetState, AssetSync, Role
 from gateway.policy.retention import DueKind, run_retention
+from tests.gateway.test_api import make_key
 from tests.labelstudio.fixtures import ADMIN
 from tests.labelstudio.helpers import project_tasks
 from tests.labelstudio.test_cli_and_ontology import _cli
@@ -19,19 +19,7 @@ from tests.policy.helpers import bind, policy_doc
 
 
 def _admin_key(ctx) -> str:
-    with transaction(ctx.engine) as s:
-        _, token = create_api_key(
-            s,
-            role=Role.ADMIN,
-            label="sync",
-            dataset_scope=None,
-            expires_at=None,
-            pepper=ctx.keys.api_key_pepper(),
-            actor=ADMIN,
-            now=ctx.clock(),
-            region=ctx.settings.region,
-        )
-    return token
+    return make_key(ctx, Role.ADMIN, label="sync", actor=ADMIN)
 
 
 def test_released_assets_sync_after_retention_deleted_their_originals(

@@ -18,6 +18,7 @@ from gateway.labelstudio.sync import sync_dataset
 from gateway.labelstudio.tables import Annotation
 from tests.labelstudio.fixtures import ADMIN, FAST_RETRY
 from tests.labelstudio.helpers import (
+    PERSON_BOX,
     assert_no_metadata,
     lineage,
     project_tasks,
@@ -74,14 +75,8 @@ def test_sync_serves_only_redacted_images_and_hears_annotations(
 
     # an annotation made in Label Studio reaches the gateway through the webhook
     task = tasks[0]
-    box = {
-        "from_name": "boxes",
-        "to_name": "image",
-        "type": "rectanglelabels",
-        "value": {"x": 10, "y": 10, "width": 20, "height": 30, "rectanglelabels": ["person"]},
-    }
     with sdk(labelstudio) as client:
-        made = client.annotations.create(task["id"], result=[box])
+        made = client.annotations.create(task["id"], result=[PERSON_BOX])
     wait_for_annotations(ctx, 1)  # read back from Label Studio after the webhook's answer
     with transaction(ctx.engine) as s:
         stored_rows = s.exec(select(Annotation)).all()

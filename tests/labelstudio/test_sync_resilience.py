@@ -18,22 +18,11 @@ from gateway.core.models import Asset, AssetState, AssetSync, SyncState
 from gateway.labelstudio.destinations import connect
 from gateway.labelstudio.projects import ensure_project
 from gateway.labelstudio.residency_withdrawal import enforce_or_withdraw
-from gateway.labelstudio.sync import _record_intent, sync_dataset
+from gateway.labelstudio.sync import _record_intent
 from gateway.labelstudio.tables import LabelStudioProject
 from gateway.policy.erasure import request_erasure
-from tests.labelstudio.fixtures import ADMIN, FAST_RETRY, add_destination
+from tests.labelstudio.fixtures import ADMIN, FAST_RETRY, add_destination, sync_as_admin
 from tests.labelstudio.helpers import lineage, project_tasks
-
-
-def _sync(ctx, dataset, destination, **kwargs):
-    return sync_dataset(
-        ctx,
-        dataset_ref=dataset.name,
-        destination_ref=destination.name,
-        actor=ADMIN,
-        retry=FAST_RETRY,
-        **kwargs,
-    )
 
 
 def test_destination_in_a_denied_region_blocks_the_sync_and_records_it(
@@ -41,7 +30,7 @@ def test_destination_in_a_denied_region_blocks_the_sync_and_records_it(
 ) -> None:
     us = add_destination(ctx, labelstudio, gateway_server, name="annotators-us", region="us-east")
     with pytest.raises(ResidencyViolation) as denied:
-        _sync(ctx, dataset, us)
+        sync_as_admin(ctx, dataset, us)
     assert denied.value.details["rule"]
     assert denied.value.details["target_region"] == "us-east"
     blocked = lineage(ctx, "residency.blocked")
@@ -71,7 +60,7 @@ def test_a_crash_between_import_and_record_is_resumed_exactly_once(
         states = {r.asset_id: r.state for r in s.exec(select(AssetSync)).all()}
     assert set(states.values()) == {SyncState.INTENT_RECORDED}
 
-    report = _sync(ctx, dataset, destination, batch_size=2)
+    report = sync_as_admin(ctx, dataset, destination, batch_size=2)
     assert report.adopted == 2 and report.created == len(released) - 2
     tasks = project_tasks(labelstudio, project_id)
     per_asset = sorted(t["data"]["gateway_asset_id"] for t in tasks)
@@ -128,7 +117,7 @@ def _wait_for_tasks(ctx, destination_id: str, *, at_least: int, proc) -> None:
 def test_erasure_removes_the_task_from_label_studio_and_the_url_answers_410(
     ctx, dataset, released, destination, labelstudio
 ) -> None:
-    report = _sync(ctx, dataset, destination)
+    report = sync_as_admin(ctx, dataset, destination)
     target = released[0]
     with transaction(ctx.engine) as s:
         sync_row = s.get(AssetSync, (target, destination.id))
@@ -158,7 +147,7 @@ def test_erasure_removes_the_task_from_label_studio_and_the_url_answers_410(
     removed = lineage(ctx, "labelstudio.task_removed")
     assert removed[0]["outputs"] == {"deleted_tasks": [task_id], "verified_absent": "yes"}
     # and a later sync never brings it back
-    again = _sync(ctx, dataset, destination)
+    again = sync_as_admin(ctx, dataset, destination)
     assert again.created == 0
 
 
@@ -167,7 +156,7 @@ def test_a_sync_withdraws_tasks_of_assets_quarantined_since(
 ) -> None:
     from gateway.asset_states import transition
 
-    first = _sync(ctx, dataset, destination)
+    first = sync_as_admin(ctx, dataset, destination)
     target = released[1]
     with transaction(ctx.engine) as s:
         asset = s.get(Asset, target)
@@ -180,7 +169,7 @@ def test_a_sync_withdraws_tasks_of_assets_quarantined_since(
             region=ctx.settings.region,
             reasons=[{"code": "manual-review", "message": "officer asked"}],
         )
-    second = _sync(ctx, dataset, destination)
+    second = sync_as_admin(ctx, dataset, destination)
     assert second.withdrawn == 1 and second.created == 0
     held = {t["data"]["gateway_asset_id"] for t in project_tasks(labelstudio, first.project_id)}
     assert target not in held and len(held) == len(released) - 1

@@ -4,20 +4,17 @@ fetches each task's redacted rendition from the real gateway server by asset id.
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from sqlmodel import select
 
 from gateway.core.context import GatewayContext
 from gateway.core.db import transaction
 from gateway.core.models import Asset, AssetState, Dataset, Destination, Role
-from gateway.labelstudio.server import LocalLabelStudio, free_port
+from gateway.labelstudio.server import LocalLabelStudio
 from gateway.labelstudio.sync import sync_dataset
 from ml_backend.app import create_app
 from ml_backend.sources.base import SourceSet
@@ -27,6 +24,7 @@ from tests.labelstudio.fixtures import (
     PHOTO_NAMES,
     SessionRedactor,
     release_photos,
+    served,
 )
 from tests.labelstudio.helpers import project_tasks, sdk
 from tests.ml_backend.conftest import PASSWORD, USER, ml_settings
@@ -51,20 +49,8 @@ def http_ml_backend(
         region="eu-de",
         gateway_allow_local_addresses=True,  # the test gateway listens on loopback
     )
-    app = create_app(settings, sources=sources)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, name="ml-backend-http", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)  # waiting for start-up, not timing anything
-    assert server.started, "the ML backend did not start"
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(30)
+    with served(create_app(settings, sources=sources), "ml-backend-http") as url:
+        yield url
 
 
 def test_label_studio_gets_predictions_from_images_fetched_over_the_gateway_api(

@@ -10,11 +10,10 @@ from sqlmodel import select
 from gateway.core.db import transaction
 from gateway.core.models import AssetSync, Destination, SyncState
 from gateway.labelstudio.server import free_port
-from gateway.labelstudio.sync import sync_dataset
 from gateway.labelstudio.tables import Annotation
 from gateway.policy.erasure import erasure_register, request_erasure, retry_open_erasures
 from gateway.policy.retention import DueKind, run_retention
-from tests.labelstudio.fixtures import ADMIN, FAST_RETRY, PHOTO_NAMES
+from tests.labelstudio.fixtures import ADMIN, PHOTO_NAMES, sync_as_admin
 from tests.labelstudio.helpers import project_tasks
 from tests.policy.helpers import bind, lineage, policy_doc
 
@@ -22,14 +21,7 @@ pytestmark = [pytest.mark.db, pytest.mark.integration, pytest.mark.labelstudio]
 
 
 def _sync(ctx, dataset, destination) -> int:
-    report = sync_dataset(
-        ctx,
-        dataset_ref=dataset.name,
-        destination_ref=destination.name,
-        actor=ADMIN,
-        retry=FAST_RETRY,
-    )
-    return report.project_id
+    return sync_as_admin(ctx, dataset, destination).project_id
 
 
 @pytest.mark.timeout(600)

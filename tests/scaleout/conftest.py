@@ -1,5 +1,5 @@
 """Fixtures of the scale-out tests."""
 
-from tests.scaleout.kms_fixtures import kms_service
+from tests.scaleout.kms_fixtures import eu, kms_service
 
-__all__ = ["kms_service"]
+__all__ = ["eu", "kms_service"]

@@ -1,4 +1,5 @@
-"""The FAKE key service (stand-in for a cloud KMS) on loopback, and contexts of one region."""
+"""The FAKE key service (stand-in for a cloud KMS) on loopback, contexts of one region (`eu`:
+a process of eu-de), and a dataset one of them makes."""
 
 from __future__ import annotations
 
@@ -13,8 +14,13 @@ from pydantic import SecretStr
 
 from gateway.core.clock import Clock
 from gateway.core.context import GatewayContext
+from gateway.core.db import transaction
+from gateway.core.models import Dataset
 from gateway.core.settings import Settings
+from gateway.datasets import DatasetSpec, create_dataset
+from gateway.lineage import Actor
 from gateway.scaleout.fake_kms import FakeKms, FakeKmsState, serve
+from tests.conftest import DATASET_SPEC
 
 REGIONS = ("eu-de", "ch-zh", "us-east")
 
@@ -72,6 +78,22 @@ def region_ctx(settings: Settings, kms: KmsService, region: str, clock: Clock) -
     ctx = GatewayContext.open(region_settings(settings, kms, region))
     ctx.clock = clock
     return ctx
+
+
+@pytest.fixture
+def eu(settings: Settings, kms_service: KmsService, clock: Clock) -> Iterator[GatewayContext]:
+    """A process of region eu-de (its dataset keys wrapped under eu-de's key), on the test's
+    clock."""
+    ctx = region_ctx(settings, kms_service, "eu-de", clock)
+    yield ctx
+    ctx.close()
+
+
+def region_dataset(ctx: GatewayContext, name: str = "street-scenes") -> Dataset:
+    """A dataset made by `ctx`'s process (its key wrapped under that region's key)."""
+    spec = DatasetSpec.model_validate(DATASET_SPEC | {"name": name})
+    with transaction(ctx.engine) as s:
+        return create_dataset(s, ctx, spec, actor=Actor("cli", "test"))
 
 
 def gateway_wide_settings(settings: Settings, kms: KmsService, **more: object) -> Settings:

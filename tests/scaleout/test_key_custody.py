@@ -12,16 +12,14 @@ from gateway.core.db import transaction
 from gateway.core.errors import KeyCustodyRefused
 from gateway.core.keys import KeyPurpose
 from gateway.core.models import Asset, DatasetKey, Job, JobState
-from gateway.datasets import DatasetSpec, create_dataset
 from gateway.ingest import original_aad
 from gateway.lineage import Action, Actor
 from gateway.scaleout.routing import HELD, queue_for
 from gateway.scaleout.tasks import WorkerRuntime, run_woken_job
 from gateway.scaleout.worker import WorkerMisconfigured, worker_queues, worker_region
-from tests.conftest import DATASET_SPEC
 from tests.gateway.test_jobs import ingest
 from tests.policy.helpers import bind, lineage, policy_doc
-from tests.scaleout.kms_fixtures import region_ctx
+from tests.scaleout.kms_fixtures import region_ctx, region_dataset
 
 pytestmark = [pytest.mark.db, pytest.mark.timeout(60)]
 EEA_AND_CH = {"processing_regions": ["eea", "CH"], "adequacy_counts": True}
@@ -35,19 +33,6 @@ class NeverRedacts:
         raise AssertionError("a refused worker must not reach the redactor")
 
 
-@pytest.fixture
-def eu(settings, kms_service, clock):
-    ctx = region_ctx(settings, kms_service, "eu-de", clock)
-    yield ctx
-    ctx.close()
-
-
-def _dataset(ctx, name: str = "street-scenes"):
-    spec = DatasetSpec.model_validate(DATASET_SPEC | {"name": name})
-    with transaction(ctx.engine) as s:
-        return create_dataset(s, ctx, spec, actor=Actor("cli", "test"))
-
-
 def _other(settings, kms_service, clock, region: str):
     return region_ctx(settings, kms_service, region, clock)
 
@@ -56,7 +41,7 @@ def test_dataset_keys_are_wrapped_under_the_region_key_and_no_master_key_is_on_d
     eu,
     kms_service,
 ):
-    dataset = _dataset(eu)
+    dataset = region_dataset(eu)
     with transaction(eu.engine) as s:
         [row] = s.exec(select(DatasetKey).where(DatasetKey.dataset_id == dataset.id)).all()
     assert row.master_key_id == "kms:eu-de:1"  # names the region and key version
@@ -79,7 +64,7 @@ def test_a_us_worker_handed_an_eu_job_cannot_decrypt_the_original(
     kms_service,
     clock,
 ):
-    dataset = _dataset(eu)
+    dataset = region_dataset(eu)
     asset_id = ingest(eu, dataset)
     us = _other(settings, kms_service, clock, "us-east")
     try:
@@ -113,7 +98,7 @@ def test_residency_allows_but_the_key_is_another_regions_so_the_worker_refuses(
     kms_service,
     clock,
 ):
-    dataset = _dataset(eu)
+    dataset = region_dataset(eu)
     bind(eu, dataset, policy_doc(residency=EEA_AND_CH))  # processing in CH allowed too
     asset_id = ingest(eu, dataset)
     ch = _other(settings, kms_service, clock, "ch-zh")
@@ -155,7 +140,7 @@ def test_shredding_rotates_the_region_key_and_retires_the_old_version_for_every_
     from gateway.core.errors import KeyUnavailable
     from gateway.pseudonymisation.custody import shred_dataset
 
-    doomed, kept = _dataset(eu, "doomed"), _dataset(eu, "kept")
+    doomed, kept = region_dataset(eu, "doomed"), region_dataset(eu, "kept")
     ingest(eu, doomed)
     replica = _other(settings, kms_service, clock, "eu-de")  # a second eu replica, running
     ch = _other(settings, kms_service, clock, "ch-zh")
@@ -177,7 +162,7 @@ def test_shredding_rotates_the_region_key_and_retires_the_old_version_for_every_
             [row] = s.exec(select(DatasetKey).where(DatasetKey.dataset_id == kept.id)).all()
             assert row.master_key_id == "kms:eu-de:2"
             replica.keys.dataset_key(s, kept.id)
-        fresh = _dataset(replica, "after")  # the replica wraps under the new version at once
+        fresh = region_dataset(replica, "after")  # the replica wraps under the new version at once
         with transaction(replica.engine) as s:
             [row] = s.exec(select(DatasetKey).where(DatasetKey.dataset_id == fresh.id)).all()
         assert row.master_key_id == "kms:eu-de:2"
@@ -189,7 +174,7 @@ def test_shredding_rotates_the_region_key_and_retires_the_old_version_for_every_
 
 
 def test_the_key_service_away_leaves_the_job_without_spending_an_attempt(eu, kms_service):
-    dataset = _dataset(eu)
+    dataset = region_dataset(eu)
     ingest(eu, dataset)
     with transaction(eu.engine) as s:
         [job] = s.exec(select(Job)).all()

@@ -22,8 +22,6 @@ from gateway.core.db import transaction
 from gateway.core.errors import KeyCustodyRefused
 from gateway.core.models import Asset, AssetState, DatasetKey, Job
 from gateway.core.settings import S3Bucket
-from gateway.datasets import DatasetSpec, create_dataset
-from gateway.lineage import Actor
 from gateway.lineage.tables import LineageCheckpoint
 from gateway.main import create_app
 from gateway.pipeline import NotBuiltRedactor, drain
@@ -31,12 +29,15 @@ from gateway.scaleout.kms import CredentialRefused, KmsClient
 from gateway.scaleout.periodic import RECONCILE_TASK, REVIEW_PULL_TASK
 from gateway.scaleout.worker import run_scheduler, worker_region
 from gateway.vocabulary import Role
-from tests.conftest import DATASET_SPEC
 from tests.gateway.test_api import auth, make_key
 from tests.gateway.test_jobs import Releases, ingest
 from tests.policy.helpers import bind, lineage, policy_doc
 from tests.scaleout.helpers import delete_queues, gateway_env, process, wait_for, with_broker
-from tests.scaleout.kms_fixtures import gateway_wide_settings, region_ctx, region_settings
+from tests.scaleout.kms_fixtures import (
+    gateway_wide_settings,
+    region_dataset,
+    region_settings,
+)
 from tests.scaleout.test_review_pull_route import review_destination
 from tests.storage.s3.conftest import bucket_entry, bucket_keys, buckets, moto_endpoint
 
@@ -44,19 +45,6 @@ __all__ = ["buckets", "moto_endpoint"]  # fixtures: moto's S3 server, a bucket p
 
 pytestmark = [pytest.mark.db, pytest.mark.timeout(60)]
 ORIGINAL_DELETED = "asset.original_deleted"  # spelled out: the recorded value itself
-
-
-@pytest.fixture
-def eu(settings, kms_service, clock):
-    ctx = region_ctx(settings, kms_service, "eu-de", clock)
-    yield ctx
-    ctx.close()
-
-
-def _dataset(ctx, name: str = "street-scenes"):
-    spec = DatasetSpec.model_validate(DATASET_SPEC | {"name": name})
-    with transaction(ctx.engine) as s:
-        return create_dataset(s, ctx, spec, actor=Actor("cli", "test"))
 
 
 def test_the_gateway_wide_credential_opens_the_gateway_key_and_no_regions(kms_service) -> None:
@@ -91,7 +79,7 @@ def test_the_gateway_wide_credential_opens_the_gateway_key_and_no_regions(kms_se
 def test_a_process_of_the_gateway_wide_credential_opens_no_dataset_key(
     eu, settings, kms_service
 ) -> None:
-    dataset = _dataset(eu)  # made by the eu process: wrapped under eu's key
+    dataset = region_dataset(eu)  # made by the eu process: wrapped under eu's key
     ctx = GatewayContext.open(gateway_wide_settings(settings, kms_service))
     try:
         assert ctx.custody_region is None and ctx.keys.kms is not None
@@ -99,7 +87,7 @@ def test_a_process_of_the_gateway_wide_credential_opens_no_dataset_key(
         with transaction(ctx.engine) as s, pytest.raises(KeyCustodyRefused):
             ctx.keys.dataset_key(s, dataset.id)
         with pytest.raises(KeyCustodyRefused):  # nor makes one (no region key to wrap it)
-            _dataset(ctx, "made-by-the-scheduler")
+            region_dataset(ctx, "made-by-the-scheduler")
     finally:
         ctx.close()
     with transaction(eu.engine) as s:
@@ -176,7 +164,7 @@ def test_a_scheduler_with_the_gateway_credential_runs_the_whole_schedule(
         ctxs[region] = GatewayContext.open(own)
     eu, us = ctxs["eu-de"], ctxs["us-east"]
     try:
-        eu_data, us_data = _dataset(eu, "berlin"), _dataset(us, "virginia")
+        eu_data, us_data = region_dataset(eu, "berlin"), region_dataset(us, "virginia")
         bind(us, us_data, policy_doc(residency=US_ONLY))
         originals = {}
         for ctx, data in ((eu, eu_data), (us, us_data)):  # released in process (not under test)

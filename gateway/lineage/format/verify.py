@@ -285,6 +285,15 @@ def _named(seq: int, line: int, problem: str, what: str) -> BundleInvalid:
     return BundleInvalid(f"record seq {seq} {what}: {problem}", seq=seq, line=line, problem=problem)
 
 
+def _check_entry(rec: _Record, entries: list[list[Any]], position: int, path: Path) -> None:
+    """Record `rec` is the manifest's entry `position` and hashes to what it states."""
+    expected = entries[position] if position < len(entries) else None
+    if expected is None or rec.seq != expected[0] or rec.computed != expected[1]:
+        raise _mismatch(rec, expected, entries, path)
+    if rec.record_hash != rec.computed:
+        raise _named(rec.seq, rec.line, "modified", "does not match its stated hash")
+
+
 def _walk_complete(path: Path, entries: list[list[Any]], checkpoints: list[dict[str, Any]]) -> None:
     """Chain walk from genesis; each checkpoint's root and head recomputed on the way."""
     frontier, prev, position = Frontier(), GENESIS_HASH, 0
@@ -292,11 +301,7 @@ def _walk_complete(path: Path, entries: list[list[Any]], checkpoints: list[dict[
     nxt = next(due, None)
     nxt = _check_roots(frontier, prev, nxt, due)
     for rec in _records(path):
-        expected = entries[position] if position < len(entries) else None
-        if expected is None or rec.seq != expected[0] or rec.computed != expected[1]:
-            raise _mismatch(rec, expected, entries, path)
-        if rec.record_hash != rec.computed:
-            raise _named(rec.seq, rec.line, "modified", "does not match its stated hash")
+        _check_entry(rec, entries, position, path)
         if rec.prev != prev or rec.seq != position + 1:
             raise _named(rec.seq, rec.line, "modified", "does not link to its predecessor")
         frontier.append(leaf_hash(bytes.fromhex(rec.computed)))
@@ -361,11 +366,7 @@ def _check_consistency(cons: list[dict[str, Any]], checkpoints: list[dict[str, A
 def _walk_partial(path: Path, entries: list[list[Any]], final: dict[str, Any]) -> None:
     root, size, position = bytes.fromhex(final["root_hash"]), final["tree_size"], 0
     for rec in _records(path):
-        expected = entries[position] if position < len(entries) else None
-        if expected is None or rec.seq != expected[0] or rec.computed != expected[1]:
-            raise _mismatch(rec, expected, entries, path)
-        if rec.record_hash != rec.computed:
-            raise _named(rec.seq, rec.line, "modified", "does not match its stated hash")
+        _check_entry(rec, entries, position, path)
         try:
             proof = [bytes.fromhex(p) for p in rec.proof]
             verify_inclusion(leaf_hash(bytes.fromhex(rec.computed)), rec.seq - 1, size, proof, root)

@@ -3,7 +3,6 @@ and region), and a gateway context whose blob store is the buckets (real databas
 
 from __future__ import annotations
 
-import base64
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -11,10 +10,9 @@ from typing import Any
 import pytest
 
 from gateway.core.context import GatewayContext
-from gateway.core.db import make_engine, migrate
-from gateway.core.keys import KeyProvider, LocalMasterKey
 from gateway.core.settings import Settings
 from gateway.core.storage_s3 import open_store
+from tests.conftest import make_context
 
 # moto accepts any key pair; each region's differs, so a mix-up would show in the requests
 CREDENTIALS = {
@@ -91,16 +89,6 @@ def settings(settings: Settings, moto_endpoint: str, buckets: dict[str, str]) ->
 @pytest.fixture
 def ctx(settings: Settings, clock: Any) -> Iterator[GatewayContext]:
     """As tests/conftest.py's `ctx`, with the store built from the settings (the buckets)."""
-    engine = make_engine(settings.resolved_database_url)
-    migrate(engine)
-    assert settings.master_key is not None
-    master = LocalMasterKey(base64.b64decode(settings.master_key.get_secret_value()))
-    context = GatewayContext(
-        settings=settings,
-        engine=engine,
-        keys=KeyProvider(master),
-        store=open_store(settings),
-        clock=clock,
-    )
+    context = make_context(settings, clock, open_store(settings))
     yield context
     context.close()
