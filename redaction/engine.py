@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Final
 
-from redaction import io, operators
+from redaction import face_growth, io, operators
 from redaction.detectors.base import Detector
 from redaction.errors import DetectorFailed, RedactionError
 from redaction.leakcheck import LeakCheckOutcome, LeakCheckReport, check_leaks
@@ -139,8 +139,9 @@ def grow(region: Region, *, policy: RedactionPolicy, width: int, height: int) ->
     symmetric 30% margin."""
     if region.label is Label.FACE:
         faces = policy.faces
-        dx = round(region.w * faces.margin + faces.margin_px)
-        dy = region.h * faces.margin + faces.margin_px
+        margin = faces.margin + face_growth.extra_margin(region)
+        dx = round(region.w * margin + faces.margin_px)
+        dy = region.h * margin + faces.margin_px
         grown = _grown(region, dx, round(dy * faces.top_share), dx, round(dy), width, height)
         return snapped_to_edges(grown, region, width, height, share=FACE_EDGE_SNAP)
     if region.label is Label.PLATE:
