@@ -32,7 +32,6 @@ from bench.scoring import SHARED
 from redaction import engine, face_growth, operators
 from redaction.batch import output_name
 from redaction.detectors import borders
-from redaction.detectors.second_look import SecondLook
 from redaction.policy import RedactionPolicy
 from redaction.registry import build_detectors
 from redaction.types import ImageFormat
@@ -98,9 +97,8 @@ def policy_with(changes: str) -> tuple[RedactionPolicy, dict[str, Any]]:
     a face box whole instead of its ellipse; `edge_snap=S` extends grown face boxes to an
     image edge they stop short of by at most S of their side (`engine.FACE_EDGE_SNAP`);
     `border_pad=N` (or `null`), `border_mode=constant|reflect|replicate` and
-    `border_place=both|end` set the face detector's context at image edges; `look=1` turns
-    on the face detector's second look at sub-threshold candidates (`second_look.SecondLook`)
-    and `look.FIELD=V` sets one of its fields (and turns it on)."""
+    `border_place=both|end` set the face detector's context at image edges;
+    `weak=S:E[/S:E...]` sets `face_growth.WEAK_FACE_STEPS` (`weak=` turns it off)."""
     data: dict[str, Any] = RedactionPolicy().model_dump(mode="json")
     data["plates"]["enabled"] = False
     operators.ELLIPSE_MIN_SIDE = DEFAULT_ELLIPSE_MIN_SIDE
@@ -108,14 +106,8 @@ def policy_with(changes: str) -> tuple[RedactionPolicy, dict[str, Any]]:
     face_growth.WEAK_FACE_STEPS = DEFAULT_WEAK
     detector = {"border_pad": borders.BORDER_PAD, "border_mode": borders.BORDER_MODE,
                 "border_place": borders.BORDER_PLACE}  # fmt: skip
-    look: dict[str, Any] | None = None
     for item in filter(None, changes.split(",")):
         path, value = item.split("=", 1)
-        if path == "look" or path.startswith("look."):
-            look = look or {}
-            if path != "look":
-                look[path.split(".", 1)[1]] = json.loads(value)
-            continue
         if path == "ellipse_min_side":
             operators.ELLIPSE_MIN_SIDE = int(value)
             continue
@@ -123,7 +115,7 @@ def policy_with(changes: str) -> tuple[RedactionPolicy, dict[str, Any]]:
             engine.FACE_EDGE_SNAP = float(value)
             continue
         if path == "weak":  # weak=SCORE:EXTRA[/SCORE:EXTRA...]
-            steps = [step.split(":") for step in value.split("/")]
+            steps = [step.split(":") for step in filter(None, value.split("/"))]
             face_growth.WEAK_FACE_STEPS = tuple((float(s), float(e)) for s, e in steps)
             continue
         if path in DETECTOR_FIELDS:
@@ -134,7 +126,6 @@ def policy_with(changes: str) -> tuple[RedactionPolicy, dict[str, Any]]:
         for key in parents:
             node = node[key]
         node[leaf] = json.loads(value)
-    detector["second_look"] = None if look is None else SecondLook(**look)
     return RedactionPolicy.model_validate(data), detector
 
 

@@ -26,7 +26,6 @@ from redaction.detectors.borders import (
     pad_for_borders,
 )
 from redaction.detectors.centerface import CenterFaceModel
-from redaction.detectors.second_look import SecondLook, candidates, look_again
 from redaction.detectors.tiling import ScalePolicy, merge_boxes, scan, to_regions
 from redaction.types import BGRImage, Label, Region
 
@@ -44,9 +43,7 @@ class CenterFaceDetector:
     scan the mirror image (test-time augmentation, twice the time). `chin`: share of the box
     height added below each box. `nms_iou`: overlap above which boxes are merged. `threads`:
     onnxruntime intra-op threads (the worker pool runs one process per core). `quantized`: run
-    the bundled int8 build (the registry's default; see bench/README.md for its recall).
-    `second_look`: look again at 2x at candidates just under the threshold (`second_look`
-    module; opt-in, about a third more CPU; only on images scanned whole with `border_pad`)."""
+    the bundled int8 build (the registry's default; see bench/README.md for its recall)."""
 
     name = "centerface"
 
@@ -64,7 +61,6 @@ class CenterFaceDetector:
         border_pad: int | None = BORDER_PAD,
         border_mode: BorderMode = BORDER_MODE,
         border_place: BorderPlace = BORDER_PLACE,
-        second_look: SecondLook | None = None,
     ) -> None:
         if not 0 < threshold < 1:
             raise ValueError("threshold must be in (0, 1)")
@@ -80,7 +76,6 @@ class CenterFaceDetector:
         self.border_pad = border_pad
         self.border_mode = border_mode
         self.border_place = border_place
-        self.second_look = second_look
         self._model = CenterFaceModel(model_path=model_path, threads=threads, quantized=quantized)
         self.model: ModelInfo = self._model.info
 
@@ -114,48 +109,21 @@ class CenterFaceDetector:
             return None
         height, width = image.shape[:2]
         window = (left, top, left + width, top + height)
-        below: list[FloatArray] | None = [] if self.second_look is not None else None
 
         def one_pass(pixels: BGRImage, scale: float) -> FloatArray:
-            return self._one_pass(pixels, scale, inside=window, below=below)
+            return self._one_pass(pixels, scale, inside=window)
 
         boxes = scan(padded, one_pass, policy=self.scales, nms_iou=self.nms_iou)
-        if self.second_look is not None and below:
-            boxes = self._look_again(padded, boxes, np.concatenate(below), self.second_look)
         boxes[:, 0:4:2] -= left
         boxes[:, 1:4:2] -= top
         return boxes
 
-    def _look_again(
-        self, image: BGRImage, boxes: FloatArray, below: FloatArray, look: SecondLook
-    ) -> FloatArray:
-        """`boxes` plus the sub-threshold candidates a closer look confirms, merged."""
-        confirmed = look_again(self._model, image, candidates(below, boxes, look), look)
-        if not len(confirmed):
-            return boxes
-        return merge_boxes(np.concatenate([boxes, confirmed]), iou=self.nms_iou, grow=True)
-
     def _one_pass(
-        self,
-        image: BGRImage,
-        scale: float,
-        inside: tuple[int, int, int, int] | None = None,
-        below: list[FloatArray] | None = None,
+        self, image: BGRImage, scale: float, inside: tuple[int, int, int, int] | None = None
     ) -> FloatArray:
         """One scale (and its mirror image when `flip`), suppressed within the pass; with
-        `inside`, only boxes centred in that window (x0, y0, x1, y1) count. With `below`, the
-        full-resolution pass also decodes candidates down to `second_look.low` and appends
-        those under the threshold to it."""
-        low = self.second_look.low if self.second_look is not None else self.threshold
-        if below is not None and scale == 1.0 and low < self.threshold:
-            found = self._model.boxes(image, scale=scale, threshold=low)
-            weak = found[:, 4] <= self.threshold
-            below.append(
-                found[weak] if inside is None else found[weak & centres_inside(found, inside)]
-            )
-            found = found[~weak]
-        else:
-            found = self._model.boxes(image, scale=scale, threshold=self.threshold)
+        `inside`, only boxes centred in that window (x0, y0, x1, y1) count."""
+        found = self._model.boxes(image, scale=scale, threshold=self.threshold)
         if self.flip:
             mirrored = self._model.boxes(image[:, ::-1], scale=scale, threshold=self.threshold)
             width = image.shape[1]
