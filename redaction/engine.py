@@ -136,7 +136,7 @@ def grow(region: Region, *, policy: RedactionPolicy, width: int, height: int) ->
     Faces grow by `margin` of the box size plus `margin_px` on each side, except above the box,
     which gets `top_share` of that: the ellipse inscribed in the grown box then covers the
     face's box (measured: bench/README.md, face mask shape) with a fifth less area than a
-    symmetric 30% margin."""
+    symmetric 30% margin. Weak face detections add `face_growth.extra_margin` to `margin`."""
     if region.label is Label.FACE:
         faces = policy.faces
         margin = faces.margin + face_growth.extra_margin(region)
