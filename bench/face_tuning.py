@@ -29,7 +29,7 @@ from bench.face_cuts import CUT_SET, build_cuts
 from bench.face_split import SPLIT_FILE, write_gt
 from bench.redaction import REPO, machine_info
 from bench.scoring import SHARED
-from redaction import engine, operators
+from redaction import engine, face_growth, operators
 from redaction.batch import output_name
 from redaction.detectors import borders
 from redaction.policy import RedactionPolicy
@@ -38,6 +38,7 @@ from redaction.types import ImageFormat
 
 DEFAULT_ELLIPSE_MIN_SIDE = operators.ELLIPSE_MIN_SIDE
 DEFAULT_EDGE_SNAP = engine.FACE_EDGE_SNAP
+DEFAULT_WEAK = face_growth.WEAK_FACE_STEPS
 BORDER_PX = 3
 """A ground-truth face box is a border face when one of its edges lies within this many pixels
 of the image edge (touching or cut by it); geometry only, never a file name."""
@@ -96,11 +97,13 @@ def policy_with(changes: str) -> tuple[RedactionPolicy, dict[str, Any]]:
     a face box whole instead of its ellipse; `edge_snap=S` extends grown face boxes to an
     image edge they stop short of by at most S of their side (`engine.FACE_EDGE_SNAP`);
     `border_pad=N` (or `null`), `border_mode=constant|reflect|replicate` and
-    `border_place=both|end` set the face detector's context at image edges."""
+    `border_place=both|end` set the face detector's context at image edges;
+    `weak=S:E[/S:E...]` sets `face_growth.WEAK_FACE_STEPS` (`weak=` turns it off)."""
     data: dict[str, Any] = RedactionPolicy().model_dump(mode="json")
     data["plates"]["enabled"] = False
     operators.ELLIPSE_MIN_SIDE = DEFAULT_ELLIPSE_MIN_SIDE
     engine.FACE_EDGE_SNAP = DEFAULT_EDGE_SNAP
+    face_growth.WEAK_FACE_STEPS = DEFAULT_WEAK
     detector = {"border_pad": borders.BORDER_PAD, "border_mode": borders.BORDER_MODE,
                 "border_place": borders.BORDER_PLACE}  # fmt: skip
     for item in filter(None, changes.split(",")):
@@ -110,6 +113,10 @@ def policy_with(changes: str) -> tuple[RedactionPolicy, dict[str, Any]]:
             continue
         if path == "edge_snap":
             engine.FACE_EDGE_SNAP = float(value)
+            continue
+        if path == "weak":  # weak=SCORE:EXTRA[/SCORE:EXTRA...]
+            steps = [step.split(":") for step in filter(None, value.split("/"))]
+            face_growth.WEAK_FACE_STEPS = tuple((float(s), float(e)) for s, e in steps)
             continue
         if path in DETECTOR_FIELDS:
             detector[path] = json.loads(value) if path == "border_pad" else value

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Final
 
-from redaction import io, operators
+from redaction import face_growth, io, operators
 from redaction.detectors.base import Detector
 from redaction.errors import DetectorFailed, RedactionError
 from redaction.leakcheck import LeakCheckOutcome, LeakCheckReport, check_leaks
@@ -136,11 +136,12 @@ def grow(region: Region, *, policy: RedactionPolicy, width: int, height: int) ->
     Faces grow by `margin` of the box size plus `margin_px` on each side, except above the box,
     which gets `top_share` of that: the ellipse inscribed in the grown box then covers the
     face's box (measured: bench/README.md, face mask shape) with a fifth less area than a
-    symmetric 30% margin."""
+    symmetric 30% margin. Weak face detections add `face_growth.extra_margin` to `margin`."""
     if region.label is Label.FACE:
         faces = policy.faces
-        dx = round(region.w * faces.margin + faces.margin_px)
-        dy = region.h * faces.margin + faces.margin_px
+        margin = faces.margin + face_growth.extra_margin(region)
+        dx = round(region.w * margin + faces.margin_px)
+        dy = region.h * margin + faces.margin_px
         grown = _grown(region, dx, round(dy * faces.top_share), dx, round(dy), width, height)
         return snapped_to_edges(grown, region, width, height, share=FACE_EDGE_SNAP)
     if region.label is Label.PLATE:
