@@ -124,8 +124,12 @@ class RetinaFaceDetector:
         blob[0, :, :new_h, :new_w] = image.transpose(2, 0, 1)
         blob[0, :, :new_h, :new_w] -= _MEAN
         loc, conf, _ = run_session(self._session, {"input": blob}, what="RetinaFace")
-        boxes = _decode(loc[0], conf[0, :, 1], _anchors(new_w + pad_w, new_h + pad_h))
-        boxes = boxes[boxes[:, 4] > self.threshold]
+        anchors = _anchors(new_w + pad_w, new_h + pad_h)
+        if len(loc[0]) != len(anchors):
+            raise DetectorFailed("RetinaFace output does not match its anchors", model="RetinaFace")
+        score = conf[0, :, 1]
+        above = score > self.threshold  # decode only these: most anchors see no face
+        boxes = _decode(loc[0][above], score[above], anchors[above])
         boxes[:, 0:4:2] = np.clip(boxes[:, 0:4:2], 0, new_w) * (width / new_w)
         boxes[:, 1:4:2] = np.clip(boxes[:, 1:4:2], 0, new_h) * (height / new_h)
         return merge_boxes(boxes, iou=self.nms_iou, grow=False)
