@@ -33,6 +33,10 @@ from redaction.detectors.retinaface import LEAK_CHECK_SCALES, RetinaFaceDetector
 from redaction.policy import RedactionPolicy
 
 
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
 def run_sizing(sizing: str, set_name: str, part: str, args: argparse.Namespace) -> dict[str, Any]:
     resize = float(sizing)
     policy = RedactionPolicy()
@@ -70,8 +74,7 @@ def run_sizing(sizing: str, set_name: str, part: str, args: argparse.Namespace) 
         "images": len(images),
         "recall": {
             "all": round(face["recall@0.9"], 3),
-            **{b: None if v["recall@0.9"] is None else round(v["recall@0.9"], 3)
-               for b, v in face["buckets"].items()},  # fmt: skip
+            **{b: _rounded(v["recall@0.9"]) for b, v in face["buckets"].items()},
         },
         "boxes": {b: v["boxes"] for b, v in face["buckets"].items()},
         "cpu_ms_per_image": round(1000 * cpu / max(1, len(images)), 2),

@@ -159,7 +159,7 @@ def _suppressed_by_opencv(boxes: FloatArray, iou: float) -> FloatArray:
     corners = boxes[:, :4].astype(np.float64)
     rects = np.hstack([corners[:, :2], corners[:, 2:] - corners[:, :2]])
     under = float(np.nextafter(np.float32(iou), np.float32(0)))
-    kept = cv2.dnn.NMSBoxes(rects, boxes[:, 4].astype(np.float64), 0.0, under)
+    kept = cv2.dnn.NMSBoxes(rects.tolist(), boxes[:, 4].astype(np.float64).tolist(), 0.0, under)
     order = np.sort(np.asarray(kept, np.intp).reshape(-1))
     return np.ascontiguousarray(boxes[order], dtype=np.float32).reshape(-1, 5)
 
