@@ -7,8 +7,11 @@ The leak check runs RetinaFace on the redacted output; whatever the primary dete
 no longer a face there, so its recall inside the pipeline says little about how much it can
 still see. Here it is the only detector: each box it reports (threshold `leak_check.
 face_threshold`) is grown by the face margin and masked, and `eval_redaction.py` scores the
-pixels by size bucket, for each resize factor (`leak_check.scale`). One line per factor and
-set is appended to `bench/results/leak-view-<date>.jsonl`.
+pixels by size bucket, for each resize factor (`leak_check.scale`). `fillR`: the largest
+factor >= R at which the photo still fits the input R pads to (sides rounded up to 32 px), so
+the network's cost stays that of R and the padding holds pixels instead of zeros
+(`retinaface.fill_factor`, what the leak check does). One line per factor and set is appended to
+`bench/results/leak-view-<date>.jsonl`.
 """
 
 from __future__ import annotations
@@ -38,11 +41,12 @@ def _rounded(value: float | None) -> float | None:
 
 
 def run_sizing(sizing: str, set_name: str, part: str, args: argparse.Namespace) -> dict[str, Any]:
-    resize = float(sizing)
+    fill = sizing.startswith("fill")
+    resize = float(sizing.removeprefix("fill"))
     policy = RedactionPolicy()
     detector = RetinaFaceDetector(
         threshold=policy.leak_check.face_threshold, scales=LEAK_CHECK_SCALES, threads=1,
-        resize=resize,
+        resize=resize, fill=fill,
     )  # fmt: skip
     gt_file = args.gt_dir / set_name / f"gt-{part}.json"
     images = json.loads(gt_file.read_text())["images"]
@@ -84,7 +88,7 @@ def run_sizing(sizing: str, set_name: str, part: str, args: argparse.Namespace) 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--part", choices=["dev", "holdout"], required=True)
-    ap.add_argument("--resize", default="0.5", help="comma-separated resize factors")
+    ap.add_argument("--resize", default="0.5", help="comma-separated factors R or fillR")
     ap.add_argument("--sets", default="faces-masks")
     ap.add_argument("--data", type=Path, default=SHARED / "data")
     ap.add_argument("--gt-dir", type=Path, default=REPO / "bench" / "out" / "split")
