@@ -145,13 +145,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sets", default="faces-masks,faces-dlib")
     ap.add_argument("--quick", type=int, metavar="N", help="first N images per set")
     ap.add_argument("--results", type=Path, default=REPO / "bench" / "results")
+    ap.add_argument(
+        "--variants", default=",".join(VARIANTS), help=f"gateway variants, of {', '.join(VARIANTS)}"
+    )
     args = ap.parse_args(argv)
     if not args.data.is_dir():
         print(f"no sample data at {args.data} (not part of the project)", file=sys.stderr)
         return 2
     cv2.setNumThreads(1)
     tools: dict[str, Tool] = {"floor": floor_tool, "deface": deface_tool()}
-    tools |= {name: gateway_tool(*spec) for name, spec in VARIANTS.items()}
+    wanted = [v for v in args.variants.split(",") if v]
+    unknown = [v for v in wanted if v not in VARIANTS]
+    if unknown:
+        ap.error(f"unknown variants: {', '.join(unknown)}")
+    tools |= {name: gateway_tool(*VARIANTS[name]) for name in wanted}
     report: dict[str, Any] = {
         "date": datetime.now(UTC).date().isoformat(),
         "machine": machine_info(),

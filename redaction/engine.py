@@ -163,6 +163,8 @@ def snapped_to_edges(
 ) -> Region:
     """`grown` extended to every image edge it stops short of by at most `share` of the
     `detected` box's side (0: unchanged)."""
+    if share == 0:
+        return grown
     reach_x, reach_y = share * detected.w, share * detected.h
     x0 = 0 if grown.x <= reach_x else grown.x
     y0 = 0 if grown.y <= reach_y else grown.y

@@ -164,13 +164,12 @@ def check_leaks(
     rounds = 0
     for number in range(1, max_rounds + 2):  # max_rounds fixing rounds + a final check
         rounds = number
-        mask = mask_of(state.applied, width=width, height=height, ellipse_labels=ellipse)
-        mask |= mask_of(state.filled, width=width, height=height, ellipse_labels=frozenset())
-        found = [
-            LeakHit(region, coverage(region, mask), number)
-            for det in detectors
-            for region in run_detector(det, state.pixels, "leak_check")
-        ]
+        seen = [r for det in detectors for r in run_detector(det, state.pixels, "leak_check")]
+        found: list[LeakHit] = []
+        if seen:  # the mask only classifies hits: most outputs have none
+            mask = mask_of(state.applied, width=width, height=height, ellipse_labels=ellipse)
+            mask |= mask_of(state.filled, width=width, height=height, ellipse_labels=frozenset())
+            found = [LeakHit(region, coverage(region, mask), number) for region in seen]
         state.hits.extend(found)
         if not found:
             break

@@ -78,7 +78,11 @@ def _centerface_fp32(policy: RedactionPolicy, threads: int) -> Detector:
 
 
 def _retinaface(policy: RedactionPolicy, threads: int) -> Detector:
-    from redaction.detectors.retinaface import LEAK_CHECK_SCALES, RetinaFaceDetector
+    from redaction.detectors.retinaface import (
+        LEAK_CHECK_FILL,
+        LEAK_CHECK_SCALES,
+        RetinaFaceDetector,
+    )
 
     # fp32 on purpose: an int8 build of RetinaFace (made like CenterFace's) saved 2 ms per
     # photo but saw a 300 px "face" in a night dashcam frame that the original does not.
@@ -87,6 +91,7 @@ def _retinaface(policy: RedactionPolicy, threads: int) -> Detector:
         scales=LEAK_CHECK_SCALES,
         threads=threads,
         resize=policy.leak_check.scale,
+        fill=LEAK_CHECK_FILL,
     )
 
 

@@ -16,9 +16,11 @@ import pytest
 from redaction.detectors import tiling
 from redaction.detectors._onnx import symbolic_io_dims
 from redaction.detectors.faces import CenterFaceDetector
-from redaction.detectors.retinaface import RetinaFaceDetector
+from redaction.detectors.retinaface import LEAK_CHECK_FILL, RetinaFaceDetector, fill_factor
 from redaction.detectors.tiling import ScalePolicy, ScanPlan, merge_boxes, tile_windows
 from redaction.errors import DetectorFailed
+from redaction.policy import RedactionPolicy
+from redaction.registry import build_detectors
 from redaction.types import BGRImage, Label, Region
 
 PHOTOS = Path(__file__).resolve().parents[1] / "data" / "photos"
@@ -282,6 +284,33 @@ def test_retinaface_resized_pass_reports_boxes_in_image_pixels() -> None:
         assert coverage(regions, doubled, margin=0.3, size=big.shape) >= 0.9
     with pytest.raises(ValueError):
         RetinaFaceDetector(resize=0)
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "expected"),
+    [(416, 288, 224 / 416), (288, 416, 224 / 416), (640, 480, 0.5), (60, 40, 32 / 60), (1, 1, 1.0)],
+)
+def test_fill_factor_fills_the_input_the_resize_pads_to(
+    width: int, height: int, expected: float
+) -> None:
+    factor = fill_factor(width, height, 0.5)
+    assert factor == pytest.approx(expected)
+    # the filled image needs no larger network input than the plain resize
+    padded = [-(-max(1, round(side * 0.5)) // 32) * 32 for side in (width, height)]
+    assert round(width * factor) <= padded[0] and round(height * factor) <= padded[1]
+
+
+@pytest.mark.integration
+def test_a_filled_resize_reports_boxes_in_image_pixels() -> None:
+    image, truth = cartoon_faces()
+    big = cv2.resize(image, None, fx=2, fy=2, interpolation=cv2.INTER_LINEAR)
+    leak = build_detectors(RedactionPolicy(), threads=1).leak_faces
+    assert isinstance(leak, RetinaFaceDetector) and leak.fill is LEAK_CHECK_FILL
+    regions = RetinaFaceDetector(resize=0.5, fill=True).detect(big)
+    assert regions and all(r.x + r.w <= big.shape[1] and r.y + r.h <= big.shape[0] for r in regions)
+    for box in truth:
+        doubled = {k: 2 * v for k, v in box.items()}
+        assert coverage(regions, doubled, margin=0.3, size=big.shape) >= 0.9
 
 
 @pytest.mark.integration
