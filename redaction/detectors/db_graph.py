@@ -1,7 +1,8 @@
-"""Exact rewrites of the PP-OCRv4 text detector's graph for OpenVINO: same maps, less memory traffic.
+"""Exact rewrites of the PP-OCRv4 text detector's graph for OpenVINO: same maps, less traffic.
 
-On a 2x dashcam frame (2560x1440) most of the detector's time went to element-wise passes over
-big feature maps, not to arithmetic (OpenVINO `PERF_COUNT`, bench/results/plates-graph-2026-12-02.md).
+On a 2x dashcam frame (2560x1440) much of the detector's time went to element-wise passes over
+big feature maps, not to arithmetic (OpenVINO `PERF_COUNT`,
+bench/results/plates-graph-2026-12-02.md).
 Two rewrites remove passes without changing what is computed (up to float rounding, < 1e-5 on
 the probability map):
 
@@ -42,7 +43,7 @@ def rewrite_db_graph(model: Any) -> bool:
         log.warning("text detector graph is not PP-OCR's DB head: runs unchanged")
         return False
     _fuse_se_shortcuts(model, ops)
-    _head_as_pixel_shuffle(model, ops, head)
+    _head_as_pixel_shuffle(ops, head)
     model.validate_nodes_and_infer_types()
     return True
 
@@ -84,10 +85,9 @@ def _db_head(model: Any) -> dict[str, Any] | None:
         "w2": _const(convt2.input_value(1)),
         "b2": _const(add2.input_value(1)),
     }
-    if any(v is None for v in weights.values()):
-        return None
     w0, w2 = weights["w0"], weights["w2"]
-    assert w0 is not None and w2 is not None
+    if w0 is None or w2 is None or any(v is None for v in weights.values()):
+        return None
     for convt in (convt0, convt2):
         attrs = convt.get_attributes()
         if list(attrs["strides"]) != [2, 2] or list(attrs["pads_begin"]) != [0, 0]:
@@ -139,7 +139,7 @@ def head_as_pointwise(
     return k1, bias1, k2
 
 
-def _head_as_pixel_shuffle(model: Any, ops: Any, head: dict[str, Any]) -> None:
+def _head_as_pixel_shuffle(ops: Any, head: dict[str, Any]) -> None:
     k1, bias1, k2 = head_as_pointwise(
         head["w0"],
         head["b0"],

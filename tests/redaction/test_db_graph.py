@@ -27,8 +27,8 @@ DASHCAM = [
 
 
 def _conv_transpose_2x2(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Reference ConvTranspose, kernel 2, stride 2, no padding: x (C_in, H, W), w (C_in, C, 2, 2)."""
-    cin, h, wd = x.shape
+    """ConvTranspose, kernel 2, stride 2, no padding: x (C_in, H, W), w (C_in, C, 2, 2)."""
+    _, h, wd = x.shape
     out = np.zeros((w.shape[1], 2 * h, 2 * wd), np.float64)
     for dy in range(2):
         for dx in range(2):
@@ -61,8 +61,9 @@ def _plates_scene(seed: int) -> np.ndarray:
     """A grey street-like frame with plate-like strings from 9 to 60 px high, some darkened."""
     rng = np.random.default_rng(seed)
     img = cv2.GaussianBlur(rng.integers(40, 200, (360, 640, 3), dtype=np.uint8), (9, 9), 0)
-    for i, (x, y, size) in enumerate([(30, 60, 0.35), (300, 40, 0.6), (60, 200, 1.0), (330, 260, 1.8)]):
-        text = ["B GS 21", "KA 4711", "M XY 305", "HH 12 AB"][i]
+    places = [(30, 60, 0.35), (300, 40, 0.6), (60, 200, 1.0), (330, 260, 1.8)]
+    texts = ["B GS 21", "KA 4711", "M XY 305", "HH 12 AB"]
+    for text, (x, y, size) in zip(texts, places, strict=True):
         (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, size, 2)
         cv2.rectangle(img, (x - 4, y - th - 6), (x + tw + 4, y + 6), (235, 235, 235), -1)
         cv2.putText(img, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, size, (15, 15, 15), 2)
