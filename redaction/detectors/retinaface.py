@@ -79,14 +79,13 @@ def fill_factor(width: int, height: int, resize: float) -> float:
     return max(resize, min(padded_w / width, padded_h / height, 1.0))
 
 
-LEAK_CHECK_FILL = False
-"""Whether the leak check enlarges its input by `fill_factor` of `leak_check.scale`. Measured
-(bench/results/faces-cpu-2026-12-02.md): RetinaFace alone saw 0.491 instead of 0.399 of the
-development faces of 20-50 px (held out 0.474 / 0.359), the engine's recall was the same or
-one face better, CPU +0.3%. Off for now: it changes which bundled test photos a weak primary
-pass leaves for a leak-check quarantine (masks_maksssksksss30 is then fixed and released,
-masks_maksssksksss201 quarantined), and the review and Label Studio tests built on those
-photos must move with it."""
+LEAK_CHECK_FILL = True
+"""The leak check enlarges its input by `fill_factor` of `leak_check.scale`: the same network
+cost, faces a few percent larger. Measured (bench/results/faces-cpu-2026-12-02.md): RetinaFace
+alone saw 0.491 instead of 0.399 of the development faces of 20-50 px (held out 0.474 against
+0.359), the engine's recall was the same or one face better, CPU +0.3%. With it, a weak primary
+pass leaves bundled photo masks_maksssksksss201 (not 30) to a leak-check quarantine: the review
+tests use that photo."""
 
 
 class RetinaFaceDetector:

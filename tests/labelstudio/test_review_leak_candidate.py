@@ -22,7 +22,7 @@ from tests.labelstudio.fixtures import ADMIN, FAST_RETRY, release_photos
 from tests.labelstudio.helpers import project_tasks, sdk
 from tests.policy.helpers import bind, policy_doc
 
-LEAKY = "masks_maksssksksss30.jpg"
+LEAKY = "masks_maksssksksss201.jpg"
 
 
 def _shown(asset: Asset) -> Clearance:

@@ -2,7 +2,7 @@
 
 The policy is honest, not a tampered output: a weak primary face pass (CenterFace at 0.95)
 and one round of leak-check fixes, so RetinaFace on the output still sees faces the primary
-pass let through (bundled photo masks_maksssksksss30.jpg, measured: quarantined with
+pass let through (bundled photo masks_maksssksksss201.jpg, measured: quarantined with
 `leak-detected`). The candidate is sealed at rest, metadata-free, served only through the
 review URL while the item is open, shown with the leak hits as pre-annotations, and deleted
 when the review ends and with the asset on erasure and retention."""
@@ -44,7 +44,7 @@ from tests.policy.helpers import bind, policy_doc
 
 pytestmark = [pytest.mark.db, pytest.mark.integration]
 ADMIN = Actor("cli", "t")
-LEAKY = ("masks_maksssksksss30.jpg", "masks_maksssksksss79.jpg")
+LEAKY = ("masks_maksssksksss201.jpg", "masks_maksssksksss79.jpg")
 PNG = b"\x89PNG\r\n\x1a\n"
 UNREACHABLE = LabelStudioTaskRemover(
     retry=RetryPolicy(attempts=1, first_delay=0, sleep=lambda _: None)
