@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ import cv2
 from bench.face_tuning import policy_with
 from bench.redaction import REPO, machine_info
 from bench.scoring import SHARED
+from bench.timing import interleaved_cpu
 from redaction import engine, face_growth
 from redaction.registry import build_detectors
 
@@ -38,23 +38,21 @@ def measure(
 ) -> dict[str, Any]:
     policy, _ = policy_with("")
     detectors = build_detectors(policy, threads=1)
-    totals = {s: dict.fromkeys(VARIANTS, 0.0) for s in sets}
+    totals: dict[str, dict[str, float]] = {}
     counts = dict.fromkeys(sets, 0)
+
+    def run(variant: str, raw: bytes) -> None:
+        face_growth.WEAK_FACE_STEPS = steps if variant == "on" else ()
+        engine.redact_bytes(raw, policy=policy, detectors=detectors, output_format=None)
+
     try:
         for set_name in sets:
             entries = json.loads((data / set_name / "gt.json").read_text())["images"]
-            for n, entry in enumerate(entries):
-                raw = (data / set_name / entry["file"]).read_bytes()
-                order = VARIANTS if n % 2 == 0 else VARIANTS[::-1]
-                for _ in range(repeat):
-                    for variant in order:
-                        face_growth.WEAK_FACE_STEPS = steps if variant == "on" else ()
-                        start = time.process_time()
-                        engine.redact_bytes(
-                            raw, policy=policy, detectors=detectors, output_format=None
-                        )
-                        totals[set_name][variant] += time.process_time() - start
-                counts[set_name] += repeat
+            raws = [(data / set_name / entry["file"]).read_bytes() for entry in entries]
+            counts[set_name] = len(raws) * repeat
+            totals[set_name] = interleaved_cpu(
+                counts[set_name], list(VARIANTS), lambda v, i, raws=raws: run(v, raws[i // repeat])
+            )
     finally:
         face_growth.WEAK_FACE_STEPS = steps
     return {
