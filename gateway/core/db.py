@@ -11,7 +11,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlmodel import Session, col, select
 
 from gateway.core.errors import GatewayError, NotFound
@@ -24,9 +24,9 @@ MIGRATIONS_DIR = shipped_path("migrations")
 def make_engine(url: str) -> Engine:
     """Create an engine; SQLite gets WAL, foreign keys and a busy timeout."""
     if url.startswith("sqlite"):
-        path = url.removeprefix("sqlite:///")
+        path = make_url(url).database  # None or "" for an in-memory database
         if path and path != ":memory:" and not path.startswith("file:"):
-            private_sqlite_file(Path(path.split("?", 1)[0]))
+            private_sqlite_file(Path(path))
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=True
         )
