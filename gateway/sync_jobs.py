@@ -19,7 +19,8 @@ from sqlmodel import Session
 
 from gateway.core.context import GatewayContext
 from gateway.core.models import Job, JobState
-from gateway.jobs import SYNC_KIND, dataset_job, enqueue_dataset_job, run_dataset_job
+from gateway.dataset_jobs import dataset_job, enqueue_dataset_job, run_dataset_job
+from gateway.jobs import SYNC_KIND
 from gateway.labelstudio.destinations import get_destination
 from gateway.labelstudio.sync import sync_dataset
 from gateway.lineage import Actor

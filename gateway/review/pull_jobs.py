@@ -19,7 +19,8 @@ from sqlmodel import Session
 
 from gateway.core.context import GatewayContext
 from gateway.core.models import Job, JobState
-from gateway.jobs import REVIEW_PULL_KIND, dataset_job, enqueue_dataset_job, run_dataset_job
+from gateway.dataset_jobs import dataset_job, enqueue_dataset_job, run_dataset_job
+from gateway.jobs import REVIEW_PULL_KIND
 from gateway.lineage import Actor
 from gateway.review.decide import pull_decisions
 from gateway.review.queue import review_project
