@@ -48,7 +48,10 @@ class SourceSet:
     unavailable: dict[str, str] = field(default_factory=dict)
 
     def version(self) -> str:
-        ids = "|".join(sorted(s.model_id for s in self.sources))
+        """Models and thresholds: a changed default (or override) is a new model version, so
+        Label Studio predicts again instead of keeping what the old threshold kept."""
+        ids = "|".join(sorted(f"{s.model_id}@{round(s.default_threshold * 1000)}"
+                              for s in self.sources))  # fmt: skip
         return hashlib.sha256(ids.encode()).hexdigest()[:10]
 
     def threshold_of(self, detection: Detection) -> float:

@@ -4,6 +4,7 @@ to its own detections, also when two sources share a class."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,11 @@ from ml_backend.detections import Detection
 from ml_backend.images import RedactedImage
 from ml_backend.mapping import LabelMapping
 from ml_backend.service import PreLabeller
+from ml_backend.settings import MLBackendSettings
 from ml_backend.sources.base import SourceSet
+from ml_backend.sources.nanodet import PersonSource, VehicleSource
+
+CHOICE = Path(__file__).resolve().parents[2] / "bench/results/prelabel-thresholds-choice.json"
 
 CONFIG = """
 <View>
@@ -66,3 +71,20 @@ def test_a_source_threshold_applies_to_its_own_detections_of_a_shared_class(
     assert sources.threshold_of(Detection("person", 0, 0, 9, 9, 0.3, "onnx")) == 0.25
     assert sources.threshold_of(Detection("person", 0, 0, 9, 9, 0.3, "")) == 0.42  # by class
     assert sources.threshold_of(Detection("cat", 0, 0, 9, 9, 0.3, "")) == 0.5
+
+
+def test_the_defaults_are_what_the_bench_chose() -> None:
+    chosen = json.loads(CHOICE.read_text())["chosen"]
+    assert PersonSource.default_threshold == chosen["persons"]
+    assert VehicleSource.default_threshold == chosen["vehicles"]
+
+
+def test_an_admin_override_wins_and_is_a_new_model_version() -> None:
+    default = SourceSet((PersonSource(MLBackendSettings()), VehicleSource(MLBackendSettings())))
+    settings = MLBackendSettings(persons_threshold=0.5, vehicles_threshold=0.4)
+    person, vehicle = PersonSource(settings), VehicleSource(settings)
+    assert (person.default_threshold, vehicle.default_threshold) == (0.5, 0.4)
+    assert PersonSource.default_threshold == json.loads(CHOICE.read_text())["chosen"]["persons"]
+    overridden = SourceSet((person, vehicle))
+    assert overridden.threshold_of(Detection("car", 0, 0, 9, 9, 0.3, "vehicles")) == 0.4
+    assert overridden.version() != default.version()
