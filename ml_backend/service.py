@@ -100,18 +100,14 @@ class PreLabeller:
             detections = with_outlines(
                 image.pixels,
                 detections,
-                wanted=lambda d: d.score >= self.sources.threshold_for(d.model_class),
+                wanted=lambda d: d.score >= self.sources.threshold_of(d),
             )
         labelled = label_detections(detections, schema=schema, mapping=self.mapping)
         calibration = self.calibration.load(project) if project else None
 
         def threshold(item: Labelled) -> float:
             learnt = calibration.threshold(item.label) if calibration else None
-            return (
-                learnt
-                if learnt is not None
-                else self.sources.threshold_for(item.detection.model_class)
-            )
+            return learnt if learnt is not None else self.sources.threshold_of(item.detection)
 
         prediction = build_prediction(
             labelled,

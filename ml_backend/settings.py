@@ -53,6 +53,12 @@ class MLBackendSettings(BaseSettings):
     detector_tiles: bool = Field(
         True, description="persons/vehicles: also run on square tiles (crowds, far cars)"
     )
+    persons_threshold: float | None = Field(
+        None, gt=0, lt=1, description="persons: score threshold (unset: the benched default, 0.42)"
+    )
+    vehicles_threshold: float | None = Field(
+        None, gt=0, lt=1, description="vehicles: score threshold (unset: the benched default, 0.36)"
+    )
     onnx_model: Path | None = Field(None, description="YOLO-style ONNX detection model")
     onnx_classes: Path | None = Field(None, description="class names, one per line")
     onnx_threshold: float = Field(0.35, gt=0, lt=1)

@@ -48,10 +48,22 @@ class SourceSet:
     unavailable: dict[str, str] = field(default_factory=dict)
 
     def version(self) -> str:
-        ids = "|".join(sorted(s.model_id for s in self.sources))
+        """Models and thresholds: a changed default (or override) is a new model version, so
+        Label Studio predicts again instead of keeping what the old threshold kept."""
+        ids = "|".join(sorted(f"{s.model_id}@{round(s.default_threshold * 1000)}"
+                              for s in self.sources))  # fmt: skip
         return hashlib.sha256(ids.encode()).hexdigest()[:10]
 
+    def threshold_of(self, detection: Detection) -> float:
+        """The threshold of the source that found it (two sources may share a class: an ONNX
+        model's persons keep GATEWAY_ML_ONNX_THRESHOLD); by class when no source is named."""
+        for s in self.sources:
+            if s.name == detection.source:
+                return s.default_threshold
+        return self.threshold_for(detection.model_class)
+
     def threshold_for(self, model_class: str) -> float:
+        """The first source with this class; 0.5 when none has it."""
         for s in self.sources:
             if model_class in s.classes:
                 return s.default_threshold

@@ -53,6 +53,14 @@ COCO_WANTED: dict[int, str] = {
     7: "truck",
 }
 VEHICLE_CLASSES = ("car", "truck", "bus", "motorcycle", "bicycle")
+PERSONS_THRESHOLD = 0.42
+VEHICLES_THRESHOLD = 0.36
+"""The sources' default score thresholds, chosen on the development part of the pre-label
+ground truth by `bench/prelabel_thresholds.py` (least 3 x misses + wrong boxes at precision
+>= 0.5; bench/results/prelabel-thresholds-choice.json and prelabel-thresholds-2026-12-03.md,
+where the held-out figures are). Until then both were 0.4, set on other photos.
+`GATEWAY_ML_PERSONS_THRESHOLD` / `_VEHICLES_THRESHOLD` override them; a project's learnt
+threshold (`fit`) wins over both."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,11 +233,13 @@ def shared_model(settings: MLBackendSettings) -> NanoDetModel:
 class PersonSource:
     name = "persons"
     classes: tuple[str, ...] = ("person",)
-    default_threshold = 0.4
+    default_threshold = PERSONS_THRESHOLD
 
     def __init__(self, settings: MLBackendSettings) -> None:
         self.model = shared_model(settings)
         self.model_id = self.model.model_id
+        if settings.persons_threshold is not None:
+            self.default_threshold = settings.persons_threshold
 
     def detect(self, image: BGRImage) -> list[Detection]:
         return [
@@ -245,12 +255,14 @@ class VehicleSource:
 
     name = "vehicles"
     classes: tuple[str, ...] = VEHICLE_CLASSES
-    default_threshold = 0.4
+    default_threshold = VEHICLES_THRESHOLD
 
     def __init__(self, settings: MLBackendSettings) -> None:
         self.model = shared_model(settings)
         self.night_model = SsdOidv4Model(threads=settings.threads)
         self.model_id = f"{self.model.model_id}+{self.night_model.model_id}"
+        if settings.vehicles_threshold is not None:
+            self.default_threshold = settings.vehicles_threshold
 
     def detect(self, image: BGRImage) -> list[Detection]:
         found = [d for d in self.model.detect(image) if d.model_class in self.classes]
