@@ -57,7 +57,7 @@ class MLBackendSettings(BaseSettings):
         None, gt=0, lt=1, description="persons: score threshold (unset: the benched default, 0.42)"
     )
     vehicles_threshold: float | None = Field(
-        None, gt=0, lt=1, description="vehicles: score threshold (unset: the benched default, 0.36)"
+        None, gt=0, lt=1, description="vehicles: score threshold (unset: the default, 0.4)"
     )
     onnx_model: Path | None = Field(None, description="YOLO-style ONNX detection model")
     onnx_classes: Path | None = Field(None, description="class names, one per line")

@@ -1,5 +1,6 @@
-"""Each source's default score threshold is the one bench/prelabel_thresholds.py chose on the
-development photos (bench/results/prelabel-thresholds-choice.json); a source's threshold applies
+"""Each source's default score threshold is the one bench/prelabel_thresholds.py adopted
+(chosen on the development photos, kept where the held-out ones were not worse:
+bench/results/prelabel-thresholds-choice.json); a source's threshold applies
 to its own detections, also when two sources share a class."""
 
 from __future__ import annotations
@@ -73,8 +74,8 @@ def test_a_source_threshold_applies_to_its_own_detections_of_a_shared_class(
     assert sources.threshold_of(Detection("cat", 0, 0, 9, 9, 0.3, "")) == 0.5
 
 
-def test_the_defaults_are_what_the_bench_chose() -> None:
-    chosen = json.loads(CHOICE.read_text())["chosen"]
+def test_the_defaults_are_what_the_bench_adopted() -> None:
+    chosen = json.loads(CHOICE.read_text())["adopted"]
     assert PersonSource.default_threshold == chosen["persons"]
     assert VehicleSource.default_threshold == chosen["vehicles"]
 
