@@ -39,6 +39,8 @@ class Runner(Protocol):
     runtime: str
     normalises: tuple[float, float] | None
     logits: bool
+    precision: str
+    """The precision inference actually runs in, read back from the runtime ("f32", "bf16")."""
 
     def run(self, batch: FloatArray | npt.NDArray[np.uint8]) -> FloatArray: ...
 
@@ -51,6 +53,7 @@ class OrtRunner:
     runtime = "onnxruntime"
     normalises: tuple[float, float] | None = None
     logits = False
+    precision = "f32"
 
     def __init__(self, path: Path, *, threads: int) -> None:
         options = ort.SessionOptions()
@@ -112,6 +115,10 @@ class OpenVinoRunner:
         except Exception as exc:  # OpenVINO raises bare RuntimeError for bad models
             raise DetectorFailed(f"cannot load ONNX model {path}", error=str(exc)) from exc
         self.normalises = normalise
+        # what the plugin chose, not what was asked: without avx512_bf16 or AMX a bf16 hint
+        # runs in f32 (the caller logs it; recall was measured per precision)
+        hint = self._compiled.get_property("INFERENCE_PRECISION_HINT")
+        self.precision = str(hint.to_string() if hasattr(hint, "to_string") else hint)
         self._local = threading.local()  # an infer request serves one thread at a time
 
     def run(self, batch: FloatArray | npt.NDArray[np.uint8]) -> FloatArray:
