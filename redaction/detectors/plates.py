@@ -2,8 +2,10 @@
 
 No permissively licensed plate detector ships in a package, so we look for text lines that look
 like a plate: aspect ratio, size, and (when big enough to be read) a short run of letters and
-digits. Two detector passes: one at about native resolution for near plates, one upscaled for
-far ones. The recogniser only reads the few boxes that already have a plate's shape.
+digits. Two detector passes: one upscaled 2x for far plates (bf16 where the CPU has it), one at
+about native resolution (0.75x of it when the far pass runs at its full 2x) for near plates and
+the looser boxes around plate frames. The recogniser only reads the few boxes that already have
+a plate's shape.
 """
 
 from __future__ import annotations
