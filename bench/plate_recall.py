@@ -3,7 +3,8 @@ regions it would mask (grown by PlatePolicy.margin x box height, as the engine d
 them with the shared `eval_redaction.py --regions`. On plate-free photos (faces-masks) it counts
 the plate boxes per photo instead (all of them are false).
 
-    .venv/bin/python -m bench.plate_recall --name default [--no-far] [--far-scale 2] ...
+    .venv/bin/python -m bench.plate_recall --name default [--no-far] [--far-scale 2]
+        [--far-precision bf16] [--near-with-far 0.75] [--far-threshold 0.3] ...
 
 Prints one line per set: recall@0.9 overall and by short-side bucket, over-redaction, and
 detector CPU ms/image (process time) on the configured number of onnxruntime threads.
@@ -46,6 +47,9 @@ def build(args: argparse.Namespace) -> PlateDetector:
         far_pass=not args.no_far,
         far_scale=args.far_scale,
         max_far_pixels=args.max_far_pixels,
+        far_precision=args.far_precision,
+        far_threshold=args.far_threshold,
+        near_with_far=args.near_with_far,
         shape=shape,
         threads=args.threads,
         runtime=args.runtime,
@@ -90,6 +94,15 @@ def main() -> None:
     ap.add_argument("--no-far", action="store_true")
     ap.add_argument("--far-scale", type=float, default=2.0)
     ap.add_argument("--max-far-pixels", type=int, default=4_000_000)
+    defaults = PlatePolicy()
+    ap.add_argument("--far-precision", choices=["f32", "bf16"], default=defaults.far_precision)
+    ap.add_argument("--far-threshold", type=float, default=defaults.far_threshold)
+    ap.add_argument(
+        "--near-with-far",
+        type=float,
+        default=defaults.near_with_far,
+        help="native-pass scale share when the far pass runs at its full scale",
+    )
     ap.add_argument("--min-chars", type=int, default=3)
     ap.add_argument("--read-min-height", type=float, default=20.0)
     ap.add_argument("--min-aspect", type=float, default=1.2)
@@ -108,6 +121,7 @@ def main() -> None:
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     detector = build(args)
+    print(f"{args.name}: passes run in {detector.precisions}", flush=True)
     for name in [*args.sets, *args.free_sets]:
         folder = SHARED / "data" / name
         regions = args.out / f"{args.name}.{name}.jsonl"

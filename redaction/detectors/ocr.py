@@ -159,6 +159,7 @@ class TextDetectorModel:
             rewrite=rewrite_db_graph if exact_graph else None,
         )
         self.runtime = self._runner.runtime
+        self.precision = self._runner.precision
         self.pixel_threshold = pixel_threshold
         self.box_threshold = box_threshold
         self.unclip_ratio = unclip_ratio

@@ -4,8 +4,11 @@ On this project's CPUs OpenVINO runs the PP-OCRv4 text detector about 2x faster 
 onnxruntime on one thread with outputs within 1e-4 (bench/results/plates-openvino-2026-12-02.md),
 so `auto` takes OpenVINO when it is installed and onnxruntime otherwise (logged once). Asking
 for `openvino` by name when it is not installed is an error, never a silent substitution.
-OpenVINO runs in fp32 (`INFERENCE_PRECISION_HINT`): its default on AMX CPUs is bf16, which
-changes text probabilities by up to 1.0 and is not what was measured for recall.
+OpenVINO runs in fp32 (`INFERENCE_PRECISION_HINT`) unless bf16 is asked for by name: its default
+on AMX CPUs is bf16, which changes text probabilities by up to 1.0. `openvino-bf16` serves the
+plate detector's far pass (`PlateDetector`, `plates.far_precision`, recall measured in
+bench/README.md); the runner reads back the precision the CPU plugin actually chose (bf16 needs
+avx512_bf16 or AMX, else f32).
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ from redaction.errors import DetectorFailed
 FloatArray = npt.NDArray[np.float32]
 Runtime = Literal["auto", "onnxruntime", "openvino", "openvino-bf16"]
 RUNTIMES: tuple[Runtime, ...] = ("auto", "onnxruntime", "openvino", "openvino-bf16")
-"""`openvino-bf16` runs the same file in bfloat16 (AMX): measured in bench/, not a default."""
+"""`openvino-bf16` runs the same file in bfloat16 (avx512_bf16 or AMX; f32 on other CPUs): the
+plate far pass's default, never the native pass's (it lost a small plate there, bench/)."""
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +43,8 @@ class Runner(Protocol):
     runtime: str
     normalises: tuple[float, float] | None
     logits: bool
+    precision: str
+    """The precision inference actually runs in, read back from the runtime ("f32", "bf16")."""
 
     def run(self, batch: FloatArray | npt.NDArray[np.uint8]) -> FloatArray: ...
 
@@ -51,6 +57,7 @@ class OrtRunner:
     runtime = "onnxruntime"
     normalises: tuple[float, float] | None = None
     logits = False
+    precision = "f32"
 
     def __init__(self, path: Path, *, threads: int) -> None:
         options = ort.SessionOptions()
@@ -112,6 +119,10 @@ class OpenVinoRunner:
         except Exception as exc:  # OpenVINO raises bare RuntimeError for bad models
             raise DetectorFailed(f"cannot load ONNX model {path}", error=str(exc)) from exc
         self.normalises = normalise
+        # what the plugin chose, not what was asked: without avx512_bf16 or AMX a bf16 hint
+        # runs in f32 (the caller logs it; recall was measured per precision)
+        hint = self._compiled.get_property("INFERENCE_PRECISION_HINT")
+        self.precision = str(hint.to_string() if hasattr(hint, "to_string") else hint)
         self._local = threading.local()  # an infer request serves one thread at a time
 
     def run(self, batch: FloatArray | npt.NDArray[np.uint8]) -> FloatArray:

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from redaction.detectors.ocr import TextBox, crop_quad, detector_blob, order_clockwise
+from redaction.detectors.ocr import (
+    Reading,
+    TextBox,
+    crop_quad,
+    detector_blob,
+    order_clockwise,
+)
 from redaction.detectors.plates import PlateDetector, PlateShape, drop_nested, pass_scales
 from redaction.errors import DetectorFailed
 from redaction.types import Label
@@ -77,6 +84,18 @@ def test_pass_scales_cap_far_pixels() -> None:
     assert capped == [1.0]  # the pixel cap leaves no larger far pass: skipped
 
 
+def test_near_pass_shrinks_only_under_a_full_far_pass() -> None:
+    scales = {"far_scale": 2.0, "max_far_pixels": 4_000_000, "near_with_far": 0.5}
+    assert pass_scales(1280, 720, far_pass=True, **scales) == [0.5, 2.0]
+    assert pass_scales(400, 300, far_pass=True, **scales) == [0.5, 2.0]
+    # the pixel cap cuts the far pass below 2x: the native pass keeps its full scale
+    tall = pass_scales(918, 1632, far_pass=True, **scales)
+    assert tall[0] == pytest.approx(1600 / 1632) and tall[1] < 2 * tall[0]
+    assert pass_scales(1280, 720, far_pass=False, **scales) == [1.0]
+    big = pass_scales(6000, 4000, far_pass=True, **scales)
+    assert big[0] == pytest.approx(1600 / 6000)
+
+
 def test_drop_nested_keeps_the_larger_box() -> None:
     kept = drop_nested([_box(10, 10, 20, 10), _box(0, 0, 100, 40), _box(200, 0, 50, 20)])
     assert sorted(b.bbox() for b in kept) == [(0, 0, 100, 40), (200, 0, 50, 20)]
@@ -86,6 +105,43 @@ def test_crop_quad_uprights_a_tall_box() -> None:
     img = np.zeros((100, 100, 3), np.uint8)
     quad = order_clockwise(np.array([[10, 10], [30, 10], [30, 90], [10, 90]], np.float32))
     assert crop_quad(img, quad).shape[:2] == (20, 80)
+
+
+class _Passes:
+    """A text detector answering each pass from a table (scale -> boxes)."""
+
+    info = runtime = "stub"
+    precision = "f32"
+
+    def __init__(self, boxes: dict[float, list[TextBox]]) -> None:
+        self._boxes = boxes
+
+    def detect(self, _image: np.ndarray, *, scale: float) -> list[TextBox]:
+        return self._boxes.get(scale, [])
+
+
+class _Reader:
+    """A recogniser reading every box as `text` (an unreadable blur: nothing)."""
+
+    info = "stub"
+
+    def read(self, _image: np.ndarray, boxes: list[TextBox]) -> list[Reading]:
+        return [Reading("", 0.0) for _ in boxes]
+
+
+def test_a_rejected_larger_box_does_not_hide_the_plate_inside_it() -> None:
+    # measured on a dashcam frame: the native pass at a reduced scale saw a 215 px "line"
+    # over a truck that held a 15 px plate; the far pass's plate box lay inside it, was dropped
+    # as nested, and the large box then failed the reading: plate lost
+    big, plate = _box(100, 100, 300, 120), _box(150, 150, 44, 15)
+    passes = _Passes({1.0: [big], 2.0: [plate]})
+    detector = PlateDetector(
+        text_detector=passes,  # type: ignore[arg-type]
+        far_text_detector=passes,  # type: ignore[arg-type]
+        recognizer=_Reader(),  # type: ignore[arg-type]
+    )
+    regions = detector.detect(np.zeros((480, 640, 3), np.uint8))
+    assert [(r.x, r.y, r.w, r.h) for r in regions] == [plate.bbox()]
 
 
 @pytest.fixture(scope="module")
@@ -128,6 +184,18 @@ def test_model_info_names_the_files(detector: PlateDetector) -> None:
     assert detector.model.licence == "Apache-2.0"
     assert detector.model.file.endswith("ch_PP-OCRv4_det_infer.onnx")
     assert [len(m.sha256) for m in detector.models] == [64, 64]
+
+
+@pytest.mark.integration
+def test_far_pass_precision_is_read_back(caplog: pytest.LogCaptureFixture) -> None:
+    bf16 = PlateDetector(threshold=0.3, threads=1, far_precision="bf16")
+    # bf16 where the CPU has it (avx512_bf16 or AMX), f32 elsewhere: what OpenVINO compiled
+    assert bf16.precisions["near"] == "f32"
+    assert bf16.precisions["far"] in ("bf16", "f32")
+    with caplog.at_level(logging.WARNING, logger="redaction.detectors.plates"):
+        ort = PlateDetector(threshold=0.3, threads=1, far_precision="bf16", runtime="onnxruntime")
+    assert ort.precisions == {"near": "f32", "far": "f32"}
+    assert "asked for bf16 but runs in f32" in caplog.text
 
 
 def test_unloadable_model_raises(tmp_path: Path) -> None:
