@@ -141,7 +141,9 @@ def paste(canvas: Image, tile: Image, rng: np.random.Generator, angle: float) ->
     region[mask > 0] = tile[mask > 0]
 
 
-def frame(rng: np.random.Generator, pics: list[Image], size: tuple[int, int]) -> Image:
+def frame(
+    rng: np.random.Generator, pics: list[Image], size: tuple[int, int], max_text: float = 60.0
+) -> Image:
     """A size=(w, h) frame: a photo crop or a mosaic, plate-like text and a few text lines."""
     w, h = size
     if rng.random() < 0.6:
@@ -160,7 +162,7 @@ def frame(rng: np.random.Generator, pics: list[Image], size: tuple[int, int]) ->
     canvas = np.ascontiguousarray(canvas)
     # plates: many small (the buckets that broke before), some large
     for _ in range(int(rng.integers(6, 16))):
-        height = float(np.exp(rng.uniform(np.log(4.0), np.log(60.0)))) * w / 1280
+        height = float(np.exp(rng.uniform(np.log(4.0), np.log(max_text)))) * w / 1280
         plate = render_plate(rng, max(3.0, height))
         if rng.random() < 0.4:
             k = int(rng.choice([3, 5]))
@@ -187,16 +189,16 @@ def blob(image: Image, scale: float) -> Image:
     return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
 
 
-def calibration(count: int, far_share: float, seed: int) -> list[Image]:
+def calibration(count: int, far_share: float, seed: int, max_text: float = 60.0) -> list[Image]:
     """`count` detector inputs; `far_share` of them are 2x passes over 640x360 frames."""
     rng = np.random.default_rng(seed)
     pics = photos()
     feeds = []
     for i in range(count):
         if i < round(count * far_share):
-            feeds.append(blob(frame(rng, pics, (640, 360)), 2.0))
+            feeds.append(blob(frame(rng, pics, (640, 360), max_text), 2.0))
         else:
-            feeds.append(blob(frame(rng, pics, (1280, 720)), 1.0))
+            feeds.append(blob(frame(rng, pics, (1280, 720), max_text), 1.0))
     return feeds
 
 
@@ -230,6 +232,9 @@ def main() -> int:
     ap.add_argument("--subset", type=int, default=96, help="calibration inputs")
     ap.add_argument("--far-share", type=float, default=0.5)
     ap.add_argument("--seed", type=int, default=20)
+    ap.add_argument(
+        "--max-text", type=float, default=60.0, help="largest plate text, px on a 1280 frame"
+    )
     ap.add_argument("--smooth-quant", type=float, default=-1.0, help="conv alpha; -1 off")
     ap.add_argument("--no-fast-bias", action="store_true", help="full BiasCorrection")
     ap.add_argument("--plain", action="store_true", help="quantise the graph not rewritten")
@@ -250,7 +255,7 @@ def main() -> int:
     if "head" in args.ignore:
         names += head
     print(f"ignored: {names}", flush=True)
-    feeds = calibration(args.subset, args.far_share, args.seed)
+    feeds = calibration(args.subset, args.far_share, args.seed, args.max_text)
     extra: dict[str, Any] = {}
     if args.quantile:
         from nncf.quantization.range_estimator import RangeEstimatorParametersSet
