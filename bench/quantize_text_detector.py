@@ -229,6 +229,7 @@ def main() -> int:
     ap.add_argument("--out", type=Path, required=True, help="IR .xml to write")
     ap.add_argument("--preset", choices=["mixed", "performance"], default="mixed")
     ap.add_argument("--ignore", default="", help="comma list of: first, head")
+    ap.add_argument("--ignore-types", default="", help="comma list of OpenVINO op types")
     ap.add_argument("--subset", type=int, default=96, help="calibration inputs")
     ap.add_argument("--far-share", type=float, default=0.5)
     ap.add_argument("--seed", type=int, default=20)
@@ -254,7 +255,8 @@ def main() -> int:
         names += first
     if "head" in args.ignore:
         names += head
-    print(f"ignored: {names}", flush=True)
+    types = [t for t in args.ignore_types.split(",") if t]
+    print(f"ignored: {names} types {types}", flush=True)
     feeds = calibration(args.subset, args.far_share, args.seed, args.max_text)
     extra: dict[str, Any] = {}
     if args.quantile:
@@ -273,7 +275,7 @@ def main() -> int:
         target_device=nncf.TargetDevice.CPU,
         subset_size=len(feeds),
         fast_bias_correction=not args.no_fast_bias,
-        ignored_scope=nncf.IgnoredScope(names=names) if names else None,
+        ignored_scope=nncf.IgnoredScope(names=names, types=types) if names or types else None,
         advanced_parameters=advanced,
     )
     quantized.set_rt_info("logits" if logits else "probabilities", ["privacy_gateway", "output"])
