@@ -17,9 +17,11 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import cv2
 
+from bench.plate_int8 import SplitPlateDetector, int8_detector
 from bench.scoring import SHARED, score, summary
 from redaction.detectors.ocr import TextDetectorModel
 from redaction.detectors.plates import PlateDetector, PlateShape
@@ -41,6 +43,32 @@ def build(args: argparse.Namespace) -> PlateDetector:
         runtime=args.runtime,
         exact_graph=not args.plain_graph,
     )
+    common: dict[str, Any] = {
+        "threshold": args.threshold,
+        "far_pass": not args.no_far,
+        "far_scale": args.far_scale,
+        "max_far_pixels": args.max_far_pixels,
+        "shape": shape,
+        "threads": args.threads,
+        "runtime": args.runtime,
+    }
+    if args.int8 is not None:  # bench/plate_int8.py: the int8 detector on one pass or both
+        int8 = int8_detector(args.int8, threads=args.threads, box_threshold=args.threshold)
+        far = text_detector
+        if args.int8_passes in ("far", "both"):
+            far = int8_detector(
+                args.int8,
+                threads=args.threads,
+                box_threshold=args.far_threshold or args.threshold,
+                pixel_threshold=args.far_pixel_threshold,
+            )
+        near = int8 if args.int8_passes in ("near", "both") else text_detector
+        return SplitPlateDetector(
+            text_detector=near,
+            far_detector=far,
+            far_threshold=args.far_threshold or args.threshold,
+            **common,
+        )
     return PlateDetector(
         text_detector=text_detector,
         threshold=args.threshold,
@@ -115,6 +143,10 @@ def main() -> None:
         action="store_true",
         help="OpenVINO runs the detector file unchanged (no exact rewrite, db_graph.py)",
     )
+    ap.add_argument("--int8", type=Path, default=None, help="int8 detector IR (.xml)")
+    ap.add_argument("--int8-passes", choices=["near", "far", "both"], default="both")
+    ap.add_argument("--far-threshold", type=float, default=None, help="far-pass box floor")
+    ap.add_argument("--far-pixel-threshold", type=float, default=0.3, help="with --int8")
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--missed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=Path("/tmp/plate_recall"))  # noqa: S108
