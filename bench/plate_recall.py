@@ -21,7 +21,7 @@ from typing import Any
 
 import cv2
 
-from bench.plate_int8 import SplitPlateDetector, int8_detector
+from bench.plate_int8 import int8_detector
 from bench.scoring import SHARED, score, summary
 from redaction.detectors.ocr import TextDetectorModel
 from redaction.detectors.plates import PlateDetector, PlateShape
@@ -63,10 +63,11 @@ def build(args: argparse.Namespace) -> PlateDetector:
                 pixel_threshold=args.far_pixel_threshold,
             )
         near = int8 if args.int8_passes in ("near", "both") else text_detector
-        return SplitPlateDetector(
+        return PlateDetector(
             text_detector=near,
-            far_detector=far,
+            far_text_detector=far,
             far_threshold=args.far_threshold or args.threshold,
+            near_with_far=args.near_with_far,
             **common,
         )
     return PlateDetector(
