@@ -37,10 +37,13 @@ def build(args: argparse.Namespace) -> PlateDetector:
         min_aspect=args.min_aspect,
         max_aspect=args.max_aspect,
     )
+    near_runtime = args.runtime
+    if args.near_precision == "bf16" and args.runtime in ("auto", "openvino"):
+        near_runtime = "openvino-bf16"
     text_detector = TextDetectorModel(
         threads=args.threads,
         box_threshold=args.threshold,
-        runtime=args.runtime,
+        runtime=near_runtime,
         exact_graph=not args.plain_graph,
     )
     common: dict[str, Any] = {
@@ -77,8 +80,11 @@ def build(args: argparse.Namespace) -> PlateDetector:
         far_scale=args.far_scale,
         max_far_pixels=args.max_far_pixels,
         far_precision=args.far_precision,
+        near_precision=args.near_precision,
         far_threshold=args.far_threshold,
         near_with_far=args.near_with_far,
+        read_precision=args.read_precision,
+        read_min_width=args.read_min_width,
         shape=shape,
         threads=args.threads,
         runtime=args.runtime,
@@ -125,7 +131,17 @@ def main() -> None:
     ap.add_argument("--max-far-pixels", type=int, default=4_000_000)
     defaults = PlatePolicy()
     ap.add_argument("--far-precision", choices=["f32", "bf16"], default=defaults.far_precision)
-    ap.add_argument("--far-threshold", type=float, default=defaults.far_threshold)
+    ap.add_argument(
+        "--far-threshold", type=float, default=defaults.far_threshold, help="far-pass box floor"
+    )
+    ap.add_argument("--near-precision", choices=["f32", "bf16"], default=defaults.near_precision)
+    ap.add_argument("--read-precision", choices=["f32", "bf16"], default=defaults.read_precision)
+    ap.add_argument(
+        "--read-min-width",
+        type=int,
+        default=defaults.read_min_width,
+        help="narrowest recogniser batch (PaddleOCR: 320)",
+    )
     ap.add_argument(
         "--near-with-far",
         type=float,
@@ -146,7 +162,6 @@ def main() -> None:
     )
     ap.add_argument("--int8", type=Path, default=None, help="int8 detector IR (.xml)")
     ap.add_argument("--int8-passes", choices=["near", "far", "both"], default="both")
-    ap.add_argument("--far-threshold", type=float, default=None, help="far-pass box floor")
     ap.add_argument("--far-pixel-threshold", type=float, default=0.3, help="with --int8")
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--missed", type=int, default=0)

@@ -49,44 +49,67 @@ from redaction.registry import build_detectors  # noqa: E402
 Boxes = list[tuple[int, int, int, int]]
 
 
+EARLIER: dict[str, PlatePolicy] = {
+    "session7": PlatePolicy(
+        far_precision="f32",
+        far_threshold=None,
+        near_with_far=1.0,
+        read_precision="f32",
+        read_min_width=320,
+    ),
+    "reader-f32": PlatePolicy(read_precision="f32", read_min_width=320),
+    "near-bf16": PlatePolicy(near_precision="bf16"),
+}
+"""Plate settings compared with the default, each as a `-<name>` variant: `session7`, before
+per-pass precision and scale (session 7: every pass f32, the native pass at its full scale,
+the recogniser f32 at PaddleOCR's 320 px); `reader-f32`, the default before the recogniser ran
+in bf16 on narrow batches (issue 20, 2026-12-03); `near-bf16`, the native pass in bf16 too."""
+
+
 def variants(
-    runtimes: list[Runtime], engine: bool, plain: bool = False, today: bool = False
+    runtimes: list[Runtime], engine: bool, plain: bool = False, earlier: tuple[str, ...] = ()
 ) -> dict[str, Callable[[Path], Boxes]]:
-    """`plates-`/`engine-<runtime>` with the default policy's plate settings; with `today`,
-    `-today` first: the plate pass as it was before per-pass precision and scale (both passes
-    f32, the native pass at its full scale)."""
+    """`plates-`/`engine-<runtime>` with the default policy's plate settings; before them, the
+    `EARLIER` settings named in `earlier` (`-<name>`) on the OpenVINO runtimes."""
     policy = RedactionPolicy()
     base = build_detectors(policy, threads=1)
     tools: dict[str, Callable[[Path], Boxes]] = {}
-    graphs = [(runtime, True, policy.plates) for runtime in runtimes]
+    graphs = [(runtime, True, policy.plates, "") for runtime in runtimes]
     if plain:
-        graphs = [(r, False, policy.plates) for r in runtimes if r.startswith("openvino")] + graphs
-    if today:
-        before = PlatePolicy(far_precision="f32", far_threshold=None, near_with_far=1.0)
-        graphs = [(r, True, before) for r in runtimes if r.startswith("openvino")] + graphs
-    for runtime, exact, settings in graphs:
+        graphs = [
+            (r, False, policy.plates, "-plain") for r in runtimes if r.startswith("openvino")
+        ] + graphs
+    for name in reversed(earlier):
+        graphs = [
+            (r, True, EARLIER[name], f"-{name}") for r in runtimes if r.startswith("openvino")
+        ] + graphs
+    for runtime, exact, settings, suffix in graphs:
+        near_runtime = runtime
+        if settings.near_precision == "bf16" and runtime == "openvino":
+            near_runtime = "openvino-bf16"
         text = TextDetectorModel(
-            threads=1, box_threshold=settings.threshold, runtime=runtime, exact_graph=exact
+            threads=1, box_threshold=settings.threshold, runtime=near_runtime, exact_graph=exact
         )
         plates = PlateDetector(
             threshold=settings.threshold,
             far_scale=settings.far_scale,
             far_precision=settings.far_precision,
+            near_precision=settings.near_precision,
             far_threshold=settings.far_threshold,
             near_with_far=settings.near_with_far,
+            read_precision=settings.read_precision,
+            read_min_width=settings.read_min_width,
             threads=1,
             runtime=runtime,
             text_detector=text,
         )
-        suffix = "" if exact else "-plain"
-        suffix += "-today" if settings is not policy.plates else ""
-        runtime = cast(Runtime, f"{runtime}{suffix}")
+        label = cast(Runtime, f"{runtime}{suffix}")
 
         def plate_tool(path: Path, det: PlateDetector = plates) -> Boxes:
             regions = det.detect(cv2.imread(str(path), cv2.IMREAD_COLOR))
             return sorted((r.x, r.y, r.w, r.h) for r in regions)
 
-        tools[f"plates-{runtime}"] = plate_tool
+        tools[f"plates-{label}"] = plate_tool
         if engine:
             detectors = dataclasses.replace(base, plates=plates)
 
@@ -94,7 +117,7 @@ def variants(
                 redact_bytes(path.read_bytes(), policy=policy, detectors=dets, output_format=None)
                 return []
 
-            tools[f"engine-{runtime}"] = engine_tool
+            tools[f"engine-{label}"] = engine_tool
     return tools
 
 
@@ -223,9 +246,9 @@ def main() -> None:
         help="also OpenVINO on the unchanged detector graph (`-plain`, first), no exact rewrite",
     )
     ap.add_argument(
-        "--today",
-        action="store_true",
-        help="also the plate settings before per-pass precision and scale (`-today`, first)",
+        "--earlier",
+        default="",
+        help=f"comma-separated earlier plate settings to run first, among {', '.join(EARLIER)}",
     )
     ap.add_argument(
         "--passes",
@@ -249,7 +272,10 @@ def main() -> None:
     import openvino
 
     machine = machine_info()
-    base_tools = variants(runtimes, engine=not args.no_engine, plain=args.plain, today=args.today)
+    earlier = tuple(n for n in args.earlier.split(",") if n)
+    if any(n not in EARLIER for n in earlier):
+        ap.error(f"--earlier names are among {', '.join(EARLIER)}")
+    base_tools = variants(runtimes, engine=not args.no_engine, plain=args.plain, earlier=earlier)
     sets: dict[str, Any] = {}
     counts: dict[str, int] = {}
     for set_name in args.sets.split(","):

@@ -64,6 +64,10 @@ class PlatePolicy(_Strict):
         "plate of both plate sets (bench/README.md, plate passes); it runs in bf16 only where "
         "the CPU has avx512_bf16 or AMX, in f32 elsewhere (logged; `PlateDetector.precisions`)",
     )
+    near_precision: Literal["f32", "bf16"] = Field(
+        "f32",
+        description="precision of the native-size pass on OpenVINO (bf16 as `far_precision`)",
+    )
     far_threshold: float | None = Field(
         None, ge=0, lt=1, description="box score the far pass keeps; None: `threshold`"
     )
@@ -74,6 +78,19 @@ class PlatePolicy(_Strict):
         description="scale of the native pass, share of its usual one, on images where the far "
         "pass runs at its full `far_scale` (it sees every plate the native pass sees, bigger): "
         "0.75 kept every plate, 0.5 lost plate frames the far pass's tighter boxes cover < 90%",
+    )
+    read_precision: Literal["f32", "bf16"] = Field(
+        "bf16",
+        description="precision of the plate recogniser on OpenVINO: bf16 cut its CPU 2.7x with "
+        "`read_min_width` and changed no plate decision on both plate sets (bench/README.md, "
+        "plate recogniser); f32 where the CPU has no avx512_bf16 or AMX (logged)",
+    )
+    read_min_width: int = Field(
+        160,
+        ge=48,
+        le=320,
+        description="narrowest recogniser batch in pixels at 48 px high: a batch is as wide as "
+        "its widest crop (steps of 32), at least this; PaddleOCR pads every batch to 320",
     )
 
 

@@ -103,8 +103,11 @@ def _plates(policy: RedactionPolicy, threads: int) -> Detector:
         threshold=plates.threshold,
         far_scale=plates.far_scale,
         far_precision=plates.far_precision,
+        near_precision=plates.near_precision,
         far_threshold=plates.far_threshold,
         near_with_far=plates.near_with_far,
+        read_precision=plates.read_precision,
+        read_min_width=plates.read_min_width,
         threads=threads,
     )
 

@@ -37,6 +37,9 @@ OCR_PACKAGE = "rapidocr_onnxruntime"
 DET_MODEL_FILE = "ch_PP-OCRv4_det_infer.onnx"
 REC_MODEL_FILE = "ch_PP-OCRv4_rec_infer.onnx"
 _REC_HEIGHT = 48
+_REC_WIDTH_STEP = 32
+REC_MIN_WIDTH = 320
+"""PaddleOCR's recogniser input width: batches of narrower crops are padded to it."""
 _MIN_BOX_SIDE = 3
 _DET_NORM = (127.5, 127.5)
 """PaddleOCR's detector input, (x / 255 - 0.5) / 0.5 = (x - 127.5) / 127.5."""
@@ -252,7 +255,12 @@ def _mean_inside(
 
 
 class TextRecognizerModel:
-    """CTC recogniser: reads the text inside detected boxes."""
+    """CTC recogniser: reads the text inside detected boxes.
+
+    A batch is as wide as its widest crop (rounded up to `_REC_WIDTH_STEP`), at least
+    `min_width` pixels: PaddleOCR pads every batch to 320, which the personal-text OCR keeps;
+    plates are short, and 160 kept every reading of both plate sets at half the columns
+    (bench/README.md, plate recogniser)."""
 
     def __init__(
         self,
@@ -261,10 +269,19 @@ class TextRecognizerModel:
         threads: int = 1,
         batch_size: int = 8,
         runtime: Runtime = "auto",
+        min_width: int = REC_MIN_WIDTH,
     ) -> None:
+        if min_width < _REC_HEIGHT:
+            raise DetectorFailed(
+                f"recogniser batch width {min_width} is under its height {_REC_HEIGHT}",
+                min_width=str(min_width),
+            )
         path = model_path or packaged_model_path(REC_MODEL_FILE)
         self.info = model_info(path, name="PP-OCRv4 text recogniser")
         self._runner = open_runner(path, threads=threads, runtime=runtime)
+        self.runtime = self._runner.runtime
+        self.precision = self._runner.precision
+        self._min_width = min_width
         try:
             meta = onnx_metadata(path.read_bytes())
         except OSError as exc:
@@ -281,7 +298,7 @@ class TextRecognizerModel:
         readings: list[Reading] = [Reading("", 0.0)] * len(crops)
         for start in range(0, len(crops), self._batch_size):
             chunk = [int(i) for i in order[start : start + self._batch_size]]
-            batch = _rec_batch([crops[i] for i in chunk])
+            batch = rec_batch([crops[i] for i in chunk], min_width=self._min_width)
             for i, reading in zip(chunk, self._decode(self._runner.run(batch)), strict=True):
                 readings[i] = reading
         return readings
@@ -309,9 +326,15 @@ def crop_quad(image: BGRImage, quad: Quad) -> BGRImage:
     return np.ascontiguousarray(crop)
 
 
-def _rec_batch(crops: Sequence[BGRImage]) -> npt.NDArray[np.float32]:
+def rec_batch(
+    crops: Sequence[BGRImage], *, min_width: int = REC_MIN_WIDTH
+) -> npt.NDArray[np.float32]:
+    """The recogniser's 48 px high batch, each crop resized to keep its aspect ratio and
+    left-aligned; as wide as the widest crop, rounded up to a multiple of `_REC_WIDTH_STEP`, and
+    at least `min_width`."""
     ratios = [c.shape[1] / c.shape[0] for c in crops]
-    width = int(_REC_HEIGHT * max(320 / _REC_HEIGHT, *ratios))
+    widest = math.ceil(_REC_HEIGHT * max(ratios))
+    width = max(min_width, math.ceil(widest / _REC_WIDTH_STEP) * _REC_WIDTH_STEP)
     batch = np.zeros((len(crops), 3, _REC_HEIGHT, width), dtype=np.float32)
     for i, (crop, ratio) in enumerate(zip(crops, ratios, strict=True)):
         rw = min(width, math.ceil(_REC_HEIGHT * ratio))

@@ -117,8 +117,11 @@ class PlateDetector:
         far_scale: float = 2.0,
         max_far_pixels: int = 4_000_000,
         far_precision: Precision = "bf16",
+        near_precision: Precision = "f32",
         far_threshold: float | None = None,
         near_with_far: float = 0.75,
+        read_precision: Precision = "bf16",
+        read_min_width: int = 160,
         shape: PlateShape | None = None,
         threads: int = 1,
         det_model_path: Path | None = None,
@@ -130,29 +133,35 @@ class PlateDetector:
     ) -> None:
         self._threshold = threshold
         self._far_threshold = threshold if far_threshold is None else far_threshold
-        self._detector = text_detector or TextDetectorModel(
-            model_path=det_model_path,
-            threads=threads,
-            box_threshold=min(threshold, self._far_threshold),
-            runtime=runtime,
+        self._detector = text_detector or self._pass_model(
+            near_precision, runtime=runtime, path=det_model_path, threads=threads
         )
         self._far_detector = far_text_detector or self._far_model(
-            far_precision, runtime=runtime, path=det_model_path, threads=threads
+            far_precision, near_precision, runtime=runtime, path=det_model_path, threads=threads
         )
-        self.precisions = {"near": self._detector.precision, "far": self._far_detector.precision}
-        """The precision each pass actually runs in (read back from the runtime)."""
-        if far_precision != self._far_detector.precision:
-            log.warning(
-                "far plate pass asked for %s but runs in %s (%s; bf16 needs avx512_bf16 or "
-                "AMX): about 2x the CPU of bf16, recall as measured in f32",
-                far_precision,
-                self._far_detector.precision,
-                self._far_detector.runtime,
-            )
-        log.info("plate passes run in: near %(near)s, far %(far)s", self.precisions)
         self._recognizer = recognizer or TextRecognizerModel(
-            model_path=rec_model_path, threads=threads, runtime=runtime
+            model_path=rec_model_path,
+            threads=threads,
+            runtime=_bf16_runtime(runtime) if read_precision == "bf16" else runtime,
+            min_width=read_min_width,
         )
+        self.precisions = {
+            "near": self._detector.precision,
+            "far": self._far_detector.precision,
+            "read": self._recognizer.precision,
+        }
+        """The precision each pass actually runs in (read back from the runtime)."""
+        asked_for = (("near", near_precision), ("far", far_precision), ("read", read_precision))
+        for step, asked in asked_for:
+            if asked != self.precisions[step]:
+                log.warning(
+                    "plate step %s asked for %s but runs in %s (bf16 needs OpenVINO and "
+                    "avx512_bf16 or AMX): more CPU than bf16, recall as measured in f32",
+                    step,
+                    asked,
+                    self.precisions[step],
+                )
+        log.info("plate passes run in: near %(near)s, far %(far)s, read %(read)s", self.precisions)
         self._far_pass = far_pass
         self._far_scale = far_scale
         self._max_far_pixels = max_far_pixels
@@ -162,18 +171,30 @@ class PlateDetector:
         self.models: tuple[ModelInfo, ...] = (self._detector.info, self._recognizer.info)
 
     def _far_model(
+        self,
+        precision: Precision,
+        near_precision: Precision,
+        *,
+        runtime: Runtime,
+        path: Path | None,
+        threads: int,
+    ) -> TextDetectorModel:
+        """The far pass's detector: the near pass's own when both ask for the same precision
+        (or when there is no bf16 runner: onnxruntime, or OpenVINO missing), else its own."""
+        if precision == near_precision or _bf16_runtime(runtime) == runtime:
+            return self._detector
+        return self._pass_model(precision, runtime=runtime, path=path, threads=threads)
+
+    def _pass_model(
         self, precision: Precision, *, runtime: Runtime, path: Path | None, threads: int
     ) -> TextDetectorModel:
-        """The far pass's detector: the near pass's own in f32; in bf16 OpenVINO's bf16 runner
-        (the same file), which runs f32 on a CPU without bf16 (read back, logged by the caller);
-        onnxruntime, asked for by name or when OpenVINO is missing, runs f32."""
-        if precision == "f32" or runtime == "onnxruntime" or not openvino_available():
-            return self._detector
+        """A pass's detector; in bf16 OpenVINO's bf16 runner (the same file), which runs f32 on
+        a CPU without bf16 (read back, logged by the caller). Loaded models are shared."""
         return TextDetectorModel(
             model_path=path,
             threads=threads,
             box_threshold=min(self._threshold, self._far_threshold),
-            runtime="openvino-bf16",
+            runtime=_bf16_runtime(runtime) if precision == "bf16" else runtime,
         )
 
     def detect(self, image: BGRImage) -> list[Region]:
@@ -202,6 +223,14 @@ class PlateDetector:
             x, y, bw, bh = box.bbox()
             regions.append(Region(Label.PLATE, x, y, bw, bh, box.score, self.name))
         return regions
+
+
+def _bf16_runtime(runtime: Runtime) -> Runtime:
+    """OpenVINO's bf16 runner for `runtime`, or `runtime` itself where there is none
+    (onnxruntime asked for by name, or OpenVINO not installed): those run f32."""
+    if runtime == "onnxruntime" or not openvino_available():
+        return runtime
+    return "openvino-bf16"
 
 
 def select_plates(

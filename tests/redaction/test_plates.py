@@ -124,6 +124,7 @@ class _Reader:
     """A recogniser reading every box as `text` (an unreadable blur: nothing)."""
 
     info = "stub"
+    precision = "f32"
 
     def read(self, _image: np.ndarray, boxes: list[TextBox]) -> list[Reading]:
         return [Reading("", 0.0) for _ in boxes]
@@ -192,10 +193,68 @@ def test_far_pass_precision_is_read_back(caplog: pytest.LogCaptureFixture) -> No
     # bf16 where the CPU has it (avx512_bf16 or AMX), f32 elsewhere: what OpenVINO compiled
     assert bf16.precisions["near"] == "f32"
     assert bf16.precisions["far"] in ("bf16", "f32")
+    assert bf16.precisions["read"] in ("bf16", "f32")
     with caplog.at_level(logging.WARNING, logger="redaction.detectors.plates"):
         ort = PlateDetector(threshold=0.3, threads=1, far_precision="bf16", runtime="onnxruntime")
-    assert ort.precisions == {"near": "f32", "far": "f32"}
-    assert "asked for bf16 but runs in f32" in caplog.text
+    assert ort.precisions == {"near": "f32", "far": "f32", "read": "f32"}
+    assert "far asked for bf16 but runs in f32" in caplog.text
+    assert "read asked for bf16 but runs in f32" in caplog.text
+
+
+@pytest.mark.integration
+def test_policy_precisions_reach_the_plate_detector() -> None:
+    from redaction.policy import PlatePolicy, RedactionPolicy
+    from redaction.registry import get_detector
+
+    f32 = RedactionPolicy(plates=PlatePolicy(far_precision="f32", read_precision="f32"))
+    built = get_detector("pp-ocrv4-plates", policy=f32, threads=1)
+    assert built.precisions == {"near": "f32", "far": "f32", "read": "f32"}  # type: ignore[attr-defined]
+    default = get_detector("pp-ocrv4-plates", policy=RedactionPolicy(), threads=1)
+    # the default asks for bf16 reading; what runs is what OpenVINO compiled on this CPU
+    assert default._recognizer.runtime == "openvino"  # type: ignore[attr-defined]
+    assert default.precisions["read"] in ("bf16", "f32")  # type: ignore[attr-defined]
+    assert default._recognizer._min_width == 160  # type: ignore[attr-defined]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("text", ["AB 123 CD", "KA 4711", "M-XY 908"])
+def test_the_bf16_narrow_reader_reads_plates_as_the_f32_reader_does(text: str) -> None:
+    from redaction.detectors.ocr import TextRecognizerModel
+
+    img = _street(3)
+    x, y, w, h = _with_plate(img, text, 100, 100, 0.9)
+    box = _box(x, y, w, h)
+    wide = TextRecognizerModel(threads=1, runtime="openvino")
+    narrow = TextRecognizerModel(threads=1, runtime="openvino-bf16", min_width=160)
+    [f32_reading] = wide.read(img, [box])
+    [bf16_reading] = narrow.read(img, [box])
+    # spaces do not count for plate decisions (letters and digits do)
+    assert f32_reading.text.replace(" ", "") == text.replace(" ", "")
+    assert bf16_reading.text.replace(" ", "") == f32_reading.text.replace(" ", "")
+    assert abs(bf16_reading.score - f32_reading.score) < 0.05
+
+
+def test_recogniser_batches_are_as_wide_as_their_widest_crop() -> None:
+    from redaction.detectors.ocr import rec_batch
+
+    def crops(*widths: int) -> list[np.ndarray]:
+        return [np.full((48, w, 3), 200, np.uint8) for w in widths]
+
+    assert rec_batch(crops(40, 100)).shape == (2, 3, 48, 320)  # PaddleOCR's 320 by default
+    assert rec_batch(crops(40, 100), min_width=160).shape == (2, 3, 48, 160)
+    assert rec_batch(crops(40, 170), min_width=160).shape == (2, 3, 48, 192)  # steps of 32
+    assert rec_batch(crops(500), min_width=160).shape == (1, 3, 48, 512)
+    # a crop is resized to 48 px high keeping its aspect ratio, the rest is padding (zero)
+    batch = rec_batch([np.full((24, 50, 3), 255, np.uint8)], min_width=160)
+    assert np.allclose(batch[0, :, :, :100], 1.0)
+    assert not batch[0, :, :, 100:].any()
+
+
+def test_a_recogniser_batch_narrower_than_its_height_is_refused() -> None:
+    from redaction.detectors.ocr import TextRecognizerModel
+
+    with pytest.raises(DetectorFailed, match="under its height"):
+        TextRecognizerModel(min_width=32)
 
 
 def test_unloadable_model_raises(tmp_path: Path) -> None:
