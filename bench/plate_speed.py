@@ -51,26 +51,29 @@ Boxes = list[tuple[int, int, int, int]]
 
 EARLIER: dict[str, PlatePolicy] = {
     "session7": PlatePolicy(
+        near_precision="f32",
         far_precision="f32",
         far_threshold=None,
         near_with_far=1.0,
         read_precision="f32",
         read_min_width=320,
     ),
-    "reader-f32": PlatePolicy(read_precision="f32", read_min_width=320),
-    "near-bf16": PlatePolicy(near_precision="bf16"),
+    "reader-f32": PlatePolicy(near_precision="f32", read_precision="f32", read_min_width=320),
+    "near-f32": PlatePolicy(near_precision="f32"),
 }
 """Plate settings compared with the default, each as a `-<name>` variant: `session7`, before
 per-pass precision and scale (session 7: every pass f32, the native pass at its full scale,
-the recogniser f32 at PaddleOCR's 320 px); `reader-f32`, the default before the recogniser ran
-in bf16 on narrow batches (issue 20, 2026-12-03); `near-bf16`, the native pass in bf16 too."""
+the recogniser f32 at PaddleOCR's 320 px; on onnxruntime, the plate pass as issue 20 found it);
+`reader-f32`, the default of 9bd2b55 (far pass bf16, native pass f32 at 0.75x, recogniser f32
+at 320 px); `near-f32`, the default with the native pass in f32 (5bc0e15)."""
 
 
 def variants(
     runtimes: list[Runtime], engine: bool, plain: bool = False, earlier: tuple[str, ...] = ()
 ) -> dict[str, Callable[[Path], Boxes]]:
     """`plates-`/`engine-<runtime>` with the default policy's plate settings; before them, the
-    `EARLIER` settings named in `earlier` (`-<name>`) on the OpenVINO runtimes."""
+    `EARLIER` settings named in `earlier` (`-<name>`) on every runtime (onnxruntime runs
+    every step in f32 whatever the setting)."""
     policy = RedactionPolicy()
     base = build_detectors(policy, threads=1)
     tools: dict[str, Callable[[Path], Boxes]] = {}
@@ -80,9 +83,7 @@ def variants(
             (r, False, policy.plates, "-plain") for r in runtimes if r.startswith("openvino")
         ] + graphs
     for name in reversed(earlier):
-        graphs = [
-            (r, True, EARLIER[name], f"-{name}") for r in runtimes if r.startswith("openvino")
-        ] + graphs
+        graphs = [(r, True, EARLIER[name], f"-{name}") for r in runtimes] + graphs
     for runtime, exact, settings, suffix in graphs:
         near_runtime = runtime
         if settings.near_precision == "bf16" and runtime == "openvino":

@@ -6,8 +6,8 @@ so `auto` takes OpenVINO when it is installed and onnxruntime otherwise (logged 
 for `openvino` by name when it is not installed is an error, never a silent substitution.
 OpenVINO runs in fp32 (`INFERENCE_PRECISION_HINT`) unless bf16 is asked for by name: its default
 on AMX CPUs is bf16, which changes text probabilities by up to 1.0. `openvino-bf16` serves the
-plate detector's far pass (`PlateDetector`, `plates.far_precision`, recall measured in
-bench/README.md); the runner reads back the precision the CPU plugin actually chose (bf16 needs
+plate detector's passes and recogniser (`PlateDetector`, `plates.*_precision`, recall measured
+in bench/README.md); the runner reads back the precision the CPU plugin actually chose (bf16 needs
 avx512_bf16 or AMX, else f32).
 """
 
@@ -29,7 +29,8 @@ FloatArray = npt.NDArray[np.float32]
 Runtime = Literal["auto", "onnxruntime", "openvino", "openvino-bf16"]
 RUNTIMES: tuple[Runtime, ...] = ("auto", "onnxruntime", "openvino", "openvino-bf16")
 """`openvino-bf16` runs the same file in bfloat16 (avx512_bf16 or AMX; f32 on other CPUs): the
-plate far pass's default, never the native pass's (it lost a small plate there, bench/)."""
+plate detector's default (bench/README.md, plate passes; the one plate the native pass once lost
+in bf16 was lost to the nested-box rule since fixed)."""
 
 log = logging.getLogger(__name__)
 
