@@ -1,6 +1,6 @@
 """Screenshots of Label Studio's editor showing the new pre-labels (docs/screenshots/).
 
-    .venv/bin/python bench/prelabel_screenshots.py
+    PYTHONPATH=. .venv/bin/python bench/prelabel_screenshots.py
 
 A crowd photo (faces-masks, CC0) and a night dashcam frame (MIT) go through a throw-away
 gateway and the real isolated redaction engine; the real ML backend app (default sources:
