@@ -7,6 +7,12 @@ the shared `eval_redaction.py --regions`.
 Prints one line per set with recall by size bucket, over-redaction and detector CPU ms/image
 (process time, so that other load on the machine inflates it less than wall time) on the
 configured number of onnxruntime threads. Needs ../shared/data (not part of the project).
+
+A design tool from the first sessions, not the product's figures: it builds CenterFace in fp32
+(the registry runs the int8 build) and grows boxes by a flat `--margin` (the engine grows them
+with `redaction.engine.grow`). The product's face recall comes from `bench/redaction.py` (the
+real engine end to end; its output scored on each part of `bench/face_split.json` for the
+held-out figures).
 """
 
 from __future__ import annotations
