@@ -83,6 +83,7 @@ def build(args: argparse.Namespace) -> PlateDetector:
         near_precision=args.near_precision,
         far_threshold=args.far_threshold,
         near_with_far=args.near_with_far,
+        far_rows=args.far_rows,
         read_precision=args.read_precision,
         read_min_width=args.read_min_width,
         shape=shape,
@@ -135,6 +136,7 @@ def main() -> None:
         "--far-threshold", type=float, default=defaults.far_threshold, help="far-pass box floor"
     )
     ap.add_argument("--near-precision", choices=["f32", "bf16"], default=defaults.near_precision)
+    ap.add_argument("--far-rows", choices=["busy", "all"], default=defaults.far_rows)
     ap.add_argument("--read-precision", choices=["f32", "bf16"], default=defaults.read_precision)
     ap.add_argument(
         "--read-min-width",

@@ -55,17 +55,22 @@ EARLIER: dict[str, PlatePolicy] = {
         far_precision="f32",
         far_threshold=None,
         near_with_far=1.0,
+        far_rows="all",
         read_precision="f32",
         read_min_width=320,
     ),
-    "reader-f32": PlatePolicy(near_precision="f32", read_precision="f32", read_min_width=320),
-    "near-f32": PlatePolicy(near_precision="f32"),
+    "reader-f32": PlatePolicy(
+        near_precision="f32", far_rows="all", read_precision="f32", read_min_width=320
+    ),
+    "near-f32": PlatePolicy(near_precision="f32", far_rows="all"),
+    "rows-all": PlatePolicy(far_rows="all"),
 }
 """Plate settings compared with the default, each as a `-<name>` variant: `session7`, before
 per-pass precision and scale (session 7: every pass f32, the native pass at its full scale,
 the recogniser f32 at PaddleOCR's 320 px; on onnxruntime, the plate pass as issue 20 found it);
 `reader-f32`, the default of 9bd2b55 (far pass bf16, native pass f32 at 0.75x, recogniser f32
-at 320 px); `near-f32`, the default with the native pass in f32 (5bc0e15)."""
+at 320 px); `near-f32`, the native pass in f32 (5bc0e15); `rows-all`, the far pass over every
+row (d7cd71c)."""
 
 
 def variants(
@@ -98,6 +103,7 @@ def variants(
             near_precision=settings.near_precision,
             far_threshold=settings.far_threshold,
             near_with_far=settings.near_with_far,
+            far_rows=settings.far_rows,
             read_precision=settings.read_precision,
             read_min_width=settings.read_min_width,
             threads=1,

@@ -81,6 +81,13 @@ class PlatePolicy(_Strict):
         "pass runs at its full `far_scale` (it sees every plate the native pass sees, bigger): "
         "0.75 kept every plate, 0.5 lost plate frames the far pass's tighter boxes cover < 90%",
     )
+    far_rows: Literal["busy", "all"] = Field(
+        "busy",
+        description="rows the far pass looks at: `busy`, from the first to the last row of "
+        "16 px cells with strong vertical edges (text), 32 px of context around them, so flat "
+        "sky, bonnet and night road above and below are left out (bench/README.md, far pass on "
+        "busy rows); `all`, every row",
+    )
     read_precision: Literal["f32", "bf16"] = Field(
         "bf16",
         description="precision of the plate recogniser on OpenVINO: bf16 cut its CPU 2.7x with "

@@ -106,6 +106,7 @@ def _plates(policy: RedactionPolicy, threads: int) -> Detector:
         near_precision=plates.near_precision,
         far_threshold=plates.far_threshold,
         near_with_far=plates.near_with_far,
+        far_rows=plates.far_rows,
         read_precision=plates.read_precision,
         read_min_width=plates.read_min_width,
         threads=threads,

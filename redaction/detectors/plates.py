@@ -22,6 +22,7 @@ from typing import Literal
 import numpy as np
 
 from redaction.detectors.base import ModelInfo
+from redaction.detectors.busy_rows import busy_row_band
 from redaction.detectors.ocr import Reading, TextBox, TextDetectorModel, TextRecognizerModel
 from redaction.detectors.runtime import Runtime, openvino_available
 from redaction.errors import DetectorFailed
@@ -29,6 +30,7 @@ from redaction.types import BGRImage, Label, Region
 
 _ALNUM = re.compile(r"[A-Za-z0-9]")
 Precision = Literal["f32", "bf16"]
+FarRows = Literal["busy", "all"]
 log = logging.getLogger(__name__)
 
 
@@ -121,6 +123,7 @@ class PlateDetector:
         near_precision: Precision = "bf16",
         far_threshold: float | None = None,
         near_with_far: float = 0.75,
+        far_rows: FarRows = "busy",
         read_precision: Precision = "bf16",
         read_min_width: int = 160,
         shape: PlateShape | None = None,
@@ -167,6 +170,7 @@ class PlateDetector:
         self._far_scale = far_scale
         self._max_far_pixels = max_far_pixels
         self._near_with_far = near_with_far
+        self._far_rows = far_rows
         self._shape = shape or PlateShape()
         self.model: ModelInfo = self._detector.info
         self.models: tuple[ModelInfo, ...] = (self._detector.info, self._recognizer.info)
@@ -198,6 +202,11 @@ class PlateDetector:
             runtime=_bf16_runtime(runtime) if precision == "bf16" else runtime,
         )
 
+    def _far_boxes(self, image: BGRImage, scale: float) -> list[TextBox]:
+        """The far pass: over the rows that can hold text (`busy_rows.py`), or every row."""
+        rows = busy_row_band(image) if self._far_rows == "busy" else (0, image.shape[0])
+        return _far_boxes_in_rows(self._far_detector, image, scale, rows)
+
     def detect(self, image: BGRImage) -> list[Region]:
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise DetectorFailed("plate detector needs an HxWx3 uint8 BGR image")
@@ -215,7 +224,7 @@ class PlateDetector:
             far = index == 1
             detector = self._far_detector if far else self._detector
             threshold = self._far_threshold if far else self._threshold
-            found = detector.detect(image, scale=scale)
+            found = self._far_boxes(image, scale) if far else detector.detect(image, scale=scale)
             candidates.extend(b for b in found if b.score >= threshold and self._shape.fits(b))
         regions = []
         for box in select_plates(
@@ -224,6 +233,18 @@ class PlateDetector:
             x, y, bw, bh = box.bbox()
             regions.append(Region(Label.PLATE, x, y, bw, bh, box.score, self.name))
         return regions
+
+
+def _far_boxes_in_rows(
+    detector: TextDetectorModel, image: BGRImage, scale: float, rows: tuple[int, int]
+) -> list[TextBox]:
+    """The far pass over rows `rows` (y0, y1) only, boxes in the whole image's pixels."""
+    y0, y1 = rows
+    if y1 <= y0:
+        return []
+    if (y0, y1) == (0, image.shape[0]):
+        return detector.detect(image, scale=scale)
+    return [box.shifted(0, y0) for box in detector.detect(image[y0:y1], scale=scale)]
 
 
 def _bf16_runtime(runtime: Runtime) -> Runtime:
