@@ -330,11 +330,15 @@ def rec_batch(
     crops: Sequence[BGRImage], *, min_width: int = REC_MIN_WIDTH
 ) -> npt.NDArray[np.float32]:
     """The recogniser's 48 px high batch, each crop resized to keep its aspect ratio and
-    left-aligned; as wide as the widest crop, rounded up to a multiple of `_REC_WIDTH_STEP`, and
-    at least `min_width`."""
+    left-aligned. At PaddleOCR's `min_width` (320, the personal-text OCR) exactly its rule: 320
+    or the widest crop's width. Narrower (plates): as wide as the widest crop, rounded up to a
+    multiple of `_REC_WIDTH_STEP`, and at least `min_width`."""
     ratios = [c.shape[1] / c.shape[0] for c in crops]
-    widest = math.ceil(_REC_HEIGHT * max(ratios))
-    width = max(min_width, math.ceil(widest / _REC_WIDTH_STEP) * _REC_WIDTH_STEP)
+    widest = _REC_HEIGHT * max(ratios)
+    if min_width >= REC_MIN_WIDTH:
+        width = max(min_width, int(widest))
+    else:
+        width = max(min_width, math.ceil(math.ceil(widest) / _REC_WIDTH_STEP) * _REC_WIDTH_STEP)
     batch = np.zeros((len(crops), 3, _REC_HEIGHT, width), dtype=np.float32)
     for i, (crop, ratio) in enumerate(zip(crops, ratios, strict=True)):
         rw = min(width, math.ceil(_REC_HEIGHT * ratio))

@@ -248,6 +248,7 @@ def test_recogniser_batches_are_as_wide_as_their_widest_crop() -> None:
     assert rec_batch(crops(40, 100), min_width=160).shape == (2, 3, 48, 160)
     assert rec_batch(crops(40, 170), min_width=160).shape == (2, 3, 48, 192)  # steps of 32
     assert rec_batch(crops(500), min_width=160).shape == (1, 3, 48, 512)
+    assert rec_batch(crops(500)).shape == (1, 3, 48, 500)  # PaddleOCR's rule, as it always was
     # a crop is resized to 48 px high keeping its aspect ratio, the rest is padding (zero)
     batch = rec_batch([np.full((24, 50, 3), 255, np.uint8)], min_width=160)
     assert np.allclose(batch[0, :, :, :100], 1.0)
