@@ -25,10 +25,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from bench.centerface_runtimes import load_models, ort_raw, padded_images
+from bench.centerface_runtimes import load_models, ort_raw, padded_image, padded_images
 from bench.redaction import REPO
 from bench.scoring import SHARED
-from redaction.detectors import borders
 from redaction.detectors.centerface import CenterFaceModel
 from redaction.types import BGRImage
 
@@ -37,15 +36,6 @@ SET = "faces-masks"
 
 def heat(model: Any, name: str, image: BGRImage) -> np.ndarray:
     return (ort_raw(model, image) if name.startswith("ort") else model.raw(image))[0][0, 0]
-
-
-def padded(path: Path) -> BGRImage:
-    image = np.asarray(cv2.imread(str(path), cv2.IMREAD_COLOR), np.uint8)
-    out, _, _ = borders.pad_for_borders(
-        image, minimum=borders.BORDER_PAD or 0, mode=borders.BORDER_MODE,
-        place=borders.BORDER_PLACE,
-    )  # fmt: skip
-    return np.ascontiguousarray(out)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     for kind in ("lost", "gained"):
         for face in changes[kind]:
             box = gt[face["file"]]["boxes"][face["box"]]
-            image = padded(SHARED / "data" / SET / face["file"])
+            image = padded_image(SHARED / "data" / SET / face["file"])
             rows = slice(int(box["y"] // 4), int((box["y"] + box["h"]) // 4) + 1)
             cols = slice(int(box["x"] // 4), int((box["x"] + box["w"]) // 4) + 1)
             peaks = [

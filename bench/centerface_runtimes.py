@@ -53,6 +53,7 @@ from redaction.detectors.centerface import (
     _blob,
     _decode,
 )
+from redaction.detectors.runtime import compiled_precision, cpu_config
 from redaction.types import BGRImage
 
 THRESHOLD = 0.08
@@ -67,13 +68,7 @@ class OvCenterFace:
         import openvino as ov
 
         self._core = ov.Core()
-        self._config = {
-            "INFERENCE_NUM_THREADS": 1,
-            "INFERENCE_PRECISION_HINT": precision,
-            "PERFORMANCE_HINT": "LATENCY",
-            "NUM_STREAMS": 1,
-            "ENABLE_CPU_PINNING": False,
-        }
+        self._config = cpu_config(threads=1, precision=precision)  # as the product's runner
         self._file = MODELS / file
         self._u8, self._static = u8, static
         self._compiled: dict[tuple[int, int] | None, Any] = {}
@@ -97,8 +92,7 @@ class OvCenterFace:
         self.compile_s[str(shape)] = round(time.perf_counter() - start, 3)
         self._compiled[shape] = compiled
         self._requests[shape] = compiled.create_infer_request()
-        hint = compiled.get_property("INFERENCE_PRECISION_HINT")
-        self.precision = str(hint.to_string() if hasattr(hint, "to_string") else hint)
+        self.precision = compiled_precision(compiled)
         self._ports[shape] = [compiled.output(name) for name in _OUTPUTS[:3]]
 
     def raw(self, image: BGRImage) -> list[np.ndarray]:
@@ -167,19 +161,21 @@ def load_models(names: list[str]) -> dict[str, Any]:
     return models
 
 
+def padded_image(path: Path) -> BGRImage:
+    """The photo as the face detector feeds it: padded at the borders (`borders.py`)."""
+    image = np.asarray(cv2.imread(str(path), cv2.IMREAD_COLOR), np.uint8)
+    padded, _, _ = borders.pad_for_borders(
+        image,
+        minimum=borders.BORDER_PAD or 0,
+        mode=borders.BORDER_MODE,
+        place=borders.BORDER_PLACE,
+    )
+    return np.ascontiguousarray(padded)
+
+
 def padded_images(set_dir: Path, count: int) -> list[BGRImage]:
     entries = json.loads((set_dir / "gt.json").read_text())["images"][:count]
-    images = []
-    for entry in entries:
-        image = np.asarray(cv2.imread(str(set_dir / entry["file"]), cv2.IMREAD_COLOR), np.uint8)
-        padded, _, _ = borders.pad_for_borders(
-            image,
-            minimum=borders.BORDER_PAD or 0,
-            mode=borders.BORDER_MODE,
-            place=borders.BORDER_PLACE,
-        )
-        images.append(np.ascontiguousarray(padded))
-    return images
+    return [padded_image(set_dir / entry["file"]) for entry in entries]
 
 
 def fidelity(models: dict[str, Any], images: list[BGRImage]) -> dict[str, dict[str, Any]]:

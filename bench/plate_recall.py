@@ -25,7 +25,7 @@ from bench.plate_int8 import int8_detector
 from bench.scoring import SHARED, score, summary
 from redaction.detectors.ocr import TextDetectorModel
 from redaction.detectors.plates import PlateDetector, PlateShape
-from redaction.detectors.runtime import RUNTIMES
+from redaction.detectors.runtime import RUNTIMES, bf16_runtime
 from redaction.engine import grow
 from redaction.policy import PlatePolicy, RedactionPolicy
 
@@ -37,9 +37,7 @@ def build(args: argparse.Namespace) -> PlateDetector:
         min_aspect=args.min_aspect,
         max_aspect=args.max_aspect,
     )
-    near_runtime = args.runtime
-    if args.near_precision == "bf16" and args.runtime in ("auto", "openvino"):
-        near_runtime = "openvino-bf16"
+    near_runtime = bf16_runtime(args.runtime) if args.near_precision == "bf16" else args.runtime
     text_detector = TextDetectorModel(
         threads=args.threads,
         box_threshold=args.threshold,

@@ -41,7 +41,7 @@ from bench.scoring import SHARED  # noqa: E402
 from bench.timing import interleaved_cpu  # noqa: E402
 from redaction.detectors.ocr import TextDetectorModel  # noqa: E402
 from redaction.detectors.plates import PlateDetector, pass_scales  # noqa: E402
-from redaction.detectors.runtime import RUNTIMES, Runtime  # noqa: E402
+from redaction.detectors.runtime import RUNTIMES, Runtime, bf16_runtime  # noqa: E402
 from redaction.engine import redact_bytes  # noqa: E402
 from redaction.policy import PlatePolicy, RedactionPolicy  # noqa: E402
 from redaction.registry import build_detectors  # noqa: E402
@@ -90,9 +90,7 @@ def variants(
     for name in reversed(earlier):
         graphs = [(r, True, EARLIER[name], f"-{name}") for r in runtimes] + graphs
     for runtime, exact, settings, suffix in graphs:
-        near_runtime = runtime
-        if settings.near_precision == "bf16" and runtime == "openvino":
-            near_runtime = "openvino-bf16"
+        near_runtime = bf16_runtime(runtime) if settings.near_precision == "bf16" else runtime
         text = TextDetectorModel(
             threads=1, box_threshold=settings.threshold, runtime=near_runtime, exact_graph=exact
         )

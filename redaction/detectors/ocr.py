@@ -257,10 +257,9 @@ def _mean_inside(
 class TextRecognizerModel:
     """CTC recogniser: reads the text inside detected boxes.
 
-    A batch is as wide as its widest crop (rounded up to `_REC_WIDTH_STEP`), at least
-    `min_width` pixels: PaddleOCR pads every batch to 320, which the personal-text OCR keeps;
-    plates are short, and 160 kept every reading of both plate sets at half the columns
-    (bench/README.md, plate recogniser)."""
+    `min_width`: the narrowest batch (`rec_batch`). PaddleOCR pads every batch to 320, which
+    the personal-text OCR keeps; plates are short, and 160 kept every plate decision of both
+    plate sets at half the columns (bench/README.md, plate recogniser)."""
 
     def __init__(
         self,

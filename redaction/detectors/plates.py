@@ -24,7 +24,7 @@ import numpy as np
 from redaction.detectors.base import ModelInfo
 from redaction.detectors.busy_rows import busy_row_band
 from redaction.detectors.ocr import Reading, TextBox, TextDetectorModel, TextRecognizerModel
-from redaction.detectors.runtime import Runtime, openvino_available
+from redaction.detectors.runtime import Runtime, bf16_runtime
 from redaction.errors import DetectorFailed
 from redaction.types import BGRImage, Label, Region
 
@@ -146,7 +146,7 @@ class PlateDetector:
         self._recognizer = recognizer or TextRecognizerModel(
             model_path=rec_model_path,
             threads=threads,
-            runtime=_bf16_runtime(runtime) if read_precision == "bf16" else runtime,
+            runtime=bf16_runtime(runtime) if read_precision == "bf16" else runtime,
             min_width=read_min_width,
         )
         self.precisions = {
@@ -186,7 +186,7 @@ class PlateDetector:
     ) -> TextDetectorModel:
         """The far pass's detector: the near pass's own when both ask for the same precision
         (or when there is no bf16 runner: onnxruntime, or OpenVINO missing), else its own."""
-        if precision == near_precision or _bf16_runtime(runtime) == runtime:
+        if precision == near_precision or bf16_runtime(runtime) == runtime:
             return self._detector
         return self._pass_model(precision, runtime=runtime, path=path, threads=threads)
 
@@ -199,7 +199,7 @@ class PlateDetector:
             model_path=path,
             threads=threads,
             box_threshold=min(self._threshold, self._far_threshold),
-            runtime=_bf16_runtime(runtime) if precision == "bf16" else runtime,
+            runtime=bf16_runtime(runtime) if precision == "bf16" else runtime,
         )
 
     def _far_boxes(self, image: BGRImage, scale: float) -> list[TextBox]:
@@ -222,9 +222,10 @@ class PlateDetector:
         )
         for index, scale in enumerate(scales):
             far = index == 1
-            detector = self._far_detector if far else self._detector
             threshold = self._far_threshold if far else self._threshold
-            found = self._far_boxes(image, scale) if far else detector.detect(image, scale=scale)
+            found = (
+                self._far_boxes(image, scale) if far else self._detector.detect(image, scale=scale)
+            )
             candidates.extend(b for b in found if b.score >= threshold and self._shape.fits(b))
         regions = []
         for box in select_plates(
@@ -242,17 +243,8 @@ def _far_boxes_in_rows(
     y0, y1 = rows
     if y1 <= y0:
         return []
-    if (y0, y1) == (0, image.shape[0]):
-        return detector.detect(image, scale=scale)
-    return [box.shifted(0, y0) for box in detector.detect(image[y0:y1], scale=scale)]
-
-
-def _bf16_runtime(runtime: Runtime) -> Runtime:
-    """OpenVINO's bf16 runner for `runtime`, or `runtime` itself where there is none
-    (onnxruntime asked for by name, or OpenVINO not installed): those run f32."""
-    if runtime == "onnxruntime" or not openvino_available():
-        return runtime
-    return "openvino-bf16"
+    boxes = detector.detect(image[y0:y1], scale=scale)
+    return [box.shifted(0, y0) for box in boxes] if y0 else boxes
 
 
 def select_plates(

@@ -100,15 +100,7 @@ class OpenVinoRunner:
         import openvino as ov  # only when chosen: a missing wheel is handled by the caller
 
         core = ov.Core()
-        config = {
-            "INFERENCE_NUM_THREADS": threads,
-            "INFERENCE_PRECISION_HINT": precision,
-            "PERFORMANCE_HINT": "LATENCY",
-            "NUM_STREAMS": 1,
-            # pinned (OpenVINO's Linux default), every worker process on a host runs its
-            # inference on the same first core: two workers shared one (bench/scale.py)
-            "ENABLE_CPU_PINNING": False,
-        }
+        config = cpu_config(threads=threads, precision=precision)
         self.logits = False
         try:
             model = core.read_model(str(path))
@@ -122,8 +114,7 @@ class OpenVinoRunner:
         self.normalises = normalise
         # what the plugin chose, not what was asked: without avx512_bf16 or AMX a bf16 hint
         # runs in f32 (the caller logs it; recall was measured per precision)
-        hint = self._compiled.get_property("INFERENCE_PRECISION_HINT")
-        self.precision = str(hint.to_string() if hasattr(hint, "to_string") else hint)
+        self.precision = compiled_precision(self._compiled)
         self._local = threading.local()  # an infer request serves one thread at a time
 
     def run(self, batch: FloatArray | npt.NDArray[np.uint8]) -> FloatArray:
@@ -135,6 +126,25 @@ class OpenVinoRunner:
         except Exception as exc:  # fail closed: any runtime error means we could not look
             raise DetectorFailed("model inference failed (openvino)", error=str(exc)) from exc
         return np.array(out, dtype=np.float32)  # a copy: the request reuses its buffers
+
+
+def cpu_config(*, threads: int, precision: str) -> dict[str, Any]:
+    """OpenVINO CPU plugin settings for one latency-bound stream on `threads` threads."""
+    return {
+        "INFERENCE_NUM_THREADS": threads,
+        "INFERENCE_PRECISION_HINT": precision,
+        "PERFORMANCE_HINT": "LATENCY",
+        "NUM_STREAMS": 1,
+        # pinned (OpenVINO's Linux default), every worker process on a host runs its
+        # inference on the same first core: two workers shared one (bench/scale.py)
+        "ENABLE_CPU_PINNING": False,
+    }
+
+
+def compiled_precision(compiled: Any) -> str:
+    """The precision a compiled model runs in, as the plugin chose it ("f32", "bf16")."""
+    hint = compiled.get_property("INFERENCE_PRECISION_HINT")
+    return str(hint.to_string() if hasattr(hint, "to_string") else hint)
 
 
 def _u8_image_input(model: Any, mean: float, scale: float) -> Any:
@@ -157,6 +167,14 @@ def openvino_available() -> bool:
     except ImportError:
         return False
     return True
+
+
+def bf16_runtime(runtime: Runtime) -> Runtime:
+    """OpenVINO's bf16 runner for `runtime`, or `runtime` itself where there is none
+    (onnxruntime asked for by name, or OpenVINO not installed): those run f32."""
+    if runtime == "onnxruntime" or not openvino_available():
+        return runtime
+    return "openvino-bf16"
 
 
 def load_runner(
